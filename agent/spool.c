@@ -1,0 +1,429 @@
+/* spool.c - the agent's durable spool (see bulwark/spool.h): SQLite in WAL
+ * mode, every statement prepared once at open.
+ *
+ * Schema (PRAGMA user_version 1):
+ *   meta(id = 1, epoch, last_seq, acked_seq, dropped)  one row
+ *   events(seq INTEGER PRIMARY KEY, data BLOB)          packed bulwark.v1.Event
+ *
+ * meta.last_seq is kept apart from the rows so that once every event is acked
+ * and deleted, the next event still gets last_seq + 1: a seq is never reused
+ * within an epoch. The rows present are exactly acked_seq < seq <= last_seq,
+ * so depth = last_seq - acked_seq; bytes (sum of blob sizes) is recomputed at
+ * open and then tracked in memory.
+ *
+ * A spool has one owner thread: nothing here locks, and the data given to a
+ * spool_read() callback is valid only during the call (which must not call
+ * back into the spool). */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "bulwark/err.h"
+#include "bulwark/spool.h"
+
+#define SPOOL_DEFAULT_MAX_EVENTS 1000000ULL
+#define SPOOL_DEFAULT_MAX_BYTES (512ULL * 1024 * 1024)
+#define SPOOL_SCHEMA_VERSION 1
+#define SPOOL_STACK_PACK 2048   /* events packed on the stack up to this size */
+
+enum spool_stmt {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_INSERT,
+    ST_SET_LAST,      /* last_seq, dropped */
+    ST_SET_ACKED,
+    ST_READ,          /* seq > ? ORDER BY seq LIMIT ? */
+    ST_BYTES_UPTO,    /* sum of blob sizes with seq <= ? */
+    ST_DELETE_UPTO,
+    ST_COUNT
+};
+
+static const char *const spool_sql[ST_COUNT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_INSERT] = "INSERT INTO events(seq, data) VALUES (?1, ?2)",
+    [ST_SET_LAST] = "UPDATE meta SET last_seq = ?1, dropped = ?2 WHERE id = 1",
+    [ST_SET_ACKED] = "UPDATE meta SET acked_seq = ?1 WHERE id = 1",
+    [ST_READ] = "SELECT seq, data FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    [ST_BYTES_UPTO] = "SELECT COALESCE(SUM(length(data)), 0) FROM events WHERE seq <= ?1",
+    [ST_DELETE_UPTO] = "DELETE FROM events WHERE seq <= ?1",
+};
+
+static const char spool_schema[] =
+    "BEGIN;"
+    "CREATE TABLE meta(id INTEGER PRIMARY KEY CHECK (id = 1), epoch INTEGER NOT NULL,"
+    " last_seq INTEGER NOT NULL, acked_seq INTEGER NOT NULL, dropped INTEGER NOT NULL);"
+    "CREATE TABLE events(seq INTEGER PRIMARY KEY, data BLOB NOT NULL);"
+    "INSERT INTO meta(id, epoch, last_seq, acked_seq, dropped) VALUES (1, ?1, 0, 0, 0);"
+    "PRAGMA user_version = 1;"
+    "COMMIT;";
+
+struct spool {
+    sqlite3 *db;
+    sqlite3_stmt *st[ST_COUNT];
+    uint64_t max_events;
+    uint64_t max_bytes;
+    struct spool_stats stats;
+};
+
+static void set_err(char *err, size_t errlen, const char *what, sqlite3 *db)
+{
+    if (err && errlen)
+        snprintf(err, errlen, "spool: %s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");
+}
+
+/* Runs a statement that returns no rows (or whose rows are ignored) and resets it. */
+static int step_done(sqlite3_stmt *st)
+{
+    int rc;
+
+    do
+        rc = sqlite3_step(st);
+    while (rc == SQLITE_ROW);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? 0 : BW_EIO;
+}
+
+static int exec_stmt(struct spool *s, enum spool_stmt i)
+{
+    return step_done(s->st[i]);
+}
+
+/* Runs the fixed schema script one statement at a time (the meta insert
+ * takes the epoch as ?1). */
+static int create_schema(sqlite3 *db, uint64_t epoch)
+{
+    const char *sql = spool_schema;
+    int rc = 0;
+
+    while (rc == 0 && *sql) {
+        sqlite3_stmt *st = NULL;
+        const char *tail;
+
+        if (sqlite3_prepare_v2(db, sql, -1, &st, &tail) != SQLITE_OK)
+            return BW_EIO;
+        if (st) {
+            if (sqlite3_bind_parameter_count(st) > 0)
+                sqlite3_bind_int64(st, 1, (sqlite3_int64)epoch);
+            rc = step_done(st);
+            sqlite3_finalize(st);
+        }
+        sql = tail;
+    }
+    if (rc < 0)
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+/* A random, non-zero 63-bit epoch (fits SQLite's signed INTEGER). */
+static int new_epoch(uint64_t *out)
+{
+    uint64_t v = 0;
+
+    while (v == 0) {
+        ssize_t n = getrandom(&v, sizeof v, 0);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n != (ssize_t)sizeof v)
+            return BW_EIO;
+        v &= INT64_MAX;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Returns a single-row query's integers into out[0..n). */
+static int query_row(sqlite3 *db, const char *sql, uint64_t *out, int n)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = BW_EIO;
+
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return BW_EIO;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_count(st) >= n) {
+        for (int i = 0; i < n; i++)
+            out[i] = (uint64_t)sqlite3_column_int64(st, i);
+        rc = 0;
+    } else {
+        rc = BW_ENOTFOUND;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int load_state(struct spool *s, char *err, size_t errlen)
+{
+    uint64_t ver = 0, meta[4], rows[2];
+    int rc;
+
+    if (query_row(s->db, "PRAGMA user_version", &ver, 1) < 0) {
+        set_err(err, errlen, "cannot read schema version", s->db);
+        return BW_EIO;
+    }
+    if (ver == 0) {
+        uint64_t epoch;
+
+        rc = new_epoch(&epoch);
+        if (rc < 0) {
+            if (err && errlen)
+                snprintf(err, errlen, "spool: getrandom failed");
+            return rc;
+        }
+        if (create_schema(s->db, epoch) < 0) {
+            set_err(err, errlen, "cannot create schema", s->db);
+            return BW_EIO;
+        }
+    } else if (ver != SPOOL_SCHEMA_VERSION) {
+        if (err && errlen)
+            snprintf(err, errlen, "spool: unsupported schema version %" PRIu64, ver);
+        return BW_EIO;
+    }
+    if (query_row(s->db, "SELECT epoch, last_seq, acked_seq, dropped FROM meta WHERE id = 1", meta,
+                  4) < 0 ||
+        query_row(s->db, "SELECT COUNT(*), COALESCE(SUM(length(data)), 0) FROM events", rows, 2) < 0) {
+        set_err(err, errlen, "cannot read state", s->db);
+        return BW_EIO;
+    }
+    if (meta[0] == 0 || meta[2] > meta[1] || rows[0] != meta[1] - meta[2]) {
+        if (err && errlen)
+            snprintf(err, errlen, "spool: inconsistent state (epoch %" PRIu64 ", last_seq %" PRIu64
+                     ", acked_seq %" PRIu64 ", %" PRIu64 " rows)", meta[0], meta[1], meta[2], rows[0]);
+        return BW_EIO;
+    }
+    s->stats.epoch = meta[0];
+    s->stats.last_seq = meta[1];
+    s->stats.acked_seq = meta[2];
+    s->stats.dropped = meta[3];
+    s->stats.depth = meta[1] - meta[2];
+    s->stats.bytes = rows[1];
+    return 0;
+}
+
+int spool_open(struct spool **out, const struct spool_options *opt, char *err, size_t errlen)
+{
+    struct spool *s;
+    int rc = BW_EIO, fd;
+
+    s = calloc(1, sizeof *s);
+    if (!s) {
+        set_err(err, errlen, "open", NULL);
+        return BW_ENOMEM;
+    }
+    if (!opt->path || !*opt->path) {
+        if (err && errlen)
+            snprintf(err, errlen, "spool: no path");
+        rc = BW_EINVAL;
+        goto out;
+    }
+    /* events may hold command lines: create the file (and so its -wal and
+     * -shm, which SQLite gives the same mode) readable by the agent only */
+    fd = open(opt->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        close(fd);  /* on failure SQLite reports the reason below */
+    s->max_events = opt->max_events ? opt->max_events : SPOOL_DEFAULT_MAX_EVENTS;
+    s->max_bytes = opt->max_bytes ? opt->max_bytes : SPOOL_DEFAULT_MAX_BYTES;
+    if (sqlite3_open_v2(opt->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        set_err(err, errlen, "cannot open database", s->db);
+        goto out;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_busy_timeout(s->db, 5000);
+    {
+        char mode[16] = "";
+        sqlite3_stmt *st = NULL;
+
+        if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL) == SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+            snprintf(mode, sizeof mode, "%s", (const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+        if (strcmp(mode, "wal") != 0) {
+            set_err(err, errlen, "cannot enable wal", s->db);
+            goto out;
+        }
+    }
+    if (sqlite3_exec(s->db, opt->sync_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL",
+                     NULL, NULL, NULL) != SQLITE_OK) {
+        set_err(err, errlen, "cannot set synchronous", s->db);
+        goto out;
+    }
+    rc = load_state(s, err, errlen);
+    if (rc < 0)
+        goto out;
+    for (int i = 0; i < ST_COUNT; i++) {
+        if (sqlite3_prepare_v3(s->db, spool_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) !=
+            SQLITE_OK) {
+            set_err(err, errlen, "cannot prepare statement", s->db);
+            rc = BW_EIO;
+            goto out;
+        }
+    }
+    *out = s;
+    return 0;
+out:
+    spool_close(s);
+    return rc;
+}
+
+void spool_close(struct spool *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(s->st[i]);
+    sqlite3_close(s->db);
+    free(s);
+}
+
+void spool_get_stats(const struct spool *s, struct spool_stats *out)
+{
+    *out = s->stats;
+}
+
+/* Packs ev into stack or heap memory and inserts it as row seq. */
+static int insert_event(struct spool *s, uint64_t seq, const Bulwark__V1__Event *ev, size_t len)
+{
+    uint8_t stackbuf[SPOOL_STACK_PACK];
+    uint8_t *p = len <= sizeof stackbuf ? stackbuf : malloc(len);
+    sqlite3_stmt *st = s->st[ST_INSERT];
+    int rc;
+
+    if (!p)
+        return BW_ENOMEM;
+    if (bulwark__v1__event__pack(ev, p) != len) {
+        rc = BW_EINVAL;
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+    sqlite3_bind_blob64(st, 2, len ? p : (const void *)"", len, SQLITE_STATIC);
+    rc = step_done(st);
+out:
+    if (p != stackbuf)
+        free(p);
+    return rc;
+}
+
+int spool_append(struct spool *s, Bulwark__V1__Event *const *evs, size_t n, size_t *accepted)
+{
+    uint64_t seq = s->stats.last_seq, bytes = s->stats.bytes, depth = s->stats.depth;
+    size_t i;
+    int rc;
+
+    *accepted = 0;
+    if (n == 0)
+        return 0;
+    if (exec_stmt(s, ST_BEGIN) < 0)
+        return BW_EIO;
+    for (i = 0; i < n; i++) {
+        size_t len;
+
+        evs[i]->seq = seq + 1;  /* part of the packed bytes */
+        len = bulwark__v1__event__get_packed_size(evs[i]);
+        if (depth >= s->max_events || bytes >= s->max_bytes || len > s->max_bytes - bytes) {
+            evs[i]->seq = 0;
+            break;  /* full: this one and the rest are refused, in order */
+        }
+        rc = insert_event(s, seq + 1, evs[i], len);
+        if (rc < 0)
+            goto fail;
+        seq++;
+        depth++;
+        bytes += len;
+    }
+    sqlite3_bind_int64(s->st[ST_SET_LAST], 1, (sqlite3_int64)seq);
+    sqlite3_bind_int64(s->st[ST_SET_LAST], 2, (sqlite3_int64)(s->stats.dropped + (n - i)));
+    rc = exec_stmt(s, ST_SET_LAST);
+    if (rc == 0)
+        rc = exec_stmt(s, ST_COMMIT);
+    if (rc < 0)
+        goto fail;
+    s->stats.last_seq = seq;
+    s->stats.depth = depth;
+    s->stats.bytes = bytes;
+    s->stats.dropped += n - i;
+    *accepted = i;
+    return 0;
+fail:
+    exec_stmt(s, ST_ROLLBACK);
+    for (size_t j = 0; j <= i && j < n; j++)
+        evs[j]->seq = 0;
+    return rc;
+}
+
+int spool_read(struct spool *s, uint64_t after_seq, size_t max_events, size_t max_bytes,
+               spool_read_fn fn, void *ctx)
+{
+    sqlite3_stmt *st = s->st[ST_READ];
+    size_t given = 0, bytes = 0;
+    int rc = 0, src;
+
+    if (after_seq > INT64_MAX)
+        return 0;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)after_seq);
+    sqlite3_bind_int64(st, 2, max_events ? (sqlite3_int64)max_events : 1);
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
+        const uint8_t *data = sqlite3_column_blob(st, 1);
+        size_t len = (size_t)sqlite3_column_bytes(st, 1);
+
+        if (given > 0 && len > max_bytes - bytes)
+            break;
+        rc = fn(seq, data ? data : (const uint8_t *)"", len, ctx);
+        if (rc != 0)
+            break;
+        given++;
+        bytes = len > max_bytes - bytes ? max_bytes : bytes + len;  /* saturates */
+    }
+    if (rc == 0 && src != SQLITE_ROW && src != SQLITE_DONE)
+        rc = BW_EIO;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc < 0 ? rc : 0;
+}
+
+int spool_ack(struct spool *s, uint64_t up_to_seq)
+{
+    sqlite3_stmt *q = s->st[ST_BYTES_UPTO];
+    uint64_t freed = 0;
+    int rc;
+
+    if (up_to_seq > s->stats.last_seq)
+        return BW_EINVAL;  /* the server cannot have committed what was never sent */
+    if (up_to_seq <= s->stats.acked_seq)
+        return 0;
+    if (exec_stmt(s, ST_BEGIN) < 0)
+        return BW_EIO;
+    sqlite3_bind_int64(q, 1, (sqlite3_int64)up_to_seq);
+    if (sqlite3_step(q) == SQLITE_ROW)
+        freed = (uint64_t)sqlite3_column_int64(q, 0);
+    rc = step_done(q);
+    if (rc == 0) {
+        sqlite3_bind_int64(s->st[ST_DELETE_UPTO], 1, (sqlite3_int64)up_to_seq);
+        rc = exec_stmt(s, ST_DELETE_UPTO);
+    }
+    if (rc == 0) {
+        sqlite3_bind_int64(s->st[ST_SET_ACKED], 1, (sqlite3_int64)up_to_seq);
+        rc = exec_stmt(s, ST_SET_ACKED);
+    }
+    if (rc == 0)
+        rc = exec_stmt(s, ST_COMMIT);
+    if (rc < 0) {
+        exec_stmt(s, ST_ROLLBACK);
+        return rc;
+    }
+    s->stats.acked_seq = up_to_seq;
+    s->stats.depth = s->stats.last_seq - up_to_seq;
+    s->stats.bytes = freed > s->stats.bytes ? 0 : s->stats.bytes - freed;
+    return 0;
+}

@@ -1,0 +1,90 @@
+/* buf.c - bounded growable byte buffer (see bulwark/buf.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "bulwark/buf.h"
+#include "bulwark/err.h"
+
+void buf_init(struct buf *b, size_t max)
+{
+    memset(b, 0, sizeof *b);
+    b->max = max;
+}
+
+void buf_release(struct buf *b)
+{
+    free(b->data);
+    memset(b, 0, sizeof *b);
+}
+
+void buf_reset(struct buf *b)
+{
+    b->off = b->len = 0;
+}
+
+/* Ensures room for n more bytes after len, compacting or growing. */
+static int buf_make_room(struct buf *b, size_t n)
+{
+    size_t used = b->len - b->off;
+    size_t need, cap;
+    uint8_t *p;
+
+    if (n > b->max || used > b->max - n)
+        return BW_ETOOBIG;
+    if (b->cap - b->len >= n)
+        return 0;
+    if (b->off > 0) {  /* slide unconsumed bytes to the front first */
+        memmove(b->data, b->data + b->off, used);
+        b->off = 0;
+        b->len = used;
+        if (b->cap - b->len >= n)
+            return 0;
+    }
+    need = used + n;
+    cap = b->cap ? b->cap : 4096;
+    while (cap < need)
+        cap *= 2;
+    if (cap > b->max)
+        cap = b->max;
+    p = realloc(b->data, cap);
+    if (!p)
+        return BW_ENOMEM;
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+int buf_append(struct buf *b, const void *p, size_t n)
+{
+    int rc;
+
+    if (n == 0)
+        return 0;
+    rc = buf_make_room(b, n);
+    if (rc < 0)
+        return rc;
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
+uint8_t *buf_reserve(struct buf *b, size_t n)
+{
+    if (buf_make_room(b, n) < 0)
+        return NULL;
+    return b->data + b->len;
+}
+
+void buf_commit(struct buf *b, size_t n)
+{
+    b->len += n;
+}
+
+void buf_consume(struct buf *b, size_t n)
+{
+    if (n >= b->len - b->off) {
+        b->off = b->len = 0;
+        return;
+    }
+    b->off += n;
+}

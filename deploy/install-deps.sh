@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages Bulwark needs to build, run and test, but
+# only those missing. As root it uses apt-get; otherwise it lists what is
+# missing and fails. Used by deploy/quickstart.sh and tests/run.sh.
+set -euo pipefail
+
+pkgs=(build-essential cmake ninja-build pkg-config git ca-certificates openssl
+      libuv1-dev libsqlite3-dev sqlite3 libprotobuf-c-dev protobuf-c-compiler
+      libssl-dev libjansson-dev libmicrohttpd-dev libcmocka-dev python3)
+[ "$#" -gt 0 ] && pkgs+=("$@")
+
+missing=()
+for p in "${pkgs[@]}"; do
+    st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+    [ "$st" = "installed" ] || missing+=("$p")
+done
+[ "${#missing[@]}" -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "missing Debian packages: ${missing[*]}" >&2
+    echo "install them with: sudo apt-get install ${missing[*]}" >&2
+    exit 1
+fi
+echo "installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,52 @@
+/* config.h - table-driven configuration shared by bulwarkd and the agent.
+ *
+ * A program describes its options once as an array of struct config_field
+ * ({key, type, offset, default, help}). The same table fills the struct from
+ * defaults, a config file ("key = value" lines, '#' comments) and command-line
+ * overrides ("--key=value" or "--key value"), and prints --help. The caller
+ * validates the filled struct as a whole before using it. */
+#ifndef BULWARK_CONFIG_H
+#define BULWARK_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum config_type {
+    CONFIG_STRING,  /* char * (heap; freed by config_release) */
+    CONFIG_U32,     /* uint32_t */
+    CONFIG_U64,     /* uint64_t */
+    CONFIG_DOUBLE,  /* double */
+    CONFIG_BOOL,    /* bool: true/false/yes/no/on/off/1/0 */
+};
+
+struct config_field {
+    const char *key;
+    enum config_type type;
+    size_t offset;
+    const char *def;   /* default as text; NULL = empty string / 0 */
+    const char *help;
+    uint64_t min, max; /* for integer types; max 0 = no bound */
+};
+
+/* Sets every field to its default. */
+int config_defaults(const struct config_field *table, size_t n, void *dst);
+/* Sets one key from text. Returns 0, BW_ENOTFOUND (unknown key) or BW_EINVAL,
+ * with a reason in err. */
+int config_set(const struct config_field *table, size_t n, void *dst, const char *key,
+               const char *value, char *err, size_t errlen);
+/* Reads "key = value" lines; errors carry file:line in err. */
+int config_load_file(const struct config_field *table, size_t n, void *dst, const char *path,
+                     char *err, size_t errlen);
+/* Parses argv: "--config FILE" is loaded first, then every --key=value /
+ * --key value overrides it in order. Sets *help when --help/-h is given.
+ * Positional arguments are returned through pos/npos (pointers into argv). */
+int config_parse_args(const struct config_field *table, size_t n, void *dst, int argc,
+                      char **argv, bool *help, char **pos, int *npos, int maxpos, char *err,
+                      size_t errlen);
+void config_print_help(const struct config_field *table, size_t n, FILE *out);
+/* Frees the strings a table owns in dst. */
+void config_release(const struct config_field *table, size_t n, void *dst);
+
+#endif

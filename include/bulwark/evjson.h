@@ -1,0 +1,28 @@
+/* evjson.h - events <-> JSON: the newline-delimited format the agent's
+ * `replay` source reads and its stdout mode prints (docs/protocol.md lists
+ * the fields). Uses jansson. */
+#ifndef BULWARK_EVJSON_H
+#define BULWARK_EVJSON_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "bulwark/v1/bulwark.pb-c.h"
+
+/* Builds a heap Event from a JSON object. Unknown keys are ignored; wrong
+ * types and unknown kinds are errors. Strings are bounded (cmdline 4 KiB,
+ * others 1 KiB). Returns 0 and *out (free with evjson_event_free()), or
+ * BW_EINVAL with a reason in err. */
+int evjson_event_from_json(const json_t *obj, Bulwark__V1__Event **out, char *err, size_t errlen);
+/* Parses one line of text (a JSON object). */
+int evjson_event_from_line(const char *line, size_t len, Bulwark__V1__Event **out, char *err,
+                           size_t errlen);
+/* A new JSON object (caller decrefs) describing ev; NULL on ENOMEM. */
+json_t *evjson_event_to_json(const Bulwark__V1__Event *ev);
+/* Frees an Event built by evjson or the synthetic source (malloc'd tree). */
+void evjson_event_free(Bulwark__V1__Event *ev);
+/* "exec", "net", "file", "resource", "config", "vuln", "external"; NULL if unknown. */
+const char *evjson_kind_name(int kind);
+int evjson_kind_from_name(const char *name);  /* 0 if unknown */
+
+#endif

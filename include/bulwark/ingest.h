@@ -1,0 +1,42 @@
+/* ingest.h - frame -> validated events, ready for the store (pure: no
+ * sockets, no loop, no logging; unit-tested and fuzzed directly). */
+#ifndef BULWARK_INGEST_H
+#define BULWARK_INGEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bulwark/store.h"
+#include "bulwark/v1/bulwark.pb-c.h"
+
+#define INGEST_PROTOCOL_VERSION 1u
+#define INGEST_AGENT_ID_MAX 64u
+#define INGEST_STRING_MAX 4096u
+
+/* Checks a Hello against the identity the TLS layer proved (peer_cn).
+ * Returns 0, BW_EAUTH (agent id differs from the certificate) or BW_EPROTO
+ * (bad version, zero epoch, bad id); a lower-case reason goes to why. */
+int ingest_check_hello(const Bulwark__V1__Hello *h, const char *peer_cn, char *why, size_t whylen);
+
+/* A validated batch in the store's terms. Owns the packed bodies. */
+struct ingest_batch {
+    struct store_batch sb;
+    struct store_event *events;
+    uint8_t *bodies;          /* one allocation holding every packed event */
+    uint64_t first_seq, last_seq;
+};
+
+/* Validates a Batch of the stream (agent, epoch) whose next expected seq is
+ * *expect_next: the epoch must match, 1..max_events events, seqs contiguous
+ * and increasing, the first at most *expect_next (a resend may overlap what
+ * was already sent, a gap is an error), every event with a known kind, a
+ * time, a valid severity and bounded strings. On success fills out (release
+ * with ingest_batch_release) and advances *expect_next. Returns 0, BW_EPROTO
+ * or BW_ETOOBIG with a reason in why. Does not keep pointers into b except
+ * for container refs: b must outlive out. */
+int ingest_batch_build(const Bulwark__V1__Batch *b, const char *agent_id, const char *hostname,
+                       uint64_t epoch, uint32_t max_events, int64_t recv_ns,
+                       uint64_t *expect_next, struct ingest_batch *out, char *why, size_t whylen);
+void ingest_batch_release(struct ingest_batch *ib);
+
+#endif

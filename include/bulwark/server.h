@@ -1,0 +1,67 @@
+/* server.h - bulwarkd's configuration and the one struct server built in
+ * main() and reached by callbacks through handle->data. */
+#ifndef BULWARK_SERVER_H
+#define BULWARK_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "bulwark/config.h"
+
+struct server_config {
+    char *listen;
+    char *db;
+    char *tls_ca;
+    char *tls_cert;
+    char *tls_key;
+    uint32_t max_connections;
+    uint32_t max_frame;
+    uint32_t handshake_timeout_ms;
+    uint32_t idle_timeout_ms;
+    uint32_t heartbeat_interval_ms;
+    uint32_t max_batch_events;
+    uint32_t max_inflight_batches;
+    uint64_t queue_events;
+    char *sync;
+    char *log_level;
+};
+
+extern const struct config_field server_config_table[];
+extern const size_t server_config_table_len;
+/* Checks the filled config as a whole; reason in err. */
+int server_config_check(const struct server_config *c, char *err, size_t errlen);
+
+struct conn;
+struct writer;
+struct tls_ctx;
+
+struct server_stats {
+    uint64_t accepted, refused_limit, handshake_failed, auth_refused, protocol_errors;
+    uint64_t batches, events_received;
+};
+
+struct server {
+    uv_loop_t *loop;
+    const struct server_config *cfg;
+    struct tls_ctx *tls;
+    struct writer *writer;
+    uv_tcp_t listener;
+    uv_signal_t sig_term, sig_int, sig_hup;
+    uv_timer_t drain_timer;
+    struct conn *conns;        /* doubly linked list of live connections */
+    uint32_t nconns;
+    struct conn *blocked;      /* connections waiting for writer room */
+    bool draining;             /* SIGTERM: no new input, finish and exit */
+    bool listening;
+    int exit_code;
+    struct server_stats stats;
+    uint8_t readbuf[64 * 1024];  /* shared by all reads: the loop is one thread */
+};
+
+/* Starts listening on cfg->listen; logs "listening HOST:PORT". */
+int listener_start(struct server *srv);
+void listener_stop(struct server *srv);
+
+#endif

@@ -1,0 +1,43 @@
+/* source.h - where the agent's events come from. Each source produces heap
+ * events (free with evjson_event_free()) that the agent spools at once. */
+#ifndef BULWARK_SOURCE_H
+#define BULWARK_SOURCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bulwark/v1/bulwark.pb-c.h"
+
+struct source {
+    const char *name;
+    /* Produces up to max events due at now_ns into out[]. Returns the count
+     * (>= 0) or a negative bw_err. Sets *done once the source is exhausted
+     * (a finite synthetic count, the end of a replay file). */
+    int (*produce)(struct source *s, int64_t now_ns, Bulwark__V1__Event **out, size_t max,
+                   bool *done);
+    void (*destroy)(struct source *s);
+};
+
+struct synthetic_options {
+    double rate;          /* events per second; 0 = as fast as asked */
+    uint64_t count;       /* total events; 0 = unlimited */
+    const char *hostname; /* used in generated fields */
+    uint64_t seed;        /* PRNG seed; 0 = from time */
+    const char *scenario; /* "mixed" (default); later issues add more */
+};
+
+/* A realistic mix of every event kind (exec, net, file, resource, config,
+ * vuln, external) with plausible container, process and network fields. */
+struct source *source_synthetic_new(const struct synthetic_options *opt);
+/* Newline-delimited JSON events (evjson format). A malformed line is counted,
+ * logged once with file:line, and skipped. NULL + err if the file can't open. */
+struct source *source_replay_new(const char *path, char *err, size_t errlen);
+
+static inline void source_free(struct source *s)
+{
+    if (s)
+        s->destroy(s);
+}
+
+#endif

@@ -1,0 +1,59 @@
+/* spool.h - the agent's durable spool (SQLite, WAL).
+ *
+ * Every event enters the spool, and gets its sequence number, before any
+ * send; the spool is trimmed only up to the server's Ack. The spool is created
+ * with a random, non-zero epoch: a new spool (reinstalled agent) starts a new
+ * epoch, so its sequence numbers restarting at 1 are not taken as resends.
+ *
+ * Bounded: when max_events or max_bytes would be passed, new events are
+ * refused and counted in `dropped` (what is already spooled is never evicted:
+ * it may be all that is left of an attack). */
+#ifndef BULWARK_SPOOL_H
+#define BULWARK_SPOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bulwark/v1/bulwark.pb-c.h"
+
+struct spool;
+
+struct spool_options {
+    const char *path;
+    uint64_t max_events;  /* 0 = default 1,000,000 */
+    uint64_t max_bytes;   /* of packed events; 0 = default 512 MiB */
+    bool sync_full;       /* synchronous=FULL (default) or NORMAL */
+};
+
+struct spool_stats {
+    uint64_t epoch;
+    uint64_t last_seq;    /* highest seq assigned */
+    uint64_t acked_seq;   /* highest seq the server acked (trimmed) */
+    uint64_t depth;       /* last_seq - acked_seq */
+    uint64_t bytes;       /* packed bytes spooled and not acked */
+    uint64_t dropped;     /* events refused because the spool was full (persisted) */
+};
+
+int spool_open(struct spool **out, const struct spool_options *opt, char *err, size_t errlen);
+void spool_close(struct spool *s);
+
+/* Assigns seq to each event (ev->seq is set), packs and stores them in one
+ * transaction. *accepted is how many were stored: the rest were refused
+ * because the spool is full (counted as dropped). 0 or a negative bw_err (then
+ * nothing was stored). */
+int spool_append(struct spool *s, Bulwark__V1__Event *const *evs, size_t n, size_t *accepted);
+
+/* Calls fn for spooled events with seq > after_seq in order, stopping after
+ * max_events or once max_bytes of packed data would be passed (at least one
+ * event is always given). data is the packed bulwark.v1.Event. */
+typedef int (*spool_read_fn)(uint64_t seq, const uint8_t *data, size_t len, void *ctx);
+int spool_read(struct spool *s, uint64_t after_seq, size_t max_events, size_t max_bytes,
+               spool_read_fn fn, void *ctx);
+
+/* Deletes events with seq <= up_to_seq (the server committed them). */
+int spool_ack(struct spool *s, uint64_t up_to_seq);
+
+void spool_get_stats(const struct spool *s, struct spool_stats *out);
+
+#endif

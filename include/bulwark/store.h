@@ -1,0 +1,134 @@
+/* store.h - the durable event store behind a narrow interface.
+ *
+ * bulwarkd's writer thread is the only caller of the write half (begin,
+ * agent_seen, append, commit); readers (the API, tests, benchmarks) open their
+ * own struct store_reader. The SQLite implementation lives in
+ * server/store_sqlite.c, the only server file that includes sqlite3.h; a
+ * PostgreSQL backend would implement this same header.
+ *
+ * Exactly-once: for each (agent_id, epoch) the store keeps the highest
+ * committed sequence number. store_append() skips events at or below it
+ * (resends, counted as duplicates) and advances it in the same transaction
+ * that inserts the rest, so a crash can never separate the two. */
+#ifndef BULWARK_STORE_H
+#define BULWARK_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bulwark/v1/bulwark.pb-c.h"
+
+struct store;
+struct store_reader;
+
+struct store_options {
+    const char *path;     /* SQLite file; created with the schema if missing */
+    bool sync_full;       /* synchronous=FULL (default true) or NORMAL */
+    uint32_t chunk_rows;  /* rows summarised per chunk; 0 = default (4096) */
+};
+
+struct store_agent_info {
+    const char *agent_id;
+    const char *hostname;
+    const char *agent_version;
+    const char *labels_json;  /* {"cloud":..,"region":..,...}; may be NULL */
+    int64_t seen_ns;
+};
+
+/* One event as the store sees it: the typed columns, plus `body`, the packed
+ * bulwark.v1.Event kept as the compact record of everything else. */
+struct store_event {
+    uint64_t seq;
+    int64_t time_ns;
+    int32_t kind;      /* Bulwark__V1__Event__BodyCase: 10 exec .. 16 external */
+    int32_t severity;  /* Bulwark__V1__Severity */
+    const Bulwark__V1__ContainerRef *container;  /* NULL for host events */
+    const uint8_t *body;
+    size_t body_len;
+};
+
+/* One agent's batch: contiguous, strictly increasing seq (validated by ingest). */
+struct store_batch {
+    const char *agent_id;
+    const char *hostname;
+    uint64_t epoch;
+    int64_t recv_ns;
+    size_t n;
+    const struct store_event *events;
+};
+
+struct store_append_result {
+    uint64_t committed_seq;  /* (agent, epoch) high-water mark after this append */
+    uint32_t stored;         /* rows inserted */
+    uint32_t duplicates;     /* events at or below the previous mark, skipped */
+};
+
+/* Opens (creating or migrating by PRAGMA user_version) the store for writing.
+ * On failure returns a negative bw_err and a reason in err. */
+int store_open(struct store **out, const struct store_options *opt, char *err, size_t errlen);
+/* Closes; an open transaction is rolled back. store_close(NULL) is a no-op. */
+void store_close(struct store *s);
+
+/* One write transaction groups many batches (group commit). */
+int store_begin(struct store *s);
+/* Commits; on failure the transaction is rolled back and BW_EIO returned:
+ * nothing of it is stored and the in-memory marks are as before begin. */
+int store_commit(struct store *s);
+void store_rollback(struct store *s);
+
+/* Upserts the agents row (first/last seen, hostname, version, labels). */
+int store_agent_seen(struct store *s, const struct store_agent_info *a);
+/* Inserts the batch's new events and advances the mark (inside a transaction). */
+int store_append(struct store *s, const struct store_batch *b, struct store_append_result *res);
+/* The mark for (agent_id, epoch) including this transaction's appends; 0 if
+ * none. After a commit it is what Welcome and Ack report. */
+int store_committed_seq(struct store *s, const char *agent_id, uint64_t epoch, uint64_t *out);
+/* Writes the WAL back into the database (PASSIVE), outside a transaction. */
+int store_checkpoint(struct store *s);
+
+/* ------------------------------------------------------------- queries */
+
+#define STORE_QUERY_MAX_LIMIT 1000u
+
+struct store_query {
+    int64_t since_ns;          /* time_ns >= since_ns; 0 = no bound */
+    int64_t until_ns;          /* time_ns < until_ns; 0 = no bound */
+    const char *agent_id;      /* NULL = any */
+    const char *hostname;      /* NULL = any */
+    const char *container_id;  /* NULL = any; "" = host events only */
+    int32_t kind;              /* 0 = any */
+    int64_t before_id;         /* cursor: rows with id < before_id; 0 = newest */
+    uint32_t limit;            /* 1..STORE_QUERY_MAX_LIMIT */
+};
+
+/* A row, valid only during the callback. Rows come newest first (by id). */
+struct store_row {
+    int64_t id;
+    uint64_t seq;
+    uint64_t epoch;
+    int64_t time_ns;
+    int64_t recv_ns;
+    int32_t kind;
+    int32_t severity;
+    const char *agent_id;
+    const char *hostname;
+    const char *container_id;  /* "" for host events */
+    const uint8_t *body;
+    size_t body_len;
+};
+
+/* Return non-zero from the callback to stop early (that value is returned). */
+typedef int (*store_row_fn)(const struct store_row *row, void *ctx);
+
+/* A read-only connection of its own (WAL readers never block the writer). */
+int store_reader_open(struct store_reader **out, const char *path, char *err, size_t errlen);
+void store_reader_close(struct store_reader *r);
+/* Runs a filtered query; returns 0, the callback's non-zero value, or a
+ * negative bw_err (BW_EINVAL for a bad limit). */
+int store_query_events(struct store_reader *r, const struct store_query *q, store_row_fn fn,
+                       void *ctx);
+/* Total number of stored events. */
+int store_count_events(struct store_reader *r, uint64_t *out);
+
+#endif

@@ -1,0 +1,749 @@
+/* conn.c - one agent connection, from accept to close.
+ *
+ * States: HANDSHAKE (TLS) -> HELLO (await Hello) -> WELCOMING (hello queued
+ * to the writer, reading paused) -> STREAMING (batches in, acks out) ->
+ * CLOSING. Every failure goes through conn_fail() (log once with the peer and
+ * reason, send an Error frame when the stream is up, close) or conn_close();
+ * there is one close path and the struct is freed only when both libuv
+ * handles are closed and no writer item or write request still refers to it.
+ *
+ * Back-pressure: before taking a Batch the connection checks that the writer
+ * queue has room and that its own in-flight window is not full; if not, it
+ * stops reading and waits on srv->blocked until conn_resume_blocked() or its
+ * own ack wakes it. Nothing is dropped and nothing grows without bound. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bulwark/conn.h"
+#include "bulwark/err.h"
+#include "bulwark/frame.h"
+#include "bulwark/ingest.h"
+#include "bulwark/log.h"
+#include "bulwark/net.h"
+#include "bulwark/tls.h"
+#include "bulwark/writer.h"
+
+#define CONN_WRITE_PENDING_MAX (8u * 1024 * 1024)
+#define CONN_CLOSE_GRACE_MS 1000u
+
+enum conn_state { CONN_HANDSHAKE, CONN_HELLO, CONN_WELCOMING, CONN_STREAMING, CONN_CLOSING };
+
+struct conn {
+    struct server *srv;
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_shutdown_t shutdown_req;
+    struct conn *prev, *next;                  /* srv->conns */
+    struct conn *blocked_prev, *blocked_next;  /* srv->blocked while paused */
+    enum conn_state state;
+    struct tls_conn *tls;
+    struct frame_reader reader;
+    struct buf plain;           /* scratch for encoding outgoing frames */
+    char peer[64];
+    char *agent_id;
+    char *hostname;
+    uint64_t epoch;
+    uint64_t expect_next;       /* next seq the agent may send without a gap */
+    uint64_t acked;
+    uint32_t inflight;          /* batches at the writer */
+    size_t write_pending;       /* bytes handed to uv_write, not yet written */
+    int refs;                   /* writer items + write requests in flight */
+    int handles_open;
+    bool reading, paused, closing;
+};
+
+struct conn_write {
+    uv_write_t req;
+    struct conn *c;
+    struct buf b;
+};
+
+static void conn_pump(struct conn *c);
+static void conn_maybe_free(struct conn *c);
+
+static int64_t conn_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+struct conn *conn_new(struct server *srv)
+{
+    struct conn *c = calloc(1, sizeof *c);
+
+    if (!c)
+        return NULL;
+    c->srv = srv;
+    c->tls = tls_conn_new(srv->tls, NULL);
+    if (!c->tls) {
+        free(c);
+        return NULL;
+    }
+    uv_tcp_init(srv->loop, &c->tcp);
+    uv_timer_init(srv->loop, &c->timer);
+    c->tcp.data = c;
+    c->timer.data = c;
+    c->handles_open = 2;
+    frame_reader_init(&c->reader, srv->cfg->max_frame);
+    buf_init(&c->plain, (size_t)srv->cfg->max_frame + FRAME_HEADER_SIZE);
+    snprintf(c->peer, sizeof c->peer, "?");
+    /* link */
+    c->next = srv->conns;
+    if (srv->conns)
+        srv->conns->prev = c;
+    srv->conns = c;
+    srv->nconns++;
+    return c;
+}
+
+uv_tcp_t *conn_tcp(struct conn *c)
+{
+    return &c->tcp;
+}
+
+static void conn_unblock(struct conn *c)
+{
+    struct server *srv = c->srv;
+
+    if (!c->paused)
+        return;
+    c->paused = false;
+    if (c->blocked_prev)
+        c->blocked_prev->blocked_next = c->blocked_next;
+    else if (srv->blocked == c)
+        srv->blocked = c->blocked_next;
+    if (c->blocked_next)
+        c->blocked_next->blocked_prev = c->blocked_prev;
+    c->blocked_prev = c->blocked_next = NULL;
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    struct conn *c = h->data;
+    c->handles_open--;
+    conn_maybe_free(c);
+}
+
+static void conn_maybe_free(struct conn *c)
+{
+    if (c->handles_open > 0 || c->refs > 0)
+        return;
+    tls_conn_free(c->tls);
+    frame_reader_release(&c->reader);
+    buf_release(&c->plain);
+    free(c->agent_id);
+    free(c->hostname);
+    free(c);
+}
+
+void conn_close(struct conn *c, const char *reason)
+{
+    struct server *srv = c->srv;
+
+    if (c->closing)
+        return;
+    if (reason)
+        log_msg(LOG_INFO, "conn", "%s%s%s: closed: %s", c->peer, c->agent_id ? " " : "",
+                c->agent_id ? c->agent_id : "", reason);
+    c->closing = true;
+    c->state = CONN_CLOSING;
+    conn_unblock(c);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    srv->nconns--;
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+}
+
+/* ------------------------------------------------------------ writing */
+
+static void on_write(uv_write_t *req, int status)
+{
+    struct conn_write *w = req->data;
+    struct conn *c = w->c;
+
+    c->write_pending -= buf_size(&w->b);
+    buf_release(&w->b);
+    free(w);
+    c->refs--;
+    if (status < 0 && status != UV_ECANCELED && !c->closing)
+        conn_close(c, uv_strerror(status));
+    conn_maybe_free(c);
+}
+
+/* Sends whatever ciphertext TLS has produced. */
+static void conn_flush(struct conn *c)
+{
+    struct conn_write *w;
+    uv_buf_t ub;
+
+    if (c->closing)
+        return;
+    w = malloc(sizeof *w);
+    if (!w) {
+        conn_close(c, "out of memory");
+        return;
+    }
+    buf_init(&w->b, (size_t)c->srv->cfg->max_frame * 2 + 65536);
+    if (tls_conn_take_output(c->tls, &w->b) == 0) {
+        buf_release(&w->b);
+        free(w);
+        return;
+    }
+    w->c = c;
+    w->req.data = w;
+    ub = uv_buf_init((char *)buf_head(&w->b), (unsigned)buf_size(&w->b));
+    c->write_pending += buf_size(&w->b);
+    c->refs++;
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &ub, 1, on_write) < 0) {
+        c->write_pending -= buf_size(&w->b);
+        c->refs--;
+        buf_release(&w->b);
+        free(w);
+        conn_close(c, "write failed");
+        return;
+    }
+    if (c->write_pending > CONN_WRITE_PENDING_MAX)
+        conn_close(c, "peer is not reading");
+}
+
+static int conn_send(struct conn *c, const Bulwark__V1__Frame *f)
+{
+    int rc;
+
+    buf_reset(&c->plain);
+    rc = frame_encode(f, c->srv->cfg->max_frame, &c->plain);
+    if (rc == 0)
+        rc = tls_conn_write(c->tls, buf_head(&c->plain), buf_size(&c->plain));
+    if (rc < 0) {
+        conn_close(c, "cannot send frame");
+        return rc;
+    }
+    conn_flush(c);
+    return 0;
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    struct conn *c = req->data;
+    c->refs--;
+    conn_close(c, NULL);
+    conn_maybe_free(c);
+}
+
+static void on_close_grace(uv_timer_t *t)
+{
+    conn_close(t->data, NULL);
+}
+
+/* Ends the stream politely: optional Error frame, close_notify, FIN; the
+ * socket closes when the writes are out (or after a short grace). */
+static void conn_finish(struct conn *c, Bulwark__V1__Error__Code code, const char *msg)
+{
+    if (c->closing || c->state == CONN_CLOSING)
+        return;
+    if (code != BULWARK__V1__ERROR__CODE__UNSPECIFIED && tls_conn_established(c->tls)) {
+        Bulwark__V1__Frame f = BULWARK__V1__FRAME__INIT;
+        Bulwark__V1__Error e = BULWARK__V1__ERROR__INIT;
+        e.code = code;
+        e.message = (char *)msg;
+        f.msg_case = BULWARK__V1__FRAME__MSG_ERROR;
+        f.error = &e;
+        if (conn_send(c, &f) < 0)
+            return;
+    }
+    if (tls_conn_established(c->tls)) {
+        tls_conn_shutdown(c->tls);
+        conn_flush(c);
+        if (c->closing)
+            return;
+    }
+    c->state = CONN_CLOSING;
+    conn_unblock(c);
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+    uv_timer_start(&c->timer, on_close_grace, CONN_CLOSE_GRACE_MS, 0);
+    c->shutdown_req.data = c;
+    if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) == 0)
+        c->refs++;
+    else
+        conn_close(c, NULL);
+}
+
+/* Logs once, counts, tells the agent why (where it can hear), closes. */
+static void conn_fail(struct conn *c, Bulwark__V1__Error__Code code, const char *why)
+{
+    log_msg(LOG_WARN, "conn", "%s%s%s: refused: %s", c->peer, c->agent_id ? " " : "",
+            c->agent_id ? c->agent_id : "", why);
+    if (code == BULWARK__V1__ERROR__CODE__AUTH)
+        c->srv->stats.auth_refused++;
+    else
+        c->srv->stats.protocol_errors++;
+    conn_finish(c, code, why);
+}
+
+/* ------------------------------------------------------------ reading */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
+{
+    struct conn *c = h->data;
+    *out = uv_buf_init((char *)c->srv->readbuf, sizeof c->srv->readbuf);
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+
+    if (c->state == CONN_HANDSHAKE || c->state == CONN_HELLO) {
+        c->srv->stats.handshake_failed++;
+        log_msg(LOG_WARN, "conn", "%s: refused: handshake timeout", c->peer);
+        conn_close(c, NULL);
+    } else {
+        conn_close(c, "idle timeout");
+    }
+}
+
+static void conn_arm_idle(struct conn *c)
+{
+    if (c->state == CONN_STREAMING)
+        uv_timer_start(&c->timer, on_timeout, c->srv->cfg->idle_timeout_ms, 0);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
+
+static void conn_read_start(struct conn *c)
+{
+    if (c->reading || c->closing || c->paused || c->srv->draining ||
+        c->state == CONN_WELCOMING || c->state == CONN_CLOSING)
+        return;
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+        c->reading = true;
+}
+
+static void conn_read_stop(struct conn *c)
+{
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+}
+
+static void conn_pause(struct conn *c)
+{
+    struct server *srv = c->srv;
+
+    conn_read_stop(c);
+    if (c->paused)
+        return;
+    c->paused = true;
+    c->blocked_next = srv->blocked;
+    c->blocked_prev = NULL;
+    if (srv->blocked)
+        srv->blocked->blocked_prev = c;
+    srv->blocked = c;
+}
+
+static void conn_on_written(struct writer_item *it, void *owner);
+
+static char *conn_labels_json(const Bulwark__V1__Labels *l)
+{
+    json_t *o = json_object(), *extra = json_object();
+    char *s = NULL;
+
+    if (!o || !extra)
+        goto out;
+    if (l) {
+        json_object_set_new(o, "cloud", json_string(l->cloud));
+        json_object_set_new(o, "region", json_string(l->region));
+        json_object_set_new(o, "environment", json_string(l->environment));
+        json_object_set_new(o, "tenant", json_string(l->tenant));
+        for (size_t i = 0; i < l->n_extra && i < 64; i++)
+            json_object_set_new(extra, l->extra[i]->key, json_string(l->extra[i]->value));
+    }
+    json_object_set(o, "extra", extra);
+    s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+out:
+    json_decref(extra);
+    json_decref(o);
+    return s;
+}
+
+static void conn_on_hello(struct conn *c, Bulwark__V1__Frame *f)
+{
+    const Bulwark__V1__Hello *h = f->hello;
+    struct server *srv = c->srv;
+    struct writer_item *it;
+    char why[256];
+    int rc = ingest_check_hello(h, tls_conn_peer_cn(c->tls), why, sizeof why);
+
+    if (rc < 0) {
+        conn_fail(c, rc == BW_EAUTH ? BULWARK__V1__ERROR__CODE__AUTH
+                     : h->protocol_version != INGEST_PROTOCOL_VERSION
+                         ? BULWARK__V1__ERROR__CODE__UNSUPPORTED_VERSION
+                         : BULWARK__V1__ERROR__CODE__PROTOCOL,
+                  why);
+        goto out;
+    }
+    /* One stream per agent: a newer one replaces a stale older one. */
+    for (struct conn *o = srv->conns; o; o = o->next) {
+        if (o != c && o->agent_id && strcmp(o->agent_id, h->agent_id) == 0) {
+            log_msg(LOG_INFO, "conn", "%s %s: replaced by a new stream from %s", o->peer,
+                    o->agent_id, c->peer);
+            conn_finish(o, BULWARK__V1__ERROR__CODE__REPLACED, "replaced by a new stream");
+            break;
+        }
+    }
+    it = calloc(1, sizeof *it);
+    c->agent_id = strdup(h->agent_id);
+    c->hostname = strdup(h->hostname);
+    if (it) {
+        it->agent_id = strdup(h->agent_id);
+        it->hostname = strdup(h->hostname);
+        it->agent_version = strdup(h->agent_version);
+        it->labels_json = conn_labels_json(h->labels);
+    }
+    if (!it || !c->agent_id || !c->hostname || !it->agent_id || !it->hostname ||
+        !it->agent_version || !it->labels_json) {
+        writer_item_free(it);
+        conn_close(c, "out of memory");
+        goto out;
+    }
+    c->epoch = h->epoch;
+    it->type = WRITER_HELLO;
+    it->epoch = h->epoch;
+    it->recv_ns = conn_now_ns();
+    it->done = conn_on_written;
+    it->owner = c;
+    c->refs++;
+    c->state = CONN_WELCOMING;
+    conn_read_stop(c);  /* nothing may come before Welcome */
+    writer_submit(srv->writer, it);
+out:
+    frame_free(f, NULL);
+}
+
+static void conn_on_batch(struct conn *c, Bulwark__V1__Frame *f)
+{
+    struct server *srv = c->srv;
+    struct writer_item *it = calloc(1, sizeof *it);
+    char why[256];
+    int rc;
+
+    if (!it || !(it->agent_id = strdup(c->agent_id))) {
+        free(it);
+        frame_free(f, NULL);
+        conn_close(c, "out of memory");
+        return;
+    }
+    rc = ingest_batch_build(f->batch, c->agent_id, c->hostname, c->epoch,
+                            srv->cfg->max_batch_events, conn_now_ns(), &c->expect_next,
+                            &it->batch, why, sizeof why);
+    if (rc < 0) {
+        writer_item_free(it);
+        frame_free(f, NULL);
+        conn_fail(c, rc == BW_ETOOBIG ? BULWARK__V1__ERROR__CODE__LIMIT
+                                      : BULWARK__V1__ERROR__CODE__PROTOCOL, why);
+        return;
+    }
+    /* The store batch points at c->hostname for the item's lifetime. */
+    it->hostname = strdup(c->hostname ? c->hostname : "");
+    it->batch.sb.hostname = it->hostname;
+    it->batch.sb.agent_id = it->agent_id;
+    it->type = WRITER_BATCH;
+    it->epoch = c->epoch;
+    it->frame = f;  /* container refs point into it */
+    it->done = conn_on_written;
+    it->owner = c;
+    c->refs++;
+    c->inflight++;
+    srv->stats.batches++;
+    srv->stats.events_received += it->batch.sb.n;
+    writer_submit(srv->writer, it);
+}
+
+static void conn_on_heartbeat(struct conn *c, Bulwark__V1__Frame *f)
+{
+    Bulwark__V1__Frame out = BULWARK__V1__FRAME__INIT;
+    Bulwark__V1__Heartbeat hb = BULWARK__V1__HEARTBEAT__INIT;
+
+    hb.sent_at_ns = f->heartbeat->sent_at_ns;  /* echoed: the agent measures round trips */
+    out.msg_case = BULWARK__V1__FRAME__MSG_HEARTBEAT;
+    out.heartbeat = &hb;
+    frame_free(f, NULL);
+    conn_send(c, &out);
+}
+
+/* Takes ownership of f. */
+static void conn_on_frame(struct conn *c, Bulwark__V1__Frame *f)
+{
+    if (c->state == CONN_HELLO) {
+        if (f->msg_case != BULWARK__V1__FRAME__MSG_HELLO) {
+            frame_free(f, NULL);
+            conn_fail(c, BULWARK__V1__ERROR__CODE__PROTOCOL, "expected hello as the first frame");
+            return;
+        }
+        conn_on_hello(c, f);
+        return;
+    }
+    switch (f->msg_case) {
+    case BULWARK__V1__FRAME__MSG_BATCH:
+        conn_on_batch(c, f);
+        return;
+    case BULWARK__V1__FRAME__MSG_HEARTBEAT:
+        conn_on_heartbeat(c, f);
+        return;
+    case BULWARK__V1__FRAME__MSG_ERROR:
+        log_msg(LOG_INFO, "conn", "%s %s: agent error: %.200s", c->peer, c->agent_id,
+                f->error->message);
+        frame_free(f, NULL);
+        conn_finish(c, BULWARK__V1__ERROR__CODE__UNSPECIFIED, NULL);
+        return;
+    default:
+        frame_free(f, NULL);
+        conn_fail(c, BULWARK__V1__ERROR__CODE__PROTOCOL, "unexpected frame type");
+        return;
+    }
+}
+
+/* Decodes and handles complete frames while the connection may take them. */
+static int conn_process_frames(struct conn *c)
+{
+    const struct server_config *cfg = c->srv->cfg;
+
+    while (!c->closing && c->state != CONN_CLOSING && c->state != CONN_WELCOMING) {
+        const uint8_t *p;
+        size_t len;
+        Bulwark__V1__Frame *f;
+        int rc;
+
+        if (c->state == CONN_STREAMING &&
+            (!writer_has_room(c->srv->writer, cfg->max_batch_events) ||
+             c->inflight >= cfg->max_inflight_batches)) {
+            conn_pause(c);
+            return 0;
+        }
+        rc = frame_reader_next(&c->reader, &p, &len);
+        if (rc == 0)
+            return 0;
+        if (rc < 0) {
+            conn_fail(c, rc == BW_ETOOBIG ? BULWARK__V1__ERROR__CODE__LIMIT
+                                          : BULWARK__V1__ERROR__CODE__PROTOCOL,
+                      rc == BW_ETOOBIG ? "frame too large" : "zero-length frame");
+            return rc;
+        }
+        f = frame_decode(p, len, NULL);
+        if (!f) {
+            conn_fail(c, BULWARK__V1__ERROR__CODE__PROTOCOL,
+                      "invalid frame (not a bulwark.v1.Frame)");
+            return BW_EPROTO;
+        }
+        conn_on_frame(c, f);
+    }
+    return 0;
+}
+
+/* Moves plaintext out of TLS into frames until TLS has no more or the
+ * connection must wait. */
+static void conn_pump(struct conn *c)
+{
+    for (;;) {
+        long n;
+
+        if (conn_process_frames(c) < 0 || c->closing || c->paused ||
+            c->state == CONN_CLOSING || c->state == CONN_WELCOMING)
+            return;
+        n = tls_conn_read(c->tls, &c->reader.in);
+        if (n == BW_ECLOSED) {
+            conn_finish(c, BULWARK__V1__ERROR__CODE__UNSPECIFIED, NULL);
+            return;
+        }
+        if (n < 0) {
+            conn_fail(c, BULWARK__V1__ERROR__CODE__PROTOCOL, tls_conn_error(c->tls));
+            return;
+        }
+        if (n == 0)
+            return;
+    }
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+    struct conn *c = s->data;
+    int rc;
+
+    if (nread == 0 || c->closing)
+        return;
+    if (nread < 0) {
+        if (c->state == CONN_HANDSHAKE || c->state == CONN_HELLO) {
+            c->srv->stats.handshake_failed++;
+            log_msg(LOG_WARN, "conn", "%s: refused: %s before hello", c->peer,
+                    nread == UV_EOF ? "peer closed" : uv_strerror((int)nread));
+            conn_close(c, NULL);
+        } else {
+            conn_close(c, nread == UV_EOF ? "peer closed" : uv_strerror((int)nread));
+        }
+        return;
+    }
+    if (tls_conn_feed(c->tls, b->base, (size_t)nread) < 0) {
+        if (c->state == CONN_HANDSHAKE) {
+            c->srv->stats.handshake_failed++;
+            conn_flush(c);  /* the alert tells the client why */
+            log_msg(LOG_WARN, "conn", "%s: refused: tls handshake failed: %s", c->peer,
+                    tls_conn_error(c->tls));
+            conn_close(c, NULL);
+        } else {
+            conn_fail(c, BULWARK__V1__ERROR__CODE__PROTOCOL, tls_conn_error(c->tls));
+        }
+        return;
+    }
+    if (c->state == CONN_HANDSHAKE) {
+        rc = tls_conn_handshake(c->tls);
+        conn_flush(c);
+        if (c->closing)
+            return;
+        if (rc < 0) {
+            c->srv->stats.handshake_failed++;
+            log_msg(LOG_WARN, "conn", "%s: refused: tls handshake failed: %s", c->peer,
+                    tls_conn_error(c->tls));
+            conn_close(c, NULL);
+            return;
+        }
+        if (rc == 0)
+            return;
+        c->state = CONN_HELLO;
+    }
+    conn_arm_idle(c);
+    conn_pump(c);
+    conn_flush(c);
+}
+
+int conn_start(struct conn *c)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
+        net_addr_format((struct sockaddr *)&ss, c->peer, sizeof c->peer);
+    uv_tcp_nodelay(&c->tcp, 1);
+    uv_timer_start(&c->timer, on_timeout, c->srv->cfg->handshake_timeout_ms, 0);
+    conn_read_start(c);
+    return c->reading ? 0 : BW_EIO;
+}
+
+/* ------------------------------------------------------------ writer results */
+
+static void conn_on_written(struct writer_item *it, void *owner)
+{
+    struct conn *c = owner;
+    const struct server_config *cfg = c->srv->cfg;
+    Bulwark__V1__Frame f = BULWARK__V1__FRAME__INIT;
+
+    c->refs--;
+    if (it->type == WRITER_BATCH)
+        c->inflight--;
+    if (c->closing || c->state == CONN_CLOSING) {
+        writer_item_free(it);
+        conn_maybe_free(c);
+        return;
+    }
+    if (it->rc < 0) {
+        writer_item_free(it);
+        conn_finish(c, BULWARK__V1__ERROR__CODE__UNSPECIFIED, NULL);
+        conn_close(c, "store failure; the agent will resend");
+        return;
+    }
+    if (it->type == WRITER_HELLO) {
+        Bulwark__V1__Welcome w = BULWARK__V1__WELCOME__INIT;
+        w.protocol_version = INGEST_PROTOCOL_VERSION;
+        w.epoch = c->epoch;
+        w.committed_seq = it->committed_seq;
+        w.max_frame = cfg->max_frame;
+        w.max_batch_events = cfg->max_batch_events;
+        w.heartbeat_interval_ms = cfg->heartbeat_interval_ms;
+        w.max_inflight_batches = cfg->max_inflight_batches;
+        c->expect_next = it->committed_seq + 1;
+        c->acked = it->committed_seq;
+        c->state = CONN_STREAMING;
+        f.msg_case = BULWARK__V1__FRAME__MSG_WELCOME;
+        f.welcome = &w;
+        log_msg(LOG_INFO, "conn", "%s %s: streaming (epoch %llu, committed %llu)", c->peer,
+                c->agent_id, (unsigned long long)c->epoch,
+                (unsigned long long)it->committed_seq);
+        writer_item_free(it);
+        if (conn_send(c, &f) < 0)
+            return;
+        conn_arm_idle(c);
+    } else {
+        Bulwark__V1__Ack a = BULWARK__V1__ACK__INIT;
+        uint64_t up_to = it->committed_seq;
+        writer_item_free(it);
+        if (up_to > c->acked) {
+            c->acked = up_to;
+            a.epoch = c->epoch;
+            a.up_to_seq = up_to;
+            f.msg_case = BULWARK__V1__FRAME__MSG_ACK;
+            f.ack = &a;
+            if (conn_send(c, &f) < 0)
+                return;
+        }
+    }
+    /* Our window may have opened: take what is buffered, then read again. */
+    conn_unblock(c);
+    conn_pump(c);
+    conn_flush(c);
+    conn_read_start(c);
+}
+
+void conn_resume_blocked(struct server *srv)
+{
+    /* Detach the list first: conns that must wait again re-queue themselves. */
+    struct conn *c = srv->blocked, *next;
+
+    srv->blocked = NULL;
+    for (; c; c = next) {
+        next = c->blocked_next;
+        c->blocked_prev = c->blocked_next = NULL;
+        c->paused = false;
+        if (next)
+            next->blocked_prev = NULL;
+        conn_pump(c);
+        conn_flush(c);
+        conn_read_start(c);
+    }
+}
+
+void conn_drain_all(struct server *srv)
+{
+    struct conn *c, *next;
+
+    for (c = srv->conns; c; c = next) {
+        next = c->next;  /* c may close (unlink) itself, never another */
+        conn_read_stop(c);
+        if (c->state == CONN_STREAMING) {
+            conn_pump(c);  /* what TLS already holds was received: commit it */
+            conn_flush(c);
+        } else if (c->state == CONN_HANDSHAKE || c->state == CONN_HELLO) {
+            conn_close(c, NULL);
+        }
+    }
+}
+
+void conn_close_all(struct server *srv)
+{
+    while (srv->conns) {
+        struct conn *c = srv->conns;
+        conn_finish(c, BULWARK__V1__ERROR__CODE__SHUTTING_DOWN, "server shutting down");
+        conn_close(c, NULL);
+    }
+}

@@ -1,0 +1,66 @@
+/* server_config.c - bulwarkd's option table and whole-config validation. */
+#include <string.h>
+
+#include "bulwark/err.h"
+#include "bulwark/frame.h"
+#include "bulwark/log.h"
+#include "bulwark/server.h"
+
+#define F(k, t, m, d, h, lo, hi) {k, t, offsetof(struct server_config, m), d, h, lo, hi}
+
+const struct config_field server_config_table[] = {
+    F("listen", CONFIG_STRING, listen, "127.0.0.1:7443",
+      "address:port for agent streams ([v6]:port for IPv6; port 0 picks a free one)", 0, 0),
+    F("db", CONFIG_STRING, db, "bulwark.db", "SQLite database file", 0, 0),
+    F("tls_ca", CONFIG_STRING, tls_ca, NULL, "fleet CA bundle that signs agent certificates", 0, 0),
+    F("tls_cert", CONFIG_STRING, tls_cert, NULL, "server certificate chain (PEM)", 0, 0),
+    F("tls_key", CONFIG_STRING, tls_key, NULL, "server private key (PEM)", 0, 0),
+    F("max_connections", CONFIG_U32, max_connections, "10000", "most agent connections at once",
+      1, 1000000),
+    F("max_frame", CONFIG_U32, max_frame, "1048576", "largest frame accepted, bytes", 4096,
+      64u * 1024 * 1024),
+    F("handshake_timeout_ms", CONFIG_U32, handshake_timeout_ms, "10000",
+      "time from accept to a valid Hello", 100, 600000),
+    F("idle_timeout_ms", CONFIG_U32, idle_timeout_ms, "60000",
+      "close a stream silent for this long (agents heartbeat)", 1000, 86400000),
+    F("heartbeat_interval_ms", CONFIG_U32, heartbeat_interval_ms, "10000",
+      "heartbeat interval asked of agents", 100, 3600000),
+    F("max_batch_events", CONFIG_U32, max_batch_events, "4096", "most events in one batch", 1,
+      65536),
+    F("max_inflight_batches", CONFIG_U32, max_inflight_batches, "16",
+      "batches an agent may send before an ack", 1, 1024),
+    F("queue_events", CONFIG_U64, queue_events, "262144",
+      "events queued for the store before reading stops (back-pressure)", 1024, 100000000),
+    F("sync", CONFIG_STRING, sync, "full",
+      "full: an ack survives power loss; normal: survives a crash of bulwarkd only", 0, 0),
+    F("log_level", CONFIG_STRING, log_level, "info", "debug, info, warn or error", 0, 0),
+};
+const size_t server_config_table_len = sizeof server_config_table / sizeof server_config_table[0];
+
+int server_config_check(const struct server_config *c, char *err, size_t errlen)
+{
+    enum log_level lvl;
+
+    if (!*c->tls_ca || !*c->tls_cert || !*c->tls_key) {
+        snprintf(err, errlen, "tls_ca, tls_cert and tls_key are required (deploy/gen-certs.sh "
+                              "makes a dev CA)");
+        return BW_ECONFIG;
+    }
+    if (!*c->db) {
+        snprintf(err, errlen, "'db' must name a file");
+        return BW_ECONFIG;
+    }
+    if (strcmp(c->sync, "full") != 0 && strcmp(c->sync, "normal") != 0) {
+        snprintf(err, errlen, "'sync' must be full or normal, not '%s'", c->sync);
+        return BW_ECONFIG;
+    }
+    if (log_level_parse(c->log_level, &lvl) < 0) {
+        snprintf(err, errlen, "'log_level' must be debug, info, warn or error");
+        return BW_ECONFIG;
+    }
+    if (c->queue_events < c->max_batch_events) {
+        snprintf(err, errlen, "'queue_events' must be at least max_batch_events");
+        return BW_ECONFIG;
+    }
+    return 0;
+}

@@ -1,0 +1,101 @@
+/* test_config.c - option table: defaults, file with file:line errors, argv overrides. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "bulwark/config.h"
+#include "bulwark/err.h"
+
+struct opts {
+    char *listen;
+    uint32_t max_frame;
+    uint64_t big;
+    double rate;
+    bool flag;
+};
+
+static const struct config_field table[] = {
+    {"listen", CONFIG_STRING, offsetof(struct opts, listen), "127.0.0.1:7443", "address", 0, 0},
+    {"max_frame", CONFIG_U32, offsetof(struct opts, max_frame), "1048576", "bytes", 1024, 16777216},
+    {"big", CONFIG_U64, offsetof(struct opts, big), NULL, "n", 0, 0},
+    {"rate", CONFIG_DOUBLE, offsetof(struct opts, rate), "2.5", "r", 0, 0},
+    {"flag", CONFIG_BOOL, offsetof(struct opts, flag), "false", "f", 0, 0},
+};
+#define NT (sizeof table / sizeof table[0])
+
+static char *write_tmp(const char *text)
+{
+    char *path = strdup("/tmp/bwcfgXXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+static void test_defaults_file_args(void **state)
+{
+    struct opts o = {0};
+    char err[256];
+    bool help;
+    char *pos[2];
+    int npos;
+    char *path = write_tmp("# comment\nlisten = 0.0.0.0:9000\n\nmax_frame=2048\nflag = yes\n");
+    char a0[] = "prog", a1[] = "--config", a3[] = "--max-frame=4096", a4[] = "run", a5[] = "--rate",
+         a6[] = "7";
+    char *argv[] = {a0, a1, path, a3, a4, a5, a6};
+
+    (void)state;
+    assert_int_equal(config_defaults(table, NT, &o), 0);
+    assert_string_equal(o.listen, "127.0.0.1:7443");
+    assert_int_equal(o.max_frame, 1048576);
+    assert_int_equal(config_parse_args(table, NT, &o, 7, argv, &help, pos, &npos, 2, err,
+                                       sizeof err), 0);
+    assert_false(help);
+    assert_string_equal(o.listen, "0.0.0.0:9000");   /* from the file */
+    assert_int_equal(o.max_frame, 4096);              /* argv beats the file */
+    assert_true(o.flag);
+    assert_true(o.rate > 6.99 && o.rate < 7.01);
+    assert_int_equal(npos, 1);
+    assert_string_equal(pos[0], "run");
+    config_release(table, NT, &o);
+    unlink(path);
+    free(path);
+}
+
+static void test_errors(void **state)
+{
+    struct opts o = {0};
+    char err[256];
+    char *path = write_tmp("listen = x\nmax_frame = 12\n");
+
+    (void)state;
+    config_defaults(table, NT, &o);
+    assert_int_equal(config_load_file(table, NT, &o, path, err, sizeof err), BW_ECONFIG);
+    assert_non_null(strstr(err, ":2:"));          /* file:line */
+    assert_non_null(strstr(err, "max_frame"));
+    assert_int_equal(config_set(table, NT, &o, "nope", "1", err, sizeof err), BW_ENOTFOUND);
+    assert_int_equal(config_set(table, NT, &o, "max_frame", "-5", err, sizeof err), BW_EINVAL);
+    assert_int_equal(config_set(table, NT, &o, "flag", "maybe", err, sizeof err), BW_EINVAL);
+    assert_int_equal(config_load_file(table, NT, &o, "/nonexistent/x.conf", err, sizeof err),
+                     BW_ECONFIG);
+    assert_non_null(strstr(err, "/nonexistent/x.conf"));
+    config_release(table, NT, &o);
+    unlink(path);
+    free(path);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults_file_args),
+        cmocka_unit_test(test_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

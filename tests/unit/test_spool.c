@@ -1,0 +1,369 @@
+/* test_spool.c - the durable spool: seqs are contiguous and never reused in
+ * an epoch, survive reopen, reads honour their limits, acks trim, a full
+ * spool refuses and counts. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "bulwark/err.h"
+#include "bulwark/evjson.h"
+#include "bulwark/spool.h"
+
+struct fixture {
+    char dir[64];
+    char path[128];
+};
+
+static int setup(void **state)
+{
+    struct fixture *fx = calloc(1, sizeof *fx);
+
+    if (!fx)
+        return -1;
+    snprintf(fx->dir, sizeof fx->dir, "/tmp/bw_spool_XXXXXX");
+    if (!mkdtemp(fx->dir))
+        return -1;
+    snprintf(fx->path, sizeof fx->path, "%s/spool.db", fx->dir);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *fx = *state;
+    static const char *const suffix[] = {"", "-wal", "-shm", "2", "2-wal", "2-shm"};
+    char p[160];
+
+    for (size_t i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
+        snprintf(p, sizeof p, "%s%s", fx->path, suffix[i]);
+        unlink(p);
+    }
+    rmdir(fx->dir);
+    free(fx);
+    return 0;
+}
+
+static struct spool *open_spool(const char *path, uint64_t max_events, uint64_t max_bytes)
+{
+    struct spool_options opt = {.path = path, .max_events = max_events, .max_bytes = max_bytes,
+                                .sync_full = true};
+    struct spool *s = NULL;
+    char err[256] = "";
+    int rc = spool_open(&s, &opt, err, sizeof err);
+
+    if (rc != 0)
+        print_error("spool_open: %s\n", err);
+    assert_int_equal(rc, 0);
+    return s;
+}
+
+static Bulwark__V1__Event *make_event(int i)
+{
+    char line[256];
+    Bulwark__V1__Event *ev = NULL;
+    int n = snprintf(line, sizeof line,
+                     "{\"kind\":\"exec\",\"time_ns\":%d,\"process\":{\"pid\":%d,\"cmdline\":\"cmd %d\"}}",
+                     1000 + i, 100 + i, i);
+
+    assert_int_equal(evjson_event_from_line(line, (size_t)n, &ev, NULL, 0), 0);
+    return ev;
+}
+
+/* Appends n events numbered from first; returns how many were accepted. */
+static size_t append_n(struct spool *s, int first, size_t n, uint64_t *seqs)
+{
+    Bulwark__V1__Event *evs[64];
+    size_t accepted = 99;
+
+    assert_true(n <= 64);
+    for (size_t i = 0; i < n; i++)
+        evs[i] = make_event(first + (int)i);
+    assert_int_equal(spool_append(s, evs, n, &accepted), 0);
+    for (size_t i = 0; i < n; i++) {
+        if (seqs)
+            seqs[i] = evs[i]->seq;
+        evjson_event_free(evs[i]);
+    }
+    return accepted;
+}
+
+struct got {
+    size_t n;
+    uint64_t seq[64];
+    int32_t pid[64];
+    size_t stop_after;  /* 0 = never */
+};
+
+static int on_event(uint64_t seq, const uint8_t *data, size_t len, void *ctx)
+{
+    struct got *g = ctx;
+    Bulwark__V1__Event *ev = bulwark__v1__event__unpack(NULL, len, data);
+
+    assert_non_null(ev);
+    assert_int_equal(ev->seq, seq);  /* the packed event carries its seq */
+    assert_true(g->n < 64);
+    g->seq[g->n] = seq;
+    g->pid[g->n] = ev->process->pid;
+    g->n++;
+    bulwark__v1__event__free_unpacked(ev, NULL);
+    return g->stop_after && g->n >= g->stop_after ? 1 : 0;
+}
+
+static void test_append_contiguous(void **state)
+{
+    struct fixture *fx = *state;
+    struct spool *s = open_spool(fx->path, 0, 0);
+    struct spool_stats st;
+    uint64_t seqs[8];
+
+    {
+        struct stat sb;
+
+        assert_int_equal(stat(fx->path, &sb), 0);
+        assert_int_equal(sb.st_mode & 0777, 0600);  /* events may hold secrets */
+    }
+    spool_get_stats(s, &st);
+    assert_true(st.epoch != 0);
+    assert_true(st.epoch <= INT64_MAX);
+    assert_int_equal(st.last_seq, 0);
+    assert_int_equal(st.depth, 0);
+
+    assert_int_equal(append_n(s, 0, 5, seqs), 5);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(seqs[i], i + 1);
+    assert_int_equal(append_n(s, 5, 3, seqs), 3);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(seqs[i], 6 + i);
+    assert_int_equal(append_n(s, 0, 0, NULL), 0);
+
+    spool_get_stats(s, &st);
+    assert_int_equal(st.last_seq, 8);
+    assert_int_equal(st.acked_seq, 0);
+    assert_int_equal(st.depth, 8);
+    assert_int_equal(st.dropped, 0);
+    assert_true(st.bytes > 8 * 10);
+    spool_close(s);
+}
+
+static void test_reopen_keeps_state(void **state)
+{
+    struct fixture *fx = *state;
+    struct spool *s = open_spool(fx->path, 0, 0);
+    struct spool_stats before, after;
+    uint64_t seqs[4];
+    struct got g = {0};
+
+    append_n(s, 0, 10, NULL);
+    assert_int_equal(spool_ack(s, 4), 0);
+    spool_get_stats(s, &before);
+    spool_close(s);
+
+    s = open_spool(fx->path, 0, 0);
+    spool_get_stats(s, &after);
+    assert_memory_equal(&before, &after, sizeof before);
+    assert_int_equal(after.last_seq, 10);
+    assert_int_equal(after.acked_seq, 4);
+    assert_int_equal(after.depth, 6);
+
+    assert_int_equal(spool_read(s, 0, 64, SIZE_MAX, on_event, &g), 0);
+    assert_int_equal(g.n, 6);
+    assert_int_equal(g.seq[0], 5);
+    assert_int_equal(g.pid[0], 104);
+    assert_int_equal(append_n(s, 10, 4, seqs), 4);
+    assert_int_equal(seqs[0], 11);
+    spool_close(s);
+}
+
+static void test_read_limits_and_order(void **state)
+{
+    struct fixture *fx = *state;
+    struct spool *s = open_spool(fx->path, 0, 0);
+    struct spool_stats st;
+    struct got g = {0};
+    size_t one;
+
+    append_n(s, 0, 10, NULL);
+    spool_get_stats(s, &st);
+    one = st.bytes / 10;  /* the test events have the same size */
+    assert_int_equal(st.bytes, one * 10);
+
+    assert_int_equal(spool_read(s, 0, 3, SIZE_MAX, on_event, &g), 0);
+    assert_int_equal(g.n, 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(g.seq[i], i + 1);
+        assert_int_equal(g.pid[i], 100 + (int)i);
+    }
+
+    memset(&g, 0, sizeof g);
+    assert_int_equal(spool_read(s, 7, 64, SIZE_MAX, on_event, &g), 0);
+    assert_int_equal(g.n, 3);
+    assert_int_equal(g.seq[0], 8);
+    assert_int_equal(g.seq[2], 10);
+
+    /* byte limit: exactly two fit; one byte less gives one */
+    memset(&g, 0, sizeof g);
+    assert_int_equal(spool_read(s, 0, 64, 2 * one, on_event, &g), 0);
+    assert_int_equal(g.n, 2);
+    memset(&g, 0, sizeof g);
+    assert_int_equal(spool_read(s, 0, 64, 2 * one - 1, on_event, &g), 0);
+    assert_int_equal(g.n, 1);
+    /* at least one, even when it alone is over the limit */
+    memset(&g, 0, sizeof g);
+    assert_int_equal(spool_read(s, 4, 64, 1, on_event, &g), 0);
+    assert_int_equal(g.n, 1);
+    assert_int_equal(g.seq[0], 5);
+
+    /* the callback can stop the read */
+    memset(&g, 0, sizeof g);
+    g.stop_after = 2;
+    assert_int_equal(spool_read(s, 0, 64, SIZE_MAX, on_event, &g), 0);
+    assert_int_equal(g.n, 2);
+
+    /* nothing after the end */
+    memset(&g, 0, sizeof g);
+    assert_int_equal(spool_read(s, 10, 64, SIZE_MAX, on_event, &g), 0);
+    assert_int_equal(g.n, 0);
+    spool_close(s);
+}
+
+static void test_ack_never_reuses_seq(void **state)
+{
+    struct fixture *fx = *state;
+    struct spool *s = open_spool(fx->path, 0, 0);
+    struct spool_stats st;
+    struct got g = {0};
+    uint64_t seqs[2], epoch;
+
+    append_n(s, 0, 5, NULL);
+    assert_int_equal(spool_ack(s, 2), 0);
+    spool_get_stats(s, &st);
+    assert_int_equal(st.acked_seq, 2);
+    assert_int_equal(st.depth, 3);
+    assert_int_equal(spool_read(s, 0, 64, SIZE_MAX, on_event, &g), 0);
+    assert_int_equal(g.n, 3);
+    assert_int_equal(g.seq[0], 3);
+
+    /* backwards is a no-op; beyond last_seq is refused and deletes nothing */
+    assert_int_equal(spool_ack(s, 1), 0);
+    assert_int_equal(spool_ack(s, 6), BW_EINVAL);
+    spool_get_stats(s, &st);
+    assert_int_equal(st.acked_seq, 2);
+    assert_int_equal(st.depth, 3);
+
+    assert_int_equal(spool_ack(s, 5), 0);
+    spool_get_stats(s, &st);
+    assert_int_equal(st.depth, 0);
+    assert_int_equal(st.bytes, 0);
+    epoch = st.epoch;
+    spool_close(s);
+
+    s = open_spool(fx->path, 0, 0);
+    spool_get_stats(s, &st);
+    assert_int_equal(st.epoch, epoch);
+    assert_int_equal(st.last_seq, 5);
+    assert_int_equal(st.acked_seq, 5);
+    assert_int_equal(append_n(s, 0, 2, seqs), 2);
+    assert_int_equal(seqs[0], 6);
+    assert_int_equal(seqs[1], 7);
+    spool_close(s);
+}
+
+static void test_full_refuses_and_counts(void **state)
+{
+    struct fixture *fx = *state;
+    struct spool *s = open_spool(fx->path, 3, 0);
+    struct spool_stats st;
+    uint64_t seqs[5];
+
+    assert_int_equal(append_n(s, 0, 5, seqs), 3);
+    assert_int_equal(seqs[2], 3);
+    assert_int_equal(seqs[3], 0);  /* refused events get no seq */
+    assert_int_equal(append_n(s, 5, 1, NULL), 0);
+    spool_get_stats(s, &st);
+    assert_int_equal(st.last_seq, 3);
+    assert_int_equal(st.dropped, 3);
+    spool_close(s);
+
+    s = open_spool(fx->path, 3, 0);
+    spool_get_stats(s, &st);
+    assert_int_equal(st.dropped, 3);
+    /* an ack makes room again; what was spooled was never evicted */
+    assert_int_equal(spool_ack(s, 1), 0);
+    assert_int_equal(append_n(s, 6, 2, seqs), 1);
+    assert_int_equal(seqs[0], 4);
+    spool_get_stats(s, &st);
+    assert_int_equal(st.dropped, 4);
+    assert_int_equal(st.depth, 3);
+    spool_close(s);
+
+    /* max_bytes: room for two events of this size */
+    s = open_spool(fx->path, 0, 0);
+    spool_get_stats(s, &st);
+    {
+        uint64_t one = st.bytes / st.depth;
+
+        spool_ack(s, st.last_seq);
+        spool_close(s);
+        s = open_spool(fx->path, 0, 2 * one + one / 2);
+        assert_int_equal(append_n(s, 0, 3, NULL), 2);
+        spool_get_stats(s, &st);
+        assert_int_equal(st.bytes, 2 * one);
+        assert_int_equal(st.dropped, 5);
+    }
+    spool_close(s);
+}
+
+static void test_new_file_new_epoch(void **state)
+{
+    struct fixture *fx = *state;
+    char other[160];
+    struct spool *a = open_spool(fx->path, 0, 0), *b;
+    struct spool_stats sa, sb;
+    uint64_t seqs[1];
+
+    snprintf(other, sizeof other, "%s2", fx->path);
+    b = open_spool(other, 0, 0);
+    append_n(a, 0, 3, NULL);
+    assert_int_equal(append_n(b, 0, 1, seqs), 1);
+    assert_int_equal(seqs[0], 1);
+    spool_get_stats(a, &sa);
+    spool_get_stats(b, &sb);
+    assert_true(sa.epoch != 0 && sb.epoch != 0);
+    assert_true(sa.epoch != sb.epoch);
+    spool_close(a);
+    spool_close(b);
+}
+
+static void test_open_errors(void **state)
+{
+    struct fixture *fx = *state;
+    struct spool_options opt = {.path = fx->dir};  /* a directory */
+    struct spool *s = NULL;
+    char err[256] = "";
+
+    assert_true(spool_open(&s, &opt, err, sizeof err) < 0);
+    assert_null(s);
+    assert_non_null(strstr(err, "spool"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_append_contiguous, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reopen_keeps_state, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_limits_and_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ack_never_reuses_seq, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_refuses_and_counts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_new_file_new_epoch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

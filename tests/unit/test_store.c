@@ -1,0 +1,633 @@
+/* test_store.c - the SQLite event store: exactly-once marks across commit,
+ * rollback and reopen; duplicates; dimension caches; chunk-summary queries
+ * checked against a brute-force model; pagination; the reader connection. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "bulwark/err.h"
+#include "bulwark/store.h"
+
+#define CHUNK_ROWS 16u
+
+struct fx {
+    char dir[64];
+    char path[128];
+    struct store *s;
+};
+
+static void fx_path(const struct fx *f, char *out, size_t len, const char *suffix)
+{
+    snprintf(out, len, "%s%s", f->path, suffix);
+}
+
+static void fx_open(struct fx *f)
+{
+    char err[256] = "";
+    struct store_options o = {.path = f->path, .sync_full = true, .chunk_rows = CHUNK_ROWS};
+    int rc = store_open(&f->s, &o, err, sizeof err);
+    if (rc != 0)
+        fail_msg("store_open: %s", err);
+}
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/bw-store-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->path, sizeof f->path, "%s/events.db", f->dir);
+    fx_open(f);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    char p[160];
+    store_close(f->s);
+    const char *suffix[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < 3; i++) {
+        fx_path(f, p, sizeof p, suffix[i]);
+        unlink(p);
+    }
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+static void fx_reopen(struct fx *f)
+{
+    store_close(f->s);
+    f->s = NULL;
+    fx_open(f);
+}
+
+/* ------------------------------------------------------------- batches */
+
+/* One event of a test batch, with its packed body. */
+struct tev {
+    uint64_t seq;
+    int64_t time_ns;
+    int32_t kind;
+    const char *container;  /* NULL = host event */
+};
+
+/* Packs a real bulwark.v1.Event (exec or net, by kind) into a malloc'd body. */
+static uint8_t *pack_event(const struct tev *t, size_t *len)
+{
+    Bulwark__V1__Event ev = BULWARK__V1__EVENT__INIT;
+    Bulwark__V1__ContainerRef c = BULWARK__V1__CONTAINER_REF__INIT;
+    Bulwark__V1__ProcessExec ex = BULWARK__V1__PROCESS_EXEC__INIT;
+    Bulwark__V1__NetConnection net = BULWARK__V1__NET_CONNECTION__INIT;
+    ev.seq = t->seq;
+    ev.time_ns = t->time_ns;
+    ev.severity = BULWARK__V1__SEVERITY__SEVERITY_INFO;
+    if (t->container) {
+        c.id = (char *)t->container;
+        ev.container = &c;
+    }
+    if (t->kind == BULWARK__V1__EVENT__BODY_NET) {
+        net.remote_addr = "192.0.2.1";
+        ev.body_case = BULWARK__V1__EVENT__BODY_NET;
+        ev.net = &net;
+    } else {
+        ex.cwd = "/";
+        ev.body_case = BULWARK__V1__EVENT__BODY_EXEC;
+        ev.exec = &ex;
+    }
+    *len = bulwark__v1__event__get_packed_size(&ev);
+    uint8_t *buf = malloc(*len ? *len : 1);
+    assert_non_null(buf);
+    assert_int_equal(bulwark__v1__event__pack(&ev, buf), *len);
+    return buf;
+}
+
+/* Appends tevs[0..n) as one batch; the store_event kind is taken verbatim
+ * from the tev (queries filter on it, whatever the body says). */
+static int append_tevs(struct store *s, const char *agent, const char *host, uint64_t epoch,
+                       const struct tev *tevs, size_t n, struct store_append_result *res)
+{
+    struct store_event *evs = calloc(n ? n : 1, sizeof *evs);
+    Bulwark__V1__ContainerRef *refs = calloc(n ? n : 1, sizeof *refs);
+    uint8_t **bodies = calloc(n ? n : 1, sizeof *bodies);
+    assert_true(evs && refs && bodies);
+    for (size_t i = 0; i < n; i++) {
+        bulwark__v1__container_ref__init(&refs[i]);
+        refs[i].id = (char *)tevs[i].container;
+        refs[i].image = "nginx:1.25";
+        bodies[i] = pack_event(&tevs[i], &evs[i].body_len);
+        evs[i] = (struct store_event){.seq = tevs[i].seq, .time_ns = tevs[i].time_ns,
+                                      .kind = tevs[i].kind, .severity = 2,
+                                      .container = tevs[i].container ? &refs[i] : NULL,
+                                      .body = bodies[i], .body_len = evs[i].body_len};
+    }
+    struct store_batch b = {.agent_id = agent, .hostname = host, .epoch = epoch,
+                            .recv_ns = 1000, .n = n, .events = evs};
+    int rc = store_append(s, &b, res);
+    for (size_t i = 0; i < n; i++)
+        free(bodies[i]);
+    free(bodies);
+    free(refs);
+    free(evs);
+    return rc;
+}
+
+/* Appends seq lo..hi (host events, kind exec) for agent in one batch. */
+static int append_range(struct store *s, const char *agent, uint64_t epoch, uint64_t lo,
+                        uint64_t hi, struct store_append_result *res)
+{
+    size_t n = hi >= lo ? (size_t)(hi - lo + 1) : 0;
+    struct tev *t = calloc(n ? n : 1, sizeof *t);
+    assert_non_null(t);
+    for (size_t i = 0; i < n; i++)
+        t[i] = (struct tev){.seq = lo + i, .time_ns = (int64_t)(lo + i) * 1000, .kind = 10};
+    int rc = append_tevs(s, agent, "host-1", epoch, t, n, res);
+    free(t);
+    return rc;
+}
+
+static uint64_t mark_of(struct store *s, const char *agent, uint64_t epoch)
+{
+    uint64_t v = 99999;
+    assert_int_equal(store_committed_seq(s, agent, epoch, &v), 0);
+    return v;
+}
+
+static struct store_reader *reader_open(const struct fx *f)
+{
+    struct store_reader *r = NULL;
+    char err[256] = "";
+    if (store_reader_open(&r, f->path, err, sizeof err) != 0)
+        fail_msg("store_reader_open: %s", err);
+    return r;
+}
+
+static uint64_t count_of(struct store_reader *r)
+{
+    uint64_t n = 0;
+    assert_int_equal(store_count_events(r, &n), 0);
+    return n;
+}
+
+/* --------------------------------------------------------- collecting */
+
+struct got_row {
+    int64_t id;
+    uint64_t seq, epoch;
+    int64_t time_ns;
+    int32_t kind;
+    char agent[32], host[32], container[32];
+};
+
+struct collect {
+    struct got_row *rows;
+    size_t n, cap;
+};
+
+static int on_row(const struct store_row *row, void *ctx)
+{
+    struct collect *c = ctx;
+    if (c->n == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 64;
+        c->rows = realloc(c->rows, c->cap * sizeof *c->rows);
+        assert_non_null(c->rows);
+    }
+    struct got_row *g = &c->rows[c->n++];
+    *g = (struct got_row){.id = row->id, .seq = row->seq, .epoch = row->epoch,
+                          .time_ns = row->time_ns, .kind = row->kind};
+    snprintf(g->agent, sizeof g->agent, "%s", row->agent_id);
+    snprintf(g->host, sizeof g->host, "%s", row->hostname);
+    snprintf(g->container, sizeof g->container, "%s", row->container_id);
+    /* The body is the packed event, byte for byte. */
+    Bulwark__V1__Event *ev = bulwark__v1__event__unpack(NULL, row->body_len, row->body);
+    assert_non_null(ev);
+    assert_int_equal(ev->seq, row->seq);
+    assert_int_equal(ev->time_ns, row->time_ns);
+    assert_string_equal(ev->container ? ev->container->id : "", row->container_id);
+    bulwark__v1__event__free_unpacked(ev, NULL);
+    return 0;
+}
+
+/* Runs q page by page (limit `page`) following the before_id cursor. */
+static void query_all(struct store_reader *r, struct store_query q, uint32_t page,
+                      struct collect *c)
+{
+    q.limit = page;
+    q.before_id = 0;
+    for (;;) {
+        size_t before = c->n;
+        assert_int_equal(store_query_events(r, &q, on_row, c), 0);
+        size_t got = c->n - before;
+        assert_true(got <= page);
+        if (got < page)
+            break;
+        q.before_id = c->rows[c->n - 1].id;
+    }
+    for (size_t i = 1; i < c->n; i++)
+        assert_true(c->rows[i].id < c->rows[i - 1].id);  /* newest first, no repeats */
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static void test_append_commit_reopen(void **state)
+{
+    struct fx *f = *state;
+    struct store_append_result res;
+    struct store_agent_info a = {.agent_id = "agent-a", .hostname = "host-1",
+                                 .agent_version = "0.1.0",
+                                 .labels_json = "{\"cloud\":\"aws\"}", .seen_ns = 5};
+
+    assert_int_equal(mark_of(f->s, "agent-a", 7), 0);
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_agent_seen(f->s, &a), 0);
+    assert_int_equal(append_range(f->s, "agent-a", 7, 1, 40, &res), 0);
+    assert_int_equal(res.stored, 40);
+    assert_int_equal(res.duplicates, 0);
+    assert_int_equal(res.committed_seq, 40);
+    assert_int_equal(mark_of(f->s, "agent-a", 7), 40);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_checkpoint(f->s), 0);
+
+    fx_reopen(f);
+    assert_int_equal(mark_of(f->s, "agent-a", 7), 40);
+    /* Continuing after reopen extends the open chunk (40 % 16 = 8 rows in it). */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(append_range(f->s, "agent-a", 7, 38, 45, &res), 0);
+    assert_int_equal(res.stored, 5);
+    assert_int_equal(res.duplicates, 3);
+    assert_int_equal(store_commit(f->s), 0);
+
+    struct store_reader *r = reader_open(f);
+    assert_int_equal(count_of(r), 45);
+    struct collect c = {0};
+    query_all(r, (struct store_query){0}, 1000, &c);
+    assert_int_equal(c.n, 45);
+    for (size_t i = 0; i < c.n; i++) {
+        assert_int_equal(c.rows[i].seq, 45 - i);
+        assert_int_equal(c.rows[i].epoch, 7);
+        assert_string_equal(c.rows[i].agent, "agent-a");
+        assert_string_equal(c.rows[i].host, "host-1");
+        assert_string_equal(c.rows[i].container, "");
+    }
+    free(c.rows);
+    store_reader_close(r);
+}
+
+static void test_duplicates_skipped(void **state)
+{
+    struct fx *f = *state;
+    struct store_append_result res;
+
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(append_range(f->s, "agent-a", 1, 1, 10, &res), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    /* The same batch again (a resend after a lost Ack): nothing stored. */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(append_range(f->s, "agent-a", 1, 1, 10, &res), 0);
+    assert_int_equal(res.stored, 0);
+    assert_int_equal(res.duplicates, 10);
+    assert_int_equal(res.committed_seq, 10);
+    assert_int_equal(store_commit(f->s), 0);
+    /* Partial overlap: 5..15 after mark 10 stores 11..15. */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(append_range(f->s, "agent-a", 1, 5, 15, &res), 0);
+    assert_int_equal(res.stored, 5);
+    assert_int_equal(res.duplicates, 6);
+    assert_int_equal(res.committed_seq, 15);
+    /* Within one transaction too: the mark already counts this append. */
+    assert_int_equal(append_range(f->s, "agent-a", 1, 15, 16, &res), 0);
+    assert_int_equal(res.stored, 1);
+    assert_int_equal(res.duplicates, 1);
+    assert_int_equal(store_commit(f->s), 0);
+
+    struct store_reader *r = reader_open(f);
+    assert_int_equal(count_of(r), 16);
+    struct collect c = {0};
+    query_all(r, (struct store_query){0}, 5, &c);
+    assert_int_equal(c.n, 16);
+    for (size_t i = 0; i < c.n; i++)
+        assert_int_equal(c.rows[i].seq, 16 - i);  /* each seq exactly once */
+    free(c.rows);
+    store_reader_close(r);
+}
+
+static void test_rollback_restores_marks(void **state)
+{
+    struct fx *f = *state;
+    struct store_append_result res;
+    struct tev t[3] = {{1, 100, 11, "ctr-new"}, {2, 200, 11, NULL}, {3, 300, 12, "ctr-new"}};
+
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(append_range(f->s, "agent-a", 1, 1, 10, &res), 0);
+    assert_int_equal(store_commit(f->s), 0);
+
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(append_range(f->s, "agent-a", 1, 11, 30, &res), 0);
+    /* A new agent, host and container, all created in this transaction. */
+    assert_int_equal(append_tevs(f->s, "agent-new", "host-new", 9, t, 3, &res), 0);
+    assert_int_equal(mark_of(f->s, "agent-a", 1), 30);
+    assert_int_equal(mark_of(f->s, "agent-new", 9), 3);
+    store_rollback(f->s);
+    assert_int_equal(mark_of(f->s, "agent-a", 1), 10);
+    assert_int_equal(mark_of(f->s, "agent-new", 9), 0);
+
+    /* The rolled-back seqs are new again, and the dimension rows that were
+     * rolled back are created afresh (no stale cached ids). */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(append_range(f->s, "agent-a", 1, 11, 20, &res), 0);
+    assert_int_equal(res.stored, 10);
+    assert_int_equal(res.duplicates, 0);
+    assert_int_equal(append_tevs(f->s, "agent-new", "host-new", 9, t, 3, &res), 0);
+    assert_int_equal(res.stored, 3);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(mark_of(f->s, "agent-a", 1), 20);
+
+    struct store_reader *r = reader_open(f);
+    assert_int_equal(count_of(r), 23);
+    struct collect c = {0};
+    query_all(r, (struct store_query){.agent_id = "agent-new", .container_id = "ctr-new"}, 10,
+              &c);
+    assert_int_equal(c.n, 2);
+    assert_int_equal(c.rows[0].seq, 3);
+    assert_string_equal(c.rows[0].host, "host-new");
+    assert_int_equal(c.rows[1].seq, 1);
+    free(c.rows);
+    store_reader_close(r);
+
+    /* Closing with a transaction open rolls it back. */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(append_range(f->s, "agent-a", 1, 21, 25, &res), 0);
+    fx_reopen(f);
+    assert_int_equal(mark_of(f->s, "agent-a", 1), 20);
+}
+
+static void test_epochs_independent(void **state)
+{
+    struct fx *f = *state;
+    struct store_append_result res;
+
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(append_range(f->s, "agent-a", 100, 1, 5, &res), 0);
+    /* A reinstalled agent: new epoch, seq restarts at 1 and is not a resend. */
+    assert_int_equal(append_range(f->s, "agent-a", 200, 1, 3, &res), 0);
+    assert_int_equal(res.stored, 3);
+    assert_int_equal(res.duplicates, 0);
+    assert_int_equal(res.committed_seq, 3);
+    /* Another agent's marks are its own. */
+    assert_int_equal(append_range(f->s, "agent-b", 100, 1, 2, &res), 0);
+    assert_int_equal(res.stored, 2);
+    assert_int_equal(store_commit(f->s), 0);
+    fx_reopen(f);
+    assert_int_equal(mark_of(f->s, "agent-a", 100), 5);
+    assert_int_equal(mark_of(f->s, "agent-a", 200), 3);
+    assert_int_equal(mark_of(f->s, "agent-b", 100), 2);
+    assert_int_equal(mark_of(f->s, "agent-b", 200), 0);
+    assert_int_equal(mark_of(f->s, "nobody", 100), 0);
+}
+
+/* ------------------------------------------------ queries against a model */
+
+struct model_row {
+    const char *agent, *host, *container;  /* container "" = host event */
+    uint64_t epoch, seq;
+    int64_t time_ns;
+    int32_t kind;
+};
+
+static bool model_match(const struct model_row *m, const struct store_query *q)
+{
+    return (q->since_ns == 0 || m->time_ns >= q->since_ns) &&
+           (q->until_ns == 0 || m->time_ns < q->until_ns) &&
+           (!q->agent_id || strcmp(q->agent_id, m->agent) == 0) &&
+           (!q->hostname || strcmp(q->hostname, m->host) == 0) &&
+           (!q->container_id || strcmp(q->container_id, m->container) == 0) &&
+           (q->kind == 0 || q->kind == m->kind);
+}
+
+/* Stores ~600 events from three agents (two on one host), four containers,
+ * all seven kinds and shuffled times in batches of 1..9 over several
+ * transactions and a reopen, then checks each query, paginated across
+ * 16-row chunks, against a brute-force filter of the model. */
+static void test_queries_match_model(void **state)
+{
+    struct fx *f = *state;
+    static const char *agents[3] = {"agent-a", "agent-b", "agent-c"};
+    static const char *hosts[3] = {"host-1", "host-2", "host-2"};
+    static const char *ctrs[4] = {"", "ctr-1", "ctr-2", "ctr-3"};
+    enum { N = 600 };
+    struct model_row *model = calloc(N, sizeof *model);
+    uint64_t next_seq[3] = {1, 1, 1};
+    uint32_t rnd = 12345;
+    size_t n = 0;
+    bool reopened = false;
+    struct store_append_result res;
+
+    assert_non_null(model);
+#define RND() (rnd = rnd * 1103515245u + 12345u, (rnd >> 16) & 0x7fff)
+    while (n < N) {
+        int tx_batches = 1 + (int)(RND() % 6);
+        assert_int_equal(store_begin(f->s), 0);
+        for (int b = 0; b < tx_batches && n < N; b++) {
+            int ag = (int)(RND() % 3);
+            size_t k = 1 + RND() % 9;
+            struct tev t[9];
+            if (k > N - n)
+                k = N - n;
+            for (size_t i = 0; i < k; i++) {
+                const char *ctr = ctrs[RND() % 4];
+                t[i] = (struct tev){.seq = next_seq[ag]++,
+                                    .time_ns = 1000000 + (int64_t)(RND() % 5000) * 1000,
+                                    .kind = 10 + (int32_t)(RND() % 7),
+                                    .container = *ctr ? ctr : NULL};
+                model[n + i] = (struct model_row){agents[ag], hosts[ag], ctr, 1, t[i].seq,
+                                                  t[i].time_ns, t[i].kind};
+            }
+            assert_int_equal(append_tevs(f->s, agents[ag], hosts[ag], 1, t, k, &res), 0);
+            assert_int_equal(res.stored, k);
+            n += k;
+        }
+        assert_int_equal(store_commit(f->s), 0);
+        if (n >= N / 2 && !reopened) {
+            fx_reopen(f);  /* the open chunk must carry over */
+            reopened = true;
+        }
+    }
+#undef RND
+
+    const struct store_query qs[] = {
+        {0},
+        {.agent_id = "agent-b"},
+        {.hostname = "host-2"},
+        {.hostname = "host-1"},
+        {.container_id = "ctr-2"},
+        {.container_id = ""},
+        {.kind = 12},
+        {.kind = 16},
+        {.since_ns = 2000000, .until_ns = 3000000},
+        {.since_ns = 5500000},
+        {.until_ns = 1100000},
+        {.agent_id = "agent-c", .container_id = "", .kind = 10},
+        {.hostname = "host-2", .container_id = "ctr-3", .since_ns = 1500000},
+        {.agent_id = "agent-a", .hostname = "host-2"},  /* contradictory: none */
+        {.agent_id = "no-such-agent"},
+        {.container_id = "no-such-container"},
+        {.hostname = "no-such-host"},
+        {.kind = 13, .since_ns = 9999999},
+    };
+    struct store_reader *r = reader_open(f);
+    assert_int_equal(count_of(r), N);
+    for (size_t qi = 0; qi < sizeof qs / sizeof qs[0]; qi++) {
+        const uint32_t pages[2] = {7, 1000};
+        for (int p = 0; p < 2; p++) {
+            struct collect c = {0};
+            query_all(r, qs[qi], pages[p], &c);
+            size_t j = 0;
+            for (size_t i = N; i-- > 0;) {
+                if (!model_match(&model[i], &qs[qi]))
+                    continue;
+                if (j >= c.n)
+                    fail_msg("query %zu page %u: only %zu rows", qi, pages[p], c.n);
+                const struct got_row *g = &c.rows[j++];
+                if (strcmp(g->agent, model[i].agent) != 0 || g->seq != model[i].seq)
+                    fail_msg("query %zu row %zu: got %s/%llu, want %s/%llu", qi, j - 1,
+                             g->agent, (unsigned long long)g->seq, model[i].agent,
+                             (unsigned long long)model[i].seq);
+                assert_string_equal(g->host, model[i].host);
+                assert_string_equal(g->container, model[i].container);
+                assert_int_equal(g->kind, model[i].kind);
+                assert_int_equal(g->time_ns, model[i].time_ns);
+            }
+            if (j != c.n)
+                fail_msg("query %zu: %zu rows, model has %zu", qi, c.n, j);
+            free(c.rows);
+        }
+    }
+    store_reader_close(r);
+    free(model);
+}
+
+static int stop_after_three(const struct store_row *row, void *ctx)
+{
+    int *n = ctx;
+    return ++*n == 3 ? 42 : 0;
+}
+
+static void test_limits_and_early_stop(void **state)
+{
+    struct fx *f = *state;
+    struct store_append_result res;
+    struct collect c = {0};
+    int seen = 0;
+
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(append_range(f->s, "agent-a", 1, 1, 50, &res), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    struct store_reader *r = reader_open(f);
+    struct store_query q = {.limit = 0};
+    assert_int_equal(store_query_events(r, &q, on_row, &c), BW_EINVAL);
+    q.limit = STORE_QUERY_MAX_LIMIT + 1;
+    assert_int_equal(store_query_events(r, &q, on_row, &c), BW_EINVAL);
+    assert_int_equal(c.n, 0);
+    q.limit = STORE_QUERY_MAX_LIMIT;
+    assert_int_equal(store_query_events(r, &q, on_row, &c), 0);
+    assert_int_equal(c.n, 50);
+    c.n = 0;
+    q.limit = 1;
+    assert_int_equal(store_query_events(r, &q, on_row, &c), 0);
+    assert_int_equal(c.n, 1);
+    assert_int_equal(c.rows[0].seq, 50);
+    /* The cursor excludes before_id itself. */
+    c.n = 0;
+    q.limit = 20;
+    q.before_id = c.rows[0].id - 1;  /* rows[0].id is still the newest row's id */
+    assert_int_equal(store_query_events(r, &q, on_row, &c), 0);
+    assert_int_equal(c.n, 20);
+    assert_int_equal(c.rows[0].seq, 48);
+    assert_int_equal(c.rows[19].seq, 29);
+    /* A callback's non-zero value stops the query and is returned. */
+    q = (struct store_query){.limit = 100};
+    assert_int_equal(store_query_events(r, &q, stop_after_three, &seen), 42);
+    assert_int_equal(seen, 3);
+    free(c.rows);
+    store_reader_close(r);
+    /* Writes outside a transaction are refused. */
+    assert_int_equal(append_range(f->s, "agent-a", 1, 51, 52, &res), BW_EINVAL);
+}
+
+static void test_reader_sees_later_commits(void **state)
+{
+    struct fx *f = *state;
+    struct store_append_result res;
+    struct collect c = {0};
+
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(append_range(f->s, "agent-a", 1, 1, 5, &res), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    struct store_reader *r = reader_open(f);
+    assert_int_equal(count_of(r), 5);
+
+    /* Uncommitted rows are invisible; committed ones, including those in the
+     * open (partly filled) chunk, are found. */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(append_range(f->s, "agent-a", 1, 6, 40, &res), 0);
+    assert_int_equal(count_of(r), 5);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(count_of(r), 40);
+    query_all(r, (struct store_query){.agent_id = "agent-a"}, 1000, &c);
+    assert_int_equal(c.n, 40);
+    assert_int_equal(c.rows[0].seq, 40);
+    free(c.rows);
+    store_reader_close(r);
+
+    /* A reader also works after the writer has closed. */
+    store_close(f->s);
+    f->s = NULL;
+    r = reader_open(f);
+    assert_int_equal(count_of(r), 40);
+    store_reader_close(r);
+    fx_open(f);
+}
+
+static void test_open_errors(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = NULL;
+    struct store_reader *r = NULL;
+    char err[256] = "";
+    char missing[200];
+    struct store_options o = {.path = "/nonexistent-dir/x/events.db"};
+
+    assert_true(store_open(&s, &o, err, sizeof err) < 0);
+    assert_null(s);
+    assert_true(strlen(err) > 0);
+    snprintf(missing, sizeof missing, "%s/missing.db", f->dir);
+    err[0] = 0;
+    assert_true(store_reader_open(&r, missing, err, sizeof err) < 0);
+    assert_null(r);
+    assert_true(strlen(err) > 0);
+    store_close(NULL);
+    store_reader_close(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_append_commit_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_duplicates_skipped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rollback_restores_marks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_epochs_independent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queries_match_model, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_limits_and_early_stop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reader_sees_later_commits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
