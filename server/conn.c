@@ -26,6 +26,10 @@
 
 #define CONN_WRITE_PENDING_MAX (8u * 1024 * 1024)
 #define CONN_CLOSE_GRACE_MS 1000u
+/* Bytes one connection may read in one loop pass before it yields: libuv
+ * would otherwise read up to 32 x 64 KiB per stream per pass, and decrypting
+ * and decoding that much for every agent delays signals and timers. */
+#define CONN_TURN_BYTES (256u * 1024)
 
 enum conn_state { CONN_HANDSHAKE, CONN_HELLO, CONN_WELCOMING, CONN_STREAMING, CONN_CLOSING };
 
@@ -36,6 +40,8 @@ struct conn {
     uv_shutdown_t shutdown_req;
     struct conn *prev, *next;                  /* srv->conns */
     struct conn *blocked_prev, *blocked_next;  /* srv->blocked while paused */
+    struct conn *yield_next;                   /* srv->yielded while yielded */
+    size_t turn_bytes;                         /* read since the last yield */
     enum conn_state state;
     struct tls_conn *tls;
     struct frame_reader reader;
@@ -50,7 +56,7 @@ struct conn {
     size_t write_pending;       /* bytes handed to uv_write, not yet written */
     int refs;                   /* writer items + write requests in flight */
     int handles_open;
-    bool reading, paused, closing;
+    bool reading, paused, closing, yielded;
 };
 
 struct conn_write {
@@ -321,6 +327,7 @@ static void conn_arm_idle(struct conn *c)
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
+static void on_yield_idle(uv_idle_t *h);
 
 static void conn_read_start(struct conn *c)
 {
@@ -626,6 +633,38 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     conn_arm_idle(c);
     conn_pump(c);
     conn_flush(c);
+    c->turn_bytes += (size_t)nread;
+    if (c->turn_bytes >= CONN_TURN_BYTES && c->reading && !c->closing) {
+        /* Fairness: give the loop back; resume on the next pass. */
+        struct server *srv = c->srv;
+        conn_read_stop(c);
+        c->turn_bytes = 0;
+        c->yielded = true;
+        c->refs++;  /* the list holds a reference until the idle callback */
+        c->yield_next = srv->yielded;
+        srv->yielded = c;
+        if (!uv_is_active((uv_handle_t *)&srv->yield_idle))
+            uv_idle_start(&srv->yield_idle, on_yield_idle);
+    }
+}
+
+static void on_yield_idle(uv_idle_t *h)
+{
+    struct server *srv = h->data;
+    struct conn *c = srv->yielded, *next;
+
+    srv->yielded = NULL;
+    uv_idle_stop(&srv->yield_idle);
+    for (; c; c = next) {
+        next = c->yield_next;
+        c->yield_next = NULL;
+        c->yielded = false;
+        c->refs--;
+        if (c->closing)
+            conn_maybe_free(c);
+        else
+            conn_read_start(c);
+    }
 }
 
 int conn_start(struct conn *c)
@@ -741,6 +780,7 @@ void conn_drain_all(struct server *srv)
 
 void conn_close_all(struct server *srv)
 {
+    on_yield_idle(&srv->yield_idle);  /* drop the yield list's references */
     while (srv->conns) {
         struct conn *c = srv->conns;
         conn_finish(c, BULWARK__V1__ERROR__CODE__SHUTTING_DOWN, "server shutting down");

@@ -66,6 +66,7 @@ static void server_finish(struct server *srv)
     conn_close_all(srv);
     uv_timer_stop(&srv->drain_timer);
     uv_close((uv_handle_t *)&srv->drain_timer, NULL);
+    uv_close((uv_handle_t *)&srv->yield_idle, NULL);
     uv_close((uv_handle_t *)&srv->sig_term, NULL);
     uv_close((uv_handle_t *)&srv->sig_int, NULL);
     uv_close((uv_handle_t *)&srv->sig_hup, NULL);
@@ -95,6 +96,7 @@ static void on_sigterm(uv_signal_t *h, int signum)
     log_msg(LOG_INFO, "server", "%s: draining", signum == SIGINT ? "SIGINT" : "SIGTERM");
     srv->draining = true;
     listener_stop(srv);
+    uv_update_time(srv->loop);  /* the loop time may be a busy pass old */
     uv_timer_start(&srv->drain_timer, on_drain_deadline, DRAIN_DEADLINE_MS, 0);
     conn_drain_all(srv);
     if (writer_pending(srv->writer) == 0 && !srv->blocked)
@@ -178,6 +180,8 @@ int main(int argc, char **argv)
     writer_set_room_cb(srv->writer, on_writer_room, srv);
     writer_set_idle_cb(srv->writer, on_writer_idle, srv);
 
+    uv_idle_init(&loop, &srv->yield_idle);
+    srv->yield_idle.data = srv;
     uv_timer_init(&loop, &srv->drain_timer);
     srv->drain_timer.data = srv;
     uv_signal_init(&loop, &srv->sig_term);

@@ -1174,7 +1174,7 @@ int store_query_events(struct store_reader *r, const struct store_query *q, stor
         if (!chunk_may_match(chunks, q, &f))
             continue;
         int64_t lo = sqlite3_column_int64(chunks, 0), end = sqlite3_column_int64(chunks, 1);
-        if ((rc = reader_scan(r, q, &f, lo, end, &left, fn, ctx)) != 0)
+        if ((rc = reader_scan(r, q, &f, lo, end < hi ? end : hi, &left, fn, ctx)) != 0)
             goto out;
     }
     if (left > 0 && step != SQLITE_DONE)

@@ -6,31 +6,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
-deps=(build-essential cmake ninja-build pkg-config libuv1-dev libsqlite3-dev
-      libprotobuf-c-dev protobuf-c-compiler libssl-dev openssl libjansson-dev
-      libmicrohttpd-dev libcmocka-dev python3 sqlite3 ca-certificates)
-
-missing=()
-for p in "${deps[@]}"; do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
-        missing+=("$p")
-    fi
-done
-
-if ((${#missing[@]} > 0)); then
-    if [[ $(id -u) -eq 0 || ${CI:-} == true ]]; then
-        echo "run.sh: installing missing packages: ${missing[*]}"
-        sudo=()
-        [[ $(id -u) -eq 0 ]] || sudo=(sudo)
-        export DEBIAN_FRONTEND=noninteractive
-        "${sudo[@]}" apt-get update
-        "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
-    else
-        echo "run.sh: missing packages: ${missing[*]}" >&2
-        echo "run.sh: install them (as root: apt-get install ${missing[*]}) and rerun" >&2
-        exit 1
-    fi
-fi
+deploy/install-deps.sh
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"

@@ -53,6 +53,8 @@ struct server {
     struct conn *conns;        /* doubly linked list of live connections */
     uint32_t nconns;
     struct conn *blocked;      /* connections waiting for writer room */
+    struct conn *yielded;      /* connections that used their turn, resumed next loop pass */
+    uv_idle_t yield_idle;      /* runs while any connection yielded */
     bool draining;             /* SIGTERM: no new input, finish and exit */
     bool listening;
     int exit_code;

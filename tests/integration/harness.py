@@ -544,7 +544,8 @@ class BulwarkTest(unittest.TestCase):
 
     def stop_server(self, server, timeout=5.0):
         """SIGTERM; asserts exit 0 within timeout; returns seconds taken."""
-        sent_at = time.strftime("%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z"
+        now = time.time()
+        sent_at = time.strftime("%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
         t0 = time.monotonic()
         server.proc.terminate()
         rc = server.proc.wait(max(timeout, 1) + 30)

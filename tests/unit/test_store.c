@@ -227,6 +227,8 @@ static void query_all(struct store_reader *r, struct store_query q, uint32_t pag
         assert_int_equal(store_query_events(r, &q, on_row, c), 0);
         size_t got = c->n - before;
         assert_true(got <= page);
+        for (size_t i = before; q.before_id != 0 && i < c->n; i++)
+            assert_true(c->rows[i].id < q.before_id);  /* the cursor is exclusive */
         if (got < page)
             break;
         q.before_id = c->rows[c->n - 1].id;
