@@ -1,0 +1,79 @@
+/* collector.h - one source of host observations in the agent.
+ *
+ * Each collector (agent/collectors/<name>.c) watches one thing on the host:
+ * processes, connections, files, cgroup resources, container configs, Trivy
+ * reports, Falco alerts. It reads everything below env->host_root ("/" in
+ * production, a fixture tree in tests), attributes what it sees to a
+ * container through env->containers, and hands each event to env->emit,
+ * which takes ownership. A collector never blocks the loop for long: scans
+ * are bounded per call and files are read with bounded buffers.
+ *
+ * Bad or hostile input (a malformed file, a vanished process, a 10 MB
+ * command line) is counted in `errors`, logged once with the file name and
+ * skipped: a collector never stops the agent. */
+#ifndef BULWARK_COLLECTOR_H
+#define BULWARK_COLLECTOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "bulwark/v1/bulwark.pb-c.h"
+
+struct containers;  /* container attribution cache (bulwark/containers.h) */
+
+/* Settings of every collector, filled from the agent's config. */
+struct collect_config {
+    const char *host_root;          /* "/" by default */
+    uint32_t scan_interval_ms;      /* /proc scans (process fallback, connections): 1000 */
+    uint32_t resource_interval_ms;  /* cgroup samples: 5000 */
+    uint32_t cmdline_max;           /* bytes of command line kept: 4096 */
+    const char *file_paths;         /* comma-separated paths watched for file activity */
+    const char *trivy_dir;          /* directory of Trivy JSON reports; "" = off */
+    const char *falco_file;         /* Falco JSON output file or FIFO; "" = off */
+};
+
+struct collector_env {
+    uv_loop_t *loop;                /* NULL in one-shot mode: only scan() is called */
+    const struct collect_config *cfg;
+    struct containers *containers;
+    /* Takes ownership of ev (a malloc'd tree, freed with evjson_event_free).
+     * Returns 0, or BW_EFULL when the agent's queue is full: then the event
+     * was freed and counted as dropped by the agent. */
+    int (*emit)(void *ctx, Bulwark__V1__Event *ev);
+    void *emit_ctx;
+};
+
+struct collector {
+    const char *name;
+    /* Starts watching: opens fds, starts timers on env->loop. 0 or a
+     * negative bw_err (the agent logs it and runs without this collector). */
+    int (*start)(struct collector *c);
+    /* One collection pass now; what a periodic collector's timer runs, and
+     * all one-shot mode runs. Returns the number of events emitted or a
+     * negative bw_err. */
+    int (*scan)(struct collector *c);
+    /* Stops and closes every handle; done(arg) runs once they are closed
+     * (at once if there were none). */
+    void (*stop)(struct collector *c, void (*done)(void *arg), void *arg);
+    void (*destroy)(struct collector *c);
+    uint64_t events;   /* emitted */
+    uint64_t errors;   /* bad input skipped */
+};
+
+/* Constructors: NULL on ENOMEM. `env` must outlive the collector. */
+struct collector *collector_proc_new(const struct collector_env *env);
+struct collector *collector_net_new(const struct collector_env *env);
+struct collector *collector_file_new(const struct collector_env *env);
+struct collector *collector_resource_new(const struct collector_env *env);
+struct collector *collector_config_new(const struct collector_env *env);
+struct collector *collector_trivy_new(const struct collector_env *env);
+struct collector *collector_falco_new(const struct collector_env *env);
+
+static inline void collector_free(struct collector *c)
+{
+    if (c)
+        c->destroy(c);
+}
+
+#endif

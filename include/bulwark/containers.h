@@ -1,0 +1,38 @@
+/* containers.h - which container a process belongs to, and what we know
+ * about that container.
+ *
+ * From /proc/PID/cgroup (below host_root) it recognises Docker, containerd /
+ * CRI (Kubernetes pod uid and container id), CRI-O and Podman/libpod paths,
+ * for cgroup v1, v2 and hybrid hosts; host processes have no container. It
+ * enriches the reference (name, image, digest, k8s namespace/pod) from the
+ * runtime's own files (OCI config.json annotations, Docker's
+ * config.v2.json) and caches it by container id (bounded, LRU). */
+#ifndef BULWARK_CONTAINERS_H
+#define BULWARK_CONTAINERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "bulwark/v1/bulwark.pb-c.h"
+
+struct containers;
+
+struct containers *containers_new(const char *host_root, size_t max_entries);
+void containers_free(struct containers *c);
+
+/* Parses one /proc/PID/cgroup text: 1 and fills runtime (docker,
+ * containerd, cri-o, podman) and id (and pod uid when present), 0 for a host
+ * process, BW_EINVAL for text that is not a cgroup file. Pure. */
+int containers_parse_cgroup(const char *text, char *runtime, size_t rlen, char *id, size_t idlen,
+                            char *pod_uid, size_t podlen);
+
+/* The container of pid, or NULL for a host process (or a vanished one).
+ * The reference is owned by the cache and valid until the next lookup;
+ * copy it with containers_ref_dup() to put it in an event. */
+const Bulwark__V1__ContainerRef *containers_lookup_pid(struct containers *c, int pid);
+const Bulwark__V1__ContainerRef *containers_lookup_id(struct containers *c, const char *runtime,
+                                                      const char *id);
+/* A malloc'd deep copy (freed with the event by evjson_event_free). */
+Bulwark__V1__ContainerRef *containers_ref_dup(const Bulwark__V1__ContainerRef *ref);
+
+#endif
