@@ -21,7 +21,7 @@ bin=$repo/build/release
 
 mkdir -p "$state"
 chmod 700 "$state"
-agent_id=$(hostname -s 2>/dev/null | tr -c 'A-Za-z0-9._-\n' '-' | cut -c1-60)
+agent_id=$(hostname -s 2>/dev/null | sed 's/[^A-Za-z0-9._-]/-/g' | cut -c1-60)
 agent_id=${agent_id:-local}
 "$repo/deploy/gen-certs.sh" "$state/certs" "$agent_id" >/dev/null
 

@@ -4,6 +4,7 @@
  * the streams, exit 0. SIGHUP: reload the TLS files (new connections use
  * them) and the log level. */
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,24 @@ static void usage(FILE *out)
 }
 
 static void server_finish(struct server *srv);
+
+/* Each connection is a descriptor: raise the soft limit towards what
+ * max_connections needs (the hard limit is the ceiling), and say so when the
+ * hard limit is too low instead of failing accepts later. */
+static void server_raise_nofile(const struct server_config *cfg)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)cfg->max_connections + 64;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+        return;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < want)
+        log_msg(LOG_WARN, "server",
+                "open-file limit %llu is below max_connections %u + 64; raise it (LimitNOFILE=)",
+                (unsigned long long)rl.rlim_cur, cfg->max_connections);
+}
 
 static void on_writer_room(void *ctx)
 {
@@ -151,6 +170,7 @@ int main(int argc, char **argv)
     }
     log_level_parse(cfg.log_level, &lvl);
     log_set_level(lvl);
+    server_raise_nofile(&cfg);
 
     srv = calloc(1, sizeof *srv);
     if (!srv)

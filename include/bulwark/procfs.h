@@ -1,0 +1,82 @@
+/* procfs.h - bounded readers of /proc, /sys/fs/cgroup and runtime state
+ * files below a host root, and the small helpers collectors share to build
+ * events (malloc'd trees freed by evjson_event_free()).
+ *
+ * Every read has a hard size cap: a 10 MB command line or a hostile
+ * config.json costs at most the cap. Functions return 0 or a negative
+ * bw_err; BW_ENOTFOUND means the file (or the process) is gone, which is
+ * normal for /proc and is not an error for callers to log. */
+#ifndef BULWARK_PROCFS_H
+#define BULWARK_PROCFS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bulwark/v1/bulwark.pb-c.h"
+
+#define PROCFS_PATH_MAX 4096
+#define PROCFS_STR_MAX 1023      /* longest string put in an event (evjson's bound) */
+#define PROCFS_CMDLINE_MAX 4096  /* evjson's bound on cmdline */
+#define PROCFS_JSON_MAX (4u << 20)
+
+/* dst = root + rel, where rel is formatted ("/proc/%d/stat"). A root of
+ * "/" or "" adds nothing. BW_ETOOBIG when it does not fit. */
+int procfs_path(char *dst, size_t n, const char *root, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Reads at most cap-1 bytes from the start of path into buf and
+ * NUL-terminates it; *len (may be NULL) gets the byte count. Never reads past
+ * the cap, whatever the file's size. 0, BW_ENOTFOUND or BW_EIO. */
+int procfs_read(const char *path, char *buf, size_t cap, size_t *len);
+/* Same, for root + formatted rel. */
+int procfs_read_at(const char *root, char *buf, size_t cap, size_t *len, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* The target of a symlink, NUL-terminated and bounded. 0, BW_ENOTFOUND, BW_ETOOBIG. */
+int procfs_readlink(const char *path, char *buf, size_t cap);
+/* Loads a JSON file of at most max bytes: 0 and *out (decref it),
+ * BW_ENOTFOUND, BW_ETOOBIG, BW_EINVAL (not JSON), BW_EIO, BW_ENOMEM. */
+int procfs_load_json(const char *path, size_t max, json_t **out);
+
+/* Fields of /proc/PID/stat (comm may hold spaces and parentheses). */
+struct procfs_stat {
+    int pid, ppid;
+    char state;
+    int tty_nr;
+    uint64_t starttime;  /* clock ticks after boot */
+    char comm[64];
+};
+
+/* Parses the text of /proc/PID/stat. Pure. 0 or BW_EINVAL. */
+int procfs_parse_stat(const char *text, struct procfs_stat *st);
+int procfs_read_stat(const char *root, int pid, struct procfs_stat *st);
+/* Boot time in seconds (the "btime" line of root/proc/stat). */
+int procfs_btime(const char *root, int64_t *btime_s);
+/* Unix ns of a process start from its starttime ticks and the boot time. */
+int64_t procfs_start_ns(int64_t btime_s, uint64_t starttime);
+/* A numeric name (a pid), or -1. */
+int procfs_pid_of(const char *name);
+/* The inode in "net:[4026531840]" or "socket:[123]" (prefix given), or 0. */
+uint64_t procfs_link_inode(const char *link, const char *prefix);
+
+/* Builds a ProcessRef of pid: pid, ppid, uid, gid (effective), exe, comm,
+ * cmdline (at most cmdline_max bytes read, NUL -> space, trailing spaces
+ * dropped), parent name and start time. The process may vanish meanwhile:
+ * BW_ENOTFOUND. *st_out (may be NULL) gets its stat. */
+int procfs_process_ref(const char *root, int pid, uint32_t cmdline_max, int64_t btime_s,
+                       Bulwark__V1__ProcessRef **out, struct procfs_stat *st_out);
+
+/* ----------------------------------------------------------- event helpers */
+
+int64_t procfs_now_ns(void);
+/* A malloc'd copy of s cut to max bytes (NULL s gives ""); NULL on ENOMEM. */
+char *procfs_strdup(const char *s, size_t max);
+/* Replaces *field (a malloc'd or empty string) with a copy; BW_ENOMEM. */
+int procfs_set_str(char **field, const char *s, size_t max);
+/* A zeroed, initialised message of descriptor d (malloc'd); NULL on ENOMEM. */
+void *procfs_msg_new(const ProtobufCMessageDescriptor *d);
+/* A new event at time_ns with the given severity; NULL on ENOMEM. */
+Bulwark__V1__Event *procfs_event_new(int64_t time_ns, Bulwark__V1__Severity sev);
+
+#endif
