@@ -559,6 +559,8 @@ static void on_heartbeat(uv_timer_t *t)
     h.spool_depth = st.depth;
     h.spool_dropped = st.dropped;
     h.events_total = st.last_seq;
+    if (s->opt.health)
+        s->opt.health(s->opt.health_ctx, &h);
     hb.sent_at_ns = wall_ns();
     hb.health = &h;
     f.msg_case = BULWARK__V1__FRAME__MSG_HEARTBEAT;

@@ -21,6 +21,7 @@
 #include "bulwark/ingest.h"
 #include "bulwark/log.h"
 #include "bulwark/net.h"
+#include "bulwark/rulestage.h"
 #include "bulwark/tls.h"
 #include "bulwark/writer.h"
 
@@ -453,6 +454,7 @@ static void conn_on_batch(struct conn *c, Bulwark__V1__Frame *f)
         conn_close(c, "out of memory");
         return;
     }
+    uint64_t fresh = c->expect_next;  /* events below it were evaluated on this stream */
     rc = ingest_batch_build(f->batch, c->agent_id, c->hostname, c->epoch,
                             srv->cfg->max_batch_events, conn_now_ns(), &c->expect_next,
                             &it->batch, why, sizeof why);
@@ -463,7 +465,13 @@ static void conn_on_batch(struct conn *c, Bulwark__V1__Frame *f)
                                       : BULWARK__V1__ERROR__CODE__PROTOCOL, why);
         return;
     }
-    /* The store batch points at c->hostname for the item's lifetime. */
+    if (srv->rules) {
+        size_t skip = fresh > it->batch.first_seq ? (size_t)(fresh - it->batch.first_seq) : 0;
+        if (skip < f->batch->n_events)
+            rulestage_eval(srv->rules, f->batch->events + skip, f->batch->n_events - skip,
+                           c->agent_id, c->hostname, c->epoch, &it->alerts);
+    }
+    /* The store batch points at the item's own copies of the names. */
     it->hostname = strdup(c->hostname ? c->hostname : "");
     it->batch.sb.hostname = it->hostname;
     it->batch.sb.agent_id = it->agent_id;

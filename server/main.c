@@ -5,13 +5,17 @@
  * them) and the log level. */
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bulwark/conn.h"
 #include "bulwark/err.h"
+#include "bulwark/hunt.h"
 #include "bulwark/log.h"
+#include "bulwark/rules.h"
+#include "bulwark/rulestage.h"
 #include "bulwark/server.h"
 #include "bulwark/store.h"
 #include "bulwark/tls.h"
@@ -23,6 +27,9 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: bulwarkd [--config FILE] [--KEY=VALUE ...]\n"
+            "       bulwarkd rules check FILE...\n"
+            "       bulwarkd rules test DIR [--rules FILE...]\n"
+            "       bulwarkd rules hunt FILE... --since DURATION [--db PATH]\n"
             "\n"
             "Bulwark server: takes mutually authenticated TLS event streams from\n"
             "bulwark-agent, stores them in SQLite and acknowledges only what is\n"
@@ -31,6 +38,14 @@ static void usage(FILE *out)
 }
 
 static void server_finish(struct server *srv);
+
+static void on_state_saved(struct writer_item *it, void *owner)
+{
+    if (it->rc < 0)
+        log_msg(LOG_WARN, "rules", "detector state not saved: %s", bw_strerror(it->rc));
+    writer_item_free(it);
+    (void)owner;
+}
 
 /* Each connection is a descriptor: raise the soft limit towards what
  * max_connections needs (the hard limit is the ceiling), and say so when the
@@ -48,6 +63,35 @@ static void server_raise_nofile(const struct server_config *cfg)
         log_msg(LOG_WARN, "server",
                 "open-file limit %llu is below max_connections %u + 64; raise it (LimitNOFILE=)",
                 (unsigned long long)rl.rlim_cur, cfg->max_connections);
+}
+
+/* Queues the detector state for the writer (stored in its own transaction
+ * slot, behind the batches before it). */
+static void server_save_state(struct server *srv)
+{
+    struct writer_item *it;
+
+    if (!srv->rules || !srv->writer)
+        return;
+    it = calloc(1, sizeof *it);
+    if (!it)
+        return;
+    it->type = WRITER_STATE;
+    it->agent_id = strdup(RULESTAGE_STATE_KEY);
+    buf_init(&it->state, 64u * 1024 * 1024);
+    it->done = on_state_saved;
+    it->owner = srv;
+    if (!it->agent_id || rulestage_save(srv->rules, &it->state) < 0) {
+        log_msg(LOG_WARN, "rules", "cannot serialise detector state");
+        writer_item_free(it);
+        return;
+    }
+    writer_submit(srv->writer, it);
+}
+
+static void on_state_timer(uv_timer_t *t)
+{
+    server_save_state(t->data);
 }
 
 static void on_writer_room(void *ctx)
@@ -86,6 +130,7 @@ static void server_finish(struct server *srv)
     uv_timer_stop(&srv->drain_timer);
     uv_close((uv_handle_t *)&srv->drain_timer, NULL);
     uv_close((uv_handle_t *)&srv->yield_idle, NULL);
+    uv_close((uv_handle_t *)&srv->state_timer, NULL);
     uv_close((uv_handle_t *)&srv->sig_term, NULL);
     uv_close((uv_handle_t *)&srv->sig_int, NULL);
     uv_close((uv_handle_t *)&srv->sig_hup, NULL);
@@ -118,6 +163,8 @@ static void on_sigterm(uv_signal_t *h, int signum)
     uv_update_time(srv->loop);  /* the loop time may be a busy pass old */
     uv_timer_start(&srv->drain_timer, on_drain_deadline, DRAIN_DEADLINE_MS, 0);
     conn_drain_all(srv);
+    uv_timer_stop(&srv->state_timer);
+    server_save_state(srv);  /* behind the drained batches, so it covers them */
     if (writer_pending(srv->writer) == 0 && !srv->blocked)
         server_finish(srv);
 }
@@ -129,6 +176,8 @@ static void on_sighup(uv_signal_t *h, int signum)
     struct tls_ctx *t = tls_ctx_new(TLS_ROLE_SERVER, srv->cfg->tls_ca, srv->cfg->tls_cert,
                                     srv->cfg->tls_key, err, sizeof err);
     (void)signum;
+    if (srv->rules && rulestage_reload(srv->rules) == 0)
+        log_msg(LOG_INFO, "server", "SIGHUP: reloaded the rules");
     if (!t) {
         log_msg(LOG_ERROR, "server", "SIGHUP: keeping the old TLS files: %s", err);
         return;
@@ -136,6 +185,43 @@ static void on_sighup(uv_signal_t *h, int signum)
     tls_ctx_free(srv->tls);  /* live connections hold their own reference */
     srv->tls = t;
     log_msg(LOG_INFO, "server", "SIGHUP: reloaded TLS certificate, key and CA");
+}
+
+/* `bulwarkd rules check|test|hunt ...` */
+static int server_rules_cli(int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "hunt") == 0)
+        return hunt_main(argc - 1, argv + 1);
+    return rules_cli_main(argc, argv);
+}
+
+/* Loads the rules (none when cfg->rules is empty, or is the default
+ * directory and that is not installed) and restores the detector state the
+ * last run saved. The writer is not running yet: the store is ours. */
+static int server_open_rules(struct server *srv, struct store *store)
+{
+    const struct server_config *cfg = srv->cfg;
+    struct stat st;
+    struct buf blob;
+    int rc;
+
+    if (!*cfg->rules)
+        return 0;
+    if (strcmp(cfg->rules, BULWARK_RULES_DIR) == 0 && stat(cfg->rules, &st) != 0) {
+        log_msg(LOG_WARN, "rules", "no rules at %s; running without rules (see --rules)",
+                cfg->rules);
+        return 0;
+    }
+    if (rulestage_open(&srv->rules, cfg->rules) < 0)
+        return BW_ECONFIG;
+    buf_init(&blob, 64u * 1024 * 1024);
+    rc = store_state_get(store, RULESTAGE_STATE_KEY, &blob);
+    if (rc == 0 && rulestage_restore(srv->rules, buf_head(&blob), buf_size(&blob)) == 0)
+        log_msg(LOG_INFO, "rules", "restored detector state (%zu bytes)", buf_size(&blob));
+    else if (rc == 0)
+        log_msg(LOG_WARN, "rules", "saved detector state is unreadable; starting fresh");
+    buf_release(&blob);
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -151,6 +237,8 @@ int main(int argc, char **argv)
     enum log_level lvl = LOG_INFO;
     uv_loop_t loop;
 
+    if (argc >= 2 && strcmp(argv[1], "rules") == 0)
+        return server_rules_cli(argc - 1, argv + 1);
     memset(&cfg, 0, sizeof cfg);
     signal(SIGPIPE, SIG_IGN);
     config_defaults(server_config_table, server_config_table_len, &cfg);
@@ -191,6 +279,10 @@ int main(int argc, char **argv)
     }
     log_msg(LOG_INFO, "server", "bulwarkd %s, database %s (synchronous=%s)", BULWARK_VERSION,
             cfg.db, cfg.sync);
+    if (server_open_rules(srv, store) < 0) {
+        store_close(store);
+        goto out_loop;
+    }
     if (writer_start(&srv->writer, &loop, store, cfg.queue_events) < 0) {
         writer_stop(srv->writer, NULL, NULL);
         uv_run(&loop, UV_RUN_DEFAULT);
@@ -199,6 +291,12 @@ int main(int argc, char **argv)
     }
     writer_set_room_cb(srv->writer, on_writer_room, srv);
     writer_set_idle_cb(srv->writer, on_writer_idle, srv);
+    writer_set_alert_suppression(srv->writer, (int64_t)cfg.alert_suppression_ms * 1000000);
+    uv_timer_init(&loop, &srv->state_timer);
+    srv->state_timer.data = srv;
+    if (srv->rules)
+        uv_timer_start(&srv->state_timer, on_state_timer, cfg.state_save_interval_ms,
+                       cfg.state_save_interval_ms);
 
     uv_idle_init(&loop, &srv->yield_idle);
     srv->yield_idle.data = srv;
@@ -224,6 +322,7 @@ int main(int argc, char **argv)
     rc = srv->exit_code;
     log_msg(LOG_INFO, "server", "exit %d", rc);
 out_loop:
+    rulestage_free(srv->rules);
     if (uv_loop_close(&loop) != 0)
         log_msg(LOG_WARN, "server", "loop closed with live handles");
     tls_ctx_free(srv->tls);

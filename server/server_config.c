@@ -33,6 +33,13 @@ const struct config_field server_config_table[] = {
       "events queued for the store before reading stops (back-pressure)", 1024, 100000000),
     F("sync", CONFIG_STRING, sync, "full",
       "full: an ack survives power loss; normal: survives a crash of bulwarkd only", 0, 0),
+    F("rules", CONFIG_STRING, rules, BULWARK_RULES_DIR,
+      "comma-separated rule files and directories (*.yaml); empty = no rules", 0, 0),
+    F("alert_suppression_ms", CONFIG_U32, alert_suppression_ms, "600000",
+      "a repeat of an alert (same rule and key) within this window increments it", 0,
+      86400000),
+    F("state_save_interval_ms", CONFIG_U32, state_save_interval_ms, "60000",
+      "how often detector state is saved to the database", 1000, 86400000),
     F("log_level", CONFIG_STRING, log_level, "info", "debug, info, warn or error", 0, 0),
 };
 const size_t server_config_table_len = sizeof server_config_table / sizeof server_config_table[0];

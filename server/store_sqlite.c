@@ -3,14 +3,18 @@
  * exactly-once marks, the dimension tables (agents, hosts, containers) with
  * in-memory id caches, the per-chunk summaries that stand in for secondary
  * indexes, and the read-only query path. The only server file that includes
- * sqlite3.h; docs/storage.md explains the layout and the reasoning.
+ * sqlite3.h; docs/storage.md explains the layout and the reasoning. Also
+ * the alerts (suppression by rule and group key, evidence links) and the
+ * named detector-state blobs, written inside the events' transactions.
  *
  * Cache rule: every in-memory cache (dimension ids, marks) mirrors what this
  * connection sees in SQL, including the open transaction's own writes. So a
  * rollback simply clears the caches (they refill from the rolled-back tables)
  * and a cache that reaches its cap is cleared rather than evicted entry by
  * entry. The open chunk's summary and the next row id are snapshotted at
- * begin and restored on rollback. */
+ * begin and restored on rollback. The open-alert map follows the same rule;
+ * the ring of recently assigned event id ranges (used to resolve evidence
+ * links without a search) is emptied by a rollback. */
 #include "bulwark/store.h"
 
 #include <limits.h>
@@ -23,12 +27,14 @@
 
 #include "bulwark/err.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_DEFAULT_CHUNK_ROWS 4096u
 #define STORE_SUM_BYTES 128                    /* 1024-bit membership summaries */
 #define STORE_TOUCH_NS (60LL * 1000000000LL)   /* last_seen granularity */
 #define STORE_MAP_MAX (1u << 16)               /* entries per cache, then cleared */
 #define STORE_BUSY_MS 5000
+#define STORE_RANGES_MAX 4096u                 /* recent (agent, epoch, seq) -> id runs */
+#define STORE_ALERT_KEY_MAX 4096u              /* rule + group_key bytes */
 
 /* ------------------------------------------------------------------ schema */
 
@@ -83,6 +89,33 @@ static const char *const store_migrations[STORE_SCHEMA_VERSION] = {
     "  containers BLOB NOT NULL,"
     "  agents BLOB NOT NULL);"
     "PRAGMA user_version = 1;",
+    /* 1 -> 2: alerts, their evidence links, detector state. */
+    "CREATE TABLE alerts ("
+    "  id INTEGER PRIMARY KEY,"
+    "  rule TEXT NOT NULL,"
+    "  priority INTEGER NOT NULL,"
+    "  output TEXT NOT NULL,"
+    "  source TEXT NOT NULL,"
+    "  group_key TEXT NOT NULL,"
+    "  agent_id TEXT, hostname TEXT, container_id TEXT, image TEXT,"
+    "  tags TEXT,"
+    "  first_seen INTEGER NOT NULL,"
+    "  last_seen INTEGER NOT NULL,"
+    "  count INTEGER NOT NULL,"
+    "  retrospective INTEGER NOT NULL);"
+    "CREATE INDEX alerts_by_group ON alerts (rule, group_key, retrospective);"
+    "CREATE INDEX alerts_by_last_seen ON alerts (last_seen);"
+    "CREATE TABLE alert_evidence ("
+    "  alert_id INTEGER NOT NULL,"
+    "  agent INTEGER NOT NULL,"
+    "  epoch INTEGER NOT NULL,"
+    "  seq INTEGER NOT NULL,"
+    "  event_id INTEGER,"
+    "  PRIMARY KEY (alert_id, agent, epoch, seq)) WITHOUT ROWID;"
+    "CREATE TABLE detector_state ("
+    "  key TEXT PRIMARY KEY,"
+    "  value BLOB NOT NULL) WITHOUT ROWID;"
+    "PRAGMA user_version = 2;",
 };
 
 /* Writer statements, prepared once at open. */
@@ -107,6 +140,12 @@ enum wstmt {
     W_CHUNK_LAST,
     W_MAX_ID,
     W_TAIL_SCAN,
+    W_ALERT_FIND,
+    W_ALERT_ADD,
+    W_ALERT_BUMP,
+    W_EVID_ADD,
+    W_STATE_PUT,
+    W_STATE_GET,
     W_COUNT
 };
 
@@ -152,6 +191,23 @@ static const char *const wsql[W_COUNT] = {
     [W_MAX_ID] = "SELECT coalesce(max(id), 0) FROM events",
     [W_TAIL_SCAN] = "SELECT id, time_ns, kind, host, container, agent FROM events"
                     " WHERE id > ?1 ORDER BY id",
+    /* The latest alert of a (rule, group_key, retrospective): alerts_by_group
+     * ends in the rowid, so this is one index probe. */
+    [W_ALERT_FIND] = "SELECT id, priority, last_seen, count,"
+                     " (SELECT count(*) FROM alert_evidence AS v WHERE v.alert_id = alerts.id)"
+                     " FROM alerts WHERE rule = ?1 AND group_key = ?2 AND retrospective = ?3"
+                     " ORDER BY id DESC LIMIT 1",
+    [W_ALERT_ADD] = "INSERT INTO alerts (rule, priority, output, source, group_key, agent_id,"
+                    " hostname, container_id, image, tags, first_seen, last_seen, count,"
+                    " retrospective) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11,"
+                    " 1, ?12)",
+    [W_ALERT_BUMP] = "UPDATE alerts SET count = ?2, last_seen = max(last_seen, ?3),"
+                     " first_seen = min(first_seen, ?3) WHERE id = ?1",
+    [W_EVID_ADD] = "INSERT OR IGNORE INTO alert_evidence (alert_id, agent, epoch, seq, event_id)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [W_STATE_PUT] = "INSERT INTO detector_state (key, value) VALUES (?1, ?2)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    [W_STATE_GET] = "SELECT value FROM detector_state WHERE key = ?1",
 };
 
 /* Reader statements, prepared once at store_reader_open. */
@@ -166,8 +222,22 @@ enum rstmt {
     R_SCAN,
     R_SUM_ROWS,
     R_COUNT_TAIL,
+    R_ALERTS,
+    R_ALERT_COUNT,
+    R_EVID_LIST,
+    R_EVENT_GET,
+    R_EVENT_FIND,
     R_COUNT
 };
+
+/* The columns of a struct store_row (see row_read). */
+#define EVENT_SELECT                                                                     \
+    "SELECT e.id, e.seq, e.epoch, e.time_ns, e.recv_ns, e.kind, e.severity,"            \
+    " a.agent_id, h.hostname, c.container_id, e.body"                                   \
+    " FROM events AS e"                                                                 \
+    " LEFT JOIN agents AS a ON a.id = e.agent"                                          \
+    " LEFT JOIN hosts AS h ON h.id = e.host"                                            \
+    " LEFT JOIN containers AS c ON c.id = e.container"
 
 static const char *const rsql[R_COUNT] = {
     [R_BEGIN] = "BEGIN",
@@ -180,12 +250,7 @@ static const char *const rsql[R_COUNT] = {
                  " agents FROM event_chunks WHERE first_id <= ?1 ORDER BY first_id DESC",
     /* The rowid range drives the scan; the other terms are exact filters
      * applied to each row of a candidate chunk (no secondary index). */
-    [R_SCAN] = "SELECT e.id, e.seq, e.epoch, e.time_ns, e.recv_ns, e.kind, e.severity,"
-               " a.agent_id, h.hostname, c.container_id, e.body"
-               " FROM events AS e"
-               " LEFT JOIN agents AS a ON a.id = e.agent"
-               " LEFT JOIN hosts AS h ON h.id = e.host"
-               " LEFT JOIN containers AS c ON c.id = e.container"
+    [R_SCAN] = EVENT_SELECT
                " WHERE e.id BETWEEN ?1 AND ?2"
                " AND (?3 = 0 OR e.time_ns >= ?3) AND (?4 = 0 OR e.time_ns < ?4)"
                " AND (?5 < 0 OR e.agent = ?5) AND (?6 < 0 OR e.host = ?6)"
@@ -193,19 +258,44 @@ static const char *const rsql[R_COUNT] = {
                " ORDER BY e.id DESC LIMIT ?9",
     [R_SUM_ROWS] = "SELECT coalesce(sum(n_rows), 0) FROM event_chunks",
     [R_COUNT_TAIL] = "SELECT count(*) FROM events WHERE id > ?1",
+    /* A reverse rowid range scan with exact filters: alerts are few. */
+    [R_ALERTS] = "SELECT id, rule, priority, output, source, group_key, agent_id, hostname,"
+                 " container_id, image, tags, first_seen, last_seen, count, retrospective,"
+                 " (SELECT count(*) FROM alert_evidence AS v WHERE v.alert_id = alerts.id)"
+                 " FROM alerts WHERE id <= ?1"
+                 " AND (?2 = 0 OR last_seen >= ?2) AND (?3 = 0 OR last_seen < ?3)"
+                 " AND (?4 IS NULL OR rule = ?4)"
+                 " AND (?5 IS NULL OR coalesce(hostname, '') = ?5)"
+                 " AND (?6 IS NULL OR coalesce(container_id, '') = ?6)"
+                 " AND priority >= ?7 ORDER BY id DESC LIMIT ?8",
+    [R_ALERT_COUNT] = "SELECT count(*) FROM alerts",
+    [R_EVID_LIST] = "SELECT v.agent, a.agent_id, v.epoch, v.seq, coalesce(v.event_id, 0)"
+                    " FROM alert_evidence AS v LEFT JOIN agents AS a ON a.id = v.agent"
+                    " WHERE v.alert_id = ?1 ORDER BY v.agent, v.epoch, v.seq",
+    /* An event by the id recorded at raise time, checked against the link. */
+    [R_EVENT_GET] = EVENT_SELECT
+                    " WHERE e.id = ?1 AND e.agent = ?2 AND e.epoch = ?3 AND e.seq = ?4",
+    /* An event searched for in one candidate chunk (no index on seq). */
+    [R_EVENT_FIND] = EVENT_SELECT
+                     " WHERE e.id BETWEEN ?1 AND ?2 AND e.agent = ?3 AND e.epoch = ?4"
+                     " AND e.seq = ?5 LIMIT 1",
 };
 
 /* ------------------------------------------------------------ hash maps */
 
-/* One cache entry: a dimension (key = name) or a mark (key = agent dim id
- * and epoch as 16 bytes). */
+/* One cache entry: a dimension (key = name), a mark (key = agent dim id
+ * and epoch as 16 bytes) or an open alert (key = rule, NUL, group_key, NUL,
+ * retrospective flag). */
 struct map_entry {
     uint8_t *key;  /* NULL = free slot */
     size_t klen;
     uint64_t hash;
-    int64_t id;    /* dimension id */
-    int64_t seen;  /* dimension last_seen as stored */
+    int64_t id;    /* dimension id; alert id */
+    int64_t seen;  /* dimension last_seen as stored; alert last_seen */
     uint64_t seq;  /* mark: committed_seq */
+    int32_t prio;  /* alert: priority, count and evidence links stored */
+    uint32_t count;
+    uint32_t n_ev;
 };
 
 /* Open addressing, linear probing, no deletion (only clearing). */
@@ -341,6 +431,15 @@ static bool sum_may_contain(const void *sum, int len, int64_t id)
 
 enum dim_kind { DIM_AGENT, DIM_HOST, DIM_CONTAINER, DIM_N };
 
+/* A run of consecutive seqs of one (agent, epoch) stored under consecutive
+ * row ids: seq first_seq + i has id first_id + i. */
+struct ev_range {
+    int64_t agent;
+    uint64_t epoch;
+    uint64_t first_seq, last_seq;
+    int64_t first_id;
+};
+
 static const struct {
     enum wstmt get, add, touch;
 } dim_stmt[DIM_N] = {
@@ -361,6 +460,10 @@ struct store {
     struct chunk saved_cur;
     struct map dims[DIM_N];
     struct map marks;
+    struct map alerts;        /* latest alert per (rule, group_key, retrospective) */
+    struct ev_range *ranges;  /* ring of STORE_RANGES_MAX recent id runs */
+    size_t range_head;        /* next slot to write */
+    size_t n_ranges;
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -636,6 +739,8 @@ static void store_abort(struct store *s)
     for (int d = 0; d < DIM_N; d++)
         map_clear(&s->dims[d]);
     map_clear(&s->marks);
+    map_clear(&s->alerts);
+    s->n_ranges = 0;  /* runs noted in this transaction are gone */
     s->in_txn = false;
     s->txn_failed = false;
 }
@@ -756,6 +861,11 @@ int store_open(struct store **out, const struct store_options *opt, char *err, s
         return BW_ENOMEM;
     }
     s->chunk_rows = opt->chunk_rows ? opt->chunk_rows : STORE_DEFAULT_CHUNK_ROWS;
+    if (!(s->ranges = calloc(STORE_RANGES_MAX, sizeof *s->ranges))) {
+        set_err(err, errlen, "out of memory");
+        rc = BW_ENOMEM;
+        goto out;
+    }
     if (sqlite3_open_v2(opt->path, &s->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
@@ -802,6 +912,8 @@ void store_close(struct store *s)
     for (int d = 0; d < DIM_N; d++)
         map_release(&s->dims[d]);
     map_release(&s->marks);
+    map_release(&s->alerts);
+    free(s->ranges);
     free(s);
 }
 
@@ -847,6 +959,36 @@ out:
     if (rc < 0 && s->in_txn)
         s->txn_failed = true;
     return rc;
+}
+
+/* Notes that (agent, epoch, seq) was stored as row id: extends the newest
+ * run when it continues it, else starts a run (overwriting the oldest). */
+static void range_note(struct store *s, int64_t agent, uint64_t epoch, uint64_t seq, int64_t id)
+{
+    if (s->n_ranges > 0) {
+        struct ev_range *r = &s->ranges[(s->range_head + STORE_RANGES_MAX - 1) % STORE_RANGES_MAX];
+        if (r->agent == agent && r->epoch == epoch && seq == r->last_seq + 1 &&
+            id == r->first_id + (int64_t)(r->last_seq - r->first_seq) + 1) {
+            r->last_seq = seq;
+            return;
+        }
+    }
+    s->ranges[s->range_head] = (struct ev_range){agent, epoch, seq, seq, id};
+    s->range_head = (s->range_head + 1) % STORE_RANGES_MAX;
+    if (s->n_ranges < STORE_RANGES_MAX)
+        s->n_ranges++;
+}
+
+/* The row id of (agent, epoch, seq) if it is in a recent run; 0 if not. */
+static int64_t range_lookup(const struct store *s, int64_t agent, uint64_t epoch, uint64_t seq)
+{
+    for (size_t i = 1; i <= s->n_ranges; i++) {
+        const struct ev_range *r =
+            &s->ranges[(s->range_head + STORE_RANGES_MAX - i) % STORE_RANGES_MAX];
+        if (r->agent == agent && r->epoch == epoch && seq >= r->first_seq && seq <= r->last_seq)
+            return r->first_id + (int64_t)(seq - r->first_seq);
+    }
+    return 0;
 }
 
 static int batch_check(const struct store_batch *b)
@@ -923,6 +1065,7 @@ int store_append(struct store *s, const struct store_batch *b, struct store_appe
             goto out;
         if ((rc = event_insert(s, b, ev, agent, host, container)) < 0)
             goto out;
+        range_note(s, agent, b->epoch, ev->seq, s->next_id - 1);
         mark = ev->seq;
         stored++;
     }
@@ -958,6 +1101,218 @@ int store_checkpoint(struct store *s)
         return BW_EINVAL;
     int rc = sqlite3_wal_checkpoint_v2(s->db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     return rc == SQLITE_OK ? 0 : BW_EIO;
+}
+
+/* ---------------------------------------------------------------- alerts */
+
+/* Binds s, or NULL when it is NULL or empty (absent columns stay NULL). */
+static int bind_opt(sqlite3_stmt *st, int i, const char *v)
+{
+    return v && *v ? bind_text(st, i, v) : sqlite3_bind_null(st, i);
+}
+
+/* |a - b| as an unsigned distance, without overflow. */
+static uint64_t time_dist(int64_t a, int64_t b)
+{
+    return a > b ? (uint64_t)a - (uint64_t)b : (uint64_t)b - (uint64_t)a;
+}
+
+/* The open-alert map key: rule NUL group_key NUL retrospective. */
+static int alert_key(const struct store_alert *a, uint8_t *key, size_t *klen)
+{
+    const char *g = a->group_key ? a->group_key : "";
+    size_t rl = strlen(a->rule), gl = strlen(g);
+    if (rl + gl > STORE_ALERT_KEY_MAX)
+        return BW_ETOOBIG;
+    memcpy(key, a->rule, rl);
+    key[rl] = 0;
+    memcpy(key + rl + 1, g, gl);
+    key[rl + 1 + gl] = 0;
+    key[rl + gl + 2] = a->retrospective;
+    *klen = rl + gl + 3;
+    return 0;
+}
+
+/* The latest alert of the key: the map, else the table (cached when
+ * found). *out NULL when there is none. */
+static int alert_find(struct store *s, const struct store_alert *a, const uint8_t *key,
+                      size_t klen, struct map_entry **out)
+{
+    struct map_entry *e = map_find(&s->alerts, key, klen);
+    if (e) {
+        *out = e;
+        return 0;
+    }
+    sqlite3_stmt *st = s->st[W_ALERT_FIND];
+    if (bind_text(st, 1, a->rule) || bind_text(st, 2, a->group_key ? a->group_key : "") ||
+        sqlite3_bind_int(st, 3, a->retrospective))
+        return BW_EIO;
+    int rc = sqlite3_step(st);
+    struct map_entry v = {0};
+    if (rc == SQLITE_ROW) {
+        v.id = sqlite3_column_int64(st, 0);
+        v.prio = sqlite3_column_int(st, 1);
+        v.seen = sqlite3_column_int64(st, 2);
+        int64_t count = sqlite3_column_int64(st, 3);
+        v.count = count > UINT32_MAX ? UINT32_MAX : (uint32_t)count;
+        v.n_ev = (uint32_t)sqlite3_column_int64(st, 4);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return BW_EIO;
+    *out = NULL;
+    if (rc == SQLITE_ROW) {
+        if (!(e = map_add(&s->alerts, key, klen)))
+            return BW_ENOMEM;
+        e->id = v.id;
+        e->prio = v.prio;
+        e->seen = v.seen;
+        e->count = v.count;
+        e->n_ev = v.n_ev;
+        *out = e;
+    }
+    return 0;
+}
+
+/* Links the alert to a's evidence while it has fewer than the maximum;
+ * *added counts the new links (a repeated link is not stored twice). */
+static int alert_link(struct store *s, int64_t alert_id, const struct store_alert *a,
+                      uint32_t have, uint32_t *added)
+{
+    sqlite3_stmt *st = s->st[W_EVID_ADD];
+    *added = 0;
+    for (size_t i = 0; i < a->n_evidence && have + *added < STORE_ALERT_EVIDENCE_MAX; i++) {
+        const struct store_evidence *ev = &a->evidence[i];
+        int64_t agent, id;
+        /* now = 0: an agent known only from evidence gets a row, a known one
+         * is not touched. */
+        int rc = dim_ensure(s, DIM_AGENT, ev->agent_id, 0, NULL, &agent);
+        if (rc < 0)
+            return rc;
+        id = range_lookup(s, agent, ev->epoch, ev->seq);
+        if (sqlite3_bind_int64(st, 1, alert_id) || sqlite3_bind_int64(st, 2, agent) ||
+            sqlite3_bind_int64(st, 3, (sqlite3_int64)ev->epoch) ||
+            sqlite3_bind_int64(st, 4, (sqlite3_int64)ev->seq) ||
+            (id ? sqlite3_bind_int64(st, 5, id) : sqlite3_bind_null(st, 5)) ||
+            stmt_exec(st) < 0)
+            return BW_EIO;
+        *added += (uint32_t)sqlite3_changes(s->db);
+    }
+    return 0;
+}
+
+static int alert_check(const struct store_alert *a, int64_t suppression_ns)
+{
+    if (!a->rule || !*a->rule || !a->source || !*a->source || suppression_ns < 0 ||
+        (a->n_evidence > 0 && !a->evidence))
+        return BW_EINVAL;
+    for (size_t i = 0; i < a->n_evidence; i++)
+        if (!a->evidence[i].agent_id || !*a->evidence[i].agent_id)
+            return BW_EINVAL;
+    return 0;
+}
+
+int store_alert_raise(struct store *s, const struct store_alert *a, int64_t suppression_ns,
+                      struct store_alert_result *res)
+{
+    uint8_t key[STORE_ALERT_KEY_MAX + 3];
+    struct map_entry *e;
+    size_t klen;
+    uint32_t added;
+    int rc;
+
+    if (!s || !a || !res || !s->in_txn)
+        return BW_EINVAL;
+    if (s->txn_failed)
+        return BW_EIO;
+    if ((rc = alert_check(a, suppression_ns)) < 0 || (rc = alert_key(a, key, &klen)) < 0)
+        return rc;
+    if ((rc = alert_find(s, a, key, klen, &e)) < 0)
+        goto out;
+    if (e && a->priority <= e->prio &&
+        time_dist(a->time_ns, e->seen) <= (uint64_t)suppression_ns) {
+        /* A repeat: count it on the latest alert of the group. */
+        sqlite3_stmt *st = s->st[W_ALERT_BUMP];
+        uint32_t count = e->count < UINT32_MAX ? e->count + 1 : e->count;
+        int64_t id = e->id;
+        if (sqlite3_bind_int64(st, 1, id) || sqlite3_bind_int64(st, 2, count) ||
+            sqlite3_bind_int64(st, 3, a->time_ns) || stmt_exec(st) < 0) {
+            rc = BW_EIO;
+            goto out;
+        }
+        e->count = count;
+        if (a->time_ns > e->seen)
+            e->seen = a->time_ns;
+        if ((rc = alert_link(s, id, a, e->n_ev, &added)) < 0)
+            goto out;
+        /* alert_link may add agent rows but never touches this map. */
+        e->n_ev += added;
+        *res = (struct store_alert_result){.alert_id = id, .raised = false, .count = count};
+        goto out;
+    }
+    sqlite3_stmt *st = s->st[W_ALERT_ADD];
+    if (bind_text(st, 1, a->rule) || sqlite3_bind_int(st, 2, a->priority) ||
+        bind_text(st, 3, a->output ? a->output : "") || bind_text(st, 4, a->source) ||
+        bind_text(st, 5, a->group_key ? a->group_key : "") || bind_opt(st, 6, a->agent_id) ||
+        bind_opt(st, 7, a->hostname) || bind_opt(st, 8, a->container_id) ||
+        bind_opt(st, 9, a->image) || bind_opt(st, 10, a->tags_json) ||
+        sqlite3_bind_int64(st, 11, a->time_ns) || sqlite3_bind_int(st, 12, a->retrospective) ||
+        stmt_exec(st) < 0) {
+        rc = BW_EIO;
+        goto out;
+    }
+    int64_t id = sqlite3_last_insert_rowid(s->db);
+    if ((rc = alert_link(s, id, a, 0, &added)) < 0)
+        goto out;
+    if (!(e = map_find(&s->alerts, key, klen)) && !(e = map_add(&s->alerts, key, klen))) {
+        rc = BW_ENOMEM;
+        goto out;
+    }
+    e->id = id;
+    e->prio = a->priority;
+    e->seen = a->time_ns;
+    e->count = 1;
+    e->n_ev = added;
+    *res = (struct store_alert_result){.alert_id = id, .raised = true, .count = 1};
+out:
+    if (rc < 0)
+        s->txn_failed = true;
+    return rc;
+}
+
+int store_state_put(struct store *s, const char *key, const uint8_t *p, size_t n)
+{
+    if (!s || !key || !*key || (n > 0 && !p) || !s->in_txn)
+        return BW_EINVAL;
+    if (n > INT_MAX)
+        return BW_ETOOBIG;
+    if (s->txn_failed)
+        return BW_EIO;
+    sqlite3_stmt *st = s->st[W_STATE_PUT];
+    int rc = bind_text(st, 1, key) |
+             (n ? sqlite3_bind_blob(st, 2, p, (int)n, SQLITE_STATIC)
+                : sqlite3_bind_zeroblob(st, 2, 0));
+    if (rc != SQLITE_OK || stmt_exec(st) < 0) {
+        s->txn_failed = true;
+        return BW_EIO;
+    }
+    return 0;
+}
+
+int store_state_get(struct store *s, const char *key, struct buf *out)
+{
+    if (!s || !key || !*key || !out)
+        return BW_EINVAL;
+    sqlite3_stmt *st = s->st[W_STATE_GET];
+    if (bind_text(st, 1, key) != SQLITE_OK)
+        return BW_EIO;
+    int step = sqlite3_step(st), rc;
+    if (step == SQLITE_ROW)
+        rc = buf_append(out, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+    else
+        rc = step == SQLITE_DONE ? BW_ENOTFOUND : BW_EIO;
+    sqlite3_reset(st);
+    return rc;
 }
 
 /* ------------------------------------------------------------ the reader */
@@ -1069,6 +1424,25 @@ static const char *col_text(sqlite3_stmt *st, int i)
     return t ? (const char *)t : "";
 }
 
+/* Reads the current row of an EVENT_SELECT statement. */
+static void row_read(sqlite3_stmt *st, struct store_row *row)
+{
+    *row = (struct store_row){
+        .id = sqlite3_column_int64(st, 0),
+        .seq = (uint64_t)sqlite3_column_int64(st, 1),
+        .epoch = (uint64_t)sqlite3_column_int64(st, 2),
+        .time_ns = sqlite3_column_int64(st, 3),
+        .recv_ns = sqlite3_column_int64(st, 4),
+        .kind = sqlite3_column_int(st, 5),
+        .severity = sqlite3_column_int(st, 6),
+        .agent_id = col_text(st, 7),
+        .hostname = col_text(st, 8),
+        .container_id = col_text(st, 9),
+    };
+    row->body = sqlite3_column_blob(st, 10);
+    row->body_len = (size_t)sqlite3_column_bytes(st, 10);
+}
+
 /* Scans ids lo..hi newest first with the exact filters, calling fn for up to
  * *left rows; returns 0, fn's non-zero value or BW_EIO. */
 static int reader_scan(struct store_reader *r, const struct store_query *q,
@@ -1084,20 +1458,8 @@ static int reader_scan(struct store_reader *r, const struct store_query *q,
         sqlite3_bind_int64(st, 9, *left))
         return BW_EIO;
     while (*left > 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        struct store_row row = {
-            .id = sqlite3_column_int64(st, 0),
-            .seq = (uint64_t)sqlite3_column_int64(st, 1),
-            .epoch = (uint64_t)sqlite3_column_int64(st, 2),
-            .time_ns = sqlite3_column_int64(st, 3),
-            .recv_ns = sqlite3_column_int64(st, 4),
-            .kind = sqlite3_column_int(st, 5),
-            .severity = sqlite3_column_int(st, 6),
-            .agent_id = col_text(st, 7),
-            .hostname = col_text(st, 8),
-            .container_id = col_text(st, 9),
-        };
-        row.body = sqlite3_column_blob(st, 10);
-        row.body_len = (size_t)sqlite3_column_bytes(st, 10);
+        struct store_row row;
+        row_read(st, &row);
         (*left)--;
         if ((rc = fn(&row, ctx)) != 0)
             goto out;
@@ -1206,4 +1568,174 @@ out:
     if (stmt_exec(r->st[R_COMMIT]) < 0 && rc == 0)
         rc = BW_EIO;
     return rc;
+}
+
+/* ------------------------------------------------------- reading alerts */
+
+int store_query_alerts(struct store_reader *r, const struct store_alert_query *q,
+                       store_alert_fn fn, void *ctx)
+{
+    sqlite3_stmt *st;
+    int rc = 0, step;
+
+    if (!r || !q || !fn || q->limit == 0 || q->limit > STORE_QUERY_MAX_LIMIT ||
+        q->before_id < 0)
+        return BW_EINVAL;
+    st = r->st[R_ALERTS];
+    if (sqlite3_bind_int64(st, 1, q->before_id > 0 ? q->before_id - 1 : INT64_MAX) ||
+        sqlite3_bind_int64(st, 2, q->since_ns) || sqlite3_bind_int64(st, 3, q->until_ns) ||
+        bind_text(st, 4, q->rule) || bind_text(st, 5, q->hostname) ||
+        bind_text(st, 6, q->container_id) || sqlite3_bind_int(st, 7, q->min_priority) ||
+        sqlite3_bind_int64(st, 8, q->limit))
+        return BW_EIO;
+    /* A single statement is its own read transaction. */
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t count = sqlite3_column_int64(st, 13);
+        struct store_alert_row row = {
+            .id = sqlite3_column_int64(st, 0),
+            .rule = col_text(st, 1),
+            .priority = sqlite3_column_int(st, 2),
+            .output = col_text(st, 3),
+            .source = col_text(st, 4),
+            .group_key = col_text(st, 5),
+            .agent_id = col_text(st, 6),
+            .hostname = col_text(st, 7),
+            .container_id = col_text(st, 8),
+            .image = col_text(st, 9),
+            .tags_json = (const char *)sqlite3_column_text(st, 10),
+            .first_seen_ns = sqlite3_column_int64(st, 11),
+            .last_seen_ns = sqlite3_column_int64(st, 12),
+            .count = count > UINT32_MAX ? UINT32_MAX : (uint32_t)count,
+            .retrospective = sqlite3_column_int(st, 14) != 0,
+            .n_evidence = (size_t)sqlite3_column_int64(st, 15),
+        };
+        if ((rc = fn(&row, ctx)) != 0)
+            goto out;
+    }
+    if (step != SQLITE_DONE)
+        rc = BW_EIO;
+out:
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* Looks for (agent, epoch, seq) among rows lo..hi; *found when it is there
+ * (the row is then read into *row, valid until R_EVENT_FIND is reset). */
+static int evidence_scan(struct store_reader *r, int64_t lo, int64_t hi, int64_t agent,
+                         uint64_t epoch, uint64_t seq, bool *found)
+{
+    sqlite3_stmt *st = r->st[R_EVENT_FIND];
+    sqlite3_reset(st);
+    if (sqlite3_bind_int64(st, 1, lo) || sqlite3_bind_int64(st, 2, hi) ||
+        sqlite3_bind_int64(st, 3, agent) || sqlite3_bind_int64(st, 4, (sqlite3_int64)epoch) ||
+        sqlite3_bind_int64(st, 5, (sqlite3_int64)seq))
+        return BW_EIO;
+    int step = sqlite3_step(st);
+    *found = step == SQLITE_ROW;
+    return step == SQLITE_ROW || step == SQLITE_DONE ? 0 : BW_EIO;
+}
+
+/* Finds an event with no recorded id: the tail, then each chunk whose agent
+ * summary may hold the agent, newest first. On success with *found, the row
+ * is the current one of R_EVENT_FIND. */
+static int evidence_search(struct store_reader *r, int64_t agent, uint64_t epoch, uint64_t seq,
+                           bool *found)
+{
+    sqlite3_stmt *chunks = r->st[R_CHUNKS];
+    int64_t last_id;
+    int rc, step = SQLITE_DONE;
+
+    *found = false;
+    if ((rc = stmt_int(r->st[R_LAST_CHUNK], &last_id)) < 0 ||
+        (rc = evidence_scan(r, last_id + 1, INT64_MAX, agent, epoch, seq, found)) < 0 || *found)
+        return rc;
+    if (sqlite3_bind_int64(chunks, 1, INT64_MAX) != SQLITE_OK)
+        return BW_EIO;
+    while (!*found && (step = sqlite3_step(chunks)) == SQLITE_ROW) {
+        if (!sum_may_contain(sqlite3_column_blob(chunks, 7), sqlite3_column_bytes(chunks, 7),
+                             agent))
+            continue;
+        rc = evidence_scan(r, sqlite3_column_int64(chunks, 0), sqlite3_column_int64(chunks, 1),
+                           agent, epoch, seq, found);
+        if (rc < 0)
+            break;
+    }
+    if (rc == 0 && !*found && step != SQLITE_DONE)
+        rc = BW_EIO;
+    sqlite3_reset(chunks);
+    return rc;
+}
+
+/* Calls fn for one evidence link (the current row of R_EVID_LIST). */
+static int evidence_one(struct store_reader *r, store_row_fn fn, void *ctx)
+{
+    sqlite3_stmt *list = r->st[R_EVID_LIST], *get = r->st[R_EVENT_GET];
+    int64_t agent = sqlite3_column_int64(list, 0), id = sqlite3_column_int64(list, 4);
+    uint64_t epoch = (uint64_t)sqlite3_column_int64(list, 2);
+    uint64_t seq = (uint64_t)sqlite3_column_int64(list, 3);
+    struct store_row row = {.agent_id = col_text(list, 1), .epoch = epoch, .seq = seq};
+    bool found = false;
+    int rc = 0;
+
+    if (id > 0) {
+        if (sqlite3_bind_int64(get, 1, id) || sqlite3_bind_int64(get, 2, agent) ||
+            sqlite3_bind_int64(get, 3, (sqlite3_int64)epoch) ||
+            sqlite3_bind_int64(get, 4, (sqlite3_int64)seq)) {
+            rc = BW_EIO;
+            goto out;
+        }
+        int step = sqlite3_step(get);
+        if (step == SQLITE_ROW)
+            row_read(get, &row);
+        else if (step != SQLITE_DONE)
+            rc = BW_EIO;
+    } else {
+        if ((rc = evidence_search(r, agent, epoch, seq, &found)) < 0)
+            goto out;
+        if (found)
+            row_read(r->st[R_EVENT_FIND], &row);
+    }
+    if (rc == 0)
+        rc = fn(&row, ctx);
+out:
+    sqlite3_reset(get);
+    sqlite3_reset(r->st[R_EVENT_FIND]);
+    return rc;
+}
+
+int store_alert_evidence(struct store_reader *r, int64_t alert_id, store_row_fn fn, void *ctx)
+{
+    sqlite3_stmt *list;
+    int rc = 0, step = SQLITE_DONE;
+
+    if (!r || !fn)
+        return BW_EINVAL;
+    if (stmt_exec(r->st[R_BEGIN]) < 0)
+        return BW_EIO;
+    list = r->st[R_EVID_LIST];
+    if (sqlite3_bind_int64(list, 1, alert_id) != SQLITE_OK) {
+        rc = BW_EIO;
+        goto out;
+    }
+    while ((step = sqlite3_step(list)) == SQLITE_ROW)
+        if ((rc = evidence_one(r, fn, ctx)) != 0)
+            goto out;
+    if (step != SQLITE_DONE)
+        rc = BW_EIO;
+out:
+    sqlite3_reset(list);
+    if (stmt_exec(r->st[R_COMMIT]) < 0 && rc == 0)
+        rc = BW_EIO;
+    return rc;
+}
+
+int store_count_alerts(struct store_reader *r, uint64_t *out)
+{
+    int64_t n;
+    if (!r || !out)
+        return BW_EINVAL;
+    if (stmt_int(r->st[R_ALERT_COUNT], &n) < 0)
+        return BW_EIO;
+    *out = (uint64_t)n;
+    return 0;
 }

@@ -46,6 +46,7 @@ struct writer {
     void *closed_ctx;
 
     struct writer_stats stats;  /* transactions etc. written by the thread under mu */
+    int64_t suppression_ns;     /* set before the first submit */
 };
 
 static uint64_t writer_item_events(const struct writer_item *it)
@@ -62,16 +63,42 @@ void writer_item_free(struct writer_item *it)
     free(it->agent_version);
     free(it->labels_json);
     ingest_batch_release(&it->batch);
+    alert_rec_free_list(it->alerts);
+    buf_release(&it->state);
     if (it->frame)
         bulwark__v1__frame__free_unpacked(it->frame, NULL);
     free(it);
+}
+
+/* Stores the alerts a batch's events raised, in the batch's transaction.
+ * Alerts raised by events the store skipped as resends were stored the
+ * first time (or their events were): they are not raised again. */
+static int writer_raise_alerts(struct writer *w, struct writer_item *it, uint64_t *raised,
+                               uint64_t *merged)
+{
+    uint64_t first_new = it->batch.first_seq + it->duplicates;
+
+    for (struct alert_rec *r = it->alerts; r; r = r->next) {
+        struct store_alert_result res = {0};
+        int rc;
+        if (r->trigger_seq < first_new)
+            continue;
+        rc = store_alert_raise(w->store, &r->a, w->suppression_ns, &res);
+        if (rc < 0)
+            return rc;
+        if (res.raised)
+            (*raised)++;
+        else
+            (*merged)++;
+    }
+    return 0;
 }
 
 /* Runs one group of items in one transaction. */
 static void writer_run_group(struct writer *w, struct writer_item *group)
 {
     struct writer_item *it;
-    uint64_t stored = 0, dups = 0;
+    uint64_t stored = 0, dups = 0, raised = 0, merged = 0;
     int rc = store_begin(w->store);
 
     for (it = group; it && rc == 0; it = it->next) {
@@ -84,6 +111,9 @@ static void writer_run_group(struct writer *w, struct writer_item *group)
                 .seen_ns = it->recv_ns,
             };
             rc = store_agent_seen(w->store, &a);
+        } else if (it->type == WRITER_STATE) {
+            rc = store_state_put(w->store, it->agent_id, buf_head(&it->state),
+                                 buf_size(&it->state));
         } else {
             struct store_append_result res = {0};
             rc = store_append(w->store, &it->batch.sb, &res);
@@ -91,6 +121,8 @@ static void writer_run_group(struct writer *w, struct writer_item *group)
             it->duplicates = res.duplicates;
             stored += res.stored;
             dups += res.duplicates;
+            if (rc == 0)
+                rc = writer_raise_alerts(w, it, &raised, &merged);
         }
     }
     if (rc == 0)
@@ -103,7 +135,7 @@ static void writer_run_group(struct writer *w, struct writer_item *group)
     /* After the commit the marks are durable: report them. */
     for (it = group; it; it = it->next) {
         it->rc = rc;
-        if (rc == 0)
+        if (rc == 0 && it->type != WRITER_STATE)
             rc = store_committed_seq(w->store, it->agent_id, it->epoch, &it->committed_seq);
         if (rc < 0) {
             it->rc = rc;
@@ -115,6 +147,8 @@ static void writer_run_group(struct writer *w, struct writer_item *group)
     if (rc == 0) {
         w->stats.events_stored += stored;
         w->stats.events_duplicate += dups;
+        w->stats.alerts_raised += raised;
+        w->stats.alerts_merged += merged;
     } else {
         w->stats.commit_failures++;
     }
@@ -202,6 +236,7 @@ int writer_start(struct writer **out, uv_loop_t *loop, struct store *store, uint
     w->loop = loop;
     w->store = store;
     w->max_events = max_events;
+    w->suppression_ns = 600 * (int64_t)1000000000;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
     uv_async_init(loop, &w->async, on_async);
@@ -214,6 +249,11 @@ int writer_start(struct writer **out, uv_loop_t *loop, struct store *store, uint
     }
     w->thread_started = true;
     return 0;
+}
+
+void writer_set_alert_suppression(struct writer *w, int64_t ns)
+{
+    w->suppression_ns = ns;
 }
 
 void writer_submit(struct writer *w, struct writer_item *it)

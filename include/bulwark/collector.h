@@ -31,6 +31,7 @@ struct collect_config {
     const char *file_paths;         /* comma-separated paths watched for file activity */
     const char *trivy_dir;          /* directory of Trivy JSON reports; "" = off */
     const char *falco_file;         /* Falco JSON output file or FIFO; "" = off */
+    bool report_existing;           /* first pass reports what already runs (one-shot) */
 };
 
 struct collector_env {

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bulwark/collector.h"
 #include "bulwark/v1/bulwark.pb-c.h"
 
 #define PROCFS_PATH_MAX 4096
@@ -76,7 +77,25 @@ char *procfs_strdup(const char *s, size_t max);
 int procfs_set_str(char **field, const char *s, size_t max);
 /* A zeroed, initialised message of descriptor d (malloc'd); NULL on ENOMEM. */
 void *procfs_msg_new(const ProtobufCMessageDescriptor *d);
+/* Frees a malloc'd message tree (strings, arrays, sub-messages); NULL ok. */
+void procfs_msg_free(ProtobufCMessage *m);
 /* A new event at time_ns with the given severity; NULL on ENOMEM. */
 Bulwark__V1__Event *procfs_event_new(int64_t time_ns, Bulwark__V1__Severity sev);
+
+/* ------------------------------------------------------------- ticker */
+
+/* A timer that runs c->scan(c) every ms, embedded in the collector. */
+struct procfs_ticker {
+    uv_timer_t timer;
+    struct collector *c;
+    bool on;
+    void (*done)(void *arg);
+    void *done_arg;
+};
+
+/* Starts the timer (first scan after ms). 0 or BW_EIO. */
+int procfs_ticker_start(struct procfs_ticker *t, uv_loop_t *loop, uint32_t ms, struct collector *c);
+/* Closes the timer; done(arg) runs once it is closed (at once if never started). */
+void procfs_ticker_stop(struct procfs_ticker *t, void (*done)(void *arg), void *arg);
 
 #endif

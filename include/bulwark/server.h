@@ -25,6 +25,9 @@ struct server_config {
     uint32_t max_inflight_batches;
     uint64_t queue_events;
     char *sync;
+    char *rules;
+    uint32_t alert_suppression_ms;
+    uint32_t state_save_interval_ms;
     char *log_level;
 };
 
@@ -36,6 +39,7 @@ int server_config_check(const struct server_config *c, char *err, size_t errlen)
 struct conn;
 struct writer;
 struct tls_ctx;
+struct rulestage;
 
 struct server_stats {
     uint64_t accepted, refused_limit, handshake_failed, auth_refused, protocol_errors;
@@ -47,6 +51,8 @@ struct server {
     const struct server_config *cfg;
     struct tls_ctx *tls;
     struct writer *writer;
+    struct rulestage *rules;   /* NULL when no rules are configured */
+    uv_timer_t state_timer;    /* saves detector state periodically */
     uv_tcp_t listener;
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t drain_timer;

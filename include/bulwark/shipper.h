@@ -27,6 +27,9 @@ struct shipper_options {
     uint32_t max_frame;
     uint32_t reconnect_min_ms;
     uint32_t reconnect_max_ms;
+    /* Fills the heartbeat's health beyond the spool figures (may be NULL). */
+    void (*health)(void *ctx, Bulwark__V1__AgentHealth *h);
+    void *health_ctx;
 };
 
 struct shipper_stats {

@@ -9,7 +9,12 @@
  * Exactly-once: for each (agent_id, epoch) the store keeps the highest
  * committed sequence number. store_append() skips events at or below it
  * (resends, counted as duplicates) and advances it in the same transaction
- * that inserts the rest, so a crash can never separate the two. */
+ * that inserts the rest, so a crash can never separate the two.
+ *
+ * Alerts (store_alert_raise) and detector state (store_state_put) are written
+ * by the same writer thread inside the same transaction as the events they
+ * come from, so an alert is never committed without its events, nor lost
+ * while its events are kept. */
 #ifndef BULWARK_STORE_H
 #define BULWARK_STORE_H
 
@@ -17,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bulwark/buf.h"
 #include "bulwark/v1/bulwark.pb-c.h"
 
 struct store;
@@ -87,6 +93,55 @@ int store_committed_seq(struct store *s, const char *agent_id, uint64_t epoch, u
 /* Writes the WAL back into the database (PASSIVE), outside a transaction. */
 int store_checkpoint(struct store *s);
 
+/* -------------------------------------------------------------- alerts */
+
+#define STORE_ALERT_EVIDENCE_MAX 64u  /* evidence links kept per alert (the first) */
+
+/* One event an alert links to, by the agent's own numbering. */
+struct store_evidence {
+    const char *agent_id;
+    uint64_t epoch;
+    uint64_t seq;
+};
+
+struct store_alert {
+    const char *rule;
+    int32_t priority;          /* Bulwark__V1__Severity: higher is more severe */
+    const char *output;        /* rendered text; NULL = "" */
+    const char *source;        /* "rule", "correlation", "anomaly", "falco" */
+    const char *group_key;     /* suppression groups by (rule, group_key); NULL = "" */
+    const char *agent_id;      /* these four may be NULL or "" */
+    const char *hostname;
+    const char *container_id;
+    const char *image;
+    const char *tags_json;     /* JSON array text, or NULL */
+    int64_t time_ns;
+    bool retrospective;        /* found by a retro-hunt; never merges with live alerts */
+    const struct store_evidence *evidence;
+    size_t n_evidence;
+};
+
+struct store_alert_result {
+    int64_t alert_id;
+    bool raised;     /* a new alert row (false: merged into alert_id) */
+    uint32_t count;  /* the alert's count after this raise */
+};
+
+/* Inside a transaction. A repeat of the same rule on the same group_key
+ * (and the same retrospective flag) within suppression_ns of the latest such
+ * alert's last_seen increments its count, moves last_seen and adds evidence
+ * links (at most STORE_ALERT_EVIDENCE_MAX kept per alert), unless the new
+ * priority is higher, which raises a new alert. A failure poisons the
+ * transaction like store_append. BW_EINVAL for a missing rule or source. */
+int store_alert_raise(struct store *s, const struct store_alert *a, int64_t suppression_ns,
+                      struct store_alert_result *res);
+
+/* Small named blobs (detector state) kept in the database. put: inside a
+ * transaction, replaces any previous value. get: appends the value to out;
+ * BW_ENOTFOUND if there is none, BW_ETOOBIG if out cannot hold it. */
+int store_state_put(struct store *s, const char *key, const uint8_t *p, size_t n);
+int store_state_get(struct store *s, const char *key, struct buf *out);
+
 /* ------------------------------------------------------------- queries */
 
 #define STORE_QUERY_MAX_LIMIT 1000u
@@ -130,5 +185,44 @@ int store_query_events(struct store_reader *r, const struct store_query *q, stor
                        void *ctx);
 /* Total number of stored events. */
 int store_count_events(struct store_reader *r, uint64_t *out);
+
+struct store_alert_query {
+    int64_t since_ns;          /* last_seen >= since_ns; 0 = no bound */
+    int64_t until_ns;          /* last_seen < until_ns; 0 = no bound */
+    const char *rule;          /* NULL = any */
+    const char *hostname;      /* NULL = any */
+    const char *container_id;  /* NULL = any; "" = alerts without a container */
+    int32_t min_priority;      /* priority >= min_priority */
+    int64_t before_id;         /* cursor: alerts with id < before_id; 0 = newest */
+    uint32_t limit;            /* 1..STORE_QUERY_MAX_LIMIT */
+};
+
+/* An alert, valid only during the callback. Strings are "" when absent,
+ * except tags_json, which is NULL. */
+struct store_alert_row {
+    int64_t id;
+    const char *rule;
+    int32_t priority;
+    const char *output, *source, *group_key;
+    const char *agent_id, *hostname, *container_id, *image;
+    const char *tags_json;
+    int64_t first_seen_ns, last_seen_ns;
+    uint32_t count;
+    bool retrospective;
+    size_t n_evidence;
+};
+
+typedef int (*store_alert_fn)(const struct store_alert_row *row, void *ctx);
+
+/* Alerts newest first (by id, i.e. by when they were raised); returns 0, the
+ * callback's non-zero value, or a negative bw_err (BW_EINVAL for a bad limit). */
+int store_query_alerts(struct store_reader *r, const struct store_alert_query *q,
+                       store_alert_fn fn, void *ctx);
+/* Calls fn once per evidence link of the alert, ordered by (agent, epoch,
+ * seq): with the stored event row when it is found, otherwise with a row
+ * that has id 0, no body, and only agent_id, epoch and seq set (an event
+ * not stored, or deleted by retention). An unknown alert gives no calls. */
+int store_alert_evidence(struct store_reader *r, int64_t alert_id, store_row_fn fn, void *ctx);
+int store_count_alerts(struct store_reader *r, uint64_t *out);
 
 #endif

@@ -14,12 +14,13 @@
 #include <uv.h>
 
 #include "bulwark/ingest.h"
+#include "bulwark/rulestage.h"
 #include "bulwark/store.h"
 
 struct writer;
 struct writer_item;
 
-enum writer_item_type { WRITER_HELLO, WRITER_BATCH };
+enum writer_item_type { WRITER_HELLO, WRITER_BATCH, WRITER_STATE };
 
 typedef void (*writer_done_fn)(struct writer_item *it, void *owner);
 
@@ -36,6 +37,8 @@ struct writer_item {
     int64_t recv_ns;
     struct ingest_batch batch; /* owned (batch) */
     Bulwark__V1__Frame *frame; /* owned: the decoded frame the batch points into */
+    struct alert_rec *alerts;  /* owned (batch): raised by its events, stored with them */
+    struct buf state;          /* owned (state): a named blob, key in agent_id */
     /* output */
     int rc;                    /* 0 or a negative bw_err */
     uint64_t committed_seq;
@@ -46,10 +49,13 @@ struct writer_item {
 struct writer_stats {
     uint64_t transactions, items, events_stored, events_duplicate, commit_failures;
     uint64_t queued_events;
+    uint64_t alerts_raised, alerts_merged;
 };
 
 /* Starts the thread. `store` is owned by the writer from now on. */
 int writer_start(struct writer **out, uv_loop_t *loop, struct store *store, uint64_t max_events);
+/* Repeats of an alert within this window increment it (default 10 min). */
+void writer_set_alert_suppression(struct writer *w, int64_t ns);
 /* Queues an item (takes ownership). Never blocks; the caller checked room. */
 void writer_submit(struct writer *w, struct writer_item *it);
 /* True while `events` more events fit below the cap. */

@@ -65,6 +65,23 @@ static uint64_t time_dist(int64_t a, int64_t b)
     return a > b ? (uint64_t)a - (uint64_t)b : (uint64_t)b - (uint64_t)a;
 }
 
+/* Square root of a finite v >= 0 without libm (bulwark_rules does not link
+ * it): the classic exponent-halving guess (within 6 %), then Newton steps,
+ * each squaring the relative error, so six reach double precision. */
+static double sqrt_pos(double v)
+{
+    if (!(v > 0) || !isfinite(v))
+        return v > 0 ? v : 0;
+    uint64_t bits;
+    memcpy(&bits, &v, 8);
+    bits = (bits >> 1) + (0x3ff0000000000000ULL >> 1);
+    double x;
+    memcpy(&x, &bits, 8);
+    for (int i = 0; i < 6; i++)
+        x = 0.5 * (x + v / x);
+    return x;
+}
+
 /* ------------------------------------------------------ the LRU map */
 
 /* A node is the first member of each detector's entry; the key is stored
@@ -433,7 +450,7 @@ int anomaly_cpu_observe(struct anomaly_cpu *d, const char *key, int64_t time_ns,
         return BW_EINVAL;
     if ((rc = cpu_entry_get(d, key, &e)) < 0)
         return rc;
-    double sigma = sqrt(e->var);
+    double sigma = sqrt_pos(e->var);
     bool high = e->n >= d->p.warmup && e->n > 0 && value > e->mean + d->p.k * sigma &&
                 value > d->p.floor;
     if (out)

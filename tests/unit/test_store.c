@@ -1,6 +1,8 @@
 /* test_store.c - the SQLite event store: exactly-once marks across commit,
  * rollback and reopen; duplicates; dimension caches; chunk-summary queries
- * checked against a brute-force model; pagination; the reader connection. */
+ * checked against a brute-force model; pagination; the reader connection;
+ * alerts (suppression, rollback, evidence, queries), detector state, and the
+ * migration of a version 1 database. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -10,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "bulwark/err.h"
 #include "bulwark/store.h"
@@ -619,6 +622,551 @@ static void test_open_errors(void **state)
     store_reader_close(NULL);
 }
 
+
+/* ---------------------------------------------------------------- alerts */
+
+#define SEC 1000000000LL
+#define WINDOW (60 * SEC)
+
+static struct store_alert_result raise_alert(struct store *s, const char *rule,
+                                             const char *group, int32_t prio, int64_t t,
+                                             bool retro, const struct store_evidence *ev,
+                                             size_t n_ev)
+{
+    struct store_alert a = {.rule = rule, .priority = prio, .output = "shell in container",
+                            .source = "rule", .group_key = group, .agent_id = "agent-a",
+                            .hostname = "host-1", .container_id = group, .image = "nginx",
+                            .tags_json = "[\"mitre_execution\"]", .time_ns = t,
+                            .retrospective = retro, .evidence = ev, .n_evidence = n_ev};
+    struct store_alert_result res = {0};
+    assert_int_equal(store_alert_raise(s, &a, WINDOW, &res), 0);
+    return res;
+}
+
+struct got_alert {
+    int64_t id;
+    char rule[16], host[16], container[16], tags[32];
+    int32_t priority;
+    int64_t first_seen, last_seen;
+    uint32_t count;
+    bool retro;
+    size_t n_evidence;
+};
+
+struct alert_collect {
+    struct got_alert rows[256];
+    size_t n;
+};
+
+static int on_alert(const struct store_alert_row *row, void *ctx)
+{
+    struct alert_collect *c = ctx;
+    assert_true(c->n < 256);
+    struct got_alert *g = &c->rows[c->n++];
+    *g = (struct got_alert){.id = row->id, .priority = row->priority,
+                            .first_seen = row->first_seen_ns, .last_seen = row->last_seen_ns,
+                            .count = row->count, .retro = row->retrospective,
+                            .n_evidence = row->n_evidence};
+    snprintf(g->rule, sizeof g->rule, "%s", row->rule);
+    snprintf(g->host, sizeof g->host, "%s", row->hostname);
+    snprintf(g->container, sizeof g->container, "%s", row->container_id);
+    snprintf(g->tags, sizeof g->tags, "%s", row->tags_json ? row->tags_json : "(null)");
+    assert_string_equal(row->source, "rule");
+    return 0;
+}
+
+static const struct got_alert *alert_by_id(const struct alert_collect *c, int64_t id)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (c->rows[i].id == id)
+            return &c->rows[i];
+    fail_msg("alert %lld not found", (long long)id);
+    return NULL;
+}
+
+static uint64_t alert_count(struct store_reader *r)
+{
+    uint64_t n = 99;
+    assert_int_equal(store_count_alerts(r, &n), 0);
+    return n;
+}
+
+static void test_alert_suppression(void **state)
+{
+    struct fx *f = *state;
+    const int64_t t = 1000 * SEC;
+    struct store_alert_result r1, r2, r3, r4, r5, r6, r7, r8, r9;
+
+    assert_int_equal(store_begin(f->s), 0);
+    r1 = raise_alert(f->s, "shell", "ctr-1", 4, t, false, NULL, 0);
+    assert_true(r1.raised);
+    assert_int_equal(r1.count, 1);
+    /* A repeat within the window counts. */
+    r2 = raise_alert(f->s, "shell", "ctr-1", 4, t + 10 * SEC, false, NULL, 0);
+    assert_false(r2.raised);
+    assert_int_equal(r2.alert_id, r1.alert_id);
+    assert_int_equal(r2.count, 2);
+    /* Another group, or another rule on the same group, is its own alert. */
+    r3 = raise_alert(f->s, "shell", "ctr-2", 4, t + 10 * SEC, false, NULL, 0);
+    assert_true(r3.raised);
+    assert_true(raise_alert(f->s, "miner", "ctr-1", 4, t + 10 * SEC, false, NULL, 0).raised);
+    /* Past the window (measured from last_seen, t + 10 s): a new alert. */
+    r4 = raise_alert(f->s, "shell", "ctr-1", 4, t + 71 * SEC, false, NULL, 0);
+    assert_true(r4.raised);
+    assert_true(r4.alert_id != r1.alert_id);
+    /* Higher priority within the window: a new alert too. */
+    r5 = raise_alert(f->s, "shell", "ctr-1", 6, t + 72 * SEC, false, NULL, 0);
+    assert_true(r5.raised);
+    /* A lower one after it counts on the latest (the higher) alert. */
+    r6 = raise_alert(f->s, "shell", "ctr-1", 4, t + 73 * SEC, false, NULL, 0);
+    assert_false(r6.raised);
+    assert_int_equal(r6.alert_id, r5.alert_id);
+    assert_int_equal(r6.count, 2);
+    /* Retrospective alerts never merge with live ones, only with each other. */
+    r7 = raise_alert(f->s, "shell", "ctr-1", 4, t + 73 * SEC, true, NULL, 0);
+    assert_true(r7.raised);
+    r8 = raise_alert(f->s, "shell", "ctr-1", 4, t + 74 * SEC, true, NULL, 0);
+    assert_false(r8.raised);
+    assert_int_equal(r8.alert_id, r7.alert_id);
+    assert_int_equal(store_commit(f->s), 0);
+
+    /* After a reopen (empty map) the open alert is found in the table. */
+    fx_reopen(f);
+    assert_int_equal(store_begin(f->s), 0);
+    r9 = raise_alert(f->s, "shell", "ctr-1", 5, t + 120 * SEC, false, NULL, 0);
+    assert_false(r9.raised);
+    assert_int_equal(r9.alert_id, r5.alert_id);
+    assert_int_equal(r9.count, 3);
+    assert_int_equal(store_commit(f->s), 0);
+
+    struct store_reader *r = reader_open(f);
+    assert_int_equal(alert_count(r), 6);
+    struct alert_collect c = {0};
+    assert_int_equal(store_query_alerts(r, &(struct store_alert_query){.limit = 100}, on_alert,
+                                        &c), 0);
+    assert_int_equal(c.n, 6);
+    const struct got_alert *g = alert_by_id(&c, r5.alert_id);
+    assert_int_equal(g->count, 3);
+    assert_int_equal(g->priority, 6);
+    assert_int_equal(g->first_seen, t + 72 * SEC);
+    assert_int_equal(g->last_seen, t + 120 * SEC);
+    assert_false(g->retro);
+    assert_string_equal(g->tags, "[\"mitre_execution\"]");
+    g = alert_by_id(&c, r1.alert_id);
+    assert_int_equal(g->count, 2);
+    assert_int_equal(g->last_seen, t + 10 * SEC);
+    g = alert_by_id(&c, r7.alert_id);
+    assert_true(g->retro);
+    assert_int_equal(g->count, 2);
+    store_reader_close(r);
+}
+
+static void test_alert_rollback(void **state)
+{
+    struct fx *f = *state;
+    struct store_alert_result res;
+    struct store_alert a = {.rule = "x", .source = "rule", .priority = 4};
+
+    assert_int_equal(store_alert_raise(f->s, &a, WINDOW, &res), BW_EINVAL);  /* no txn */
+    assert_int_equal(store_begin(f->s), 0);
+    a.source = NULL;
+    assert_int_equal(store_alert_raise(f->s, &a, WINDOW, &res), BW_EINVAL);
+    res = raise_alert(f->s, "shell", "ctr-1", 4, 10 * SEC, false, NULL, 0);
+    assert_true(res.raised);
+    store_rollback(f->s);
+    /* The raise was forgotten: raising again is new. */
+    assert_int_equal(store_begin(f->s), 0);
+    res = raise_alert(f->s, "shell", "ctr-1", 4, 11 * SEC, false, NULL, 0);
+    assert_true(res.raised);
+    assert_int_equal(res.count, 1);
+    assert_int_equal(store_commit(f->s), 0);
+    /* A rolled-back repeat is not counted. */
+    assert_int_equal(store_begin(f->s), 0);
+    res = raise_alert(f->s, "shell", "ctr-1", 4, 12 * SEC, false, NULL, 0);
+    assert_int_equal(res.count, 2);
+    store_rollback(f->s);
+    assert_int_equal(store_begin(f->s), 0);
+    res = raise_alert(f->s, "shell", "ctr-1", 4, 13 * SEC, false, NULL, 0);
+    assert_false(res.raised);
+    assert_int_equal(res.count, 2);
+    assert_int_equal(store_commit(f->s), 0);
+
+    struct store_reader *r = reader_open(f);
+    assert_int_equal(alert_count(r), 1);
+    struct alert_collect c = {0};
+    assert_int_equal(store_query_alerts(r, &(struct store_alert_query){.limit = 10}, on_alert,
+                                        &c), 0);
+    assert_int_equal(c.n, 1);
+    assert_int_equal(c.rows[0].count, 2);
+    assert_int_equal(c.rows[0].first_seen, 11 * SEC);
+    assert_int_equal(c.rows[0].last_seen, 13 * SEC);
+    store_reader_close(r);
+}
+
+struct got_ev {
+    int64_t id;
+    char agent[16];
+    uint64_t epoch, seq;
+    bool body_ok;
+};
+
+struct ev_collect {
+    struct got_ev rows[128];
+    size_t n;
+};
+
+static int on_evidence(const struct store_row *row, void *ctx)
+{
+    struct ev_collect *c = ctx;
+    assert_true(c->n < 128);
+    struct got_ev *g = &c->rows[c->n++];
+    *g = (struct got_ev){.id = row->id, .epoch = row->epoch, .seq = row->seq};
+    snprintf(g->agent, sizeof g->agent, "%s", row->agent_id);
+    if (row->id > 0) {
+        Bulwark__V1__Event *ev = bulwark__v1__event__unpack(NULL, row->body_len, row->body);
+        g->body_ok = ev && ev->seq == row->seq;
+        bulwark__v1__event__free_unpacked(ev, NULL);
+    } else {
+        assert_int_equal(row->body_len, 0);
+    }
+    return 0;
+}
+
+static void test_alert_evidence(void **state)
+{
+    struct fx *f = *state;
+    struct store_append_result ar;
+    struct store_alert_result res;
+
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(append_range(f->s, "agent-a", 1, 1, 40, &ar), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    fx_reopen(f);  /* seq 1..40 are now only findable by searching */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(append_range(f->s, "agent-a", 1, 41, 60, &ar), 0);
+    assert_int_equal(append_range(f->s, "agent-b", 2, 1, 10, &ar), 0);
+    const struct store_evidence ev[] = {
+        {"agent-a", 1, 45},   /* stored in this transaction */
+        {"agent-b", 2, 7},
+        {"agent-a", 1, 3},    /* stored before the reopen: found by the chunk walk */
+        {"agent-a", 1, 999},  /* never stored */
+        {"agent-a", 1, 45},   /* the same link twice is kept once */
+    };
+    res = raise_alert(f->s, "miner", "ctr-1", 6, 100 * SEC, false, ev, 5);
+    assert_true(res.raised);
+    int64_t id = res.alert_id;
+    assert_int_equal(store_commit(f->s), 0);
+
+    struct store_reader *r = reader_open(f);
+    struct ev_collect c = {0};
+    assert_int_equal(store_alert_evidence(r, id, on_evidence, &c), 0);
+    assert_int_equal(c.n, 4);
+    /* Ordered by (agent, epoch, seq). */
+    const struct {
+        const char *agent;
+        uint64_t epoch, seq;
+        bool found;
+    } want[4] = {{"agent-a", 1, 3, true}, {"agent-a", 1, 45, true}, {"agent-a", 1, 999, false},
+                 {"agent-b", 2, 7, true}};
+    for (size_t i = 0; i < 4; i++) {
+        assert_string_equal(c.rows[i].agent, want[i].agent);
+        assert_int_equal(c.rows[i].epoch, want[i].epoch);
+        assert_int_equal(c.rows[i].seq, want[i].seq);
+        assert_int_equal(c.rows[i].id > 0, want[i].found);
+        assert_int_equal(c.rows[i].body_ok, want[i].found);
+    }
+    /* The ids agree with the event rows themselves. */
+    struct collect all = {0};
+    query_all(r, (struct store_query){0}, 1000, &all);
+    for (size_t i = 0; i < all.n; i++) {
+        if (strcmp(all.rows[i].agent, "agent-a") == 0 && all.rows[i].seq == 45)
+            assert_int_equal(all.rows[i].id, c.rows[1].id);
+        if (strcmp(all.rows[i].agent, "agent-a") == 0 && all.rows[i].seq == 3)
+            assert_int_equal(all.rows[i].id, c.rows[0].id);
+    }
+    free(all.rows);
+
+    /* Repeats add links up to STORE_ALERT_EVIDENCE_MAX, no more. */
+    struct store_evidence many[70];  /* 67 new links, with the 4 already there 71 */
+    for (size_t i = 0; i < 70; i++)
+        many[i] = i < 60 ? (struct store_evidence){"agent-a", 1, 1 + i}
+                         : (struct store_evidence){"agent-b", 2, i - 59};
+    assert_int_equal(store_begin(f->s), 0);
+    res = raise_alert(f->s, "miner", "ctr-1", 6, 101 * SEC, false, many, 70);
+    assert_false(res.raised);
+    assert_int_equal(res.alert_id, id);
+    res = raise_alert(f->s, "miner", "ctr-1", 6, 102 * SEC, false, many, 70);
+    assert_int_equal(res.count, 3);
+    assert_int_equal(store_commit(f->s), 0);
+    struct alert_collect ac = {0};
+    assert_int_equal(store_query_alerts(r, &(struct store_alert_query){.limit = 10}, on_alert,
+                                        &ac), 0);
+    assert_int_equal(ac.n, 1);
+    assert_int_equal(ac.rows[0].n_evidence, STORE_ALERT_EVIDENCE_MAX);
+    c.n = 0;
+    assert_int_equal(store_alert_evidence(r, id, on_evidence, &c), 0);
+    assert_int_equal(c.n, STORE_ALERT_EVIDENCE_MAX);
+    for (size_t i = 0; i < c.n; i++)
+        assert_int_equal(c.rows[i].id > 0, c.rows[i].seq != 999);
+    /* An unknown alert has no evidence. */
+    c.n = 0;
+    assert_int_equal(store_alert_evidence(r, id + 100, on_evidence, &c), 0);
+    assert_int_equal(c.n, 0);
+    store_reader_close(r);
+}
+
+struct model_alert {
+    int64_t id;
+    const char *rule, *host, *container;
+    int32_t prio;
+    int64_t t;
+};
+
+static bool alert_match(const struct model_alert *m, const struct store_alert_query *q)
+{
+    return (q->since_ns == 0 || m->t >= q->since_ns) && (q->until_ns == 0 || m->t < q->until_ns) &&
+           (!q->rule || strcmp(q->rule, m->rule) == 0) &&
+           (!q->hostname || strcmp(q->hostname, m->host) == 0) &&
+           (!q->container_id || strcmp(q->container_id, m->container) == 0) &&
+           m->prio >= q->min_priority;
+}
+
+static void test_alert_query(void **state)
+{
+    struct fx *f = *state;
+    static const char *rules[3] = {"r0", "r1", "r2"};
+    static const char *hosts[2] = {"h1", "h2"};
+    static const char *ctrs[3] = {"", "c1", "c2"};
+    enum { N = 60 };
+    struct model_alert m[N];
+    char group[16];
+
+    assert_int_equal(store_begin(f->s), 0);
+    for (int i = 0; i < N; i++) {
+        m[i] = (struct model_alert){0, rules[i % 3], hosts[(i / 3) % 2], ctrs[(i / 2) % 3],
+                                    2 + (i * 7) % 6, (int64_t)(i * 37 % N) * SEC};
+        snprintf(group, sizeof group, "g%d", i);
+        struct store_alert a = {.rule = m[i].rule, .priority = m[i].prio, .source = "rule",
+                                .group_key = group, .hostname = m[i].host,
+                                .container_id = m[i].container, .time_ns = m[i].t};
+        struct store_alert_result res;
+        assert_int_equal(store_alert_raise(f->s, &a, WINDOW, &res), 0);
+        assert_true(res.raised);
+        m[i].id = res.alert_id;
+    }
+    assert_int_equal(store_commit(f->s), 0);
+
+    const struct store_alert_query qs[] = {
+        {0},
+        {.rule = "r1"},
+        {.hostname = "h2"},
+        {.container_id = ""},
+        {.container_id = "c1", .rule = "r2"},
+        {.min_priority = 6},
+        {.since_ns = 10 * SEC, .until_ns = 30 * SEC},
+        {.rule = "nope"},
+        {.hostname = "h1", .min_priority = 4, .since_ns = 20 * SEC},
+    };
+    struct store_reader *r = reader_open(f);
+    assert_int_equal(alert_count(r), N);
+    for (size_t qi = 0; qi < sizeof qs / sizeof qs[0]; qi++) {
+        const uint32_t pages[2] = {4, 1000};
+        for (int p = 0; p < 2; p++) {
+            struct alert_collect c = {0};
+            struct store_alert_query q = qs[qi];
+            q.limit = pages[p];
+            for (;;) {
+                size_t before = c.n;
+                assert_int_equal(store_query_alerts(r, &q, on_alert, &c), 0);
+                if (c.n - before < pages[p])
+                    break;
+                q.before_id = c.rows[c.n - 1].id;
+            }
+            size_t j = 0;
+            for (int i = N; i-- > 0;) {
+                if (!alert_match(&m[i], &qs[qi]))
+                    continue;
+                if (j >= c.n)
+                    fail_msg("alert query %zu: only %zu rows", qi, c.n);
+                assert_int_equal(c.rows[j].id, m[i].id);
+                assert_string_equal(c.rows[j].rule, m[i].rule);
+                assert_string_equal(c.rows[j].container, m[i].container);
+                assert_string_equal(c.rows[j].tags, "(null)");
+                j++;
+            }
+            if (j != c.n)
+                fail_msg("alert query %zu: %zu rows, model has %zu", qi, c.n, j);
+        }
+    }
+    struct alert_collect c = {0};
+    assert_int_equal(store_query_alerts(r, &(struct store_alert_query){.limit = 0}, on_alert, &c),
+                     BW_EINVAL);
+    store_reader_close(r);
+}
+
+static void expect_state(struct store *s, const char *key, const char *want)
+{
+    struct buf b;
+    buf_init(&b, 1024);
+    int rc = store_state_get(s, key, &b);
+    if (!want) {
+        assert_int_equal(rc, BW_ENOTFOUND);
+    } else {
+        assert_int_equal(rc, 0);
+        assert_int_equal(buf_size(&b), strlen(want));
+        assert_memory_equal(buf_head(&b), want, strlen(want));
+    }
+    buf_release(&b);
+}
+
+static void test_state_put_get(void **state)
+{
+    struct fx *f = *state;
+    const uint8_t v1[] = "abc", v2[] = "longer value";
+
+    expect_state(f->s, "cpu", NULL);
+    assert_int_equal(store_state_put(f->s, "cpu", v1, 3), BW_EINVAL);  /* no txn */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_state_put(f->s, "cpu", v1, 3), 0);
+    assert_int_equal(store_state_put(f->s, "empty", NULL, 0), 0);
+    expect_state(f->s, "cpu", "abc");
+    assert_int_equal(store_commit(f->s), 0);
+    expect_state(f->s, "empty", "");
+    /* Overwrite, rolled back: the old value stays. */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_state_put(f->s, "cpu", v2, sizeof v2 - 1), 0);
+    expect_state(f->s, "cpu", "longer value");
+    store_rollback(f->s);
+    expect_state(f->s, "cpu", "abc");
+    /* Overwrite, committed, survives a reopen. */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_state_put(f->s, "cpu", v2, sizeof v2 - 1), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    fx_reopen(f);
+    expect_state(f->s, "cpu", "longer value");
+    expect_state(f->s, "firstseen", NULL);
+    /* A buffer too small for the value. */
+    struct buf b;
+    buf_init(&b, 4);
+    assert_int_equal(store_state_get(f->s, "cpu", &b), BW_ETOOBIG);
+    buf_release(&b);
+}
+
+/* The version 1 schema exactly as the first store created it. */
+static const char schema_v1[] =
+    "CREATE TABLE hosts ("
+    "  id INTEGER PRIMARY KEY,"
+    "  hostname TEXT NOT NULL UNIQUE,"
+    "  first_seen INTEGER NOT NULL,"
+    "  last_seen INTEGER NOT NULL);"
+    "CREATE TABLE agents ("
+    "  id INTEGER PRIMARY KEY,"
+    "  agent_id TEXT NOT NULL UNIQUE,"
+    "  hostname TEXT,"
+    "  version TEXT,"
+    "  labels TEXT,"
+    "  first_seen INTEGER NOT NULL,"
+    "  last_seen INTEGER NOT NULL);"
+    "CREATE TABLE containers ("
+    "  id INTEGER PRIMARY KEY,"
+    "  container_id TEXT NOT NULL UNIQUE,"
+    "  name TEXT, image TEXT, image_digest TEXT, runtime TEXT,"
+    "  k8s_namespace TEXT, k8s_pod TEXT,"
+    "  first_seen INTEGER NOT NULL,"
+    "  last_seen INTEGER NOT NULL);"
+    "CREATE TABLE marks ("
+    "  agent INTEGER NOT NULL,"
+    "  epoch INTEGER NOT NULL,"
+    "  committed_seq INTEGER NOT NULL,"
+    "  PRIMARY KEY (agent, epoch)) WITHOUT ROWID;"
+    "CREATE TABLE events ("
+    "  id INTEGER PRIMARY KEY,"
+    "  time_ns INTEGER NOT NULL,"
+    "  recv_ns INTEGER NOT NULL,"
+    "  agent INTEGER NOT NULL,"
+    "  host INTEGER NOT NULL,"
+    "  container INTEGER NOT NULL,"
+    "  kind INTEGER NOT NULL,"
+    "  severity INTEGER NOT NULL,"
+    "  epoch INTEGER NOT NULL,"
+    "  seq INTEGER NOT NULL,"
+    "  body BLOB NOT NULL);"
+    "CREATE TABLE event_chunks ("
+    "  first_id INTEGER PRIMARY KEY,"
+    "  last_id INTEGER NOT NULL,"
+    "  n_rows INTEGER NOT NULL,"
+    "  min_time INTEGER NOT NULL,"
+    "  max_time INTEGER NOT NULL,"
+    "  kinds INTEGER NOT NULL,"
+    "  hosts BLOB NOT NULL,"
+    "  containers BLOB NOT NULL,"
+    "  agents BLOB NOT NULL);"
+    "PRAGMA user_version = 1;";
+
+static void test_migrate_from_v1(void **state)
+{
+    struct fx *f = *state;
+    char p[160], err[256] = "";
+    sqlite3 *db = NULL;
+    struct store_reader *r = NULL;
+    struct store_append_result ar;
+
+    /* A version 1 database with one agent, a mark and two summarised rows. */
+    store_close(f->s);
+    f->s = NULL;
+    const char *suffix[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < 3; i++) {
+        fx_path(f, p, sizeof p, suffix[i]);
+        unlink(p);
+    }
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, schema_v1, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "INSERT INTO agents (id, agent_id, first_seen, last_seen)"
+                     " VALUES (1, 'agent-a', 1, 1);"
+                     "INSERT INTO hosts (id, hostname, first_seen, last_seen)"
+                     " VALUES (1, 'host-1', 1, 1);"
+                     "INSERT INTO marks VALUES (1, 7, 2);"
+                     "INSERT INTO events VALUES (1, 1000, 1000, 1, 1, 0, 10, 2, 7, 1, x'');"
+                     "INSERT INTO events VALUES (2, 2000, 1000, 1, 1, 0, 10, 2, 7, 2, x'');",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    /* A reader of this build refuses it until the writer has migrated it. */
+    assert_int_equal(store_reader_open(&r, f->path, err, sizeof err), BW_ECONFIG);
+    assert_null(r);
+
+    fx_open(f);
+    assert_int_equal(mark_of(f->s, "agent-a", 7), 2);
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(append_range(f->s, "agent-a", 7, 1, 5, &ar), 0);
+    assert_int_equal(ar.stored, 3);
+    assert_int_equal(ar.duplicates, 2);
+    const struct store_evidence ev[2] = {{"agent-a", 7, 2}, {"agent-a", 7, 5}};
+    assert_true(raise_alert(f->s, "shell", "ctr-1", 4, 5 * SEC, false, ev, 2).raised);
+    assert_int_equal(store_state_put(f->s, "cpu", (const uint8_t *)"s", 1), 0);
+    assert_int_equal(store_commit(f->s), 0);
+
+    r = reader_open(f);
+    assert_int_equal(count_of(r), 5);
+    assert_int_equal(alert_count(r), 1);
+    struct alert_collect ac = {0};
+    assert_int_equal(store_query_alerts(r, &(struct store_alert_query){.limit = 10}, on_alert,
+                                        &ac), 0);
+    struct ev_collect c = {0};
+    assert_int_equal(store_alert_evidence(r, ac.rows[0].id, on_evidence, &c), 0);
+    assert_int_equal(c.n, 2);
+    assert_int_equal(c.rows[0].id, 2);   /* the v1 row, found by searching */
+    assert_int_equal(c.rows[1].seq, 5);  /* recorded when it was stored */
+    assert_true(c.rows[1].id > 2);
+    store_reader_close(r);
+    /* Opening again finds version 2 and does nothing more. */
+    fx_reopen(f);
+    expect_state(f->s, "cpu", "s");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -630,6 +1178,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_limits_and_early_stop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reader_sees_later_commits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alert_suppression, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alert_rollback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alert_evidence, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alert_query, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_state_put_get, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_from_v1, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

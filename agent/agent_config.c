@@ -1,0 +1,132 @@
+/* agent_config.c - bulwark-agent's option table and whole-config checks. */
+#include <string.h>
+
+#include "bulwark/agent.h"
+#include "bulwark/err.h"
+#include "bulwark/log.h"
+
+#define F(k, t, m, d, h, lo, hi) {k, t, offsetof(struct agent_config, m), d, h, lo, hi}
+
+const struct config_field agent_config_table[] = {
+    F("server", CONFIG_STRING, server, "127.0.0.1:7443", "bulwarkd address, host:port", 0, 0),
+    F("server_name", CONFIG_STRING, server_name, NULL,
+      "name the server certificate must carry (default: the host of 'server')", 0, 0),
+    F("tls_ca", CONFIG_STRING, tls_ca, NULL, "CA that signed the server certificate", 0, 0),
+    F("tls_cert", CONFIG_STRING, tls_cert, NULL, "this agent's certificate (CN = agent id)", 0, 0),
+    F("tls_key", CONFIG_STRING, tls_key, NULL, "this agent's private key", 0, 0),
+    F("agent_id", CONFIG_STRING, agent_id, NULL, "agent id (default: the CN of tls_cert)", 0, 0),
+    F("hostname", CONFIG_STRING, hostname, NULL, "host name reported (default: gethostname)", 0,
+      0),
+    F("spool", CONFIG_STRING, spool, "agent-spool.db", "durable spool file (SQLite)", 0, 0),
+    F("spool_max_events", CONFIG_U64, spool_max_events, "1000000",
+      "spool bound in events; when full new events are refused and counted", 1, 0),
+    F("spool_max_bytes", CONFIG_U64, spool_max_bytes, "536870912", "spool bound in bytes", 65536,
+      0),
+    F("spool_sync", CONFIG_STRING, spool_sync, "full", "full or normal (SQLite synchronous)", 0,
+      0),
+    F("source", CONFIG_STRING, source, "host",
+      "host (the collectors), synthetic, replay or none", 0, 0),
+    F("output", CONFIG_STRING, output, "server",
+      "server (spool and ship) or stdout (print NDJSON events, no server)", 0, 0),
+    F("once", CONFIG_BOOL, once, "false",
+      "one collection pass over the host, then exit once it is shipped or printed", 0, 0),
+    F("synthetic_rate", CONFIG_DOUBLE, synthetic_rate, "1000",
+      "synthetic events per second (0 = as fast as possible)", 0, 0),
+    F("synthetic_count", CONFIG_U64, synthetic_count, "0",
+      "total events the spool should ever hold (0 = unlimited); a restart continues", 0, 0),
+    F("synthetic_seed", CONFIG_U64, synthetic_seed, "0", "synthetic PRNG seed (0 = random)", 0,
+      0),
+    F("synthetic_scenario", CONFIG_STRING, synthetic_scenario, "mixed",
+      "synthetic scenario: mixed, miner or benign", 0, 0),
+    F("replay_file", CONFIG_STRING, replay_file, NULL,
+      "newline-delimited JSON events for source=replay", 0, 0),
+    F("host_root", CONFIG_STRING, host_root, "/",
+      "read /proc, /sys/fs/cgroup, /run, /var/lib below this directory", 0, 0),
+    F("collect_proc", CONFIG_BOOL, collect_proc, "true", "collector: new processes", 0, 0),
+    F("collect_net", CONFIG_BOOL, collect_net, "true", "collector: outbound TCP connections", 0,
+      0),
+    F("collect_file", CONFIG_BOOL, collect_file, "true",
+      "collector: writes below sensitive paths", 0, 0),
+    F("collect_resource", CONFIG_BOOL, collect_resource, "true",
+      "collector: container and host CPU/memory", 0, 0),
+    F("collect_config", CONFIG_BOOL, collect_config, "true",
+      "collector: container OCI configuration snapshots", 0, 0),
+    F("scan_interval_ms", CONFIG_U32, scan_interval_ms, "1000",
+      "period of /proc and runtime-state scans", 100, 3600000),
+    F("resource_interval_ms", CONFIG_U32, resource_interval_ms, "5000",
+      "period of CPU/memory samples", 100, 3600000),
+    F("cmdline_max", CONFIG_U32, cmdline_max, "4096", "bytes of a command line kept", 64, 65536),
+    F("file_paths", CONFIG_STRING, file_paths, "/etc,/usr/bin,/usr/sbin,/bin,/sbin,/usr/lib,/lib",
+      "comma-separated paths watched for file activity", 0, 0),
+    F("trivy_dir", CONFIG_STRING, trivy_dir, NULL,
+      "directory of Trivy JSON reports to ingest (empty = off)", 0, 0),
+    F("falco_file", CONFIG_STRING, falco_file, NULL,
+      "Falco JSON output file or FIFO to pass through (empty = off)", 0, 0),
+    F("queue_events", CONFIG_U32, queue_events, "65536",
+      "events waiting for the spool; beyond it collectors' events are dropped and counted",
+      1024, 10000000),
+    F("batch_events", CONFIG_U32, batch_events, "1024", "most events per batch", 1, 65536),
+    F("max_frame", CONFIG_U32, max_frame, "1048576", "largest frame, bytes", 4096,
+      64u * 1024 * 1024),
+    F("exit_when_drained", CONFIG_BOOL, exit_when_drained, "false",
+      "exit 0 once the source is done and every event is acked", 0, 0),
+    F("reconnect_min_ms", CONFIG_U32, reconnect_min_ms, "100", "first reconnect delay", 10,
+      600000),
+    F("reconnect_max_ms", CONFIG_U32, reconnect_max_ms, "30000", "longest reconnect delay", 10,
+      3600000),
+    F("label_cloud", CONFIG_STRING, label_cloud, NULL, "label: cloud (aws, gcp, azure, ...)", 0,
+      0),
+    F("label_region", CONFIG_STRING, label_region, NULL, "label: region", 0, 0),
+    F("label_environment", CONFIG_STRING, label_environment, NULL, "label: environment", 0, 0),
+    F("label_tenant", CONFIG_STRING, label_tenant, NULL, "label: tenant", 0, 0),
+    F("log_level", CONFIG_STRING, log_level, "info", "debug, info, warn or error", 0, 0),
+};
+const size_t agent_config_table_len = sizeof agent_config_table / sizeof agent_config_table[0];
+
+static bool one_of(const char *s, const char *const *set)
+{
+    for (; *set; set++)
+        if (!strcmp(s, *set))
+            return true;
+    return false;
+}
+
+int agent_config_check(const struct agent_config *c, char *err, size_t errlen)
+{
+    static const char *const sources[] = {"host", "synthetic", "replay", "none", NULL};
+    static const char *const outputs[] = {"server", "stdout", NULL};
+    static const char *const syncs[] = {"full", "normal", NULL};
+    enum log_level lvl;
+
+    if (!one_of(c->source, sources)) {
+        snprintf(err, errlen, "'source' must be host, synthetic, replay or none, not '%s'",
+                 c->source);
+        return BW_ECONFIG;
+    }
+    if (!one_of(c->output, outputs)) {
+        snprintf(err, errlen, "'output' must be server or stdout, not '%s'", c->output);
+        return BW_ECONFIG;
+    }
+    if (!one_of(c->spool_sync, syncs)) {
+        snprintf(err, errlen, "'spool_sync' must be full or normal");
+        return BW_ECONFIG;
+    }
+    if (log_level_parse(c->log_level, &lvl) < 0) {
+        snprintf(err, errlen, "'log_level' must be debug, info, warn or error");
+        return BW_ECONFIG;
+    }
+    if (!strcmp(c->output, "server") && (!*c->tls_ca || !*c->tls_cert || !*c->tls_key)) {
+        snprintf(err, errlen, "tls_ca, tls_cert and tls_key are required to ship to a server "
+                              "(or use --output stdout)");
+        return BW_ECONFIG;
+    }
+    if (!strcmp(c->source, "replay") && !*c->replay_file) {
+        snprintf(err, errlen, "source=replay needs replay_file");
+        return BW_ECONFIG;
+    }
+    if (!*c->host_root || c->host_root[0] != '/') {
+        snprintf(err, errlen, "'host_root' must be an absolute path");
+        return BW_ECONFIG;
+    }
+    return 0;
+}

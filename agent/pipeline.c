@@ -1,0 +1,534 @@
+/* pipeline.c - bulwark-agent at run time (see bulwark/agent.h): sources and
+ * collectors feed a bounded queue; every tick the queue goes into the spool
+ * in one transaction (or to stdout as NDJSON), and the shipper sends what the
+ * spool holds. One libuv loop, one owner per object, one stop path. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bulwark/agent.h"
+#include "bulwark/collector.h"
+#include "bulwark/containers.h"
+#include "bulwark/err.h"
+#include "bulwark/evjson.h"
+#include "bulwark/log.h"
+#include "bulwark/net.h"
+#include "bulwark/shipper.h"
+#include "bulwark/source.h"
+#include "bulwark/spool.h"
+#include "bulwark/tls.h"
+
+#define TICK_MS 10u
+#define CHUNK 1024u
+#define TICK_BUDGET_NS 8000000      /* spend at most ~8 ms of a tick producing */
+#define AHEAD_MAX 200000u           /* a pull source stays this close to the acks */
+#define CONTAINERS_MAX 4096u
+#define KINDS 17                    /* Event body cases go up to 16 */
+
+struct agent {
+    uv_loop_t loop;
+    const struct agent_config *cfg;
+    bool to_stdout;
+    struct spool *spool;
+    struct source *source;
+    struct tls_ctx *tls;
+    struct shipper *shipper;
+    struct containers *containers;
+    struct collect_config ccfg;
+    struct collector_env env;
+    struct collector *collectors[8];
+    size_t ncollectors;
+    int closing_collectors;
+
+    /* the queue: a ring of owned events */
+    Bulwark__V1__Event **q;
+    uint32_t q_head, q_len, q_cap;
+
+    uv_timer_t tick;
+    uv_signal_t sig_term, sig_int;
+    bool source_done;
+    bool stopping;
+    int exit_code;
+    uint64_t produced;          /* events taken from the pull source */
+    uint64_t queue_dropped;
+    uint64_t by_kind[KINDS];
+    uint64_t printed;
+    Bulwark__V1__AgentHealth__EventsByKindEntry health_kinds[KINDS];
+    Bulwark__V1__AgentHealth__EventsByKindEntry *health_ptrs[KINDS];
+    char agent_id[128];
+    char hostname[256];
+    char server_name[256];
+};
+
+static int64_t wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void agent_stop(struct agent *a, int code);
+
+/* ------------------------------------------------------------ the queue */
+
+static int agent_emit(void *ctx, Bulwark__V1__Event *ev)
+{
+    struct agent *a = ctx;
+
+    if (a->q_len == a->q_cap || a->stopping) {
+        a->queue_dropped++;
+        evjson_event_free(ev);
+        return BW_EFULL;
+    }
+    a->q[(a->q_head + a->q_len) % a->q_cap] = ev;
+    a->q_len++;
+    return 0;
+}
+
+static void agent_print(struct agent *a, const Bulwark__V1__Event *ev)
+{
+    json_t *j = evjson_event_to_json(ev);
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+
+    if (s) {
+        fputs(s, stdout);
+        fputc('\n', stdout);
+        a->printed++;
+    }
+    free(s);
+    json_decref(j);
+}
+
+/* Empties the queue into the spool (one transaction a chunk) or stdout. */
+static int agent_flush(struct agent *a)
+{
+    while (a->q_len > 0) {
+        Bulwark__V1__Event *chunk[CHUNK];
+        size_t n = 0, accepted = 0;
+        int rc = 0;
+
+        while (n < CHUNK && a->q_len > 0) {
+            chunk[n++] = a->q[a->q_head];
+            a->q_head = (a->q_head + 1) % a->q_cap;
+            a->q_len--;
+        }
+        for (size_t i = 0; i < n; i++)
+            if ((unsigned)chunk[i]->body_case < KINDS)
+                a->by_kind[chunk[i]->body_case]++;
+        if (a->to_stdout) {
+            for (size_t i = 0; i < n; i++)
+                agent_print(a, chunk[i]);
+            fflush(stdout);
+        } else {
+            rc = spool_append(a->spool, chunk, n, &accepted);
+        }
+        for (size_t i = 0; i < n; i++)
+            evjson_event_free(chunk[i]);
+        if (rc < 0) {
+            log_msg(LOG_ERROR, "agent", "spool append failed: %s", bw_strerror(rc));
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ progress */
+
+static void agent_check_done(struct agent *a)
+{
+    struct spool_stats st;
+    struct shipper_stats sh;
+
+    if (a->stopping || !a->source_done || a->q_len > 0)
+        return;
+    if (a->to_stdout) {
+        if (a->cfg->once || a->source)
+            agent_stop(a, 0);
+        return;
+    }
+    if (!a->cfg->exit_when_drained && !a->cfg->once)
+        return;
+    spool_get_stats(a->spool, &st);
+    if (st.depth > 0)
+        return;
+    shipper_get_stats(a->shipper, &sh);
+    log_msg(LOG_INFO, "agent", "drained: %llu events acked, ack latency p50 %.2f ms p99 %.2f ms",
+            (unsigned long long)st.acked_seq, sh.ack_p50_ms, sh.ack_p99_ms);
+    agent_stop(a, 0);
+}
+
+static void on_acked(void *ctx)
+{
+    agent_check_done(ctx);
+}
+
+/* Pulls due events from the source, within the queue's room and the tick. */
+static void agent_pull_source(struct agent *a, int64_t start)
+{
+    const struct agent_config *cfg = a->cfg;
+
+    while (a->source && !a->source_done && !a->stopping) {
+        Bulwark__V1__Event *evs[CHUNK];
+        size_t max = CHUNK;
+        bool done = false;
+        int n;
+
+        if (a->spool) {
+            struct spool_stats st;
+            spool_get_stats(a->spool, &st);
+            if (st.depth + a->q_len >= AHEAD_MAX)
+                break;  /* let the shipper catch up; the source keeps its own pace */
+            if (cfg->synthetic_count && !strcmp(cfg->source, "synthetic")) {
+                /* The spool remembers across restarts how many it made. */
+                uint64_t have = st.last_seq + st.dropped + a->q_len;
+                if (have >= cfg->synthetic_count) {
+                    a->source_done = true;
+                    break;
+                }
+                if (cfg->synthetic_count - have < max)
+                    max = (size_t)(cfg->synthetic_count - have);
+            }
+        } else if (cfg->synthetic_count && !strcmp(cfg->source, "synthetic")) {
+            if (a->produced >= cfg->synthetic_count) {
+                a->source_done = true;
+                break;
+            }
+            if (cfg->synthetic_count - a->produced < max)
+                max = (size_t)(cfg->synthetic_count - a->produced);
+        }
+        if (a->q_cap - a->q_len < max)
+            max = a->q_cap - a->q_len;
+        if (max == 0)
+            break;
+        n = a->source->produce(a->source, wall_ns(), evs, max, &done);
+        if (n < 0) {
+            log_msg(LOG_ERROR, "agent", "source %s failed: %s", a->source->name, bw_strerror(n));
+            a->source_done = true;
+            break;
+        }
+        for (int i = 0; i < n; i++)
+            agent_emit(a, evs[i]);
+        a->produced += (uint64_t)n;
+        if (done)
+            a->source_done = true;
+        if (n < (int)max || mono_ns() - start > TICK_BUDGET_NS)
+            break;
+    }
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    struct agent *a = t->data;
+    bool had = false;
+
+    agent_pull_source(a, mono_ns());
+    had = a->q_len > 0;
+    if (agent_flush(a) < 0) {
+        agent_stop(a, 1);
+        return;
+    }
+    if (had && a->shipper)
+        shipper_kick(a->shipper);
+    agent_check_done(a);
+}
+
+/* ------------------------------------------------------------ health */
+
+static void agent_health(void *ctx, Bulwark__V1__AgentHealth *h)
+{
+    static const char *const names[KINDS] = {[10] = "exec", [11] = "net", [12] = "file",
+                                             [13] = "resource", [14] = "config", [15] = "vuln",
+                                             [16] = "external"};
+    struct agent *a = ctx;
+    Bulwark__V1__AgentHealth__EventsByKindEntry *entries = a->health_kinds;
+    Bulwark__V1__AgentHealth__EventsByKindEntry **ptrs = a->health_ptrs;
+    size_t n = 0;
+    uint64_t errors = 0;
+
+    /* The entries live in the agent: the shipper packs them at once. */
+    for (int k = 10; k < KINDS; k++) {
+        bulwark__v1__agent_health__events_by_kind_entry__init(&entries[n]);
+        entries[n].key = (char *)names[k];
+        entries[n].value = a->by_kind[k];
+        ptrs[n] = &entries[n];
+        n++;
+    }
+    for (size_t i = 0; i < a->ncollectors; i++)
+        errors += a->collectors[i]->errors;
+    h->n_events_by_kind = n;
+    h->events_by_kind = ptrs;
+    h->spool_dropped += a->queue_dropped;
+    h->source_errors = errors;
+}
+
+/* ------------------------------------------------------------ collectors */
+
+static void agent_start_collectors(struct agent *a)
+{
+    const struct agent_config *cfg = a->cfg;
+    struct {
+        bool on;
+        struct collector *(*make)(const struct collector_env *);
+    } table[] = {
+        {cfg->collect_proc, collector_proc_new},
+        {cfg->collect_net, collector_net_new},
+        {cfg->collect_file, collector_file_new},
+        {cfg->collect_resource, collector_resource_new},
+        {cfg->collect_config, collector_config_new},
+        {*cfg->trivy_dir != '\0', collector_trivy_new},
+        {*cfg->falco_file != '\0', collector_falco_new},
+    };
+
+    a->ccfg = (struct collect_config){
+        .host_root = cfg->host_root,
+        .scan_interval_ms = cfg->scan_interval_ms,
+        .resource_interval_ms = cfg->resource_interval_ms,
+        .cmdline_max = cfg->cmdline_max,
+        .file_paths = cfg->file_paths,
+        .trivy_dir = cfg->trivy_dir,
+        .falco_file = cfg->falco_file,
+        .report_existing = cfg->once,
+    };
+    a->env = (struct collector_env){
+        .loop = cfg->once ? NULL : &a->loop,
+        .cfg = &a->ccfg,
+        .containers = a->containers,
+        .emit = agent_emit,
+        .emit_ctx = a,
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+        struct collector *c;
+        int rc;
+        if (!table[i].on)
+            continue;
+        c = table[i].make(&a->env);
+        if (!c) {
+            log_msg(LOG_ERROR, "agent", "out of memory starting a collector");
+            continue;
+        }
+        rc = cfg->once ? c->scan(c) : c->start(c);
+        if (rc < 0) {
+            log_msg(LOG_WARN, "agent", "collector %s is off: %s", c->name, bw_strerror(rc));
+            collector_free(c);
+            continue;
+        }
+        a->collectors[a->ncollectors++] = c;
+    }
+    if (cfg->once)
+        a->source_done = true;
+    log_msg(LOG_INFO, "agent", "%zu collectors %s, reading below %s", a->ncollectors,
+            cfg->once ? "scanned once" : "running", cfg->host_root);
+}
+
+static void on_collector_closed(void *arg)
+{
+    struct agent *a = arg;
+    a->closing_collectors--;
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static void agent_stop(struct agent *a, int code)
+{
+    if (a->stopping)
+        return;
+    a->stopping = true;
+    a->exit_code = code;
+    uv_timer_stop(&a->tick);
+    uv_close((uv_handle_t *)&a->tick, NULL);
+    uv_close((uv_handle_t *)&a->sig_term, NULL);
+    uv_close((uv_handle_t *)&a->sig_int, NULL);
+    for (size_t i = 0; i < a->ncollectors; i++) {
+        a->closing_collectors++;
+        a->collectors[i]->stop(a->collectors[i], on_collector_closed, a);
+    }
+    /* What the collectors handed over is spooled, not lost. */
+    agent_flush(a);
+    if (a->shipper)
+        shipper_stop(a->shipper, NULL, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct agent *a = h->data;
+    log_msg(LOG_INFO, "agent", "%s: stopping (spooled events stay for the next start)",
+            signum == SIGINT ? "SIGINT" : "SIGTERM");
+    agent_stop(a, 0);
+}
+
+static int agent_identity(struct agent *a)
+{
+    const struct agent_config *cfg = a->cfg;
+    char host[256];
+    unsigned port;
+
+    if (*cfg->hostname)
+        snprintf(a->hostname, sizeof a->hostname, "%s", cfg->hostname);
+    else if (gethostname(a->hostname, sizeof a->hostname) != 0)
+        snprintf(a->hostname, sizeof a->hostname, "unknown");
+    a->hostname[sizeof a->hostname - 1] = '\0';
+    if (a->to_stdout)
+        return 0;
+    if (*cfg->agent_id) {
+        snprintf(a->agent_id, sizeof a->agent_id, "%s", cfg->agent_id);
+    } else if (tls_cert_file_cn(cfg->tls_cert, a->agent_id, sizeof a->agent_id) < 0) {
+        log_msg(LOG_ERROR, "agent", "cannot read a CN from '%s' (set agent_id)", cfg->tls_cert);
+        return BW_ECONFIG;
+    }
+    if (net_split_host_port(cfg->server, host, sizeof host, &port) < 0 || port == 0) {
+        log_msg(LOG_ERROR, "agent", "'server' must be host:port, not '%s'", cfg->server);
+        return BW_ECONFIG;
+    }
+    snprintf(a->server_name, sizeof a->server_name, "%s",
+             *cfg->server_name ? cfg->server_name : host);
+    return 0;
+}
+
+static struct source *agent_make_source(const struct agent_config *cfg, const char *hostname)
+{
+    char err[512];
+    struct source *s = NULL;
+
+    if (!strcmp(cfg->source, "synthetic")) {
+        struct synthetic_options so = {.rate = cfg->synthetic_rate,
+                                       .seed = cfg->synthetic_seed,
+                                       .hostname = hostname,
+                                       .scenario = cfg->synthetic_scenario};
+        s = source_synthetic_new(&so);
+        if (!s)
+            log_msg(LOG_ERROR, "agent", "cannot start the synthetic source (scenario '%s')",
+                    cfg->synthetic_scenario);
+    } else if (!strcmp(cfg->source, "replay")) {
+        s = source_replay_new(cfg->replay_file, err, sizeof err);
+        if (!s)
+            log_msg(LOG_ERROR, "agent", "%s", err);
+    }
+    return s;
+}
+
+static int agent_open_shipping(struct agent *a)
+{
+    const struct agent_config *cfg = a->cfg;
+    struct spool_options so = {0};
+    struct shipper_options sho = {0};
+    struct spool_stats st;
+    char err[512];
+
+    a->tls = tls_ctx_new(TLS_ROLE_CLIENT, cfg->tls_ca, cfg->tls_cert, cfg->tls_key, err,
+                         sizeof err);
+    if (!a->tls) {
+        log_msg(LOG_ERROR, "agent", "tls: %s", err);
+        return BW_ECONFIG;
+    }
+    so.path = cfg->spool;
+    so.max_events = cfg->spool_max_events;
+    so.max_bytes = cfg->spool_max_bytes;
+    so.sync_full = strcmp(cfg->spool_sync, "full") == 0;
+    if (spool_open(&a->spool, &so, err, sizeof err) < 0) {
+        log_msg(LOG_ERROR, "agent", "spool: %s", err);
+        return BW_EIO;
+    }
+    sho.server = cfg->server;
+    sho.server_name = a->server_name;
+    sho.agent_id = a->agent_id;
+    sho.hostname = a->hostname;
+    sho.labels[0] = cfg->label_cloud;
+    sho.labels[1] = cfg->label_region;
+    sho.labels[2] = cfg->label_environment;
+    sho.labels[3] = cfg->label_tenant;
+    sho.batch_events = cfg->batch_events;
+    sho.max_frame = cfg->max_frame;
+    sho.reconnect_min_ms = cfg->reconnect_min_ms;
+    sho.reconnect_max_ms = cfg->reconnect_max_ms > cfg->reconnect_min_ms ? cfg->reconnect_max_ms
+                                                                         : cfg->reconnect_min_ms;
+    sho.health = agent_health;
+    sho.health_ctx = a;
+    if (shipper_new(&a->shipper, &a->loop, &sho, a->tls, a->spool, on_acked, a) < 0)
+        return BW_ENOMEM;
+    spool_get_stats(a->spool, &st);
+    log_msg(LOG_INFO, "agent",
+            "bulwark-agent %s as '%s' on %s, spool %s (epoch %llu, %llu events waiting), "
+            "source %s, server %s",
+            BULWARK_VERSION, a->agent_id, a->hostname, cfg->spool, (unsigned long long)st.epoch,
+            (unsigned long long)st.depth, cfg->source, cfg->server);
+    return 0;
+}
+
+int agent_run(const struct agent_config *cfg)
+{
+    struct agent *a = calloc(1, sizeof *a);
+    int rc = 1;
+
+    if (!a)
+        return 1;
+    a->cfg = cfg;
+    a->to_stdout = strcmp(cfg->output, "stdout") == 0;
+    a->q_cap = cfg->queue_events;
+    a->q = calloc(a->q_cap, sizeof *a->q);
+    uv_loop_init(&a->loop);
+    uv_timer_init(&a->loop, &a->tick);
+    uv_signal_init(&a->loop, &a->sig_term);
+    uv_signal_init(&a->loop, &a->sig_int);
+    a->tick.data = a->sig_term.data = a->sig_int.data = a;
+    if (!a->q || agent_identity(a) < 0)
+        goto out;
+    if (!a->to_stdout && agent_open_shipping(a) < 0)
+        goto out;
+    if (!strcmp(cfg->source, "host")) {
+        a->containers = containers_new(cfg->host_root, CONTAINERS_MAX);
+        if (!a->containers)
+            goto out;
+        agent_start_collectors(a);
+    } else if (!strcmp(cfg->source, "none")) {
+        a->source_done = true;
+    } else if (!(a->source = agent_make_source(cfg, a->hostname))) {
+        goto out;
+    }
+    uv_signal_start(&a->sig_term, on_signal, SIGTERM);
+    uv_signal_start(&a->sig_int, on_signal, SIGINT);
+    uv_timer_start(&a->tick, on_tick, 0, TICK_MS);
+    if (a->shipper)
+        shipper_start(a->shipper);
+    uv_run(&a->loop, UV_RUN_DEFAULT);
+    rc = a->exit_code;
+    if (a->to_stdout)
+        log_msg(LOG_INFO, "agent", "printed %llu events", (unsigned long long)a->printed);
+out:
+    if (!a->stopping) {
+        /* failed before the loop ran: close what was opened */
+        a->stopping = true;
+        uv_close((uv_handle_t *)&a->tick, NULL);
+        uv_close((uv_handle_t *)&a->sig_term, NULL);
+        uv_close((uv_handle_t *)&a->sig_int, NULL);
+        if (a->shipper)
+            shipper_stop(a->shipper, NULL, NULL);
+        uv_run(&a->loop, UV_RUN_DEFAULT);
+    }
+    for (size_t i = 0; i < a->ncollectors; i++)
+        collector_free(a->collectors[i]);
+    while (a->q_len > 0) {  /* only when the spool failed */
+        evjson_event_free(a->q[a->q_head]);
+        a->q_head = (a->q_head + 1) % a->q_cap;
+        a->q_len--;
+    }
+    shipper_free(a->shipper);
+    if (uv_loop_close(&a->loop) != 0)
+        log_msg(LOG_WARN, "agent", "loop closed with live handles");
+    containers_free(a->containers);
+    source_free(a->source);
+    spool_close(a->spool);
+    tls_ctx_free(a->tls);
+    free(a->q);
+    free(a);
+    return rc;
+}

@@ -1,0 +1,73 @@
+/* agent.h - bulwark-agent's configuration and its pipeline:
+ *
+ *   sources (synthetic, replay) ─┐
+ *   collectors (proc, net, ...) ─┴─> bounded queue ─> spool ─> shipper ─> bulwarkd
+ *                                                 └─> stdout (NDJSON), when output=stdout
+ *
+ * Everything runs on one libuv loop. The queue is flushed into the spool
+ * (one SQLite transaction) every tick; when it is full, collectors' events
+ * are refused and counted (collectors cannot wait), and the heartbeat says so. */
+#ifndef BULWARK_AGENT_H
+#define BULWARK_AGENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bulwark/config.h"
+
+struct agent_config {
+    char *server;
+    char *server_name;
+    char *tls_ca;
+    char *tls_cert;
+    char *tls_key;
+    char *agent_id;
+    char *hostname;
+    char *spool;
+    uint64_t spool_max_events;
+    uint64_t spool_max_bytes;
+    char *spool_sync;
+    char *source;
+    char *output;
+    bool once;
+    double synthetic_rate;
+    uint64_t synthetic_count;
+    uint64_t synthetic_seed;
+    char *synthetic_scenario;
+    char *replay_file;
+    char *host_root;
+    bool collect_proc;
+    bool collect_net;
+    bool collect_file;
+    bool collect_resource;
+    bool collect_config;
+    uint32_t scan_interval_ms;
+    uint32_t resource_interval_ms;
+    uint32_t cmdline_max;
+    char *file_paths;
+    char *trivy_dir;
+    char *falco_file;
+    uint32_t queue_events;
+    uint32_t batch_events;
+    uint32_t max_frame;
+    bool exit_when_drained;
+    uint32_t reconnect_min_ms;
+    uint32_t reconnect_max_ms;
+    char *label_cloud;
+    char *label_region;
+    char *label_environment;
+    char *label_tenant;
+    char *log_level;
+};
+
+extern const struct config_field agent_config_table[];
+extern const size_t agent_config_table_len;
+/* Checks the filled config as a whole; a reason in err. */
+int agent_config_check(const struct agent_config *c, char *err, size_t errlen);
+
+/* Runs the agent until SIGTERM/SIGINT (or, with exit_when_drained / once,
+ * until its work is done). Returns the process exit code. */
+int agent_run(const struct agent_config *cfg);
+
+#endif

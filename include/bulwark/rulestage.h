@@ -1,0 +1,56 @@
+/* rulestage.h - the rules stage of bulwarkd's pipeline (ingest -> rules ->
+ * store): owns the loaded ruleset and the engine's state, evaluates each
+ * validated batch on the loop thread, and turns alerts into owned records
+ * the writer thread stores in the same transaction as the events.
+ *
+ * Rule sources are a comma-separated list of files and directories
+ * (directories contribute their *.yaml files in name order). A reload builds
+ * a whole new ruleset and swaps it in between two batches; a bad file is
+ * refused with file:line and the running rules stay. */
+#ifndef BULWARK_RULESTAGE_H
+#define BULWARK_RULESTAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bulwark/buf.h"
+#include "bulwark/store.h"
+#include "bulwark/v1/bulwark.pb-c.h"
+
+struct rulestage;
+
+/* An alert ready for store_alert_raise(); owns every string it points to. */
+struct alert_rec {
+    struct store_alert a;
+    uint64_t trigger_seq;       /* seq of the event that raised it (its agent's) */
+    struct alert_rec *next;
+};
+
+void alert_rec_free_list(struct alert_rec *list);
+
+/* Loads the rules named by spec ("" = none). Diagnostics are logged with
+ * file:line. Returns 0, or BW_ECONFIG (nothing created) on an error. */
+int rulestage_open(struct rulestage **out, const char *spec);
+void rulestage_free(struct rulestage *rs);
+/* Loads spec again; on success swaps it in (state kept), else keeps the old. */
+int rulestage_reload(struct rulestage *rs);
+/* Runs events[from..n) of a validated batch through the rules, appending
+ * alerts to *out (in order). */
+void rulestage_eval(struct rulestage *rs, Bulwark__V1__Event *const *events, size_t n,
+                    const char *agent_id, const char *hostname, uint64_t epoch,
+                    struct alert_rec **out);
+/* The same over any engine (retro-hunt uses a fresh one); counts alerts
+ * into *count when not NULL. */
+struct rules_engine;
+void rulestage_eval_engine(struct rules_engine *e, Bulwark__V1__Event *const *events, size_t n,
+                           const char *agent_id, const char *hostname, uint64_t epoch,
+                           struct alert_rec **out, uint64_t *count);
+/* Detector state for the store (and back at start-up). */
+int rulestage_save(struct rulestage *rs, struct buf *out);
+int rulestage_restore(struct rulestage *rs, const uint8_t *p, size_t n);
+/* Counters for logs. */
+void rulestage_counts(const struct rulestage *rs, size_t *enabled, uint64_t *alerts);
+
+#define RULESTAGE_STATE_KEY "rules_engine"
+
+#endif

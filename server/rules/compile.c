@@ -1,0 +1,442 @@
+/* compile.c - condition AST -> compiled condition tree. Macros are
+ * expanded (each use compiles the macro's AST again, so no sharing to free),
+ * unquoted values naming a list are replaced by the list's items (lists in
+ * lists too), AND/OR chains are flattened, operands are parsed once
+ * (numbers, lower-cased icontains needles, hash sets for `in`), and evt.type
+ * tests become a bit mask. Anything this engine cannot run (unknown field,
+ * operator, transformer, a value of the wrong type) returns BW_EINVAL with
+ * a reason, which disables the rule rather than failing the load. */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "bulwark/err.h"
+#include "internal.h"
+
+#define COMPILE_DEPTH_MAX 64
+#define COMPILE_VALUES_MAX 100000
+
+struct cctx {
+    const struct compile_env *env;
+    char *reason;
+    size_t rlen;
+    int depth;
+};
+
+static int refuse(struct cctx *cx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int refuse(struct cctx *cx, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(cx->reason, cx->rlen, fmt, ap);
+    va_end(ap);
+    return BW_EINVAL;
+}
+
+void cnode_free(struct cnode *n)
+{
+    if (!n)
+        return;
+    for (size_t i = 0; i < n->n; i++)
+        cnode_free(n->kids[i]);
+    free(n->kids);
+    free(n->arg);
+    free(n->s);
+    strset_free(n->set);
+    free(n->ints);
+    free(n->dbls);
+    for (size_t i = 0; n->prefixes && i < n->nvals; i++)
+        free(n->prefixes[i]);
+    free(n->prefixes);
+    free(n);
+}
+
+static const struct { const char *name; enum cop op; } ops[] = {
+    {"=", OP_EQ}, {"==", OP_EQ}, {"!=", OP_NE}, {"<", OP_LT}, {"<=", OP_LE}, {">", OP_GT},
+    {">=", OP_GE}, {"contains", OP_CONTAINS}, {"icontains", OP_ICONTAINS},
+    {"startswith", OP_STARTSWITH}, {"endswith", OP_ENDSWITH}, {"glob", OP_GLOB}, {"in", OP_IN},
+    {"intersects", OP_INTERSECTS}, {"pmatch", OP_PMATCH}, {"exists", OP_EXISTS},
+};
+
+static const struct list_def *find_list(const struct compile_env *env, const char *name)
+{
+    for (size_t i = env->nlists; i-- > 0;)
+        if (strcmp(env->lists[i].name, name) == 0)
+            return &env->lists[i];
+    return NULL;
+}
+
+static const struct macro_def *find_macro(const struct compile_env *env, const char *name)
+{
+    for (size_t i = env->nmacros; i-- > 0;)
+        if (strcmp(env->macros[i].name, name) == 0)
+            return &env->macros[i];
+    return NULL;
+}
+
+/* A growing array of borrowed strings. */
+struct strv {
+    char **v;
+    size_t n, cap;
+};
+
+static int strv_add(struct strv *sv, char *s)
+{
+    if (sv->n == sv->cap) {
+        size_t cap = sv->cap ? sv->cap * 2 : 8;
+        char **v = realloc(sv->v, cap * sizeof *v);
+
+        if (!v)
+            return BW_ENOMEM;
+        sv->v = v;
+        sv->cap = cap;
+    }
+    sv->v[sv->n++] = s;
+    return 0;
+}
+
+/* Appends value s, or the items of the list it names (recursively). */
+static int expand_value(struct cctx *cx, char *s, bool quoted, struct strv *out, int depth)
+{
+    const struct list_def *l = quoted ? NULL : find_list(cx->env, s);
+    int rc;
+
+    if (!l)
+        return out->n >= COMPILE_VALUES_MAX ? refuse(cx, "%s", "list too long") : strv_add(out, s);
+    if (depth > COMPILE_DEPTH_MAX)
+        return refuse(cx, "list '%s' refers to itself", s);
+    for (size_t i = 0; i < l->n; i++) {
+        rc = expand_value(cx, l->items[i], false, out, depth + 1);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static bool parse_i64(const char *s, int64_t *out)
+{
+    char *end;
+    long long v;
+
+    if (strcmp(s, "true") == 0 || strcmp(s, "false") == 0) {
+        *out = s[0] == 't';
+        return true;
+    }
+    errno = 0;
+    v = strtoll(s, &end, 0);
+    if (errno || end == s || *end)
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_dbl(const char *s, double *out)
+{
+    char *end;
+    double v;
+
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v))
+        return false;
+    *out = v;
+    return true;
+}
+
+static uint8_t type_kinds(uint32_t tmask)
+{
+    uint8_t k = 0;
+
+    if (tmask & 0x1)
+        k |= RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_EXEC);
+    if (tmask & 0x6)
+        k |= RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_NET);
+    if (tmask & 0x78)
+        k |= RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_FILE);
+    if (tmask & 0x80)
+        k |= RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_RESOURCE);
+    if (tmask & 0x100)
+        k |= RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_CONFIG);
+    if (tmask & 0x200)
+        k |= RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_VULN);
+    if (tmask & 0x400)
+        k |= RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_EXTERNAL);
+    return k;
+}
+
+/* Fills the operand of a comparison from the expanded values. */
+static int compile_operand(struct cctx *cx, struct cnode *n, const char *opname, struct strv *vals)
+{
+    bool set_op = n->op == OP_IN || n->op == OP_INTERSECTS || n->op == OP_PMATCH;
+    enum vtype vt = n->vt;
+
+    if (n->op == OP_EXISTS) {
+        n->tmask = UINT32_MAX;
+        return 0;
+    }
+    if (!set_op && vals->n != 1)
+        return refuse(cx, "operator '%s' takes one value", opname);
+    if (vt == VT_TYPE) {
+        if (n->op != OP_EQ && n->op != OP_NE && n->op != OP_IN)
+            return refuse(cx, "unsupported operator '%s' on evt.type", opname);
+        for (size_t i = 0; i < vals->n; i++)
+            n->tmask |= fields_type_bits(vals->v[i]);
+        n->kinds = type_kinds(n->tmask);
+        return 0;
+    }
+    if (vt == VT_INT || vt == VT_DBL || vt == VT_BOOL) {
+        bool num_op = n->op <= OP_GE || n->op == OP_IN;
+
+        if (!num_op || (vt == VT_BOOL && n->op != OP_EQ && n->op != OP_NE))
+            return refuse(cx, "unsupported operator '%s' on a non-string field", opname);
+        if (vt == VT_DBL)
+            n->dbls = calloc(vals->n ? vals->n : 1, sizeof *n->dbls);
+        else
+            n->ints = calloc(vals->n ? vals->n : 1, sizeof *n->ints);
+        if (!n->dbls && !n->ints)
+            return BW_ENOMEM;
+        for (size_t i = 0; i < vals->n; i++) {
+            bool ok = vt == VT_DBL ? parse_dbl(vals->v[i], &n->dbls[i]) : parse_i64(vals->v[i], &n->ints[i]);
+
+            if (!ok || (vt == VT_BOOL && (n->ints[i] < 0 || n->ints[i] > 1)))
+                return refuse(cx, "invalid value '%.100s' for a numeric or boolean field", vals->v[i]);
+        }
+        n->nvals = vals->n;
+        n->i = n->ints ? n->ints[0] : 0;
+        n->d = n->dbls ? n->dbls[0] : 0;
+        return 0;
+    }
+    /* strings and lists of strings */
+    if (n->op >= OP_LT && n->op <= OP_GE)
+        return refuse(cx, "unsupported operator '%s' on a string field", opname);
+    if (n->op == OP_IN || n->op == OP_INTERSECTS) {
+        n->set = strset_new(vals->v, vals->n);
+        n->nvals = vals->n;
+        return n->set ? 0 : BW_ENOMEM;
+    }
+    if (n->op == OP_PMATCH) {
+        n->prefixes = calloc(vals->n ? vals->n : 1, sizeof *n->prefixes);
+        if (!n->prefixes)
+            return BW_ENOMEM;
+        for (size_t i = 0; i < vals->n; i++) {
+            size_t len = strlen(vals->v[i]);
+
+            while (len > 1 && vals->v[i][len - 1] == '/')
+                len--;
+            n->prefixes[i] = strndup(vals->v[i], len);
+            if (!n->prefixes[i])
+                return BW_ENOMEM;
+            n->nvals = i + 1;
+        }
+        return 0;
+    }
+    n->s = strdup(vals->v[0]);
+    if (!n->s)
+        return BW_ENOMEM;
+    n->slen = strlen(n->s);
+    if (n->op == OP_ICONTAINS)
+        for (char *p = n->s; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+    return 0;
+}
+
+static int compile_cmp(struct cctx *cx, const struct anode *a, struct cnode **out)
+{
+    char arg[RULES_KEY_MAX];
+    const struct field_def *fd;
+    struct strv vals = {0};
+    struct cnode *n;
+    size_t oi;
+    int rc;
+
+    if (a->unsupported)
+        return refuse(cx, "%s", a->unsupported);
+    fd = fields_lookup(a->name, arg, sizeof arg);
+    if (!fd || fd->kinds == 0)
+        return refuse(cx, "unsupported field '%s'", a->name);
+    for (oi = 0; oi < sizeof ops / sizeof *ops; oi++)
+        if (strcmp(ops[oi].name, a->op) == 0)
+            break;
+    if (oi == sizeof ops / sizeof *ops)
+        return refuse(cx, "unsupported operator '%s'", a->op);
+    n = calloc(1, sizeof *n);
+    if (!n)
+        return BW_ENOMEM;
+    n->type = fd->type == VT_TYPE ? C_TYPE : C_CMP;
+    n->op = ops[oi].op;
+    n->field = fd->id;
+    n->vt = fd->type;
+    n->kinds = fd->kinds;
+    if (fd->takes_arg && !(n->arg = strdup(arg))) {
+        rc = BW_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < a->nvals; i++) {
+        rc = expand_value(cx, a->vals[i].s, a->vals[i].quoted, &vals, 0);
+        if (rc < 0)
+            goto out;
+    }
+    rc = compile_operand(cx, n, a->op, &vals);
+    if (rc < 0)
+        goto out;
+    if (n->type == C_TYPE && n->op == OP_NE) {  /* evt.type != x: not (evt.type = x) */
+        struct cnode *neg = calloc(1, sizeof *neg);
+
+        if (!neg || !(neg->kids = malloc(sizeof *neg->kids))) {
+            free(neg);
+            rc = BW_ENOMEM;
+            goto out;
+        }
+        neg->type = C_NOT;
+        neg->kids[0] = n;
+        neg->n = 1;
+        n = neg;
+    }
+    free(vals.v);
+    *out = n;
+    return 0;
+out:
+    free(vals.v);
+    cnode_free(n);
+    return rc;
+}
+
+static int compile_node(struct cctx *cx, const struct anode *a, struct cnode **out);
+
+/* Collects the operands of a chain of the same AND/OR into n->kids. */
+static int flatten(struct cctx *cx, const struct anode *a, enum anode_type t, struct cnode *n)
+{
+    struct cnode *k = NULL, **kids;
+    int rc;
+
+    if (a->type == t) {
+        rc = flatten(cx, a->a, t, n);
+        return rc < 0 ? rc : flatten(cx, a->b, t, n);
+    }
+    rc = compile_node(cx, a, &k);
+    if (rc < 0)
+        return rc;
+    kids = realloc(n->kids, (n->n + 1) * sizeof *kids);
+    if (!kids) {
+        cnode_free(k);
+        return BW_ENOMEM;
+    }
+    n->kids = kids;
+    n->kids[n->n++] = k;
+    return 0;
+}
+
+static int compile_node(struct cctx *cx, const struct anode *a, struct cnode **out)
+{
+    struct cnode *n;
+    int rc;
+
+    if (++cx->depth > COMPILE_DEPTH_MAX * 8) {
+        cx->depth--;
+        return refuse(cx, "%s", "condition nested too deep");
+    }
+    switch (a->type) {
+    case A_REF: {
+        struct macro_def *m = (struct macro_def *)find_macro(cx->env, a->name);
+
+        if (!m) {
+            rc = refuse(cx, "undefined macro '%s'", a->name);
+            break;
+        }
+        if (m->expanding) {
+            rc = refuse(cx, "macro '%s' refers to itself", a->name);
+            break;
+        }
+        m->expanding = true;
+        rc = compile_node(cx, m->ast, out);
+        m->expanding = false;
+        break;
+    }
+    case A_CMP:
+        rc = compile_cmp(cx, a, out);
+        break;
+    case A_NOT:
+    case A_AND:
+    case A_OR:
+        n = calloc(1, sizeof *n);
+        if (!n) {
+            rc = BW_ENOMEM;
+            break;
+        }
+        n->type = a->type == A_NOT ? C_NOT : a->type == A_AND ? C_AND : C_OR;
+        if (a->type == A_NOT) {
+            n->kids = calloc(1, sizeof *n->kids);
+            rc = n->kids ? compile_node(cx, a->a, &n->kids[0]) : BW_ENOMEM;
+            n->n = rc == 0;
+        } else {
+            rc = flatten(cx, a, a->type, n);
+        }
+        if (rc < 0) {
+            cnode_free(n);
+            break;
+        }
+        *out = n;
+        break;
+    default:
+        rc = BW_EINVAL;
+        break;
+    }
+    cx->depth--;
+    return rc;
+}
+
+int compile_cond(const struct compile_env *env, const struct anode *ast, struct cnode **out,
+                 char *reason, size_t rlen)
+{
+    struct cctx cx = {.env = env, .reason = reason, .rlen = rlen};
+
+    reason[0] = '\0';
+    return compile_node(&cx, ast, out);
+}
+
+uint8_t cnode_kinds(const struct cnode *n)
+{
+    uint8_t k;
+
+    switch (n->type) {
+    case C_FALSE: return 0;
+    case C_AND:
+        k = RULES_ALL_KINDS;
+        for (size_t i = 0; i < n->n; i++)
+            k &= cnode_kinds(n->kids[i]);
+        return k;
+    case C_OR:
+        k = 0;
+        for (size_t i = 0; i < n->n; i++)
+            k |= cnode_kinds(n->kids[i]);
+        return k;
+    case C_CMP:
+    case C_TYPE: return n->kinds;
+    default: return RULES_ALL_KINDS;
+    }
+}
+
+int32_t priority_parse(const char *s)
+{
+    static const struct { const char *name; int32_t sev; } names[] = {
+        {"emergency", 8}, {"alert", 7}, {"critical", 6}, {"error", 5}, {"warning", 4},
+        {"warn", 4}, {"notice", 3}, {"informational", 2}, {"info", 2}, {"debug", 1},
+    };
+
+    for (size_t i = 0; s && i < sizeof names / sizeof *names; i++)
+        if (strcasecmp(names[i].name, s) == 0)
+            return names[i].sev;
+    return 0;
+}
+
+int32_t rules_priority_from_name(const char *name)
+{
+    return priority_parse(name);
+}

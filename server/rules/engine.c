@@ -1,0 +1,394 @@
+/* engine.c - the rules engine: runs one event through the rules indexed
+ * for its kind, feeds anomaly/threshold/correlation state, renders and
+ * delivers alerts; hot swap of rulesets keeping per-rule state by name;
+ * save/restore of that state. No allocation per event on the plain path. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "bulwark/err.h"
+#include "internal.h"
+
+#define ENGINE_MAGIC 0x42575245u  /* "BWRE" */
+#define ENGINE_VERSION 1
+#define EVIDENCE_MAX 16
+
+struct rules_engine {
+    const struct ruleset *rs;
+    struct rstate **state;      /* per rule; NULL for plain rules */
+    uint32_t *fired;            /* per rule: generation of the last event it fired on */
+    uint32_t gen;
+    struct evctx c;
+    char out[RULES_OUTPUT_MAX];
+    char key[RULES_KEY_MAX];
+    char gkey[RULES_KEY_MAX];
+    bool matched[RULES_MAX_MEMBERS];
+    struct rules_evidence ev[EVIDENCE_MAX];
+};
+
+static bool needs_state(const struct rule *r)
+{
+    return r->evaluate && r->type != RT_PLAIN;
+}
+
+static int engine_bind(struct rules_engine *e, const struct ruleset *rs, struct rstate **old,
+                       const struct ruleset *old_rs)
+{
+    struct rstate **state = calloc(rs->n ? rs->n : 1, sizeof *state);
+    uint32_t *fired = calloc(rs->n ? rs->n : 1, sizeof *fired);
+
+    if (!state || !fired) {
+        free(state);
+        free(fired);
+        return BW_ENOMEM;
+    }
+    for (size_t i = 0; i < rs->n; i++) {
+        const struct rule *r = &rs->rules[i];
+
+        if (!needs_state(r))
+            continue;
+        for (size_t j = 0; old && j < old_rs->n; j++) {
+            if (old[j] && strcmp(old_rs->rules[j].name, r->name) == 0 &&
+                rstate_compatible(&old_rs->rules[j], r)) {
+                state[i] = old[j];
+                old[j] = NULL;
+                break;
+            }
+        }
+        if (!state[i])
+            state[i] = rstate_new(r);  /* NULL on ENOMEM: the rule is skipped */
+    }
+    e->rs = rs;
+    e->state = state;
+    free(e->fired);
+    e->fired = fired;
+    e->gen = 0;
+    return 0;
+}
+
+struct rules_engine *rules_engine_new(const struct ruleset *rs)
+{
+    struct rules_engine *e = calloc(1, sizeof *e);
+
+    if (!e)
+        return NULL;
+    if (engine_bind(e, rs, NULL, NULL) < 0) {
+        free(e);
+        return NULL;
+    }
+    return e;
+}
+
+static void free_states(struct rstate **st, size_t n)
+{
+    for (size_t i = 0; st && i < n; i++)
+        rstate_free(st[i]);
+    free(st);
+}
+
+void rules_engine_swap(struct rules_engine *e, const struct ruleset *rs)
+{
+    struct rstate **old = e->state;
+    const struct ruleset *old_rs = e->rs;
+
+    if (engine_bind(e, rs, old, old_rs) < 0) {
+        /* no memory for the new tables: run the new rules without old state */
+        e->rs = old_rs;
+        return;
+    }
+    free_states(old, old_rs->n);
+}
+
+void rules_engine_free(struct rules_engine *e)
+{
+    if (!e)
+        return;
+    free_states(e->state, e->rs->n);
+    free(e->fired);
+    free(e);
+}
+
+/* Formats the values of fields into dst joined by '|'; false if one is absent. */
+static bool make_key(struct evctx *c, const struct gfield *g, size_t n, char *dst, size_t len)
+{
+    char num[64];
+    size_t used = 0;
+
+    dst[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        struct fval v;
+        const char *s;
+        size_t sl;
+
+        if (fields_get(c, g[i].id, g[i].arg, &v) < 0)
+            return false;
+        s = fields_format(&v, num, sizeof num);
+        sl = strlen(s);
+        if (used + sl + 2 > len)
+            sl = len > used + 2 ? len - used - 2 : 0;
+        if (i)
+            dst[used++] = '|';
+        memcpy(dst + used, s, sl);
+        used += sl;
+        dst[used] = '\0';
+    }
+    return true;
+}
+
+static const char *nonempty(const char *s)
+{
+    return s && *s ? s : NULL;
+}
+
+static void emit(struct rules_engine *e, const struct rule *r, size_t n_ev, rules_alert_fn fn, void *ctx)
+{
+    struct evctx *c = &e->c;
+    const Bulwark__V1__ContainerRef *ct = c->ev->container;
+    struct rules_alert a = {
+        .rule = r->name,
+        .priority = r->priority,
+        .output = e->out,
+        .source = r->source,
+        .group_key = e->gkey,
+        .agent_id = c->m ? nonempty(c->m->agent_id) : NULL,
+        .hostname = c->m ? nonempty(c->m->hostname) : NULL,
+        .container_id = ct ? nonempty(ct->id) : NULL,
+        .image = ct ? nonempty(ct->image) : NULL,
+        .tags = (const char *const *)r->tags,
+        .n_tags = r->ntags,
+        .time_ns = c->ev->time_ns,
+        .evidence = e->ev,
+        .n_evidence = n_ev,
+    };
+
+    if (r->priority_from != F_NONE) {
+        struct fval v;
+        int32_t p;
+
+        if (fields_get(c, r->priority_from, NULL, &v) == 0 && v.type == VT_STR &&
+            (p = priority_parse(v.s)) > 0)
+            a.priority = p;
+    }
+    if (r->ngroup == 0 || !make_key(c, r->group, r->ngroup, e->gkey, sizeof e->gkey)) {
+        const char *g = a.container_id ? a.container_id : a.hostname ? a.hostname : a.agent_id;
+
+        make_key(c, NULL, 0, e->gkey, sizeof e->gkey);
+        if (g) {
+            size_t n = strlen(g) < sizeof e->gkey - 1 ? strlen(g) : sizeof e->gkey - 1;
+
+            memcpy(e->gkey, g, n);
+            e->gkey[n] = '\0';
+        }
+    }
+    output_render(&r->out, c, e->out, sizeof e->out);
+    fn(ctx, &a);
+}
+
+static void own_evidence(struct rules_engine *e)
+{
+    const struct rules_event_meta *m = e->c.m;
+
+    e->ev[0].agent_id = m ? m->agent_id : NULL;
+    e->ev[0].epoch = m ? m->epoch : 0;
+    e->ev[0].seq = m ? m->seq : 0;
+}
+
+int rules_engine_eval(struct rules_engine *e, const Bulwark__V1__Event *ev, const struct rules_event_meta *m,
+                      rules_alert_fn fn, void *ctx)
+{
+    const struct ruleset *rs = e->rs;
+    struct evctx *c = &e->c;
+    int alerts = 0, err = 0;
+    size_t k;
+
+    c->ev = ev;
+    c->m = m;
+    fields_prepare(c);
+    if (!c->kind_bit)
+        return 0;
+    k = (size_t)ev->body_case - 10;
+    if (++e->gen == 0) {
+        memset(e->fired, 0, rs->n * sizeof *e->fired);
+        e->gen = 1;
+    }
+    for (size_t i = 0; i < rs->n_by_kind[k]; i++) {
+        uint32_t idx = rs->by_kind[k][i];
+        const struct rule *r = &rs->rules[idx];
+        size_t n_ev = 1;
+        int rc = 1;
+
+        if (!cnode_eval(r->cond, c))
+            continue;
+        c->has_anomaly = false;
+        if (r->type != RT_PLAIN) {
+            if (!e->state[idx] || !make_key(c, &r->by, 1, e->key, sizeof e->key))
+                continue;
+            if (r->type == RT_CPU_SPIKE)
+                rc = rstate_cpu(e->state[idx], r, c, e->key);
+            else if (r->type == RT_FIRST_SEEN)
+                rc = rstate_first_seen(e->state[idx], r, c, e->key);
+            else
+                rc = rstate_threshold(e->state[idx], r, c, e->key, e->ev, &n_ev);
+            if (rc < 0)
+                err = rc;
+        }
+        if (rc != 1)
+            continue;
+        e->fired[idx] = e->gen;
+        if (r->type != RT_THRESHOLD)
+            own_evidence(e);
+        if (r->enabled) {
+            emit(e, r, n_ev, fn, ctx);
+            alerts++;
+        }
+    }
+    c->has_anomaly = false;
+    for (size_t i = 0; i < rs->n_corr_by_kind[k]; i++) {
+        uint32_t idx = rs->corr_by_kind[k][i];
+        const struct rule *r = &rs->rules[idx];
+        bool any = false;
+        size_t n_ev = 0;
+        int rc;
+
+        for (size_t j = 0; j < r->nmembers; j++) {
+            const struct member *mb = &r->members[j];
+
+            e->matched[j] = mb->rule >= 0 ? e->fired[mb->rule] == e->gen
+                                          : (mb->kinds & c->kind_bit) && cnode_eval(mb->cond, c);
+            any |= e->matched[j];
+        }
+        if (!any || !e->state[idx] || !make_key(c, &r->by, 1, e->key, sizeof e->key))
+            continue;
+        rc = rstate_correlate(e->state[idx], r, c, e->key, e->matched, e->ev, &n_ev);
+        if (rc < 0)
+            err = rc;
+        if (rc == 1 && r->enabled) {
+            emit(e, r, n_ev, fn, ctx);
+            alerts++;
+        }
+    }
+    return err < 0 ? err : alerts;
+}
+
+/* ------------------------------------------------------- save / restore */
+
+static int put_u32(struct buf *b, uint32_t v)
+{
+    uint8_t x[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+
+    return buf_append(b, x, 4);
+}
+
+static bool get_u32(const uint8_t **p, const uint8_t *end, uint32_t *v)
+{
+    if (end - *p < 4)
+        return false;
+    *v = (uint32_t)(*p)[0] << 24 | (uint32_t)(*p)[1] << 16 | (uint32_t)(*p)[2] << 8 | (*p)[3];
+    *p += 4;
+    return true;
+}
+
+/* magic, version, count; per stateful rule: name length, name, type, state
+ * length, state (rstate_save). A failed save leaves out as it was. */
+int rules_engine_save(const struct rules_engine *e, struct buf *out)
+{
+    size_t start = out->len, nstate = 0;
+    int rc;
+
+    for (size_t i = 0; i < e->rs->n; i++)
+        nstate += e->state[i] != NULL;
+    rc = put_u32(out, ENGINE_MAGIC);
+    if (rc == 0)
+        rc = put_u32(out, ENGINE_VERSION);
+    if (rc == 0)
+        rc = put_u32(out, (uint32_t)nstate);
+    for (size_t i = 0; rc == 0 && i < e->rs->n; i++) {
+        const struct rule *r = &e->rs->rules[i];
+        size_t nl = strlen(r->name), lenpos;
+
+        if (!e->state[i])
+            continue;
+        rc = put_u32(out, (uint32_t)nl);
+        if (rc == 0)
+            rc = buf_append(out, r->name, nl);
+        if (rc == 0)
+            rc = put_u32(out, (uint32_t)r->type);
+        lenpos = out->len;
+        if (rc == 0)
+            rc = put_u32(out, 0);
+        if (rc == 0)
+            rc = rstate_save(e->state[i], out);
+        if (rc == 0) {
+            uint32_t len = (uint32_t)(out->len - lenpos - 4);
+            uint8_t *p = out->data + lenpos;
+
+            p[0] = (uint8_t)(len >> 24);
+            p[1] = (uint8_t)(len >> 16);
+            p[2] = (uint8_t)(len >> 8);
+            p[3] = (uint8_t)len;
+        }
+    }
+    if (rc < 0)
+        out->len = start;
+    return rc;
+}
+
+static int find_rule(const struct ruleset *rs, const uint8_t *name, size_t nl)
+{
+    for (size_t i = 0; i < rs->n; i++)
+        if (strlen(rs->rules[i].name) == nl && memcmp(rs->rules[i].name, name, nl) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* Two passes: the first checks the framing and restores into fresh state
+ * objects; only when all succeeded do they replace the live ones. */
+int rules_engine_restore(struct rules_engine *e, const uint8_t *p, size_t n)
+{
+    const uint8_t *end = p + n;
+    const struct ruleset *rs = e->rs;
+    struct rstate **fresh;
+    uint32_t magic, ver, cnt;
+    int rc = 0;
+
+    if (!get_u32(&p, end, &magic) || magic != ENGINE_MAGIC || !get_u32(&p, end, &ver) ||
+        ver != ENGINE_VERSION || !get_u32(&p, end, &cnt))
+        return BW_EINVAL;
+    fresh = calloc(rs->n ? rs->n : 1, sizeof *fresh);
+    if (!fresh)
+        return BW_ENOMEM;
+    for (uint32_t i = 0; i < cnt && rc == 0; i++) {
+        uint32_t nl, type, sl;
+        const uint8_t *name;
+        int idx;
+
+        if (!get_u32(&p, end, &nl) || (size_t)(end - p) < nl) {
+            rc = BW_EINVAL;
+            break;
+        }
+        name = p;
+        p += nl;
+        if (!get_u32(&p, end, &type) || !get_u32(&p, end, &sl) || (size_t)(end - p) < sl) {
+            rc = BW_EINVAL;
+            break;
+        }
+        idx = find_rule(rs, name, nl);
+        if (idx >= 0 && e->state[idx] && rs->rules[idx].type == (enum rule_type)type && !fresh[idx]) {
+            fresh[idx] = rstate_new(&rs->rules[idx]);
+            rc = fresh[idx] ? rstate_restore(fresh[idx], p, sl) : BW_ENOMEM;
+        }
+        p += sl;
+    }
+    if (rc == 0 && p != end)
+        rc = BW_EINVAL;
+    if (rc == 0) {
+        for (size_t i = 0; i < rs->n; i++) {
+            if (fresh[i]) {
+                rstate_free(e->state[i]);
+                e->state[i] = fresh[i];
+                fresh[i] = NULL;
+            }
+        }
+    }
+    free_states(fresh, rs->n);
+    return rc;
+}

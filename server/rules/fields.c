@@ -1,0 +1,544 @@
+/* fields.c - the field table: Falco field names (and ours) mapped onto
+ * Bulwark events, and the accessor that fetches one field of one event
+ * without allocating (derived values are built in the context's scratch).
+ * docs/rules.md lists the same table for users; keep them in step. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define K_EXEC RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_EXEC)
+#define K_NET RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_NET)
+#define K_FILE RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_FILE)
+#define K_RES RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_RESOURCE)
+#define K_CFG RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_CONFIG)
+#define K_VULN RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_VULN)
+#define K_EXT RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_EXTERNAL)
+#define K_ALL RULES_ALL_KINDS
+
+static const struct field_def table[] = {
+    {"evt.type", F_EVT_TYPE, VT_TYPE, K_ALL, false, "execve (exec), connect/accept (net), openat/rename/unlink/chmod (file), or our kind names"},
+    {"evt.dir", F_EVT_DIR, VT_STR, K_ALL, false, "always '<' (events are complete)"},
+    {"evt.time", F_EVT_TIME, VT_INT, K_ALL, false, "event time, Unix ns"},
+    {"evt.is_open_write", F_EVT_IS_OPEN_WRITE, VT_BOOL, K_FILE, false, "file write or create"},
+    {"evt.is_open_read", F_EVT_IS_OPEN_READ, VT_BOOL, K_FILE, false, "file open"},
+    {"bulwark.kind", F_KIND, VT_STR, K_ALL, false, "exec, net, file, resource, config, vuln, external"},
+    {"bulwark.severity", F_SEVERITY, VT_STR, K_ALL, false, "event severity: debug ... emergency"},
+    {"agent.id", F_AGENT_ID, VT_STR, K_ALL, false, "agent that sent the event"},
+    {"host.name", F_HOST_NAME, VT_STR, K_ALL, false, "host name of that agent"},
+    {"evt.hostname", F_HOST_NAME, VT_STR, K_ALL, false, "alias of host.name"},
+    {"container.id", F_CONTAINER_ID, VT_STR, K_ALL, false, "container id; 'host' for host events"},
+    {"container.name", F_CONTAINER_NAME, VT_STR, K_ALL, false, "container name; 'host' for host events"},
+    {"container.image", F_CONTAINER_IMAGE, VT_STR, K_ALL, false, "image reference as run"},
+    {"container.image.repository", F_IMAGE_REPOSITORY, VT_STR, K_ALL, false, "image without tag/digest"},
+    {"container.image.tag", F_IMAGE_TAG, VT_STR, K_ALL, false, "image tag"},
+    {"container.image.digest", F_IMAGE_DIGEST, VT_STR, K_ALL, false, "image digest sha256:..."},
+    {"container.type", F_CONTAINER_RUNTIME, VT_STR, K_ALL, false, "docker, containerd, cri-o, podman"},
+    {"container.runtime", F_CONTAINER_RUNTIME, VT_STR, K_ALL, false, "alias of container.type"},
+    {"container.privileged", F_CONTAINER_PRIVILEGED, VT_BOOL, K_CFG, false, "privileged (config events)"},
+    {"k8s.ns.name", F_K8S_NS, VT_STR, K_ALL, false, "Kubernetes namespace"},
+    {"k8s.pod.name", F_K8S_POD, VT_STR, K_ALL, false, "Kubernetes pod"},
+    {"k8s.pod.uid", F_K8S_POD_UID, VT_STR, K_ALL, false, "Kubernetes pod uid"},
+    {"proc.pid", F_PROC_PID, VT_INT, K_ALL, false, "process id"},
+    {"proc.ppid", F_PROC_PPID, VT_INT, K_ALL, false, "parent process id"},
+    {"proc.name", F_PROC_NAME, VT_STR, K_ALL, false, "process name (comm)"},
+    {"proc.exe", F_PROC_EXE, VT_STR, K_ALL, false, "executable path"},
+    {"proc.exepath", F_PROC_EXE, VT_STR, K_ALL, false, "executable path"},
+    {"proc.cmdline", F_PROC_CMDLINE, VT_STR, K_ALL, false, "command line"},
+    {"proc.args", F_PROC_ARGS, VT_STR, K_ALL, false, "command line after the first word"},
+    {"proc.pname", F_PROC_PNAME, VT_STR, K_ALL, false, "parent process name"},
+    {"proc.tty", F_PROC_TTY, VT_INT, K_EXEC, false, "1 with a terminal, else 0 (exec events)"},
+    {"proc.cwd", F_PROC_CWD, VT_STR, K_EXEC, false, "working directory (exec events)"},
+    {"user.uid", F_USER_UID, VT_INT, K_ALL, false, "process uid"},
+    {"user.name", F_USER_NAME, VT_STR, K_ALL, false, "process user name"},
+    {"group.gid", F_GROUP_GID, VT_INT, K_ALL, false, "process gid"},
+    {"fd.name", F_FD_NAME, VT_STR, K_NET | K_FILE, false, "file path, or lip:lport->rip:rport"},
+    {"fd.directory", F_FD_DIRECTORY, VT_STR, K_FILE, false, "directory of the file"},
+    {"fd.filename", F_FD_FILENAME, VT_STR, K_FILE, false, "file name without directory"},
+    {"fd.typechar", F_FD_TYPECHAR, VT_STR, K_NET | K_FILE, false, "f (file), 4 or 6 (ip)"},
+    {"fd.type", F_FD_TYPE, VT_STR, K_NET | K_FILE, false, "file, ipv4, ipv6"},
+    {"fd.l4proto", F_FD_L4PROTO, VT_STR, K_NET, false, "tcp, udp"},
+    {"fd.sip", F_FD_SIP, VT_STR, K_NET, false, "server address (remote if outbound)"},
+    {"fd.cip", F_FD_CIP, VT_STR, K_NET, false, "client address"},
+    {"fd.rip", F_FD_RIP, VT_STR, K_NET, false, "remote address"},
+    {"fd.lip", F_FD_LIP, VT_STR, K_NET, false, "local address"},
+    {"fd.sport", F_FD_SPORT, VT_INT, K_NET, false, "server port"},
+    {"fd.cport", F_FD_CPORT, VT_INT, K_NET, false, "client port"},
+    {"fd.rport", F_FD_RPORT, VT_INT, K_NET, false, "remote port"},
+    {"fd.lport", F_FD_LPORT, VT_INT, K_NET, false, "local port"},
+    {"fd.sip.name", F_FD_SIP_NAME, VT_STR, K_NET, false, "server host name when known"},
+    {"fd.rip.name", F_FD_RIP_NAME, VT_STR, K_NET, false, "remote host name when known"},
+    {"net.direction", F_NET_DIRECTION, VT_STR, K_NET, false, "outbound, inbound"},
+    {"net.remote_name", F_NET_REMOTE_NAME, VT_STR, K_NET, false, "remote host name when known"},
+    {"net.dest", F_NET_DEST, VT_STR, K_NET, false, "remote name (or address):port"},
+    {"file.op", F_FILE_OP, VT_STR, K_FILE, false, "write, create, rename, delete, chmod, open"},
+    {"file.path", F_FILE_PATH, VT_STR, K_FILE, false, "path"},
+    {"file.new_path", F_FILE_NEW_PATH, VT_STR, K_FILE, false, "new path of a rename"},
+    {"resource.cpu_cores", F_RES_CPU, VT_DBL, K_RES, false, "CPU over the interval, cores"},
+    {"resource.memory_bytes", F_RES_MEM, VT_INT, K_RES, false, "memory used"},
+    {"resource.memory_limit_bytes", F_RES_MEM_LIMIT, VT_INT, K_RES, false, "memory limit"},
+    {"resource.interval_ms", F_RES_INTERVAL, VT_INT, K_RES, false, "sample interval"},
+    {"resource.scope", F_RES_SCOPE, VT_STR, K_RES, false, "container or host"},
+    {"config.privileged", F_CFG_PRIVILEGED, VT_BOOL, K_CFG, false, "privileged"},
+    {"config.user_uid", F_CFG_USER_UID, VT_INT, K_CFG, false, "uid the container runs as"},
+    {"config.cap_add", F_CFG_CAP_ADD, VT_LIST, K_CFG, false, "added capabilities (list)"},
+    {"config.host_network", F_CFG_HOST_NETWORK, VT_BOOL, K_CFG, false, "host network namespace"},
+    {"config.host_pid", F_CFG_HOST_PID, VT_BOOL, K_CFG, false, "host PID namespace"},
+    {"config.host_ipc", F_CFG_HOST_IPC, VT_BOOL, K_CFG, false, "host IPC namespace"},
+    {"config.mounts.source", F_CFG_MOUNT_SOURCE, VT_LIST, K_CFG, false, "mount sources (list)"},
+    {"config.mounts.target", F_CFG_MOUNT_TARGET, VT_LIST, K_CFG, false, "mount targets (list)"},
+    {"config.mounts.rw_source", F_CFG_MOUNT_RW_SOURCE, VT_LIST, K_CFG, false, "sources of writable mounts (list)"},
+    {"config.read_only_rootfs", F_CFG_READ_ONLY_ROOTFS, VT_BOOL, K_CFG, false, "read-only root file system"},
+    {"config.no_new_privileges", F_CFG_NO_NEW_PRIVS, VT_BOOL, K_CFG, false, "no-new-privileges"},
+    {"config.seccomp_profile", F_CFG_SECCOMP, VT_STR, K_CFG, false, "seccomp profile"},
+    {"config.apparmor_profile", F_CFG_APPARMOR, VT_STR, K_CFG, false, "AppArmor profile"},
+    {"config.env_names", F_CFG_ENV_NAMES, VT_LIST, K_CFG, false, "environment variable names (list)"},
+    {"vuln.id", F_VULN_ID, VT_STR, K_VULN, false, "CVE-..., GHSA-..."},
+    {"vuln.package", F_VULN_PACKAGE, VT_STR, K_VULN, false, "package"},
+    {"vuln.installed_version", F_VULN_INSTALLED, VT_STR, K_VULN, false, "installed version"},
+    {"vuln.fixed_version", F_VULN_FIXED, VT_STR, K_VULN, false, "fixed version ('' if none)"},
+    {"vuln.severity", F_VULN_SEVERITY, VT_STR, K_VULN, false, "scanner's severity: CRITICAL, HIGH..."},
+    {"vuln.cvss", F_VULN_CVSS, VT_DBL, K_VULN, false, "CVSS score"},
+    {"vuln.title", F_VULN_TITLE, VT_STR, K_VULN, false, "title"},
+    {"vuln.scanner", F_VULN_SCANNER, VT_STR, K_VULN, false, "trivy"},
+    {"vuln.target", F_VULN_TARGET, VT_STR, K_VULN, false, "scanned target"},
+    {"falco.rule", F_FALCO_RULE, VT_STR, K_EXT, false, "external alert's rule"},
+    {"falco.priority", F_FALCO_PRIORITY, VT_STR, K_EXT, false, "external alert's priority"},
+    {"falco.output", F_FALCO_OUTPUT, VT_STR, K_EXT, false, "external alert's text"},
+    {"falco.source", F_FALCO_SOURCE, VT_STR, K_EXT, false, "tool that raised it (falco)"},
+    {"falco.tags", F_FALCO_TAGS, VT_LIST, K_EXT, false, "external alert's tags (list)"},
+    {"falco.field", F_FALCO_FIELD, VT_STR, K_EXT, true, "falco.field[proc.name]: one of its fields"},
+    {"anomaly.mean", F_ANOMALY_MEAN, VT_DBL, 0, false, "output only: baseline mean"},
+    {"anomaly.sigma", F_ANOMALY_SIGMA, VT_DBL, 0, false, "output only: baseline sigma"},
+    {"anomaly.value", F_ANOMALY_VALUE, VT_DBL, 0, false, "output only: the sample"},
+};
+
+const struct field_def *fields_table(size_t *n)
+{
+    *n = sizeof table / sizeof *table;
+    return table;
+}
+
+/* Looks up "name" or "name[arg]"; the arg is copied into arg. */
+const struct field_def *fields_lookup(const char *name, char *arg, size_t arglen)
+{
+    const char *br = strchr(name, '[');
+    size_t nlen = br ? (size_t)(br - name) : strlen(name);
+
+    if (arglen)
+        arg[0] = '\0';
+    for (size_t i = 0; i < sizeof table / sizeof *table; i++) {
+        if (strlen(table[i].name) != nlen || strncmp(table[i].name, name, nlen) != 0)
+            continue;
+        if (table[i].takes_arg != (br != NULL))
+            return NULL;
+        if (br) {
+            size_t alen = strlen(br + 1);
+
+            if (alen == 0 || br[alen] != ']' || alen > arglen)
+                return NULL;
+            memcpy(arg, br + 1, alen - 1);
+            arg[alen - 1] = '\0';
+        }
+        return &table[i];
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------ evt.type */
+
+enum {
+    T_EXECVE = 1u << 0, T_CONNECT = 1u << 1, T_ACCEPT = 1u << 2, T_OPEN = 1u << 3,
+    T_RENAME = 1u << 4, T_UNLINK = 1u << 5, T_CHMOD = 1u << 6, T_RESOURCE = 1u << 7,
+    T_CONFIG = 1u << 8, T_VULN = 1u << 9, T_EXTERNAL = 1u << 10,
+};
+
+static const struct { const char *name; uint32_t bits; } type_names[] = {
+    {"execve", T_EXECVE}, {"execveat", T_EXECVE}, {"exec", T_EXECVE},
+    {"connect", T_CONNECT}, {"accept", T_ACCEPT}, {"accept4", T_ACCEPT},
+    {"net", T_CONNECT | T_ACCEPT},
+    {"open", T_OPEN}, {"openat", T_OPEN}, {"openat2", T_OPEN}, {"creat", T_OPEN},
+    {"rename", T_RENAME}, {"renameat", T_RENAME}, {"renameat2", T_RENAME},
+    {"unlink", T_UNLINK}, {"unlinkat", T_UNLINK}, {"rmdir", T_UNLINK},
+    {"chmod", T_CHMOD}, {"fchmod", T_CHMOD}, {"fchmodat", T_CHMOD},
+    {"file", T_OPEN | T_RENAME | T_UNLINK | T_CHMOD},
+    {"resource", T_RESOURCE}, {"config", T_CONFIG}, {"vuln", T_VULN}, {"external", T_EXTERNAL},
+};
+
+uint32_t fields_type_bits(const char *name)
+{
+    for (size_t i = 0; i < sizeof type_names / sizeof *type_names; i++)
+        if (strcmp(type_names[i].name, name) == 0)
+            return type_names[i].bits;
+    return 0;
+}
+
+static const char *type_name(uint32_t bit)
+{
+    switch (bit) {
+    case T_EXECVE: return "execve";
+    case T_CONNECT: return "connect";
+    case T_ACCEPT: return "accept";
+    case T_OPEN: return "openat";
+    case T_RENAME: return "rename";
+    case T_UNLINK: return "unlink";
+    case T_CHMOD: return "chmod";
+    case T_RESOURCE: return "resource";
+    case T_CONFIG: return "config";
+    case T_VULN: return "vuln";
+    case T_EXTERNAL: return "external";
+    }
+    return "unknown";
+}
+
+void fields_prepare(struct evctx *c)
+{
+    const Bulwark__V1__Event *ev = c->ev;
+
+    c->kind_bit = ev->body_case >= 10 && ev->body_case <= 16 ? RULES_KIND_BIT(ev->body_case) : 0;
+    c->has_anomaly = false;
+    switch (ev->body_case) {
+    case BULWARK__V1__EVENT__BODY_EXEC: c->type_bit = T_EXECVE; break;
+    case BULWARK__V1__EVENT__BODY_NET:
+        c->type_bit = ev->net->direction == BULWARK__V1__NET_CONNECTION__DIRECTION__INBOUND ? T_ACCEPT
+                                                                                          : T_CONNECT;
+        break;
+    case BULWARK__V1__EVENT__BODY_FILE:
+        switch (ev->file->op) {
+        case BULWARK__V1__FILE_ACCESS__OP__RENAME: c->type_bit = T_RENAME; break;
+        case BULWARK__V1__FILE_ACCESS__OP__DELETE: c->type_bit = T_UNLINK; break;
+        case BULWARK__V1__FILE_ACCESS__OP__CHMOD: c->type_bit = T_CHMOD; break;
+        default: c->type_bit = T_OPEN; break;
+        }
+        break;
+    case BULWARK__V1__EVENT__BODY_RESOURCE: c->type_bit = T_RESOURCE; break;
+    case BULWARK__V1__EVENT__BODY_CONFIG: c->type_bit = T_CONFIG; break;
+    case BULWARK__V1__EVENT__BODY_VULN: c->type_bit = T_VULN; break;
+    case BULWARK__V1__EVENT__BODY_EXTERNAL: c->type_bit = T_EXTERNAL; break;
+    default: c->type_bit = 0; break;
+    }
+}
+
+/* --------------------------------------------------------------- access */
+
+static int vstr(struct fval *v, const char *s)
+{
+    if (!s)
+        return -1;
+    v->type = VT_STR;
+    v->s = s;
+    v->len = strlen(s);
+    return 0;
+}
+
+static int vint(struct fval *v, int64_t i)
+{
+    v->type = VT_INT;
+    v->i = i;
+    return 0;
+}
+
+static int vbool(struct fval *v, bool b)
+{
+    v->type = VT_BOOL;
+    v->i = b;
+    return 0;
+}
+
+static int vdbl(struct fval *v, double d)
+{
+    v->type = VT_DBL;
+    v->d = d;
+    return 0;
+}
+
+static int vlist(struct fval *v, const char *const *list, size_t n)
+{
+    v->type = VT_LIST;
+    v->list = list;
+    v->n = n;
+    return 0;
+}
+
+/* "nginx", "library/nginx", "reg:5000/app" from an image reference. */
+static int image_repo(struct evctx *c, const char *img, struct fval *v)
+{
+    const char *at = strchr(img, '@'), *slash, *colon;
+    size_t n = at ? (size_t)(at - img) : strlen(img);
+
+    slash = memrchr(img, '/', n);
+    colon = memrchr(slash ? slash : img, ':', n - (size_t)(slash ? slash - img : 0));
+    if (colon)
+        n = (size_t)(colon - img);
+    if (n >= sizeof c->scratch[1])
+        return -1;
+    memcpy(c->scratch[1], img, n);
+    c->scratch[1][n] = '\0';
+    return vstr(v, c->scratch[1]);
+}
+
+static int image_tag(struct evctx *c, const char *img, struct fval *v)
+{
+    const char *at = strchr(img, '@'), *slash, *colon;
+    size_t n = at ? (size_t)(at - img) : strlen(img);
+
+    slash = memrchr(img, '/', n);
+    colon = memrchr(slash ? slash : img, ':', n - (size_t)(slash ? slash - img : 0));
+    if (!colon)
+        return at ? -1 : vstr(v, "latest");
+    if (at) {  /* name:tag@sha256:...: the tag runs to the '@' */
+        size_t tl = (size_t)(at - colon - 1);
+
+        if (tl >= sizeof c->scratch[1])
+            return -1;
+        memcpy(c->scratch[1], colon + 1, tl);
+        c->scratch[1][tl] = '\0';
+        return vstr(v, c->scratch[1]);
+    }
+    return vstr(v, colon + 1);
+}
+
+static int nonempty(struct fval *v, const char *s)
+{
+    return s && *s ? vstr(v, s) : -1;
+}
+
+static int net_field(struct evctx *c, enum field_id id, struct fval *v)
+{
+    const Bulwark__V1__NetConnection *n = c->ev->net;
+    bool out = n->direction != BULWARK__V1__NET_CONNECTION__DIRECTION__INBOUND;
+    const char *name = n->remote_name && *n->remote_name ? n->remote_name : NULL;
+
+    switch (id) {
+    case F_FD_NAME:
+        snprintf(c->scratch[0], sizeof c->scratch[0], "%s:%u->%s:%u", out ? n->local_addr : n->remote_addr,
+                 out ? n->local_port : n->remote_port, out ? n->remote_addr : n->local_addr,
+                 out ? n->remote_port : n->local_port);
+        return vstr(v, c->scratch[0]);
+    case F_FD_TYPECHAR: return vstr(v, strchr(n->remote_addr, ':') ? "6" : "4");
+    case F_FD_TYPE: return vstr(v, strchr(n->remote_addr, ':') ? "ipv6" : "ipv4");
+    case F_FD_L4PROTO: return vstr(v, n->protocol == BULWARK__V1__NET_CONNECTION__PROTOCOL__UDP ? "udp" : "tcp");
+    case F_FD_SIP: return vstr(v, out ? n->remote_addr : n->local_addr);
+    case F_FD_CIP: return vstr(v, out ? n->local_addr : n->remote_addr);
+    case F_FD_RIP: return vstr(v, n->remote_addr);
+    case F_FD_LIP: return vstr(v, n->local_addr);
+    case F_FD_SPORT: return vint(v, out ? n->remote_port : n->local_port);
+    case F_FD_CPORT: return vint(v, out ? n->local_port : n->remote_port);
+    case F_FD_RPORT: return vint(v, n->remote_port);
+    case F_FD_LPORT: return vint(v, n->local_port);
+    case F_FD_SIP_NAME: return out ? nonempty(v, name) : -1;
+    case F_FD_RIP_NAME:
+    case F_NET_REMOTE_NAME: return nonempty(v, name);
+    case F_NET_DIRECTION: return vstr(v, out ? "outbound" : "inbound");
+    case F_NET_DEST:
+        snprintf(c->scratch[2], sizeof c->scratch[2], "%s:%u", name ? name : n->remote_addr, n->remote_port);
+        return vstr(v, c->scratch[2]);
+    default: return -1;
+    }
+}
+
+static int file_field(struct evctx *c, enum field_id id, struct fval *v)
+{
+    static const char *const ops[] = {"write", "create", "rename", "delete", "chmod", "open"};
+    const Bulwark__V1__FileAccess *f = c->ev->file;
+    const char *slash = strrchr(f->path, '/');
+    size_t n;
+
+    switch (id) {
+    case F_FD_NAME:
+    case F_FILE_PATH: return vstr(v, f->path);
+    case F_FD_DIRECTORY:
+        if (!slash)
+            return -1;
+        n = slash == f->path ? 1 : (size_t)(slash - f->path);
+        if (n >= sizeof c->scratch[0])
+            return -1;
+        memcpy(c->scratch[0], f->path, n);
+        c->scratch[0][n] = '\0';
+        return vstr(v, c->scratch[0]);
+    case F_FD_FILENAME: return vstr(v, slash ? slash + 1 : f->path);
+    case F_FD_TYPECHAR: return vstr(v, "f");
+    case F_FD_TYPE: return vstr(v, "file");
+    case F_FILE_OP: return (unsigned)f->op < 6 ? vstr(v, ops[f->op]) : -1;
+    case F_FILE_NEW_PATH: return nonempty(v, f->new_path);
+    case F_EVT_IS_OPEN_WRITE:
+        return vbool(v, f->op == BULWARK__V1__FILE_ACCESS__OP__WRITE || f->op == BULWARK__V1__FILE_ACCESS__OP__CREATE);
+    case F_EVT_IS_OPEN_READ: return vbool(v, f->op == BULWARK__V1__FILE_ACCESS__OP__OPEN);
+    default: return -1;
+    }
+}
+
+static int config_field(struct evctx *c, enum field_id id, struct fval *v)
+{
+    const Bulwark__V1__ContainerConfig *k = c->ev->config;
+    size_t n = 0;
+
+    switch (id) {
+    case F_CONTAINER_PRIVILEGED:
+    case F_CFG_PRIVILEGED: return vbool(v, k->privileged);
+    case F_CFG_USER_UID: return vint(v, k->user_uid);
+    case F_CFG_CAP_ADD: return vlist(v, (const char *const *)k->cap_add, k->n_cap_add);
+    case F_CFG_HOST_NETWORK: return vbool(v, k->host_network);
+    case F_CFG_HOST_PID: return vbool(v, k->host_pid);
+    case F_CFG_HOST_IPC: return vbool(v, k->host_ipc);
+    case F_CFG_MOUNT_SOURCE:
+    case F_CFG_MOUNT_TARGET:
+    case F_CFG_MOUNT_RW_SOURCE:
+        for (size_t i = 0; i < k->n_mounts && n < RULES_LIST_MAX; i++) {
+            const Bulwark__V1__Mount *mt = k->mounts[i];
+
+            if (id == F_CFG_MOUNT_RW_SOURCE && mt->read_only)
+                continue;
+            c->list[n++] = id == F_CFG_MOUNT_TARGET ? mt->target : mt->source;
+        }
+        return vlist(v, c->list, n);
+    case F_CFG_READ_ONLY_ROOTFS: return vbool(v, k->read_only_rootfs);
+    case F_CFG_NO_NEW_PRIVS: return vbool(v, k->no_new_privileges);
+    case F_CFG_SECCOMP: return vstr(v, k->seccomp_profile);
+    case F_CFG_APPARMOR: return vstr(v, k->apparmor_profile);
+    case F_CFG_ENV_NAMES: return vlist(v, (const char *const *)k->env_names, k->n_env_names);
+    default: return -1;
+    }
+}
+
+static int body_field(struct evctx *c, enum field_id id, const char *arg, struct fval *v)
+{
+    const Bulwark__V1__Event *ev = c->ev;
+
+    switch (ev->body_case) {
+    case BULWARK__V1__EVENT__BODY_EXEC:
+        if (id == F_PROC_TTY)
+            return vint(v, ev->exec->tty ? 1 : 0);
+        if (id == F_PROC_CWD)
+            return nonempty(v, ev->exec->cwd);
+        return -1;
+    case BULWARK__V1__EVENT__BODY_NET: return net_field(c, id, v);
+    case BULWARK__V1__EVENT__BODY_FILE: return file_field(c, id, v);
+    case BULWARK__V1__EVENT__BODY_RESOURCE: {
+        const Bulwark__V1__ResourceSample *r = ev->resource;
+
+        switch (id) {
+        case F_RES_CPU: return vdbl(v, r->cpu_cores);
+        case F_RES_MEM: return vint(v, (int64_t)r->memory_bytes);
+        case F_RES_MEM_LIMIT: return vint(v, (int64_t)r->memory_limit_bytes);
+        case F_RES_INTERVAL: return vint(v, r->interval_ms);
+        case F_RES_SCOPE: return vstr(v, r->scope);
+        default: return -1;
+        }
+    }
+    case BULWARK__V1__EVENT__BODY_CONFIG: return config_field(c, id, v);
+    case BULWARK__V1__EVENT__BODY_VULN: {
+        const Bulwark__V1__VulnFinding *f = ev->vuln;
+
+        switch (id) {
+        case F_VULN_ID: return vstr(v, f->vuln_id);
+        case F_VULN_PACKAGE: return vstr(v, f->package);
+        case F_VULN_INSTALLED: return vstr(v, f->installed_version);
+        case F_VULN_FIXED: return vstr(v, f->fixed_version);
+        case F_VULN_SEVERITY: return vstr(v, f->vuln_severity);
+        case F_VULN_CVSS: return vdbl(v, f->cvss_score);
+        case F_VULN_TITLE: return vstr(v, f->title);
+        case F_VULN_SCANNER: return vstr(v, f->scanner);
+        case F_VULN_TARGET: return vstr(v, f->target);
+        default: return -1;
+        }
+    }
+    case BULWARK__V1__EVENT__BODY_EXTERNAL: {
+        const Bulwark__V1__ExternalAlert *x = ev->external;
+
+        switch (id) {
+        case F_FALCO_RULE: return vstr(v, x->rule);
+        case F_FALCO_PRIORITY: return vstr(v, x->priority);
+        case F_FALCO_OUTPUT: return vstr(v, x->output);
+        case F_FALCO_SOURCE: return vstr(v, x->source);
+        case F_FALCO_TAGS: return vlist(v, (const char *const *)x->tags, x->n_tags);
+        case F_FALCO_FIELD:
+            for (size_t i = 0; arg && i < x->n_fields; i++)
+                if (strcmp(x->fields[i]->key, arg) == 0)
+                    return vstr(v, x->fields[i]->value);
+            return -1;
+        default: return -1;
+        }
+    }
+    default:
+        return -1;
+    }
+}
+
+static const char *const kind_names[] = {"exec", "net", "file", "resource", "config", "vuln",
+                                          "external"};
+static const char *const severity_names[] = {"unspecified", "debug", "info", "notice", "warning",
+                                              "error", "critical", "alert", "emergency"};
+
+int fields_get(struct evctx *c, enum field_id id, const char *arg, struct fval *v)
+{
+    const Bulwark__V1__Event *ev = c->ev;
+    const Bulwark__V1__ContainerRef *ct = ev->container;
+    const Bulwark__V1__ProcessRef *p = ev->process;
+    const char *args;
+
+    switch (id) {
+    case F_EVT_TYPE: return vstr(v, type_name(c->type_bit));
+    case F_EVT_DIR: return vstr(v, "<");
+    case F_EVT_TIME: return vint(v, ev->time_ns);
+    case F_KIND: return c->kind_bit ? vstr(v, kind_names[ev->body_case - 10]) : -1;
+    case F_SEVERITY:
+        return (unsigned)ev->severity < 9 ? vstr(v, severity_names[ev->severity]) : -1;
+    case F_AGENT_ID: return c->m ? nonempty(v, c->m->agent_id) : -1;
+    case F_HOST_NAME: return c->m ? nonempty(v, c->m->hostname) : -1;
+    case F_CONTAINER_ID: return ct ? vstr(v, ct->id) : vstr(v, "host");
+    case F_CONTAINER_NAME: return ct ? vstr(v, ct->name) : vstr(v, "host");
+    case F_CONTAINER_IMAGE: return ct ? nonempty(v, ct->image) : -1;
+    case F_IMAGE_REPOSITORY: return ct && *ct->image ? image_repo(c, ct->image, v) : -1;
+    case F_IMAGE_TAG: return ct && *ct->image ? image_tag(c, ct->image, v) : -1;
+    case F_IMAGE_DIGEST: return ct ? nonempty(v, ct->image_digest) : -1;
+    case F_CONTAINER_RUNTIME: return ct ? nonempty(v, ct->runtime) : -1;
+    case F_K8S_NS: return ct ? nonempty(v, ct->k8s_namespace) : -1;
+    case F_K8S_POD: return ct ? nonempty(v, ct->k8s_pod) : -1;
+    case F_K8S_POD_UID: return ct ? nonempty(v, ct->k8s_pod_uid) : -1;
+    case F_PROC_PID: return p ? vint(v, p->pid) : -1;
+    case F_PROC_PPID: return p ? vint(v, p->ppid) : -1;
+    case F_PROC_NAME: return p ? vstr(v, p->name) : -1;
+    case F_PROC_EXE: return p ? vstr(v, p->exe) : -1;
+    case F_PROC_CMDLINE: return p ? vstr(v, p->cmdline) : -1;
+    case F_PROC_ARGS:
+        if (!p)
+            return -1;
+        args = strchr(p->cmdline, ' ');
+        return vstr(v, args ? args + 1 : "");
+    case F_PROC_PNAME: return p ? vstr(v, p->parent_name) : -1;
+    case F_USER_UID: return p ? vint(v, p->uid) : -1;
+    case F_USER_NAME: return p ? vstr(v, p->user) : -1;
+    case F_GROUP_GID: return p ? vint(v, p->gid) : -1;
+    case F_ANOMALY_MEAN: return c->has_anomaly ? vdbl(v, c->anomaly_mean) : -1;
+    case F_ANOMALY_SIGMA: return c->has_anomaly ? vdbl(v, c->anomaly_sigma) : -1;
+    case F_ANOMALY_VALUE: return c->has_anomaly ? vdbl(v, c->anomaly_value) : -1;
+    default: return body_field(c, id, arg, v);
+    }
+}
+
+const char *fields_format(const struct fval *v, char *dst, size_t n)
+{
+    size_t used = 0;
+
+    switch (v->type) {
+    case VT_STR:
+    case VT_TYPE:
+        return v->s;
+    case VT_INT: snprintf(dst, n, "%" PRId64, v->i); return dst;
+    case VT_BOOL: return v->i ? "true" : "false";
+    case VT_DBL: snprintf(dst, n, "%.3g", v->d); return dst;
+    case VT_LIST:
+        dst[0] = '\0';
+        for (size_t i = 0; i < v->n && used + 1 < n; i++) {
+            int w = snprintf(dst + used, n - used, "%s%s", i ? "," : "", v->list[i]);
+
+            if (w < 0 || (size_t)w >= n - used)
+                break;
+            used += (size_t)w;
+        }
+        return dst;
+    }
+    return "";
+}

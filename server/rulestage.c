@@ -1,0 +1,297 @@
+/* rulestage.c - the rules stage: rule files -> engine, batches -> alert
+ * records (see bulwark/rulestage.h). Loop thread only. */
+#include <dirent.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "bulwark/err.h"
+#include "bulwark/log.h"
+#include "bulwark/rules.h"
+#include "bulwark/rulestage.h"
+
+#define RULESTAGE_MAX_FILES 256
+
+struct rulestage {
+    char *spec;
+    struct ruleset *set;
+    struct rules_engine *engine;
+    uint64_t alerts;
+    size_t enabled;
+};
+
+struct file_list {
+    char *paths[RULESTAGE_MAX_FILES];
+    size_t n;
+};
+
+static void file_list_release(struct file_list *fl)
+{
+    for (size_t i = 0; i < fl->n; i++)
+        free(fl->paths[i]);
+    fl->n = 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int file_list_add(struct file_list *fl, const char *path)
+{
+    if (fl->n == RULESTAGE_MAX_FILES) {
+        log_msg(LOG_ERROR, "rules", "more than %d rule files", RULESTAGE_MAX_FILES);
+        return BW_ETOOBIG;
+    }
+    fl->paths[fl->n] = strdup(path);
+    if (!fl->paths[fl->n])
+        return BW_ENOMEM;
+    fl->n++;
+    return 0;
+}
+
+/* Expands "a.yaml,dir/" into files; directories give their *.yaml sorted. */
+static int rulestage_expand(const char *spec, struct file_list *fl)
+{
+    char *copy = strdup(spec), *save = NULL, *tok;
+    int rc = 0;
+
+    if (!copy)
+        return BW_ENOMEM;
+    for (tok = strtok_r(copy, ",", &save); tok && rc == 0; tok = strtok_r(NULL, ",", &save)) {
+        struct stat st;
+        while (*tok == ' ')
+            tok++;
+        if (!*tok)
+            continue;
+        if (stat(tok, &st) != 0) {
+            log_msg(LOG_ERROR, "rules", "'%s': no such file or directory", tok);
+            rc = BW_ECONFIG;
+        } else if (S_ISDIR(st.st_mode)) {
+            DIR *d = opendir(tok);
+            struct dirent *e;
+            size_t first = fl->n;
+            if (!d) {
+                log_msg(LOG_ERROR, "rules", "'%s': cannot open directory", tok);
+                rc = BW_ECONFIG;
+                break;
+            }
+            while (rc == 0 && (e = readdir(d))) {
+                size_t len = strlen(e->d_name);
+                char path[4096];
+                if (len < 6 || (strcmp(e->d_name + len - 5, ".yaml") != 0 &&
+                                strcmp(e->d_name + len - 4, ".yml") != 0))
+                    continue;
+                snprintf(path, sizeof path, "%s/%s", tok, e->d_name);
+                rc = file_list_add(fl, path);
+            }
+            closedir(d);
+            qsort(fl->paths + first, fl->n - first, sizeof *fl->paths, cmp_str);
+        } else {
+            rc = file_list_add(fl, tok);
+        }
+    }
+    free(copy);
+    return rc;
+}
+
+static void on_diag(void *ctx, const char *file, unsigned line, const char *msg)
+{
+    (void)ctx;
+    if (file)
+        log_msg(LOG_WARN, "rules", "%s:%u: %s", file, line, msg);
+    else
+        log_msg(LOG_WARN, "rules", "%s", msg);
+}
+
+/* Loads the spec into a new ruleset; NULL (logged) on error. */
+static struct ruleset *rulestage_load(const char *spec, size_t *enabled)
+{
+    struct file_list fl = {.n = 0};
+    struct ruleset *set = NULL;
+    size_t total = 0, unsupported = 0;
+    int rc = rulestage_expand(spec, &fl);
+
+    if (rc == 0)
+        rc = ruleset_load(&set, (const char *const *)fl.paths, fl.n, on_diag, NULL);
+    if (rc < 0) {
+        log_msg(LOG_ERROR, "rules", "rules not loaded: %s", bw_strerror(rc));
+        set = NULL;
+    } else {
+        ruleset_counts(set, &total, enabled, &unsupported);
+        log_msg(LOG_INFO, "rules", "loaded %zu rule files: %zu rules, %zu enabled, %zu unsupported",
+                fl.n, total, *enabled, unsupported);
+    }
+    file_list_release(&fl);
+    return set;
+}
+
+int rulestage_open(struct rulestage **out, const char *spec)
+{
+    struct rulestage *rs = calloc(1, sizeof *rs);
+
+    if (!rs || !(rs->spec = strdup(spec)))
+        goto fail;
+    rs->set = rulestage_load(spec, &rs->enabled);
+    if (!rs->set)
+        goto fail;
+    rs->engine = rules_engine_new(rs->set);
+    if (!rs->engine)
+        goto fail;
+    *out = rs;
+    return 0;
+fail:
+    rulestage_free(rs);
+    return BW_ECONFIG;
+}
+
+void rulestage_free(struct rulestage *rs)
+{
+    if (!rs)
+        return;
+    rules_engine_free(rs->engine);
+    ruleset_free(rs->set);
+    free(rs->spec);
+    free(rs);
+}
+
+int rulestage_reload(struct rulestage *rs)
+{
+    size_t enabled = 0;
+    struct ruleset *set = rulestage_load(rs->spec, &enabled);
+
+    if (!set) {
+        log_msg(LOG_ERROR, "rules", "reload refused; the running rules stay");
+        return BW_ECONFIG;
+    }
+    rules_engine_swap(rs->engine, set);
+    ruleset_free(rs->set);
+    rs->set = set;
+    rs->enabled = enabled;
+    return 0;
+}
+
+/* ------------------------------------------------------------ alert records */
+
+void alert_rec_free_list(struct alert_rec *r)
+{
+    while (r) {
+        struct alert_rec *next = r->next;
+        free((char *)r->a.rule);
+        free((char *)r->a.output);
+        free((char *)r->a.source);
+        free((char *)r->a.group_key);
+        free((char *)r->a.agent_id);
+        free((char *)r->a.hostname);
+        free((char *)r->a.container_id);
+        free((char *)r->a.image);
+        free((char *)r->a.tags_json);
+        for (size_t i = 0; i < r->a.n_evidence; i++)
+            free((char *)r->a.evidence[i].agent_id);
+        free((void *)r->a.evidence);
+        free(r);
+        r = next;
+    }
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+struct eval_ctx {
+    uint64_t *count;
+    struct alert_rec **tail;
+    uint64_t seq;
+};
+
+static void on_alert(void *arg, const struct rules_alert *al)
+{
+    struct eval_ctx *ec = arg;
+    struct alert_rec *r = calloc(1, sizeof *r);
+    struct store_evidence *ev = NULL;
+    json_t *tags = json_array();
+
+    if (!r || !tags)
+        goto fail;
+    for (size_t i = 0; i < al->n_tags; i++)
+        json_array_append_new(tags, json_string(al->tags[i]));
+    r->a.rule = dup_or_null(al->rule);
+    r->a.priority = al->priority;
+    r->a.output = dup_or_null(al->output);
+    r->a.source = dup_or_null(al->source);
+    r->a.group_key = dup_or_null(al->group_key ? al->group_key : "");
+    r->a.agent_id = dup_or_null(al->agent_id);
+    r->a.hostname = dup_or_null(al->hostname);
+    r->a.container_id = dup_or_null(al->container_id);
+    r->a.image = dup_or_null(al->image);
+    r->a.tags_json = json_dumps(tags, JSON_COMPACT);
+    r->a.time_ns = al->time_ns;
+    r->a.retrospective = al->retrospective;
+    if (al->n_evidence) {
+        ev = calloc(al->n_evidence, sizeof *ev);
+        if (!ev)
+            goto fail;
+        for (size_t i = 0; i < al->n_evidence; i++) {
+            ev[i].agent_id = dup_or_null(al->evidence[i].agent_id);
+            ev[i].epoch = al->evidence[i].epoch;
+            ev[i].seq = al->evidence[i].seq;
+        }
+        r->a.evidence = ev;
+        r->a.n_evidence = al->n_evidence;
+    }
+    r->trigger_seq = ec->seq;
+    if (!r->a.rule || !r->a.group_key || !r->a.tags_json)
+        goto fail;
+    *ec->tail = r;
+    ec->tail = &r->next;
+    if (ec->count)
+        (*ec->count)++;
+    json_decref(tags);
+    return;
+fail:
+    log_msg(LOG_ERROR, "rules", "out of memory: an alert of '%s' is lost",
+            al->rule ? al->rule : "?");
+    alert_rec_free_list(r);
+    json_decref(tags);
+}
+
+void rulestage_eval_engine(struct rules_engine *e, Bulwark__V1__Event *const *events, size_t n,
+                           const char *agent_id, const char *hostname, uint64_t epoch,
+                           struct alert_rec **out, uint64_t *count)
+{
+    struct eval_ctx ec = {.count = count, .tail = out};
+
+    while (*ec.tail)
+        ec.tail = &(*ec.tail)->next;
+    for (size_t i = 0; i < n; i++) {
+        struct rules_event_meta m = {agent_id, hostname, epoch, events[i]->seq};
+        ec.seq = events[i]->seq;
+        if (rules_engine_eval(e, events[i], &m, on_alert, &ec) < 0)
+            log_msg(LOG_WARN, "rules", "rule state is full; some correlations were skipped");
+    }
+}
+
+void rulestage_eval(struct rulestage *rs, Bulwark__V1__Event *const *events, size_t n,
+                    const char *agent_id, const char *hostname, uint64_t epoch,
+                    struct alert_rec **out)
+{
+    rulestage_eval_engine(rs->engine, events, n, agent_id, hostname, epoch, out, &rs->alerts);
+}
+
+int rulestage_save(struct rulestage *rs, struct buf *out)
+{
+    return rules_engine_save(rs->engine, out);
+}
+
+int rulestage_restore(struct rulestage *rs, const uint8_t *p, size_t n)
+{
+    return rules_engine_restore(rs->engine, p, n);
+}
+
+void rulestage_counts(const struct rulestage *rs, size_t *enabled, uint64_t *alerts)
+{
+    *enabled = rs->enabled;
+    *alerts = rs->alerts;
+}
