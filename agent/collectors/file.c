@@ -271,6 +271,12 @@ static void file_hash_remove(struct file_col *f, uint32_t idx)
     }
 }
 
+static uint64_t file_fan_mask(const struct file_col *f)
+{
+    return FAN_CREATE | FAN_DELETE | FAN_MODIFY | FAN_CLOSE_WRITE | FAN_ATTRIB | FAN_ONDIR |
+           FAN_EVENT_ON_CHILD | (f->fan_rename ? FAN_RENAME : FAN_MOVE);
+}
+
 /* Frees a table entry; with `unmark` the kernel watch is removed too. */
 static void file_watch_drop(struct file_col *f, struct file_watch *w, bool unmark)
 {
@@ -283,9 +289,7 @@ static void file_watch_drop(struct file_col *f, struct file_watch *w, bool unmar
 
         if (snprintf(hp, sizeof hp, "%s%s", f->roots[w->root].host, w->path) < (int)sizeof hp)
             fanotify_mark(f->ffd, FAN_MARK_REMOVE | FAN_MARK_DONT_FOLLOW | FAN_MARK_ONLYDIR,
-                          FAN_ALL_EVENTS | FAN_CREATE | FAN_DELETE | FAN_MOVE | FAN_ATTRIB |
-                              FAN_RENAME | FAN_ONDIR | FAN_EVENT_ON_CHILD,
-                          AT_FDCWD, hp);
+                          file_fan_mask(f), AT_FDCWD, hp);
     }
     file_hash_remove(f, idx);
     free(w->fh);
@@ -346,11 +350,6 @@ static size_t file_fh_of(const char *hp, bool follow, unsigned char *out)
     return 12 + fh.h.handle_bytes;
 }
 
-static uint64_t file_fan_mask(const struct file_col *f)
-{
-    return FAN_CREATE | FAN_DELETE | FAN_MODIFY | FAN_CLOSE_WRITE | FAN_ATTRIB | FAN_ONDIR |
-           FAN_EVENT_ON_CHILD | (f->fan_rename ? FAN_RENAME : FAN_MOVE);
-}
 
 /* Watches one directory. Returns 1 when newly watched, 0 when it already
  * was, BW_ETOOBIG at the limit, BW_EIO when it cannot be watched. */
@@ -783,8 +782,10 @@ static void file_change(struct file_col *f, const struct file_watch *w, const ch
     if (mask & IN_CREATE) {
         file_emit(f, BULWARK__V1__FILE_ACCESS__OP__CREATE, root, path, NULL, pid);
         if (mask & IN_ISDIR) {
-            file_job_push(f, root, path, (uint8_t)(w->depth + 1), false);
-            file_walk(f);
+            if (w->depth < FILE_DEPTH_MAX) {
+                file_job_push(f, root, path, (uint8_t)(w->depth + 1), false);
+                file_walk(f);
+            }
         } else {
             file_dirty_test_set(f, key, pid);  /* its first writes are the create */
         }

@@ -261,6 +261,22 @@ static int vlist(struct fval *v, const char *const *list, size_t n)
     return 0;
 }
 
+/* Decimal digits of v into dst (NUL-terminated, at least 21 bytes); returns the length. */
+static size_t fmt_u64(char *dst, uint64_t v)
+{
+    char tmp[24];
+    size_t n = 0, i = 0;
+
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        dst[i++] = tmp[--n];
+    dst[i] = '\0';
+    return i;
+}
+
 /* "nginx", "library/nginx", "reg:5000/app" from an image reference. */
 static int image_repo(struct evctx *c, const char *img, struct fval *v)
 {
@@ -331,9 +347,22 @@ static int net_field(struct evctx *c, enum field_id id, struct fval *v)
     case F_FD_RIP_NAME:
     case F_NET_REMOTE_NAME: return nonempty(v, name);
     case F_NET_DIRECTION: return vstr(v, out ? "outbound" : "inbound");
-    case F_NET_DEST:
-        snprintf(c->scratch[2], sizeof c->scratch[2], "%s:%u", name ? name : n->remote_addr, n->remote_port);
-        return vstr(v, c->scratch[2]);
+    case F_NET_DEST: {  /* hot (first-seen rules): no printf */
+        const char *host = name ? name : n->remote_addr;
+        size_t hl = strlen(host), pl;
+        char port[12];
+
+        pl = fmt_u64(port, n->remote_port);
+        if (hl + pl + 2 > sizeof c->scratch[2])
+            return -1;
+        memcpy(c->scratch[2], host, hl);
+        c->scratch[2][hl] = ':';
+        memcpy(c->scratch[2] + hl + 1, port, pl + 1);
+        v->type = VT_STR;
+        v->s = c->scratch[2];
+        v->len = hl + 1 + pl;
+        return 0;
+    }
     default: return -1;
     }
 }
@@ -526,7 +555,16 @@ const char *fields_format(const struct fval *v, char *dst, size_t n)
     case VT_STR:
     case VT_TYPE:
         return v->s;
-    case VT_INT: snprintf(dst, n, "%" PRId64, v->i); return dst;
+    case VT_INT:
+        if (n < 24)
+            return "";
+        if (v->i < 0) {
+            dst[0] = '-';
+            fmt_u64(dst + 1, (uint64_t)0 - (uint64_t)v->i);
+        } else {
+            fmt_u64(dst, (uint64_t)v->i);
+        }
+        return dst;
     case VT_BOOL: return v->i ? "true" : "false";
     case VT_DBL: snprintf(dst, n, "%.3g", v->d); return dst;
     case VT_LIST:

@@ -739,6 +739,19 @@ static void test_file_inotify(void **state)
     file_ev(&f->sink, 1, BULWARK__V1__FILE_ACCESS__OP__CREATE, "/etc/cron.d/job", NULL);
     file_ev(&f->sink, 2, BULWARK__V1__FILE_ACCESS__OP__CREATE, "/usr/bin/sudo", NULL);
     file_ev(&f->sink, 3, BULWARK__V1__FILE_ACCESS__OP__DELETE, "/usr/bin/sudo", NULL);
+
+    /* a renamed directory: later changes in it carry the new path */
+    sink_clear(&f->sink);
+    host_path(f, "/etc/cron.d", p);
+    host_path(f, "/etc/cron.daily", q);
+    assert_int_equal(rename(p, q), 0);
+    f->c->scan(f->c);
+    host_path(f, "/etc/cron.daily/job", p);
+    assert_int_equal(unlink(p), 0);
+    f->c->scan(f->c);
+    assert_int_equal(f->sink.n, 2);
+    file_ev(&f->sink, 0, BULWARK__V1__FILE_ACCESS__OP__RENAME, "/etc/cron.d", "/etc/cron.daily");
+    file_ev(&f->sink, 1, BULWARK__V1__FILE_ACCESS__OP__DELETE, "/etc/cron.daily/job", NULL);
     assert_int_equal(f->c->errors, 0);
     fx_free(f);
 }
