@@ -58,6 +58,8 @@ const struct config_field agent_config_table[] = {
     F("cmdline_max", CONFIG_U32, cmdline_max, "4096", "bytes of a command line kept", 64, 65536),
     F("file_paths", CONFIG_STRING, file_paths, "/etc,/usr/bin,/usr/sbin,/bin,/sbin,/usr/lib,/lib",
       "comma-separated paths watched for file activity", 0, 0),
+    F("file_mode", CONFIG_STRING, file_mode, "auto",
+      "file activity through fanotify, inotify or auto (fanotify when privileged)", 0, 0),
     F("trivy_dir", CONFIG_STRING, trivy_dir, NULL,
       "directory of Trivy JSON reports to ingest (empty = off)", 0, 0),
     F("falco_file", CONFIG_STRING, falco_file, NULL,
@@ -96,6 +98,7 @@ int agent_config_check(const struct agent_config *c, char *err, size_t errlen)
     static const char *const sources[] = {"host", "synthetic", "replay", "none", NULL};
     static const char *const outputs[] = {"server", "stdout", NULL};
     static const char *const syncs[] = {"full", "normal", NULL};
+    static const char *const fmodes[] = {"auto", "fanotify", "inotify", NULL};
     enum log_level lvl;
 
     if (!one_of(c->source, sources)) {
@@ -109,6 +112,10 @@ int agent_config_check(const struct agent_config *c, char *err, size_t errlen)
     }
     if (!one_of(c->spool_sync, syncs)) {
         snprintf(err, errlen, "'spool_sync' must be full or normal");
+        return BW_ECONFIG;
+    }
+    if (!one_of(c->file_mode, fmodes)) {
+        snprintf(err, errlen, "'file_mode' must be auto, fanotify or inotify");
         return BW_ECONFIG;
     }
     if (log_level_parse(c->log_level, &lvl) < 0) {

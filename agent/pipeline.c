@@ -298,6 +298,9 @@ static void agent_start_collectors(struct agent *a)
         .trivy_dir = cfg->trivy_dir,
         .falco_file = cfg->falco_file,
         .report_existing = cfg->once,
+        .file_mode = !strcmp(cfg->file_mode, "fanotify")  ? FILE_MODE_FANOTIFY
+                     : !strcmp(cfg->file_mode, "inotify") ? FILE_MODE_INOTIFY
+                                                          : FILE_MODE_AUTO,
     };
     a->env = (struct collector_env){
         .loop = cfg->once ? NULL : &a->loop,

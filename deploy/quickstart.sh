@@ -32,7 +32,7 @@ agent_log=$state/agent.log
 
 "$bin/bulwarkd" --listen "$listen" --db "$state/bulwark.db" \
     --tls_ca "$state/certs/ca.pem" --tls_cert "$state/certs/server.pem" \
-    --tls_key "$state/certs/server.key" 2>>"$server_log" &
+    --tls_key "$state/certs/server.key" --rules "$repo/rules" 2>>"$server_log" &
 server_pid=$!
 agent_pid=
 
@@ -61,11 +61,14 @@ done
 addr=$(sed -n 's/.* listener: listening //p' "$server_log" | head -n1)
 [ -n "$addr" ] || { echo "bulwarkd did not report its address" >&2; cat "$server_log" >&2; exit 1; }
 
-# Until the collectors land, the local agent plays a realistic synthetic
-# stream (every event kind) at a gentle rate.
+# The local agent watches this host with the real collectors: processes,
+# outbound connections, writes below /etc and binary directories, container
+# CPU/memory and configuration. Drop Trivy JSON reports into
+# $state/trivy to have them ingested.
+mkdir -p "$state/trivy"
 "$bin/bulwark-agent" --server "$addr" --tls_ca "$state/certs/ca.pem" \
     --tls_cert "$state/certs/agent-$agent_id.pem" --tls_key "$state/certs/agent-$agent_id.key" \
-    --spool "$state/agent-spool.db" --source synthetic --synthetic_rate 20 \
+    --spool "$state/agent-spool.db" --source host --trivy_dir "$state/trivy" \
     --label_environment dev 2>>"$agent_log" &
 agent_pid=$!
 
@@ -79,8 +82,10 @@ Bulwark is running.
   logs       $server_log
              $agent_log
 
-Look at what arrives:
+Look at what arrives (kinds: 10 exec, 11 net, 12 file, 13 resource, 14 config,
+15 vuln, 16 external) and the alerts the rules raise:
   sqlite3 -readonly $state/bulwark.db 'SELECT kind, count(*) FROM events GROUP BY kind'
+  sqlite3 -readonly $state/bulwark.db 'SELECT rule, count, hostname FROM alerts'
 
 Ctrl-C stops both (spooled events are kept and sent on the next start).
 MSG

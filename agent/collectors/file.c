@@ -85,12 +85,9 @@
 #define AT_HANDLE_FID 0x200       /* Linux 6.5: a handle to identify, not to open */
 #endif
 
-/* Which kernel interface (collector_file_new_mode). */
-enum file_mode { FILE_MODE_AUTO = 0, FILE_MODE_FANOTIFY = 1, FILE_MODE_INOTIFY = 2 };
 
 /* Not in collector.h yet: lets the agent's config (and tests) pick the
  * interface instead of "auto". */
-struct collector *collector_file_new_mode(const struct collector_env *env, int mode);
 
 enum file_kind { FW_FREE = 0, FW_INOTIFY, FW_FANOTIFY };
 
@@ -1242,5 +1239,5 @@ struct collector *collector_file_new_mode(const struct collector_env *env, int m
 
 struct collector *collector_file_new(const struct collector_env *env)
 {
-    return collector_file_new_mode(env, FILE_MODE_AUTO);
+    return collector_file_new_mode(env, env->cfg->file_mode);
 }

@@ -27,13 +27,16 @@
  * When emit() reports the agent's queue full the report stays pending at
  * that vulnerability and is resumed by the next scan (nothing is skipped).
  * One scan emits at most TRIVY_SCAN_EVENTS_MAX events and parses at most
- * TRIVY_SCAN_FILES_MAX files, so a burst of reports cannot hold the loop. */
+ * TRIVY_SCAN_FILES_MAX files, so a burst of reports cannot hold the loop
+ * (the rest follows TRIVY_BACKLOG_MS later); in one-shot mode (no loop) a
+ * scan reads every report. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -566,7 +569,9 @@ static void trivy_watch(struct trivy *t)
 static int trivy_scan(struct collector *c)
 {
     struct trivy *t = (struct trivy *)c;
-    size_t budget = TRIVY_SCAN_EVENTS_MAX, files = 0;
+    /* one-shot mode has no next scan: no bounds but the agent's queue */
+    size_t budget = t->env->loop ? TRIVY_SCAN_EVENTS_MAX : SIZE_MAX, files = 0;
+    size_t files_max = t->env->loop ? TRIVY_SCAN_FILES_MAX : SIZE_MAX;
     bool stalled = false, complete = true;
     struct dirent *de;
     DIR *d;
@@ -585,7 +590,7 @@ static int trivy_scan(struct collector *c)
     while ((de = readdir(d)) != NULL) {
         if (!trivy_is_report(de->d_name))
             continue;
-        if (files == TRIVY_SCAN_FILES_MAX) {
+        if (files == files_max) {
             complete = false;
             stalled = true;
             break;

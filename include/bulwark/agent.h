@@ -46,6 +46,7 @@ struct agent_config {
     uint32_t resource_interval_ms;
     uint32_t cmdline_max;
     char *file_paths;
+    char *file_mode;
     char *trivy_dir;
     char *falco_file;
     uint32_t queue_events;

@@ -32,6 +32,7 @@ struct collect_config {
     const char *trivy_dir;          /* directory of Trivy JSON reports; "" = off */
     const char *falco_file;         /* Falco JSON output file or FIFO; "" = off */
     bool report_existing;           /* first pass reports what already runs (one-shot) */
+    int file_mode;                  /* enum file_mode */
 };
 
 struct collector_env {
@@ -66,6 +67,10 @@ struct collector {
 struct collector *collector_proc_new(const struct collector_env *env);
 struct collector *collector_net_new(const struct collector_env *env);
 struct collector *collector_file_new(const struct collector_env *env);
+/* File activity through a chosen kernel interface: FILE_MODE_AUTO picks
+ * fanotify when the agent may use it fully (CAP_SYS_ADMIN), else inotify. */
+enum file_mode { FILE_MODE_AUTO = 0, FILE_MODE_FANOTIFY = 1, FILE_MODE_INOTIFY = 2 };
+struct collector *collector_file_new_mode(const struct collector_env *env, int mode);
 struct collector *collector_resource_new(const struct collector_env *env);
 struct collector *collector_config_new(const struct collector_env *env);
 struct collector *collector_trivy_new(const struct collector_env *env);

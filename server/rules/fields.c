@@ -21,6 +21,7 @@ static const struct field_def table[] = {
     {"evt.type", F_EVT_TYPE, VT_TYPE, K_ALL, false, "execve (exec), connect/accept (net), openat/rename/unlink/chmod (file), or our kind names"},
     {"evt.dir", F_EVT_DIR, VT_STR, K_ALL, false, "always '<' (events are complete)"},
     {"evt.time", F_EVT_TIME, VT_INT, K_ALL, false, "event time, Unix ns"},
+    {"evt.num", F_EVT_NUM, VT_INT, K_ALL, false, "event sequence number (per agent epoch)"},
     {"evt.is_open_write", F_EVT_IS_OPEN_WRITE, VT_BOOL, K_FILE, false, "file write or create"},
     {"evt.is_open_read", F_EVT_IS_OPEN_READ, VT_BOOL, K_FILE, false, "file open"},
     {"bulwark.kind", F_KIND, VT_STR, K_ALL, false, "exec, net, file, resource, config, vuln, external"},
@@ -511,6 +512,7 @@ int fields_get(struct evctx *c, enum field_id id, const char *arg, struct fval *
     case F_EVT_TYPE: return vstr(v, type_name(c->type_bit));
     case F_EVT_DIR: return vstr(v, "<");
     case F_EVT_TIME: return vint(v, ev->time_ns);
+    case F_EVT_NUM: return c->m ? vint(v, (int64_t)c->m->seq) : -1;
     case F_KIND: return c->kind_bit ? vstr(v, kind_names[ev->body_case - 10]) : -1;
     case F_SEVERITY:
         return (unsigned)ev->severity < 9 ? vstr(v, severity_names[ev->severity]) : -1;

@@ -193,7 +193,7 @@ struct loadgen {
     uint8_t scratch[8192];
 
     uint64_t t_progress, t_start, t_connected, t_send, t_send_end, t_drained, t_outage, t_end;
-    double certgen_ms, ctx_ms, build_ns_per_event;
+    double certgen_ms, ctx_ms, setup_rss_mib, build_ns_per_event;
     double reconnect_ms, restream_ms;  /* the longest outage */
     struct rusage ru_send, ru_end;
     uint64_t acked_at_send_end;
@@ -263,24 +263,38 @@ static int cert_write(const char *path, X509 *x)
     return fclose(fp) == 0 && ok ? 0 : BW_EIO;
 }
 
-static int cert_add_ext(X509 *x, X509 *ca, int nid, const char *value)
-{
-    X509V3_CTX v3;
-    X509_EXTENSION *ext;
-    int ok;
+/* The extensions every agent certificate carries (made once: parsing them
+ * per certificate would cost more than signing). */
+struct cert_exts {
+    X509_EXTENSION *e[3];
+};
 
-    X509V3_set_ctx(&v3, ca, x, NULL, NULL, 0);
-    ext = X509V3_EXT_conf_nid(NULL, &v3, nid, value);
-    if (!ext)
-        return BW_EINVAL;
-    ok = X509_add_ext(x, ext, -1);
-    X509_EXTENSION_free(ext);
-    return ok ? 0 : BW_ENOMEM;
+static int cert_exts_init(struct cert_exts *x)
+{
+    static const struct {
+        int nid;
+        const char *value;
+    } want[3] = {
+        {NID_basic_constraints, "critical,CA:FALSE"},
+        {NID_key_usage, "critical,digitalSignature"},
+        {NID_ext_key_usage, "clientAuth"},
+    };
+
+    for (size_t i = 0; i < 3; i++)
+        if (!(x->e[i] = X509V3_EXT_conf_nid(NULL, NULL, want[i].nid, want[i].value)))
+            return BW_EINVAL;
+    return 0;
+}
+
+static void cert_exts_release(struct cert_exts *x)
+{
+    for (size_t i = 0; i < 3; i++)
+        X509_EXTENSION_free(x->e[i]);
 }
 
 /* One leaf certificate for `id`, signed by the CA. */
-static int cert_make(X509 *ca, EVP_PKEY *cakey, EVP_PKEY *key, const char *id, uint64_t serial,
-                     const char *path)
+static int cert_make(X509 *ca, EVP_PKEY *cakey, EVP_PKEY *key, const struct cert_exts *ext,
+                     const char *id, uint64_t serial, const char *path)
 {
     X509 *x = X509_new();
     X509_NAME *name = X509_NAME_new();
@@ -295,10 +309,9 @@ static int cert_make(X509 *ca, EVP_PKEY *cakey, EVP_PKEY *key, const char *id, u
         !X509_set_subject_name(x, name) || !X509_gmtime_adj(X509_getm_notBefore(x), -3600) ||
         !X509_gmtime_adj(X509_getm_notAfter(x), 7L * 86400) || !X509_set_pubkey(x, key))
         goto out;
-    if (cert_add_ext(x, ca, NID_basic_constraints, "critical,CA:FALSE") < 0 ||
-        cert_add_ext(x, ca, NID_key_usage, "critical,digitalSignature") < 0 ||
-        cert_add_ext(x, ca, NID_ext_key_usage, "clientAuth") < 0)
-        goto out;
+    for (size_t i = 0; i < 3; i++)
+        if (!X509_add_ext(x, ext->e[i], -1))
+            goto out;
     if (X509_sign(x, cakey, EVP_sha256()) <= 0)
         goto out;
     rc = cert_write(path, x);
@@ -315,6 +328,7 @@ static int certs_make(struct loadgen *lg)
     FILE *fp = NULL;
     X509 *ca = NULL;
     EVP_PKEY *cakey = NULL, *key = NULL;
+    struct cert_exts ext = {{NULL}};
     uint64_t t0 = now_ns(), serial0;
     int rc = BW_EIO;
 
@@ -332,6 +346,10 @@ static int certs_make(struct loadgen *lg)
     }
     fclose(fp);
     fp = NULL;
+    if (cert_exts_init(&ext) < 0) {
+        fprintf(stderr, "loadgen: cannot make certificate extensions\n");
+        goto out;
+    }
     if (!(key = EVP_EC_gen("P-256"))) {
         fprintf(stderr, "loadgen: cannot generate a P-256 key\n");
         goto out;
@@ -350,7 +368,7 @@ static int certs_make(struct loadgen *lg)
 
         stream_id(lg, i, id, sizeof id);
         snprintf(path, sizeof path, "%s/%s.pem", lg->dir, id);
-        if (cert_make(ca, cakey, key, id, serial0 + i + 1, path) < 0) {
+        if (cert_make(ca, cakey, key, &ext, id, serial0 + i + 1, path) < 0) {
             fprintf(stderr, "loadgen: cannot make certificate '%s'\n", path);
             goto out;
         }
@@ -360,10 +378,33 @@ static int certs_make(struct loadgen *lg)
 out:
     if (fp)
         fclose(fp);
+    cert_exts_release(&ext);
     X509_free(ca);
     EVP_PKEY_free(cakey);
     EVP_PKEY_free(key);
     return rc;
+}
+
+/* One tls_ctx per identity, made before the clock starts (tls.h builds a
+ * context from files only; see the note at the top). */
+static int ctxs_make(struct loadgen *lg)
+{
+    uint64_t t0 = now_ns();
+
+    for (uint32_t i = 0; i < lg->o.agents; i++) {
+        char id[LG_ID_MAX], cert[400], err[256];
+
+        stream_id(lg, i, id, sizeof id);
+        snprintf(cert, sizeof cert, "%s/%s.pem", lg->dir, id);
+        lg->s[i].ctx = tls_ctx_new(TLS_ROLE_CLIENT, lg->ca_path, cert, lg->key_path, err,
+                                   sizeof err);
+        if (!lg->s[i].ctx) {
+            fprintf(stderr, "loadgen: %s\n", err);
+            return BW_ETLS;
+        }
+    }
+    lg->ctx_ms = ms_since(t0, now_ns());
+    return 0;
 }
 
 static void certs_remove(struct loadgen *lg)
@@ -927,19 +968,6 @@ static void stream_connect(struct stream *s)
         s->queued = true;
         return;
     }
-    if (!s->ctx) {
-        char id[LG_ID_MAX], cert[400], err[256];
-        uint64_t t0 = now_ns();
-
-        stream_id(lg, s->idx, id, sizeof id);
-        snprintf(cert, sizeof cert, "%s/%s.pem", lg->dir, id);
-        s->ctx = tls_ctx_new(TLS_ROLE_CLIENT, lg->ca_path, cert, lg->key_path, err, sizeof err);
-        lg->ctx_ms += ms_since(t0, now_ns());
-        if (!s->ctx) {
-            lg_error(lg, s, err);
-            return;  /* a broken identity stays down; counted */
-        }
-    }
     s->tls = tls_conn_new(s->ctx, lg->o.server_name);
     if (!s->tls) {
         lg_error(lg, s, "cannot create a tls connection");
@@ -1180,7 +1208,7 @@ static void lg_summary(const struct loadgen *lg)
            " heartbeats=%" PRIu64 " hb_rtt_p50_ms=%.2f hb_rtt_p99_ms=%.2f hb_rtt_max_ms=%.2f"
            " connects=%" PRIu64 " disconnects=%" PRIu64 " reconnect_ms=%.0f restream_ms=%.0f"
            " connect_failures=%" PRIu64 " tls_failures=%" PRIu64 " errors=%" PRIu64
-           " lost=%" PRIu64 " drained=%d lg_cpu_pct=%.1f lg_rss_mib=%.1f lg_hwm_mib=%.1f"
+           " lost=%" PRIu64 " drained=%d lg_cpu_pct=%.1f lg_setup_rss_mib=%.1f lg_rss_mib=%.1f lg_hwm_mib=%.1f"
            " build_ns_per_event=%.0f\n",
            mode, o->agents, o->rate, o->batch, win_s, lg->welcomed_once,
            lg->t_connected ? ms_since(lg->t_start, lg->t_connected) : -1.0, lg->certgen_ms,
@@ -1191,7 +1219,7 @@ static void lg_summary(const struct loadgen *lg)
            hist_quantile_ms(&lg->hb, 0.50), hist_quantile_ms(&lg->hb, 0.99),
            (double)lg->hb.max / 1000.0, lg->connects, lg->disconnects, lg->reconnect_ms,
            lg->restream_ms, lg->connect_failures, lg->tls_failures, lg->errors, lg->lost,
-           lg->t_drained != 0, wall_s > 0 ? 100.0 * cpu / wall_s : 0,
+           lg->t_drained != 0, wall_s > 0 ? 100.0 * cpu / wall_s : 0, lg->setup_rss_mib,
            (double)proc_status_kib("VmRSS") / 1024.0, (double)proc_status_kib("VmHWM") / 1024.0,
            lg->build_ns_per_event);
     fflush(stdout);
@@ -1440,6 +1468,9 @@ static int lg_setup(struct loadgen *lg)
             return BW_ENOMEM;
         }
     }
+    if (ctxs_make(lg) < 0)
+        return BW_ETLS;
+    lg->setup_rss_mib = (double)proc_status_kib("VmRSS") / 1024.0;
     frame_batch_init(&lg->batch, FRAME_DEFAULT_MAX);
     buf_init(&lg->plain, FRAME_DEFAULT_MAX * 2 + 1024);
     return lg_measure_build(lg);

@@ -29,7 +29,6 @@
 #include "bulwark/evjson.h"
 
 /* file.c: picks fanotify or inotify (not in collector.h yet). */
-struct collector *collector_file_new_mode(const struct collector_env *env, int mode);
 #define MODE_FANOTIFY 1
 #define MODE_INOTIFY 2
 
