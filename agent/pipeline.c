@@ -22,6 +22,10 @@
 #include "bulwark/tls.h"
 
 #define TICK_MS 10u
+/* The queue goes to the spool when it holds a chunk or is this old: one
+ * SQLite commit (an fsync with synchronous=FULL) per ~100 ms at low rates
+ * instead of one per tick. */
+#define FLUSH_MAX_AGE_NS 100000000
 #define CHUNK 1024u
 #define TICK_BUDGET_NS 8000000      /* spend at most ~8 ms of a tick producing */
 #define AHEAD_MAX 200000u           /* a pull source stays this close to the acks */
@@ -56,6 +60,7 @@ struct agent {
     uint64_t queue_dropped;
     uint64_t by_kind[KINDS];
     uint64_t printed;
+    int64_t last_flush_ns;
     Bulwark__V1__AgentHealth__EventsByKindEntry health_kinds[KINDS];
     Bulwark__V1__AgentHealth__EventsByKindEntry *health_ptrs[KINDS];
     char agent_id[128];
@@ -231,7 +236,12 @@ static void on_tick(uv_timer_t *t)
     struct agent *a = t->data;
     bool had = false;
 
-    agent_pull_source(a, mono_ns());
+    int64_t now = mono_ns();
+
+    agent_pull_source(a, now);
+    if (a->q_len < CHUNK && now - a->last_flush_ns < FLUSH_MAX_AGE_NS && !a->source_done)
+        return;
+    a->last_flush_ns = now;
     had = a->q_len > 0;
     if (agent_flush(a) < 0) {
         agent_stop(a, 1);

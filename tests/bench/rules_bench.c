@@ -1,5 +1,5 @@
 /* rules_bench.c - events/s per core through a ruleset (default: the
- * repository's rules/*.yaml) for a realistic mix of events. The events are
+ * repository's rules/ directory) for a realistic mix of events. The events are
  * built in memory first; only rules_engine_eval() is timed, on one thread,
  * with the thread's CPU clock (so the figure is per core).
  *
