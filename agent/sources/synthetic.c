@@ -737,7 +737,7 @@ struct source *source_synthetic_new(const struct synthetic_options *opt)
     uint64_t seed = opt->seed;
 
     if (opt->scenario && *opt->scenario && strcmp(opt->scenario, "mixed") != 0)
-        return NULL;
+        return source_scenario_new(opt->scenario);
     if (opt->rate < 0 || opt->rate != opt->rate)
         return NULL;
     g = calloc(1, sizeof *g);

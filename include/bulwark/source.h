@@ -24,12 +24,15 @@ struct synthetic_options {
     uint64_t count;       /* total events; 0 = unlimited */
     const char *hostname; /* used in generated fields */
     uint64_t seed;        /* PRNG seed; 0 = from time */
-    const char *scenario; /* "mixed" (default); later issues add more */
+    const char *scenario; /* "mixed" (default), or a scripted "miner" / "benign" story */
 };
 
 /* A realistic mix of every event kind (exec, net, file, resource, config,
  * vuln, external) with plausible container, process and network fields. */
 struct source *source_synthetic_new(const struct synthetic_options *opt);
+/* A scripted scenario ("miner", "benign"; see agent/sources/scenario.c):
+ * a finite story in one container. NULL for an unknown name. */
+struct source *source_scenario_new(const char *name);
 /* Newline-delimited JSON events (evjson format). A malformed line is counted,
  * logged once with file:line, and skipped. NULL + err if the file can't open. */
 struct source *source_replay_new(const char *path, char *err, size_t errlen);
