@@ -56,6 +56,31 @@ class RulesTest(harness.BulwarkTest):
         self.assertEqual(counts["miner-host"][0], 33)
         self.assertEqual(counts["benign-host"][0], 33)
 
+    def test_retro_hunt(self):
+        """Events stored while no rules ran are hunted afterwards: the alerts
+        are stored, marked retrospective, and a second hunt merges into them."""
+        certs = self.certs("quiet-host")
+        server = self.start_server(certs, rules="")
+        miner = self.start_agent(certs, server, "quiet-host", synthetic_scenario="miner",
+                                 exit_when_drained="true")
+        self.wait_drained(miner)
+        self.stop_server(server)
+        self.assertEqual(harness.db_query(server.db, "SELECT count(*) FROM alerts")[0][0], 0)
+
+        rule_files = sorted(os.path.join(harness.SOURCE_DIR, "rules", f)
+                            for f in os.listdir(os.path.join(harness.SOURCE_DIR, "rules"))
+                            if f.endswith(".yaml"))
+        for _ in range(2):
+            hunt = self.spawn("hunt", [harness.BULWARKD, "rules", "hunt", *rule_files,
+                                       "--since", "2d", "--db", server.db])
+            self.assertEqual(hunt.wait(120), 0, hunt.tail())
+            self.assert_clean(hunt)
+            hunt.wait_for(r"hunted 33 events: 5 retrospective alerts stored", 5)
+        rows = harness.db_query(server.db, "SELECT rule, retrospective, count FROM alerts")
+        self.assertEqual({r[0] for r in rows}, MINER_ALERTS)
+        self.assertTrue(all(r[1] == 1 for r in rows), rows)
+        self.assertTrue(all(r[2] == 2 for r in rows), f"the second hunt merges: {rows}")
+
     def test_hot_reload_under_load(self):
         certs = self.certs("load-a", "load-b", "miner-late")
         rules = self.rules_dir()
