@@ -88,3 +88,12 @@ void buf_consume(struct buf *b, size_t n)
     }
     b->off += n;
 }
+
+void buf_trim(struct buf *b)
+{
+    if (b->len - b->off != 0)
+        return;
+    free(b->data);
+    b->data = NULL;
+    b->off = b->len = b->cap = 0;
+}

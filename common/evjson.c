@@ -704,8 +704,8 @@ static bool digits(const char **s, int n, int *out)
     return true;
 }
 
-/* RFC 3339: 2024-05-01T12:00:00[.123456789](Z|+02:00) -> Unix ns. */
-static int parse_rfc3339(const char *s, int64_t *out)
+/* RFC 3339 -> Unix ns (include/bulwark/evjson.h). */
+int evjson_parse_time(const char *s, int64_t *out_ns)
 {
     struct tm tm = {0}, check;
     int year, mon, day, hh, mm, ss, oh = 0, om = 0, sign = 0;
@@ -754,7 +754,7 @@ static int parse_rfc3339(const char *s, int64_t *out)
     if (__builtin_mul_overflow(secs, (int64_t)1000000000, &ns) ||
         __builtin_add_overflow(ns, frac, &ns))
         return BW_EINVAL;
-    *out = ns;
+    *out_ns = ns;
     return 0;
 }
 
@@ -788,7 +788,8 @@ int evjson_event_from_json(const json_t *obj, Bulwark__V1__Event **out, char *er
         (!json_object_get(obj, "time_ns") || json_is_null(json_object_get(obj, "time_ns")))) {
         Bulwark__V1__Event *ev = (Bulwark__V1__Event *)m;
 
-        if (!json_is_string(jtime) || parse_rfc3339(json_string_value(jtime), &ev->time_ns) < 0) {
+        if (!json_is_string(jtime) ||
+            evjson_parse_time(json_string_value(jtime), &ev->time_ns) < 0) {
             msg_free(m);
             return fail(&cx, "time", "expected an rfc 3339 time");
         }

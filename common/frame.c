@@ -180,3 +180,96 @@ int frame_batch_finish(struct frame_batch *b, uint64_t epoch, uint32_t max_frame
     b->count = 0;
     return 0;
 }
+
+/* ------------------------------------------------ raw scan of a Batch */
+
+/* Reads a varint at *p (bounded by end); 0 or BW_EPROTO. */
+static int frame_get_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
+{
+    uint64_t v = 0;
+
+    for (unsigned shift = 0; shift < 64; shift += 7) {
+        uint8_t b;
+        if (*p >= end)
+            return BW_EPROTO;
+        b = *(*p)++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *out = v;
+            return 0;
+        }
+    }
+    return BW_EPROTO;
+}
+
+/* Skips or returns one field: for LEN fields, body and blen are the payload. */
+static int frame_next_field(const uint8_t **p, const uint8_t *end, uint32_t *field,
+                            unsigned *wire, const uint8_t **body, size_t *blen)
+{
+    uint64_t key, v;
+
+    if (frame_get_varint(p, end, &key) < 0 || (key >> 3) == 0 || (key >> 3) > UINT32_MAX)
+        return BW_EPROTO;
+    *field = (uint32_t)(key >> 3);
+    *wire = key & 7;
+    switch (*wire) {
+    case PB_WIRE_VARINT:
+        return frame_get_varint(p, end, &v);
+    case 1:  /* 64-bit */
+        if (end - *p < 8)
+            return BW_EPROTO;
+        *p += 8;
+        return 0;
+    case PB_WIRE_LEN:
+        if (frame_get_varint(p, end, &v) < 0 || v > (uint64_t)(end - *p))
+            return BW_EPROTO;
+        *body = *p;
+        *blen = (size_t)v;
+        *p += v;
+        return 0;
+    case 5:  /* 32-bit */
+        if (end - *p < 4)
+            return BW_EPROTO;
+        *p += 4;
+        return 0;
+    default:
+        return BW_EPROTO;
+    }
+}
+
+int frame_batch_scan(const uint8_t *payload, size_t len, const uint8_t **ev, size_t *evlen,
+                     size_t max, size_t *n)
+{
+    const uint8_t *p = payload, *end = payload + len, *batch = NULL, *body = NULL;
+    size_t blen = 0, batch_len = 0, count = 0;
+    uint32_t field;
+    unsigned wire;
+
+    while (p < end) {
+        if (frame_next_field(&p, end, &field, &wire, &body, &blen) < 0)
+            return BW_EPROTO;
+        if (field == 3 && wire == PB_WIRE_LEN) {
+            if (batch)
+                return BW_EPROTO;  /* merged batches: leave it to the decoder */
+            batch = body;
+            batch_len = blen;
+        }
+    }
+    if (!batch)
+        return BW_EPROTO;
+    p = batch;
+    end = batch + batch_len;
+    while (p < end) {
+        if (frame_next_field(&p, end, &field, &wire, &body, &blen) < 0)
+            return BW_EPROTO;
+        if (field == 2 && wire == PB_WIRE_LEN) {
+            if (count == max)
+                return BW_EPROTO;
+            ev[count] = body;
+            evlen[count] = blen;
+            count++;
+        }
+    }
+    *n = count;
+    return 0;
+}

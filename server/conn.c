@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bulwark/arena.h"
 #include "bulwark/conn.h"
 #include "bulwark/err.h"
 #include "bulwark/frame.h"
@@ -231,6 +232,7 @@ static int conn_send(struct conn *c, const Bulwark__V1__Frame *f)
     rc = frame_encode(f, c->srv->cfg->max_frame, &c->plain);
     if (rc == 0)
         rc = tls_conn_write(c->tls, buf_head(&c->plain), buf_size(&c->plain));
+    buf_reset(&c->plain);
     if (rc < 0) {
         conn_close(c, "cannot send frame");
         return rc;
@@ -387,7 +389,7 @@ out:
     return s;
 }
 
-static void conn_on_hello(struct conn *c, Bulwark__V1__Frame *f)
+static void conn_on_hello(struct conn *c, Bulwark__V1__Frame *f, struct arena *ar)
 {
     const Bulwark__V1__Hello *h = f->hello;
     struct server *srv = c->srv;
@@ -438,10 +440,11 @@ static void conn_on_hello(struct conn *c, Bulwark__V1__Frame *f)
     conn_read_stop(c);  /* nothing may come before Welcome */
     writer_submit(srv->writer, it);
 out:
-    frame_free(f, NULL);
+    arena_free(ar);
 }
 
-static void conn_on_batch(struct conn *c, Bulwark__V1__Frame *f)
+static void conn_on_batch(struct conn *c, Bulwark__V1__Frame *f, struct arena *ar,
+                          const uint8_t *raw, size_t rawlen)
 {
     struct server *srv = c->srv;
     struct writer_item *it = calloc(1, sizeof *it);
@@ -450,17 +453,24 @@ static void conn_on_batch(struct conn *c, Bulwark__V1__Frame *f)
 
     if (!it || !(it->agent_id = strdup(c->agent_id))) {
         free(it);
-        frame_free(f, NULL);
+        arena_free(ar);
         conn_close(c, "out of memory");
         return;
     }
     uint64_t fresh = c->expect_next;  /* events below it were evaluated on this stream */
-    rc = ingest_batch_build(f->batch, c->agent_id, c->hostname, c->epoch,
+    size_t nev = f->batch->n_events, nraw = 0;
+    const uint8_t **rawev = arena_alloc(ar, (nev + 1) * sizeof *rawev);
+    size_t *rawlens = arena_alloc(ar, (nev + 1) * sizeof *rawlens);
+    /* Keep the agent's own bytes of each event when they can be found. */
+    if (!rawev || !rawlens || frame_batch_scan(raw, rawlen, rawev, rawlens, nev, &nraw) < 0 ||
+        nraw != nev)
+        rawev = NULL;
+    rc = ingest_batch_build(f->batch, rawev, rawlens, c->agent_id, c->hostname, c->epoch,
                             srv->cfg->max_batch_events, conn_now_ns(), &c->expect_next,
                             &it->batch, why, sizeof why);
     if (rc < 0) {
         writer_item_free(it);
-        frame_free(f, NULL);
+        arena_free(ar);
         conn_fail(c, rc == BW_ETOOBIG ? BULWARK__V1__ERROR__CODE__LIMIT
                                       : BULWARK__V1__ERROR__CODE__PROTOCOL, why);
         return;
@@ -477,7 +487,7 @@ static void conn_on_batch(struct conn *c, Bulwark__V1__Frame *f)
     it->batch.sb.agent_id = it->agent_id;
     it->type = WRITER_BATCH;
     it->epoch = c->epoch;
-    it->frame = f;  /* container refs point into it */
+    it->arena = ar;  /* the frame, the raw bodies and container refs live in it */
     it->done = conn_on_written;
     it->owner = c;
     c->refs++;
@@ -487,7 +497,7 @@ static void conn_on_batch(struct conn *c, Bulwark__V1__Frame *f)
     writer_submit(srv->writer, it);
 }
 
-static void conn_on_heartbeat(struct conn *c, Bulwark__V1__Frame *f)
+static void conn_on_heartbeat(struct conn *c, Bulwark__V1__Frame *f, struct arena *ar)
 {
     Bulwark__V1__Frame out = BULWARK__V1__FRAME__INIT;
     Bulwark__V1__Heartbeat hb = BULWARK__V1__HEARTBEAT__INIT;
@@ -495,37 +505,38 @@ static void conn_on_heartbeat(struct conn *c, Bulwark__V1__Frame *f)
     hb.sent_at_ns = f->heartbeat->sent_at_ns;  /* echoed: the agent measures round trips */
     out.msg_case = BULWARK__V1__FRAME__MSG_HEARTBEAT;
     out.heartbeat = &hb;
-    frame_free(f, NULL);
+    arena_free(ar);
     conn_send(c, &out);
 }
 
-/* Takes ownership of f. */
-static void conn_on_frame(struct conn *c, Bulwark__V1__Frame *f)
+/* Takes ownership of ar, which holds f and the raw payload. */
+static void conn_on_frame(struct conn *c, Bulwark__V1__Frame *f, struct arena *ar,
+                          const uint8_t *raw, size_t rawlen)
 {
     if (c->state == CONN_HELLO) {
         if (f->msg_case != BULWARK__V1__FRAME__MSG_HELLO) {
-            frame_free(f, NULL);
+            arena_free(ar);
             conn_fail(c, BULWARK__V1__ERROR__CODE__PROTOCOL, "expected hello as the first frame");
             return;
         }
-        conn_on_hello(c, f);
+        conn_on_hello(c, f, ar);
         return;
     }
     switch (f->msg_case) {
     case BULWARK__V1__FRAME__MSG_BATCH:
-        conn_on_batch(c, f);
+        conn_on_batch(c, f, ar, raw, rawlen);
         return;
     case BULWARK__V1__FRAME__MSG_HEARTBEAT:
-        conn_on_heartbeat(c, f);
+        conn_on_heartbeat(c, f, ar);
         return;
     case BULWARK__V1__FRAME__MSG_ERROR:
         log_msg(LOG_INFO, "conn", "%s %s: agent error: %.200s", c->peer, c->agent_id,
                 f->error->message);
-        frame_free(f, NULL);
+        arena_free(ar);
         conn_finish(c, BULWARK__V1__ERROR__CODE__UNSPECIFIED, NULL);
         return;
     default:
-        frame_free(f, NULL);
+        arena_free(ar);
         conn_fail(c, BULWARK__V1__ERROR__CODE__PROTOCOL, "unexpected frame type");
         return;
     }
@@ -538,8 +549,11 @@ static int conn_process_frames(struct conn *c)
 
     while (!c->closing && c->state != CONN_CLOSING && c->state != CONN_WELCOMING) {
         const uint8_t *p;
+        uint8_t *raw;
         size_t len;
         Bulwark__V1__Frame *f;
+        struct arena *ar;
+        ProtobufCAllocator pa;
         int rc;
 
         if (c->state == CONN_STREAMING &&
@@ -557,13 +571,25 @@ static int conn_process_frames(struct conn *c)
                       rc == BW_ETOOBIG ? "frame too large" : "zero-length frame");
             return rc;
         }
-        f = frame_decode(p, len, NULL);
+        /* The frame and all protobuf-c allocates for it live in one arena
+         * that goes with the batch to the writer and is freed at once. */
+        ar = arena_new(len * 4 + 4096);
+        raw = ar ? arena_alloc(ar, len) : NULL;
+        if (!raw) {
+            arena_free(ar);
+            conn_close(c, "out of memory");
+            return BW_ENOMEM;
+        }
+        memcpy(raw, p, len);
+        pa = arena_pb_allocator(ar);
+        f = frame_decode(raw, len, &pa);
         if (!f) {
+            arena_free(ar);
             conn_fail(c, BULWARK__V1__ERROR__CODE__PROTOCOL,
                       "invalid frame (not a bulwark.v1.Frame)");
             return BW_EPROTO;
         }
-        conn_on_frame(c, f);
+        conn_on_frame(c, f, ar, raw, len);
     }
     return 0;
 }
@@ -641,6 +667,9 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     conn_arm_idle(c);
     conn_pump(c);
     conn_flush(c);
+    /* An idle stream keeps no buffers: most of 10,000 agents are idle. */
+    buf_trim(&c->reader.in);
+    buf_trim(&c->plain);
     c->turn_bytes += (size_t)nread;
     if (c->turn_bytes >= CONN_TURN_BYTES && c->reading && !c->closing) {
         /* Fairness: give the loop back; resume on the next pass. */

@@ -90,7 +90,8 @@ static int ingest_event_check(const Bulwark__V1__Event *ev, char *why, size_t wh
     return 0;
 }
 
-int ingest_batch_build(const Bulwark__V1__Batch *b, const char *agent_id, const char *hostname,
+int ingest_batch_build(const Bulwark__V1__Batch *b, const uint8_t *const *raw,
+                       const size_t *rawlen, const char *agent_id, const char *hostname,
                        uint64_t epoch, uint32_t max_events, int64_t recv_ns,
                        uint64_t *expect_next, struct ingest_batch *out, char *why, size_t whylen)
 {
@@ -124,11 +125,12 @@ int ingest_batch_build(const Bulwark__V1__Batch *b, const char *agent_id, const 
         rc = ingest_event_check(ev, why, whylen);
         if (rc < 0)
             return rc;
-        total += bulwark__v1__event__get_packed_size(ev);
+        if (!raw)
+            total += bulwark__v1__event__get_packed_size(ev);
     }
     out->events = calloc(n, sizeof *out->events);
-    out->bodies = malloc(total ? total : 1);
-    if (!out->events || !out->bodies) {
+    out->bodies = raw ? NULL : malloc(total ? total : 1);
+    if (!out->events || (!raw && !out->bodies)) {
         ingest_batch_release(out);
         snprintf(why, whylen, "out of memory");
         return BW_ENOMEM;
@@ -141,9 +143,14 @@ int ingest_batch_build(const Bulwark__V1__Batch *b, const char *agent_id, const 
         se->kind = (int32_t)ev->body_case;
         se->severity = (int32_t)ev->severity;
         se->container = (ev->container && ev->container->id[0]) ? ev->container : NULL;
-        se->body = out->bodies + off;
-        se->body_len = bulwark__v1__event__pack(ev, out->bodies + off);
-        off += se->body_len;
+        if (raw) {
+            se->body = raw[i];
+            se->body_len = rawlen[i];
+        } else {
+            se->body = out->bodies + off;
+            se->body_len = bulwark__v1__event__pack(ev, out->bodies + off);
+            off += se->body_len;
+        }
     }
     out->first_seq = first;
     out->last_seq = first + n - 1;

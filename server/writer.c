@@ -65,8 +65,7 @@ void writer_item_free(struct writer_item *it)
     ingest_batch_release(&it->batch);
     alert_rec_free_list(it->alerts);
     buf_release(&it->state);
-    if (it->frame)
-        bulwark__v1__frame__free_unpacked(it->frame, NULL);
+    arena_free(it->arena);
     free(it);
 }
 

@@ -45,7 +45,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "bulwark/collector.h"
@@ -53,6 +52,7 @@
 #include "bulwark/err.h"
 #include "bulwark/evjson.h"
 #include "bulwark/log.h"
+#include "bulwark/procfs.h"
 
 #define FALCO_LINE_MAX (1024u * 1024)
 #define FALCO_CHUNK (64u * 1024)
@@ -93,38 +93,12 @@ struct falco {
 
 /* ------------------------------------------------------------- helpers */
 
-static int64_t falco_now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* A malloc'd copy of s[0, n) cut to at most max bytes on a UTF-8 boundary. */
-static char *falco_strndup(const char *s, size_t n, size_t max)
-{
-    char *p;
-
-    if (n > max) {
-        n = max;
-        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-            n--;
-    }
-    p = malloc(n + 1);
-    if (p) {
-        memcpy(p, s, n);
-        p[n] = '\0';
-    }
-    return p;
-}
-
 /* Sets *dst to a bounded copy of v; leaves the default for NULL or "". */
 static int falco_set(char **dst, const char *v, size_t max)
 {
     if (!v || !*v)
         return 0;
-    *dst = falco_strndup(v, strlen(v), max);
+    *dst = procfs_strndup_utf8(v, strlen(v), max);
     return *dst ? 0 : BW_ENOMEM;
 }
 
@@ -137,7 +111,7 @@ static char *falco_value_text(const json_t *v, bool *nomem)
 
     switch (json_typeof(v)) {
     case JSON_STRING:
-        s = falco_strndup(json_string_value(v), json_string_length(v), FALCO_STR_MAX);
+        s = procfs_strndup_utf8(json_string_value(v), json_string_length(v), FALCO_STR_MAX);
         break;
     case JSON_INTEGER:
         snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
@@ -154,7 +128,7 @@ static char *falco_value_text(const json_t *v, bool *nomem)
     case JSON_ARRAY:
     case JSON_OBJECT:
         dump = json_dumps(v, JSON_COMPACT);
-        s = dump ? falco_strndup(dump, strlen(dump), FALCO_STR_MAX) : NULL;
+        s = dump ? procfs_strndup_utf8(dump, strlen(dump), FALCO_STR_MAX) : NULL;
         free(dump);
         break;
     default:
@@ -193,74 +167,6 @@ static const char *falco_str_field(const json_t *fields, const char *key)
     const char *s = json_string_value(json_object_get(fields, key));
 
     return s && *s && strcmp(s, "<NA>") != 0 ? s : NULL;
-}
-
-/* Reads exactly n digits. */
-static bool falco_digits(const char **s, int n, int *out)
-{
-    int v = 0;
-
-    for (int i = 0; i < n; i++) {
-        char c = (*s)[i];
-
-        if (c < '0' || c > '9')
-            return false;
-        v = v * 10 + (c - '0');
-    }
-    *s += n;
-    *out = v;
-    return true;
-}
-
-/* RFC 3339 as Falco writes it ("2024-05-01T12:00:00.123456789Z", offsets
- * accepted) -> Unix ns. 0 or BW_EINVAL. */
-static int falco_time_parse(const char *s, int64_t *out)
-{
-    struct tm tm = {0};
-    int year, mon, day, hh, mm, ss, oh = 0, om = 0, sign = 0;
-    int64_t frac = 0;
-    time_t t;
-
-    if (!falco_digits(&s, 4, &year) || *s++ != '-' || !falco_digits(&s, 2, &mon) ||
-        *s++ != '-' || !falco_digits(&s, 2, &day) || (*s != 'T' && *s != 't' && *s != ' '))
-        return BW_EINVAL;
-    s++;
-    if (!falco_digits(&s, 2, &hh) || *s++ != ':' || !falco_digits(&s, 2, &mm) || *s++ != ':' ||
-        !falco_digits(&s, 2, &ss))
-        return BW_EINVAL;
-    if (*s == '.') {
-        int nd = 0;
-
-        for (s++; *s >= '0' && *s <= '9'; s++, nd++)
-            if (nd < 9)
-                frac = frac * 10 + (*s - '0');
-        if (nd == 0)
-            return BW_EINVAL;
-        for (; nd < 9; nd++)
-            frac *= 10;
-    }
-    if (*s == 'Z' || *s == 'z') {
-        s++;
-    } else if (*s == '+' || *s == '-') {
-        sign = *s++ == '-' ? -1 : 1;
-        if (!falco_digits(&s, 2, &oh) || *s++ != ':' || !falco_digits(&s, 2, &om) || oh > 23 ||
-            om > 59)
-            return BW_EINVAL;
-    } else {
-        return BW_EINVAL;
-    }
-    if (*s || mon < 1 || mon > 12 || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60 ||
-        year < 1970)
-        return BW_EINVAL;
-    tm.tm_year = year - 1900;
-    tm.tm_mon = mon - 1;
-    tm.tm_mday = day;
-    tm.tm_hour = hh;
-    tm.tm_min = mm;
-    tm.tm_sec = ss;
-    t = timegm(&tm);
-    *out = ((int64_t)t - sign * (oh * 3600 + om * 60)) * 1000000000 + frac;
-    return *out > 0 ? 0 : BW_EINVAL;
 }
 
 static Bulwark__V1__Severity falco_severity(const char *p)
@@ -306,7 +212,7 @@ static int falco_add_field(Bulwark__V1__ExternalAlert *x, const char *key, char 
     bulwark__v1__external_alert__fields_entry__init(e);
     e->value = value;
     x->fields[x->n_fields++] = e;
-    e->key = falco_strndup(key, strlen(key), FALCO_STR_MAX);
+    e->key = procfs_strndup_utf8(key, strlen(key), FALCO_STR_MAX);
     return e->key ? 0 : BW_ENOMEM;
 }
 
@@ -347,8 +253,8 @@ static int falco_fill_alert(Bulwark__V1__ExternalAlert *x, const json_t *o)
                 break;
             if (!json_is_string(v))
                 continue;
-            x->tags[x->n_tags] = falco_strndup(json_string_value(v), json_string_length(v),
-                                               FALCO_STR_MAX);
+            x->tags[x->n_tags] =
+                procfs_strndup_utf8(json_string_value(v), json_string_length(v), FALCO_STR_MAX);
             if (!x->tags[x->n_tags++])
                 return BW_ENOMEM;
         }
@@ -449,12 +355,12 @@ static int falco_event(struct falco *fc, const json_t *o, Bulwark__V1__Event **o
     bulwark__v1__external_alert__init(x);
     ev->body_case = BULWARK__V1__EVENT__BODY_EXTERNAL;
     ev->external = x;
-    if (when && falco_time_parse(when, &t) == 0)
+    if (when && evjson_parse_time(when, &t) == 0 && t > 0)
         ev->time_ns = t;
     else if (falco_int_field(fields, "evt.time", &t) && t > 0)
         ev->time_ns = t;
     else
-        ev->time_ns = falco_now_ns();
+        ev->time_ns = procfs_now_ns();
     ev->severity = falco_severity(json_string_value(json_object_get(o, "priority")));
     if (falco_fill_alert(x, o) < 0 || falco_fill_process(ev, fields) < 0 ||
         falco_fill_container(fc, ev, fields) < 0) {

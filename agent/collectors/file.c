@@ -66,6 +66,7 @@
 #include "bulwark/err.h"
 #include "bulwark/evjson.h"
 #include "bulwark/log.h"
+#include "bulwark/procfs.h"
 
 #define FILE_PATHS_DEFAULT "/etc,/usr/bin,/usr/sbin,/bin,/sbin,/usr/lib,/lib"
 #define FILE_PATHS_MAX 32u
@@ -182,30 +183,11 @@ static uint64_t file_key_fh(const unsigned char *fh, size_t n)
     return file_fnv(1469598103934665603ULL, fh, n) & ~1ULL;       /* even: fanotify */
 }
 
-/* A malloc'd copy of s cut to at most max bytes on a UTF-8 boundary. */
-static char *file_strdup(const char *s, size_t max)
-{
-    size_t n = strlen(s);
-    char *p;
-
-    if (n > max) {
-        n = max;
-        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-            n--;
-    }
-    p = malloc(n + 1);
-    if (p) {
-        memcpy(p, s, n);
-        p[n] = '\0';
-    }
-    return p;
-}
-
 static int file_set(char **dst, const char *v)
 {
     if (!v || !*v)
         return 0;
-    *dst = file_strdup(v, FILE_STR_MAX);
+    *dst = procfs_strndup_utf8(v, strlen(v), FILE_STR_MAX);
     return *dst ? 0 : BW_ENOMEM;
 }
 

@@ -351,6 +351,23 @@ char *procfs_strdup(const char *s, size_t max)
     return d;
 }
 
+char *procfs_strndup_utf8(const char *s, size_t n, size_t max)
+{
+    char *p;
+
+    if (n > max) {
+        n = max;
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--;
+    }
+    p = malloc(n + 1);
+    if (p) {
+        memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
+}
+
 int procfs_set_str(char **field, const char *s, size_t max)
 {
     char *d = procfs_strdup(s, max);

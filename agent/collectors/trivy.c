@@ -50,6 +50,7 @@
 #include "bulwark/err.h"
 #include "bulwark/evjson.h"
 #include "bulwark/log.h"
+#include "bulwark/procfs.h"
 
 #define TRIVY_FILE_MAX (64u * 1024 * 1024)
 #define TRIVY_SEEN_MAX 4096u
@@ -110,25 +111,6 @@ static uint64_t trivy_hash(const char *s)
     return h;
 }
 
-/* A malloc'd copy of s cut to at most max bytes on a UTF-8 boundary. */
-static char *trivy_strdup(const char *s, size_t max)
-{
-    size_t n = strlen(s);
-    char *p;
-
-    if (n > max) {
-        n = max;
-        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-            n--;
-    }
-    p = malloc(n + 1);
-    if (p) {
-        memcpy(p, s, n);
-        p[n] = '\0';
-    }
-    return p;
-}
-
 /* Sets *dst to a bounded copy of the string member `key` of obj (left at
  * the empty default when absent or null). 0 or BW_ENOMEM. */
 static int trivy_set(char **dst, const json_t *obj, const char *key)
@@ -137,7 +119,7 @@ static int trivy_set(char **dst, const json_t *obj, const char *key)
 
     if (!v || !*v)
         return 0;
-    *dst = trivy_strdup(v, TRIVY_STR_MAX);
+    *dst = procfs_strndup_utf8(v, strlen(v), TRIVY_STR_MAX);
     return *dst ? 0 : BW_ENOMEM;
 }
 
@@ -145,7 +127,7 @@ static int trivy_set_str(char **dst, const char *v)
 {
     if (!v || !*v)
         return 0;
-    *dst = trivy_strdup(v, TRIVY_STR_MAX);
+    *dst = procfs_strndup_utf8(v, strlen(v), TRIVY_STR_MAX);
     return *dst ? 0 : BW_ENOMEM;
 }
 

@@ -30,5 +30,8 @@ void buf_consume(struct buf *b, size_t n);
 static inline size_t buf_size(const struct buf *b) { return b->len - b->off; }
 static inline const uint8_t *buf_head(const struct buf *b) { return b->data + b->off; }
 void buf_reset(struct buf *b);
+/* Frees the storage of an empty buffer but keeps its maximum, so an idle
+ * owner (one of 10,000 connections) holds no buffer memory. */
+void buf_trim(struct buf *b);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "bulwark/v1/bulwark.pb-c.h"
 
@@ -24,5 +25,12 @@ void evjson_event_free(Bulwark__V1__Event *ev);
 /* "exec", "net", "file", "resource", "config", "vuln", "external"; NULL if unknown. */
 const char *evjson_kind_name(int kind);
 int evjson_kind_from_name(const char *name);  /* 0 if unknown */
+/* Parses an RFC 3339 time, "2024-05-01T12:00:00[.123456789](Z|+02:00)" ('t'
+ * or a space may stand for 'T', 'z' for 'Z'; digits past nanoseconds are
+ * ignored), into Unix ns in *out_ns. The whole of s (not NULL) must be the
+ * time. Impossible dates (2023-02-30) and values that overflow int64 ns are
+ * refused; times before 1970 give negative values. 0, or BW_EINVAL with
+ * *out_ns untouched. */
+int evjson_parse_time(const char *s, int64_t *out_ns);
 
 #endif

@@ -38,6 +38,15 @@ void frame_free(Bulwark__V1__Frame *f, ProtobufCAllocator *alloc);
  * packed size exceeds max_frame or out's maximum. */
 int frame_encode(const Bulwark__V1__Frame *f, uint32_t max_frame, struct buf *out);
 
+/* Finds the raw bytes of each event of a Batch frame payload without
+ * unpacking them, so the store can keep the agent's bytes instead of packing
+ * the decoded events again. Fills ev[i]/evlen[i] for up to max events in
+ * order and sets *n. Returns 0, or BW_EPROTO when the payload is not one
+ * Batch (no batch, a batch field seen twice, bad wire data) or holds more
+ * than max events: the caller then packs the decoded events instead. */
+int frame_batch_scan(const uint8_t *payload, size_t len, const uint8_t **ev, size_t *evlen,
+                     size_t max, size_t *n);
+
 /* Builds a Batch frame from events that are already packed (as the agent's
  * spool keeps them), without unpacking them: the body collects each event as
  * field 2 of Batch, then finish writes the length prefix, the Frame.batch tag

@@ -32,9 +32,12 @@ struct ingest_batch {
  * was already sent, a gap is an error), every event with a known kind, a
  * time, a valid severity and bounded strings. On success fills out (release
  * with ingest_batch_release) and advances *expect_next. Returns 0, BW_EPROTO
- * or BW_ETOOBIG with a reason in why. Does not keep pointers into b except
- * for container refs: b must outlive out. */
-int ingest_batch_build(const Bulwark__V1__Batch *b, const char *agent_id, const char *hostname,
+ * or BW_ETOOBIG with a reason in why. raw/rawlen, when not NULL, are the
+ * agent's bytes of each event (frame_batch_scan) and become the stored
+ * bodies as they are; otherwise the decoded events are packed again. out
+ * keeps pointers into b (container refs) and raw: both must outlive it. */
+int ingest_batch_build(const Bulwark__V1__Batch *b, const uint8_t *const *raw,
+                       const size_t *rawlen, const char *agent_id, const char *hostname,
                        uint64_t epoch, uint32_t max_events, int64_t recv_ns,
                        uint64_t *expect_next, struct ingest_batch *out, char *why, size_t whylen);
 void ingest_batch_release(struct ingest_batch *ib);

@@ -73,6 +73,9 @@ int procfs_process_ref(const char *root, int pid, uint32_t cmdline_max, int64_t 
 int64_t procfs_now_ns(void);
 /* A malloc'd copy of s cut to max bytes (NULL s gives ""); NULL on ENOMEM. */
 char *procfs_strdup(const char *s, size_t max);
+/* A malloc'd copy of s[0, n) cut to at most max bytes on a UTF-8 boundary
+ * (a multi-byte sequence is never split; s may hold NULs). NULL on ENOMEM. */
+char *procfs_strndup_utf8(const char *s, size_t n, size_t max);
 /* Replaces *field (a malloc'd or empty string) with a copy; BW_ENOMEM. */
 int procfs_set_str(char **field, const char *s, size_t max);
 /* A zeroed, initialised message of descriptor d (malloc'd); NULL on ENOMEM. */

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "bulwark/arena.h"
 #include "bulwark/ingest.h"
 #include "bulwark/rulestage.h"
 #include "bulwark/store.h"
@@ -36,7 +37,7 @@ struct writer_item {
     uint64_t epoch;
     int64_t recv_ns;
     struct ingest_batch batch; /* owned (batch) */
-    Bulwark__V1__Frame *frame; /* owned: the decoded frame the batch points into */
+    struct arena *arena;       /* owned: the decoded frame and raw bodies the batch points into */
     struct alert_rec *alerts;  /* owned (batch): raised by its events, stored with them */
     struct buf state;          /* owned (state): a named blob, key in agent_id */
     /* output */

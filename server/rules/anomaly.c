@@ -224,6 +224,35 @@ static void lru_move(struct lru *dst, struct lru *src)
     *src = (struct lru){0};
 }
 
+/* Finds the entry of key or makes one (`size` bytes, zeroed, the key after
+ * it), evicting the least recently used entry (free_fn) when full; either
+ * way the entry becomes the newest. *created tells which. 0, BW_EINVAL (an
+ * empty key), BW_ETOOBIG (past ANOMALY_KEY_MAX) or BW_ENOMEM. */
+static int lru_get(struct lru *l, const char *key, size_t size,
+                   void (*free_fn)(struct lru_node *), struct lru_node **out, bool *created)
+{
+    size_t klen = strlen(key);
+    if (klen == 0 || klen > ANOMALY_KEY_MAX)
+        return klen ? BW_ETOOBIG : BW_EINVAL;
+    uint64_t h = hash_bytes(key, klen);
+    struct lru_node *n = lru_find(l, key, klen, h);
+    *created = !n;
+    if (n) {
+        lru_touch(l, n);
+    } else {
+        if (!(n = entry_alloc(size, key, klen, h)))
+            return BW_ENOMEM;
+        if (l->n >= l->max) {
+            struct lru_node *old = lru_oldest(l);
+            lru_remove(l, old);
+            free_fn(old);
+        }
+        lru_insert(l, n, false);
+    }
+    *out = n;
+    return 0;
+}
+
 /* ------------------------------------------------- blob writer/reader */
 
 struct wr {
@@ -351,6 +380,63 @@ static int rd_begin(struct rd *r, const uint8_t *p, size_t n, const char *magic)
     return 0;
 }
 
+/* Reads the fields that follow one entry's key. With out, makes the entry
+ * (key, klen, hash h) into *out; without, only checks and skips them.
+ * 0, BW_EINVAL (not a blob we wrote) or BW_ENOMEM. */
+typedef int (*entry_read_fn)(struct rd *r, const char *key, size_t klen, uint64_t h,
+                             struct lru_node **out, void *ctx);
+
+/* Restores a blob (magic, u32 count, then per entry from newest to oldest a
+ * key and what read_fn reads) into a fresh map of at most max entries, then
+ * swaps it into l: the old state survives a refusal. Entries past max (the
+ * oldest) are checked but not kept; a key twice refuses the blob. */
+static int lru_restore(struct lru *l, size_t max, const uint8_t *p, size_t n, const char *magic,
+                       entry_read_fn read_fn, void (*free_fn)(struct lru_node *), void *ctx)
+{
+    struct lru fresh;
+    struct rd r;
+    int rc;
+
+    if ((rc = rd_begin(&r, p, n, magic)) < 0)
+        return rc;
+    if ((rc = lru_init(&fresh, max)) < 0)
+        return rc;
+    uint32_t count = rd_u32(&r);
+    if (count > ANOMALY_MAX_ENTRIES)
+        r.bad = true;
+    for (uint32_t i = 0; i < count && !r.bad; i++) {
+        size_t klen = 0;
+        const char *key = rd_key(&r, &klen);
+        if (r.bad)
+            break;
+        uint64_t h = hash_bytes(key, klen);
+        if (lru_find(&fresh, key, klen, h)) {
+            r.bad = true;  /* a key twice: not a blob we wrote */
+            break;
+        }
+        struct lru_node *e = NULL;
+        rc = read_fn(&r, key, klen, h, fresh.n < fresh.max ? &e : NULL, ctx);
+        if (rc == BW_EINVAL) {
+            r.bad = true;
+            break;
+        }
+        if (rc < 0)
+            goto out;
+        if (e)
+            lru_insert(&fresh, e, true);
+    }
+    if (r.bad || r.n != 0) {
+        rc = BW_EINVAL;
+        goto out;
+    }
+    lru_release(l, free_fn);
+    lru_move(l, &fresh);
+    return 0;
+out:
+    lru_release(&fresh, free_fn);
+    return rc;
+}
+
 /* ======================================================== CPU spikes */
 
 struct cpu_entry {
@@ -400,33 +486,6 @@ void anomaly_cpu_free(struct anomaly_cpu *d)
     free(d);
 }
 
-/* Finds or creates the entry of key, evicting the least recently used key
- * when full; the entry becomes the newest. */
-static int cpu_entry_get(struct anomaly_cpu *d, const char *key, struct cpu_entry **out)
-{
-    size_t klen = strlen(key);
-    if (klen == 0 || klen > ANOMALY_KEY_MAX)
-        return klen ? BW_ETOOBIG : BW_EINVAL;
-    uint64_t h = hash_bytes(key, klen);
-    struct lru_node *n = lru_find(&d->keys, key, klen, h);
-    if (n) {
-        lru_touch(&d->keys, n);
-        *out = (struct cpu_entry *)n;
-        return 0;
-    }
-    struct cpu_entry *e = entry_alloc(sizeof *e, key, klen, h);
-    if (!e)
-        return BW_ENOMEM;
-    if (d->keys.n >= d->keys.max) {
-        struct lru_node *old = lru_oldest(&d->keys);
-        lru_remove(&d->keys, old);
-        cpu_entry_free(old);
-    }
-    lru_insert(&d->keys, &e->node, false);
-    *out = e;
-    return 0;
-}
-
 static void cpu_fold(struct cpu_entry *e, double alpha, double x)
 {
     if (e->n < UINT32_MAX)
@@ -443,13 +502,15 @@ static void cpu_fold(struct cpu_entry *e, double alpha, double x)
 int anomaly_cpu_observe(struct anomaly_cpu *d, const char *key, int64_t time_ns, double value,
                         struct anomaly_cpu_result *out)
 {
-    struct cpu_entry *e;
+    struct lru_node *n;
+    bool created;
     int rc;
 
     if (!d || !key || !isfinite(value))
         return BW_EINVAL;
-    if ((rc = cpu_entry_get(d, key, &e)) < 0)
+    if ((rc = lru_get(&d->keys, key, sizeof(struct cpu_entry), cpu_entry_free, &n, &created)) < 0)
         return rc;
+    struct cpu_entry *e = (struct cpu_entry *)n;
     double sigma = sqrt_pos(e->var);
     bool high = e->n >= d->p.warmup && e->n > 0 && value > e->mean + d->p.k * sigma &&
                 value > d->p.floor;
@@ -489,63 +550,38 @@ int anomaly_cpu_save(const struct anomaly_cpu *d, struct buf *out)
     return wr_end(&w, start);
 }
 
+/* One key's fields (n, fired, mean, var, last_fire) for lru_restore. */
+static int cpu_entry_read(struct rd *r, const char *key, size_t klen, uint64_t h,
+                          struct lru_node **out, void *ctx)
+{
+    struct cpu_entry v = {.n = rd_u32(r)};
+    uint32_t fired = rd_u32(r);
+    v.mean = rd_f64(r);
+    v.var = rd_f64(r);
+    v.last_fire = (int64_t)rd_u64(r);
+    v.fired = fired == 1;
+    if (r->bad || fired > 1 || !isfinite(v.mean) || !isfinite(v.var) || v.var < 0)
+        return BW_EINVAL;
+    if (!out)
+        return 0;
+    struct cpu_entry *e = entry_alloc(sizeof *e, key, klen, h);
+    if (!e)
+        return BW_ENOMEM;
+    struct lru_node node = e->node;
+    *e = v;
+    e->node = node;
+    *out = &e->node;
+    return 0;
+}
+
 /* Restores into a fresh map, then swaps: the old state survives a refusal.
  * Keys beyond max_keys (the oldest) are checked but not kept. */
 int anomaly_cpu_restore(struct anomaly_cpu *d, const uint8_t *p, size_t n)
 {
-    struct lru fresh;
-    struct rd r;
-    int rc;
-
     if (!d)
         return BW_EINVAL;
-    if ((rc = rd_begin(&r, p, n, ANOMALY_MAGIC_CPU)) < 0)
-        return rc;
-    if ((rc = lru_init(&fresh, d->p.max_keys)) < 0)
-        return rc;
-    uint32_t count = rd_u32(&r);
-    if (count > ANOMALY_MAX_ENTRIES)
-        r.bad = true;
-    for (uint32_t i = 0; i < count && !r.bad; i++) {
-        size_t klen = 0;
-        const char *key = rd_key(&r, &klen);
-        struct cpu_entry v = {.n = rd_u32(&r)};
-        uint32_t fired = rd_u32(&r);
-        v.mean = rd_f64(&r);
-        v.var = rd_f64(&r);
-        v.last_fire = (int64_t)rd_u64(&r);
-        v.fired = fired == 1;
-        if (r.bad || fired > 1 || !isfinite(v.mean) || !isfinite(v.var) || v.var < 0) {
-            r.bad = true;
-            break;
-        }
-        uint64_t h = hash_bytes(key, klen);
-        if (lru_find(&fresh, key, klen, h)) {
-            r.bad = true;  /* a key twice: not a blob we wrote */
-            break;
-        }
-        if (fresh.n >= fresh.max)
-            continue;
-        struct cpu_entry *e = entry_alloc(sizeof *e, key, klen, h);
-        if (!e) {
-            rc = BW_ENOMEM;
-            goto out;
-        }
-        struct lru_node node = e->node;
-        *e = v;
-        e->node = node;
-        lru_insert(&fresh, &e->node, true);
-    }
-    if (r.bad || r.n != 0) {
-        rc = BW_EINVAL;
-        goto out;
-    }
-    lru_release(&d->keys, cpu_entry_free);
-    lru_move(&d->keys, &fresh);
-    return 0;
-out:
-    lru_release(&fresh, cpu_entry_free);
-    return rc;
+    return lru_restore(&d->keys, d->p.max_keys, p, n, ANOMALY_MAGIC_CPU, cpu_entry_read,
+                       cpu_entry_free, NULL);
 }
 
 /* ======================================================== first seen */
@@ -690,24 +726,15 @@ int anomaly_firstseen_observe(struct anomaly_firstseen *d, const char *group, co
 {
     if (!d || !group || !value)
         return BW_EINVAL;
-    size_t klen = strlen(group);
-    if (klen == 0 || klen > ANOMALY_KEY_MAX)
-        return klen ? BW_ETOOBIG : BW_EINVAL;
-    uint64_t gh = hash_bytes(group, klen), h = hash_bytes(value, strlen(value));
-    struct fs_group *g = (struct fs_group *)lru_find(&d->groups, group, klen, gh);
-    if (g) {
-        lru_touch(&d->groups, &g->node);
-    } else {
-        if (!(g = entry_alloc(sizeof *g, group, klen, gh)))
-            return BW_ENOMEM;
+    uint64_t h = hash_bytes(value, strlen(value));
+    struct lru_node *n;
+    bool created;
+    int rc = lru_get(&d->groups, group, sizeof(struct fs_group), fs_group_free, &n, &created);
+    if (rc < 0)
+        return rc;
+    struct fs_group *g = (struct fs_group *)n;
+    if (created)
         g->first_ns = time_ns;
-        if (d->groups.n >= d->groups.max) {
-            struct lru_node *old = lru_oldest(&d->groups);
-            lru_remove(&d->groups, old);
-            fs_group_free(old);
-        }
-        lru_insert(&d->groups, &g->node, false);
-    }
     if (g->n > 0) {
         uint32_t i = fs_slot(g, h);
         if (g->index[i]) {
@@ -715,8 +742,7 @@ int anomaly_firstseen_observe(struct anomaly_firstseen *d, const char *group, co
             return 0;
         }
     }
-    int rc = fs_learn(g, h, (uint32_t)d->p.max_values);
-    if (rc < 0)
+    if ((rc = fs_learn(g, h, (uint32_t)d->p.max_values)) < 0)
         return rc;
     bool learning = time_ns < g->first_ns ||
                     time_dist(time_ns, g->first_ns) < (uint64_t)d->p.learning_ns;
@@ -775,61 +801,33 @@ static int fs_restore_values(struct rd *r, struct fs_group *g, uint32_t max_valu
     return 0;
 }
 
+/* One group's fields (first_ns, values) for lru_restore. */
+static int fs_group_read(struct rd *r, const char *key, size_t klen, uint64_t h,
+                         struct lru_node **out, void *ctx)
+{
+    const struct anomaly_firstseen *d = ctx;
+    int64_t first_ns = (int64_t)rd_u64(r);
+    if (r->bad)
+        return BW_EINVAL;
+    if (!out)  /* a group past max_groups (the oldest): checked and dropped */
+        return fs_restore_values(r, NULL, 0) < 0 ? BW_EINVAL : 0;
+    struct fs_group *g = entry_alloc(sizeof *g, key, klen, h);
+    if (!g)
+        return BW_ENOMEM;
+    g->first_ns = first_ns;
+    int rc = fs_restore_values(r, g, (uint32_t)d->p.max_values);
+    if (rc < 0) {
+        fs_group_free(&g->node);
+        return rc;
+    }
+    *out = &g->node;
+    return 0;
+}
+
 int anomaly_firstseen_restore(struct anomaly_firstseen *d, const uint8_t *p, size_t n)
 {
-    struct lru fresh;
-    struct rd r;
-    int rc;
-
     if (!d)
         return BW_EINVAL;
-    if ((rc = rd_begin(&r, p, n, ANOMALY_MAGIC_FS)) < 0)
-        return rc;
-    if ((rc = lru_init(&fresh, d->p.max_groups)) < 0)
-        return rc;
-    uint32_t count = rd_u32(&r);
-    if (count > ANOMALY_MAX_ENTRIES)
-        r.bad = true;
-    /* Groups past max_groups (the oldest) are checked and dropped. */
-    for (uint32_t i = 0; i < count && !r.bad; i++) {
-        size_t klen = 0;
-        const char *key = rd_key(&r, &klen);
-        int64_t first_ns = (int64_t)rd_u64(&r);
-        if (r.bad)
-            break;
-        uint64_t h = hash_bytes(key, klen);
-        if (lru_find(&fresh, key, klen, h)) {
-            r.bad = true;
-            break;
-        }
-        if (fresh.n >= fresh.max) {
-            if (fs_restore_values(&r, NULL, 0) < 0)
-                r.bad = true;
-            continue;
-        }
-        struct fs_group *g = entry_alloc(sizeof *g, key, klen, h);
-        if (!g) {
-            rc = BW_ENOMEM;
-            goto out;
-        }
-        g->first_ns = first_ns;
-        if ((rc = fs_restore_values(&r, g, (uint32_t)d->p.max_values)) < 0) {
-            fs_group_free(&g->node);
-            if (rc != BW_EINVAL)
-                goto out;
-            r.bad = true;
-            break;
-        }
-        lru_insert(&fresh, &g->node, true);
-    }
-    if (r.bad || r.n != 0) {
-        rc = BW_EINVAL;
-        goto out;
-    }
-    lru_release(&d->groups, fs_group_free);
-    lru_move(&d->groups, &fresh);
-    return 0;
-out:
-    lru_release(&fresh, fs_group_free);
-    return rc;
+    return lru_restore(&d->groups, d->p.max_groups, p, n, ANOMALY_MAGIC_FS, fs_group_read,
+                       fs_group_free, d);
 }

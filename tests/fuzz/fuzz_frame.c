@@ -2,6 +2,7 @@
  * reader -> Frame decode -> hello check / batch validation, exactly as a
  * connection drives them, with the server's limits. Built as a libFuzzer
  * target with clang (-DBULWARK_FUZZ=ON) and always as a corpus replayer. */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,7 +31,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             ingest_check_hello(f->hello, "fuzz-agent", why, sizeof why);
         } else if (f->msg_case == BULWARK__V1__FRAME__MSG_BATCH) {
             struct ingest_batch ib;
-            if (ingest_batch_build(f->batch, "fuzz-agent", "host", f->batch->epoch, 4096, 1, &next,
+            const uint8_t *raw[64];
+            size_t rawlen[64], nraw = 0;
+            bool use_raw = frame_batch_scan(p, len, raw, rawlen, 64, &nraw) == 0 &&
+                           nraw == f->batch->n_events;
+            if (ingest_batch_build(f->batch, use_raw ? raw : NULL, use_raw ? rawlen : NULL,
+                                   "fuzz-agent", "host", f->batch->epoch, 4096, 1, &next,
                                    &ib, why, sizeof why) == 0)
                 ingest_batch_release(&ib);
         }

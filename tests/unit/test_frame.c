@@ -121,6 +121,19 @@ static void test_batch_from_packed(void **state)
     assert_int_equal(f->batch->n_events, 300);
     assert_int_equal(f->batch->events[299]->seq, 300);
     assert_int_equal(f->batch->events[0]->net->remote_port, 3333);
+    {
+        /* The raw scan finds each event's own bytes, in order. */
+        const uint8_t *raw[300];
+        size_t evlen[300], got = 0;
+        assert_int_equal(frame_batch_scan(p, len, raw, evlen, 300, &got), 0);
+        assert_int_equal(got, 300);
+        Bulwark__V1__Event *e = bulwark__v1__event__unpack(NULL, evlen[41], raw[41]);
+        assert_non_null(e);
+        assert_int_equal(e->seq, 42);
+        bulwark__v1__event__free_unpacked(e, NULL);
+        assert_int_equal(frame_batch_scan(p, len, raw, evlen, 299, &got), BW_EPROTO);
+        assert_int_equal(frame_batch_scan(p, len - 1, raw, evlen, 300, &got), BW_EPROTO);
+    }
     frame_free(f, NULL);
     /* A batch over max_frame is refused. */
     assert_int_equal(frame_batch_add(&b, packed, n), 0);

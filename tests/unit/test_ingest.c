@@ -73,7 +73,7 @@ static void test_batch_ok_and_resend(void **state)
 
     (void)state;
     fixture_init(&f, 1);
-    assert_int_equal(ingest_batch_build(&f.b, "a", "h", 5, 4096, 1, &next, &ib, why, sizeof why),
+    assert_int_equal(ingest_batch_build(&f.b, NULL, NULL, "a", "h", 5, 4096, 1, &next, &ib, why, sizeof why),
                      0);
     assert_int_equal(next, N + 1);
     assert_int_equal(ib.sb.n, N);
@@ -91,7 +91,7 @@ static void test_batch_ok_and_resend(void **state)
     ingest_batch_release(&ib);
     /* A resend overlapping what was sent is fine and does not move next back. */
     fixture_init(&f, 3);
-    assert_int_equal(ingest_batch_build(&f.b, "a", "h", 5, 4096, 1, &next, &ib, why, sizeof why),
+    assert_int_equal(ingest_batch_build(&f.b, NULL, NULL, "a", "h", 5, 4096, 1, &next, &ib, why, sizeof why),
                      0);
     assert_int_equal(next, 3 + N);
     ingest_batch_release(&ib);
@@ -106,43 +106,43 @@ static void test_batch_refusals(void **state)
 
     (void)state;
     fixture_init(&f, 2);  /* gap: 1 was never sent */
-    assert_int_equal(ingest_batch_build(&f.b, "a", "h", 5, 4096, 1, &next, &ib, why, sizeof why),
+    assert_int_equal(ingest_batch_build(&f.b, NULL, NULL, "a", "h", 5, 4096, 1, &next, &ib, why, sizeof why),
                      BW_EPROTO);
     assert_non_null(strstr(why, "expected"));
     assert_int_equal(next, 1);
 
     fixture_init(&f, 1);
     f.ev[4].seq = 99;  /* not contiguous */
-    assert_int_equal(ingest_batch_build(&f.b, "a", "h", 5, 4096, 1, &next, &ib, why, sizeof why),
+    assert_int_equal(ingest_batch_build(&f.b, NULL, NULL, "a", "h", 5, 4096, 1, &next, &ib, why, sizeof why),
                      BW_EPROTO);
 
     fixture_init(&f, 1);
     f.b.epoch = 6;  /* another epoch */
-    assert_int_equal(ingest_batch_build(&f.b, "a", "h", 5, 4096, 1, &next, &ib, why, sizeof why),
+    assert_int_equal(ingest_batch_build(&f.b, NULL, NULL, "a", "h", 5, 4096, 1, &next, &ib, why, sizeof why),
                      BW_EPROTO);
 
     fixture_init(&f, 1);
-    assert_int_equal(ingest_batch_build(&f.b, "a", "h", 5, N - 1, 1, &next, &ib, why, sizeof why),
+    assert_int_equal(ingest_batch_build(&f.b, NULL, NULL, "a", "h", 5, N - 1, 1, &next, &ib, why, sizeof why),
                      BW_ETOOBIG);
 
     fixture_init(&f, 1);
     f.ev[2].body_case = BULWARK__V1__EVENT__BODY__NOT_SET;
-    assert_int_equal(ingest_batch_build(&f.b, "a", "h", 5, 4096, 1, &next, &ib, why, sizeof why),
+    assert_int_equal(ingest_batch_build(&f.b, NULL, NULL, "a", "h", 5, 4096, 1, &next, &ib, why, sizeof why),
                      BW_EPROTO);
 
     fixture_init(&f, 1);
     f.ev[2].time_ns = 0;
-    assert_int_equal(ingest_batch_build(&f.b, "a", "h", 5, 4096, 1, &next, &ib, why, sizeof why),
+    assert_int_equal(ingest_batch_build(&f.b, NULL, NULL, "a", "h", 5, 4096, 1, &next, &ib, why, sizeof why),
                      BW_EPROTO);
 
     fixture_init(&f, 1);
     f.ev[1].severity = (Bulwark__V1__Severity)42;
-    assert_int_equal(ingest_batch_build(&f.b, "a", "h", 5, 4096, 1, &next, &ib, why, sizeof why),
+    assert_int_equal(ingest_batch_build(&f.b, NULL, NULL, "a", "h", 5, 4096, 1, &next, &ib, why, sizeof why),
                      BW_EPROTO);
 
     fixture_init(&f, 1);
     f.b.n_events = 0;
-    assert_int_equal(ingest_batch_build(&f.b, "a", "h", 5, 4096, 1, &next, &ib, why, sizeof why),
+    assert_int_equal(ingest_batch_build(&f.b, NULL, NULL, "a", "h", 5, 4096, 1, &next, &ib, why, sizeof why),
                      BW_EPROTO);
     assert_int_equal(next, 1);  /* nothing refused ever advanced the stream */
 }

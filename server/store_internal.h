@@ -1,0 +1,228 @@
+/* store_internal.h - what the store's files share (not a public header):
+ * the statement indexes of the writer and reader connections, the cache map,
+ * the chunk summary, struct store and struct store_reader, and the helpers
+ * more than one store file calls. Only server/store*.c include it (and so
+ * sqlite3.h).
+ *
+ *   store_sqlite.c  open, schema and migration, the write path, the caches
+ *   store_alerts.c  alerts, evidence links, detector state: raise and queries
+ *   store_query.c   the reader: event queries, chunk walking, counts */
+#ifndef BULWARK_STORE_INTERNAL_H
+#define BULWARK_STORE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "bulwark/err.h"
+#include "bulwark/store.h"
+
+#define STORE_SCHEMA_VERSION 2
+#define STORE_SUM_BYTES 128                    /* 1024-bit membership summaries */
+#define STORE_BUSY_MS 5000
+
+/* Writer statements, prepared once at open (SQL in store_sqlite.c). */
+enum wstmt {
+    W_BEGIN,
+    W_COMMIT,
+    W_ROLLBACK,
+    W_EVENT_ADD,
+    W_AGENT_GET,
+    W_AGENT_ADD,
+    W_AGENT_UPSERT,
+    W_AGENT_TOUCH,
+    W_HOST_GET,
+    W_HOST_ADD,
+    W_HOST_TOUCH,
+    W_CONT_GET,
+    W_CONT_ADD,
+    W_CONT_TOUCH,
+    W_MARK_GET,
+    W_MARK_PUT,
+    W_CHUNK_PUT,
+    W_CHUNK_LAST,
+    W_MAX_ID,
+    W_TAIL_SCAN,
+    W_ALERT_FIND,
+    W_ALERT_ADD,
+    W_ALERT_BUMP,
+    W_EVID_ADD,
+    W_STATE_PUT,
+    W_STATE_GET,
+    W_COUNT
+};
+
+/* Reader statements, prepared once at store_reader_open (SQL in
+ * store_query.c). */
+enum rstmt {
+    R_BEGIN,
+    R_COMMIT,
+    R_AGENT_ID,
+    R_HOST_ID,
+    R_CONT_ID,
+    R_LAST_CHUNK,
+    R_CHUNKS,
+    R_SCAN,
+    R_SUM_ROWS,
+    R_COUNT_TAIL,
+    R_ALERTS,
+    R_ALERT_COUNT,
+    R_EVID_LIST,
+    R_EVENT_GET,
+    R_EVENT_FIND,
+    R_COUNT
+};
+
+/* ------------------------------------------------------------ hash maps */
+
+/* One cache entry: a dimension (key = name), a mark (key = agent dim id
+ * and epoch as 16 bytes) or an open alert (key = rule, NUL, group_key, NUL,
+ * retrospective flag). */
+struct map_entry {
+    uint8_t *key;  /* NULL = free slot */
+    size_t klen;
+    uint64_t hash;
+    int64_t id;    /* dimension id; alert id */
+    int64_t seen;  /* dimension last_seen as stored; alert last_seen */
+    uint64_t seq;  /* mark: committed_seq */
+    int32_t prio;  /* alert: priority, count and evidence links stored */
+    uint32_t count;
+    uint32_t n_ev;
+};
+
+/* Open addressing, linear probing, no deletion (only clearing). */
+struct map {
+    struct map_entry *slot;
+    size_t cap;  /* 0 or a power of two */
+    size_t n;
+};
+
+/* Finds key in m; NULL when absent. */
+struct map_entry *store_map_find(const struct map *m, const void *key, size_t klen);
+/* Adds an absent key and returns its entry (id/seen/seq zero), or NULL when
+ * out of memory. A full map is cleared first: entries refill from SQL.
+ * Invalidates entry pointers previously returned for this map. */
+struct map_entry *store_map_add(struct map *m, const void *key, size_t klen);
+
+/* ------------------------------------------------------- chunk summaries */
+
+/* The in-memory summary of one chunk of consecutive row ids; its row in
+ * event_chunks is upserted once per transaction and when it fills. */
+struct chunk {
+    int64_t first_id;  /* valid when n_rows > 0 */
+    int64_t last_id;
+    int64_t n_rows;
+    int64_t min_time;
+    int64_t max_time;
+    uint64_t kinds;    /* bit k for kind k (0..62), bit 63 for anything else */
+    uint8_t hosts[STORE_SUM_BYTES];       /* bit (dim id mod 1024) */
+    uint8_t containers[STORE_SUM_BYTES];  /* id 0 (host events) is bit 0 */
+    uint8_t agents[STORE_SUM_BYTES];
+    bool dirty;        /* changed since its row was last written */
+};
+
+static inline uint64_t kind_bit(int64_t kind)
+{
+    return kind >= 0 && kind < 63 ? 1ULL << kind : 1ULL << 63;
+}
+
+/* A summary of any width (the blob's length decides) may contain id; an
+ * absent summary is "maybe". */
+static inline bool sum_may_contain(const void *sum, int len, int64_t id)
+{
+    if (!sum || len <= 0)
+        return true;
+    uint64_t bit = (uint64_t)id % ((uint64_t)len * 8);
+    return (((const uint8_t *)sum)[bit / 8] >> (bit % 8)) & 1;
+}
+
+/* ------------------------------------------------------------ the writer */
+
+enum dim_kind { DIM_AGENT, DIM_HOST, DIM_CONTAINER, DIM_N };
+
+/* A run of consecutive seqs of one (agent, epoch) stored under consecutive
+ * row ids: seq first_seq + i has id first_id + i. */
+struct ev_range {
+    int64_t agent;
+    uint64_t epoch;
+    uint64_t first_seq, last_seq;
+    int64_t first_id;
+};
+
+struct store {
+    sqlite3 *db;
+    sqlite3_stmt *st[W_COUNT];
+    uint32_t chunk_rows;
+    bool in_txn;
+    bool txn_failed;       /* a write failed midway: commit must roll back */
+    int64_t next_id;       /* id of the next event row */
+    struct chunk cur;      /* the open chunk */
+    int64_t saved_next_id; /* as at begin, restored by rollback */
+    struct chunk saved_cur;
+    struct map dims[DIM_N];
+    struct map marks;
+    struct map alerts;        /* latest alert per (rule, group_key, retrospective) */
+    struct ev_range *ranges;  /* ring of STORE_RANGES_MAX recent id runs */
+    size_t range_head;        /* next slot to write */
+    size_t n_ranges;
+};
+
+/* Writes a formatted message into err (may be NULL). */
+void store_set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Reads PRAGMA user_version (a statement used once, at open). */
+int store_read_user_version(sqlite3 *db, int64_t *out);
+/* Prepares the n statements sql[] on db into st[] (persistent: each is
+ * prepared once, at open). 0, or BW_EIO with what ("store", "reader") and
+ * the statement's index in err. */
+int store_prepare_all(sqlite3 *db, const char *const *sql, int n, sqlite3_stmt **st,
+                      const char *what, char *err, size_t errlen);
+/* Returns in *id the dimension id of key, inserting the row when missing
+ * (extra: the agent's hostname, or the ContainerRef) and refreshing
+ * last_seen at most once per STORE_TOUCH_NS. */
+int store_dim_ensure(struct store *s, enum dim_kind d, const char *key, int64_t now,
+                     const void *extra, int64_t *id);
+/* The row id of (agent, epoch, seq) if it is in a recent run; 0 if not. */
+int64_t store_range_lookup(const struct store *s, int64_t agent, uint64_t epoch, uint64_t seq);
+
+/* Steps a statement that returns no rows, then resets it: 0 or BW_EIO. */
+static inline int stmt_exec(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : BW_EIO;
+}
+
+/* Steps a statement expected to return one integer row (none = 0). */
+static inline int stmt_int(sqlite3_stmt *st, int64_t *out)
+{
+    int rc = sqlite3_step(st);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : BW_EIO;
+}
+
+static inline int bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    return sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+}
+
+/* ------------------------------------------------------------ the reader */
+
+struct store_reader {
+    sqlite3 *db;
+    sqlite3_stmt *st[R_COUNT];
+};
+
+static inline const char *col_text(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? (const char *)t : "";
+}
+
+/* Reads the current row of an EVENT_SELECT statement (store_query.c). */
+void store_row_read(sqlite3_stmt *st, struct store_row *row);
+
+#endif
