@@ -19,7 +19,7 @@
 #include "bulwark/err.h"
 #include "bulwark/store.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 #define STORE_SUM_BYTES 128                    /* 1024-bit membership summaries */
 #define STORE_BUSY_MS 5000
 
@@ -39,6 +39,7 @@ enum wstmt {
     W_CONT_GET,
     W_CONT_ADD,
     W_CONT_TOUCH,
+    W_CONT_HOST,
     W_MARK_GET,
     W_MARK_PUT,
     W_CHUNK_PUT,
@@ -87,6 +88,7 @@ struct map_entry {
     int64_t id;    /* dimension id; alert id */
     int64_t seen;  /* dimension last_seen as stored; alert last_seen */
     uint64_t seq;  /* mark: committed_seq */
+    int64_t host;  /* container: its host's dim id, -1 once seen on two hosts */
     int32_t prio;  /* alert: priority, count and evidence links stored */
     uint32_t count;
     uint32_t n_ev;
@@ -154,6 +156,7 @@ struct ev_range {
 struct store {
     sqlite3 *db;
     sqlite3_stmt *st[W_COUNT];
+    int64_t append_host;       /* host dim id of the batch being appended */
     uint32_t chunk_rows;
     bool in_txn;
     bool txn_failed;       /* a write failed midway: commit must roll back */

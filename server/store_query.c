@@ -22,7 +22,7 @@ static const char *const rsql[R_COUNT] = {
     [R_COMMIT] = "COMMIT",
     [R_AGENT_ID] = "SELECT id FROM agents WHERE agent_id = ?1",
     [R_HOST_ID] = "SELECT id FROM hosts WHERE hostname = ?1",
-    [R_CONT_ID] = "SELECT id FROM containers WHERE container_id = ?1",
+    [R_CONT_ID] = "SELECT id, host FROM containers WHERE container_id = ?1",
     [R_LAST_CHUNK] = "SELECT last_id FROM event_chunks ORDER BY first_id DESC LIMIT 1",
     [R_CHUNKS] = "SELECT first_id, last_id, min_time, max_time, kinds, hosts, containers,"
                  " agents FROM event_chunks WHERE first_id <= ?1 ORDER BY first_id DESC",
@@ -119,11 +119,25 @@ void store_reader_close(struct store_reader *r)
 }
 
 /* Dimension id of key via statement i: *id = 0 if absent. */
-static int reader_dim(struct store_reader *r, enum rstmt i, const char *key, int64_t *id)
+/* The id of a named dimension (0 if unknown); for a container also the
+ * host it lives on (*host, when not NULL). */
+static int reader_dim(struct store_reader *r, enum rstmt i, const char *key, int64_t *id,
+                      int64_t *host)
 {
-    if (bind_text(r->st[i], 1, key) != SQLITE_OK)
+    sqlite3_stmt *st = r->st[i];
+    int rc;
+
+    if (bind_text(st, 1, key) != SQLITE_OK)
         return BW_EIO;
-    return stmt_int(r->st[i], id);
+    *id = 0;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *id = sqlite3_column_int64(st, 0);
+        if (host)
+            *host = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : BW_EIO;
 }
 
 /* Could a chunk with this summary row (R_CHUNKS columns) hold a match? */
@@ -211,6 +225,8 @@ static int reader_filter(struct store_reader *r, const struct store_query *q,
     } dims[3] = {{R_AGENT_ID, q->agent_id, &f->agent},
                  {R_HOST_ID, q->hostname, &f->host},
                  {R_CONT_ID, q->container_id, &f->container}};
+    int64_t cont_host = 0;
+
     *f = (struct query_filter){-1, -1, -1};
     *none = false;
     for (int i = 0; i < 3; i++) {
@@ -220,12 +236,18 @@ static int reader_filter(struct store_reader *r, const struct store_query *q,
             *dims[i].id = 0;  /* "" = host events */
             continue;
         }
-        int rc = reader_dim(r, dims[i].st, dims[i].key, dims[i].id);
+        int rc = reader_dim(r, dims[i].st, dims[i].key, dims[i].id,
+                            dims[i].st == R_CONT_ID ? &cont_host : NULL);
         if (rc < 0)
             return rc;
         if (*dims[i].id == 0)
             *none = true;
     }
+    /* A container lives on one host: its host's summaries prune chunks far
+     * better than a container bitset, which saturates with thousands of
+     * containers in a chunk (0: a container stored before schema 3). */
+    if (f->container > 0 && f->host < 0 && cont_host > 0)
+        f->host = cont_host;
     return 0;
 }
 

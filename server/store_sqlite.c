@@ -110,6 +110,10 @@ static const char *const store_migrations[STORE_SCHEMA_VERSION] = {
     "  key TEXT PRIMARY KEY,"
     "  value BLOB NOT NULL) WITHOUT ROWID;"
     "PRAGMA user_version = 2;",
+    /* 2 -> 3: a container lives on one host; queries by container use the
+     * host's chunk summaries, which prune far better than container ids. */
+    "ALTER TABLE containers ADD COLUMN host INTEGER NOT NULL DEFAULT 0;"
+    "PRAGMA user_version = 3;",
 };
 
 static const char *const wsql[W_COUNT] = {
@@ -132,11 +136,12 @@ static const char *const wsql[W_COUNT] = {
     [W_HOST_GET] = "SELECT id, last_seen FROM hosts WHERE hostname = ?1",
     [W_HOST_ADD] = "INSERT INTO hosts (hostname, first_seen, last_seen) VALUES (?1, ?2, ?2)",
     [W_HOST_TOUCH] = "UPDATE hosts SET last_seen = max(last_seen, ?2) WHERE id = ?1",
-    [W_CONT_GET] = "SELECT id, last_seen FROM containers WHERE container_id = ?1",
+    [W_CONT_GET] = "SELECT id, last_seen, host FROM containers WHERE container_id = ?1",
     [W_CONT_ADD] = "INSERT INTO containers (container_id, first_seen, last_seen, name, image,"
-                   " image_digest, runtime, k8s_namespace, k8s_pod)"
-                   " VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                   " image_digest, runtime, k8s_namespace, k8s_pod, host)"
+                   " VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [W_CONT_TOUCH] = "UPDATE containers SET last_seen = max(last_seen, ?2) WHERE id = ?1",
+    [W_CONT_HOST] = "UPDATE containers SET host = ?2 WHERE id = ?1",
     [W_MARK_GET] = "SELECT committed_seq FROM marks WHERE agent = ?1 AND epoch = ?2",
     [W_MARK_PUT] = "INSERT INTO marks (agent, epoch, committed_seq) VALUES (?1, ?2, ?3)"
                    " ON CONFLICT (agent, epoch) DO UPDATE SET"
@@ -423,13 +428,15 @@ static int dim_find(struct store *s, enum dim_kind d, const char *key, struct ma
         return 0;
     }
     sqlite3_stmt *st = s->st[dim_stmt[d].get];
-    int64_t id = 0, seen = 0;
+    int64_t id = 0, seen = 0, host = 0;
     if (sqlite3_bind_text(st, 1, key, (int)klen, SQLITE_STATIC) != SQLITE_OK)
         return BW_EIO;
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         id = sqlite3_column_int64(st, 0);
         seen = sqlite3_column_int64(st, 1);
+        if (d == DIM_CONTAINER)
+            host = sqlite3_column_int64(st, 2);
     }
     sqlite3_reset(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
@@ -440,8 +447,24 @@ static int dim_find(struct store *s, enum dim_kind d, const char *key, struct ma
             return BW_ENOMEM;
         e->id = id;
         e->seen = seen;
+        e->host = host;
         *out = e;
     }
+    return 0;
+}
+
+/* A container lives on one host; if it shows up on another (a forged or
+ * reused id), it is marked as many-hosted (-1) so that queries by container
+ * stop narrowing to one host's chunks. */
+static int container_check_host(struct store *s, struct map_entry *e)
+{
+    sqlite3_stmt *st = s->st[W_CONT_HOST];
+
+    if (e->host == s->append_host || e->host == -1 || e->host == 0)
+        return 0;
+    if (sqlite3_bind_int64(st, 1, e->id) || sqlite3_bind_int64(st, 2, -1) || stmt_exec(st) < 0)
+        return BW_EIO;
+    e->host = -1;
     return 0;
 }
 
@@ -456,6 +479,8 @@ int store_dim_ensure(struct store *s, enum dim_kind d, const char *key, int64_t 
     if (rc < 0)
         return rc;
     if (e) {
+        if (d == DIM_CONTAINER && (rc = container_check_host(s, e)) < 0)
+            return rc;
         if (now > e->seen && now - e->seen >= STORE_TOUCH_NS) {
             sqlite3_stmt *st = s->st[dim_stmt[d].touch];
             if (sqlite3_bind_int64(st, 1, e->id) || sqlite3_bind_int64(st, 2, now) ||
@@ -474,7 +499,8 @@ int store_dim_ensure(struct store *s, enum dim_kind d, const char *key, int64_t 
         const Bulwark__V1__ContainerRef *c = extra;
         rc |= bind_text(st, 3, c->name) | bind_text(st, 4, c->image) |
               bind_text(st, 5, c->image_digest) | bind_text(st, 6, c->runtime) |
-              bind_text(st, 7, c->k8s_namespace) | bind_text(st, 8, c->k8s_pod);
+              bind_text(st, 7, c->k8s_namespace) | bind_text(st, 8, c->k8s_pod) |
+              sqlite3_bind_int64(st, 9, s->append_host);
     }
     if (rc != SQLITE_OK || stmt_exec(st) < 0)
         return BW_EIO;
@@ -483,6 +509,7 @@ int store_dim_ensure(struct store *s, enum dim_kind d, const char *key, int64_t 
         return BW_ENOMEM;
     e->id = nid;
     e->seen = now;
+    e->host = d == DIM_CONTAINER ? s->append_host : 0;
     *id = nid;
     return 0;
 }
@@ -846,6 +873,7 @@ int store_append(struct store *s, const struct store_batch *b, struct store_appe
     if ((rc = mark_get(s, agent, b->epoch, &mark)) < 0)
         goto out;
     prev = mark;
+    s->append_host = host;
     for (size_t i = 0; i < b->n; i++) {
         const struct store_event *ev = &b->events[i];
         int64_t container = 0;

@@ -23,6 +23,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1485,6 +1486,8 @@ int main(int argc, char **argv)
     if (!lg || lg_parse(&lg->o, argc, argv) < 0)
         goto out;
     rc = 1;
+    /* a write to a stream the server reset (kill -9) must fail, not kill us */
+    signal(SIGPIPE, SIG_IGN);
     if (uv_loop_init(&loop) < 0)
         goto out;
     lg->loop = &loop;

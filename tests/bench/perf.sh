@@ -65,6 +65,7 @@ else
 fi
 server_pid=
 lg_pid=
+failed=0
 cleanup() {
     [[ -n $lg_pid ]] && kill -KILL "$lg_pid" 2>/dev/null
     [[ -n $server_pid ]] && kill -KILL "$server_pid" 2>/dev/null
@@ -169,7 +170,11 @@ finish_loadgen() {
         tail -5 "$tmp/$1.lg.err" >&2
     fi
     line=$(grep '^loadgen ' "$tmp/$1.lg.out" || true)
-    [[ -n $line ]] || die "loadgen $1 printed no summary"
+    if [[ -z $line ]]; then
+        echo "perf: loadgen $1 printed no summary; scenario skipped" >&2
+        failed=1
+        return 1
+    fi
 }
 
 db_bytes() {
@@ -199,7 +204,10 @@ scenario_streaming() {
     c0=$(cpu_ticks "$server_pid") t0=$(now_s)
     sleep "$(awk -v s="$secs" 'BEGIN { print (s > 2 ? s - 1 : s) }')"
     c1=$(cpu_ticks "$server_pid") t1=$(now_s)
-    finish_loadgen "$name"
+    if ! finish_loadgen "$name"; then
+        stop_server
+        return 0
+    fi
     hwm=$(proc_kib "$server_pid" VmHWM)
     stop_server
     rows=$(sqlite3 -readonly "$tmp/$name.db" 'SELECT count(*) FROM events')
@@ -236,7 +244,10 @@ scenario_s3() {
     c1=$(cpu_ticks "$server_pid") t1=$(now_s)
     rss1=$(proc_kib "$server_pid" VmRSS)
     hwm=$(proc_kib "$server_pid" VmHWM)
-    finish_loadgen s3
+    if ! finish_loadgen s3; then
+        stop_server
+        return 0
+    fi
     stop_server
     record "$line"
     record "server scenario=s3 agents=$n cpu_pct=$(awk -v a="$c0" -v b="$c1" -v t0="$t0" -v t1="$t1" -v h="$clk" \
@@ -261,7 +272,10 @@ scenario_s4() {
     echo "  killed bulwarkd (kill -9); restarting on port $fixed_port"
     start_server s4 "$fixed_port" 1
     wait_line "$tmp/s4.lg.err" "acked again" 120 || echo "perf: s4: not all streams acked again" >&2
-    finish_loadgen s4
+    if ! finish_loadgen s4; then
+        stop_server
+        return 0
+    fi
     stop_server
     record "$line"
     # every agent: rows == distinct seqs == max seq >= acked, starting at 1
@@ -349,3 +363,4 @@ for sc in ("s1", "s2", "s3", "s4"):
 PY
 echo "perf: raw figures in key=value form:"
 sed 's/^/  /' "$results"
+((failed == 0)) || die "a scenario failed (see above)"
