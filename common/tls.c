@@ -339,13 +339,13 @@ bool tls_conn_established(const struct tls_conn *c)
 
 /* Replaces a drained memory BIO whose buffer grew past TLS_BIO_KEEP (a
  * mem BIO keeps its largest buffer until freed). */
-static void tls_conn_trim(struct tls_conn *c, bool reading)
+static void tls_conn_trim_above(struct tls_conn *c, bool reading, size_t keep)
 {
     BIO *b = reading ? c->rbio : c->wbio;
     size_t *peak = reading ? &c->rbio_peak : &c->wbio_peak;
     BIO *fresh;
 
-    if (*peak <= TLS_BIO_KEEP || BIO_ctrl_pending(b) != 0)
+    if (*peak <= keep || BIO_ctrl_pending(b) != 0)
         return;
     if ((fresh = tls_mem_bio()) == NULL)
         return;  /* keep the big one; correctness does not depend on it */
@@ -357,6 +357,21 @@ static void tls_conn_trim(struct tls_conn *c, bool reading)
         c->wbio = fresh;
     }
     *peak = 0;
+}
+
+static void tls_conn_trim(struct tls_conn *c, bool reading)
+{
+    tls_conn_trim_above(c, reading, TLS_BIO_KEEP);
+}
+
+void tls_conn_shrink(struct tls_conn *c)
+{
+    if (c->failed)
+        return;
+    tls_conn_trim_above(c, true, 0);
+    tls_conn_trim_above(c, false, 0);
+    if (c->established)
+        SSL_free_buffers(c->ssl);  /* fails harmlessly while a record is pending */
 }
 
 int tls_conn_feed(struct tls_conn *c, const void *p, size_t n)

@@ -670,6 +670,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     /* An idle stream keeps no buffers: most of 10,000 agents are idle. */
     buf_trim(&c->reader.in);
     buf_trim(&c->plain);
+    if (buf_size(&c->reader.in) == 0 && !c->closing)
+        tls_conn_shrink(c->tls);
     c->turn_bytes += (size_t)nread;
     if (c->turn_bytes >= CONN_TURN_BYTES && c->reading && !c->closing) {
         /* Fairness: give the loop back; resume on the next pass. */
