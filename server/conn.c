@@ -53,6 +53,7 @@ struct conn {
     char *hostname;
     uint64_t epoch;
     uint64_t expect_next;       /* next seq the agent may send without a gap */
+    bool resumed;               /* no batch yet since Welcome */
     uint64_t acked;
     uint32_t inflight;          /* batches at the writer */
     size_t write_pending;       /* bytes handed to uv_write, not yet written */
@@ -457,6 +458,20 @@ static void conn_on_batch(struct conn *c, Bulwark__V1__Frame *f, struct arena *a
         conn_close(c, "out of memory");
         return;
     }
+    /* The first batch after Welcome may start above committed + 1 only if
+     * this server lost events the agent had already seen acked (a database
+     * restored from an older copy): they are gone from both sides, so the
+     * gap is logged loudly and accepted rather than refused forever. */
+    if (c->resumed && f->batch->n_events > 0 && f->batch->events[0]->seq > c->expect_next &&
+        f->batch->epoch == c->epoch) {
+        log_msg(LOG_WARN, "conn",
+                "%s %s: events %llu..%llu of epoch %llu were acked once but are not in this "
+                "database (restored from an older copy?): they are lost",
+                c->peer, c->agent_id, (unsigned long long)c->expect_next,
+                (unsigned long long)f->batch->events[0]->seq - 1, (unsigned long long)c->epoch);
+        c->expect_next = f->batch->events[0]->seq;
+    }
+    c->resumed = false;
     uint64_t fresh = c->expect_next;  /* events below it were evaluated on this stream */
     size_t nev = f->batch->n_events, nraw = 0;
     const uint8_t **rawev = arena_alloc(ar, (nev + 1) * sizeof *rawev);
@@ -751,6 +766,7 @@ static void conn_on_written(struct writer_item *it, void *owner)
         w.heartbeat_interval_ms = cfg->heartbeat_interval_ms;
         w.max_inflight_batches = cfg->max_inflight_batches;
         c->expect_next = it->committed_seq + 1;
+        c->resumed = true;
         c->acked = it->committed_seq;
         c->state = CONN_STREAMING;
         f.msg_case = BULWARK__V1__FRAME__MSG_WELCOME;

@@ -5,16 +5,26 @@
 # (default 60) while the real host collectors are NOT running, then the same
 # agent with the real collectors on this host and no synthetic load. Prints
 # each run's CPU (% of one core, from /proc/PID/stat over the window) and
-# peak RSS (VmHWM). Targets: < 2% of a core and < 24 MB at 1,000 events/s.
+# peak RSS (VmHWM). Target (issue 5): < 1% of a core and < 16 MB at 1,000
+# events/s.
+#
+# Knobs: BENCH_SECONDS, BENCH_RATE, BENCH_BUILD (release build dir, default
+# build/release), BENCH_AGENTS (space-separated agent binaries to run in turn
+# against the same server, e.g. an old and a new build for an A/B comparison
+# on a noisy machine; default the build's own), BENCH_REPEAT (rounds of the
+# synthetic run over BENCH_AGENTS, default 1), BENCH_HOST=0 (skip the host
+# collectors run).
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
 secs=${BENCH_SECONDS:-60}
 rate=${BENCH_RATE:-1000}
+bin=${BENCH_BUILD:-build/release}
 
-cmake --preset release >/dev/null
-cmake --build --preset release --target bulwarkd bulwark-agent >/dev/null
-bin=build/release
+cmake --preset release -B "$bin" >/dev/null
+cmake --build "$bin" --target bulwarkd bulwark-agent >/dev/null
+agents=${BENCH_AGENTS:-$bin/bulwark-agent}
+repeat=${BENCH_REPEAT:-1}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bulwark-agent-bench.XXXXXX")
 pids=()
 cleanup() {
@@ -50,9 +60,9 @@ measure() {
         'BEGIN { printf "%.2f %d\n", 100 * (c1 - c0) / hz / (t1 - t0), rss }'
 }
 
-run() {  # ID LABEL ARGS...
-    local name=$1 label=$2; shift 2
-    "$bin/bulwark-agent" --server "$addr" --tls_ca "$tmp/certs/ca.pem" \
+run() {  # AGENT_BINARY ID LABEL ARGS...
+    local agent=$1 name=$2 label=$3; shift 3
+    "$agent" --server "$addr" --tls_ca "$tmp/certs/ca.pem" \
         --tls_cert "$tmp/certs/agent-bench-agent.pem" \
         --tls_key "$tmp/certs/agent-bench-agent.key" --spool "$tmp/spool-$name.db" \
         "$@" 2>"$tmp/agent-$name.log" &
@@ -71,7 +81,17 @@ run() {  # ID LABEL ARGS...
 }
 
 echo "agent benchmark: ${secs}s windows on $(nproc) cores"
-run synthetic "synthetic ${rate}/s (no collectors)" --source synthetic --synthetic_rate "$rate"
-run host "host collectors, this host" --source host
+for r in $(seq 1 "$repeat"); do
+    i=0
+    for agent in $agents; do
+        i=$((i + 1))
+        label="synthetic ${rate}/s (no collectors)"
+        [ "$agents" = "$bin/bulwark-agent" ] || label="$agent ${rate}/s"
+        run "$agent" "synthetic-$r-$i" "$label" --source synthetic --synthetic_rate "$rate"
+    done
+done
+if [ "${BENCH_HOST:-1}" != 0 ]; then
+    run "$bin/bulwark-agent" host "host collectors, this host" --source host
+fi
 events=$(sqlite3 -readonly "$tmp/b.db" 'SELECT count(*) FROM events')
 echo "server stored $events events"
