@@ -498,6 +498,12 @@ static void conn_on_batch(struct conn *c, Bulwark__V1__Frame *f, struct arena *a
     }
     /* The store batch points at the item's own copies of the names. */
     it->hostname = strdup(c->hostname ? c->hostname : "");
+    if (!it->hostname) {
+        writer_item_free(it);
+        arena_free(ar);
+        conn_close(c, "out of memory");
+        return;
+    }
     it->batch.sb.hostname = it->hostname;
     it->batch.sb.agent_id = it->agent_id;
     it->type = WRITER_BATCH;
