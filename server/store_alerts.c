@@ -122,6 +122,50 @@ static int alert_check(const struct store_alert *a, int64_t suppression_ns)
     return 0;
 }
 
+/* Records a repeat of alert e: one pending bump per alert per transaction. */
+static int alert_bump(struct store *s, struct map_entry *e, uint32_t count, int64_t t)
+{
+    struct alert_bump *b;
+
+    if (e->bump_gen == s->txn_gen) {
+        b = &s->bumps[e->bump_idx];
+    } else {
+        if (s->n_bumps == s->cap_bumps) {
+            size_t cap = s->cap_bumps ? s->cap_bumps * 2 : 256;
+            struct alert_bump *p = realloc(s->bumps, cap * sizeof *p);
+            if (!p)
+                return BW_ENOMEM;
+            s->bumps = p;
+            s->cap_bumps = cap;
+        }
+        b = &s->bumps[s->n_bumps];
+        *b = (struct alert_bump){.id = e->id, .lo = t, .hi = t};
+        e->bump_gen = s->txn_gen;
+        e->bump_idx = (uint32_t)s->n_bumps++;
+    }
+    b->count = count;
+    if (t < b->lo)
+        b->lo = t;
+    if (t > b->hi)
+        b->hi = t;
+    return 0;
+}
+
+int store_alert_flush(struct store *s)
+{
+    sqlite3_stmt *st = s->st[W_ALERT_BUMP];
+
+    for (size_t i = 0; i < s->n_bumps; i++) {
+        const struct alert_bump *b = &s->bumps[i];
+        if (sqlite3_bind_int64(st, 1, b->id) || sqlite3_bind_int64(st, 2, b->count) ||
+            sqlite3_bind_int64(st, 3, b->hi) || sqlite3_bind_int64(st, 4, b->lo) ||
+            stmt_exec(st) < 0)
+            return BW_EIO;
+    }
+    s->n_bumps = 0;
+    return 0;
+}
+
 int store_alert_raise(struct store *s, const struct store_alert *a, int64_t suppression_ns,
                       struct store_alert_result *res)
 {
@@ -141,15 +185,12 @@ int store_alert_raise(struct store *s, const struct store_alert *a, int64_t supp
         goto out;
     if (e && a->priority <= e->prio &&
         time_dist(a->time_ns, e->seen) <= (uint64_t)suppression_ns) {
-        /* A repeat: count it on the latest alert of the group. */
-        sqlite3_stmt *st = s->st[W_ALERT_BUMP];
+        /* A repeat: count it on the latest alert of the group, in memory
+         * until the commit writes it (store_alert_flush). */
         uint32_t count = e->count < UINT32_MAX ? e->count + 1 : e->count;
         int64_t id = e->id;
-        if (sqlite3_bind_int64(st, 1, id) || sqlite3_bind_int64(st, 2, count) ||
-            sqlite3_bind_int64(st, 3, a->time_ns) || stmt_exec(st) < 0) {
-            rc = BW_EIO;
+        if ((rc = alert_bump(s, e, count, a->time_ns)) < 0)
             goto out;
-        }
         e->count = count;
         if (a->time_ns > e->seen)
             e->seen = a->time_ns;

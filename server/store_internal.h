@@ -89,6 +89,8 @@ struct map_entry {
     int64_t seen;  /* dimension last_seen as stored; alert last_seen */
     uint64_t seq;  /* mark: committed_seq */
     int64_t host;  /* container: its host's dim id, -1 once seen on two hosts */
+    uint64_t bump_gen;  /* alert: the transaction whose pending bump is bump_idx */
+    uint32_t bump_idx;
     int32_t prio;  /* alert: priority, count and evidence links stored */
     uint32_t count;
     uint32_t n_ev;
@@ -153,6 +155,19 @@ struct ev_range {
     int64_t first_id;
 };
 
+/* A repeated alert's new count and time span, merged in memory during a
+ * transaction and written with one UPDATE at commit (a noisy rule repeats
+ * thousands of times a second; one row update per repeat would cost the
+ * writer as much as the events). */
+struct alert_bump {
+    int64_t id;
+    uint32_t count;
+    int64_t lo, hi;
+};
+
+/* Writes the pending alert bumps (store_alerts.c); called by store_commit. */
+int store_alert_flush(struct store *s);
+
 struct store {
     sqlite3 *db;
     sqlite3_stmt *st[W_COUNT];
@@ -160,6 +175,9 @@ struct store {
     uint32_t chunk_rows;
     bool in_txn;
     bool txn_failed;       /* a write failed midway: commit must roll back */
+    uint64_t txn_gen;      /* counts transactions (alert bumps are per transaction) */
+    struct alert_bump *bumps;  /* repeats of alerts, written once at commit */
+    size_t n_bumps, cap_bumps;
     int64_t next_id;       /* id of the next event row */
     struct chunk cur;      /* the open chunk */
     int64_t saved_next_id; /* as at begin, restored by rollback */

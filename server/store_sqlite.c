@@ -170,7 +170,7 @@ static const char *const wsql[W_COUNT] = {
                     " retrospective) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11,"
                     " 1, ?12)",
     [W_ALERT_BUMP] = "UPDATE alerts SET count = ?2, last_seen = max(last_seen, ?3),"
-                     " first_seen = min(first_seen, ?3) WHERE id = ?1",
+                     " first_seen = min(first_seen, ?4) WHERE id = ?1",
     [W_EVID_ADD] = "INSERT OR IGNORE INTO alert_evidence (alert_id, agent, epoch, seq, event_id)"
                    " VALUES (?1, ?2, ?3, ?4, ?5)",
     [W_STATE_PUT] = "INSERT INTO detector_state (key, value) VALUES (?1, ?2)"
@@ -568,6 +568,7 @@ static void store_abort(struct store *s)
     map_clear(&s->marks);
     map_clear(&s->alerts);
     s->n_ranges = 0;  /* runs noted in this transaction are gone */
+    s->n_bumps = 0;
     s->in_txn = false;
     s->txn_failed = false;
 }
@@ -580,6 +581,8 @@ int store_begin(struct store *s)
         return BW_EIO;
     s->in_txn = true;
     s->txn_failed = false;
+    s->txn_gen++;
+    s->n_bumps = 0;
     s->saved_next_id = s->next_id;
     s->saved_cur = s->cur;
     return 0;
@@ -589,7 +592,7 @@ int store_commit(struct store *s)
 {
     if (!s || !s->in_txn)
         return BW_EINVAL;
-    if (s->txn_failed || (s->cur.dirty && chunk_flush(s) < 0) ||
+    if (s->txn_failed || store_alert_flush(s) < 0 || (s->cur.dirty && chunk_flush(s) < 0) ||
         stmt_exec(s->st[W_COMMIT]) < 0) {
         store_abort(s);
         return BW_EIO;
@@ -735,6 +738,7 @@ void store_close(struct store *s)
     map_release(&s->marks);
     map_release(&s->alerts);
     free(s->ranges);
+    free(s->bumps);
     free(s);
 }
 
