@@ -127,7 +127,7 @@ static int alert_bump(struct store *s, struct map_entry *e, uint32_t count, int6
 {
     struct alert_bump *b;
 
-    if (e->bump_gen == s->txn_gen) {
+    if (e->bump_gen == s->txn_gen && s->bumps[e->bump_idx].id == e->id) {
         b = &s->bumps[e->bump_idx];
     } else {
         if (s->n_bumps == s->cap_bumps) {
@@ -224,6 +224,7 @@ int store_alert_raise(struct store *s, const struct store_alert *a, int64_t supp
     e->prio = a->priority;
     e->seen = a->time_ns;
     e->count = 1;
+    e->bump_gen = 0;  /* a bump pending for the group's previous alert stays its own */
     e->n_ev = added;
     *res = (struct store_alert_result){.alert_id = id, .raised = true, .count = 1};
 out:
