@@ -1,7 +1,14 @@
 /* pipeline.c - bulwark-agent at run time (see bulwark/agent.h): sources and
- * collectors feed a bounded queue; every tick the queue goes into the spool
- * in one transaction (or to stdout as NDJSON), and the shipper sends what the
- * spool holds. One libuv loop, one owner per object, one stop path. */
+ * collectors feed a bounded queue; the queue goes into the spool in one
+ * transaction (or to stdout as NDJSON), and the shipper sends what the spool
+ * holds. One libuv loop, one owner per object, one stop path.
+ *
+ * Wakeups: one timer, armed only when there is work. A pull source (synthetic,
+ * replay) is pulled on a period matched to its rate (up to FLUSH_MAX_AGE, so
+ * 1,000 events/s is one pull, one commit and one batch every 250 ms; an
+ * unrated source every TICK_MIN_MS). Collectors push events: the first event
+ * into an empty queue arms the timer for FLUSH_MAX_AGE, a full chunk arms it
+ * at once. An idle agent with an empty queue has no timer running at all. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,11 +28,13 @@
 #include "bulwark/spool.h"
 #include "bulwark/tls.h"
 
-#define TICK_MS 10u
-/* The queue goes to the spool when it holds a chunk or is this old: one
- * SQLite commit (an fsync with synchronous=FULL) per ~100 ms at low rates
- * instead of one per tick. */
-#define FLUSH_MAX_AGE_NS 100000000
+#define TICK_MIN_MS 10u
+/* The queue goes to the spool when it holds a chunk or its oldest event is
+ * this old: one SQLite commit (an fsync with synchronous=FULL), one batch on
+ * the wire and one Ack per 250 ms at low rates. It bounds the time an event
+ * waits in memory before it is durable (and sent). */
+#define FLUSH_MAX_AGE_MS 250u
+#define FLUSH_MAX_AGE_NS ((int64_t)FLUSH_MAX_AGE_MS * 1000000)
 #define CHUNK 1024u
 #define TICK_BUDGET_NS 8000000      /* spend at most ~8 ms of a tick producing */
 #define AHEAD_MAX 200000u           /* a pull source stays this close to the acks */
@@ -51,7 +60,9 @@ struct agent {
     Bulwark__V1__Event **q;
     uint32_t q_head, q_len, q_cap;
 
-    uv_timer_t tick;
+    uv_timer_t tick;            /* pulls the source and/or flushes the queue */
+    uint32_t pull_ms;           /* a pull source's period (0: no pull source) */
+    int64_t q_since_ns;         /* when the queue last went from empty to non-empty */
     uv_signal_t sig_term, sig_int;
     bool source_done;
     bool stopping;
@@ -60,7 +71,6 @@ struct agent {
     uint64_t queue_dropped;
     uint64_t by_kind[KINDS];
     uint64_t printed;
-    int64_t last_flush_ns;
     Bulwark__V1__AgentHealth__EventsByKindEntry health_kinds[KINDS];
     Bulwark__V1__AgentHealth__EventsByKindEntry *health_ptrs[KINDS];
     char agent_id[128];
@@ -83,8 +93,16 @@ static int64_t mono_ns(void)
 }
 
 static void agent_stop(struct agent *a, int code);
+static void on_tick(uv_timer_t *t);
 
 /* ------------------------------------------------------------ the queue */
+
+/* Gives an event back to whoever made it (the pull source's pool, or the
+ * heap for collectors' events: the two never run together). */
+static void agent_event_free(struct agent *a, Bulwark__V1__Event *ev)
+{
+    source_release(a->source, ev);
+}
 
 static int agent_emit(void *ctx, Bulwark__V1__Event *ev)
 {
@@ -92,11 +110,19 @@ static int agent_emit(void *ctx, Bulwark__V1__Event *ev)
 
     if (a->q_len == a->q_cap || a->stopping) {
         a->queue_dropped++;
-        evjson_event_free(ev);
+        agent_event_free(a, ev);
         return BW_EFULL;
     }
+    if (a->q_len == 0)
+        a->q_since_ns = mono_ns();
     a->q[(a->q_head + a->q_len) % a->q_cap] = ev;
     a->q_len++;
+    /* A collector's event schedules the flush (a pull source's tick re-arms
+     * the timer itself when it is done). */
+    if (a->q_len == CHUNK)
+        uv_timer_start(&a->tick, on_tick, 0, 0);
+    else if (a->q_len == 1 && !uv_is_active((uv_handle_t *)&a->tick))
+        uv_timer_start(&a->tick, on_tick, FLUSH_MAX_AGE_MS, 0);
     return 0;
 }
 
@@ -138,7 +164,7 @@ static int agent_flush(struct agent *a)
             rc = spool_append(a->spool, chunk, n, &accepted);
         }
         for (size_t i = 0; i < n; i++)
-            evjson_event_free(chunk[i]);
+            agent_event_free(a, chunk[i]);
         if (rc < 0) {
             log_msg(LOG_ERROR, "agent", "spool append failed: %s", bw_strerror(rc));
             return rc;
@@ -231,25 +257,60 @@ static void agent_pull_source(struct agent *a, int64_t start)
     }
 }
 
+/* Arms the timer for the next piece of work, or leaves it stopped. */
+static void agent_schedule(struct agent *a, int64_t now)
+{
+    uint64_t ms;
+
+    if (a->stopping)
+        return;
+    if (a->source && !a->source_done) {
+        ms = a->pull_ms;
+    } else if (a->q_len > 0) {
+        int64_t left = a->q_since_ns + FLUSH_MAX_AGE_NS - now;
+        ms = left <= 0 ? 0 : (uint64_t)(left + 999999) / 1000000;
+    } else {
+        uv_timer_stop(&a->tick);
+        return;
+    }
+    uv_timer_start(&a->tick, on_tick, ms, 0);
+}
+
 static void on_tick(uv_timer_t *t)
 {
     struct agent *a = t->data;
-    bool had = false;
-
     int64_t now = mono_ns();
+    bool due;
 
     agent_pull_source(a, now);
-    if (a->q_len < CHUNK && now - a->last_flush_ns < FLUSH_MAX_AGE_NS && !a->source_done)
-        return;
-    a->last_flush_ns = now;
-    had = a->q_len > 0;
-    if (agent_flush(a) < 0) {
-        agent_stop(a, 1);
-        return;
+    /* A rated source's period is already the grouping: flush each pull. */
+    due = a->q_len >= CHUNK || a->source_done || a->pull_ms > TICK_MIN_MS ||
+          now - a->q_since_ns >= FLUSH_MAX_AGE_NS;
+    if (a->q_len > 0 && due) {
+        if (agent_flush(a) < 0) {
+            agent_stop(a, 1);
+            return;
+        }
+        if (a->shipper)
+            shipper_kick(a->shipper);
     }
-    if (had && a->shipper)
-        shipper_kick(a->shipper);
     agent_check_done(a);
+    agent_schedule(a, mono_ns());
+}
+
+/* A pull source's period: the time it takes to make a chunk at its rate,
+ * between TICK_MIN_MS and FLUSH_MAX_AGE_MS; unrated sources (as fast as the
+ * spool takes them, a replay file) TICK_MIN_MS. */
+static uint32_t agent_pull_ms(const struct agent_config *cfg)
+{
+    double ms;
+
+    if (strcmp(cfg->source, "synthetic") != 0 || !(cfg->synthetic_rate > 0))
+        return TICK_MIN_MS;
+    ms = 1000.0 * CHUNK / cfg->synthetic_rate;
+    if (ms < TICK_MIN_MS)
+        return TICK_MIN_MS;
+    return ms > FLUSH_MAX_AGE_MS ? FLUSH_MAX_AGE_MS : (uint32_t)ms;
 }
 
 /* ------------------------------------------------------------ health */
@@ -416,7 +477,8 @@ static struct source *agent_make_source(const struct agent_config *cfg, const ch
         struct synthetic_options so = {.rate = cfg->synthetic_rate,
                                        .seed = cfg->synthetic_seed,
                                        .hostname = hostname,
-                                       .scenario = cfg->synthetic_scenario};
+                                       .scenario = cfg->synthetic_scenario,
+                                       .pooled = true};
         s = source_synthetic_new(&so);
         if (!s)
             log_msg(LOG_ERROR, "agent", "cannot start the synthetic source (scenario '%s')",
@@ -509,7 +571,8 @@ int agent_run(const struct agent_config *cfg)
     }
     uv_signal_start(&a->sig_term, on_signal, SIGTERM);
     uv_signal_start(&a->sig_int, on_signal, SIGINT);
-    uv_timer_start(&a->tick, on_tick, 0, TICK_MS);
+    a->pull_ms = a->source ? agent_pull_ms(cfg) : 0;
+    uv_timer_start(&a->tick, on_tick, 0, 0);  /* a first pull, or a first flush */
     if (a->shipper)
         shipper_start(a->shipper);
     uv_run(&a->loop, UV_RUN_DEFAULT);
@@ -530,7 +593,7 @@ out:
     for (size_t i = 0; i < a->ncollectors; i++)
         collector_free(a->collectors[i]);
     while (a->q_len > 0) {  /* only when the spool failed */
-        evjson_event_free(a->q[a->q_head]);
+        agent_event_free(a, a->q[a->q_head]);
         a->q_head = (a->q_head + 1) % a->q_cap;
         a->q_len--;
     }

@@ -29,6 +29,7 @@ struct link {
     struct frame_reader reader;
     enum link_state state;
     bool closing;
+    char rbuf[65536];           /* each read lands here; tls_conn_feed copies it */
 };
 
 struct inflight {
@@ -409,9 +410,13 @@ static void link_send_hello(struct link *l)
 
 static void on_link_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
 {
-    /* The agent has one link; a fresh 64 KiB buffer per read keeps it simple. */
-    out->base = malloc(65536);
-    out->len = out->base ? 65536 : 0;
+    /* One buffer per link, reused: a fresh 64 KiB malloc per read made glibc
+     * consolidate its free lists on every free. */
+    struct link *l = h->data;
+
+    (void)suggested;
+    out->base = l->rbuf;
+    out->len = sizeof l->rbuf;
 }
 
 static void on_link_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
@@ -419,17 +424,13 @@ static void on_link_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
     struct link *l = st->data;
     int rc;
 
-    if (nread == 0 || l->closing) {
-        free(b->base);
+    if (nread == 0 || l->closing)
         return;
-    }
     if (nread < 0) {
-        free(b->base);
         link_close(l, nread == UV_EOF ? "server closed the connection" : uv_strerror((int)nread));
         return;
     }
     rc = tls_conn_feed(l->tls, b->base, (size_t)nread);
-    free(b->base);
     if (rc < 0) {
         link_flush(l);
         link_close(l, tls_conn_error(l->tls));

@@ -7,9 +7,18 @@
  *
  * meta.last_seq is kept apart from the rows so that once every event is acked
  * and deleted, the next event still gets last_seq + 1: a seq is never reused
- * within an epoch. The rows present are exactly acked_seq < seq <= last_seq,
- * so depth = last_seq - acked_seq; bytes (sum of blob sizes) is recomputed at
- * open and then tracked in memory.
+ * within an epoch. On disk the rows present are exactly
+ * meta.acked_seq < seq <= last_seq (checked at open).
+ *
+ * Trimming is deferred: spool_ack() moves the acked position in memory at
+ * once (depth, bytes and spool_read() see the acked events as gone) but
+ * deletes the rows and persists meta.acked_seq inside an append's
+ * transaction once a batch of them waits (SPOOL_TRIM_BATCH_*), so an Ack
+ * costs no commit (no fsync) of its own and rows go a few leaf pages at a
+ * time. A trim runs by itself only when many acked rows wait (a backlog
+ * drained with nothing new coming in) and at close. A crash can leave acked rows on disk with the
+ * older meta.acked_seq; that costs nothing but the space: the shipper sends
+ * only after the server's committed_seq (its Welcome), which trims them.
  *
  * A spool has one owner thread: nothing here locks, and the data given to a
  * spool_read() callback is valid only during the call (which must not call
@@ -32,16 +41,23 @@
 #define SPOOL_DEFAULT_MAX_BYTES (512ULL * 1024 * 1024)
 #define SPOOL_SCHEMA_VERSION 1
 #define SPOOL_STACK_PACK 2048   /* events packed on the stack up to this size */
+/* Acked rows are deleted with an append once this many wait (deleting
+ * whole leaf pages at a time is cheaper than a few rows per commit) ... */
+#define SPOOL_TRIM_BATCH_EVENTS 2048u
+#define SPOOL_TRIM_BATCH_BYTES (512u * 1024)
+/* ... and by themselves (their own commit) once this much waits. */
+#define SPOOL_TRIM_EVENTS 16384u
+#define SPOOL_TRIM_BYTES (4u * 1024 * 1024)
 
 enum spool_stmt {
     ST_BEGIN,
     ST_COMMIT,
     ST_ROLLBACK,
     ST_INSERT,
-    ST_SET_LAST,      /* last_seq, dropped */
+    ST_SET_LAST,      /* last_seq, dropped, acked_seq */
     ST_SET_ACKED,
     ST_READ,          /* seq > ? ORDER BY seq LIMIT ? */
-    ST_BYTES_UPTO,    /* sum of blob sizes with seq <= ? */
+    ST_BYTES_RANGE,   /* sum of blob sizes with ?1 < seq <= ?2 */
     ST_DELETE_UPTO,
     ST_COUNT
 };
@@ -51,10 +67,11 @@ static const char *const spool_sql[ST_COUNT] = {
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_INSERT] = "INSERT INTO events(seq, data) VALUES (?1, ?2)",
-    [ST_SET_LAST] = "UPDATE meta SET last_seq = ?1, dropped = ?2 WHERE id = 1",
+    [ST_SET_LAST] = "UPDATE meta SET last_seq = ?1, dropped = ?2, acked_seq = ?3 WHERE id = 1",
     [ST_SET_ACKED] = "UPDATE meta SET acked_seq = ?1 WHERE id = 1",
     [ST_READ] = "SELECT seq, data FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-    [ST_BYTES_UPTO] = "SELECT COALESCE(SUM(length(data)), 0) FROM events WHERE seq <= ?1",
+    [ST_BYTES_RANGE] =
+        "SELECT COALESCE(SUM(length(data)), 0) FROM events WHERE seq > ?1 AND seq <= ?2",
     [ST_DELETE_UPTO] = "DELETE FROM events WHERE seq <= ?1",
 };
 
@@ -72,7 +89,9 @@ struct spool {
     sqlite3_stmt *st[ST_COUNT];
     uint64_t max_events;
     uint64_t max_bytes;
-    struct spool_stats stats;
+    struct spool_stats stats;     /* acked_seq here is the logical (in-memory) one */
+    uint64_t trimmed_seq;         /* rows <= this are deleted; = meta.acked_seq on disk */
+    uint64_t untrimmed_bytes;     /* bytes of rows trimmed_seq < seq <= stats.acked_seq */
 };
 
 static void set_err(char *err, size_t errlen, const char *what, sqlite3 *db)
@@ -204,6 +223,7 @@ static int load_state(struct spool *s, char *err, size_t errlen)
     s->stats.epoch = meta[0];
     s->stats.last_seq = meta[1];
     s->stats.acked_seq = meta[2];
+    s->trimmed_seq = meta[2];
     s->stats.dropped = meta[3];
     s->stats.depth = meta[1] - meta[2];
     s->stats.bytes = rows[1];
@@ -233,7 +253,9 @@ int spool_open(struct spool **out, const struct spool_options *opt, char *err, s
         close(fd);  /* on failure SQLite reports the reason below */
     s->max_events = opt->max_events ? opt->max_events : SPOOL_DEFAULT_MAX_EVENTS;
     s->max_bytes = opt->max_bytes ? opt->max_bytes : SPOOL_DEFAULT_MAX_BYTES;
-    if (sqlite3_open_v2(opt->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+    /* one owner thread (see the top): no SQLite mutexes */
+    if (sqlite3_open_v2(opt->path, &s->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
         SQLITE_OK) {
         set_err(err, errlen, "cannot open database", s->db);
         goto out;
@@ -276,10 +298,14 @@ out:
     return rc;
 }
 
+static int spool_trim(struct spool *s);
+
 void spool_close(struct spool *s)
 {
     if (!s)
         return;
+    if (s->st[ST_COUNT - 1] && s->trimmed_seq < s->stats.acked_seq)
+        spool_trim(s);  /* best effort: the next open's Welcome trims otherwise */
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->st[i]);
     sqlite3_close(s->db);
@@ -314,9 +340,58 @@ out:
     return rc;
 }
 
+/* Inside an open transaction: deletes the acked rows not yet deleted, unless
+ * (`all` false) too few wait to be worth it. *trim_to is what meta.acked_seq
+ * must say once the caller commits: the rows <= it are gone. */
+static int delete_acked(struct spool *s, bool all, uint64_t *trim_to)
+{
+    *trim_to = s->trimmed_seq;
+    if (s->trimmed_seq >= s->stats.acked_seq)
+        return 0;
+    if (!all && s->stats.acked_seq - s->trimmed_seq < SPOOL_TRIM_BATCH_EVENTS &&
+        s->untrimmed_bytes < SPOOL_TRIM_BATCH_BYTES)
+        return 0;
+    sqlite3_bind_int64(s->st[ST_DELETE_UPTO], 1, (sqlite3_int64)s->stats.acked_seq);
+    if (exec_stmt(s, ST_DELETE_UPTO) < 0)
+        return BW_EIO;
+    *trim_to = s->stats.acked_seq;
+    return 0;
+}
+
+static void trimmed(struct spool *s, uint64_t trim_to)
+{
+    if (trim_to > s->trimmed_seq) {
+        s->trimmed_seq = trim_to;
+        s->untrimmed_bytes = 0;
+    }
+}
+
+/* Deletes the acked rows in a transaction of their own. */
+static int spool_trim(struct spool *s)
+{
+    uint64_t trim_to;
+    int rc;
+
+    if (exec_stmt(s, ST_BEGIN) < 0)
+        return BW_EIO;
+    rc = delete_acked(s, true, &trim_to);
+    if (rc == 0) {
+        sqlite3_bind_int64(s->st[ST_SET_ACKED], 1, (sqlite3_int64)trim_to);
+        rc = exec_stmt(s, ST_SET_ACKED);
+    }
+    if (rc == 0)
+        rc = exec_stmt(s, ST_COMMIT);
+    if (rc < 0) {
+        exec_stmt(s, ST_ROLLBACK);
+        return rc;
+    }
+    trimmed(s, trim_to);
+    return 0;
+}
+
 int spool_append(struct spool *s, Bulwark__V1__Event *const *evs, size_t n, size_t *accepted)
 {
-    uint64_t seq = s->stats.last_seq, bytes = s->stats.bytes, depth = s->stats.depth;
+    uint64_t seq = s->stats.last_seq, bytes = s->stats.bytes, depth = s->stats.depth, trim_to;
     size_t i;
     int rc;
 
@@ -325,6 +400,11 @@ int spool_append(struct spool *s, Bulwark__V1__Event *const *evs, size_t n, size
         return 0;
     if (exec_stmt(s, ST_BEGIN) < 0)
         return BW_EIO;
+    rc = delete_acked(s, false, &trim_to);  /* the deferred trim rides on this commit */
+    if (rc < 0) {
+        i = 0;
+        goto fail;
+    }
     for (i = 0; i < n; i++) {
         size_t len;
 
@@ -343,11 +423,13 @@ int spool_append(struct spool *s, Bulwark__V1__Event *const *evs, size_t n, size
     }
     sqlite3_bind_int64(s->st[ST_SET_LAST], 1, (sqlite3_int64)seq);
     sqlite3_bind_int64(s->st[ST_SET_LAST], 2, (sqlite3_int64)(s->stats.dropped + (n - i)));
+    sqlite3_bind_int64(s->st[ST_SET_LAST], 3, (sqlite3_int64)trim_to);
     rc = exec_stmt(s, ST_SET_LAST);
     if (rc == 0)
         rc = exec_stmt(s, ST_COMMIT);
     if (rc < 0)
         goto fail;
+    trimmed(s, trim_to);
     s->stats.last_seq = seq;
     s->stats.depth = depth;
     s->stats.bytes = bytes;
@@ -368,6 +450,8 @@ int spool_read(struct spool *s, uint64_t after_seq, size_t max_events, size_t ma
     size_t given = 0, bytes = 0;
     int rc = 0, src;
 
+    if (after_seq < s->stats.acked_seq)
+        after_seq = s->stats.acked_seq;  /* acked rows awaiting the trim are gone */
     if (after_seq > INT64_MAX)
         return 0;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)after_seq);
@@ -394,7 +478,7 @@ int spool_read(struct spool *s, uint64_t after_seq, size_t max_events, size_t ma
 
 int spool_ack(struct spool *s, uint64_t up_to_seq)
 {
-    sqlite3_stmt *q = s->st[ST_BYTES_UPTO];
+    sqlite3_stmt *q = s->st[ST_BYTES_RANGE];
     uint64_t freed = 0;
     int rc;
 
@@ -402,28 +486,20 @@ int spool_ack(struct spool *s, uint64_t up_to_seq)
         return BW_EINVAL;  /* the server cannot have committed what was never sent */
     if (up_to_seq <= s->stats.acked_seq)
         return 0;
-    if (exec_stmt(s, ST_BEGIN) < 0)
-        return BW_EIO;
-    sqlite3_bind_int64(q, 1, (sqlite3_int64)up_to_seq);
+    /* a read, no commit: the rows go with the next append (or a trim) */
+    sqlite3_bind_int64(q, 1, (sqlite3_int64)s->stats.acked_seq);
+    sqlite3_bind_int64(q, 2, (sqlite3_int64)up_to_seq);
     if (sqlite3_step(q) == SQLITE_ROW)
         freed = (uint64_t)sqlite3_column_int64(q, 0);
     rc = step_done(q);
-    if (rc == 0) {
-        sqlite3_bind_int64(s->st[ST_DELETE_UPTO], 1, (sqlite3_int64)up_to_seq);
-        rc = exec_stmt(s, ST_DELETE_UPTO);
-    }
-    if (rc == 0) {
-        sqlite3_bind_int64(s->st[ST_SET_ACKED], 1, (sqlite3_int64)up_to_seq);
-        rc = exec_stmt(s, ST_SET_ACKED);
-    }
-    if (rc == 0)
-        rc = exec_stmt(s, ST_COMMIT);
-    if (rc < 0) {
-        exec_stmt(s, ST_ROLLBACK);
+    if (rc < 0)
         return rc;
-    }
     s->stats.acked_seq = up_to_seq;
     s->stats.depth = s->stats.last_seq - up_to_seq;
     s->stats.bytes = freed > s->stats.bytes ? 0 : s->stats.bytes - freed;
+    s->untrimmed_bytes += freed;
+    if (s->stats.acked_seq - s->trimmed_seq >= SPOOL_TRIM_EVENTS ||
+        s->untrimmed_bytes >= SPOOL_TRIM_BYTES)
+        spool_trim(s);  /* a failure here is retried with the next append */
     return 0;
 }

@@ -11,7 +11,16 @@
  *
  * Rate: a token bucket that starts full with one token at the first call and
  * holds at most one second of events, so a stalled loop does not cause a
- * burst. Events are malloc'd trees (evjson_event_free()). */
+ * burst. With a rate, the events of one call are spread evenly over the time
+ * since the previous call (the last one at now_ns), as if each had been seen
+ * when it was due, so a caller pulling every few hundred ms still gets
+ * distinct, increasing event times.
+ *
+ * Memory: by default events are malloc'd trees (evjson_event_free()). With
+ * `pooled` (the agent), an event is a few bump allocations in the source's
+ * slabs, its constant strings point at the source's own data instead of
+ * copies, and the slabs are rewound once every event given out has come back
+ * through source_release(): no malloc or free per field. */
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,6 +33,8 @@
 #include "bulwark/source.h"
 
 #define SYN_CONTAINERS 20
+#define SYN_SLAB 65536u          /* pooled mode: bytes per slab */
+#define SYN_SLABS_KEPT 16u       /* slabs kept for reuse when all events are back */
 #define SYN_HOST_MAX 255
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -180,8 +191,18 @@ struct syn_container {
     bool privileged, docker_sock;
 };
 
+struct syn_slab {
+    struct syn_slab *next;
+    size_t used;
+    _Alignas(16) unsigned char data[SYN_SLAB];
+};
+
 struct synthetic {
     struct source base;
+    bool pooled;
+    struct syn_slab *slabs;  /* pooled: the list, in order of use */
+    struct syn_slab *cur;    /* the one being filled */
+    uint64_t live;           /* pooled: events given out and not yet released */
     uint64_t rng;
     double rate;
     uint64_t count;
@@ -297,12 +318,75 @@ static void make_container(struct synthetic *g, struct syn_container *c, unsigne
 
 /* ------------------------------------------------------------- building */
 
+/* pooled: n bytes (16-aligned, not zeroed) from the slabs, or NULL. */
+static void *slab_alloc(struct synthetic *g, size_t n)
+{
+    size_t need = (n + 15) & ~(size_t)15;
+    struct syn_slab *c = g->cur;
+
+    if (need > SYN_SLAB)
+        return NULL;
+    if (!c || SYN_SLAB - c->used < need) {
+        struct syn_slab *next = c ? c->next : g->slabs;
+
+        if (!next) {
+            next = malloc(sizeof *next);
+            if (!next)
+                return NULL;
+            next->next = NULL;
+            if (c)
+                c->next = next;
+            else
+                g->slabs = next;
+        }
+        next->used = 0;
+        g->cur = c = next;
+    }
+    c->used += need;
+    return c->data + c->used - need;
+}
+
+/* pooled: every event is back; rewind, keeping a few slabs for the next ones. */
+static void slab_rewind(struct synthetic *g)
+{
+    struct syn_slab *last = g->slabs, *extra;
+
+    for (unsigned kept = 1; last && kept < SYN_SLABS_KEPT; kept++)
+        last = last->next;
+    extra = last ? last->next : NULL;
+    if (last)
+        last->next = NULL;
+    while (extra) {
+        struct syn_slab *next = extra->next;
+        free(extra);
+        extra = next;
+    }
+    g->cur = NULL;
+}
+
+/* size bytes, zeroed, from the slabs or the heap; NULL sets oom. */
+static void *b_alloc(struct build *b, size_t size)
+{
+    void *p = b->g->pooled ? slab_alloc(b->g, size) : malloc(size);
+
+    if (!p) {
+        b->oom = true;
+        return NULL;
+    }
+    memset(p, 0, size);
+    return p;
+}
+
+/* s lives as long as the source (a profile, the pool, the host name): a
+ * pooled event points at it, a heap event gets a copy. */
 static char *sdup(struct build *b, const char *s)
 {
     char *p;
 
     if (!s || !*s)
         return (char *)protobuf_c_empty_string;
+    if (b->g->pooled)
+        return (char *)s;  /* never written through: events are only read */
     p = strdup(s);
     if (!p) {
         b->oom = true;
@@ -317,17 +401,27 @@ static char *sfmt(struct build *b, const char *fmt, ...)
 {
     char tmp[512];
     va_list ap;
+    int n;
+    char *p;
 
     va_start(ap, fmt);
-    vsnprintf(tmp, sizeof tmp, fmt, ap);
+    n = vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
-    return sdup(b, tmp);
+    if (n <= 0)
+        return (char *)protobuf_c_empty_string;
+    if ((size_t)n >= sizeof tmp)
+        n = sizeof tmp - 1;
+    p = b_alloc(b, (size_t)n + 1);
+    if (!p)
+        return (char *)protobuf_c_empty_string;
+    memcpy(p, tmp, (size_t)n + 1);
+    return p;
 }
 
-/* Replaces *field (a string this file made) with a copy of v. */
+/* Replaces *field (a string this file made) with v (as sdup). */
 static void sset(struct build *b, char **field, const char *v)
 {
-    if (*field != protobuf_c_empty_string)
+    if (!b->g->pooled && *field != protobuf_c_empty_string)
         free(*field);
     *field = sdup(b, v);
 }
@@ -335,25 +429,21 @@ static void sset(struct build *b, char **field, const char *v)
 /* A zeroed, initialised message of type d, or NULL (oom set). */
 static void *new_msg(struct build *b, const ProtobufCMessageDescriptor *d)
 {
-    ProtobufCMessage *m = malloc(d->sizeof_message);
+    ProtobufCMessage *m = b_alloc(b, d->sizeof_message);
 
-    if (!m) {
-        b->oom = true;
+    if (!m)
         return NULL;
-    }
     d->message_init(m);
     return m;
 }
 
-static void add_label(struct build *b, Bulwark__V1__ContainerRef *c, const char *k, const char *v)
+/* The container's one label. */
+static void set_label(struct build *b, Bulwark__V1__ContainerRef *c, const char *k, const char *v)
 {
-    Bulwark__V1__ContainerRef__LabelsEntry **arr, *e;
+    Bulwark__V1__ContainerRef__LabelsEntry **arr = b_alloc(b, sizeof *arr), *e;
 
-    arr = realloc(c->labels, (c->n_labels + 1) * sizeof *arr);
-    if (!arr) {
-        b->oom = true;
+    if (!arr)
         return;
-    }
     c->labels = arr;
     e = new_msg(b, &bulwark__v1__container_ref__labels_entry__descriptor);
     if (!e)
@@ -384,7 +474,7 @@ static void set_container(struct build *b, Bulwark__V1__Event *ev, const struct 
         c->k8s_pod = sdup(b, sc->pod);
         if (full)
             c->k8s_pod_uid = sdup(b, sc->pod_uid);
-        add_label(b, c, "app", sc->prof->app);
+        set_label(b, c, "app", sc->prof->app);
     }
 }
 
@@ -519,13 +609,11 @@ static void body_resource(struct build *b, Bulwark__V1__Event *ev, const struct 
 
 static char **str_list(struct build *b, size_t *n, const char *const *items, size_t count)
 {
-    char **arr = calloc(count, sizeof *arr);
+    char **arr = b_alloc(b, (count ? count : 1) * sizeof *arr);
 
     *n = 0;
-    if (!arr) {
-        b->oom = true;
+    if (!arr)
         return NULL;
-    }
     for (size_t i = 0; i < count; i++)
         arr[(*n)++] = sdup(b, items[i]);
     return arr;
@@ -562,11 +650,9 @@ static void body_config(struct build *b, Bulwark__V1__Event *ev, const struct sy
                               sc->id);
     else
         c->config_path = sfmt(b, "/var/lib/docker/containers/%.12s/config.v2.json", sc->id);
-    c->mounts = calloc(1, sizeof *c->mounts);
-    if (!c->mounts) {
-        b->oom = true;
+    c->mounts = b_alloc(b, sizeof *c->mounts);
+    if (!c->mounts)
         return;
-    }
     m = new_msg(b, &bulwark__v1__mount__descriptor);
     if (!m)
         return;
@@ -633,11 +719,9 @@ static void body_external(struct build *b, Bulwark__V1__Event *ev, const struct 
     while (ntags < NELEM(ap->tags) && ap->tags[ntags])
         ntags++;
     x->tags = str_list(b, &x->n_tags, ap->tags, ntags);
-    x->fields = calloc(NELEM(keys), sizeof *x->fields);
-    if (!x->fields) {
-        b->oom = true;
+    x->fields = b_alloc(b, NELEM(keys) * sizeof *x->fields);
+    if (!x->fields)
         return;
-    }
     for (size_t i = 0; i < NELEM(keys); i++) {
         Bulwark__V1__ExternalAlert__FieldsEntry *e =
             new_msg(b, &bulwark__v1__external_alert__fields_entry__descriptor);
@@ -680,7 +764,8 @@ static Bulwark__V1__Event *make_event(struct synthetic *g, int64_t now_ns)
     default: body_external(&b, ev, sc, now_ns); break;
     }
     if (b.oom) {
-        evjson_event_free(ev);
+        if (!g->pooled)
+            evjson_event_free(ev);  /* pooled: the memory goes back at the rewind */
         return NULL;
     }
     return ev;
@@ -693,10 +778,13 @@ static int synthetic_produce(struct source *s, int64_t now_ns, Bulwark__V1__Even
 {
     struct synthetic *g = (struct synthetic *)s;
     size_t n = max, i;
+    int64_t from_ns = now_ns;  /* with a rate: the events span (from_ns, now_ns] */
 
     if (g->rate > 0) {
         double burst = g->rate > 1.0 ? g->rate : 1.0;
 
+        if (g->started && now_ns > g->last_ns)
+            from_ns = g->last_ns;
         if (!g->started) {
             g->started = true;
             g->last_ns = now_ns;
@@ -713,9 +801,11 @@ static int synthetic_produce(struct source *s, int64_t now_ns, Bulwark__V1__Even
     if (g->count && n > g->count - g->produced)
         n = (size_t)(g->count - g->produced);
     for (i = 0; i < n; i++) {
-        out[i] = make_event(g, now_ns);
+        out[i] = make_event(g, now_ns - (int64_t)((double)(now_ns - from_ns) *
+                                                  (double)(n - 1 - i) / (double)n));
         if (!out[i])
             break;
+        g->live++;
     }
     if (g->rate > 0)
         g->tokens -= (double)i;
@@ -726,9 +816,30 @@ static int synthetic_produce(struct source *s, int64_t now_ns, Bulwark__V1__Even
     return (int)i;
 }
 
+static void synthetic_release(struct source *s, Bulwark__V1__Event *ev)
+{
+    struct synthetic *g = (struct synthetic *)s;
+
+    if (!ev)
+        return;
+    if (!g->pooled) {
+        evjson_event_free(ev);
+        return;
+    }
+    if (g->live > 0 && --g->live == 0)
+        slab_rewind(g);
+}
+
 static void synthetic_destroy(struct source *s)
 {
-    free(s);
+    struct synthetic *g = (struct synthetic *)s;
+
+    while (g->slabs) {
+        struct syn_slab *next = g->slabs->next;
+        free(g->slabs);
+        g->slabs = next;
+    }
+    free(g);
 }
 
 struct source *source_synthetic_new(const struct synthetic_options *opt)
@@ -746,6 +857,8 @@ struct source *source_synthetic_new(const struct synthetic_options *opt)
     g->base.name = "synthetic";
     g->base.produce = synthetic_produce;
     g->base.destroy = synthetic_destroy;
+    g->base.release = synthetic_release;
+    g->pooled = opt->pooled;
     g->rate = opt->rate;
     g->count = opt->count;
     snprintf(g->host, sizeof g->host, "%s", opt->hostname && *opt->hostname ? opt->hostname : "node-1");

@@ -5,8 +5,10 @@
  *                                                 └─> stdout (NDJSON), when output=stdout
  *
  * Everything runs on one libuv loop. The queue is flushed into the spool
- * (one SQLite transaction) every tick; when it is full, collectors' events
- * are refused and counted (collectors cannot wait), and the heartbeat says so. */
+ * (one SQLite transaction) when it holds a chunk or its oldest event is
+ * 250 ms old (a pull source is pulled on a period matched to its rate);
+ * when it is full, collectors' events are refused and counted (collectors
+ * cannot wait), and the heartbeat says so. */
 #ifndef BULWARK_AGENT_H
 #define BULWARK_AGENT_H
 

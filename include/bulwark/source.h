@@ -1,5 +1,7 @@
-/* source.h - where the agent's events come from. Each source produces heap
- * events (free with evjson_event_free()) that the agent spools at once. */
+/* source.h - where the agent's events come from. Each source produces events
+ * that the agent spools at once and then gives back with source_release():
+ * heap events (evjson_event_free()) unless the source has its own `release`
+ * (the synthetic source with `pooled`, whose events live in its memory). */
 #ifndef BULWARK_SOURCE_H
 #define BULWARK_SOURCE_H
 
@@ -7,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bulwark/evjson.h"
 #include "bulwark/v1/bulwark.pb-c.h"
 
 struct source {
@@ -17,6 +20,9 @@ struct source {
     int (*produce)(struct source *s, int64_t now_ns, Bulwark__V1__Event **out, size_t max,
                    bool *done);
     void (*destroy)(struct source *s);
+    /* Optional: takes back an event this source produced (NULL: the events
+     * are heap trees for evjson_event_free()). */
+    void (*release)(struct source *s, Bulwark__V1__Event *ev);
 };
 
 struct synthetic_options {
@@ -25,6 +31,11 @@ struct synthetic_options {
     const char *hostname; /* used in generated fields */
     uint64_t seed;        /* PRNG seed; 0 = from time */
     const char *scenario; /* "mixed" (default), or a scripted "miner" / "benign" story */
+    /* Events come from the source's own memory (no malloc per field) and must
+     * go back through source_release() before source_free(); the memory is
+     * reused once every event given out is back. Default (false): heap
+     * events for evjson_event_free(). Only the "mixed" mix pools. */
+    bool pooled;
 };
 
 /* A realistic mix of every event kind (exec, net, file, resource, config,
@@ -36,6 +47,15 @@ struct source *source_scenario_new(const char *name);
 /* Newline-delimited JSON events (evjson format). A malformed line is counted,
  * logged once with file:line, and skipped. NULL + err if the file can't open. */
 struct source *source_replay_new(const char *path, char *err, size_t errlen);
+
+/* Gives back an event produced by s (the caller owned it until now). */
+static inline void source_release(struct source *s, Bulwark__V1__Event *ev)
+{
+    if (s && s->release)
+        s->release(s, ev);
+    else
+        evjson_event_free(ev);
+}
 
 static inline void source_free(struct source *s)
 {

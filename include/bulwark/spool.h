@@ -51,7 +51,14 @@ typedef int (*spool_read_fn)(uint64_t seq, const uint8_t *data, size_t len, void
 int spool_read(struct spool *s, uint64_t after_seq, size_t max_events, size_t max_bytes,
                spool_read_fn fn, void *ctx);
 
-/* Deletes events with seq <= up_to_seq (the server committed them). */
+/* Marks events with seq <= up_to_seq acked (the server committed them): at
+ * once they are out of depth, bytes and spool_read(), and never read again;
+ * their rows are deleted later, with an append's commit once a batch of them
+ * waits, by themselves past a larger bound, or at spool_close(), so that an
+ * Ack costs no fsync of its own. After a crash the older persisted acked_seq
+ * may come back (the rows with it): the server's committed_seq, which the
+ * shipper acks on connecting, covers them. 0, BW_EINVAL past last_seq, or
+ * BW_EIO. */
 int spool_ack(struct spool *s, uint64_t up_to_seq);
 
 void spool_get_stats(const struct spool *s, struct spool_stats *out);

@@ -235,6 +235,71 @@ static void test_synthetic_count(void **state)
     assert_null(source_synthetic_new(&bad));
 }
 
+/* Pooled events are the very same events (same bytes for the same seed), stay
+ * valid while more are made, and the memory is reused once all are back. */
+static void test_synthetic_pooled(void **state)
+{
+    struct synthetic_options opt = {.hostname = "node-a", .seed = 11, .pooled = true};
+    struct source *heap = synth(0, 0, 11), *pool = source_synthetic_new(&opt);
+    Bulwark__V1__Event *eh[2][BATCH], *ep[2][BATCH];
+    bool done;
+
+    assert_non_null(pool);
+    assert_non_null(pool->release);
+    for (int round = 0; round < 3; round++) {
+        for (int k = 0; k < 2; k++) {  /* two batches out at once */
+            int64_t now = T0 + (round * 2 + k) * 1000000LL;
+
+            assert_int_equal(heap->produce(heap, now, eh[k], BATCH, &done), BATCH);
+            assert_int_equal(pool->produce(pool, now, ep[k], BATCH, &done), BATCH);
+        }
+        for (int k = 0; k < 2; k++) {
+            for (int i = 0; i < BATCH; i++) {
+                size_t lh, lp;
+                uint8_t *ph = pack(eh[k][i], &lh), *pp = pack(ep[k][i], &lp);
+                json_t *j = evjson_event_to_json(ep[k][i]);
+
+                assert_non_null(j);
+                json_decref(j);
+                assert_int_equal(lh, lp);
+                assert_memory_equal(ph, pp, lh);
+                free(ph);
+                free(pp);
+                source_release(heap, eh[k][i]);
+                source_release(pool, ep[k][i]);
+            }
+        }
+    }
+    source_free(heap);
+    source_free(pool);
+}
+
+/* With a rate, one call's events are spread over the time since the last call,
+ * increasing, the last one at now. */
+static void test_synthetic_rate_spreads_times(void **state)
+{
+    struct source *s = synth(1000, 0, 5);
+    Bulwark__V1__Event *evs[BATCH];
+    int64_t t1 = T0 + 250000000LL;
+    bool done;
+    int n;
+
+    assert_int_equal(s->produce(s, T0, evs, BATCH, &done), 1);  /* the first token */
+    assert_int_equal(evs[0]->time_ns, T0);
+    free_events(evs, 1);
+    n = s->produce(s, t1, evs, BATCH, &done);
+    assert_true(n >= 249 && n <= 251);
+    for (int i = 0; i < n; i++) {
+        assert_true(evs[i]->time_ns > T0 && evs[i]->time_ns <= t1);
+        if (i > 0)
+            assert_true(evs[i]->time_ns > evs[i - 1]->time_ns);
+    }
+    assert_int_equal(evs[n - 1]->time_ns, t1);
+    assert_true(evs[0]->time_ns - T0 < 2000000);  /* about 1 ms after the last call */
+    free_events(evs, n);
+    source_free(s);
+}
+
 /* ---------------------------------------------------------------- replay */
 
 struct tmpfile {
@@ -402,6 +467,8 @@ int main(void)
         cmocka_unit_test(test_synthetic_mix),
         cmocka_unit_test(test_synthetic_rate),
         cmocka_unit_test(test_synthetic_count),
+        cmocka_unit_test(test_synthetic_pooled),
+        cmocka_unit_test(test_synthetic_rate_spreads_times),
         cmocka_unit_test(test_replay),
         cmocka_unit_test(test_replay_long_line),
     };
