@@ -59,6 +59,27 @@ static uint64_t hash_bytes(const void *p, size_t n)
     return h;
 }
 
+/* Hash of an LRU key (container ids, image digests: 64-71 bytes), eight
+ * bytes a step. Never saved (restore hashes the keys again), so it is free
+ * to differ from hash_bytes, whose values are part of the blob format. */
+static uint64_t key_hash(const char *p, size_t n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ n, w;
+
+    for (; n >= 8; p += 8, n -= 8) {
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
+    }
+    w = 0;
+    memcpy(&w, p, n);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 32;
+    return h;
+}
+
 /* |a - b| without overflow, as an unsigned distance. */
 static uint64_t time_dist(int64_t a, int64_t b)
 {
@@ -234,7 +255,7 @@ static int lru_get(struct lru *l, const char *key, size_t size,
     size_t klen = strlen(key);
     if (klen == 0 || klen > ANOMALY_KEY_MAX)
         return klen ? BW_ETOOBIG : BW_EINVAL;
-    uint64_t h = hash_bytes(key, klen);
+    uint64_t h = key_hash(key, klen);
     struct lru_node *n = lru_find(l, key, klen, h);
     *created = !n;
     if (n) {
@@ -409,7 +430,7 @@ static int lru_restore(struct lru *l, size_t max, const uint8_t *p, size_t n, co
         const char *key = rd_key(&r, &klen);
         if (r.bad)
             break;
-        uint64_t h = hash_bytes(key, klen);
+        uint64_t h = key_hash(key, klen);
         if (lru_find(&fresh, key, klen, h)) {
             r.bad = true;  /* a key twice: not a blob we wrote */
             break;
@@ -511,11 +532,11 @@ int anomaly_cpu_observe(struct anomaly_cpu *d, const char *key, int64_t time_ns,
     if ((rc = lru_get(&d->keys, key, sizeof(struct cpu_entry), cpu_entry_free, &n, &created)) < 0)
         return rc;
     struct cpu_entry *e = (struct cpu_entry *)n;
-    double sigma = sqrt_pos(e->var);
-    bool high = e->n >= d->p.warmup && e->n > 0 && value > e->mean + d->p.k * sigma &&
-                value > d->p.floor;
-    if (out)
-        *out = (struct anomaly_cpu_result){.mean = e->mean, .sigma = sigma};
+    /* the cheap tests first: most samples are under the floor, and then
+     * the square root is not needed (out is filled only on a spike) */
+    bool warm = e->n >= d->p.warmup && e->n > 0 && value > d->p.floor;
+    double sigma = warm ? sqrt_pos(e->var) : 0;
+    bool high = warm && value > e->mean + d->p.k * sigma;
     if (!high) {
         cpu_fold(e, d->p.alpha, value);
         return 0;
@@ -525,6 +546,8 @@ int anomaly_cpu_observe(struct anomaly_cpu *d, const char *key, int64_t time_ns,
         return 0;
     e->fired = true;
     e->last_fire = time_ns;
+    if (out)
+        *out = (struct anomaly_cpu_result){.mean = e->mean, .sigma = sigma};
     return 1;
 }
 

@@ -40,10 +40,9 @@ static int refuse(struct cctx *cx, const char *fmt, ...)
     return BW_EINVAL;
 }
 
-void cnode_free(struct cnode *n)
+/* Frees what n owns (kids and operands), not n itself. */
+static void cnode_free_operands(struct cnode *n)
 {
-    if (!n)
-        return;
     for (size_t i = 0; i < n->n; i++)
         cnode_free(n->kids[i]);
     free(n->kids);
@@ -55,6 +54,14 @@ void cnode_free(struct cnode *n)
     for (size_t i = 0; n->prefixes && i < n->nvals; i++)
         free(n->prefixes[i]);
     free(n->prefixes);
+    free(n->plens);
+}
+
+void cnode_free(struct cnode *n)
+{
+    if (!n)
+        return;
+    cnode_free_operands(n);
     free(n);
 }
 
@@ -150,6 +157,20 @@ static bool parse_dbl(const char *s, double *out)
     return true;
 }
 
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+static int cmp_dbl(const void *a, const void *b)  /* finite values only */
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
 static uint8_t type_kinds(uint32_t tmask)
 {
     uint8_t k = 0;
@@ -169,6 +190,31 @@ static uint8_t type_kinds(uint32_t tmask)
     if (tmask & 0x400)
         k |= RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_EXTERNAL);
     return k;
+}
+
+/* Which byte of a substring needle to look for first: the one least
+ * likely in command lines and paths (rough ranks: letters and digits that
+ * are common in text, then separators, count as frequent). For icontains
+ * a letter counts as frequent, since both of its cases are searched. */
+static size_t needle_pos(const char *s, size_t n, bool icase)
+{
+    static const char common[] = " -/.etaoinsrhldcu_=:0123456789mfpgwyb,";
+    size_t best = 0, best_score = SIZE_MAX;
+
+    for (size_t i = 0; i < n; i++) {
+        const char *at = strchr(common, tolower((unsigned char)s[i]));
+        size_t rank = at ? (size_t)(at - common) + 1 : 0;
+        size_t score = at ? sizeof common - rank : 0;  /* 0 = rare */
+
+        if (icase && isalpha((unsigned char)s[i]))
+            score += sizeof common;
+
+        if (score < best_score) {
+            best_score = score;
+            best = i;
+        }
+    }
+    return best;
 }
 
 /* Fills the operand of a comparison from the expanded values. */
@@ -211,6 +257,10 @@ static int compile_operand(struct cctx *cx, struct cnode *n, const char *opname,
         n->nvals = vals->n;
         n->i = n->ints ? n->ints[0] : 0;
         n->d = n->dbls ? n->dbls[0] : 0;
+        if (n->op == OP_IN && n->ints)  /* sorted: evaluation bisects */
+            qsort(n->ints, n->nvals, sizeof *n->ints, cmp_i64);
+        else if (n->op == OP_IN)
+            qsort(n->dbls, n->nvals, sizeof *n->dbls, cmp_dbl);
         return 0;
     }
     /* strings and lists of strings */
@@ -223,7 +273,8 @@ static int compile_operand(struct cctx *cx, struct cnode *n, const char *opname,
     }
     if (n->op == OP_PMATCH) {
         n->prefixes = calloc(vals->n ? vals->n : 1, sizeof *n->prefixes);
-        if (!n->prefixes)
+        n->plens = calloc(vals->n ? vals->n : 1, sizeof *n->plens);
+        if (!n->prefixes || !n->plens)
             return BW_ENOMEM;
         for (size_t i = 0; i < vals->n; i++) {
             size_t len = strlen(vals->v[i]);
@@ -233,6 +284,7 @@ static int compile_operand(struct cctx *cx, struct cnode *n, const char *opname,
             n->prefixes[i] = strndup(vals->v[i], len);
             if (!n->prefixes[i])
                 return BW_ENOMEM;
+            n->plens[i] = len;
             n->nvals = i + 1;
         }
         return 0;
@@ -244,7 +296,36 @@ static int compile_operand(struct cctx *cx, struct cnode *n, const char *opname,
     if (n->op == OP_ICONTAINS)
         for (char *p = n->s; *p; p++)
             *p = (char)tolower((unsigned char)*p);
+    if (n->op == OP_CONTAINS || n->op == OP_ICONTAINS) {
+        unsigned char b;
+
+        n->spos = needle_pos(n->s, n->slen, n->op == OP_ICONTAINS);
+        b = (unsigned char)n->s[n->spos];
+        n->sfind[0] = (char)b;
+        if (n->op == OP_ICONTAINS && isalpha(b))
+            n->sfind[1] = (char)toupper(b);
+    }
     return 0;
+}
+
+/* A test of a field whose text depends only on the event's kind (=, != or
+ * `in` on bulwark.kind or evt.dir) becomes the set of kinds where it holds. */
+static void fold_kind_const(struct cnode *n)
+{
+    uint8_t kinds = 0;
+
+    if (n->type != C_CMP || n->vt != VT_STR || (n->op != OP_EQ && n->op != OP_NE && n->op != OP_IN) ||
+        !fields_kind_const(n->field, 0))
+        return;
+    for (size_t k = 0; k < RULES_KINDS; k++) {
+        const char *text = fields_kind_const(n->field, k);
+        bool hit = n->op == OP_IN ? strset_has(n->set, text, strlen(text)) : strcmp(text, n->s) == 0;
+
+        if (hit != (n->op == OP_NE))
+            kinds |= (uint8_t)(1u << k);
+    }
+    n->type = C_KIND;
+    n->kinds &= kinds;
 }
 
 static int compile_cmp(struct cctx *cx, const struct anode *a, struct cnode **out)
@@ -286,6 +367,7 @@ static int compile_cmp(struct cctx *cx, const struct anode *a, struct cnode **ou
     rc = compile_operand(cx, n, a->op, &vals);
     if (rc < 0)
         goto out;
+    fold_kind_const(n);
     if (n->type == C_TYPE && n->op == OP_NE) {  /* evt.type != x: not (evt.type = x) */
         struct cnode *neg = calloc(1, sizeof *neg);
 
@@ -418,8 +500,144 @@ uint8_t cnode_kinds(const struct cnode *n)
             k |= cnode_kinds(n->kids[i]);
         return k;
     case C_CMP:
-    case C_TYPE: return n->kinds;
+    case C_TYPE:
+    case C_KIND: return n->kinds;
     default: return RULES_ALL_KINDS;
+    }
+}
+
+/* ------------------------------------------------------- simplifying */
+
+/* Cost class of evaluating n, for ordering the operands of AND/OR: tests of
+ * the kind and type first, then numbers, then string tests that one or two
+ * bytes usually decide (= and `in` before !=, which rarely fails), then
+ * substring, glob and list tests. */
+static int cnode_cost(const struct cnode *n)
+{
+    int worst = 0;
+
+    switch (n->type) {
+    case C_TRUE:
+    case C_FALSE:
+    case C_TYPE:
+    case C_KIND: return 0;
+    case C_CMP:
+        if (n->vt == VT_LIST)
+            return 7;
+        if (n->vt != VT_STR)
+            return 1;
+        switch (n->op) {
+        case OP_EQ:
+        case OP_EXISTS: return 2;
+        case OP_IN:
+        case OP_STARTSWITH:
+        case OP_PMATCH: return 3;
+        case OP_NE: return 4;
+        case OP_ENDSWITH: return 5;
+        default: return 6;  /* contains, icontains, glob, intersects */
+        }
+    default:
+        for (size_t i = 0; i < n->n; i++) {
+            int k = cnode_cost(n->kids[i]);
+
+            worst = k > worst ? k : worst;
+        }
+        return worst + (n->type != C_NOT);
+    }
+}
+
+static void cnode_become(struct cnode *n, enum cnode_type t)
+{
+    for (size_t i = 0; i < n->n; i++)
+        cnode_free(n->kids[i]);
+    free(n->kids);
+    n->kids = NULL;
+    n->n = 0;
+    n->type = t;
+}
+
+/* What a leaf is on every event of kinds: 1 true, 0 false, -1 it depends. */
+static int leaf_const(const struct cnode *n, uint8_t kinds)
+{
+    uint32_t types = fields_kind_types(kinds), all = UINT32_MAX;
+
+    switch (n->type) {
+    case C_TRUE: return 1;
+    case C_FALSE: return 0;
+    case C_KIND: return (n->kinds & kinds) == kinds ? 1 : (n->kinds & kinds) == 0 ? 0 : -1;
+    case C_TYPE:
+        for (size_t k = 0; k < RULES_KINDS; k++)
+            if (kinds & (1u << k))
+                all &= (n->tmask & fields_kind_types((uint8_t)(1u << k))) ==
+                       fields_kind_types((uint8_t)(1u << k));
+        return all ? 1 : (n->tmask & types) == 0 ? 0 : -1;
+    case C_CMP: return (n->kinds & kinds) == 0 ? 0 : -1;  /* absent field: false */
+    default: return -1;
+    }
+}
+
+void cnode_simplify(struct cnode *n, uint8_t kinds)
+{
+    size_t w = 0;
+    int c;
+
+    if (n->type == C_NOT) {
+        cnode_simplify(n->kids[0], kinds);
+        c = leaf_const(n->kids[0], kinds);
+        if (c >= 0)
+            cnode_become(n, c ? C_FALSE : C_TRUE);
+        return;
+    }
+    if (n->type != C_AND && n->type != C_OR) {
+        c = leaf_const(n, kinds);
+        if (c >= 0 && n->type == C_CMP) {  /* keep the node, drop its operands */
+            struct cnode k = {.type = c ? C_TRUE : C_FALSE};
+
+            cnode_free_operands(n);
+            *n = k;
+        } else if (c >= 0) {
+            n->type = c ? C_TRUE : C_FALSE;
+        }
+        return;
+    }
+    /* AND: true operands drop out, a false one decides; OR the reverse */
+    for (size_t i = 0; i < n->n; i++) {
+        struct cnode *k = n->kids[i];
+
+        cnode_simplify(k, kinds);
+        c = leaf_const(k, kinds);
+        if (c == (n->type == C_OR)) {
+            cnode_become(n, c ? C_TRUE : C_FALSE);
+            return;
+        }
+        if (c >= 0) {
+            cnode_free(k);
+            continue;
+        }
+        n->kids[w++] = k;
+    }
+    n->n = w;
+    if (w == 0) {
+        cnode_become(n, n->type == C_AND ? C_TRUE : C_FALSE);
+        return;
+    }
+    /* cheaper operands first (stable: equal costs keep the written order);
+     * evaluation has no side effects, so the result is the same */
+    for (size_t i = 1; i < w; i++) {
+        struct cnode *k = n->kids[i];
+        int kc = cnode_cost(k);
+        size_t j = i;
+
+        for (; j > 0 && cnode_cost(n->kids[j - 1]) > kc; j--)
+            n->kids[j] = n->kids[j - 1];
+        n->kids[j] = k;
+    }
+    if (w == 1) {  /* a lone operand takes the node's place */
+        struct cnode *k = n->kids[0];
+
+        free(n->kids);
+        *n = *k;
+        free(k);
     }
 }
 

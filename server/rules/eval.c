@@ -5,6 +5,7 @@
 #include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "bulwark/err.h"
 #include "internal.h"
@@ -15,14 +16,18 @@ struct strset {
     char **slots;      /* open addressing, NULL = empty */
     size_t *lens;
     size_t mask;
+    size_t maxlen;     /* of the longest item */
 };
+
+#define FNV_OFFSET 1469598103934665603ull
+#define FNV_PRIME 1099511628211ull
 
 static uint64_t hash_bytes(const char *s, size_t n)
 {
-    uint64_t h = 1469598103934665603ull;
+    uint64_t h = FNV_OFFSET;
 
     for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+        h = (h ^ (unsigned char)s[i]) * FNV_PRIME;
     return h;
 }
 
@@ -51,6 +56,8 @@ struct strset *strset_new(char *const *items, size_t n)
         s->lens[j] = len;
         if (!s->slots[j])
             goto fail;
+        if (len > s->maxlen)
+            s->maxlen = len;
     }
     return s;
 fail:
@@ -69,9 +76,9 @@ void strset_free(struct strset *s)
     free(s);
 }
 
-bool strset_has(const struct strset *s, const char *str, size_t len)
+static bool strset_probe(const struct strset *s, uint64_t h, const char *str, size_t len)
 {
-    size_t j = hash_bytes(str, len) & s->mask;
+    size_t j = h & s->mask;
 
     while (s->slots[j]) {
         if (s->lens[j] == len && memcmp(s->slots[j], str, len) == 0)
@@ -81,40 +88,86 @@ bool strset_has(const struct strset *s, const char *str, size_t len)
     return false;
 }
 
+bool strset_has(const struct strset *s, const char *str, size_t len)
+{
+    return len <= s->maxlen && strset_probe(s, hash_bytes(str, len), str, len);
+}
+
+bool strset_has_cstr(const struct strset *s, const char *str)
+{
+    uint64_t h = FNV_OFFSET;
+    size_t len;
+
+    for (len = 0; str[len]; len++) {
+        if (len == s->maxlen)
+            return false;  /* longer than every item */
+        h = (h ^ (unsigned char)str[len]) * FNV_PRIME;
+    }
+    return strset_probe(s, h, str, len);
+}
+
 /* --------------------------------------------------------- conditions */
 
-static bool pmatch(const struct cnode *n, const char *s, size_t len)
+/* Values are NUL-terminated strings whose length is measured only by the
+ * operators that need it: most tests are decided by a byte or two. */
+
+static bool pmatch(const struct cnode *n, const char *s)
 {
     for (size_t i = 0; i < n->nvals; i++) {
         const char *p = n->prefixes[i];
-        size_t pl = strlen(p);
+        size_t pl = n->plens[i];
 
         if (pl == 1 && p[0] == '/') {
             if (s[0] == '/')
                 return true;
             continue;
         }
-        if (len >= pl && memcmp(s, p, pl) == 0 && (s[pl] == '\0' || s[pl] == '/'))
+        if (strncmp(s, p, pl) == 0 && (s[pl] == '\0' || s[pl] == '/'))
             return true;
     }
     return false;
 }
 
-/* A string operator other than != and `in` over a list (handled by callers). */
-static bool str_match(const struct cnode *n, const char *s, size_t len)
+/* Whether NUL-terminated h contains n's needle (icase: ignoring ASCII
+ * case; the needle is lower-cased): look for the needle's rarest byte
+ * (chosen at compile time; both cases of a letter), then compare around
+ * it. No length of h is needed. */
+static bool has_needle(const struct cnode *n, const char *h, bool icase)
 {
+    size_t k = n->spos;
+    const char *p = h;
+
+    if (n->slen == 0)
+        return true;
+    for (;; p++) {
+        p = n->sfind[1] ? strpbrk(p, n->sfind) : strchr(p, n->sfind[0]);
+        if (!p)
+            return false;
+        if ((size_t)(p - h) >= k &&
+            (icase ? strncasecmp(p - k, n->s, n->slen) : strncmp(p - k, n->s, n->slen)) == 0)
+            return true;
+    }
+}
+
+/* A string operator other than != and `in` over a list (handled by callers). */
+static bool str_match(const struct cnode *n, const char *s)
+{
+    size_t len;
+
     switch (n->op) {
     case OP_EQ:
-    case OP_NE: return len == n->slen && memcmp(s, n->s, len) == 0;
-    case OP_CONTAINS: return memmem(s, len, n->s, n->slen) != NULL;
-    case OP_ICONTAINS: return strcasestr(s, n->s) != NULL;
-    case OP_STARTSWITH: return len >= n->slen && memcmp(s, n->s, n->slen) == 0;
-    case OP_ENDSWITH: return len >= n->slen && memcmp(s + len - n->slen, n->s, n->slen) == 0;
+    case OP_NE: return s[0] == n->s[0] && strcmp(s, n->s) == 0;
+    case OP_CONTAINS: return has_needle(n, s, false);
+    case OP_ICONTAINS: return has_needle(n, s, true);
+    case OP_STARTSWITH: return strncmp(s, n->s, n->slen) == 0;
+    case OP_ENDSWITH:
+        len = strlen(s);
+        return len >= n->slen && memcmp(s + len - n->slen, n->s, n->slen) == 0;
     case OP_GLOB: return fnmatch(n->s, s, 0) == 0;
     case OP_IN:
-    case OP_INTERSECTS: return strset_has(n->set, s, len);
-    case OP_PMATCH: return pmatch(n, s, len);
-    case OP_EXISTS: return len > 0;
+    case OP_INTERSECTS: return strset_has_cstr(n->set, s);
+    case OP_PMATCH: return pmatch(n, s);
+    case OP_EXISTS: return s[0] != '\0';
     default: return false;
     }
 }
@@ -131,11 +184,19 @@ static bool num_match(const struct cnode *n, const struct fval *v)
         case OP_LE: return d <= n->d;
         case OP_GT: return d > n->d;
         case OP_GE: return d >= n->d;
-        case OP_IN:
-            for (size_t i = 0; i < n->nvals; i++)
-                if (d == n->dbls[i])
-                    return true;
-            return false;
+        case OP_IN: {  /* dbls sorted at compile time */
+            size_t lo = 0, hi = n->nvals;
+
+            while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+
+                if (n->dbls[mid] < d)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            return lo < n->nvals && n->dbls[lo] == d;
+        }
         default: return true;  /* exists */
         }
     }
@@ -146,11 +207,19 @@ static bool num_match(const struct cnode *n, const struct fval *v)
     case OP_LE: return v->i <= n->i;
     case OP_GT: return v->i > n->i;
     case OP_GE: return v->i >= n->i;
-    case OP_IN:
-        for (size_t i = 0; i < n->nvals; i++)
-            if (v->i == n->ints[i])
-                return true;
-        return false;
+    case OP_IN: {  /* ints sorted at compile time */
+        size_t lo = 0, hi = n->nvals;
+
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+
+            if (n->ints[mid] < v->i)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        return lo < n->nvals && n->ints[lo] == v->i;
+    }
     default: return true;
     }
 }
@@ -163,7 +232,7 @@ static bool cmp_eval(const struct cnode *n, struct evctx *c)
         return false;  /* an absent field matches nothing, not even != */
     switch (n->vt) {
     case VT_STR:
-        return n->op == OP_NE ? !str_match(n, v.s, v.len) : str_match(n, v.s, v.len);
+        return n->op == OP_NE ? !str_match(n, v.s) : str_match(n, v.s);
     case VT_LIST: {
         bool any = false;
 
@@ -171,17 +240,23 @@ static bool cmp_eval(const struct cnode *n, struct evctx *c)
             return v.n > 0;
         if (n->op == OP_IN) {  /* every value in the set */
             for (size_t i = 0; i < v.n; i++)
-                if (!strset_has(n->set, v.list[i], strlen(v.list[i])))
+                if (!strset_has_cstr(n->set, v.list[i]))
                     return false;
             return v.n > 0;
         }
         for (size_t i = 0; i < v.n && !any; i++)
-            any = str_match(n, v.list[i], strlen(v.list[i]));
+            any = str_match(n, v.list[i]);
         return n->op == OP_NE ? !any : any;
     }
     default:
         return num_match(n, &v);
     }
+}
+
+/* Comparisons, most operands of AND/OR, are evaluated without a call. */
+static inline bool kid_eval(const struct cnode *n, struct evctx *c)
+{
+    return n->type == C_CMP ? cmp_eval(n, c) : cnode_eval(n, c);
 }
 
 bool cnode_eval(const struct cnode *n, struct evctx *c)
@@ -191,16 +266,17 @@ bool cnode_eval(const struct cnode *n, struct evctx *c)
     case C_FALSE: return false;
     case C_AND:
         for (size_t i = 0; i < n->n; i++)
-            if (!cnode_eval(n->kids[i], c))
+            if (!kid_eval(n->kids[i], c))
                 return false;
         return true;
     case C_OR:
         for (size_t i = 0; i < n->n; i++)
-            if (cnode_eval(n->kids[i], c))
+            if (kid_eval(n->kids[i], c))
                 return true;
         return false;
     case C_NOT: return !cnode_eval(n->kids[0], c);
     case C_TYPE: return (c->type_bit & n->tmask) != 0;
+    case C_KIND: return (c->kind_bit & n->kinds) != 0;
     case C_CMP: return cmp_eval(n, c);
     }
     return false;
@@ -229,6 +305,7 @@ static int seg_add(struct output *o, const char *text, size_t len, enum field_id
     s = &segs[o->n];
     memset(s, 0, sizeof *s);
     s->field = f;
+    s->len = text ? len : 0;
     if (text && !(s->text = strndup(text, len)))
         return BW_ENOMEM;
     if (arg && *arg && !(s->arg = strdup(arg))) {
@@ -303,17 +380,19 @@ void output_render(const struct output *o, struct evctx *c, char *dst, size_t n)
         const struct outseg *sg = &o->segs[i];
         const char *txt = "<NA>";
         struct fval v;
-        size_t len;
+        size_t len = 4;
 
-        if (sg->text)
+        if (sg->text) {
             txt = sg->text;
-        else if (sg->field != F_NONE && fields_get(c, sg->field, sg->arg, &v) == 0)
+            len = sg->len;
+        } else if (sg->field != F_NONE && fields_get(c, sg->field, sg->arg, &v) == 0) {
             txt = fields_format(&v, num, sizeof num);
-        len = strlen(txt);
+            len = strlen(txt);
+        }
         if (len > n - 1 - used)
             len = n - 1 - used;
         memcpy(dst + used, txt, len);
         used += len;
-        dst[used] = '\0';
     }
+    dst[used] = '\0';
 }

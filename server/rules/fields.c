@@ -175,6 +175,20 @@ uint32_t fields_type_bits(const char *name)
     return 0;
 }
 
+uint32_t fields_kind_types(uint8_t kinds)
+{
+    static const uint32_t types[RULES_KINDS] = {
+        T_EXECVE, T_CONNECT | T_ACCEPT, T_OPEN | T_RENAME | T_UNLINK | T_CHMOD, T_RESOURCE, T_CONFIG,
+        T_VULN, T_EXTERNAL,
+    };
+    uint32_t t = 0;
+
+    for (size_t k = 0; k < RULES_KINDS; k++)
+        if (kinds & (1u << k))
+            t |= types[k];
+    return t;
+}
+
 static const char *type_name(uint32_t bit)
 {
     switch (bit) {
@@ -229,7 +243,6 @@ static int vstr(struct fval *v, const char *s)
         return -1;
     v->type = VT_STR;
     v->s = s;
-    v->len = strlen(s);
     return 0;
 }
 
@@ -278,8 +291,12 @@ static size_t fmt_u64(char *dst, uint64_t v)
     return i;
 }
 
+/* Fields built in scratch space are kept out of line so that the
+ * accessor of the plain fields stays a small function. */
+#define NOINLINE __attribute__((noinline))
+
 /* "nginx", "library/nginx", "reg:5000/app" from an image reference. */
-static int image_repo(struct evctx *c, const char *img, struct fval *v)
+NOINLINE static int image_repo(struct evctx *c, const char *img, struct fval *v)
 {
     const char *at = strchr(img, '@'), *slash, *colon;
     size_t n = at ? (size_t)(at - img) : strlen(img);
@@ -295,7 +312,7 @@ static int image_repo(struct evctx *c, const char *img, struct fval *v)
     return vstr(v, c->scratch[1]);
 }
 
-static int image_tag(struct evctx *c, const char *img, struct fval *v)
+NOINLINE static int image_tag(struct evctx *c, const char *img, struct fval *v)
 {
     const char *at = strchr(img, '@'), *slash, *colon;
     size_t n = at ? (size_t)(at - img) : strlen(img);
@@ -321,6 +338,30 @@ static int nonempty(struct fval *v, const char *s)
     return s && *s ? vstr(v, s) : -1;
 }
 
+NOINLINE static int net_fd_name(struct evctx *c, const Bulwark__V1__NetConnection *n, bool out, struct fval *v)
+{
+    snprintf(c->scratch[0], sizeof c->scratch[0], "%s:%u->%s:%u", out ? n->local_addr : n->remote_addr,
+             out ? n->local_port : n->remote_port, out ? n->remote_addr : n->local_addr,
+             out ? n->remote_port : n->local_port);
+    return vstr(v, c->scratch[0]);
+}
+
+/* net.dest: hot (first-seen rules), so no printf */
+NOINLINE static int net_dest(struct evctx *c, const Bulwark__V1__NetConnection *n, const char *name, struct fval *v)
+{
+    const char *host = name ? name : n->remote_addr;
+    size_t hl = strlen(host), pl;
+    char port[12];
+
+    pl = fmt_u64(port, n->remote_port);
+    if (hl + pl + 2 > sizeof c->scratch[2])
+        return -1;
+    memcpy(c->scratch[2], host, hl);
+    c->scratch[2][hl] = ':';
+    memcpy(c->scratch[2] + hl + 1, port, pl + 1);
+    return vstr(v, c->scratch[2]);
+}
+
 static int net_field(struct evctx *c, enum field_id id, struct fval *v)
 {
     const Bulwark__V1__NetConnection *n = c->ev->net;
@@ -328,11 +369,7 @@ static int net_field(struct evctx *c, enum field_id id, struct fval *v)
     const char *name = n->remote_name && *n->remote_name ? n->remote_name : NULL;
 
     switch (id) {
-    case F_FD_NAME:
-        snprintf(c->scratch[0], sizeof c->scratch[0], "%s:%u->%s:%u", out ? n->local_addr : n->remote_addr,
-                 out ? n->local_port : n->remote_port, out ? n->remote_addr : n->local_addr,
-                 out ? n->remote_port : n->local_port);
-        return vstr(v, c->scratch[0]);
+    case F_FD_NAME: return net_fd_name(c, n, out, v);
     case F_FD_TYPECHAR: return vstr(v, strchr(n->remote_addr, ':') ? "6" : "4");
     case F_FD_TYPE: return vstr(v, strchr(n->remote_addr, ':') ? "ipv6" : "ipv4");
     case F_FD_L4PROTO: return vstr(v, n->protocol == BULWARK__V1__NET_CONNECTION__PROTOCOL__UDP ? "udp" : "tcp");
@@ -348,46 +385,39 @@ static int net_field(struct evctx *c, enum field_id id, struct fval *v)
     case F_FD_RIP_NAME:
     case F_NET_REMOTE_NAME: return nonempty(v, name);
     case F_NET_DIRECTION: return vstr(v, out ? "outbound" : "inbound");
-    case F_NET_DEST: {  /* hot (first-seen rules): no printf */
-        const char *host = name ? name : n->remote_addr;
-        size_t hl = strlen(host), pl;
-        char port[12];
-
-        pl = fmt_u64(port, n->remote_port);
-        if (hl + pl + 2 > sizeof c->scratch[2])
-            return -1;
-        memcpy(c->scratch[2], host, hl);
-        c->scratch[2][hl] = ':';
-        memcpy(c->scratch[2] + hl + 1, port, pl + 1);
-        v->type = VT_STR;
-        v->s = c->scratch[2];
-        v->len = hl + 1 + pl;
-        return 0;
-    }
+    case F_NET_DEST: return net_dest(c, n, name, v);
     default: return -1;
     }
+}
+
+NOINLINE static int file_directory(struct evctx *c, const char *path, struct fval *v)
+{
+    const char *slash = strrchr(path, '/');
+    size_t n;
+
+    if (!slash)
+        return -1;
+    n = slash == path ? 1 : (size_t)(slash - path);
+    if (n >= sizeof c->scratch[0])
+        return -1;
+    memcpy(c->scratch[0], path, n);
+    c->scratch[0][n] = '\0';
+    return vstr(v, c->scratch[0]);
 }
 
 static int file_field(struct evctx *c, enum field_id id, struct fval *v)
 {
     static const char *const ops[] = {"write", "create", "rename", "delete", "chmod", "open"};
     const Bulwark__V1__FileAccess *f = c->ev->file;
-    const char *slash = strrchr(f->path, '/');
-    size_t n;
+    const char *slash;
 
     switch (id) {
     case F_FD_NAME:
     case F_FILE_PATH: return vstr(v, f->path);
-    case F_FD_DIRECTORY:
-        if (!slash)
-            return -1;
-        n = slash == f->path ? 1 : (size_t)(slash - f->path);
-        if (n >= sizeof c->scratch[0])
-            return -1;
-        memcpy(c->scratch[0], f->path, n);
-        c->scratch[0][n] = '\0';
-        return vstr(v, c->scratch[0]);
-    case F_FD_FILENAME: return vstr(v, slash ? slash + 1 : f->path);
+    case F_FD_DIRECTORY: return file_directory(c, f->path, v);
+    case F_FD_FILENAME:
+        slash = strrchr(f->path, '/');
+        return vstr(v, slash ? slash + 1 : f->path);
     case F_FD_TYPECHAR: return vstr(v, "f");
     case F_FD_TYPE: return vstr(v, "file");
     case F_FILE_OP: return (unsigned)f->op < 6 ? vstr(v, ops[f->op]) : -1;
@@ -432,7 +462,7 @@ static int config_field(struct evctx *c, enum field_id id, struct fval *v)
     }
 }
 
-static int body_field(struct evctx *c, enum field_id id, const char *arg, struct fval *v)
+NOINLINE static int body_field(struct evctx *c, enum field_id id, const char *arg, struct fval *v)
 {
     const Bulwark__V1__Event *ev = c->ev;
 
@@ -498,6 +528,17 @@ static int body_field(struct evctx *c, enum field_id id, const char *arg, struct
 
 static const char *const kind_names[] = {"exec", "net", "file", "resource", "config", "vuln",
                                           "external"};
+
+const char *fields_kind_const(enum field_id id, size_t k)
+{
+    if (k >= RULES_KINDS)
+        return NULL;
+    switch (id) {
+    case F_KIND: return kind_names[k];
+    case F_EVT_DIR: return "<";
+    default: return NULL;
+    }
+}
 static const char *const severity_names[] = {"unspecified", "debug", "info", "notice", "warning",
                                               "error", "critical", "alert", "emergency"};
 
@@ -569,15 +610,16 @@ const char *fields_format(const struct fval *v, char *dst, size_t n)
         return dst;
     case VT_BOOL: return v->i ? "true" : "false";
     case VT_DBL: snprintf(dst, n, "%.3g", v->d); return dst;
-    case VT_LIST:
-        dst[0] = '\0';
+    case VT_LIST:  /* items joined by ',', cut at n - 1 bytes */
         for (size_t i = 0; i < v->n && used + 1 < n; i++) {
-            int w = snprintf(dst + used, n - used, "%s%s", i ? "," : "", v->list[i]);
+            const char *it = v->list[i];
 
-            if (w < 0 || (size_t)w >= n - used)
-                break;
-            used += (size_t)w;
+            if (i)
+                dst[used++] = ',';
+            for (; *it && used + 1 < n; it++)
+                dst[used++] = *it;
         }
+        dst[used] = '\0';
         return dst;
     }
     return "";

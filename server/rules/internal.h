@@ -123,8 +123,7 @@ struct evctx {
 
 struct fval {
     enum vtype type;
-    const char *s;          /* VT_STR: NUL-terminated */
-    size_t len;
+    const char *s;          /* VT_STR: NUL-terminated (no length: most tests never need one) */
     int64_t i;              /* VT_INT, VT_BOOL */
     double d;               /* VT_DBL */
     const char *const *list;  /* VT_LIST */
@@ -141,13 +140,21 @@ int fields_get(struct evctx *c, enum field_id id, const char *arg, struct fval *
 uint32_t fields_type_bits(const char *name);
 /* Sets kind_bit and type_bit of c for c->ev. */
 void fields_prepare(struct evctx *c);
+/* The evt.type bits events of kinds can have. */
+uint32_t fields_kind_types(uint8_t kinds);
+/* The text of string field id on every event of kind index k (0 = exec)
+ * when it depends on nothing but the kind (bulwark.kind, evt.dir); NULL for
+ * any other field. */
+const char *fields_kind_const(enum field_id id, size_t k);
 /* Formats any value as text into dst (for output and group keys); returns
  * the text (maybe dst, maybe the value's own string). */
 const char *fields_format(const struct fval *v, char *dst, size_t n);
 
 /* ------------------------------------------------- compiled conditions */
 
-enum cnode_type { C_TRUE, C_FALSE, C_AND, C_OR, C_NOT, C_CMP, C_TYPE };
+/* C_KIND: a test that depends only on the event's kind (bulwark.kind =, !=,
+ * in; evt.dir), true when kind_bit is in kinds. */
+enum cnode_type { C_TRUE, C_FALSE, C_AND, C_OR, C_NOT, C_CMP, C_TYPE, C_KIND };
 enum cop {
     OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE, OP_CONTAINS, OP_ICONTAINS, OP_STARTSWITH,
     OP_ENDSWITH, OP_GLOB, OP_IN, OP_INTERSECTS, OP_PMATCH, OP_EXISTS
@@ -155,40 +162,52 @@ enum cop {
 
 struct strset;  /* hash set of strings (eval.c) */
 
-struct cnode {
+struct cnode {                 /* the fields evaluation reads first come first */
     enum cnode_type type;
     enum cop op;
     enum field_id field;
     enum vtype vt;             /* type of the field */
-    uint8_t kinds;             /* kinds where the field exists */
-    struct cnode **kids;       /* AND/OR: n kids; NOT: 1 */
+    uint8_t kinds;             /* kinds where the field exists (C_KIND: where the test holds) */
+    uint32_t tmask;            /* C_TYPE */
     size_t n;
-    char *arg;                 /* field [arg] */
+    struct cnode **kids;       /* AND/OR: n kids; NOT: 1 */
     char *s;                   /* string operand (lower-cased for icontains) */
     size_t slen;
+    size_t spos;               /* contains/icontains: index of the needle byte searched first */
+    char sfind[3];             /* contains/icontains: that byte (both cases for a letter in icontains) */
+    struct strset *set;        /* in/intersects on strings */
+    char *arg;                 /* field [arg] */
     int64_t i;
     double d;
-    struct strset *set;        /* in/intersects on strings */
     int64_t *ints;             /* in on numbers */
     double *dbls;
     char **prefixes;           /* pmatch */
+    size_t *plens;             /* pmatch: prefix lengths */
     size_t nvals;
-    uint32_t tmask;            /* C_TYPE */
 };
 
 struct strset *strset_new(char *const *items, size_t n);
 void strset_free(struct strset *s);
 bool strset_has(const struct strset *s, const char *str, size_t len);
+/* The same for a NUL-terminated str, measuring it while hashing (and giving
+ * up as soon as it is longer than every item). */
+bool strset_has_cstr(const struct strset *s, const char *str);
 
 bool cnode_eval(const struct cnode *n, struct evctx *c);
 void cnode_free(struct cnode *n);
 /* Event kinds on which n can be true. */
 uint8_t cnode_kinds(const struct cnode *n);
+/* Rewrites n for evaluation on events of kinds only (the kinds it was
+ * indexed under): tests decided by the kind become constants, AND/OR drop
+ * operands that cannot change the result, and cheaper operands move first.
+ * The result on every event of those kinds is unchanged. */
+void cnode_simplify(struct cnode *n, uint8_t kinds);
 
 /* -------------------------------------------------------------- output */
 
 struct outseg {
     char *text;               /* literal, or NULL for a field */
+    size_t len;               /* of text */
     enum field_id field;      /* F_NONE: unknown field, renders "<NA>" */
     char *arg;
 };

@@ -813,6 +813,7 @@ static int compile_correlate_members(struct cr *c, const struct compile_env *env
             if (rc < 0)
                 return rc;
             mb->kinds = cnode_kinds(mb->cond);
+            cnode_simplify(mb->cond, mb->kinds);
         } else {
             return disable(c, "%s", "correlate: a member is a rule name or {condition: ...}");
         }
@@ -950,8 +951,10 @@ static int compile_condition(struct cr *c, const struct compile_env *env)
     if (rc == 0)
         rc = compile_cond(env, ast, &c->r->cond, c->reason, sizeof c->reason);
     cond_free(ast);
-    if (rc == 0)
+    if (rc == 0) {
         c->r->kinds = cnode_kinds(c->r->cond);
+        cnode_simplify(c->r->cond, c->r->kinds);
+    }
     return rc;
 }
 
