@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "bulwark/agent.h"
+#include "bulwark/clock.h"
 #include "bulwark/collector.h"
 #include "bulwark/containers.h"
 #include "bulwark/err.h"
@@ -78,20 +79,6 @@ struct agent {
     char server_name[256];
 };
 
-static int64_t wall_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static void agent_stop(struct agent *a, int code);
 static void on_tick(uv_timer_t *t);
 
@@ -114,7 +101,7 @@ static int agent_emit(void *ctx, Bulwark__V1__Event *ev)
         return BW_EFULL;
     }
     if (a->q_len == 0)
-        a->q_since_ns = mono_ns();
+        a->q_since_ns = clock_mono_ns();
     a->q[(a->q_head + a->q_len) % a->q_cap] = ev;
     a->q_len++;
     /* A collector's event schedules the flush (a pull source's tick re-arms
@@ -241,7 +228,7 @@ static void agent_pull_source(struct agent *a, int64_t start)
             max = a->q_cap - a->q_len;
         if (max == 0)
             break;
-        n = a->source->produce(a->source, wall_ns(), evs, max, &done);
+        n = a->source->produce(a->source, clock_wall_ns(), evs, max, &done);
         if (n < 0) {
             log_msg(LOG_ERROR, "agent", "source %s failed: %s", a->source->name, bw_strerror(n));
             a->source_done = true;
@@ -252,7 +239,7 @@ static void agent_pull_source(struct agent *a, int64_t start)
         a->produced += (uint64_t)n;
         if (done)
             a->source_done = true;
-        if (n < (int)max || mono_ns() - start > TICK_BUDGET_NS)
+        if (n < (int)max || clock_mono_ns() - start > TICK_BUDGET_NS)
             break;
     }
 }
@@ -279,7 +266,7 @@ static void agent_schedule(struct agent *a, int64_t now)
 static void on_tick(uv_timer_t *t)
 {
     struct agent *a = t->data;
-    int64_t now = mono_ns();
+    int64_t now = clock_mono_ns();
     bool due;
 
     agent_pull_source(a, now);
@@ -295,7 +282,7 @@ static void on_tick(uv_timer_t *t)
             shipper_kick(a->shipper);
     }
     agent_check_done(a);
-    agent_schedule(a, mono_ns());
+    agent_schedule(a, clock_mono_ns());
 }
 
 /* A pull source's period: the time it takes to make a chunk at its rate,

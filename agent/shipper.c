@@ -9,6 +9,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "bulwark/clock.h"
 #include "bulwark/err.h"
 #include "bulwark/frame.h"
 #include "bulwark/log.h"
@@ -83,20 +84,6 @@ struct shipper {
 static void link_close(struct link *l, const char *why);
 static void shipper_schedule_retry(struct shipper *s);
 static void shipper_pump(struct shipper *s);
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int64_t wall_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static uint64_t shipper_rand(struct shipper *s)
 {
@@ -289,7 +276,7 @@ static void shipper_sample(struct shipper *s, double ms)
 
 static void shipper_on_ack(struct shipper *s, struct link *l, const Bulwark__V1__Ack *a)
 {
-    uint64_t t = now_ns();
+    uint64_t t = (uint64_t)clock_mono_ns();
 
     if (a->epoch != s->epoch || a->up_to_seq > s->sent_seq) {
         link_close(l, "ack for events never sent");
@@ -317,7 +304,7 @@ static void link_on_frame(struct link *l, Bulwark__V1__Frame *f)
 {
     struct shipper *s = l->s;
 
-    s->last_rx_ns = now_ns();
+    s->last_rx_ns = (uint64_t)clock_mono_ns();
     switch (f->msg_case) {
     case BULWARK__V1__FRAME__MSG_WELCOME:
         if (l->state != LINK_HELLO)
@@ -552,7 +539,7 @@ static void on_heartbeat(uv_timer_t *t)
 
     if (!l || l->state != LINK_STREAMING)
         return;
-    if (now_ns() - s->last_rx_ns > (uint64_t)s->hb_interval_ms * SHIPPER_DEAD_INTERVALS * 1000000u) {
+    if ((uint64_t)clock_mono_ns() - s->last_rx_ns > (uint64_t)s->hb_interval_ms * SHIPPER_DEAD_INTERVALS * 1000000u) {
         link_close(l, "server silent for three heartbeat intervals");
         return;
     }
@@ -562,7 +549,7 @@ static void on_heartbeat(uv_timer_t *t)
     h.events_total = st.last_seq;
     if (s->opt.health)
         s->opt.health(s->opt.health_ctx, &h);
-    hb.sent_at_ns = wall_ns();
+    hb.sent_at_ns = clock_wall_ns();
     hb.health = &h;
     f.msg_case = BULWARK__V1__FRAME__MSG_HEARTBEAT;
     f.heartbeat = &hb;
@@ -618,7 +605,7 @@ static void shipper_pump(struct shipper *s)
             return;
         }
         s->ring[(s->ring_head + s->ring_len) % SHIPPER_WINDOW_MAX] =
-            (struct inflight){.last_seq = pc.last, .sent_ns = now_ns()};
+            (struct inflight){.last_seq = pc.last, .sent_ns = (uint64_t)clock_mono_ns()};
         s->ring_len++;
         s->stats.batches_sent++;
         s->stats.events_sent += pc.last - s->sent_seq;
@@ -656,7 +643,7 @@ int shipper_new(struct shipper **out, uv_loop_t *loop, const struct shipper_opti
     s->epoch = st.epoch;
     s->acked_seq = st.acked_seq;
     if (getrandom(&s->rng, sizeof s->rng, 0) != sizeof s->rng || s->rng == 0)
-        s->rng = (uint64_t)wall_ns() | 1;
+        s->rng = (uint64_t)clock_wall_ns() | 1;
     frame_batch_init(&s->batch, (size_t)opt->max_frame);
     buf_init(&s->plain, (size_t)opt->max_frame + 1024);
     uv_timer_init(loop, &s->retry_timer);

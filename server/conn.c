@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "bulwark/arena.h"
+#include "bulwark/clock.h"
 #include "bulwark/conn.h"
 #include "bulwark/err.h"
 #include "bulwark/frame.h"
@@ -70,13 +71,6 @@ struct conn_write {
 
 static void conn_pump(struct conn *c);
 static void conn_maybe_free(struct conn *c);
-
-static int64_t conn_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* ------------------------------------------------------------ lifecycle */
 
@@ -433,7 +427,7 @@ static void conn_on_hello(struct conn *c, Bulwark__V1__Frame *f, struct arena *a
     c->epoch = h->epoch;
     it->type = WRITER_HELLO;
     it->epoch = h->epoch;
-    it->recv_ns = conn_now_ns();
+    it->recv_ns = clock_wall_ns();
     it->done = conn_on_written;
     it->owner = c;
     c->refs++;
@@ -481,7 +475,7 @@ static void conn_on_batch(struct conn *c, Bulwark__V1__Frame *f, struct arena *a
         nraw != nev)
         rawev = NULL;
     rc = ingest_batch_build(f->batch, rawev, rawlens, c->agent_id, c->hostname, c->epoch,
-                            srv->cfg->max_batch_events, conn_now_ns(), &c->expect_next,
+                            srv->cfg->max_batch_events, clock_wall_ns(), &c->expect_next,
                             &it->batch, why, sizeof why);
     if (rc < 0) {
         writer_item_free(it);
