@@ -124,8 +124,9 @@ static void server_finish(struct server *srv)
 {
     struct writer_stats ws;
 
-    if (!srv->writer)
+    if (!srv->writer || srv->finished)
         return;
+    srv->finished = true;
     conn_close_all(srv);
     uv_timer_stop(&srv->drain_timer);
     uv_close((uv_handle_t *)&srv->drain_timer, NULL);

@@ -62,6 +62,7 @@ struct server {
     struct conn *yielded;      /* connections that used their turn, resumed next loop pass */
     uv_idle_t yield_idle;      /* runs while any connection yielded */
     bool draining;             /* SIGTERM: no new input, finish and exit */
+    bool finished;             /* server_finish ran: handles are closing */
     bool listening;
     int exit_code;
     struct server_stats stats;
