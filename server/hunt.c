@@ -13,14 +13,17 @@
 #include "bulwark/rulestage.h"
 #include "bulwark/store.h"
 
-#define HUNT_DEFAULT_MAX 5000000u
+#define HUNT_DEFAULT_MAX 5000000u  /* ~1.5 GB of packed events at most */
 #define HUNT_PAGE 1000u
 
+/* A stored event kept packed (about 300 bytes) until its turn: decoded
+ * trees are several times larger. */
 struct hunt_row {
     char *agent_id;
     char *hostname;
     uint64_t epoch;
-    Bulwark__V1__Event *ev;
+    uint8_t *body;
+    size_t body_len;
 };
 
 struct hunt {
@@ -72,18 +75,18 @@ static int hunt_collect(const struct store_row *row, void *arg)
         h->cap = cap;
     }
     r = &h->rows[h->n];
-    r->ev = bulwark__v1__event__unpack(NULL, row->body_len, row->body);
-    if (!r->ev)
-        return 0;  /* a row we cannot read is skipped, not fatal */
+    r->body = malloc(row->body_len ? row->body_len : 1);
     r->agent_id = strdup(row->agent_id);
     r->hostname = strdup(row->hostname);
     r->epoch = row->epoch;
-    if (!r->agent_id || !r->hostname) {
+    r->body_len = row->body_len;
+    if (!r->body || !r->agent_id || !r->hostname) {
+        free(r->body);
         free(r->agent_id);
         free(r->hostname);
-        bulwark__v1__event__free_unpacked(r->ev, NULL);
         return BW_ENOMEM;
     }
+    memcpy(r->body, row->body, row->body_len);
     h->n++;
     return 0;
 }
@@ -172,7 +175,11 @@ int hunt_main(int argc, char **argv)
     for (size_t i = h.n; i-- > 0;) {
         struct hunt_row *r = &h.rows[i];
         struct alert_rec *recs = NULL;
-        rulestage_eval_engine(eng, &r->ev, 1, r->agent_id, r->hostname, r->epoch, &recs, NULL);
+        Bulwark__V1__Event *ev = bulwark__v1__event__unpack(NULL, r->body_len, r->body);
+        if (!ev)
+            continue;  /* a row we cannot read is skipped, not fatal */
+        rulestage_eval_engine(eng, &ev, 1, r->agent_id, r->hostname, r->epoch, &recs, NULL);
+        bulwark__v1__event__free_unpacked(ev, NULL);
         for (struct alert_rec *a = recs; a; a = a->next) {
             struct store_alert_result res;
             a->a.retrospective = true;
@@ -197,7 +204,7 @@ out:
     for (size_t i = 0; i < h.n; i++) {
         free(h.rows[i].agent_id);
         free(h.rows[i].hostname);
-        bulwark__v1__event__free_unpacked(h.rows[i].ev, NULL);
+        free(h.rows[i].body);
     }
     free(h.rows);
     store_close(st);
