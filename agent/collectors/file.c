@@ -134,6 +134,7 @@ struct file_col {
     struct collector base;
     const struct collector_env *env;
     int mode;
+    int64_t btime_s;   /* boot time, for process start times (0: not read yet) */
     char *paths[FILE_PATHS_MAX];
     size_t npaths;
     char *host_root;   /* without trailing '/'; "" for "/" */
@@ -634,12 +635,24 @@ static void file_rescan(struct file_col *f)
 
 /* ----------------------------------------------------------- the events */
 
+/* The writing process as fully as the proc collector reports it (command
+ * line, user, parent, start time); if it is already gone, what its pid and
+ * /proc still give. */
 static void file_process(struct file_col *f, Bulwark__V1__Event *ev, int pid)
 {
-    Bulwark__V1__ProcessRef *p = calloc(1, sizeof *p);
+    Bulwark__V1__ProcessRef *p = NULL;
+    const char *root = *f->host_root ? f->host_root : "/";
     char path[PATH_MAX], buf[PATH_MAX];
     ssize_t n;
 
+    if (!f->btime_s && procfs_btime(root, &f->btime_s) < 0)
+        f->btime_s = 0;
+    if (procfs_process_ref(root, pid, f->env->cfg->cmdline_max ? f->env->cfg->cmdline_max : 4096,
+                           f->btime_s, &p, NULL) == 0) {
+        ev->process = p;
+        return;
+    }
+    p = calloc(1, sizeof *p);
     if (!p)
         return;
     bulwark__v1__process_ref__init(p);
