@@ -702,7 +702,6 @@ static void file_emit(struct file_col *f, Bulwark__V1__FileAccess__Op op, uint16
 {
     Bulwark__V1__Event *ev = calloc(1, sizeof *ev);
     Bulwark__V1__FileAccess *fa = calloc(1, sizeof *fa);
-    struct timespec ts;
 
     if (!ev || !fa) {
         free(ev);
@@ -713,8 +712,7 @@ static void file_emit(struct file_col *f, Bulwark__V1__FileAccess__Op op, uint16
     bulwark__v1__file_access__init(fa);
     ev->body_case = BULWARK__V1__EVENT__BODY_FILE;
     ev->file = fa;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ev->time_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    ev->time_ns = procfs_now_ns();
     ev->severity = op == BULWARK__V1__FILE_ACCESS__OP__CHMOD ? BULWARK__V1__SEVERITY__SEVERITY_INFO
                                                              : BULWARK__V1__SEVERITY__SEVERITY_NOTICE;
     fa->op = op;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "bulwark/err.h"
+#include "bulwark/clock.h"
 #include "bulwark/log.h"
 #include "bulwark/procfs.h"
 
@@ -332,10 +333,7 @@ out:
 
 int64_t procfs_now_ns(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    return clock_wall_ns();
 }
 
 char *procfs_strdup(const char *s, size_t max)

@@ -28,6 +28,7 @@
 #include "bulwark/collector.h"
 #include "bulwark/containers.h"
 #include "bulwark/err.h"
+#include "bulwark/clock.h"
 #include "bulwark/log.h"
 #include "bulwark/procfs.h"
 
@@ -69,14 +70,6 @@ struct walk {
     size_t dirs;
     bool oom;
 };
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 /* ------------------------------------------------------------ discovery */
 
@@ -360,7 +353,7 @@ static int res_scan(struct collector *c)
 {
     struct res_col *r = (struct res_col *)c;
     struct walk w = {.v = calloc(RES_MAX_CONTAINERS, sizeof(struct found))};
-    int64_t now = mono_ns();
+    int64_t now = clock_mono_ns();
     int emitted = 0, rc = 0;
     size_t keep = 0;
 

@@ -40,6 +40,7 @@
 #include <uv.h>
 
 #include "bulwark/err.h"
+#include "bulwark/clock.h"
 #include "bulwark/frame.h"
 #include "bulwark/net.h"
 #include "bulwark/tls.h"
@@ -205,20 +206,6 @@ struct loadgen {
     struct hist ack, hb;
 };
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int64_t wall_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static double ms_since(uint64_t t0, uint64_t t1)
 {
     return t1 > t0 ? (double)(t1 - t0) / 1e6 : 0;
@@ -330,7 +317,7 @@ static int certs_make(struct loadgen *lg)
     X509 *ca = NULL;
     EVP_PKEY *cakey = NULL, *key = NULL;
     struct cert_exts ext = {{NULL}};
-    uint64_t t0 = now_ns(), serial0;
+    uint64_t t0 = (uint64_t)clock_mono_ns(), serial0;
     int rc = BW_EIO;
 
     snprintf(lg->ca_path, sizeof lg->ca_path, "%s/ca.pem", lg->o.certs);
@@ -374,7 +361,7 @@ static int certs_make(struct loadgen *lg)
             goto out;
         }
     }
-    lg->certgen_ms = ms_since(t0, now_ns());
+    lg->certgen_ms = ms_since(t0, (uint64_t)clock_mono_ns());
     rc = 0;
 out:
     if (fp)
@@ -390,7 +377,7 @@ out:
  * context from files only; see the note at the top). */
 static int ctxs_make(struct loadgen *lg)
 {
-    uint64_t t0 = now_ns();
+    uint64_t t0 = (uint64_t)clock_mono_ns();
 
     for (uint32_t i = 0; i < lg->o.agents; i++) {
         char id[LG_ID_MAX], cert[400], err[256];
@@ -404,7 +391,7 @@ static int ctxs_make(struct loadgen *lg)
             return BW_ETLS;
         }
     }
-    lg->ctx_ms = ms_since(t0, now_ns());
+    lg->ctx_ms = ms_since(t0, (uint64_t)clock_mono_ns());
     return 0;
 }
 
@@ -499,7 +486,7 @@ static int stream_send(struct stream *s, const Bulwark__V1__Frame *f)
         stream_close(s, NULL, true);
         return rc;
     }
-    s->last_tx_ns = now_ns();
+    s->last_tx_ns = (uint64_t)clock_mono_ns();
     return stream_flush(s);
 }
 
@@ -511,7 +498,7 @@ static void stream_heartbeat(struct stream *s)
 
     h.spool_depth = s->max_sent >= s->acked ? s->max_sent - s->acked : 0;
     h.events_total = s->max_sent;
-    hb.sent_at_ns = wall_ns();
+    hb.sent_at_ns = clock_wall_ns();
     hb.health = &h;
     f.msg_case = BULWARK__V1__FRAME__MSG_HEARTBEAT;
     f.heartbeat = &hb;
@@ -560,7 +547,7 @@ static void stream_pump(struct stream *s)
             return;
         }
         s->ring[(s->ring_head + s->ring_len) % s->ring_cap] =
-            (struct inflight){.last_seq = seq - 1, .sent_ns = now_ns()};
+            (struct inflight){.last_seq = seq - 1, .sent_ns = (uint64_t)clock_mono_ns()};
         s->ring_len++;
         if (seq - 1 > s->max_sent) {
             uint64_t fresh = seq - 1 - (first > s->max_sent ? first - 1 : s->max_sent);
@@ -572,7 +559,7 @@ static void stream_pump(struct stream *s)
         }
         lg->batches++;
         s->next_seq = seq;
-        s->last_tx_ns = now_ns();
+        s->last_tx_ns = (uint64_t)clock_mono_ns();
         if (stream_flush(s) < 0)
             return;
     }
@@ -658,7 +645,7 @@ static void stream_close(struct stream *s, const char *why, bool error)
             if (!lg->in_outage) {
                 lg->in_outage = true;
                 lg->back = false;
-                lg->t_outage = now_ns();
+                lg->t_outage = (uint64_t)clock_mono_ns();
             }
             s->down = true;
             lg->down++;
@@ -746,7 +733,7 @@ static void stream_on_welcome(struct stream *s, const Bulwark__V1__Welcome *w)
     if (!s->ever_welcomed) {
         s->ever_welcomed = true;
         if (++lg->welcomed_once == lg->o.agents) {
-            lg->t_connected = now_ns();
+            lg->t_connected = (uint64_t)clock_mono_ns();
             fprintf(stderr, "loadgen: all %" PRIu32 " connected in %.0f ms\n", lg->o.agents,
                     ms_since(lg->t_start, lg->t_connected));
         }
@@ -758,7 +745,7 @@ static void stream_on_welcome(struct stream *s, const Bulwark__V1__Welcome *w)
             s->need_ack = true;
             lg->need_ack++;
         }
-        lg_outage_check(lg, now_ns());
+        lg_outage_check(lg, (uint64_t)clock_mono_ns());
     }
     stream_start_timer(s);
     stream_pump(s);
@@ -767,7 +754,7 @@ static void stream_on_welcome(struct stream *s, const Bulwark__V1__Welcome *w)
 static void stream_on_ack(struct stream *s, const Bulwark__V1__Ack *a)
 {
     struct loadgen *lg = s->lg;
-    uint64_t t = now_ns();
+    uint64_t t = (uint64_t)clock_mono_ns();
 
     if (a->epoch != s->epoch || a->up_to_seq >= s->next_seq) {
         stream_close(s, "ack for events never sent", true);
@@ -806,7 +793,7 @@ static void stream_on_frame(struct stream *s, const Bulwark__V1__Frame *f)
             stream_on_ack(s, f->ack);
         break;
     case BULWARK__V1__FRAME__MSG_HEARTBEAT: {
-        int64_t rtt = wall_ns() - f->heartbeat->sent_at_ns;
+        int64_t rtt = clock_wall_ns() - f->heartbeat->sent_at_ns;
         s->lg->hb_echoes++;
         if (rtt >= 0)
             hist_add(&s->lg->hb, (uint64_t)rtt / 1000u);
@@ -991,7 +978,7 @@ static void on_tick(uv_timer_t *t)
 {
     struct stream *s = t->data;
     struct loadgen *lg = s->lg;
-    uint64_t now = now_ns();
+    uint64_t now = (uint64_t)clock_mono_ns();
 
     if (s->state != ST_STREAMING)
         return;
@@ -1045,7 +1032,7 @@ static void lg_enter_drain(struct loadgen *lg, uint64_t now)
 static void on_control(uv_timer_t *t)
 {
     struct loadgen *lg = t->data;
-    uint64_t now = now_ns();
+    uint64_t now = (uint64_t)clock_mono_ns();
 
     if (now - lg->t_start > (uint64_t)(lg->o.max_runtime_s * 1e9)) {
         fprintf(stderr, "loadgen: max runtime passed\n");
@@ -1122,9 +1109,9 @@ static void lg_close_all(struct loadgen *lg)
     if (lg->phase == PH_CLOSE)
         return;
     if (lg->phase == PH_SEND)
-        lg_enter_drain(lg, now_ns());
+        lg_enter_drain(lg, (uint64_t)clock_mono_ns());
     lg->phase = PH_CLOSE;
-    lg->t_end = now_ns();
+    lg->t_end = (uint64_t)clock_mono_ns();
     getrusage(RUSAGE_SELF, &lg->ru_end);
     for (uint32_t i = 0; i < lg->o.agents; i++) {
         struct stream *s = &lg->s[i];
@@ -1232,7 +1219,7 @@ static void lg_summary(const struct loadgen *lg)
 static int lg_measure_build(struct loadgen *lg)
 {
     const uint64_t n = 200000;
-    uint64_t t0 = now_ns(), seq = 1;
+    uint64_t t0 = (uint64_t)clock_mono_ns(), seq = 1;
     uint32_t per = lg->o.batch < 1024 ? lg->o.batch : 1024;  /* fits one frame */
     int rc = 0;
 
@@ -1246,7 +1233,7 @@ static int lg_measure_build(struct loadgen *lg)
         if (rc == 0)
             rc = frame_batch_finish(&lg->batch, 1, FRAME_DEFAULT_MAX * 2, &lg->plain);
     }
-    lg->build_ns_per_event = (double)(now_ns() - t0) / (double)n;
+    lg->build_ns_per_event = (double)((uint64_t)clock_mono_ns() - t0) / (double)n;
     buf_reset(&lg->plain);
     return rc;
 }
@@ -1439,7 +1426,7 @@ static int lg_setup(struct loadgen *lg)
         return BW_EINVAL;
     }
     if (getrandom(&lg->rng, sizeof lg->rng, 0) != sizeof lg->rng || lg->rng == 0)
-        lg->rng = (uint64_t)wall_ns() | 1;
+        lg->rng = (uint64_t)clock_wall_ns() | 1;
     if (lg->o.workdir) {
         snprintf(lg->dir, sizeof lg->dir, "%s", lg->o.workdir);
         if (mkdir(lg->dir, 0700) < 0 && errno != EEXIST) {
@@ -1503,7 +1490,7 @@ int main(int argc, char **argv)
     uv_signal_start(&lg->sigint, on_signal, SIGINT);
     uv_signal_start(&lg->sigterm, on_signal, SIGTERM);
     lg->handles = 3;
-    lg->t_start = now_ns();
+    lg->t_start = (uint64_t)clock_mono_ns();
     for (uint32_t i = 0; i < lg->o.agents; i++) {
         struct stream *s = &lg->s[i];
 

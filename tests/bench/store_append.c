@@ -25,6 +25,7 @@
 #include <sqlite3.h>
 
 #include "bulwark/err.h"
+#include "bulwark/clock.h"
 #include "bulwark/store.h"
 #include "evpool.h"
 
@@ -45,20 +46,6 @@ struct sa_result {
     uint64_t body_bytes;
     uint64_t db_bytes;
 };
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int64_t wall_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static uint64_t file_size(const char *path)
 {
@@ -146,10 +133,10 @@ static int sa_bare(const struct sa_options *o, const struct evpool *pool, bool f
         fprintf(stderr, "store_append: prepare: %s\n", sqlite3_errmsg(db));
         goto out;
     }
-    t0 = now_ns();
+    t0 = (uint64_t)clock_mono_ns();
     while (row < o->rows) {
         uint64_t end = row + o->txn < o->rows ? row + o->txn : o->rows;
-        int64_t recv = wall_ns();
+        int64_t recv = clock_wall_ns();
 
         if (sqlite3_step(begin) != SQLITE_DONE)
             goto step_failed;
@@ -180,7 +167,7 @@ static int sa_bare(const struct sa_options *o, const struct evpool *pool, bool f
             goto step_failed;
         sqlite3_reset(commit);
     }
-    res->secs = (double)(now_ns() - t0) / 1e9;
+    res->secs = (double)((uint64_t)clock_mono_ns() - t0) / 1e9;
     res->rows = row;
     rc = 0;
     goto out;
@@ -222,7 +209,7 @@ static int sa_store(const struct sa_options *o, const struct evpool *pool, bool 
         goto failed;
     for (uint32_t a = 0; a < o->agents; a++) {
         struct store_agent_info ai = {.agent_id = ids[a], .hostname = hosts[a],
-                                      .agent_version = "bench", .seen_ns = wall_ns()};
+                                      .agent_version = "bench", .seen_ns = clock_wall_ns()};
         snprintf(ids[a], sizeof ids[a], "bench-%" PRIu32, a);
         snprintf(hosts[a], sizeof hosts[a], "host-%" PRIu32, a);
         if ((rc = store_agent_seen(st, &ai)) < 0)
@@ -231,7 +218,7 @@ static int sa_store(const struct sa_options *o, const struct evpool *pool, bool 
     if ((rc = store_commit(st)) < 0)
         goto failed;
 
-    t0 = now_ns();
+    t0 = (uint64_t)clock_mono_ns();
     while (row < o->rows) {
         uint64_t end = row + o->txn < o->rows ? row + o->txn : o->rows;
         uint32_t a = 0;
@@ -241,7 +228,7 @@ static int sa_store(const struct sa_options *o, const struct evpool *pool, bool 
         while (row < end) {
             struct store_append_result ar;
             struct store_batch b = {.agent_id = ids[a], .hostname = hosts[a],
-                                    .epoch = 1000 + a, .recv_ns = wall_ns(), .events = evs};
+                                    .epoch = 1000 + a, .recv_ns = clock_wall_ns(), .events = evs};
             size_t used = 0;
 
             for (b.n = 0; b.n < per && row < end; b.n++, row++) {
@@ -265,7 +252,7 @@ static int sa_store(const struct sa_options *o, const struct evpool *pool, bool 
         if ((rc = store_commit(st)) < 0)
             goto failed;
     }
-    res->secs = (double)(now_ns() - t0) / 1e9;
+    res->secs = (double)((uint64_t)clock_mono_ns() - t0) / 1e9;
     res->rows = row;
     rc = 0;
     goto out;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "bulwark/err.h"
+#include "bulwark/clock.h"
 #include "bulwark/store.h"
 #include "evpool.h"
 
@@ -28,13 +29,6 @@ struct sq_opts {
     const char *db;
     bool reuse;
 };
-
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static uint64_t sq_rand(uint64_t *s)
 {
@@ -63,7 +57,7 @@ static int sq_build(const struct sq_opts *o, int64_t t0)
     char (*cids)[65] = calloc((size_t)o->agents * o->containers, 65);
     uint64_t *seq = calloc(o->agents, sizeof *seq);
     char err[256], agent[32], host[32];
-    uint64_t done = 0, t_start = mono_ns(), rng = 42;
+    uint64_t done = 0, t_start = (uint64_t)clock_mono_ns(), rng = 42;
     int rc = 1;
 
     if (!evs || !bodies || !refs || !cids || !seq)
@@ -125,7 +119,7 @@ static int sq_build(const struct sq_opts *o, int64_t t0)
             goto out;
         if (done % 1000000 < SQ_BATCH)
             fprintf(stderr, "\rbuilding: %" PRIu64 " events (%.0f/s)", done,
-                    (double)done * 1e9 / (double)(mono_ns() - t_start));
+                    (double)done * 1e9 / (double)((uint64_t)clock_mono_ns() - t_start));
     }
     fprintf(stderr, "\n");
     rc = 0;
@@ -243,12 +237,12 @@ int main(int argc, char **argv)
                 break;
             default: break;
             }
-            t = mono_ns();
+            t = (uint64_t)clock_mono_ns();
             if (store_query_events(r, &sq, sq_row, &cnt) < 0) {
                 fprintf(stderr, "store_query: query failed\n");
                 return 1;
             }
-            lat[i] = mono_ns() - t;
+            lat[i] = (uint64_t)clock_mono_ns() - t;
             rows += cnt.rows;
         }
         qsort(lat, o.rounds, sizeof *lat, cmp_u64);
