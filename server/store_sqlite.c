@@ -180,15 +180,28 @@ static const char *const wsql[W_COUNT] = {
 
 /* ------------------------------------------------------------ hash maps */
 
+/* Keys are container ids (64 hex digits), agent ids, host names and
+ * (agent, epoch) pairs: hashed eight bytes at a time (a byte-at-a-time hash
+ * of a container id was ~5% of the writer thread). In memory only. */
 static uint64_t map_hash(const void *key, size_t len)
 {
     const uint8_t *p = key;
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= 1099511628211ULL;
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ (len * 0xff51afd7ed558ccdULL), w;
+    size_t i = 0;
+
+    for (; i + 8 <= len; i += 8) {
+        memcpy(&w, p + i, 8);
+        h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+        h ^= h >> 29;
     }
-    return h;
+    if (i < len) {
+        w = 0;
+        memcpy(&w, p + i, len - i);
+        h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+    }
+    h ^= h >> 32;
+    h *= 0xff51afd7ed558ccdULL;
+    return h ^ (h >> 29);
 }
 
 struct map_entry *store_map_find(const struct map *m, const void *key, size_t klen)

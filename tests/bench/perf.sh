@@ -13,16 +13,22 @@
 #             S3_WINDOW (20) s window
 #   s4        reconnect storm: 5,000 agents streaming, kill -9 of bulwarkd,
 #             restart; time until all are back and acked; no event lost
+#   ratio     target 1 on a noisy machine: RATIO_ROUNDS (3) rounds of a bare
+#             append (FULL, RATIO_ROWS rows) then s1, and a last bare append;
+#             each round's s1 is divided by the mean of the bare runs just
+#             before and after it; the median ratio is the figure
 #
 #   tests/bench/perf.sh                 # everything (about 5 minutes)
 #   tests/bench/perf.sh baseline s1     # a subset, in that order
+#   tests/bench/perf.sh ratio           # the ingest ratio, interleaved
 #
 # Environment: BENCH_BUILD (build dir, default build/release), BENCH_SYNC
 # (full), BENCH_RULES (rule files/dirs for bulwarkd; default the repo's
 # rules/; "" = none), BENCH_KEEP=1 keeps the temp dir, BASE_ROWS (500000),
 # S1_AGENTS (8), S1_SECS, S2_AGENTS (1000), S2_RATE (50), S2_SECS,
 # S3_AGENTS (10000), S3_HB_MS (0 = the server's 10 s), S3_WINDOW, S4_AGENTS
-# (5000), S4_RATE (5), S4_SECS (45), S4_KILL_AFTER (5).
+# (5000), S4_RATE (5), S4_SECS (45), S4_KILL_AFTER (5), RATIO_ROUNDS (3),
+# RATIO_ROWS (2000000).
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -34,7 +40,7 @@ rules=${BENCH_RULES-$root/rules}
 scenarios=("$@")
 ((${#scenarios[@]})) || scenarios=(baseline s1 s2 s3 s4)
 for s in "${scenarios[@]}"; do
-    [[ $s =~ ^(baseline|s1|s2|s3|s4)$ ]] || { echo "perf: unknown scenario '$s'" >&2; exit 2; }
+    [[ $s =~ ^(baseline|s1|s2|s3|s4|ratio)$ ]] || { echo "perf: unknown scenario '$s'" >&2; exit 2; }
 done
 
 die() {
@@ -225,6 +231,31 @@ scenario_s1() {
     scenario_streaming s1 "${S1_AGENTS:-8}" "${S1_SECS:-20}" --batch=1024
 }
 
+# bare_full: one bare append at sync FULL; prints its rows/s.
+bare_full() {
+    local out
+    out=$("$store_append" --rows="${RATIO_ROWS:-2000000}" --mode=bare --sync=full --dir="$tmp") \
+        || die "bulwark-store-append failed"
+    kv "$out" rows_per_s
+}
+
+scenario_ratio() {
+    local rounds=${RATIO_ROUNDS:-3} r before after line
+    echo "perf: ratio: $rounds rounds of bare append (${RATIO_ROWS:-2000000} rows, FULL) and s1, interleaved"
+    before=$(bare_full)
+    for ((r = 1; r <= rounds; r++)); do
+        scenario_streaming "ratio$r" "${S1_AGENTS:-8}" "${S1_SECS:-20}" --batch=1024
+        line=$(grep '^loadgen ' "$tmp/ratio$r.lg.out" || true)
+        rm -f -- "$tmp/ratio$r.db" "$tmp/ratio$r.db-wal" "$tmp/ratio$r.db-shm"
+        after=$(bare_full)
+        record "ratio round=$r eps=$(kv "$line" eps) bare_before=$before bare_after=$after" \
+            "ratio=$(awk -v e="$(kv "$line" eps)" -v a="$before" -v b="$after" \
+                'BEGIN { printf "%.4f", (a + b) ? 2 * e / (a + b) : 0 }')"
+        tail -1 "$results" | sed 's/^/  /'
+        before=$after
+    done
+}
+
 scenario_s2() {
     echo "perf: s2: ${S2_AGENTS:-1000} agents at ${S2_RATE:-50} events/s each for ${S2_SECS:-30} s"
     scenario_streaming s2 "${S2_AGENTS:-1000}" "${S2_SECS:-30}" --rate="${S2_RATE:-50}"
@@ -300,6 +331,7 @@ done
 # ---------------------------------------------------------------- summary
 
 python3 - "$results" "$cpus" <<'PY'
+import statistics
 import sys
 res, cpus = sys.argv[1], int(sys.argv[2])
 rows = []
@@ -325,6 +357,14 @@ if bare_n:
 if api:
     print(f"  store API (sync FULL)         {api:12,.0f} rows/s  ({api / bare:.0%} of bare)" if bare else
           f"  store API (sync FULL)         {api:12,.0f} rows/s")
+rat = [d for k, d in rows if k == "ratio"]
+if rat:
+    rs = sorted(float(d["ratio"]) for d in rat)
+    print(f"  ratio: {len(rat)} rounds of s1 between bare appends (FULL):")
+    for d in rat:
+        print(f"      round {d['round']}: {float(d['eps']):,.0f} events/s acked / bare "
+              f"{float(d['bare_before']):,.0f} .. {float(d['bare_after']):,.0f} rows/s = {float(d['ratio']):.1%}")
+    print(f"      median {statistics.median(rs):.1%}, min {rs[0]:.1%}, max {rs[-1]:.1%} (target >= 80%)")
 for sc in ("s1", "s2", "s3", "s4"):
     srv = find("server", scenario=sc)
     lg = None
