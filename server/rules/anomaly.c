@@ -65,6 +65,7 @@ static uint64_t hash_bytes(const void *p, size_t n)
 static uint64_t key_hash(const char *p, size_t n)
 {
     uint64_t h = 0x9e3779b97f4a7c15ULL ^ n, w;
+    bool long_key = n >= 8;
 
     for (; n >= 8; p += 8, n -= 8) {
         memcpy(&w, p, 8);
@@ -72,7 +73,12 @@ static uint64_t key_hash(const char *p, size_t n)
         h ^= h >> 32;
     }
     w = 0;
-    memcpy(&w, p, n);
+    if (long_key && n) {  /* the tail as the top of the last eight bytes: no variable copy */
+        memcpy(&w, p + n - 8, 8);
+        w >>= 8 * (8 - n);
+    } else {
+        memcpy(&w, p, n);
+    }
     h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
     h ^= h >> 29;
     h *= 0xbf58476d1ce4e5b9ULL;

@@ -216,7 +216,7 @@ int rules_engine_eval(struct rules_engine *e, const Bulwark__V1__Event *ev, cons
         size_t n_ev = 1;
         int rc = 1;
 
-        if (!cnode_eval(r->cond, c))
+        if (!cprog_eval(r->prog, c))
             continue;
         c->has_anomaly = false;
         if (r->type != RT_PLAIN) {
@@ -253,7 +253,7 @@ int rules_engine_eval(struct rules_engine *e, const Bulwark__V1__Event *ev, cons
             const struct member *mb = &r->members[j];
 
             e->matched[j] = mb->rule >= 0 ? e->fired[mb->rule] == e->gen
-                                          : (mb->kinds & c->kind_bit) && cnode_eval(mb->cond, c);
+                                          : (mb->kinds & c->kind_bit) && cprog_eval(mb->prog, c);
             any |= e->matched[j];
         }
         if (!any || !e->state[idx] || !make_key(c, &r->by, 1, e->key, sizeof e->key))

@@ -17,7 +17,14 @@ struct strset {
     size_t *lens;
     size_t mask;
     size_t maxlen;     /* of the longest item */
+    uint32_t first[256];  /* by first byte: bit min(len, 31) of each item (a filter) */
 };
+
+/* The bit of a length in strset.first (31 stands for 31 and longer). */
+static inline uint32_t len_bit(size_t len)
+{
+    return 1u << (len < 31 ? len : 31);
+}
 
 #define FNV_OFFSET 1469598103934665603ull
 #define FNV_PRIME 1099511628211ull
@@ -56,6 +63,7 @@ struct strset *strset_new(char *const *items, size_t n)
         s->lens[j] = len;
         if (!s->slots[j])
             goto fail;
+        s->first[(unsigned char)items[i][0]] |= len_bit(len);
         if (len > s->maxlen)
             s->maxlen = len;
     }
@@ -90,20 +98,27 @@ static bool strset_probe(const struct strset *s, uint64_t h, const char *str, si
 
 bool strset_has(const struct strset *s, const char *str, size_t len)
 {
-    return len <= s->maxlen && strset_probe(s, hash_bytes(str, len), str, len);
+    uint32_t lens = s->first[len ? (unsigned char)str[0] : 0];
+
+    return (lens & len_bit(len)) && len <= s->maxlen && strset_probe(s, hash_bytes(str, len), str, len);
 }
 
+/* Most strings tested are in no set: the first byte and the length, looked
+ * up in `first`, turn nearly all of them away before the hash and probe. */
 bool strset_has_cstr(const struct strset *s, const char *str)
 {
+    uint32_t lens = s->first[(unsigned char)str[0]];
     uint64_t h = FNV_OFFSET;
     size_t len;
 
+    if (!lens)
+        return false;
     for (len = 0; str[len]; len++) {
         if (len == s->maxlen)
             return false;  /* longer than every item */
         h = (h ^ (unsigned char)str[len]) * FNV_PRIME;
     }
-    return strset_probe(s, h, str, len);
+    return (lens & len_bit(len)) && strset_probe(s, h, str, len);
 }
 
 /* --------------------------------------------------------- conditions */
@@ -224,7 +239,7 @@ static bool num_match(const struct cnode *n, const struct fval *v)
     }
 }
 
-static bool cmp_eval(const struct cnode *n, struct evctx *c)
+bool cnode_cmp_eval(const struct cnode *n, struct evctx *c)
 {
     struct fval v;
 
@@ -256,7 +271,7 @@ static bool cmp_eval(const struct cnode *n, struct evctx *c)
 /* Comparisons, most operands of AND/OR, are evaluated without a call. */
 static inline bool kid_eval(const struct cnode *n, struct evctx *c)
 {
-    return n->type == C_CMP ? cmp_eval(n, c) : cnode_eval(n, c);
+    return n->type == C_CMP ? cnode_cmp_eval(n, c) : cnode_eval(n, c);
 }
 
 bool cnode_eval(const struct cnode *n, struct evctx *c)
@@ -277,7 +292,7 @@ bool cnode_eval(const struct cnode *n, struct evctx *c)
     case C_NOT: return !cnode_eval(n->kids[0], c);
     case C_TYPE: return (c->type_bit & n->tmask) != 0;
     case C_KIND: return (c->kind_bit & n->kinds) != 0;
-    case C_CMP: return cmp_eval(n, c);
+    case C_CMP: return cnode_cmp_eval(n, c);
     }
     return false;
 }

@@ -3,6 +3,7 @@
  * without allocating (derived values are built in the context's scratch).
  * docs/rules.md lists the same table for users; keep them in step. */
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -587,6 +588,17 @@ int fields_get(struct evctx *c, enum field_id id, const char *arg, struct fval *
     case F_ANOMALY_SIGMA: return c->has_anomaly ? vdbl(v, c->anomaly_sigma) : -1;
     case F_ANOMALY_VALUE: return c->has_anomaly ? vdbl(v, c->anomaly_value) : -1;
     default: return body_field(c, id, arg, v);
+    }
+}
+
+size_t fields_proc_str_offset(enum field_id id)
+{
+    switch (id) {
+    case F_PROC_NAME: return offsetof(Bulwark__V1__ProcessRef, name);
+    case F_PROC_EXE: return offsetof(Bulwark__V1__ProcessRef, exe);
+    case F_PROC_CMDLINE: return offsetof(Bulwark__V1__ProcessRef, cmdline);
+    case F_PROC_PNAME: return offsetof(Bulwark__V1__ProcessRef, parent_name);
+    default: return 0;
     }
 }
 

@@ -146,6 +146,10 @@ uint32_t fields_kind_types(uint8_t kinds);
  * when it depends on nothing but the kind (bulwark.kind, evt.dir); NULL for
  * any other field. */
 const char *fields_kind_const(enum field_id id, size_t k);
+/* For a string field that is a plain member of the event's ProcessRef
+ * (proc.name, proc.cmdline, proc.exe, proc.pname: absent when the event
+ * has no process): the member's offset, non-zero; 0 for any other field. */
+size_t fields_proc_str_offset(enum field_id id);
 /* Formats any value as text into dst (for output and group keys); returns
  * the text (maybe dst, maybe the value's own string). */
 const char *fields_format(const struct fval *v, char *dst, size_t n);
@@ -194,6 +198,8 @@ bool strset_has(const struct strset *s, const char *str, size_t len);
 bool strset_has_cstr(const struct strset *s, const char *str);
 
 bool cnode_eval(const struct cnode *n, struct evctx *c);
+/* One comparison (C_CMP): false when the field is absent. */
+bool cnode_cmp_eval(const struct cnode *n, struct evctx *c);
 void cnode_free(struct cnode *n);
 /* Event kinds on which n can be true. */
 uint8_t cnode_kinds(const struct cnode *n);
@@ -202,6 +208,14 @@ uint8_t cnode_kinds(const struct cnode *n);
  * operands that cannot change the result, and cheaper operands move first.
  * The result on every event of those kinds is unchanged. */
 void cnode_simplify(struct cnode *n, uint8_t kinds);
+
+/* prog.c: a simplified condition as a flat program of leaf tests with
+ * jump targets (what the engine runs); same result as cnode_eval on the
+ * tree. The program borrows the tree's operands: free it first. */
+struct cprog;
+int cprog_compile(const struct cnode *n, struct cprog **out);   /* 0 or BW_ENOMEM */
+bool cprog_eval(const struct cprog *p, struct evctx *c);
+void cprog_free(struct cprog *p);
 
 /* -------------------------------------------------------------- output */
 
@@ -229,6 +243,7 @@ enum rule_type { RT_PLAIN, RT_CPU_SPIKE, RT_FIRST_SEEN, RT_THRESHOLD, RT_CORRELA
 struct member {
     int rule;                  /* index of a referenced rule, or -1 */
     struct cnode *cond;        /* inline condition, or NULL */
+    struct cprog *prog;        /* cond compiled (borrows it), or NULL */
     uint8_t kinds;
 };
 
@@ -253,6 +268,7 @@ struct rule {
     char **tags;
     size_t ntags;
     struct cnode *cond;        /* RT_CORRELATE: NULL */
+    struct cprog *prog;        /* cond compiled (borrows it); NULL with cond */
     struct output out;
     struct gfield group[RULES_MAX_GROUP_FIELDS];   /* suppression key */
     size_t ngroup;

@@ -814,6 +814,9 @@ static int compile_correlate_members(struct cr *c, const struct compile_env *env
                 return rc;
             mb->kinds = cnode_kinds(mb->cond);
             cnode_simplify(mb->cond, mb->kinds);
+            rc = cprog_compile(mb->cond, &mb->prog);
+            if (rc < 0)
+                return rc;
         } else {
             return disable(c, "%s", "correlate: a member is a rule name or {condition: ...}");
         }
@@ -954,6 +957,7 @@ static int compile_condition(struct cr *c, const struct compile_env *env)
     if (rc == 0) {
         c->r->kinds = cnode_kinds(c->r->cond);
         cnode_simplify(c->r->cond, c->r->kinds);
+        rc = cprog_compile(c->r->cond, &c->r->prog);
     }
     return rc;
 }
@@ -1023,13 +1027,16 @@ void rule_release(struct rule *r)
     free(r->desc);
     free(r->reason);
     strs_free(r->tags, r->ntags);
+    cprog_free(r->prog);  /* borrows cond: first */
     cnode_free(r->cond);
     output_release(&r->out);
     for (size_t i = 0; i < r->ngroup; i++)
         free(r->group[i].arg);
     free(r->by.arg);
-    for (size_t i = 0; i < r->nmembers; i++)
+    for (size_t i = 0; i < r->nmembers; i++) {
+        cprog_free(r->members[i].prog);
         cnode_free(r->members[i].cond);
+    }
 }
 
 /* Compiles raw rule i into rs->rules[i]. BW_EINVAL (disabled) is absorbed

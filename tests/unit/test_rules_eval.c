@@ -2,7 +2,9 @@
  * references: substring search by a needle's rarest byte (contains,
  * icontains) against memmem/strcasestr over random texts, tests folded at
  * load time (bulwark.kind, evt.dir, evt.type under the rule's kinds), AND/OR
- * operands reordered, and numeric `in` lists that are bisected. */
+ * operands reordered, numeric `in` lists that are bisected, substring tests
+ * of one OR merged into one scan, and string sets behind their first-byte
+ * and length filter. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -169,11 +171,131 @@ static void test_folded_tests(void **state)
     ruleset_free(rs);
 }
 
+static bool has(const char *h, const char *needle, bool icase)
+{
+    return icase ? strcasestr(h, needle) != NULL : memmem(h, strlen(h), needle, strlen(needle)) != NULL;
+}
+
+/* Substring tests of one OR on one field run as one scan per searched
+ * byte; results agree with a test-by-test reference, also under `not`,
+ * mixed with other fields and operators, and with an empty needle. */
+static void test_merged_substrings_match_reference(void **state)
+{
+    char nd[16][8], text[4096], json[512], cmd[64], exe[64];
+    struct ruleset *rs;
+    struct rules_engine *e;
+    size_t used = 0;
+
+    (void)state;
+    for (int i = 0; i < 16; i++) {
+        do
+            random_text(nd[i], 4);
+        while (nd[i][0] == '\0' || nd[i][0] == ' ' || nd[i][strlen(nd[i]) - 1] == ' ');
+    }
+    used += (size_t)snprintf(text + used, sizeof text - used,
+        "- rule: r0\n  condition: 'proc.cmdline contains \"%s\" or proc.cmdline icontains \"%s\" or "
+        "proc.cmdline contains \"%s\" or proc.cmdline icontains \"%s\" or proc.cmdline contains \"%s\" or "
+        "proc.cmdline icontains \"%s\"'\n  output: x\n  priority: INFO\n",
+        nd[0], nd[1], nd[2], nd[3], nd[4], nd[5]);
+    used += (size_t)snprintf(text + used, sizeof text - used,
+        "- rule: r1\n  condition: 'not (proc.cmdline icontains \"%s\" or proc.cmdline contains \"%s\" or "
+        "proc.cmdline icontains \"%s\" or proc.cmdline contains \"%s\")'\n  output: x\n  priority: INFO\n",
+        nd[6], nd[7], nd[8], nd[9]);
+    used += (size_t)snprintf(text + used, sizeof text - used,
+        "- rule: r2\n  condition: 'proc.cmdline contains \"%s\" or proc.name in (a, b) or proc.exe contains \"%s\" "
+        "or proc.cmdline icontains \"%s\" or proc.exe icontains \"%s\"'\n  output: x\n  priority: INFO\n",
+        nd[10], nd[11], nd[12], nd[13]);
+    snprintf(text + used, sizeof text - used,
+        "- rule: r3\n  condition: 'proc.name = a and (proc.cmdline icontains \"%s\" or proc.cmdline contains \"\")'\n"
+        "  output: x\n  priority: INFO\n", nd[14]);
+    rs = load(text);
+    e = rules_engine_new(rs);
+    assert_non_null(e);
+    for (int round = 0; round < 3000; round++) {
+        static const char *const names[] = {"a", "b", "x"};
+        const char *name = names[rnd(3)];
+        uint64_t want = 0, got;
+        bool any = false;
+
+        random_text(cmd, 24);
+        random_text(exe, 12);
+        snprintf(json, sizeof json,
+                 "{\"kind\":\"exec\",\"time_ns\":1000,\"process\":{\"name\":\"%s\",\"exe\":\"%s\",\"cmdline\":\"%s\"},"
+                 "\"exec\":{}}", name, exe, cmd);
+        for (int i = 0; i < 6; i++)
+            any |= has(cmd, nd[i], i % 2);
+        want |= (uint64_t)any;
+        any = false;
+        for (int i = 6; i < 10; i++)
+            any |= has(cmd, nd[i], i % 2 == 0);
+        want |= (uint64_t)!any << 1;
+        any = has(cmd, nd[10], false) || strcmp(name, "x") != 0 || has(exe, nd[11], false) ||
+              has(cmd, nd[12], true) || has(exe, nd[13], true);
+        want |= (uint64_t)any << 2;
+        want |= (uint64_t)(strcmp(name, "a") == 0) << 3;
+        got = fired(e, json);
+        if (got != want)
+            fail_msg("name '%s' exe '%s' cmdline '%s': fired %#llx, want %#llx", name, exe, cmd,
+                     (unsigned long long)got, (unsigned long long)want);
+    }
+    rules_engine_free(e);
+    ruleset_free(rs);
+}
+
+/* `in` on strings agrees with a linear search: items of many lengths (past
+ * the filter's 31), sharing first bytes, the empty string; probes that are
+ * items, near misses (one byte changed, one byte longer) and random text. */
+static void test_string_sets_match_reference(void **state)
+{
+    char items[40][48], text[4096], json[512], name[64];
+    size_t used;
+    struct ruleset *rs;
+    struct rules_engine *e;
+
+    (void)state;
+    used = (size_t)snprintf(text, sizeof text, "- rule: r0\n  condition: 'proc.name in (\"\"");
+    for (int i = 0; i < 40; i++) {
+        random_text(items[i], i < 20 ? 6 : 40);
+        used += (size_t)snprintf(text + used, sizeof text - used, ", \"%s\"", items[i]);
+    }
+    snprintf(text + used, sizeof text - used, ")'\n  output: x\n  priority: INFO\n");
+    rs = load(text);
+    e = rules_engine_new(rs);
+    assert_non_null(e);
+    for (int round = 0; round < 3000; round++) {
+        bool want = false;
+        size_t len;
+
+        switch (rnd(4)) {
+        case 0: snprintf(name, sizeof name, "%s", items[rnd(40)]); break;
+        case 1:
+            snprintf(name, sizeof name, "%s", items[rnd(40)]);
+            if ((len = strlen(name)) > 0)
+                name[rnd((unsigned)len)] ^= 1;
+            break;
+        case 2: snprintf(name, sizeof name, "%sa", items[rnd(40)]); break;
+        default: random_text(name, 40); break;
+        }
+        want = name[0] == '\0';
+        for (int i = 0; i < 40 && !want; i++)
+            want = strcmp(name, items[i]) == 0;
+        snprintf(json, sizeof json,
+                 "{\"kind\":\"exec\",\"time_ns\":1000,\"process\":{\"name\":\"%s\",\"cmdline\":\"c\"},\"exec\":{}}",
+                 name);
+        if (fired(e, json) != (uint64_t)want)
+            fail_msg("name '%s': want %d", name, want);
+    }
+    rules_engine_free(e);
+    ruleset_free(rs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_substrings_match_reference),
         cmocka_unit_test(test_folded_tests),
+        cmocka_unit_test(test_merged_substrings_match_reference),
+        cmocka_unit_test(test_string_sets_match_reference),
     };
     int rc;
 
