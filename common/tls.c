@@ -412,6 +412,10 @@ long tls_conn_read(struct tls_conn *c, struct buf *out)
         return BW_ECLOSED;
     if (!c->established)
         return 0;
+    /* Nothing buffered on either side of the SSL: no read, and no 16 KiB
+     * reserved in out (an idle stream's buffer stays released). */
+    if (BIO_ctrl_pending(c->rbio) == 0 && !SSL_has_pending(c->ssl))
+        return 0;
     ERR_clear_error();
     while (out->max > buf_size(out)) {
         size_t room = out->max - buf_size(out);

@@ -48,7 +48,6 @@ struct conn {
     enum conn_state state;
     struct tls_conn *tls;
     struct frame_reader reader;
-    struct buf plain;           /* scratch for encoding outgoing frames */
     char peer[64];
     char *agent_id;
     char *hostname;
@@ -92,7 +91,6 @@ struct conn *conn_new(struct server *srv)
     c->timer.data = c;
     c->handles_open = 2;
     frame_reader_init(&c->reader, srv->cfg->max_frame);
-    buf_init(&c->plain, (size_t)srv->cfg->max_frame + FRAME_HEADER_SIZE);
     snprintf(c->peer, sizeof c->peer, "?");
     /* link */
     c->next = srv->conns;
@@ -137,7 +135,6 @@ static void conn_maybe_free(struct conn *c)
         return;
     tls_conn_free(c->tls);
     frame_reader_release(&c->reader);
-    buf_release(&c->plain);
     free(c->agent_id);
     free(c->hostname);
     free(c);
@@ -223,11 +220,13 @@ static int conn_send(struct conn *c, const Bulwark__V1__Frame *f)
 {
     int rc;
 
-    buf_reset(&c->plain);
-    rc = frame_encode(f, c->srv->cfg->max_frame, &c->plain);
+    struct buf *b = &c->srv->sendbuf;
+
+    buf_reset(b);
+    rc = frame_encode(f, c->srv->cfg->max_frame, b);
     if (rc == 0)
-        rc = tls_conn_write(c->tls, buf_head(&c->plain), buf_size(&c->plain));
-    buf_reset(&c->plain);
+        rc = tls_conn_write(c->tls, buf_head(b), buf_size(b));
+    buf_reset(b);
     if (rc < 0) {
         conn_close(c, "cannot send frame");
         return rc;
@@ -633,6 +632,14 @@ static void conn_pump(struct conn *c)
     }
 }
 
+/* An idle stream keeps no buffers: most of 10,000 agents are idle. */
+static void conn_trim(struct conn *c)
+{
+    buf_trim(&c->reader.in);
+    if (buf_size(&c->reader.in) == 0 && !c->closing)
+        tls_conn_shrink(c->tls);
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
     struct conn *c = s->data;
@@ -682,11 +689,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     conn_arm_idle(c);
     conn_pump(c);
     conn_flush(c);
-    /* An idle stream keeps no buffers: most of 10,000 agents are idle. */
-    buf_trim(&c->reader.in);
-    buf_trim(&c->plain);
-    if (buf_size(&c->reader.in) == 0 && !c->closing)
-        tls_conn_shrink(c->tls);
+    conn_trim(c);
     c->turn_bytes += (size_t)nread;
     if (c->turn_bytes >= CONN_TURN_BYTES && c->reading && !c->closing) {
         /* Fairness: give the loop back; resume on the next pass. */
@@ -796,6 +799,7 @@ static void conn_on_written(struct writer_item *it, void *owner)
     conn_unblock(c);
     conn_pump(c);
     conn_flush(c);
+    conn_trim(c);
     conn_read_start(c);
 }
 

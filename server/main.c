@@ -12,6 +12,7 @@
 
 #include "bulwark/conn.h"
 #include "bulwark/err.h"
+#include "bulwark/frame.h"
 #include "bulwark/hunt.h"
 #include "bulwark/log.h"
 #include "bulwark/rules.h"
@@ -265,6 +266,7 @@ int main(int argc, char **argv)
     if (!srv)
         goto out_cfg;
     srv->cfg = &cfg;
+    buf_init(&srv->sendbuf, (size_t)cfg.max_frame + FRAME_HEADER_SIZE);
     uv_loop_init(&loop);
     srv->loop = &loop;
     srv->tls = tls_ctx_new(TLS_ROLE_SERVER, cfg.tls_ca, cfg.tls_cert, cfg.tls_key, err, sizeof err);
@@ -327,6 +329,7 @@ out_loop:
     if (uv_loop_close(&loop) != 0)
         log_msg(LOG_WARN, "server", "loop closed with live handles");
     tls_ctx_free(srv->tls);
+    buf_release(&srv->sendbuf);
     free(srv);
 out_cfg:
     config_release(server_config_table, server_config_table_len, &cfg);

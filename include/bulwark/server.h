@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "bulwark/buf.h"
+
 #include "bulwark/config.h"
 
 struct server_config {
@@ -67,6 +69,8 @@ struct server {
     int exit_code;
     struct server_stats stats;
     uint8_t readbuf[64 * 1024];  /* shared by all reads: the loop is one thread */
+    struct buf sendbuf;          /* shared encode scratch for outgoing frames (small:
+                                  * Welcome, Ack, Heartbeat, Error), written to TLS at once */
 };
 
 /* Starts listening on cfg->listen; logs "listening HOST:PORT". */
