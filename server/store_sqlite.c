@@ -690,6 +690,29 @@ static int store_load(struct store *s)
     return 0;
 }
 
+/* The multi-row INSERT's text: W_EVENT_ADD with STORE_INSERT_ROWS rows. */
+static int ins_many_prepare(struct store *s, char *err, size_t errlen)
+{
+    char sql[4096];
+    size_t off;
+    int n = snprintf(sql, sizeof sql, "INSERT INTO events (id, time_ns, recv_ns, agent, host,"
+                     " container, kind, severity, epoch, seq, body) VALUES ");
+
+    off = (size_t)n;
+    for (int r = 0; r < STORE_INSERT_ROWS; r++) {
+        n = snprintf(sql + off, sizeof sql - off, "%s(?,?,?,?,?,?,?,?,?,?,?)", r ? "," : "");
+        if (n < 0 || (size_t)n >= sizeof sql - off)
+            return BW_ETOOBIG;
+        off += (size_t)n;
+    }
+    if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->ins_many, NULL) !=
+        SQLITE_OK) {
+        store_set_err(err, errlen, "prepare multi-row insert: %s", sqlite3_errmsg(s->db));
+        return BW_EIO;
+    }
+    return 0;
+}
+
 int store_open(struct store **out, const struct store_options *opt, char *err, size_t errlen)
 {
     struct store *s = NULL;
@@ -723,7 +746,8 @@ int store_open(struct store **out, const struct store_options *opt, char *err, s
     }
     if ((rc = schema_migrate(s->db, opt->path, err, errlen)) < 0)
         goto out;
-    if ((rc = store_prepare_all(s->db, wsql, W_COUNT, s->st, "store", err, errlen)) < 0)
+    if ((rc = store_prepare_all(s->db, wsql, W_COUNT, s->st, "store", err, errlen)) < 0 ||
+        (rc = ins_many_prepare(s, err, errlen)) < 0)
         goto out;
     if ((rc = store_load(s)) < 0) {
         store_set_err(err, errlen, "load state of '%s': %s", opt->path, sqlite3_errmsg(s->db));
@@ -745,6 +769,7 @@ void store_close(struct store *s)
         store_abort(s);
     for (int i = 0; i < W_COUNT; i++)
         sqlite3_finalize(s->st[i]);
+    sqlite3_finalize(s->ins_many);
     sqlite3_close(s->db);
     for (int d = 0; d < DIM_N; d++)
         map_release(&s->dims[d]);
@@ -845,24 +870,61 @@ static int batch_check(const struct store_batch *b)
     return 0;
 }
 
+/* Binds row r at parameter base (columns in W_EVENT_ADD's order). */
+static int row_bind(sqlite3_stmt *st, int base, const struct pending_row *r,
+                    const struct store_batch *b)
+{
+    int rc = sqlite3_bind_int64(st, base + 1, r->id) | sqlite3_bind_int64(st, base + 2, r->time_ns) |
+             sqlite3_bind_int64(st, base + 3, b->recv_ns) | sqlite3_bind_int64(st, base + 4, r->agent) |
+             sqlite3_bind_int64(st, base + 5, r->host) |
+             sqlite3_bind_int64(st, base + 6, r->container) | sqlite3_bind_int(st, base + 7, r->kind) |
+             sqlite3_bind_int(st, base + 8, r->severity) |
+             sqlite3_bind_int64(st, base + 9, (sqlite3_int64)b->epoch) |
+             sqlite3_bind_int64(st, base + 10, r->seq);
+
+    if (r->body_len > 0)
+        rc |= sqlite3_bind_blob(st, base + 11, r->body, r->body_len, SQLITE_STATIC);
+    else
+        rc |= sqlite3_bind_zeroblob(st, base + 11, 0);
+    return rc == SQLITE_OK ? 0 : BW_EIO;
+}
+
+/* Inserts the waiting rows: a full set with the multi-row statement, fewer
+ * one by one. */
+static int rows_flush(struct store *s, const struct store_batch *b)
+{
+    size_t n = s->n_pend;
+    int rc = 0;
+
+    s->n_pend = 0;
+    if (n == STORE_INSERT_ROWS) {
+        for (size_t i = 0; i < n && rc == 0; i++)
+            rc = row_bind(s->ins_many, (int)i * STORE_EVENT_COLS, &s->pend[i], b);
+        return rc == 0 ? stmt_exec(s->ins_many) : rc;
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        rc = row_bind(s->st[W_EVENT_ADD], 0, &s->pend[i], b);
+        if (rc == 0)
+            rc = stmt_exec(s->st[W_EVENT_ADD]);
+    }
+    return rc;
+}
+
+/* Queues one event row (its id assigned now) and folds it into the chunk. */
 static int event_insert(struct store *s, const struct store_batch *b,
                         const struct store_event *ev, int64_t agent, int64_t host,
                         int64_t container)
 {
-    sqlite3_stmt *st = s->st[W_EVENT_ADD];
     int64_t id = s->next_id;
-    int rc = sqlite3_bind_int64(st, 1, id) | sqlite3_bind_int64(st, 2, ev->time_ns) |
-             sqlite3_bind_int64(st, 3, b->recv_ns) | sqlite3_bind_int64(st, 4, agent) |
-             sqlite3_bind_int64(st, 5, host) | sqlite3_bind_int64(st, 6, container) |
-             sqlite3_bind_int(st, 7, ev->kind) | sqlite3_bind_int(st, 8, ev->severity) |
-             sqlite3_bind_int64(st, 9, (sqlite3_int64)b->epoch) |
-             sqlite3_bind_int64(st, 10, (sqlite3_int64)ev->seq);
-    if (ev->body_len > 0)
-        rc |= sqlite3_bind_blob(st, 11, ev->body, (int)ev->body_len, SQLITE_STATIC);
-    else
-        rc |= sqlite3_bind_zeroblob(st, 11, 0);
-    if (rc != SQLITE_OK || stmt_exec(st) < 0)
-        return BW_EIO;
+    int rc;
+
+    s->pend[s->n_pend++] = (struct pending_row){
+        .id = id, .time_ns = ev->time_ns, .agent = agent, .host = host,
+        .container = container, .seq = (int64_t)ev->seq, .kind = ev->kind,
+        .severity = ev->severity, .body = ev->body, .body_len = (int)ev->body_len,
+    };
+    if (s->n_pend == STORE_INSERT_ROWS && (rc = rows_flush(s, b)) < 0)
+        return rc;
     s->next_id++;
     return chunk_add(s, id, ev->time_ns, ev->kind, host, container, agent);
 }
@@ -908,13 +970,17 @@ int store_append(struct store *s, const struct store_batch *b, struct store_appe
         mark = ev->seq;
         stored++;
     }
+    if ((rc = rows_flush(s, b)) < 0)
+        goto out;
     if (mark != prev && (rc = mark_put(s, agent, b->epoch, mark)) < 0)
         goto out;
     *res = (struct store_append_result){.committed_seq = mark, .stored = stored,
                                         .duplicates = dups};
 out:
-    if (rc < 0)
+    if (rc < 0) {
+        s->n_pend = 0;
         s->txn_failed = true;
+    }
     return rc;
 }
 
