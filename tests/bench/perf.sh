@@ -6,7 +6,9 @@
 #
 #   baseline  bare SQLite append of the server's rows (sync FULL and NORMAL,
 #             1,000 rows per transaction, no index) and the same rows through
-#             the store API (bulwark-store-append)
+#             the store API (bulwark-store-append); the server with storage
+#             switched off: TLS + framing + decode + validation (+ rules) on
+#             one core, in-process (bench_pipeline)
 #   s1        8 agents at full speed for S1_SECS (20) s
 #   s2        1,000 agents at 50 events/s each for S2_SECS (30) s
 #   s3        10,000 idle agents sending heartbeats: server RSS and CPU over a
@@ -56,11 +58,12 @@ ulimit -n "$want" || die "cannot raise the open-file limit to $want"
 
 echo "perf: building $build (release)"
 cmake --preset release -B "$build" >/dev/null
-cmake --build "$build" --target bulwarkd bulwark-loadgen bulwark-store-append >/dev/null \
+cmake --build "$build" --target bulwarkd bulwark-loadgen bulwark-store-append bench_pipeline >/dev/null \
     || die "build failed"
 bulwarkd=$build/bulwarkd
 loadgen=$build/tests/bench/bulwark-loadgen
 store_append=$build/tests/bench/bulwark-store-append
+pipeline=$build/tests/bench/bench_pipeline
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bulwark-perf.XXXXXX")
 # certificates of 10,000 identities: on tmpfs when there is one (faster)
@@ -85,7 +88,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-bash deploy/gen-certs.sh "$tmp/certs" >/dev/null
+bash deploy/gen-certs.sh "$tmp/certs" bench-agent >/dev/null
 results=$tmp/results.txt
 : >"$results"
 clk=$(getconf CLK_TCK)
@@ -194,8 +197,18 @@ db_bytes() {
 # ------------------------------------------------------------- scenarios
 
 scenario_baseline() {
+    local out eps
     echo "perf: baseline: bare SQLite append and the store API, ${BASE_ROWS:-500000} rows"
     "$store_append" --rows="${BASE_ROWS:-500000}" --dir="$tmp" | tee -a "$results"
+    echo "perf: baseline: the server without storage (bench_pipeline, one core)"
+    out=$("$pipeline" --certs="$tmp/certs" --events=300000 --rules="$rules") \
+        || die "bench_pipeline failed"
+    echo "$out" | sed 's/^/  /'
+    eps=$(sed -n 's/^pipeline (tls+decode+validate+rules) .*: \([0-9]*\) events.*/\1/p' <<<"$out")
+    [[ -n $eps ]] && record "pipeline mode=rules eps_core=$eps"
+    eps=$(sed -n 's/^pipeline (tls+decode+validate) .*: \([0-9]*\) events.*/\1/p' <<<"$out")
+    [[ -n $eps ]] && record "pipeline mode=norules eps_core=$eps"
+    return 0
 }
 
 # streaming NAME AGENTS ARGS...: one server, one loadgen run; server CPU over
@@ -354,6 +367,11 @@ if bare:
     print(f"  bare append (sync FULL)       {bare:12,.0f} rows/s")
 if bare_n:
     print(f"  bare append (sync NORMAL)     {bare_n:12,.0f} rows/s")
+for mode, what in (("norules", "TLS+decode+validation"), ("rules", "the same + rules")):
+    p = num(find("pipeline", mode=mode), "eps_core")
+    if p:
+        print(f"  no storage, {what:22s}{p:12,.0f} events/s on one core"
+              + (f" ({p / bare:.1f}x bare append)" if bare else ""))
 if api:
     print(f"  store API (sync FULL)         {api:12,.0f} rows/s  ({api / bare:.0%} of bare)" if bare else
           f"  store API (sync FULL)         {api:12,.0f} rows/s")
