@@ -113,6 +113,13 @@ static int agent_emit(void *ctx, Bulwark__V1__Event *ev)
     return 0;
 }
 
+static bool agent_has_room(void *ctx)
+{
+    const struct agent *a = ctx;
+
+    return a->q_len < a->q_cap && !a->stopping;
+}
+
 static void agent_print(struct agent *a, const Bulwark__V1__Event *ev)
 {
     json_t *j = evjson_event_to_json(ev);
@@ -365,6 +372,7 @@ static void agent_start_collectors(struct agent *a)
         .cfg = &a->ccfg,
         .containers = a->containers,
         .emit = agent_emit,
+        .has_room = agent_has_room,
         .emit_ctx = a,
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {

@@ -33,8 +33,9 @@
  * not "host" (the attribution cache's ref when proc.pid resolves to the
  * same container, else one built from the container.* and k8s.* fields).
  *
- * When emit() reports the agent's queue full, reading stops and the line is
- * parsed again on the next scan: the collector pushes back (on a FIFO,
+ * When the agent's queue is full (has_room() says no; asked before each
+ * alert, so the wait is not counted as a drop), reading stops and the line
+ * is parsed again on the next scan: the collector pushes back (on a FIFO,
  * Falco then blocks or drops by its own buffer policy). */
 #include <errno.h>
 #include <fcntl.h>
@@ -403,6 +404,10 @@ static int falco_line(struct falco *fc, const char *line, size_t len, int *emitt
         falco_bad(fc, &fc->bad_logged, o ? "a json line that is not a falco alert"
                                          : "a line that is not json");
         return FALCO_LINE_OK;
+    }
+    if (!fc->env->has_room(fc->env->emit_ctx)) {
+        json_decref(o);
+        return FALCO_LINE_STALL;  /* the queue is full: the line waits, not a drop */
     }
     rc = falco_event(fc, o, &ev);
     json_decref(o);

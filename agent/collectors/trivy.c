@@ -24,7 +24,8 @@
  * anything else->info, and for container images a container ref {image =
  * ArtifactName, image_digest = RepoDigests[0] after '@', else ImageID}.
  *
- * When emit() reports the agent's queue full the report stays pending at
+ * When the agent's queue is full (has_room() says no; asked before each
+ * event, so the wait is not counted as a drop) the report stays pending at
  * that vulnerability and is resumed by the next scan (nothing is skipped).
  * One scan emits at most TRIVY_SCAN_EVENTS_MAX events and parses at most
  * TRIVY_SCAN_FILES_MAX files, so a burst of reports cannot hold the loop
@@ -336,8 +337,8 @@ static int trivy_emit_pending(struct trivy *t, size_t *budget, bool *stalled)
         for (; t->pend.vi < json_array_size(vulns); t->pend.vi++) {
             Bulwark__V1__Event *ev = NULL;
 
-            if (*budget == 0) {
-                *stalled = true;
+            if (*budget == 0 || !t->env->has_room(t->env->emit_ctx)) {
+                *stalled = true;  /* the queue is full: not a drop, wait */
                 return n;
             }
             if (trivy_event(t->pend.root, r, json_array_get(vulns, t->pend.vi), t->pend.time_ns,

@@ -43,6 +43,10 @@ struct collector_env {
      * Returns 0, or BW_EFULL when the agent's queue is full: then the event
      * was freed and counted as dropped by the agent. */
     int (*emit)(void *ctx, Bulwark__V1__Event *ev);
+    /* Whether emit would take an event now. Collectors that can wait (a
+     * report or a log read at their own pace) ask first and come back
+     * later, so that back-pressure is not counted as a drop. */
+    bool (*has_room)(void *ctx);
     void *emit_ctx;
 };
 

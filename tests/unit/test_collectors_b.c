@@ -55,6 +55,13 @@ static int sink_emit(void *ctx, Bulwark__V1__Event *ev)
     return 0;
 }
 
+static bool sink_has_room(void *ctx)
+{
+    const struct sink *s = ctx;
+
+    return s->n < (s->limit ? s->limit : SINK_MAX);
+}
+
 static void sink_clear(struct sink *s)
 {
     for (size_t i = 0; i < s->n; i++)
@@ -96,6 +103,7 @@ static struct fx *fx_new(bool loop)
     f->env.loop = loop ? &f->loop : NULL;
     f->env.cfg = &f->cfg;
     f->env.emit = sink_emit;
+    f->env.has_room = sink_has_room;
     f->env.emit_ctx = &f->sink;
     return f;
 }
@@ -370,6 +378,7 @@ static void test_trivy_backpressure(void **state)
     f->sink.limit = 0;
     assert_int_equal(f->c->scan(f->c), 2);
     assert_int_equal(f->sink.n, 8);
+    assert_int_equal(f->sink.refused, 0);  /* waiting is not dropping */
     for (size_t i = 0; i < f->sink.n; i++)  /* eight different findings */
         for (size_t j = 0; j < i; j++)
             assert_false(!strcmp(f->sink.ev[i]->vuln->vuln_id, f->sink.ev[j]->vuln->vuln_id) &&
@@ -517,6 +526,28 @@ static void test_falco_starts_at_end(void **state)
     all = fixture("falco/alerts.jsonl");
     put(f->path, all, strlen(all), O_TRUNC);
     assert_int_equal(f->c->scan(f->c), 5);
+    free(all);
+    fx_free(f);
+}
+
+/* A full queue: lines wait in the file and the buffer, none is dropped. */
+static void test_falco_backpressure(void **state)
+{
+    struct fx *f = falco_fx(false, false);
+    char *all = fixture("falco/alerts.jsonl");
+
+    put(f->path, all, strlen(all), O_TRUNC);
+    f->sink.limit = 2;
+    assert_int_equal(f->c->scan(f->c), 2);
+    assert_int_equal(f->c->scan(f->c), 0);  /* still full */
+    f->sink.limit = 4;
+    assert_int_equal(f->c->scan(f->c), 2);
+    f->sink.limit = 0;
+    assert_int_equal(f->c->scan(f->c), 1);
+    assert_int_equal(f->sink.n, 5);
+    assert_int_equal(f->sink.refused, 0);  /* waiting is not dropping */
+    assert_string_equal(f->sink.ev[0]->external->rule, "Read sensitive file untrusted");
+    assert_string_equal(f->sink.ev[3]->external->rule, "Write below etc");
     free(all);
     fx_free(f);
 }
@@ -869,6 +900,7 @@ int main(void)
         cmocka_unit_test(test_trivy_watch),
         cmocka_unit_test(test_falco_lines),
         cmocka_unit_test(test_falco_starts_at_end),
+        cmocka_unit_test(test_falco_backpressure),
         cmocka_unit_test(test_falco_malformed),
         cmocka_unit_test(test_falco_rotation),
         cmocka_unit_test(test_falco_fifo),
