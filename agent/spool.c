@@ -40,7 +40,13 @@
 #define SPOOL_DEFAULT_MAX_EVENTS 1000000ULL
 #define SPOOL_DEFAULT_MAX_BYTES (512ULL * 1024 * 1024)
 #define SPOOL_SCHEMA_VERSION 1
-#define SPOOL_STACK_PACK 2048   /* events packed on the stack up to this size */
+/* Rows go in SPOOL_INSERT_ROWS at a time by one statement: a statement's
+ * fixed cost (step, halt, reset) amortised over several rows. */
+#define SPOOL_INSERT_ROWS 16
+#define SPOOL_PACK_KEEP (256u * 1024)  /* packing buffer kept between appends */
+#define SPOOL_INSERT_MANY_SQL                                                              \
+    "INSERT INTO events(seq, data) VALUES (?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?)," \
+    "(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?)"
 /* Acked rows are deleted with an append once this many wait (deleting
  * whole leaf pages at a time is cheaper than a few rows per commit) ... */
 #define SPOOL_TRIM_BATCH_EVENTS 2048u
@@ -54,6 +60,7 @@ enum spool_stmt {
     ST_COMMIT,
     ST_ROLLBACK,
     ST_INSERT,
+    ST_INSERT_MANY,   /* SPOOL_INSERT_ROWS rows */
     ST_SET_LAST,      /* last_seq, dropped, acked_seq */
     ST_SET_ACKED,
     ST_READ,          /* seq > ? ORDER BY seq LIMIT ? */
@@ -67,6 +74,7 @@ static const char *const spool_sql[ST_COUNT] = {
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_INSERT] = "INSERT INTO events(seq, data) VALUES (?1, ?2)",
+    [ST_INSERT_MANY] = SPOOL_INSERT_MANY_SQL,
     [ST_SET_LAST] = "UPDATE meta SET last_seq = ?1, dropped = ?2, acked_seq = ?3 WHERE id = 1",
     [ST_SET_ACKED] = "UPDATE meta SET acked_seq = ?1 WHERE id = 1",
     [ST_READ] = "SELECT seq, data FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
@@ -92,6 +100,11 @@ struct spool {
     struct spool_stats stats;     /* acked_seq here is the logical (in-memory) one */
     uint64_t trimmed_seq;         /* rows <= this are deleted; = meta.acked_seq on disk */
     uint64_t untrimmed_bytes;     /* bytes of rows trimmed_seq < seq <= stats.acked_seq */
+    /* Events packed for the next multi-row insert (within one append). */
+    uint8_t *pack;
+    size_t pack_len, pack_cap;
+    struct spool_row { uint64_t seq; size_t off, len; } rows[SPOOL_INSERT_ROWS];
+    size_t n_rows;
 };
 
 static void set_err(char *err, size_t errlen, const char *what, sqlite3 *db)
@@ -309,6 +322,7 @@ void spool_close(struct spool *s)
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->st[i]);
     sqlite3_close(s->db);
+    free(s->pack);
     free(s);
 }
 
@@ -317,27 +331,49 @@ void spool_get_stats(const struct spool *s, struct spool_stats *out)
     *out = s->stats;
 }
 
-/* Packs ev into stack or heap memory and inserts it as row seq. */
+/* Inserts the packed rows: a full set with one statement, fewer one by one. */
+static int rows_flush(struct spool *s)
+{
+    size_t n = s->n_rows;
+    int rc = 0;
+
+    s->n_rows = 0;
+    s->pack_len = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const struct spool_row *r = &s->rows[i];
+        sqlite3_stmt *st = s->st[n == SPOOL_INSERT_ROWS ? ST_INSERT_MANY : ST_INSERT];
+        int base = n == SPOOL_INSERT_ROWS ? (int)i * 2 : 0;
+
+        sqlite3_bind_int64(st, base + 1, (sqlite3_int64)r->seq);
+        sqlite3_bind_blob64(st, base + 2, r->len ? s->pack + r->off : (const void *)"", r->len,
+                            SQLITE_STATIC);
+        if (n < SPOOL_INSERT_ROWS)
+            rc = step_done(st);
+    }
+    if (n == SPOOL_INSERT_ROWS && rc == 0)
+        rc = exec_stmt(s, ST_INSERT_MANY);
+    return rc;
+}
+
+/* Packs ev (len bytes) as row seq; every SPOOL_INSERT_ROWS rows are inserted. */
 static int insert_event(struct spool *s, uint64_t seq, const Bulwark__V1__Event *ev, size_t len)
 {
-    uint8_t stackbuf[SPOOL_STACK_PACK];
-    uint8_t *p = len <= sizeof stackbuf ? stackbuf : malloc(len);
-    sqlite3_stmt *st = s->st[ST_INSERT];
-    int rc;
+    if (len > s->pack_cap - s->pack_len) {
+        size_t cap = s->pack_cap ? s->pack_cap : 16384;
+        uint8_t *p;
 
-    if (!p)
-        return BW_ENOMEM;
-    if (bulwark__v1__event__pack(ev, p) != len) {
-        rc = BW_EINVAL;
-        goto out;
+        while (cap - s->pack_len < len)
+            cap *= 2;
+        if (!(p = realloc(s->pack, cap)))
+            return BW_ENOMEM;
+        s->pack = p;
+        s->pack_cap = cap;
     }
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
-    sqlite3_bind_blob64(st, 2, len ? p : (const void *)"", len, SQLITE_STATIC);
-    rc = step_done(st);
-out:
-    if (p != stackbuf)
-        free(p);
-    return rc;
+    if (bulwark__v1__event__pack(ev, s->pack + s->pack_len) != len)
+        return BW_EINVAL;
+    s->rows[s->n_rows++] = (struct spool_row){.seq = seq, .off = s->pack_len, .len = len};
+    s->pack_len += len;
+    return s->n_rows == SPOOL_INSERT_ROWS ? rows_flush(s) : 0;
 }
 
 /* Inside an open transaction: deletes the acked rows not yet deleted, unless
@@ -421,6 +457,13 @@ int spool_append(struct spool *s, Bulwark__V1__Event *const *evs, size_t n, size
         depth++;
         bytes += len;
     }
+    if ((rc = rows_flush(s)) < 0)
+        goto fail;
+    if (s->pack_cap > SPOOL_PACK_KEEP) {  /* a burst of large events: give it back */
+        free(s->pack);
+        s->pack = NULL;
+        s->pack_cap = 0;
+    }
     sqlite3_bind_int64(s->st[ST_SET_LAST], 1, (sqlite3_int64)seq);
     sqlite3_bind_int64(s->st[ST_SET_LAST], 2, (sqlite3_int64)(s->stats.dropped + (n - i)));
     sqlite3_bind_int64(s->st[ST_SET_LAST], 3, (sqlite3_int64)trim_to);
@@ -437,6 +480,8 @@ int spool_append(struct spool *s, Bulwark__V1__Event *const *evs, size_t n, size
     *accepted = i;
     return 0;
 fail:
+    s->n_rows = 0;
+    s->pack_len = 0;
     exec_stmt(s, ST_ROLLBACK);
     for (size_t j = 0; j <= i && j < n; j++)
         evs[j]->seq = 0;

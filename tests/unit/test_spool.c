@@ -152,6 +152,19 @@ static void test_append_contiguous(void **state)
     assert_int_equal(st.depth, 8);
     assert_int_equal(st.dropped, 0);
     assert_true(st.bytes > 8 * 10);
+
+    /* Across the 16-row insert: 37 = 16 + 16 + 5, each row its own event. */
+    {
+        struct got g = {0};
+
+        assert_int_equal(append_n(s, 8, 37, NULL), 37);
+        assert_int_equal(spool_read(s, 0, 64, 1 << 20, on_event, &g), 0);
+        assert_int_equal(g.n, 45);
+        for (size_t i = 0; i < g.n; i++) {
+            assert_int_equal(g.seq[i], i + 1);
+            assert_int_equal(g.pid[i], 100 + (int32_t)i);
+        }
+    }
     spool_close(s);
 }
 
