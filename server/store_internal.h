@@ -185,6 +185,8 @@ struct pending_row {
 
 struct store {
     sqlite3 *db;
+    uint32_t wal_restart_pages;
+    int wal_retry_pages;       /* after a RESTART found readers: try again past this */
     sqlite3_stmt *st[W_COUNT];
     sqlite3_stmt *ins_many;    /* INSERT of STORE_INSERT_ROWS event rows */
     struct pending_row pend[STORE_INSERT_ROWS];

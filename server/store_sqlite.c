@@ -23,12 +23,16 @@
 #include <string.h>
 
 #include "bulwark/err.h"
+#include "bulwark/log.h"
 #include "store_internal.h"
 
 #define STORE_DEFAULT_CHUNK_ROWS 4096u
 #define STORE_TOUCH_NS (60LL * 1000000000LL)   /* last_seen granularity */
 #define STORE_MAP_MAX (1u << 16)               /* entries per cache, then cleared */
 #define STORE_RANGES_MAX 4096u                 /* recent (agent, epoch, seq) -> id runs */
+#define STORE_WAL_PASSIVE_PAGES 1000           /* SQLite's own auto-checkpoint size */
+#define STORE_WAL_RESTART_PAGES 16384u         /* 64 MiB of 4 KiB pages */
+#define STORE_WAL_RESTART_WAIT_MS 200          /* for readers, per RESTART attempt */
 
 /* ------------------------------------------------------------------ schema */
 
@@ -365,6 +369,38 @@ static int on_journal_mode(void *ctx, int ncol, char **val, char **name)
     return 0;
 }
 
+/* Replaces SQLite's auto-checkpoint (same PASSIVE checkpoint past 1,000
+ * pages) and adds the RESTART past wal_restart_pages: a PASSIVE checkpoint
+ * cannot reset the WAL while any reader still reads part of it, so readers
+ * that always overlap would let it grow forever. RESTART waits up to
+ * STORE_WAL_RESTART_WAIT_MS for the readers of the moment to finish (queries
+ * take milliseconds); if they do not, it is tried again after another
+ * eighth of the limit, so a long reader costs the writer one short wait,
+ * not one per commit. Runs after each commit, outside the transaction. */
+static int store_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    struct store *s = arg;
+    int rc;
+
+    if ((uint32_t)pages < s->wal_restart_pages || pages < s->wal_retry_pages) {
+        if (pages >= STORE_WAL_PASSIVE_PAGES)
+            sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        return SQLITE_OK;
+    }
+    sqlite3_busy_timeout(db, STORE_WAL_RESTART_WAIT_MS);
+    rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+    sqlite3_busy_timeout(db, STORE_BUSY_MS);
+    if (rc == SQLITE_OK) {
+        s->wal_retry_pages = 0;
+    } else {
+        s->wal_retry_pages = pages + (int)(s->wal_restart_pages / 8);
+        log_msg(LOG_WARN, "store", "wal at %d pages: readers held it through a %d ms checkpoint "
+                "wait (%s); retrying after %d pages", pages, STORE_WAL_RESTART_WAIT_MS,
+                sqlite3_errstr(rc), s->wal_retry_pages);
+    }
+    return SQLITE_OK;
+}
+
 static int store_pragmas(struct store *s, bool sync_full)
 {
     bool wal = false;
@@ -380,6 +416,7 @@ static int store_pragmas(struct store *s, bool sync_full)
             SQLITE_OK ||
         sqlite3_exec(s->db, "PRAGMA cache_size = -32768", NULL, NULL, NULL) != SQLITE_OK)
         return BW_EIO;
+    sqlite3_wal_hook(s->db, store_wal_hook, s);  /* in place of the auto-checkpoint */
     return 0;
 }
 
@@ -727,6 +764,8 @@ int store_open(struct store **out, const struct store_options *opt, char *err, s
         return BW_ENOMEM;
     }
     s->chunk_rows = opt->chunk_rows ? opt->chunk_rows : STORE_DEFAULT_CHUNK_ROWS;
+    s->wal_restart_pages = opt->wal_restart_pages ? opt->wal_restart_pages
+                                                  : STORE_WAL_RESTART_PAGES;
     if (!(s->ranges = calloc(STORE_RANGES_MAX, sizeof *s->ranges))) {
         store_set_err(err, errlen, "out of memory");
         rc = BW_ENOMEM;

@@ -32,6 +32,11 @@ struct store_options {
     const char *path;     /* SQLite file; created with the schema if missing */
     bool sync_full;       /* synchronous=FULL (default true) or NORMAL */
     uint32_t chunk_rows;  /* rows summarised per chunk; 0 = default (4096) */
+    /* WAL pages after which a commit checkpoints with RESTART, waiting
+     * briefly for readers, so that overlapping readers (a dashboard that is
+     * always querying) cannot starve the checkpoints and let the WAL grow
+     * without bound; 0 = default (16384: 64 MiB of 4 KiB pages). */
+    uint32_t wal_restart_pages;
 };
 
 struct store_agent_info {

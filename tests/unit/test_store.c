@@ -12,7 +12,11 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
 
 #include "bulwark/err.h"
 #include "bulwark/store.h"
@@ -1103,6 +1107,104 @@ static const char schema_v1[] =
     "  agents BLOB NOT NULL);"
     "PRAGMA user_version = 1;";
 
+/* Readers that always overlap: two connections, each opening a read
+ * transaction before the other closes its own, so some reader always holds
+ * a snapshot (a dashboard that is always querying). */
+struct overlap {
+    const char *path;
+    atomic_bool stop;
+    atomic_int rounds;
+};
+
+static void reader_hold(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+
+    sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM events", -1, &st, NULL) == SQLITE_OK)
+        while (sqlite3_step(st) == SQLITE_ROW)
+            ;
+    sqlite3_finalize(st);
+}
+
+static void *overlap_main(void *arg)
+{
+    struct overlap *o = arg;
+    sqlite3 *db[2] = {NULL, NULL};
+
+    for (int i = 0; i < 2; i++) {
+        if (sqlite3_open_v2(o->path, &db[i], SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+            return NULL;
+        sqlite3_busy_timeout(db[i], 5000);
+    }
+    reader_hold(db[0]);
+    for (int k = 1; !atomic_load(&o->stop); k ^= 1) {
+        reader_hold(db[k]);                                  /* the new one first */
+        sqlite3_exec(db[k ^ 1], "COMMIT", NULL, NULL, NULL);  /* then the old ends */
+        atomic_fetch_add(&o->rounds, 1);
+    }
+    for (int i = 0; i < 2; i++) {
+        sqlite3_exec(db[i], "COMMIT", NULL, NULL, NULL);
+        sqlite3_close(db[i]);
+    }
+    return NULL;
+}
+
+/* Appends 5 MiB in 50 commits while readers overlap; returns the largest
+ * WAL file seen. */
+static off_t wal_peak_under_readers(struct fx *f, uint32_t restart_pages)
+{
+    static uint8_t body[1024];
+    struct store_options o = {.path = f->path, .sync_full = false, .wal_restart_pages = restart_pages};
+    struct overlap ov = {.path = f->path};
+    struct store_event evs[100];
+    struct store_append_result res;
+    char err[256] = "", wal[160];
+    pthread_t th;
+    off_t peak = 0;
+    uint64_t seq = 0;
+
+    store_close(f->s);
+    assert_int_equal(store_open(&f->s, &o, err, sizeof err), 0);
+    fx_path(f, wal, sizeof wal, "-wal");
+    assert_int_equal(pthread_create(&th, NULL, overlap_main, &ov), 0);
+    while (atomic_load(&ov.rounds) < 2)
+        sched_yield();
+    for (int c = 0; c < 50; c++) {
+        struct stat sb;
+
+        for (size_t i = 0; i < 100; i++)
+            evs[i] = (struct store_event){.seq = ++seq, .time_ns = (int64_t)seq, .kind = 10,
+                                          .severity = 2, .body = body, .body_len = sizeof body};
+        struct store_batch b = {.agent_id = "agent-w", .hostname = "host-w", .epoch = restart_pages,
+                                .recv_ns = 1000, .n = 100, .events = evs};
+        assert_int_equal(store_begin(f->s), 0);
+        assert_int_equal(store_append(f->s, &b, &res), 0);
+        assert_int_equal(store_commit(f->s), 0);
+        if (stat(wal, &sb) == 0 && sb.st_size > peak)
+            peak = sb.st_size;
+    }
+    atomic_store(&ov.stop, true);
+    pthread_join(th, NULL);
+    assert_true(atomic_load(&ov.rounds) > 2);
+    return peak;
+}
+
+/* Overlapping readers starve SQLite's passive checkpoints (the control: the
+ * WAL holds all 5 MiB); the store's RESTART past the limit keeps it near the
+ * limit (128 pages = 512 KiB, plus the commit that crossed it). */
+static void test_wal_bounded_under_readers(void **state)
+{
+    struct fx *f = *state;
+    off_t starved = wal_peak_under_readers(f, UINT32_MAX);
+    off_t bounded = wal_peak_under_readers(f, 128);
+
+    print_message("wal peak: %lld bytes without the restart, %lld with it\n",
+                  (long long)starved, (long long)bounded);
+    assert_true(starved > 4 * 1024 * 1024);
+    assert_true(bounded < 2 * 1024 * 1024);
+}
+
 static void test_migrate_from_v1(void **state)
 {
     struct fx *f = *state;
@@ -1184,6 +1286,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_alert_query, setup, teardown),
         cmocka_unit_test_setup_teardown(test_state_put_get, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_from_v1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wal_bounded_under_readers, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
