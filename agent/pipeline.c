@@ -6,9 +6,13 @@
  * Wakeups: one timer, armed only when there is work. A pull source (synthetic,
  * replay) is pulled on a period matched to its rate (up to FLUSH_MAX_AGE, so
  * 1,000 events/s is one pull, one commit and one batch every 250 ms; an
- * unrated source every TICK_MIN_MS). Collectors push events: the first event
- * into an empty queue arms the timer for FLUSH_MAX_AGE, a full chunk arms it
- * at once. An idle agent with an empty queue has no timer running at all. */
+ * unrated source every TICK_MIN_MS). Collectors push events: an event into an
+ * empty queue goes to the spool on the next loop turn (with whatever else
+ * that turn produced) when the last flush is FLUSH_MAX_AGE old, else when it
+ * will be; a full chunk goes at once. So a sparse event (the exec an intruder
+ * makes before killing the agent) is durable and on its way within a loop
+ * turn, and a stream still costs at most one commit per FLUSH_MAX_AGE. An
+ * idle agent with an empty queue has no timer running at all. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,10 +34,11 @@
 #include "bulwark/tls.h"
 
 #define TICK_MIN_MS 10u
-/* The queue goes to the spool when it holds a chunk or its oldest event is
- * this old: one SQLite commit (an fsync with synchronous=FULL), one batch on
- * the wire and one Ack per 250 ms at low rates. It bounds the time an event
- * waits in memory before it is durable (and sent). */
+/* The queue goes to the spool when it holds a chunk, or at most once per
+ * this long otherwise: one SQLite commit (an fsync with synchronous=FULL),
+ * one batch on the wire and one Ack per 250 ms at low rates. It bounds the
+ * time an event waits in memory before it is durable (and sent); an event
+ * after a quiet spell waits only for the end of its loop turn. */
 #define FLUSH_MAX_AGE_MS 250u
 #define FLUSH_MAX_AGE_NS ((int64_t)FLUSH_MAX_AGE_MS * 1000000)
 #define CHUNK 1024u
@@ -63,7 +68,7 @@ struct agent {
 
     uv_timer_t tick;            /* pulls the source and/or flushes the queue */
     uint32_t pull_ms;           /* a pull source's period (0: no pull source) */
-    int64_t q_since_ns;         /* when the queue last went from empty to non-empty */
+    int64_t last_flush_ns;      /* when the queue last went to the spool (0: never) */
     uv_signal_t sig_term, sig_int;
     bool source_done;
     bool stopping;
@@ -91,6 +96,15 @@ static void agent_event_free(struct agent *a, Bulwark__V1__Event *ev)
     source_release(a->source, ev);
 }
 
+/* How long a queue that is not a full chunk waits: until FLUSH_MAX_AGE after
+ * the last flush (0 after a quiet spell: the next loop turn). */
+static uint64_t agent_flush_wait_ms(const struct agent *a, int64_t now)
+{
+    int64_t left = a->last_flush_ns ? a->last_flush_ns + FLUSH_MAX_AGE_NS - now : 0;
+
+    return left <= 0 ? 0 : (uint64_t)(left + 999999) / 1000000;
+}
+
 static int agent_emit(void *ctx, Bulwark__V1__Event *ev)
 {
     struct agent *a = ctx;
@@ -100,8 +114,6 @@ static int agent_emit(void *ctx, Bulwark__V1__Event *ev)
         agent_event_free(a, ev);
         return BW_EFULL;
     }
-    if (a->q_len == 0)
-        a->q_since_ns = clock_mono_ns();
     a->q[(a->q_head + a->q_len) % a->q_cap] = ev;
     a->q_len++;
     /* A collector's event schedules the flush (a pull source's tick re-arms
@@ -109,7 +121,7 @@ static int agent_emit(void *ctx, Bulwark__V1__Event *ev)
     if (a->q_len == CHUNK)
         uv_timer_start(&a->tick, on_tick, 0, 0);
     else if (a->q_len == 1 && !uv_is_active((uv_handle_t *)&a->tick))
-        uv_timer_start(&a->tick, on_tick, FLUSH_MAX_AGE_MS, 0);
+        uv_timer_start(&a->tick, on_tick, agent_flush_wait_ms(a, clock_mono_ns()), 0);
     return 0;
 }
 
@@ -137,6 +149,7 @@ static void agent_print(struct agent *a, const Bulwark__V1__Event *ev)
 /* Empties the queue into the spool (one transaction a chunk) or stdout. */
 static int agent_flush(struct agent *a)
 {
+    a->last_flush_ns = clock_mono_ns();
     while (a->q_len > 0) {
         Bulwark__V1__Event *chunk[CHUNK];
         size_t n = 0, accepted = 0;
@@ -261,8 +274,7 @@ static void agent_schedule(struct agent *a, int64_t now)
     if (a->source && !a->source_done) {
         ms = a->pull_ms;
     } else if (a->q_len > 0) {
-        int64_t left = a->q_since_ns + FLUSH_MAX_AGE_NS - now;
-        ms = left <= 0 ? 0 : (uint64_t)(left + 999999) / 1000000;
+        ms = agent_flush_wait_ms(a, now);
     } else {
         uv_timer_stop(&a->tick);
         return;
@@ -279,7 +291,7 @@ static void on_tick(uv_timer_t *t)
     agent_pull_source(a, now);
     /* A rated source's period is already the grouping: flush each pull. */
     due = a->q_len >= CHUNK || a->source_done || a->pull_ms > TICK_MIN_MS ||
-          now - a->q_since_ns >= FLUSH_MAX_AGE_NS;
+          agent_flush_wait_ms(a, now) == 0;
     if (a->q_len > 0 && due) {
         if (agent_flush(a) < 0) {
             agent_stop(a, 1);
