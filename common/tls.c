@@ -10,7 +10,12 @@
  * Memory: the server holds thousands of mostly idle conns, so SSL buffers are
  * released when idle (SSL_MODE_RELEASE_BUFFERS) and a memory BIO that once
  * held a large burst is replaced by a fresh one once it drains (a mem BIO
- * never shrinks its buffer on its own). */
+ * never shrinks its buffer on its own).
+ *
+ * Identities: a context normally presents its own certificate; a context
+ * from tls_ctx_new_multi() has none, and each conn presents a tls_identity
+ * set with tls_conn_use_identity() (the load generator: one context, 10,000
+ * agents, instead of 1.6 ms and ~25 KiB of SSL_CTX per agent). */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <limits.h>
@@ -20,6 +25,7 @@
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -34,6 +40,13 @@
 struct tls_ctx {
     SSL_CTX *ssl;
     enum tls_role role;
+};
+
+/* A certificate (with any intermediates after it) and its key, in memory. */
+struct tls_identity {
+    X509 *cert;
+    STACK_OF(X509) *chain;  /* NULL when the PEM held the leaf only */
+    EVP_PKEY *key;
 };
 
 struct tls_conn {
@@ -101,24 +114,20 @@ static int tls_no_password(char *buf, int size, int rwflag, void *u)
     return 0;
 }
 
-struct tls_ctx *tls_ctx_new(enum tls_role role, const char *ca_file, const char *cert_file,
-                            const char *key_file, char *err, size_t errlen)
+/* tls_ctx_new() and tls_ctx_new_multi(): cert_file and key_file are both
+ * NULL for a context without an identity of its own. */
+static struct tls_ctx *tls_ctx_build(enum tls_role role, const char *ca_file,
+                                     const char *cert_file, const char *key_file, char *err,
+                                     size_t errlen)
 {
     struct tls_ctx *ctx = NULL;
     SSL_CTX *s = NULL;
     STACK_OF(X509_NAME) *cas = NULL;
 
-    if (err && errlen)
-        err[0] = '\0';
-    if (!ca_file || !cert_file || !key_file) {
-        if (err && errlen)
-            snprintf(err, errlen, "ca, certificate and key files are all required");
-        return NULL;
-    }
     ERR_clear_error();
     s = SSL_CTX_new(role == TLS_ROLE_SERVER ? TLS_server_method() : TLS_client_method());
     if (!s) {
-        tls_ctx_err(err, errlen, "cannot create tls context for", cert_file);
+        tls_ctx_err(err, errlen, "cannot create tls context for", cert_file ? cert_file : ca_file);
         goto out;
     }
     if (!SSL_CTX_set_min_proto_version(s, TLS1_3_VERSION) ||
@@ -131,15 +140,15 @@ struct tls_ctx *tls_ctx_new(enum tls_role role, const char *ca_file, const char 
         tls_ctx_err(err, errlen, "cannot load ca", ca_file);
         goto out;
     }
-    if (SSL_CTX_use_certificate_chain_file(s, cert_file) != 1) {
+    if (cert_file && SSL_CTX_use_certificate_chain_file(s, cert_file) != 1) {
         tls_ctx_err(err, errlen, "cannot load certificate", cert_file);
         goto out;
     }
-    if (SSL_CTX_use_PrivateKey_file(s, key_file, SSL_FILETYPE_PEM) != 1) {
+    if (key_file && SSL_CTX_use_PrivateKey_file(s, key_file, SSL_FILETYPE_PEM) != 1) {
         tls_ctx_err(err, errlen, "cannot load key", key_file);
         goto out;
     }
-    if (SSL_CTX_check_private_key(s) != 1) {
+    if (cert_file && SSL_CTX_check_private_key(s) != 1) {
         tls_ctx_err(err, errlen, "key does not match certificate", cert_file);
         goto out;
     }
@@ -181,12 +190,164 @@ out:
     return ctx;
 }
 
+struct tls_ctx *tls_ctx_new(enum tls_role role, const char *ca_file, const char *cert_file,
+                            const char *key_file, char *err, size_t errlen)
+{
+    if (err && errlen)
+        err[0] = '\0';
+    if (!ca_file || !cert_file || !key_file) {
+        if (err && errlen)
+            snprintf(err, errlen, "ca, certificate and key files are all required");
+        return NULL;
+    }
+    return tls_ctx_build(role, ca_file, cert_file, key_file, err, errlen);
+}
+
+struct tls_ctx *tls_ctx_new_multi(const char *ca_file, char *err, size_t errlen)
+{
+    if (err && errlen)
+        err[0] = '\0';
+    if (!ca_file) {
+        if (err && errlen)
+            snprintf(err, errlen, "a ca file is required");
+        return NULL;
+    }
+    return tls_ctx_build(TLS_ROLE_CLIENT, ca_file, NULL, NULL, err, errlen);
+}
+
 void tls_ctx_free(struct tls_ctx *ctx)
 {
     if (!ctx)
         return;
     SSL_CTX_free(ctx->ssl);
     free(ctx);
+}
+
+/* Formats "what: reason" into err (for input that has no file name). */
+static void tls_mem_err(char *err, size_t errlen, const char *what)
+{
+    char reason[160];
+
+    if (!err || errlen == 0)
+        return;
+    tls_reason(reason, sizeof reason, "unknown error");
+    snprintf(err, errlen, "%s: %s", what, reason);
+}
+
+/* Reads the certificates after the leaf into id->chain. 0 at the clean end
+ * of the PEM text, BW_EINVAL on anything else. */
+static int tls_identity_read_chain(struct tls_identity *id, BIO *b)
+{
+    unsigned long e;
+    X509 *x;
+
+    while ((x = PEM_read_bio_X509(b, NULL, tls_no_password, NULL)) != NULL) {
+        if (!id->chain && (id->chain = sk_X509_new_null()) == NULL) {
+            X509_free(x);
+            return BW_EINVAL;
+        }
+        if (!sk_X509_push(id->chain, x)) {
+            X509_free(x);
+            return BW_EINVAL;
+        }
+    }
+    e = ERR_peek_last_error();
+    if (ERR_GET_LIB(e) != ERR_LIB_PEM || ERR_GET_REASON(e) != PEM_R_NO_START_LINE)
+        return BW_EINVAL;
+    ERR_clear_error();
+    return 0;
+}
+
+/* Parses the certificate PEM (leaf, then any intermediates) into id. */
+static int tls_identity_read_cert(struct tls_identity *id, const char *pem, size_t len,
+                                  char *err, size_t errlen)
+{
+    BIO *b = BIO_new_mem_buf(pem, (int)len);
+    int rc = BW_EINVAL;
+
+    if (!b || (id->cert = PEM_read_bio_X509(b, NULL, tls_no_password, NULL)) == NULL) {
+        tls_mem_err(err, errlen, "cannot read certificate");
+        goto out;
+    }
+    if (tls_identity_read_chain(id, b) < 0) {
+        tls_mem_err(err, errlen, "cannot read certificate chain");
+        goto out;
+    }
+    rc = 0;
+out:
+    BIO_free(b);
+    return rc;
+}
+
+/* tls_identity_from_pem() and tls_identity_with_cert(): the key comes from
+ * key_pem, or is base's (shared). */
+static struct tls_identity *tls_identity_make(const char *cert_pem, size_t cert_len,
+                                              const char *key_pem, size_t key_len,
+                                              const struct tls_identity *base, char *err,
+                                              size_t errlen)
+{
+    struct tls_identity *id = NULL, *made = NULL;
+    BIO *b = NULL;
+
+    if (err && errlen)
+        err[0] = '\0';
+    if (!cert_pem || cert_len == 0 || cert_len > INT_MAX ||
+        (!base && (!key_pem || key_len == 0 || key_len > INT_MAX))) {
+        if (err && errlen)
+            snprintf(err, errlen, "a certificate and a key are both required");
+        return NULL;
+    }
+    ERR_clear_error();
+    if ((id = calloc(1, sizeof *id)) == NULL) {
+        if (err && errlen)
+            snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    if (tls_identity_read_cert(id, cert_pem, cert_len, err, errlen) < 0)
+        goto out;
+    if (base) {
+        if (EVP_PKEY_up_ref(base->key) != 1)
+            goto out;
+        id->key = base->key;
+    } else if ((b = BIO_new_mem_buf(key_pem, (int)key_len)) == NULL ||
+               (id->key = PEM_read_bio_PrivateKey(b, NULL, tls_no_password, NULL)) == NULL) {
+        tls_mem_err(err, errlen, "cannot read key");
+        goto out;
+    }
+    if (X509_check_private_key(id->cert, id->key) != 1) {
+        tls_mem_err(err, errlen, "key does not match certificate");
+        goto out;
+    }
+    made = id;
+    id = NULL;
+out:
+    BIO_free(b);
+    tls_identity_free(id);
+    ERR_clear_error();
+    return made;
+}
+
+struct tls_identity *tls_identity_from_pem(const char *cert_pem, size_t cert_len,
+                                           const char *key_pem, size_t key_len, char *err,
+                                           size_t errlen)
+{
+    return tls_identity_make(cert_pem, cert_len, key_pem, key_len, NULL, err, errlen);
+}
+
+struct tls_identity *tls_identity_with_cert(const struct tls_identity *base, const char *cert_pem,
+                                            size_t cert_len, char *err, size_t errlen)
+{
+    return tls_identity_make(cert_pem, cert_len, NULL, 0, base, err, errlen);
+}
+
+void tls_identity_free(struct tls_identity *id)
+{
+    if (!id)
+        return;
+    X509_free(id->cert);
+    sk_X509_pop_free(id->chain, X509_free);
+    EVP_PKEY_free(id->key);
+    free(id);
 }
 
 /* A memory BIO that reports "retry" (not EOF) when empty. */
@@ -256,6 +417,20 @@ void tls_conn_free(struct tls_conn *c)
         return;
     SSL_free(c->ssl);
     free(c);
+}
+
+int tls_conn_use_identity(struct tls_conn *c, const struct tls_identity *id)
+{
+    int rc = 0;
+
+    if (c->failed || c->established || !SSL_in_before(c->ssl))
+        return BW_EINVAL;
+    ERR_clear_error();
+    /* Takes references: id may be freed while the conn lives. */
+    if (SSL_use_cert_and_key(c->ssl, id->cert, id->key, id->chain, 1) != 1)
+        rc = BW_EINVAL;
+    ERR_clear_error();
+    return rc;
 }
 
 /* Records the reason for a fatal error and poisons the conn. A failed

@@ -14,6 +14,7 @@
 
 struct tls_ctx;    /* shared configuration: CA, our certificate and key */
 struct tls_conn;   /* one stream */
+struct tls_identity;  /* a certificate and key held in memory */
 
 enum tls_role { TLS_ROLE_SERVER, TLS_ROLE_CLIENT };
 
@@ -25,10 +26,35 @@ struct tls_ctx *tls_ctx_new(enum tls_role role, const char *ca_file, const char 
                             const char *key_file, char *err, size_t errlen);
 void tls_ctx_free(struct tls_ctx *ctx);
 
+/* A client context that trusts ca_file and has no identity of its own: each
+ * conn made from it presents the identity given to tls_conn_use_identity()
+ * (one context serving many identities; the load generator's 10,000 agents).
+ * A conn given none sends no certificate and the server refuses it. Same
+ * checks of the server as tls_ctx_new(). NULL and a reason in err on failure. */
+struct tls_ctx *tls_ctx_new_multi(const char *ca_file, char *err, size_t errlen);
+
+/* Parses a PEM certificate (the leaf first, then any intermediates) and its
+ * PEM private key (unencrypted) from memory; the key must match the
+ * certificate. NULL and a lower-case reason in err on failure (nothing of the
+ * key is ever written there). tls_identity_free(NULL) is a no-op. */
+struct tls_identity *tls_identity_from_pem(const char *cert_pem, size_t cert_len,
+                                           const char *key_pem, size_t key_len, char *err,
+                                           size_t errlen);
+/* Another certificate for base's key, which both then share: parsing a key
+ * costs far more than a certificate (~1 ms with OpenSSL 3.0), so many
+ * identities with one key are made this way. Same checks and errors. */
+struct tls_identity *tls_identity_with_cert(const struct tls_identity *base, const char *cert_pem,
+                                            size_t cert_len, char *err, size_t errlen);
+void tls_identity_free(struct tls_identity *id);
+
 /* server_name: for a client, the name the server certificate must carry
  * (DNS name or IP address); ignored for a server. */
 struct tls_conn *tls_conn_new(struct tls_ctx *ctx, const char *server_name);
 void tls_conn_free(struct tls_conn *c);
+/* Presents id instead of the context's identity on this conn. Only before
+ * the handshake starts; the conn keeps its own references, so id may be
+ * freed afterwards. 0, or BW_EINVAL (too late, or OpenSSL refused it). */
+int tls_conn_use_identity(struct tls_conn *c, const struct tls_identity *id);
 
 /* Ciphertext from the network. Returns 0 or BW_ETLS (the reason is kept for
  * tls_conn_error()). Drives the handshake as needed. */

@@ -665,6 +665,231 @@ static void test_close_notify(void **state)
     pair_close(&p);
 }
 
+/* ---- identities in memory (one context, many agents) -------------------- */
+
+/* The identity certdir/NAME.{pem,key}, read into memory and parsed there. */
+static struct tls_identity *mkid(const char *certdir, const char *name)
+{
+    char crt[PATH_MAX], key[PATH_MAX], file[128], err[256];
+    struct tls_identity *id;
+    char *c, *k;
+
+    snprintf(file, sizeof file, "%s.pem", name);
+    join(crt, certdir, file);
+    snprintf(file, sizeof file, "%s.key", name);
+    join(key, certdir, file);
+    c = slurp(crt);
+    k = slurp(key);
+    id = tls_identity_from_pem(c, strlen(c), k, strlen(k), err, sizeof err);
+    if (!id)
+        print_error("tls_identity_from_pem: %s\n", err);
+    assert_non_null(id);
+    free(c);
+    free(k);
+    return id;
+}
+
+/* A conn of the shared client context `cctx` presenting `id` (none if NULL)
+ * against a fresh server conn; returns the pair's results in p. */
+static void multi_open(struct pair *p, const struct fix *f, struct tls_ctx *cctx,
+                       const struct tls_identity *id)
+{
+    memset(p, 0, sizeof *p);
+    p->sctx = mkctx(TLS_ROLE_SERVER, f->a, f->a, "server");
+    p->sv = tls_conn_new(p->sctx, NULL);
+    p->cl = tls_conn_new(cctx, "localhost");
+    assert_non_null(p->sv);
+    assert_non_null(p->cl);
+    if (id)
+        assert_int_equal(tls_conn_use_identity(p->cl, id), 0);
+    handshake(p->cl, p->sv, &p->crc, &p->src);
+}
+
+static void multi_close(struct pair *p)
+{
+    tls_conn_free(p->cl);
+    tls_conn_free(p->sv);
+    tls_ctx_free(p->sctx);
+}
+
+static void test_identity_in_memory(void **state)
+{
+    struct fix *f = *state;
+    char ca[PATH_MAX], err[256];
+    struct tls_ctx *cctx;
+    struct tls_identity *node7, *other, *foreign;
+    struct pair p;
+
+    join(ca, f->a, "ca.pem");
+    cctx = tls_ctx_new_multi(ca, err, sizeof err);
+    if (!cctx)
+        print_error("tls_ctx_new_multi: %s\n", err);
+    assert_non_null(cctx);
+    node7 = mkid(f->a, "agent-" AGENT);
+    other = mkid(f->a, "agent-other");
+    foreign = mkid(f->b, "agent-" AGENT);  /* same id, another CA */
+
+    /* One context, two identities: the server sees each conn's own CN. */
+    multi_open(&p, f, cctx, node7);
+    assert_int_equal(p.crc, 1);
+    assert_int_equal(p.src, 1);
+    assert_string_equal(tls_conn_peer_cn(p.sv), AGENT);
+    assert_string_equal(tls_conn_peer_cn(p.cl), "bulwarkd");
+    /* Too late once the handshake has run. */
+    assert_int_equal(tls_conn_use_identity(p.cl, other), BW_EINVAL);
+    multi_close(&p);
+
+    multi_open(&p, f, cctx, other);
+    assert_int_equal(p.crc, 1);
+    assert_int_equal(p.src, 1);
+    assert_string_equal(tls_conn_peer_cn(p.sv), "other");
+    multi_close(&p);
+
+    /* The conn keeps its references: the identity may go first. */
+    {
+        struct tls_identity *tmp = mkid(f->a, "agent-other");
+
+        memset(&p, 0, sizeof p);
+        p.sctx = mkctx(TLS_ROLE_SERVER, f->a, f->a, "server");
+        p.sv = tls_conn_new(p.sctx, NULL);
+        p.cl = tls_conn_new(cctx, "localhost");
+        assert_int_equal(tls_conn_use_identity(p.cl, tmp), 0);
+        tls_identity_free(tmp);
+        handshake(p.cl, p.sv, &p.crc, &p.src);
+        assert_int_equal(p.src, 1);
+        assert_string_equal(tls_conn_peer_cn(p.sv), "other");
+        multi_close(&p);
+    }
+
+    /* A second certificate for node7's key (the key is shared, not parsed). */
+    {
+        char crt[PATH_MAX];
+        char *pem;
+        struct tls_identity *again;
+
+        join(crt, f->a, "agent-" AGENT ".pem");
+        pem = slurp(crt);
+        again = tls_identity_with_cert(node7, pem, strlen(pem), err, sizeof err);
+        assert_non_null(again);
+        multi_open(&p, f, cctx, again);
+        assert_int_equal(p.src, 1);
+        assert_string_equal(tls_conn_peer_cn(p.sv), AGENT);
+        multi_close(&p);
+        tls_identity_free(again);
+        free(pem);
+    }
+
+    /* Issued by another CA: refused by the server. */
+    multi_open(&p, f, cctx, foreign);
+    assert_server_refused(&p, "certificate verify failed");
+    multi_close(&p);
+
+    /* No identity at all: refused by TLS itself. */
+    multi_open(&p, f, cctx, NULL);
+    assert_server_refused(&p, "peer did not return a certificate");
+    multi_close(&p);
+
+    /* The shared context still checks the server's name. */
+    memset(&p, 0, sizeof p);
+    p.sctx = mkctx(TLS_ROLE_SERVER, f->a, f->a, "server");
+    p.sv = tls_conn_new(p.sctx, NULL);
+    p.cl = tls_conn_new(cctx, "wrong.example");
+    assert_int_equal(tls_conn_use_identity(p.cl, node7), 0);
+    handshake(p.cl, p.sv, &p.crc, &p.src);
+    assert_int_equal(p.crc, BW_ETLS);
+    assert_non_null(strstr(tls_conn_error(p.cl), "certificate verify failed"));
+    multi_close(&p);
+
+    tls_identity_free(node7);
+    tls_identity_free(other);
+    tls_identity_free(foreign);
+    tls_ctx_free(cctx);
+}
+
+static void test_identity_errors(void **state)
+{
+    struct fix *f = *state;
+    char p[PATH_MAX], err[256];
+    char *crt, *key, *other_key, *ca;
+    const char junk[] = "not a certificate\n";
+    const char bad_pem[] = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+    struct tls_identity *id;
+
+    join(p, f->a, "agent-" AGENT ".pem");
+    crt = slurp(p);
+    join(p, f->a, "agent-" AGENT ".key");
+    key = slurp(p);
+    join(p, f->a, "agent-other.key");
+    other_key = slurp(p);
+    join(p, f->a, "ca.pem");
+    ca = slurp(p);
+
+    /* A key that is not the certificate's: says why, shows nothing of it. */
+    assert_null(tls_identity_from_pem(crt, strlen(crt), other_key, strlen(other_key), err,
+                                      sizeof err));
+    assert_non_null(strstr(err, "mismatch"));
+    assert_null(strstr(err, "PRIVATE"));
+    assert_lower(err);
+
+    /* The same through a shared key: another agent's certificate. */
+    {
+        struct tls_identity *base =
+            tls_identity_from_pem(crt, strlen(crt), key, strlen(key), err, sizeof err);
+        char *other_crt;
+
+        join(p, f->a, "agent-other.pem");
+        other_crt = slurp(p);
+        assert_non_null(base);
+        assert_null(tls_identity_with_cert(base, other_crt, strlen(other_crt), err, sizeof err));
+        assert_non_null(strstr(err, "mismatch"));
+        assert_null(tls_identity_with_cert(base, junk, sizeof junk - 1, err, sizeof err));
+        assert_non_null(strstr(err, "cannot read certificate"));
+        tls_identity_free(base);
+        free(other_crt);
+    }
+
+    assert_null(tls_identity_from_pem(junk, sizeof junk - 1, key, strlen(key), err, sizeof err));
+    assert_non_null(strstr(err, "cannot read certificate"));
+    assert_null(tls_identity_from_pem(crt, strlen(crt), junk, sizeof junk - 1, err, sizeof err));
+    assert_non_null(strstr(err, "cannot read key"));
+    /* A key where the certificate goes, and a truncated certificate. */
+    assert_null(tls_identity_from_pem(key, strlen(key), key, strlen(key), err, sizeof err));
+    assert_null(tls_identity_from_pem(crt, strlen(crt) / 2, key, strlen(key), err, sizeof err));
+    assert_null(tls_identity_from_pem(crt, 0, key, strlen(key), err, sizeof err));
+    assert_null(tls_identity_from_pem(NULL, 10, key, strlen(key), err, sizeof err));
+    assert_non_null(strstr(err, "required"));
+
+    /* Leaf then CA: a chain is accepted; garbage after the leaf is not. */
+    {
+        size_t lc = strlen(crt), la = strlen(ca);
+        char *both = malloc(lc + (la > sizeof bad_pem ? la : sizeof bad_pem));
+
+        assert_non_null(both);
+        memcpy(both, crt, lc);
+        memcpy(both + lc, ca, la);
+        id = tls_identity_from_pem(both, lc + la, key, strlen(key), err, sizeof err);
+        assert_non_null(id);
+        tls_identity_free(id);
+        memcpy(both + lc, bad_pem, sizeof bad_pem - 1);
+        assert_null(tls_identity_from_pem(both, lc + sizeof bad_pem - 1, key, strlen(key), err,
+                                          sizeof err));
+        assert_non_null(strstr(err, "chain"));
+        free(both);
+    }
+
+    assert_null(tls_ctx_new_multi(NULL, err, sizeof err));
+    assert_non_null(strstr(err, "required"));
+    join(p, f->root, "nope.pem");
+    assert_null(tls_ctx_new_multi(p, err, sizeof err));
+    assert_non_null(strstr(err, p));
+    tls_identity_free(NULL);
+    assert_int_equal(ERR_peek_error(), 0);  /* nothing left queued for the next caller */
+    free(crt);
+    free(key);
+    free(other_key);
+    free(ca);
+}
+
 /* ---- configuration errors ------------------------------------------------ */
 
 static void test_ctx_errors(void **state)
@@ -737,6 +962,8 @@ int main(void)
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_close_notify),
         cmocka_unit_test(test_ctx_errors),
+        cmocka_unit_test(test_identity_in_memory),
+        cmocka_unit_test(test_identity_errors),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
