@@ -266,8 +266,6 @@ static void usage(FILE *out)
             "  --prefix P            agent ids P-0 .. P-(N-1) (loadgen)\n"
             "  --pools K             distinct event pools (seeds) (8)\n"
             "  --server-name NAME    name the server certificate must carry (127.0.0.1)\n"
-            "  --workdir DIR, --keep-workdir   accepted and ignored (identities are\n"
-            "                        made in memory)\n"
             "  --acked-out FILE      per agent: 'id epoch acked max_sent'\n"
             "  --progress S          progress line on stderr every S s (0 = off)\n"
             "Prints one line of key=value on stdout. Exit 1 if events were lost, the drain\n"
@@ -278,7 +276,7 @@ static int lg_parse(struct options *o, int argc, char **argv)
 {
     enum { O_SERVER = 256, O_CERTS, O_AGENTS, O_RATE, O_DURATION, O_EVENTS, O_BATCH, O_HBONLY,
            O_HBMS, O_STORM, O_PENDING, O_TICK, O_CTIMEOUT, O_DTIMEOUT, O_RUNTIME, O_RMIN, O_RMAX,
-           O_PREFIX, O_POOLS, O_SNAME, O_WORKDIR, O_KEEP, O_ACKED, O_PROGRESS, O_HELP };
+           O_PREFIX, O_POOLS, O_SNAME, O_ACKED, O_PROGRESS, O_HELP };
     static const struct option lo[] = {
         {"server", required_argument, NULL, O_SERVER}, {"certs", required_argument, NULL, O_CERTS},
         {"agents", required_argument, NULL, O_AGENTS}, {"rate", required_argument, NULL, O_RATE},
@@ -295,8 +293,6 @@ static int lg_parse(struct options *o, int argc, char **argv)
         {"reconnect-max-ms", required_argument, NULL, O_RMAX},
         {"prefix", required_argument, NULL, O_PREFIX}, {"pools", required_argument, NULL, O_POOLS},
         {"server-name", required_argument, NULL, O_SNAME},
-        {"workdir", required_argument, NULL, O_WORKDIR},
-        {"keep-workdir", no_argument, NULL, O_KEEP},
         {"acked-out", required_argument, NULL, O_ACKED},
         {"progress", required_argument, NULL, O_PROGRESS}, {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
@@ -358,8 +354,6 @@ static int lg_parse(struct options *o, int argc, char **argv)
                 o->pools = (uint32_t)u;
             break;
         case O_SNAME: o->server_name = optarg; break;
-        case O_WORKDIR: break;  /* older command lines (perf.sh) pass them */
-        case O_KEEP: break;
         case O_ACKED: o->acked_out = optarg; break;
         case O_PROGRESS: rc = parse_double("progress", optarg, 0, 3600, &o->progress_s); break;
         case O_HELP: usage(stdout); exit(0);

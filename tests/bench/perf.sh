@@ -66,12 +66,6 @@ store_append=$build/tests/bench/bulwark-store-append
 pipeline=$build/tests/bench/bench_pipeline
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bulwark-perf.XXXXXX")
-# certificates of 10,000 identities: on tmpfs when there is one (faster)
-if [[ -d /dev/shm && -w /dev/shm ]]; then
-    certtmp=$(mktemp -d /dev/shm/bulwark-perf.XXXXXX)
-else
-    certtmp=$tmp
-fi
 server_pid=
 lg_pid=
 failed=0
@@ -79,7 +73,6 @@ cleanup() {
     [[ -n $lg_pid ]] && kill -KILL "$lg_pid" 2>/dev/null
     [[ -n $server_pid ]] && kill -KILL "$server_pid" 2>/dev/null
     wait 2>/dev/null || true
-    [[ $certtmp != "$tmp" ]] && rm -rf -- "$certtmp"
     if [[ -n ${BENCH_KEEP:-} ]]; then
         echo "perf: kept $tmp"
     else
@@ -153,7 +146,7 @@ stop_server() {
 run_loadgen() {
     local name=$1
     shift
-    "$loadgen" --server="127.0.0.1:$port" --certs="$tmp/certs" --workdir="$certtmp/$name" \
+    "$loadgen" --server="127.0.0.1:$port" --certs="$tmp/certs" \
         --progress=10 "$@" >"$tmp/$name.lg.out" 2>"$tmp/$name.lg.err" &
     lg_pid=$!
 }
