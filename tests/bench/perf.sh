@@ -20,7 +20,7 @@
 #             each round's s1 is divided by the mean of the bare runs just
 #             before and after it; the median ratio is the figure
 #
-#   tests/bench/perf.sh                 # everything (about 5 minutes)
+#   tests/bench/perf.sh                 # everything (about 8 minutes)
 #   tests/bench/perf.sh baseline s1     # a subset, in that order
 #   tests/bench/perf.sh ratio           # the ingest ratio, interleaved
 #
@@ -40,7 +40,7 @@ sync=${BENCH_SYNC:-full}
 rules=${BENCH_RULES-$root/rules}
 
 scenarios=("$@")
-((${#scenarios[@]})) || scenarios=(baseline s1 s2 s3 s4)
+((${#scenarios[@]})) || scenarios=(baseline s1 s2 s3 s4 ratio)
 for s in "${scenarios[@]}"; do
     [[ $s =~ ^(baseline|s1|s2|s3|s4|ratio)$ ]] || { echo "perf: unknown scenario '$s'" >&2; exit 2; }
 done
