@@ -30,6 +30,10 @@
 #define STORE_TOUCH_NS (60LL * 1000000000LL)   /* last_seen granularity */
 #define STORE_MAP_MAX (1u << 16)               /* entries per cache, then cleared */
 #define STORE_RANGES_MAX 4096u                 /* recent (agent, epoch, seq) -> id runs */
+/* The events insert up to VALUES; one row is STORE_EVENT_COLS parameters. */
+#define STORE_EVENT_INSERT                                                              \
+    "INSERT INTO events (id, time_ns, recv_ns, agent, host, container, kind, severity," \
+    " epoch, seq, body) VALUES "
 #define STORE_WAL_PASSIVE_PAGES 1000           /* SQLite's own auto-checkpoint size */
 #define STORE_WAL_RESTART_PAGES 16384u         /* 64 MiB of 4 KiB pages */
 #define STORE_WAL_RESTART_WAIT_MS 200          /* for readers, per RESTART attempt */
@@ -124,9 +128,7 @@ static const char *const wsql[W_COUNT] = {
     [W_BEGIN] = "BEGIN IMMEDIATE",
     [W_COMMIT] = "COMMIT",
     [W_ROLLBACK] = "ROLLBACK",
-    [W_EVENT_ADD] = "INSERT INTO events (id, time_ns, recv_ns, agent, host, container, kind,"
-                    " severity, epoch, seq, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
-                    " ?10, ?11)",
+    [W_EVENT_ADD] = STORE_EVENT_INSERT "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [W_AGENT_GET] = "SELECT id, last_seen FROM agents WHERE agent_id = ?1",
     [W_AGENT_ADD] = "INSERT INTO agents (agent_id, first_seen, last_seen, hostname)"
                     " VALUES (?1, ?2, ?2, ?3)",
@@ -732,8 +734,7 @@ static int ins_many_prepare(struct store *s, char *err, size_t errlen)
 {
     char sql[4096];
     size_t off;
-    int n = snprintf(sql, sizeof sql, "INSERT INTO events (id, time_ns, recv_ns, agent, host,"
-                     " container, kind, severity, epoch, seq, body) VALUES ");
+    int n = snprintf(sql, sizeof sql, "%s", STORE_EVENT_INSERT);
 
     off = (size_t)n;
     for (int r = 0; r < STORE_INSERT_ROWS; r++) {
