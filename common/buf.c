@@ -1,4 +1,6 @@
 /* buf.c - bounded growable byte buffer (see bulwark/buf.h). */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,4 +98,27 @@ void buf_trim(struct buf *b)
     free(b->data);
     b->data = NULL;
     b->off = b->len = b->cap = 0;
+}
+
+int buf_printf(struct buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    char small[256];
+    int n;
+    uint8_t *p;
+
+    va_start(ap, fmt);
+    n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return BW_EINVAL;
+    if ((size_t)n < sizeof small)
+        return buf_append(b, small, (size_t)n);
+    if (!(p = buf_reserve(b, (size_t)n + 1)))
+        return BW_ETOOBIG;
+    va_start(ap, fmt);
+    vsnprintf((char *)p, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    buf_commit(b, (size_t)n);
+    return 0;
 }

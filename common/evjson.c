@@ -815,3 +815,51 @@ int evjson_event_from_line(const char *line, size_t len, Bulwark__V1__Event **ou
     json_decref(obj);
     return rc;
 }
+
+/* ------------------------------------------------------ names and times */
+
+static const char *const severity_names[] = {
+    "unspecified", "debug", "info", "notice", "warning", "error", "critical", "alert",
+    "emergency",
+};
+
+const char *evjson_severity_name(int severity)
+{
+    if (severity < 0 || (size_t)severity >= sizeof severity_names / sizeof *severity_names)
+        return NULL;
+    return severity_names[severity];
+}
+
+int evjson_severity_from_name(const char *name)
+{
+    if (!name)
+        return -1;
+    for (size_t i = 0; i < sizeof severity_names / sizeof *severity_names; i++)
+        if (strcasecmp(name, severity_names[i]) == 0)
+            return (int)i;
+    return -1;
+}
+
+int evjson_format_time(int64_t ns, char *out, size_t n)
+{
+    int64_t sec = ns / 1000000000, frac = ns % 1000000000;
+    struct tm tm;
+    time_t t;
+    int m;
+
+    if (frac < 0) {
+        frac += 1000000000;
+        sec--;
+    }
+    t = (time_t)sec;
+    if (!gmtime_r(&t, &tm) || tm.tm_year + 1900 > 9999 || tm.tm_year + 1900 < 0)
+        return BW_EINVAL;
+    if (frac)
+        m = snprintf(out, n, "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     (long long)frac);
+    else
+        m = snprintf(out, n, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    return m < 0 || (size_t)m >= n ? BW_ETOOBIG : 0;
+}

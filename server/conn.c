@@ -60,6 +60,10 @@ struct conn {
     int refs;                   /* writer items + write requests in flight */
     int handles_open;
     bool reading, paused, closing, yielded;
+    bool registered;            /* reported up in srvstate (server_agent_up) */
+    uint64_t stream;            /* this stream's number, unique in this run */
+    int64_t health_stored_ns;   /* heartbeat health last queued for the store */
+    uint64_t health_dropped;    /* its spool_dropped */
 };
 
 struct conn_write {
@@ -80,6 +84,7 @@ struct conn *conn_new(struct server *srv)
     if (!c)
         return NULL;
     c->srv = srv;
+    c->stream = ++srv->streams;
     c->tls = tls_conn_new(srv->tls, NULL);
     if (!c->tls) {
         free(c);
@@ -151,6 +156,8 @@ void conn_close(struct conn *c, const char *reason)
                 c->agent_id ? c->agent_id : "", reason);
     c->closing = true;
     c->state = CONN_CLOSING;
+    if (c->registered)
+        server_agent_down(srv, c->agent_id, c->stream);
     conn_unblock(c);
     if (c->prev)
         c->prev->next = c->next;
@@ -517,6 +524,8 @@ static void conn_on_heartbeat(struct conn *c, Bulwark__V1__Frame *f, struct aren
     Bulwark__V1__Heartbeat hb = BULWARK__V1__HEARTBEAT__INIT;
 
     hb.sent_at_ns = f->heartbeat->sent_at_ns;  /* echoed: the agent measures round trips */
+    server_agent_health(c->srv, c->agent_id, f->heartbeat->health, &c->health_stored_ns,
+                        &c->health_dropped);
     out.msg_case = BULWARK__V1__FRAME__MSG_HEARTBEAT;
     out.heartbeat = &hb;
     arena_free(ar);
@@ -772,6 +781,8 @@ static void conn_on_written(struct writer_item *it, void *owner)
         c->resumed = true;
         c->acked = it->committed_seq;
         c->state = CONN_STREAMING;
+        server_agent_up(c->srv, c->agent_id, c->hostname, it->agent_version, c->peer, c->stream);
+        c->registered = true;
         f.msg_case = BULWARK__V1__FRAME__MSG_WELCOME;
         f.welcome = &w;
         log_msg(LOG_INFO, "conn", "%s %s: streaming (epoch %llu, committed %llu)", c->peer,

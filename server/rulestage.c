@@ -295,3 +295,9 @@ void rulestage_counts(const struct rulestage *rs, size_t *enabled, uint64_t *ale
     *enabled = rs->enabled;
     *alerts = rs->alerts;
 }
+
+void rulestage_foreach(const struct rulestage *rs, rules_rule_fn fn, void *ctx)
+{
+    if (rs && rs->set)
+        ruleset_foreach(rs->set, fn, ctx);
+}

@@ -41,6 +41,28 @@ const struct config_field server_config_table[] = {
     F("state_save_interval_ms", CONFIG_U32, state_save_interval_ms, "60000",
       "how often detector state is saved to the database", 1000, 86400000),
     F("log_level", CONFIG_STRING, log_level, "info", "debug, info, warn or error", 0, 0),
+    F("api_listen", CONFIG_STRING, api_listen, "",
+      "address:port of the REST API and dashboard; empty = off (port 0 picks a free one)", 0,
+      0),
+    F("api_tls", CONFIG_STRING, api_tls, "auto",
+      "auto: HTTPS with tls_cert/tls_key unless api_listen is loopback; on; off (loopback only)",
+      0, 0),
+    F("api_threads", CONFIG_U32, api_threads, "4", "the API's worker threads", 1, 64),
+    F("api_max_connections", CONFIG_U32, api_max_connections, "256",
+      "most API connections at once", 1, 65536),
+    F("api_per_ip_connections", CONFIG_U32, api_per_ip_connections, "64",
+      "most API connections from one address", 1, 65536),
+    F("api_timeout_s", CONFIG_U32, api_timeout_s, "30", "close an idle API connection after",
+      1, 3600),
+    F("api_rate_per_min", CONFIG_U32, api_rate_per_min, "6000",
+      "requests a token may make a minute (bursts of a quarter of it); 429 past it", 1,
+      10000000),
+    F("api_body_max", CONFIG_U32, api_body_max, "65536", "largest request body, bytes (413)",
+      256, 16u * 1024 * 1024),
+    F("api_cors_origin", CONFIG_STRING, api_cors_origin, "",
+      "an origin allowed to call the API from a browser; empty = no CORS", 0, 0),
+    F("web_root", CONFIG_STRING, web_root, BULWARK_WEB_DIR,
+      "the dashboard's files, served at / by the API; empty = none", 0, 0),
 };
 const size_t server_config_table_len = sizeof server_config_table / sizeof server_config_table[0];
 
@@ -63,6 +85,11 @@ int server_config_check(const struct server_config *c, char *err, size_t errlen)
     }
     if (log_level_parse(c->log_level, &lvl) < 0) {
         snprintf(err, errlen, "'log_level' must be debug, info, warn or error");
+        return BW_ECONFIG;
+    }
+    if (strcmp(c->api_tls, "auto") != 0 && strcmp(c->api_tls, "on") != 0 &&
+        strcmp(c->api_tls, "off") != 0) {
+        snprintf(err, errlen, "'api_tls' must be auto, on or off, not '%s'", c->api_tls);
         return BW_ECONFIG;
     }
     if (c->queue_events < c->max_batch_events) {

@@ -270,43 +270,41 @@ int store_state_get(struct store *s, const char *key, struct buf *out)
 
 /* ------------------------------------------------------- reading alerts */
 
-int store_query_alerts(struct store_reader *r, const struct store_alert_query *q,
-                       store_alert_fn fn, void *ctx)
+void store_alert_row_read(sqlite3_stmt *st, struct store_alert_row *row)
 {
-    sqlite3_stmt *st;
+    int64_t count = sqlite3_column_int64(st, 13);
+    *row = (struct store_alert_row){
+        .id = sqlite3_column_int64(st, 0),
+        .rule = col_text(st, 1),
+        .priority = sqlite3_column_int(st, 2),
+        .output = col_text(st, 3),
+        .source = col_text(st, 4),
+        .group_key = col_text(st, 5),
+        .agent_id = col_text(st, 6),
+        .hostname = col_text(st, 7),
+        .container_id = col_text(st, 8),
+        .image = col_text(st, 9),
+        .tags_json = (const char *)sqlite3_column_text(st, 10),
+        .first_seen_ns = sqlite3_column_int64(st, 11),
+        .last_seen_ns = sqlite3_column_int64(st, 12),
+        .count = count > UINT32_MAX ? UINT32_MAX : (uint32_t)count,
+        .retrospective = sqlite3_column_int(st, 14) != 0,
+        .n_evidence = (size_t)sqlite3_column_int64(st, 15),
+        .status = col_text(st, 16),
+        .status_note = col_text(st, 17),
+        .status_by = col_text(st, 18),
+        .status_ns = sqlite3_column_int64(st, 19),
+    };
+}
+
+int store_alert_rows(sqlite3_stmt *st, store_alert_fn fn, void *ctx)
+{
     int rc = 0, step;
 
-    if (!r || !q || !fn || q->limit == 0 || q->limit > STORE_QUERY_MAX_LIMIT ||
-        q->before_id < 0)
-        return BW_EINVAL;
-    st = r->st[R_ALERTS];
-    if (sqlite3_bind_int64(st, 1, q->before_id > 0 ? q->before_id - 1 : INT64_MAX) ||
-        sqlite3_bind_int64(st, 2, q->since_ns) || sqlite3_bind_int64(st, 3, q->until_ns) ||
-        bind_text(st, 4, q->rule) || bind_text(st, 5, q->hostname) ||
-        bind_text(st, 6, q->container_id) || sqlite3_bind_int(st, 7, q->min_priority) ||
-        sqlite3_bind_int64(st, 8, q->limit))
-        return BW_EIO;
     /* A single statement is its own read transaction. */
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t count = sqlite3_column_int64(st, 13);
-        struct store_alert_row row = {
-            .id = sqlite3_column_int64(st, 0),
-            .rule = col_text(st, 1),
-            .priority = sqlite3_column_int(st, 2),
-            .output = col_text(st, 3),
-            .source = col_text(st, 4),
-            .group_key = col_text(st, 5),
-            .agent_id = col_text(st, 6),
-            .hostname = col_text(st, 7),
-            .container_id = col_text(st, 8),
-            .image = col_text(st, 9),
-            .tags_json = (const char *)sqlite3_column_text(st, 10),
-            .first_seen_ns = sqlite3_column_int64(st, 11),
-            .last_seen_ns = sqlite3_column_int64(st, 12),
-            .count = count > UINT32_MAX ? UINT32_MAX : (uint32_t)count,
-            .retrospective = sqlite3_column_int(st, 14) != 0,
-            .n_evidence = (size_t)sqlite3_column_int64(st, 15),
-        };
+        struct store_alert_row row;
+        store_alert_row_read(st, &row);
         if ((rc = fn(&row, ctx)) != 0)
             goto out;
     }
@@ -315,6 +313,31 @@ int store_query_alerts(struct store_reader *r, const struct store_alert_query *q
 out:
     sqlite3_reset(st);
     return rc;
+}
+
+int store_query_alerts(struct store_reader *r, const struct store_alert_query *q,
+                       store_alert_fn fn, void *ctx)
+{
+    sqlite3_stmt *st;
+
+    if (!r || !q || !fn || q->limit == 0 || q->limit > STORE_QUERY_MAX_LIMIT ||
+        q->before_id < 0 || q->after_id < 0)
+        return BW_EINVAL;
+    if (q->ascending) {
+        st = r->st[R_ALERTS_AFTER];
+        if (sqlite3_bind_int64(st, 1, q->after_id) || sqlite3_bind_int64(st, 2, q->limit) ||
+            sqlite3_bind_int(st, 3, q->min_priority) || bind_text(st, 4, q->status))
+            return BW_EIO;
+        return store_alert_rows(st, fn, ctx);
+    }
+    st = r->st[R_ALERTS];
+    if (sqlite3_bind_int64(st, 1, q->before_id > 0 ? q->before_id - 1 : INT64_MAX) ||
+        sqlite3_bind_int64(st, 2, q->since_ns) || sqlite3_bind_int64(st, 3, q->until_ns) ||
+        bind_text(st, 4, q->rule) || bind_text(st, 5, q->hostname) ||
+        bind_text(st, 6, q->container_id) || sqlite3_bind_int(st, 7, q->min_priority) ||
+        sqlite3_bind_int64(st, 8, q->limit) || bind_text(st, 9, q->status))
+        return BW_EIO;
+    return store_alert_rows(st, fn, ctx);
 }
 
 /* Looks for (agent, epoch, seq) among rows lo..hi; *found when it is there

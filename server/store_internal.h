@@ -19,7 +19,7 @@
 #include "bulwark/err.h"
 #include "bulwark/store.h"
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 #define STORE_SUM_BYTES 128                    /* 1024-bit membership summaries */
 #define STORE_BUSY_MS 5000
 
@@ -52,6 +52,7 @@ enum wstmt {
     W_EVID_ADD,
     W_STATE_PUT,
     W_STATE_GET,
+    W_AGENT_HEALTH,
     W_COUNT
 };
 
@@ -73,8 +74,18 @@ enum rstmt {
     R_EVID_LIST,
     R_EVENT_GET,
     R_EVENT_FIND,
+    R_CORE_COUNT,
+    /* the API's reads (SQL in store_api.c) */
+    R_EVENT_BY_ID = R_CORE_COUNT,
+    R_EVENTS_AFTER,
+    R_ALERT_BY_ID,
+    R_ALERTS_AFTER,
+    R_AGENTS,
+    R_TOKEN_GET,
+    R_RULE_HITS,
     R_COUNT
 };
+extern const char *const store_api_rsql[R_COUNT - R_CORE_COUNT];
 
 /* ------------------------------------------------------------ hash maps */
 
@@ -213,6 +224,8 @@ struct store {
 /* Writes a formatted message into err (may be NULL). */
 void store_set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Brings db's schema to STORE_SCHEMA_VERSION (store_sqlite.c). */
+int store_schema_migrate(sqlite3 *db, const char *path, char *err, size_t errlen);
 /* Reads PRAGMA user_version (a statement used once, at open). */
 int store_read_user_version(sqlite3 *db, int64_t *out);
 /* Prepares the n statements sql[] on db into st[] (persistent: each is
@@ -263,7 +276,28 @@ static inline const char *col_text(sqlite3_stmt *st, int i)
     return t ? (const char *)t : "";
 }
 
+/* The columns of a struct store_row (see store_row_read). */
+#define EVENT_SELECT                                                                     \
+    "SELECT e.id, e.seq, e.epoch, e.time_ns, e.recv_ns, e.kind, e.severity,"            \
+    " a.agent_id, h.hostname, c.container_id, e.body"                                   \
+    " FROM events AS e"                                                                 \
+    " LEFT JOIN agents AS a ON a.id = e.agent"                                          \
+    " LEFT JOIN hosts AS h ON h.id = e.host"                                            \
+    " LEFT JOIN containers AS c ON c.id = e.container"
+/* The columns of a struct store_alert_row (see store_alert_row_read). */
+#define ALERT_SELECT                                                                     \
+    "SELECT id, rule, priority, output, source, group_key, agent_id, hostname,"         \
+    " container_id, image, tags, first_seen, last_seen, count, retrospective,"          \
+    " (SELECT count(*) FROM alert_evidence AS v WHERE v.alert_id = alerts.id),"         \
+    " status, status_note, status_by, status_at FROM alerts"
+
 /* Reads the current row of an EVENT_SELECT statement (store_query.c). */
 void store_row_read(sqlite3_stmt *st, struct store_row *row);
+/* Steps st (bound, an EVENT_SELECT) calling fn per row, then resets it. */
+int store_event_rows(sqlite3_stmt *st, store_row_fn fn, void *ctx);
+/* Reads the current row of an ALERT_SELECT statement (store_alerts.c). */
+void store_alert_row_read(sqlite3_stmt *st, struct store_alert_row *row);
+/* Steps st (bound, an ALERT_SELECT) calling fn per row, then resets it. */
+int store_alert_rows(sqlite3_stmt *st, store_alert_fn fn, void *ctx);
 
 #endif

@@ -8,16 +8,8 @@
 #include "bulwark/err.h"
 #include "store_internal.h"
 
-/* The columns of a struct store_row (see row_read). */
-#define EVENT_SELECT                                                                     \
-    "SELECT e.id, e.seq, e.epoch, e.time_ns, e.recv_ns, e.kind, e.severity,"            \
-    " a.agent_id, h.hostname, c.container_id, e.body"                                   \
-    " FROM events AS e"                                                                 \
-    " LEFT JOIN agents AS a ON a.id = e.agent"                                          \
-    " LEFT JOIN hosts AS h ON h.id = e.host"                                            \
-    " LEFT JOIN containers AS c ON c.id = e.container"
 
-static const char *const rsql[R_COUNT] = {
+static const char *const rsql[R_CORE_COUNT] = {
     [R_BEGIN] = "BEGIN",
     [R_COMMIT] = "COMMIT",
     [R_AGENT_ID] = "SELECT id FROM agents WHERE agent_id = ?1",
@@ -33,19 +25,19 @@ static const char *const rsql[R_COUNT] = {
                " AND (?3 = 0 OR e.time_ns >= ?3) AND (?4 = 0 OR e.time_ns < ?4)"
                " AND (?5 < 0 OR e.agent = ?5) AND (?6 < 0 OR e.host = ?6)"
                " AND (?7 < 0 OR e.container = ?7) AND (?8 = 0 OR e.kind = ?8)"
+               " AND e.severity >= ?10"
                " ORDER BY e.id DESC LIMIT ?9",
     [R_SUM_ROWS] = "SELECT coalesce(sum(n_rows), 0) FROM event_chunks",
     [R_COUNT_TAIL] = "SELECT count(*) FROM events WHERE id > ?1",
     /* A reverse rowid range scan with exact filters: alerts are few. */
-    [R_ALERTS] = "SELECT id, rule, priority, output, source, group_key, agent_id, hostname,"
-                 " container_id, image, tags, first_seen, last_seen, count, retrospective,"
-                 " (SELECT count(*) FROM alert_evidence AS v WHERE v.alert_id = alerts.id)"
-                 " FROM alerts WHERE id <= ?1"
+    [R_ALERTS] = ALERT_SELECT
+                 " WHERE id <= ?1"
                  " AND (?2 = 0 OR last_seen >= ?2) AND (?3 = 0 OR last_seen < ?3)"
                  " AND (?4 IS NULL OR rule = ?4)"
                  " AND (?5 IS NULL OR coalesce(hostname, '') = ?5)"
                  " AND (?6 IS NULL OR coalesce(container_id, '') = ?6)"
-                 " AND priority >= ?7 ORDER BY id DESC LIMIT ?8",
+                 " AND priority >= ?7 AND (?9 IS NULL OR status = ?9)"
+                 " ORDER BY id DESC LIMIT ?8",
     [R_ALERT_COUNT] = "SELECT count(*) FROM alerts",
     [R_EVID_LIST] = "SELECT v.agent, a.agent_id, v.epoch, v.seq, coalesce(v.event_id, 0)"
                     " FROM alert_evidence AS v LEFT JOIN agents AS a ON a.id = v.agent"
@@ -98,7 +90,9 @@ int store_reader_open(struct store_reader **out, const char *path, char *err, si
         rc = BW_ECONFIG;
         goto out;
     }
-    if (store_prepare_all(r->db, rsql, R_COUNT, r->st, "reader", err, errlen) < 0)
+    if (store_prepare_all(r->db, rsql, R_CORE_COUNT, r->st, "reader", err, errlen) < 0 ||
+        store_prepare_all(r->db, store_api_rsql, R_COUNT - R_CORE_COUNT, r->st + R_CORE_COUNT,
+                          "api reader", err, errlen) < 0)
         goto out;
     *out = r;
     r = NULL;
@@ -197,7 +191,7 @@ static int reader_scan(struct store_reader *r, const struct store_query *q,
         sqlite3_bind_int64(st, 3, q->since_ns) || sqlite3_bind_int64(st, 4, q->until_ns) ||
         sqlite3_bind_int64(st, 5, f->agent) || sqlite3_bind_int64(st, 6, f->host) ||
         sqlite3_bind_int64(st, 7, f->container) || sqlite3_bind_int(st, 8, q->kind) ||
-        sqlite3_bind_int64(st, 9, *left))
+        sqlite3_bind_int64(st, 9, *left) || sqlite3_bind_int(st, 10, q->min_severity))
         return BW_EIO;
     while (*left > 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
         struct store_row row;
@@ -207,6 +201,39 @@ static int reader_scan(struct store_reader *r, const struct store_query *q,
             goto out;
     }
     if (*left > 0 && step != SQLITE_DONE)
+        rc = BW_EIO;
+out:
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* Rows with id > q->after_id, oldest first, with the exact filters: a
+ * rowid range scan (export reads everything in order; filters are rare). */
+static int reader_scan_after(struct store_reader *r, const struct store_query *q,
+                             const struct query_filter *f, store_row_fn fn, void *ctx)
+{
+    sqlite3_stmt *st = r->st[R_EVENTS_AFTER];
+
+    if (sqlite3_bind_int64(st, 1, q->after_id) || sqlite3_bind_int64(st, 3, q->since_ns) ||
+        sqlite3_bind_int64(st, 4, q->until_ns) || sqlite3_bind_int64(st, 5, f->agent) ||
+        sqlite3_bind_int64(st, 6, f->host) || sqlite3_bind_int64(st, 7, f->container) ||
+        sqlite3_bind_int(st, 8, q->kind) || sqlite3_bind_int64(st, 9, q->limit) ||
+        sqlite3_bind_int(st, 10, q->min_severity))
+        return BW_EIO;
+    return store_event_rows(st, fn, ctx);
+}
+
+int store_event_rows(sqlite3_stmt *st, store_row_fn fn, void *ctx)
+{
+    int rc = 0, step;
+
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_row row;
+        store_row_read(st, &row);
+        if ((rc = fn(&row, ctx)) != 0)
+            goto out;
+    }
+    if (step != SQLITE_DONE)
         rc = BW_EIO;
 out:
     sqlite3_reset(st);
@@ -262,13 +289,17 @@ int store_query_events(struct store_reader *r, const struct store_query *q, stor
     int rc, step = SQLITE_DONE;
 
     if (!r || !q || !fn || q->limit == 0 || q->limit > STORE_QUERY_MAX_LIMIT ||
-        q->before_id < 0)
+        q->before_id < 0 || q->after_id < 0)
         return BW_EINVAL;
     /* One read transaction: one snapshot for the chunk walk and the scans. */
     if (stmt_exec(r->st[R_BEGIN]) < 0)
         return BW_EIO;
     if ((rc = reader_filter(r, q, &f, &none)) < 0 || none)
         goto out;
+    if (q->ascending) {
+        rc = reader_scan_after(r, q, &f, fn, ctx);
+        goto out;
+    }
     hi = q->before_id > 0 ? q->before_id - 1 : INT64_MAX;
     left = q->limit;
     if ((rc = stmt_int(r->st[R_LAST_CHUNK], &last_id)) < 0)

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "bulwark/err.h"
+#include "bulwark/hash.h"
 #include "bulwark/log.h"
 #include "store_internal.h"
 
@@ -122,6 +123,34 @@ static const char *const store_migrations[STORE_SCHEMA_VERSION] = {
      * host's chunk summaries, which prune far better than container ids. */
     "ALTER TABLE containers ADD COLUMN host INTEGER NOT NULL DEFAULT 0;"
     "PRAGMA user_version = 3;",
+    /* 3 -> 4: what the REST API owns or shows: an agent's last heartbeat
+     * health, an alert's triage status, API tokens (only a hash of the
+     * secret) and the append-only audit trail. */
+    "ALTER TABLE agents ADD COLUMN health TEXT;"
+    "ALTER TABLE agents ADD COLUMN health_at INTEGER;"
+    "ALTER TABLE alerts ADD COLUMN status TEXT NOT NULL DEFAULT 'open';"
+    "ALTER TABLE alerts ADD COLUMN status_note TEXT;"
+    "ALTER TABLE alerts ADD COLUMN status_by TEXT;"
+    "ALTER TABLE alerts ADD COLUMN status_at INTEGER;"
+    "CREATE TABLE api_tokens ("
+    "  id TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  role TEXT NOT NULL,"
+    "  secret_hash BLOB NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  revoked_at INTEGER) WITHOUT ROWID;"
+    "CREATE TABLE audit ("
+    "  id INTEGER PRIMARY KEY,"
+    "  at INTEGER NOT NULL,"
+    "  actor TEXT NOT NULL,"
+    "  action TEXT NOT NULL,"
+    "  target TEXT NOT NULL,"
+    "  detail TEXT);"
+    "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+    "  BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"
+    "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+    "  BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"
+    "PRAGMA user_version = 4;",
 };
 
 static const char *const wsql[W_COUNT] = {
@@ -182,39 +211,16 @@ static const char *const wsql[W_COUNT] = {
     [W_STATE_PUT] = "INSERT INTO detector_state (key, value) VALUES (?1, ?2)"
                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     [W_STATE_GET] = "SELECT value FROM detector_state WHERE key = ?1",
+    [W_AGENT_HEALTH] = "UPDATE agents SET health = ?2, health_at = ?3 WHERE agent_id = ?1",
 };
 
 /* ------------------------------------------------------------ hash maps */
-
-/* Keys are container ids (64 hex digits), agent ids, host names and
- * (agent, epoch) pairs: hashed eight bytes at a time (a byte-at-a-time hash
- * of a container id was ~5% of the writer thread). In memory only. */
-static uint64_t map_hash(const void *key, size_t len)
-{
-    const uint8_t *p = key;
-    uint64_t h = 0x9e3779b97f4a7c15ULL ^ (len * 0xff51afd7ed558ccdULL), w;
-    size_t i = 0;
-
-    for (; i + 8 <= len; i += 8) {
-        memcpy(&w, p + i, 8);
-        h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
-        h ^= h >> 29;
-    }
-    if (i < len) {
-        w = 0;
-        memcpy(&w, p + i, len - i);
-        h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
-    }
-    h ^= h >> 32;
-    h *= 0xff51afd7ed558ccdULL;
-    return h ^ (h >> 29);
-}
 
 struct map_entry *store_map_find(const struct map *m, const void *key, size_t klen)
 {
     if (m->cap == 0)
         return NULL;
-    uint64_t h = map_hash(key, klen);
+    uint64_t h = bw_hash(key, klen);
     for (size_t i = h & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
         struct map_entry *e = &m->slot[i];
         if (!e->key)
@@ -274,7 +280,7 @@ struct map_entry *store_map_add(struct map *m, const void *key, size_t klen)
         return NULL;
     memcpy(k, key, klen);
     k[klen] = 0;
-    uint64_t h = map_hash(key, klen);
+    uint64_t h = bw_hash(key, klen);
     size_t i = h & (m->cap - 1);
     while (m->slot[i].key)
         i = (i + 1) & (m->cap - 1);
@@ -339,7 +345,7 @@ out:
 }
 
 /* Brings the schema to STORE_SCHEMA_VERSION, one transaction per step. */
-static int schema_migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
+int store_schema_migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
 {
     int64_t version;
     if (store_read_user_version(db, &version) < 0) {
@@ -784,7 +790,7 @@ int store_open(struct store **out, const struct store_options *opt, char *err, s
         store_set_err(err, errlen, "set up '%s' (wal): %s", opt->path, sqlite3_errmsg(s->db));
         goto out;
     }
-    if ((rc = schema_migrate(s->db, opt->path, err, errlen)) < 0)
+    if ((rc = store_schema_migrate(s->db, opt->path, err, errlen)) < 0)
         goto out;
     if ((rc = store_prepare_all(s->db, wsql, W_COUNT, s->st, "store", err, errlen)) < 0 ||
         (rc = ins_many_prepare(s, err, errlen)) < 0)
@@ -1046,4 +1052,20 @@ int store_checkpoint(struct store *s)
         return BW_EINVAL;
     int rc = sqlite3_wal_checkpoint_v2(s->db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     return rc == SQLITE_OK ? 0 : BW_EIO;
+}
+
+int store_agent_health(struct store *s, const char *agent_id, const char *health_json,
+                       int64_t at_ns)
+{
+    if (!s || !agent_id || !health_json || !s->in_txn)
+        return BW_EINVAL;
+    if (s->txn_failed)
+        return BW_EIO;
+    sqlite3_stmt *st = s->st[W_AGENT_HEALTH];
+    if (bind_text(st, 1, agent_id) || bind_text(st, 2, health_json) ||
+        sqlite3_bind_int64(st, 3, at_ns) || stmt_exec(st) < 0) {
+        s->txn_failed = true;
+        return BW_EIO;
+    }
+    return 0;
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bulwark/clock.h"
 #include "bulwark/err.h"
 #include "bulwark/log.h"
 #include "bulwark/writer.h"
@@ -98,6 +99,7 @@ static void writer_run_group(struct writer *w, struct writer_item *group)
 {
     struct writer_item *it;
     uint64_t stored = 0, dups = 0, raised = 0, merged = 0;
+    int64_t t0 = clock_mono_ns();
     int rc = store_begin(w->store);
 
     for (it = group; it && rc == 0; it = it->next) {
@@ -110,6 +112,8 @@ static void writer_run_group(struct writer *w, struct writer_item *group)
                 .seen_ns = it->recv_ns,
             };
             rc = store_agent_seen(w->store, &a);
+        } else if (it->type == WRITER_HEALTH) {
+            rc = store_agent_health(w->store, it->agent_id, it->labels_json, it->recv_ns);
         } else if (it->type == WRITER_STATE) {
             rc = store_state_put(w->store, it->agent_id, buf_head(&it->state),
                                  buf_size(&it->state));
@@ -134,15 +138,22 @@ static void writer_run_group(struct writer *w, struct writer_item *group)
     /* After the commit the marks are durable: report them. */
     for (it = group; it; it = it->next) {
         it->rc = rc;
-        if (rc == 0 && it->type != WRITER_STATE)
+        if (rc == 0 && (it->type == WRITER_HELLO || it->type == WRITER_BATCH))
             rc = store_committed_seq(w->store, it->agent_id, it->epoch, &it->committed_seq);
         if (rc < 0) {
             it->rc = rc;
             it->stored = it->duplicates = 0;
         }
     }
+    uint64_t us = (uint64_t)(clock_mono_ns() - t0) / 1000u;
+    size_t b = 0;
+    while (b < SRVSTATE_LAT_BUCKETS && us > srvstate_lat_bounds_us[b])
+        b++;
     pthread_mutex_lock(&w->mu);
     w->stats.transactions++;
+    w->stats.commit_lat_count++;
+    w->stats.commit_lat_sum_us += us;
+    w->stats.commit_lat_buckets[b]++;
     if (rc == 0) {
         w->stats.events_stored += stored;
         w->stats.events_duplicate += dups;

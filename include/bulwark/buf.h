@@ -25,6 +25,9 @@ int buf_append(struct buf *b, const void *p, size_t n);
  * it (write, then buf_commit()); NULL if that would pass max or on ENOMEM. */
 uint8_t *buf_reserve(struct buf *b, size_t n);
 void buf_commit(struct buf *b, size_t n);
+/* Appends formatted text (no NUL); BW_ETOOBIG past max, the buffer then
+ * unchanged. */
+int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Drops n bytes from the front. */
 void buf_consume(struct buf *b, size_t n);
 static inline size_t buf_size(const struct buf *b) { return b->len - b->off; }

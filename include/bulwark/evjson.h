@@ -32,5 +32,14 @@ int evjson_kind_from_name(const char *name);  /* 0 if unknown */
  * refused; times before 1970 give negative values. 0, or BW_EINVAL with
  * *out_ns untouched. */
 int evjson_parse_time(const char *s, int64_t *out_ns);
+/* Unix ns as RFC 3339 UTC ("2024-05-01T12:00:00Z", or with 9 fraction digits
+ * when there is a fraction) into out; BW_ETOOBIG if n is too small
+ * (EVJSON_TIME_MAX is enough), BW_EINVAL for years outside 0..9999. */
+#define EVJSON_TIME_MAX 40
+int evjson_format_time(int64_t ns, char *out, size_t n);
+/* Severity names as the protocol's enum displays them: "info", "critical";
+ * NULL / -1 when unknown. from_name ignores case. */
+const char *evjson_severity_name(int severity);
+int evjson_severity_from_name(const char *name);
 
 #endif

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "bulwark/buf.h"
+#include "bulwark/rules.h"
 #include "bulwark/store.h"
 #include "bulwark/v1/bulwark.pb-c.h"
 
@@ -50,6 +51,9 @@ int rulestage_save(struct rulestage *rs, struct buf *out);
 int rulestage_restore(struct rulestage *rs, const uint8_t *p, size_t n);
 /* Counters for logs. */
 void rulestage_counts(const struct rulestage *rs, size_t *enabled, uint64_t *alerts);
+
+/* Walks the loaded rules (loop thread; see ruleset_foreach). */
+void rulestage_foreach(const struct rulestage *rs, rules_rule_fn fn, void *ctx);
 
 #define RULESTAGE_STATE_KEY "rules_engine"
 

@@ -31,6 +31,17 @@ struct server_config {
     uint32_t alert_suppression_ms;
     uint32_t state_save_interval_ms;
     char *log_level;
+    /* the REST API (server/api/) */
+    char *api_listen;
+    char *api_tls;             /* auto (HTTPS unless loopback), on, off (loopback only) */
+    uint32_t api_threads;
+    uint32_t api_max_connections;
+    uint32_t api_per_ip_connections;
+    uint32_t api_timeout_s;
+    uint32_t api_rate_per_min;
+    uint32_t api_body_max;
+    char *api_cors_origin;
+    char *web_root;
 };
 
 extern const struct config_field server_config_table[];
@@ -42,6 +53,9 @@ struct conn;
 struct writer;
 struct tls_ctx;
 struct rulestage;
+struct srvstate;
+struct cmdq;
+struct api;
 
 struct server_stats {
     uint64_t accepted, refused_limit, handshake_failed, auth_refused, protocol_errors;
@@ -55,11 +69,19 @@ struct server {
     struct writer *writer;
     struct rulestage *rules;   /* NULL when no rules are configured */
     uv_timer_t state_timer;    /* saves detector state periodically */
+    uv_timer_t publish_timer;  /* copies counters into srvstate */
+    struct srvstate *state;    /* what other threads may read (a published copy) */
+    struct cmdq *cmdq;         /* how other threads ask the loop to act */
+    struct api *api;           /* the REST API's daemon; NULL when off */
+    int64_t started_ns;
+    bool ready;                /* listening and not draining */
+    bool cmdq_closed;
     uv_tcp_t listener;
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t drain_timer;
     struct conn *conns;        /* doubly linked list of live connections */
     uint32_t nconns;
+    uint64_t streams;          /* connections accepted so far: numbers them */
     struct conn *blocked;      /* connections waiting for writer room */
     struct conn *yielded;      /* connections that used their turn, resumed next loop pass */
     uv_idle_t yield_idle;      /* runs while any connection yielded */
@@ -72,6 +94,27 @@ struct server {
     struct buf sendbuf;          /* shared encode scratch for outgoing frames (small:
                                   * Welcome, Ack, Heartbeat, Error), written to TLS at once */
 };
+
+/* Runs bulwarkd with a checked configuration until SIGTERM/SIGINT has
+ * drained it; returns the exit code. */
+int server_run(const struct server_config *cfg);
+/* Loop thread: reloads the rules and TLS files; BW_ECONFIG if anything was
+ * refused (what was refused stays as it was). why ("SIGHUP", "API")
+ * prefixes the log lines. */
+int server_reload(struct server *srv, const char *why);
+/* Loop thread: copies counters into srvstate now. */
+void server_publish(struct server *srv);
+/* Loop thread, from the connections: an agent's stream completed its Hello,
+ * went away, or sent a heartbeat's health. `stream` tells the streams of
+ * one agent apart. *stored_ns and *stored_dropped are the connection's
+ * record of the last health it had stored. */
+void server_agent_up(struct server *srv, const char *agent_id, const char *hostname,
+                     const char *version, const char *peer, uint64_t stream);
+void server_agent_down(struct server *srv, const char *agent_id, uint64_t stream);
+struct Bulwark__V1__AgentHealth;
+void server_agent_health(struct server *srv, const char *agent_id,
+                         const struct Bulwark__V1__AgentHealth *h, int64_t *stored_ns,
+                         uint64_t *stored_dropped);
 
 /* Starts listening on cfg->listen; logs "listening HOST:PORT". */
 int listener_start(struct server *srv);

@@ -158,11 +158,19 @@ struct store_query {
     const char *hostname;      /* NULL = any */
     const char *container_id;  /* NULL = any; "" = host events only */
     int32_t kind;              /* 0 = any */
+    int32_t min_severity;      /* severity >= min_severity; 0 = any */
     int64_t before_id;         /* cursor: rows with id < before_id; 0 = newest */
+    /* ascending: rows with id > after_id, oldest first (export). Ids grow
+     * in commit order and a reader sees whole transactions, so a row not
+     * yet visible always gets an id above every visible one: resuming after
+     * the last id seen never skips or repeats. before_id is then ignored. */
+    bool ascending;
+    int64_t after_id;
     uint32_t limit;            /* 1..STORE_QUERY_MAX_LIMIT */
 };
 
-/* A row, valid only during the callback. Rows come newest first (by id). */
+/* A row, valid only during the callback. Rows come newest first (by id),
+ * or oldest first when the query is ascending. */
 struct store_row {
     int64_t id;
     uint64_t seq;
@@ -190,6 +198,8 @@ int store_query_events(struct store_reader *r, const struct store_query *q, stor
                        void *ctx);
 /* Total number of stored events. */
 int store_count_events(struct store_reader *r, uint64_t *out);
+/* One event by id: fn is called once if it exists; BW_ENOTFOUND if not. */
+int store_event_get(struct store_reader *r, int64_t id, store_row_fn fn, void *ctx);
 
 struct store_alert_query {
     int64_t since_ns;          /* last_seen >= since_ns; 0 = no bound */
@@ -198,7 +208,10 @@ struct store_alert_query {
     const char *hostname;      /* NULL = any */
     const char *container_id;  /* NULL = any; "" = alerts without a container */
     int32_t min_priority;      /* priority >= min_priority */
+    const char *status;        /* NULL = any; "open", "acknowledged", "resolved" */
     int64_t before_id;         /* cursor: alerts with id < before_id; 0 = newest */
+    bool ascending;            /* alerts with id > after_id, oldest first (export) */
+    int64_t after_id;
     uint32_t limit;            /* 1..STORE_QUERY_MAX_LIMIT */
 };
 
@@ -215,6 +228,10 @@ struct store_alert_row {
     uint32_t count;
     bool retrospective;
     size_t n_evidence;
+    const char *status;        /* "open", "acknowledged", "resolved" */
+    const char *status_note;   /* "" when none */
+    const char *status_by;     /* the token name that set it; "" when none */
+    int64_t status_ns;         /* 0 when never changed */
 };
 
 typedef int (*store_alert_fn)(const struct store_alert_row *row, void *ctx);
@@ -229,5 +246,83 @@ int store_query_alerts(struct store_reader *r, const struct store_alert_query *q
  * not stored, or deleted by retention). An unknown alert gives no calls. */
 int store_alert_evidence(struct store_reader *r, int64_t alert_id, store_row_fn fn, void *ctx);
 int store_count_alerts(struct store_reader *r, uint64_t *out);
+/* Per rule: alerts raised, hits (the alerts' counts summed), the latest. */
+struct store_rule_hits {
+    const char *rule;
+    uint64_t alerts, hits, open;
+    int64_t last_ns;
+};
+typedef int (*store_rule_hits_fn)(const struct store_rule_hits *h, void *ctx);
+int store_rule_hits(struct store_reader *r, store_rule_hits_fn fn, void *ctx);
+/* One alert by id: fn is called once if it exists; BW_ENOTFOUND if not. */
+int store_alert_get(struct store_reader *r, int64_t id, store_alert_fn fn, void *ctx);
+
+/* ------------------------------------------------------------- agents */
+
+/* Inside a writer transaction: the agent's last heartbeat health (JSON). */
+int store_agent_health(struct store *s, const char *agent_id, const char *health_json,
+                       int64_t at_ns);
+
+/* An agent as stored, valid only during the callback; strings "" when
+ * absent, labels_json and health_json NULL when absent. */
+struct store_agent_row {
+    const char *agent_id, *hostname, *version;
+    const char *labels_json;
+    const char *health_json;
+    int64_t first_seen_ns, last_seen_ns, health_ns;
+};
+typedef int (*store_agent_fn)(const struct store_agent_row *row, void *ctx);
+/* Agents ordered by agent_id, after `after` ("" = from the first), at most
+ * limit (1..STORE_QUERY_MAX_LIMIT). */
+int store_agents_list(struct store_reader *r, const char *after, uint32_t limit,
+                      store_agent_fn fn, void *ctx);
+
+/* ------------------------------------------- what the REST API owns */
+
+/* API tokens: the public id, a name, a role, and only a SHA-256 of the
+ * secret (the secret itself is shown once, at creation, never stored). */
+#define STORE_TOKEN_HASH_LEN 32
+struct store_token {
+    char id[33];
+    char name[129];
+    char role[16];
+    uint8_t secret_hash[STORE_TOKEN_HASH_LEN];
+    int64_t created_ns;
+    int64_t revoked_ns;  /* 0 = live */
+};
+/* The token with this id into *out; BW_ENOTFOUND if there is none. */
+int store_token_get(struct store_reader *r, const char *id, struct store_token *out);
+
+/* A read-write connection of its own for the tables the API owns (tokens,
+ * alert status, audit): each call is one short transaction, waiting at most
+ * a few seconds for the event writer's group commit, never holding the
+ * write lock for longer than its own statements. Thread-safe. Every change
+ * goes into the append-only audit table in the same transaction. */
+struct store_admin;
+/* Creates or migrates the schema if needed. */
+int store_admin_open(struct store_admin **out, const char *path, char *err, size_t errlen);
+void store_admin_close(struct store_admin *a);
+/* BW_EINVAL for a duplicate id or empty fields. */
+int store_token_add(struct store_admin *a, const struct store_token *t, const char *actor);
+/* BW_ENOTFOUND for an unknown id; revoking twice keeps the first time. */
+int store_token_revoke(struct store_admin *a, const char *id, int64_t now_ns,
+                       const char *actor);
+typedef int (*store_token_fn)(const struct store_token *t, void *ctx);
+int store_token_list(struct store_admin *a, store_token_fn fn, void *ctx);
+/* Sets an alert's status with a note; BW_ENOTFOUND for an unknown alert. */
+int store_alert_set_status(struct store_admin *a, int64_t alert_id, const char *status,
+                           const char *note, const char *actor, int64_t now_ns);
+/* Appends one audit record (actions that change nothing else, e.g. a
+ * rules reload). */
+int store_audit_add(struct store_admin *a, const char *actor, const char *action,
+                    const char *target, const char *detail, int64_t now_ns);
+struct store_audit_row {
+    int64_t id, at_ns;
+    const char *actor, *action, *target, *detail;
+};
+typedef int (*store_audit_fn)(const struct store_audit_row *row, void *ctx);
+/* Newest first, ids below before_id (0 = newest), at most limit. */
+int store_audit_list(struct store_admin *a, int64_t before_id, uint32_t limit,
+                     store_audit_fn fn, void *ctx);
 
 #endif

@@ -16,12 +16,14 @@
 #include "bulwark/arena.h"
 #include "bulwark/ingest.h"
 #include "bulwark/rulestage.h"
+#include "bulwark/srvstate.h"
 #include "bulwark/store.h"
 
 struct writer;
 struct writer_item;
 
-enum writer_item_type { WRITER_HELLO, WRITER_BATCH, WRITER_STATE };
+/* HEALTH: an agent's last heartbeat health (JSON text in labels_json). */
+enum writer_item_type { WRITER_HELLO, WRITER_BATCH, WRITER_STATE, WRITER_HEALTH };
 
 typedef void (*writer_done_fn)(struct writer_item *it, void *owner);
 
@@ -51,6 +53,9 @@ struct writer_stats {
     uint64_t transactions, items, events_stored, events_duplicate, commit_failures;
     uint64_t queued_events;
     uint64_t alerts_raised, alerts_merged;
+    /* commit latency (begin to commit done), srvstate's buckets */
+    uint64_t commit_lat_count, commit_lat_sum_us;
+    uint64_t commit_lat_buckets[SRVSTATE_LAT_BUCKETS + 1];
 };
 
 /* Starts the thread. `store` is owned by the writer from now on. */

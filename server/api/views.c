@@ -1,0 +1,81 @@
+/* views.c - the one JSON rendering of each stored thing the API shows:
+ * an event (its columns plus the whole decoded body, as evjson prints it)
+ * and an alert. Lists, single lookups and the native export all use these. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_internal.h"
+#include "bulwark/evjson.h"
+
+json_t *api_event_json(const struct store_row *row)
+{
+    Bulwark__V1__Event *ev = NULL;
+    json_t *o, *body = NULL;
+    const char *kind = evjson_kind_name(row->kind), *sev = evjson_severity_name(row->severity);
+
+    o = json_object();
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "id", json_integer(row->id));
+    json_object_set_new(o, "time", api_time(row->time_ns));
+    json_object_set_new(o, "received", api_time(row->recv_ns));
+    json_object_set_new(o, "kind", kind ? json_string(kind) : json_integer(row->kind));
+    json_object_set_new(o, "severity", sev ? json_string(sev) : json_integer(row->severity));
+    json_object_set_new(o, "agent_id", api_str(row->agent_id));
+    json_object_set_new(o, "hostname", api_str(row->hostname));
+    json_object_set_new(o, "container_id", *row->container_id ? api_str(row->container_id)
+                                                                : json_null());
+    json_object_set_new(o, "epoch", json_integer((json_int_t)row->epoch));
+    json_object_set_new(o, "seq", json_integer((json_int_t)row->seq));
+    if (row->body && row->body_len)
+        ev = bulwark__v1__event__unpack(NULL, row->body_len, row->body);
+    if (ev && (body = evjson_event_to_json(ev))) {
+        /* The body's own copies of the columns above are left out. */
+        json_object_del(body, "kind");
+        json_object_del(body, "seq");
+        json_object_del(body, "time_ns");
+        json_object_del(body, "severity");
+        json_object_update_missing(o, body);
+        json_decref(body);
+    } else if (row->body_len) {
+        json_object_set_new(o, "body_error", json_string("the stored body does not decode"));
+    }
+    if (ev)
+        bulwark__v1__event__free_unpacked(ev, NULL);
+    return o;
+}
+
+json_t *api_alert_json(const struct store_alert_row *row)
+{
+    const char *sev = evjson_severity_name(row->priority);
+    json_t *o = json_object(), *tags = NULL;
+
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "id", json_integer(row->id));
+    json_object_set_new(o, "rule", api_str(row->rule));
+    json_object_set_new(o, "severity", sev ? json_string(sev) : json_integer(row->priority));
+    json_object_set_new(o, "output", api_str(row->output));
+    json_object_set_new(o, "source", api_str(row->source));
+    json_object_set_new(o, "agent_id", *row->agent_id ? api_str(row->agent_id) : json_null());
+    json_object_set_new(o, "hostname", *row->hostname ? api_str(row->hostname) : json_null());
+    json_object_set_new(o, "container_id",
+                        *row->container_id ? api_str(row->container_id) : json_null());
+    json_object_set_new(o, "image", *row->image ? api_str(row->image) : json_null());
+    if (row->tags_json)
+        tags = json_loads(row->tags_json, JSON_REJECT_DUPLICATES, NULL);
+    json_object_set_new(o, "tags", json_is_array(tags) ? tags : json_array());
+    if (tags && !json_is_array(tags))
+        json_decref(tags);
+    json_object_set_new(o, "first_seen", api_time(row->first_seen_ns));
+    json_object_set_new(o, "last_seen", api_time(row->last_seen_ns));
+    json_object_set_new(o, "count", json_integer(row->count));
+    json_object_set_new(o, "retrospective", json_boolean(row->retrospective));
+    json_object_set_new(o, "evidence_count", json_integer((json_int_t)row->n_evidence));
+    json_object_set_new(o, "status", api_str(row->status));
+    json_object_set_new(o, "status_note", *row->status_note ? api_str(row->status_note)
+                                                              : json_null());
+    json_object_set_new(o, "status_by", *row->status_by ? api_str(row->status_by) : json_null());
+    json_object_set_new(o, "status_changed", api_time(row->status_ns));
+    return o;
+}

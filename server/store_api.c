@@ -1,0 +1,447 @@
+/* store_api.c - what the REST API reads and owns in the store
+ * (include/bulwark/store.h): lookups by id, the agents list, tokens, and
+ * struct store_admin, the read-write connection for the tables the API owns
+ * (api_tokens, alert status, audit). Every change made through store_admin
+ * is one short transaction that also appends its audit record. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bulwark/err.h"
+#include "store_internal.h"
+
+/* The API's reader statements (prepared with the reader's own). */
+const char *const store_api_rsql[R_COUNT - R_CORE_COUNT] = {
+    [R_EVENT_BY_ID - R_CORE_COUNT] = EVENT_SELECT " WHERE e.id = ?1",
+    /* Numbered as R_SCAN's parameters (?2 is not used). */
+    [R_EVENTS_AFTER - R_CORE_COUNT] =
+        EVENT_SELECT " WHERE e.id > ?1"
+                     " AND (?3 = 0 OR e.time_ns >= ?3) AND (?4 = 0 OR e.time_ns < ?4)"
+                     " AND (?5 < 0 OR e.agent = ?5) AND (?6 < 0 OR e.host = ?6)"
+                     " AND (?7 < 0 OR e.container = ?7) AND (?8 = 0 OR e.kind = ?8)"
+                     " AND e.severity >= ?10 ORDER BY e.id LIMIT ?9",
+    [R_ALERT_BY_ID - R_CORE_COUNT] = ALERT_SELECT " WHERE id = ?1",
+    [R_ALERTS_AFTER - R_CORE_COUNT] = ALERT_SELECT
+    " WHERE id > ?1 AND priority >= ?3 AND (?4 IS NULL OR status = ?4) ORDER BY id LIMIT ?2",
+    [R_AGENTS - R_CORE_COUNT] =
+        "SELECT agent_id, hostname, version, labels, health, first_seen, last_seen,"
+        " coalesce(health_at, 0) FROM agents WHERE agent_id > ?1 ORDER BY agent_id LIMIT ?2",
+    [R_TOKEN_GET - R_CORE_COUNT] =
+        "SELECT id, name, role, secret_hash, created_at, coalesce(revoked_at, 0)"
+        " FROM api_tokens WHERE id = ?1",
+    [R_RULE_HITS - R_CORE_COUNT] =
+        "SELECT rule, count(*), sum(count), max(last_seen),"
+        " sum(CASE WHEN status = 'open' THEN 1 ELSE 0 END) FROM alerts GROUP BY rule",
+};
+
+int store_rule_hits(struct store_reader *r, store_rule_hits_fn fn, void *ctx)
+{
+    sqlite3_stmt *st;
+    int rc = 0, step;
+
+    if (!r || !fn)
+        return BW_EINVAL;
+    st = r->st[R_RULE_HITS];
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_rule_hits h = {
+            .rule = col_text(st, 0),
+            .alerts = (uint64_t)sqlite3_column_int64(st, 1),
+            .hits = (uint64_t)sqlite3_column_int64(st, 2),
+            .last_ns = sqlite3_column_int64(st, 3),
+            .open = (uint64_t)sqlite3_column_int64(st, 4),
+        };
+        if ((rc = fn(&h, ctx)) != 0)
+            goto out;
+    }
+    if (step != SQLITE_DONE)
+        rc = BW_EIO;
+out:
+    sqlite3_reset(st);
+    return rc;
+}
+
+int store_event_get(struct store_reader *r, int64_t id, store_row_fn fn, void *ctx)
+{
+    sqlite3_stmt *st;
+    struct store_row row;
+    int rc, step;
+
+    if (!r || !fn || id <= 0)
+        return BW_EINVAL;
+    st = r->st[R_EVENT_BY_ID];
+    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK)
+        return BW_EIO;
+    step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        store_row_read(st, &row);
+        rc = fn(&row, ctx);
+    } else {
+        rc = step == SQLITE_DONE ? BW_ENOTFOUND : BW_EIO;
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+struct found {
+    store_alert_fn fn;
+    void *ctx;
+    bool any;
+};
+
+static int on_one_alert(const struct store_alert_row *row, void *ctx)
+{
+    struct found *f = ctx;
+    f->any = true;
+    return f->fn(row, f->ctx);
+}
+
+int store_alert_get(struct store_reader *r, int64_t id, store_alert_fn fn, void *ctx)
+{
+    struct found f = {fn, ctx, false};
+    sqlite3_stmt *st;
+    int rc;
+
+    if (!r || !fn || id <= 0)
+        return BW_EINVAL;
+    st = r->st[R_ALERT_BY_ID];
+    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK)
+        return BW_EIO;
+    rc = store_alert_rows(st, on_one_alert, &f);
+    return rc == 0 && !f.any ? BW_ENOTFOUND : rc;
+}
+
+int store_agents_list(struct store_reader *r, const char *after, uint32_t limit,
+                      store_agent_fn fn, void *ctx)
+{
+    sqlite3_stmt *st;
+    int rc = 0, step;
+
+    if (!r || !fn || limit == 0 || limit > STORE_QUERY_MAX_LIMIT)
+        return BW_EINVAL;
+    st = r->st[R_AGENTS];
+    if (bind_text(st, 1, after ? after : "") || sqlite3_bind_int64(st, 2, limit))
+        return BW_EIO;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_agent_row row = {
+            .agent_id = col_text(st, 0),
+            .hostname = col_text(st, 1),
+            .version = col_text(st, 2),
+            .labels_json = (const char *)sqlite3_column_text(st, 3),
+            .health_json = (const char *)sqlite3_column_text(st, 4),
+            .first_seen_ns = sqlite3_column_int64(st, 5),
+            .last_seen_ns = sqlite3_column_int64(st, 6),
+            .health_ns = sqlite3_column_int64(st, 7),
+        };
+        if ((rc = fn(&row, ctx)) != 0)
+            goto out;
+    }
+    if (step != SQLITE_DONE)
+        rc = BW_EIO;
+out:
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* Reads a token row (R_TOKEN_GET / A_TOKEN_LIST columns). */
+static void token_read(sqlite3_stmt *st, struct store_token *t)
+{
+    const void *h = sqlite3_column_blob(st, 3);
+
+    memset(t, 0, sizeof *t);
+    snprintf(t->id, sizeof t->id, "%s", col_text(st, 0));
+    snprintf(t->name, sizeof t->name, "%s", col_text(st, 1));
+    snprintf(t->role, sizeof t->role, "%s", col_text(st, 2));
+    if (h && sqlite3_column_bytes(st, 3) == STORE_TOKEN_HASH_LEN)
+        memcpy(t->secret_hash, h, STORE_TOKEN_HASH_LEN);
+    t->created_ns = sqlite3_column_int64(st, 4);
+    t->revoked_ns = sqlite3_column_int64(st, 5);
+}
+
+int store_token_get(struct store_reader *r, const char *id, struct store_token *out)
+{
+    sqlite3_stmt *st;
+    int step;
+
+    if (!r || !id || !out)
+        return BW_EINVAL;
+    st = r->st[R_TOKEN_GET];
+    if (bind_text(st, 1, id) != SQLITE_OK)
+        return BW_EIO;
+    step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        token_read(st, out);
+    sqlite3_reset(st);
+    return step == SQLITE_ROW ? 0 : step == SQLITE_DONE ? BW_ENOTFOUND : BW_EIO;
+}
+
+/* ------------------------------------------------------------ the admin */
+
+enum astmt {
+    A_BEGIN,
+    A_COMMIT,
+    A_ROLLBACK,
+    A_TOKEN_ADD,
+    A_TOKEN_REVOKE,
+    A_TOKEN_EXISTS,
+    A_TOKEN_LIST,
+    A_ALERT_STATUS,
+    A_AUDIT_ADD,
+    A_AUDIT_LIST,
+    A_COUNT
+};
+
+static const char *const asql[A_COUNT] = {
+    [A_BEGIN] = "BEGIN IMMEDIATE",
+    [A_COMMIT] = "COMMIT",
+    [A_ROLLBACK] = "ROLLBACK",
+    [A_TOKEN_ADD] = "INSERT INTO api_tokens (id, name, role, secret_hash, created_at)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [A_TOKEN_REVOKE] = "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, ?2)"
+                       " WHERE id = ?1",
+    [A_TOKEN_EXISTS] = "SELECT count(*) FROM api_tokens WHERE id = ?1",
+    [A_TOKEN_LIST] = "SELECT id, name, role, secret_hash, created_at, coalesce(revoked_at, 0)"
+                     " FROM api_tokens ORDER BY created_at, id",
+    [A_ALERT_STATUS] = "UPDATE alerts SET status = ?2, status_note = ?3, status_by = ?4,"
+                       " status_at = ?5 WHERE id = ?1",
+    [A_AUDIT_ADD] = "INSERT INTO audit (at, actor, action, target, detail)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [A_AUDIT_LIST] = "SELECT id, at, actor, action, target, coalesce(detail, '') FROM audit"
+                     " WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
+};
+
+struct store_admin {
+    sqlite3 *db;
+    pthread_mutex_t mu;  /* one statement set, many API threads */
+    sqlite3_stmt *st[A_COUNT];
+};
+
+int store_admin_open(struct store_admin **out, const char *path, char *err, size_t errlen)
+{
+    struct store_admin *a;
+    int rc = BW_EIO;
+
+    if (!out || !path || !*path) {
+        store_set_err(err, errlen, "store path missing");
+        return BW_EINVAL;
+    }
+    if (!(a = calloc(1, sizeof *a))) {
+        store_set_err(err, errlen, "out of memory");
+        return BW_ENOMEM;
+    }
+    pthread_mutex_init(&a->mu, NULL);
+    if (sqlite3_open_v2(path, &a->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        store_set_err(err, errlen, "open '%s': %s", path,
+                      a->db ? sqlite3_errmsg(a->db) : "out of memory");
+        goto out;
+    }
+    sqlite3_busy_timeout(a->db, STORE_BUSY_MS);
+    if (sqlite3_exec(a->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL) != SQLITE_OK) {
+        store_set_err(err, errlen, "set up '%s' (wal): %s", path, sqlite3_errmsg(a->db));
+        goto out;
+    }
+    if ((rc = store_schema_migrate(a->db, path, err, errlen)) < 0 ||
+        (rc = store_prepare_all(a->db, asql, A_COUNT, a->st, "admin", err, errlen)) < 0)
+        goto out;
+    *out = a;
+    return 0;
+out:
+    store_admin_close(a);
+    return rc;
+}
+
+void store_admin_close(struct store_admin *a)
+{
+    if (!a)
+        return;
+    for (int i = 0; i < A_COUNT; i++)
+        sqlite3_finalize(a->st[i]);
+    sqlite3_close(a->db);
+    pthread_mutex_destroy(&a->mu);
+    free(a);
+}
+
+/* Binds and steps the audit insert (inside the caller's transaction). */
+static int audit_add(struct store_admin *a, const char *actor, const char *action,
+                     const char *target, const char *detail, int64_t now_ns)
+{
+    sqlite3_stmt *st = a->st[A_AUDIT_ADD];
+    if (sqlite3_bind_int64(st, 1, now_ns) || bind_text(st, 2, actor ? actor : "") ||
+        bind_text(st, 3, action) || bind_text(st, 4, target ? target : "") ||
+        bind_text(st, 5, detail))
+        return BW_EIO;
+    return stmt_exec(st);
+}
+
+/* Ends the transaction: commit when rc is 0, else roll back; returns rc
+ * (or BW_EIO when the commit failed). */
+static int admin_end(struct store_admin *a, int rc)
+{
+    if (rc == 0 && stmt_exec(a->st[A_COMMIT]) < 0)
+        rc = BW_EIO;
+    if (rc < 0 && !sqlite3_get_autocommit(a->db))
+        stmt_exec(a->st[A_ROLLBACK]);
+    for (int i = 0; i < A_COUNT; i++)
+        sqlite3_clear_bindings(a->st[i]);
+    pthread_mutex_unlock(&a->mu);
+    return rc;
+}
+
+static int admin_begin(struct store_admin *a)
+{
+    pthread_mutex_lock(&a->mu);
+    if (stmt_exec(a->st[A_BEGIN]) < 0) {
+        pthread_mutex_unlock(&a->mu);
+        return BW_EIO;
+    }
+    return 0;
+}
+
+int store_token_add(struct store_admin *a, const struct store_token *t, const char *actor)
+{
+    int64_t exists;
+    int rc;
+    char detail[200];
+
+    if (!a || !t || !*t->id || !*t->name || !*t->role)
+        return BW_EINVAL;
+    if ((rc = admin_begin(a)) < 0)
+        return rc;
+    sqlite3_stmt *st = a->st[A_TOKEN_EXISTS];
+    if (bind_text(st, 1, t->id) || (rc = stmt_int(st, &exists)) < 0) {
+        rc = BW_EIO;
+        goto out;
+    }
+    if (exists) {
+        rc = BW_EINVAL;
+        goto out;
+    }
+    st = a->st[A_TOKEN_ADD];
+    if (bind_text(st, 1, t->id) || bind_text(st, 2, t->name) || bind_text(st, 3, t->role) ||
+        sqlite3_bind_blob(st, 4, t->secret_hash, STORE_TOKEN_HASH_LEN, SQLITE_STATIC) ||
+        sqlite3_bind_int64(st, 5, t->created_ns) || stmt_exec(st) < 0) {
+        rc = BW_EIO;
+        goto out;
+    }
+    snprintf(detail, sizeof detail, "role %s, name %s", t->role, t->name);
+    rc = audit_add(a, actor, "token.create", t->id, detail, t->created_ns);
+out:
+    return admin_end(a, rc);
+}
+
+int store_token_revoke(struct store_admin *a, const char *id, int64_t now_ns, const char *actor)
+{
+    int rc;
+
+    if (!a || !id || !*id)
+        return BW_EINVAL;
+    if ((rc = admin_begin(a)) < 0)
+        return rc;
+    sqlite3_stmt *st = a->st[A_TOKEN_REVOKE];
+    if (bind_text(st, 1, id) || sqlite3_bind_int64(st, 2, now_ns) || stmt_exec(st) < 0) {
+        rc = BW_EIO;
+        goto out;
+    }
+    if (sqlite3_changes(a->db) == 0) {
+        rc = BW_ENOTFOUND;
+        goto out;
+    }
+    rc = audit_add(a, actor, "token.revoke", id, NULL, now_ns);
+out:
+    return admin_end(a, rc);
+}
+
+int store_token_list(struct store_admin *a, store_token_fn fn, void *ctx)
+{
+    int rc = 0, step;
+
+    if (!a || !fn)
+        return BW_EINVAL;
+    pthread_mutex_lock(&a->mu);
+    sqlite3_stmt *st = a->st[A_TOKEN_LIST];
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_token t;
+        token_read(st, &t);
+        if ((rc = fn(&t, ctx)) != 0)
+            break;
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = BW_EIO;
+    sqlite3_reset(st);
+    pthread_mutex_unlock(&a->mu);
+    return rc;
+}
+
+int store_alert_set_status(struct store_admin *a, int64_t alert_id, const char *status,
+                           const char *note, const char *actor, int64_t now_ns)
+{
+    char target[32];
+    int rc;
+
+    if (!a || alert_id <= 0 || !status || !*status)
+        return BW_EINVAL;
+    if ((rc = admin_begin(a)) < 0)
+        return rc;
+    sqlite3_stmt *st = a->st[A_ALERT_STATUS];
+    if (sqlite3_bind_int64(st, 1, alert_id) || bind_text(st, 2, status) ||
+        bind_text(st, 3, note) || bind_text(st, 4, actor) || sqlite3_bind_int64(st, 5, now_ns) ||
+        stmt_exec(st) < 0) {
+        rc = BW_EIO;
+        goto out;
+    }
+    if (sqlite3_changes(a->db) == 0) {
+        rc = BW_ENOTFOUND;
+        goto out;
+    }
+    snprintf(target, sizeof target, "alert/%lld", (long long)alert_id);
+    rc = audit_add(a, actor, status, target, note, now_ns);
+out:
+    return admin_end(a, rc);
+}
+
+int store_audit_add(struct store_admin *a, const char *actor, const char *action,
+                    const char *target, const char *detail, int64_t now_ns)
+{
+    int rc;
+
+    if (!a || !action || !*action)
+        return BW_EINVAL;
+    if ((rc = admin_begin(a)) < 0)
+        return rc;
+    return admin_end(a, audit_add(a, actor, action, target, detail, now_ns));
+}
+
+int store_audit_list(struct store_admin *a, int64_t before_id, uint32_t limit,
+                     store_audit_fn fn, void *ctx)
+{
+    int rc = 0, step;
+
+    if (!a || !fn || limit == 0 || limit > STORE_QUERY_MAX_LIMIT || before_id < 0)
+        return BW_EINVAL;
+    pthread_mutex_lock(&a->mu);
+    sqlite3_stmt *st = a->st[A_AUDIT_LIST];
+    if (sqlite3_bind_int64(st, 1, before_id > 0 ? before_id : INT64_MAX) ||
+        sqlite3_bind_int64(st, 2, limit)) {
+        rc = BW_EIO;
+        goto out;
+    }
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_audit_row row = {
+            .id = sqlite3_column_int64(st, 0),
+            .at_ns = sqlite3_column_int64(st, 1),
+            .actor = col_text(st, 2),
+            .action = col_text(st, 3),
+            .target = col_text(st, 4),
+            .detail = col_text(st, 5),
+        };
+        if ((rc = fn(&row, ctx)) != 0)
+            goto out;
+    }
+    if (step != SQLITE_DONE)
+        rc = BW_EIO;
+out:
+    sqlite3_reset(st);
+    pthread_mutex_unlock(&a->mu);
+    return rc;
+}
