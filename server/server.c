@@ -460,6 +460,7 @@ int server_run(const struct server_config *cfg)
     uv_signal_start(&srv->sig_hup, on_sighup, SIGHUP);
 
     if (listener_start(srv) < 0 || api_start(&srv->api, srv) < 0) {
+        listener_stop(srv);
         srv->draining = true;
         server_finish(srv);
         uv_run(&loop, UV_RUN_DEFAULT);
