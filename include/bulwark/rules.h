@@ -29,6 +29,10 @@ typedef void (*rules_diag_fn)(void *ctx, const char *file, unsigned line, const 
  * and file:line) go through diag. A YAML or condition syntax error returns BW_ECONFIG with file:line via diag
  * and *out untouched. BW_EIO if a file cannot be read, BW_ENOMEM. diag may be NULL. */
 int ruleset_load(struct ruleset **out, const char *const *paths, size_t n, rules_diag_fn diag, void *ctx);
+/* The same over one rule file held in memory (len bytes, need not end in
+ * NUL); name stands for the file in diagnostics. For tests and fuzzing. */
+int ruleset_load_text(struct ruleset **out, const char *name, const char *text, size_t len,
+                      rules_diag_fn diag, void *ctx);
 void ruleset_free(struct ruleset *rs);
 /* total: rules defined; enabled: rules that raise alerts; unsupported:
  * rules disabled because they use something this engine does not support

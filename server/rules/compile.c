@@ -600,13 +600,19 @@ void cnode_simplify(struct cnode *n, uint8_t kinds)
         }
         return;
     }
-    /* AND: true operands drop out, a false one decides; OR the reverse */
+    /* AND: true operands drop out, a false one decides; OR the reverse.
+     * kids[0..w) are the operands kept so far and kids[i..n) those not yet
+     * looked at; a dropped operand is freed and its slot left behind, so
+     * before cnode_become frees the operands they are made one run
+     * kids[0..n) again (each freed once). */
     for (size_t i = 0; i < n->n; i++) {
         struct cnode *k = n->kids[i];
 
         cnode_simplify(k, kinds);
         c = leaf_const(k, kinds);
         if (c == (n->type == C_OR)) {
+            memmove(n->kids + w, n->kids + i, (n->n - i) * sizeof *n->kids);
+            n->n = w + (n->n - i);
             cnode_become(n, c ? C_TRUE : C_FALSE);
             return;
         }

@@ -1206,14 +1206,19 @@ static void loader_release(struct loader *l)
     free(l->ndocs);
 }
 
-static int load_file(struct loader *l, size_t fi)
+/* Reads file fi of the ruleset, from text when not NULL (len bytes), else
+ * from the file it names. */
+static int load_file(struct loader *l, size_t fi, const char *text, size_t len)
 {
     char err[RULES_MSG_MAX];
     unsigned line = 0;
     int rc;
 
     l->file = l->rs->files[fi];
-    rc = yaml_load_file(l->file, &l->docs[fi], &l->ndocs[fi], &line, err, sizeof err);
+    if (text)
+        rc = yaml_load_string(text, len, &l->docs[fi], &l->ndocs[fi], &line, err, sizeof err);
+    else
+        rc = yaml_load_file(l->file, &l->docs[fi], &l->ndocs[fi], &line, err, sizeof err);
     if (rc < 0) {
         diag(l, l->file, line, "%s", err);
         return rc;
@@ -1235,7 +1240,10 @@ static int load_file(struct loader *l, size_t fi)
     return 0;
 }
 
-int ruleset_load(struct ruleset **out, const char *const *paths, size_t n, rules_diag_fn diag_fn, void *ctx)
+/* ruleset_load() over n files, or over one text named paths[0] when text is
+ * not NULL. */
+static int load(struct ruleset **out, const char *const *paths, size_t n, const char *text, size_t len,
+                rules_diag_fn diag_fn, void *ctx)
 {
     struct loader l = {.diag = diag_fn, .ctx = ctx};
     int rc = BW_ENOMEM;
@@ -1255,7 +1263,7 @@ int ruleset_load(struct ruleset **out, const char *const *paths, size_t n, rules
     }
     rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++)
-        rc = load_file(&l, i);
+        rc = load_file(&l, i, text, len);
     if (rc == 0)
         rc = compile_all(&l);
     if (rc == 0) {
@@ -1268,6 +1276,17 @@ out:
     loader_release(&l);
     ruleset_free(l.rs);
     return rc;
+}
+
+int ruleset_load(struct ruleset **out, const char *const *paths, size_t n, rules_diag_fn diag_fn, void *ctx)
+{
+    return load(out, paths, n, NULL, 0, diag_fn, ctx);
+}
+
+int ruleset_load_text(struct ruleset **out, const char *name, const char *text, size_t len,
+                      rules_diag_fn diag_fn, void *ctx)
+{
+    return load(out, &name, 1, text, len, diag_fn, ctx);
 }
 
 void ruleset_counts(const struct ruleset *rs, size_t *total, size_t *enabled, size_t *unsupported)
