@@ -178,8 +178,8 @@ static void on_sighup(uv_signal_t *h, int signum)
     struct tls_ctx *t = tls_ctx_new(TLS_ROLE_SERVER, srv->cfg->tls_ca, srv->cfg->tls_cert,
                                     srv->cfg->tls_key, err, sizeof err);
     (void)signum;
-    if (srv->rules && rulestage_reload(srv->rules) == 0)
-        log_msg(LOG_INFO, "server", "SIGHUP: reloaded the rules");
+    if (srv->rules)  /* compiles beside the loop, swaps on it; logs the outcome */
+        rulestage_reload_start(srv->rules, h->loop, NULL, NULL);
     if (!t) {
         log_msg(LOG_ERROR, "server", "SIGHUP: keeping the old TLS files: %s", err);
         return;
