@@ -169,6 +169,37 @@ void rulestage_free(struct rulestage *rs)
     free(rs);
 }
 
+/* Puts a loaded set (or NULL: refused, logged) in place of the running one
+ * and logs the outcome: 0, or negative with the running rules kept. */
+static int rulestage_swap_in(struct rulestage *rs, struct ruleset *set, size_t enabled)
+{
+    int rc;
+
+    if (!set) {
+        log_msg(LOG_ERROR, "rules", "reload refused; the running rules stay");
+        return BW_ECONFIG;
+    }
+    rc = rules_engine_swap(rs->engine, set);
+    if (rc < 0) {
+        ruleset_free(set);
+        log_msg(LOG_ERROR, "rules", "out of memory swapping the new rules in; the running rules stay");
+        return rc;
+    }
+    ruleset_free(rs->set);
+    rs->set = set;
+    rs->enabled = enabled;
+    log_msg(LOG_INFO, "rules", "reloaded: %zu rules enabled", enabled);
+    return 0;
+}
+
+int rulestage_reload(struct rulestage *rs)
+{
+    size_t enabled = 0;
+    struct ruleset *set = rulestage_load(rs->spec, &enabled);
+
+    return rulestage_swap_in(rs, set, enabled);
+}
+
 static void on_reload_work(uv_work_t *w)
 {
     struct rulestage *rs = w->data;
@@ -181,21 +212,13 @@ static void on_reload_done(uv_work_t *w, int status)
     struct rulestage *rs = w->data;
     rulestage_reload_fn done = rs->done;
     void *ctx = rs->done_ctx;
-    int rc = 0;
+    struct ruleset *set = rs->next;
+    int rc;
 
     (void)status;   /* never cancelled */
     rs->reloading = false;
-    if (!rs->next) {
-        log_msg(LOG_ERROR, "rules", "reload refused; the running rules stay");
-        rc = BW_ECONFIG;
-    } else {
-        rules_engine_swap(rs->engine, rs->next);
-        ruleset_free(rs->set);
-        rs->set = rs->next;
-        rs->enabled = rs->next_enabled;
-        rs->next = NULL;
-        log_msg(LOG_INFO, "rules", "reloaded: %zu rules enabled", rs->enabled);
-    }
+    rs->next = NULL;
+    rc = rulestage_swap_in(rs, set, rs->next_enabled);
     if (rs->again) {
         rs->again = false;
         if (rulestage_reload_start(rs, w->loop, done, ctx) < 0)

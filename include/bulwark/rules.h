@@ -65,8 +65,9 @@ typedef void (*rules_alert_fn)(void *ctx, const struct rules_alert *a);  /* data
  * out first). NULL on ENOMEM. */
 struct rules_engine *rules_engine_new(const struct ruleset *rs);
 /* Hot reload: swap in a new ruleset; detector/correlation state of rules whose names persist is kept.
- * The caller frees the old ruleset after. */
-void rules_engine_swap(struct rules_engine *e, const struct ruleset *rs);
+ * Time linear in the number of rules. Returns 0 (the caller frees the old ruleset after), or BW_ENOMEM:
+ * nothing changed, the engine still runs the old ruleset (the caller frees the new one). */
+int rules_engine_swap(struct rules_engine *e, const struct ruleset *rs);
 /* Runs ev through the rules; fn is called once per alert raised, in rule
  * order (correlations last). Time is the event's time_ns, never the clock,
  * so replays and retro-hunts behave like live traffic. Returns the number

@@ -36,6 +36,10 @@ void alert_rec_free_list(struct alert_rec *list);
 int rulestage_open(struct rulestage **out, const char *spec);
 /* Not while a reload is in flight (the loop has run until it finished). */
 void rulestage_free(struct rulestage *rs);
+/* Loads spec again on the calling thread and, on success, swaps it in
+ * (state kept), else keeps the old; 0 or negative. It blocks for as long as
+ * compiling takes: the loop uses rulestage_reload_start(). */
+int rulestage_reload(struct rulestage *rs);
 /* Called on the loop when a reload has finished: status 0 (the new rules
  * run), or negative (refused, logged; the old rules stay). */
 typedef void (*rulestage_reload_fn)(struct rulestage *rs, int status, void *ctx);

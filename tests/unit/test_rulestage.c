@@ -2,7 +2,7 @@
  * thread and returns to the loop at once, swaps the new rules in on the
  * loop, keeps the running rules when the new files are refused (macros that
  * would expand without bound), and a reload asked for during another runs
- * after it. */
+ * after it; the blocking rulestage_reload() does the same in place. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -98,6 +98,14 @@ static void test_reload_beside_the_loop(void **state)
     assert_int_equal(d.status[2], 0);
     assert_int_equal(d.status[3], 0);
     assert_int_equal(enabled_of(rs), 7);
+
+    /* the blocking form (for callers that need the outcome at once) */
+    write_rules(2, 30);
+    assert_int_equal(rulestage_reload(rs), BW_ECONFIG);
+    assert_int_equal(enabled_of(rs), 7);
+    write_rules(2, 1);
+    assert_int_equal(rulestage_reload(rs), 0);
+    assert_int_equal(enabled_of(rs), 2);
 
     rulestage_free(rs);
     assert_int_equal(uv_loop_close(&loop), 0);
