@@ -1,5 +1,7 @@
 /* compile.c - condition AST -> compiled condition tree. Macros are
- * expanded (each use compiles the macro's AST again, so no sharing to free),
+ * expanded (each use compiles the macro's AST again, so no sharing to free;
+ * every test and value drawn from the load's budget, so a file cannot ask
+ * for exponential work: see struct compile_env),
  * unquoted values naming a list are replaced by the list's items (lists in
  * lists too), AND/OR chains are flattened, operands are parsed once
  * (numbers, lower-cased icontains needles, hash sets for `in`), and evt.type

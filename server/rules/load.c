@@ -859,8 +859,10 @@ static int exceptions_ast(struct cr *c, struct anode **out)
         bool single = x->fields->type == Y_SCALAR;
         size_t nf = single ? 1 : x->fields->n;
 
-        if (x->comps && (single ? x->comps->type != Y_SCALAR : x->comps->type != Y_SEQ || x->comps->n != nf))
-            return disable(c, "exception '%s': comps do not match fields", x->name);
+        if (x->comps && (single ? x->comps->type != Y_SCALAR : x->comps->type != Y_SEQ || x->comps->n != nf)) {
+            rc = disable(c, "exception '%s': comps do not match fields", x->name);  /* any is freed below */
+            break;
+        }
         for (size_t vs = 0; vs < x->nvalues && rc == 0; vs++) {
             const struct ynode *values = x->values[vs];
             size_t ntuples = single ? 1 : values->n;

@@ -308,10 +308,17 @@ static void test_load_work_linear(void **state)
     assert_true(large < small * 5);   /* 4x the rules: ~4x the work, 16x if quadratic */
 }
 
-/* Files refused by the YAML reader free everything (an alias's anchor name
- * leaked; ASan's leak check at exit fails the test otherwise). */
+/* Files refused by the YAML reader, and rules disabled half-way through
+ * their exceptions, free everything (an alias's anchor name leaked, and the
+ * exceptions compiled before one whose comps do not match its fields; ASan's
+ * leak check at exit fails the test otherwise). */
 static void test_refused_files_leak_nothing(void **state)
 {
+    static const char exc[] =
+        "- rule: r\n  desc: d\n  condition: proc.name = a\n  output: o\n  priority: INFO\n"
+        "  exceptions:\n    - name: one\n      fields: [proc.name]\n      values: [[x]]\n"
+        "    - name: two\n      fields: [proc.name, proc.cmdline]\n      comps: [=]\n"
+        "      values: [[y, z]]\n";
     static const char *const texts[] = {
         "- list: a\n  items: &x [sh]\n- list: b\n  items: *x\n",
         "- rule: r\n  condition: [\n",
@@ -321,10 +328,16 @@ static void test_refused_files_leak_nothing(void **state)
     struct text deep = {0};
     struct ruleset *rs;
     struct diags d;
+    size_t unsupported;
     (void)state;
 
     for (size_t i = 0; i < sizeof texts / sizeof *texts; i++)
         assert_int_equal(load(texts[i], &rs, &d), BW_ECONFIG);
+    assert_int_equal(load(exc, &rs, &d), 0);
+    ruleset_counts(rs, NULL, NULL, &unsupported);
+    assert_int_equal(unsupported, 1);
+    assert_non_null(strstr(d.first, "exception 'two': comps do not match fields"));
+    ruleset_free(rs);
     for (unsigned k = 0; k < 100; k++)
         text_add(&deep, "[");
     assert_int_equal(load(deep.s, &rs, &d), BW_ECONFIG);
