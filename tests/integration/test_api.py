@@ -155,6 +155,13 @@ class ApiTest(harness.BulwarkTest):
         r = call(port, "POST", "/api/v1/rules/reload", token=admin)
         self.assertEqual(r.status, 200, r.body)
         server.proc.wait_for(r"API: reloaded the rules", 10)
+        broken = os.path.join(self.path("rules"), "zz-broken.yaml")
+        with open(broken, "w") as f:
+            f.write("- rule: broken\n  condition: evt.type = \n  output: x\n  priority: INFO\n")
+        self.assert_problem(call(port, "POST", "/api/v1/rules/reload", token=admin), 409)
+        os.unlink(broken)
+        rules_after = get_json(port, "/api/v1/rules", viewer)["items"]
+        self.assertEqual(len(rules_after), len(rules), "a refused reload changed the rules")
 
         # agents: one that is gone, one connected with its heartbeat health
         live = self.start_agent(certs, server, "live-host", synthetic_rate=5,
