@@ -4,18 +4,273 @@
  * decides whether a Hello matches the certificate and whether a Batch is
  * well formed, contiguous and bounded. It neither logs nor touches sockets;
  * the connection that called it logs the reason once and closes. */
+#include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bulwark/err.h"
 #include "bulwark/ingest.h"
+#include "bulwark/limits.h"
+
+/* ------------------------------------------------------------ wire checks
+ *
+ * protobuf-c accepts any bytes in a string field and cuts the C copy at the
+ * first NUL, so strings are checked on the wire, where their length is
+ * known: every string and every repeated field of every message in a frame,
+ * against the limits below (BW_LIMIT_STRING / BW_LIMIT_REPEATED when a field
+ * is not listed), and every enum against its declared values. */
+
+struct ingest_limit {
+    const char *msg;    /* full protobuf name of the message */
+    const char *field;
+    uint32_t max;       /* bytes of a string, entries of a repeated field */
+};
+
+static const struct ingest_limit ingest_limits[] = {
+    {"bulwark.v1.Hello", "agent_id", BW_LIMIT_AGENT_ID},
+    {"bulwark.v1.Hello", "hostname", BW_LIMIT_HOSTNAME},
+    {"bulwark.v1.Hello", "agent_version", BW_LIMIT_AGENT_VERSION},
+    {"bulwark.v1.Labels", "cloud", BW_LIMIT_LABEL},
+    {"bulwark.v1.Labels", "region", BW_LIMIT_LABEL},
+    {"bulwark.v1.Labels", "environment", BW_LIMIT_LABEL},
+    {"bulwark.v1.Labels", "tenant", BW_LIMIT_LABEL},
+    {"bulwark.v1.Labels", "extra", BW_LIMIT_LABELS},
+    {"bulwark.v1.Labels.ExtraEntry", "key", BW_LIMIT_LABEL_KEY},
+    {"bulwark.v1.Labels.ExtraEntry", "value", BW_LIMIT_LABEL_VALUE},
+    {"bulwark.v1.ContainerRef", "id", BW_LIMIT_CONTAINER_ID},
+    {"bulwark.v1.Batch", "events", UINT32_MAX},  /* max_batch_events decides */
+};
+
+#define INGEST_WIRE_DEPTH 8     /* Frame > Batch > Event > body > Mount: 5 */
+#define INGEST_PATH_MAX 160
+
+struct ingest_wire {
+    const Bulwark__V1__Frame *f;
+    const Bulwark__V1__Event *ev;  /* the event being walked, if any */
+    char path[INGEST_PATH_MAX];   /* below the event when ev is set */
+    char *why;
+    size_t whylen;
+};
+
+static uint32_t ingest_limit_of(const ProtobufCMessageDescriptor *d,
+                                const ProtobufCFieldDescriptor *fd)
+{
+    for (size_t i = 0; i < sizeof ingest_limits / sizeof ingest_limits[0]; i++)
+        if (strcmp(ingest_limits[i].msg, d->name) == 0 &&
+            strcmp(ingest_limits[i].field, fd->name) == 0)
+            return ingest_limits[i].max;
+    return fd->label == PROTOBUF_C_LABEL_REPEATED ? BW_LIMIT_REPEATED : BW_LIMIT_STRING;
+}
+
+/* Strict UTF-8 (RFC 3629): no overlong forms, surrogates or values past
+ * U+10FFFF; NUL is reported apart (*nul), as it is not text either. */
+static bool ingest_utf8_ok(const uint8_t *p, size_t n, bool *nul)
+{
+    size_t i = 0;
+
+    *nul = false;
+    while (i < n) {
+        uint8_t c = p[i];
+        size_t len;
+        uint32_t cp;
+
+        if (c < 0x80) {
+            if (c == 0) {
+                *nul = true;
+                return false;
+            }
+            i++;
+            continue;
+        }
+        if (c >= 0xC2 && c <= 0xDF) {
+            len = 2;
+            cp = c & 0x1F;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            len = 3;
+            cp = c & 0x0F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            len = 4;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (n - i < len)
+            return false;
+        for (size_t k = 1; k < len; k++) {
+            if ((p[i + k] & 0xC0) != 0x80)
+                return false;
+            cp = cp << 6 | (p[i + k] & 0x3F);
+        }
+        if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+            (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+            return false;
+        i += len;
+    }
+    return true;
+}
+
+static bool ingest_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    *v = 0;
+    for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        *v |= (uint64_t)(b & 0x7F) << shift;
+        if (!(b & 0x80))
+            return true;
+    }
+    return false;
+}
+
+/* Writes "event seq N: field 'PATH' MSG" or "field 'PATH' MSG" into why. */
+static int ingest_wire_fail(struct ingest_wire *w, const char *msg)
+{
+    if (w->ev)
+        snprintf(w->why, w->whylen, "event seq %llu: field '%s' %s",
+                 (unsigned long long)w->ev->seq, w->path, msg);
+    else
+        snprintf(w->why, w->whylen, "field '%s' %s", w->path, msg);
+    return BW_EPROTO;
+}
+
+static int ingest_wire_walk(struct ingest_wire *w, const ProtobufCMessageDescriptor *d,
+                            const uint8_t *p, size_t n, int depth);
+
+/* One length-delimited field: a string, a nested message or bytes. */
+static int ingest_wire_ld(struct ingest_wire *w, const ProtobufCMessageDescriptor *d,
+                          const ProtobufCFieldDescriptor *fd, uint32_t index,
+                          const uint8_t *p, size_t len, int depth)
+{
+    char msg[96];
+    bool nul;
+    int rc;
+
+    if (fd->type == PROTOBUF_C_TYPE_STRING) {
+        uint32_t max = fd->label == PROTOBUF_C_LABEL_REPEATED ? BW_LIMIT_STRING
+                                                              : ingest_limit_of(d, fd);
+        if (len > max) {
+            snprintf(msg, sizeof msg, "is %zu bytes (limit %u)", len, max);
+            return ingest_wire_fail(w, msg);
+        }
+        if (!ingest_utf8_ok(p, len, &nul))
+            return ingest_wire_fail(w, nul ? "has a nul byte" : "is not valid utf-8");
+        return 0;
+    }
+    if (fd->type != PROTOBUF_C_TYPE_MESSAGE)
+        return 0;  /* packed scalars, bytes: bounded by the frame */
+    /* Entering one event of a batch: name it by its seq from here on. */
+    if (strcmp(d->name, "bulwark.v1.Batch") == 0 && fd->id == 2) {
+        if (!w->f || w->f->msg_case != BULWARK__V1__FRAME__MSG_BATCH ||
+            index >= w->f->batch->n_events)
+            return BW_EPROTO;  /* the decoder saw another frame: cannot happen */
+        char outer[INGEST_PATH_MAX];
+        memcpy(outer, w->path, sizeof outer);
+        w->ev = w->f->batch->events[index];
+        w->path[0] = '\0';
+        rc = ingest_wire_walk(w, fd->descriptor, p, len, depth + 1);
+        w->ev = NULL;
+        if (rc == 0)
+            memcpy(w->path, outer, sizeof outer);
+        return rc;
+    }
+    return ingest_wire_walk(w, fd->descriptor, p, len, depth + 1);
+}
+
+static int ingest_wire_walk(struct ingest_wire *w, const ProtobufCMessageDescriptor *d,
+                            const uint8_t *p, size_t n, int depth)
+{
+    const uint8_t *end = p + n;
+    uint32_t seen[32] = {0};  /* entries so far of each field of d */
+    size_t base = strlen(w->path);
+    int rc;
+
+    if (depth > INGEST_WIRE_DEPTH || d->n_fields > 32)
+        return BW_EPROTO;
+    while (p < end) {
+        uint64_t key, v;
+        const ProtobufCFieldDescriptor *fd;
+        uint32_t idx = 0;
+
+        if (!ingest_varint(&p, end, &key) || key >> 3 == 0 || key >> 3 > UINT32_MAX)
+            return BW_EPROTO;
+        fd = protobuf_c_message_descriptor_get_field(d, (unsigned)(key >> 3));
+        if (fd) {
+            uint32_t i = (uint32_t)(fd - d->fields);
+            idx = seen[i]++;
+            snprintf(w->path + base, sizeof w->path - base, "%s%s", base ? "." : "", fd->name);
+            if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
+                uint32_t max = ingest_limit_of(d, fd);
+                size_t at = strlen(w->path);
+                snprintf(w->path + at, sizeof w->path - at, "[%u]", idx);
+                if (seen[i] > max) {
+                    char msg[64];
+                    snprintf(msg, sizeof msg, "has more than %u entries", max);
+                    return ingest_wire_fail(w, msg);
+                }
+            }
+        }
+        switch (key & 7) {
+        case 0:
+            if (!ingest_varint(&p, end, &v))
+                return BW_EPROTO;
+            if (fd && fd->type == PROTOBUF_C_TYPE_ENUM &&
+                (v > INT32_MAX ||
+                 !protobuf_c_enum_descriptor_get_value(fd->descriptor, (int)v))) {
+                char msg[64];
+                snprintf(msg, sizeof msg, "has no value %lld", (long long)(int64_t)v);
+                return ingest_wire_fail(w, msg);
+            }
+            break;
+        case 1:
+            if (end - p < 8)
+                return BW_EPROTO;
+            p += 8;
+            break;
+        case 5:
+            if (end - p < 4)
+                return BW_EPROTO;
+            p += 4;
+            break;
+        case 2:
+            if (!ingest_varint(&p, end, &v) || v > (uint64_t)(end - p))
+                return BW_EPROTO;
+            if (fd) {
+                rc = ingest_wire_ld(w, d, fd, idx, p, (size_t)v, depth);
+                if (rc < 0)
+                    return rc;
+            }
+            p += v;
+            break;
+        default:
+            return BW_EPROTO;
+        }
+        w->path[base] = '\0';
+    }
+    return 0;
+}
+
+int ingest_check_frame(const Bulwark__V1__Frame *f, const uint8_t *raw, size_t len, char *why,
+                       size_t whylen)
+{
+    struct ingest_wire w = {.f = f, .why = why, .whylen = whylen};
+    int rc;
+
+    why[0] = '\0';
+    rc = ingest_wire_walk(&w, &bulwark__v1__frame__descriptor, raw, len, 0);
+
+    if (rc < 0 && why[0] == '\0')
+        snprintf(why, whylen, "invalid frame (not a bulwark.v1.Frame)");
+    return rc;
+}
+
+/* ------------------------------------------------------------ message checks */
 
 static int ingest_id_ok(const char *s)
 {
     size_t n = strlen(s);
 
-    if (n == 0 || n > INGEST_AGENT_ID_MAX)
+    if (n == 0 || n > BW_LIMIT_AGENT_ID)
         return 0;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
@@ -24,6 +279,20 @@ static int ingest_id_ok(const char *s)
             return 0;
     }
     return 1;
+}
+
+/* A host name is what the store and the API show to tell hosts apart:
+ * printable, without spaces (UTF-8 is checked on the wire). */
+static bool ingest_hostname_ok(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > BW_LIMIT_HOSTNAME)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7F)
+            return false;
+    return true;
 }
 
 int ingest_check_hello(const Bulwark__V1__Hello *h, const char *peer_cn, char *why, size_t whylen)
@@ -41,53 +310,69 @@ int ingest_check_hello(const Bulwark__V1__Hello *h, const char *peer_cn, char *w
                  peer_cn ? peer_cn : "");
         return BW_EAUTH;
     }
-    if (h->epoch == 0) {
-        snprintf(why, whylen, "hello epoch is 0");
+    if (h->epoch == 0 || h->epoch > BW_LIMIT_EPOCH) {
+        snprintf(why, whylen, "hello epoch %llu is not in 1..2^63-1",
+                 (unsigned long long)h->epoch);
         return BW_EPROTO;
     }
-    if (strlen(h->hostname) > 255 || strlen(h->agent_version) > 64) {
-        snprintf(why, whylen, "hello hostname or version too long");
+    if (!ingest_hostname_ok(h->hostname)) {
+        snprintf(why, whylen, "hello hostname is empty, over %u bytes or has a control "
+                 "character or space", BW_LIMIT_HOSTNAME);
+        return BW_EPROTO;
+    }
+    if (strlen(h->agent_version) > BW_LIMIT_AGENT_VERSION) {
+        snprintf(why, whylen, "hello agent_version is over %u bytes", BW_LIMIT_AGENT_VERSION);
         return BW_EPROTO;
     }
     return 0;
 }
 
-/* Bounded string check: protobuf-c strings are NUL-terminated copies. */
-static int ingest_str_ok(const char *s)
+static int ingest_event_fail(const Bulwark__V1__Event *ev, char *why, size_t whylen,
+                             const char *what)
 {
-    return !s || strnlen(s, INGEST_STRING_MAX + 1) <= INGEST_STRING_MAX;
+    snprintf(why, whylen, "event seq %llu: %s", (unsigned long long)ev->seq, what);
+    return BW_EPROTO;
+}
+
+/* Numbers the wire check cannot judge: ports, ratios, scores. */
+static int ingest_body_check(const Bulwark__V1__Event *ev, char *why, size_t whylen)
+{
+    const Bulwark__V1__NetConnection *n = ev->net;
+    const Bulwark__V1__ResourceSample *r = ev->resource;
+    const Bulwark__V1__VulnFinding *v = ev->vuln;
+
+    switch (ev->body_case) {
+    case BULWARK__V1__EVENT__BODY_NET:
+        if (n->local_port > 65535 || n->remote_port > 65535)
+            return ingest_event_fail(ev, why, whylen, "field 'net' has a port over 65535");
+        break;
+    case BULWARK__V1__EVENT__BODY_RESOURCE:
+        if (!isfinite(r->cpu_cores) || r->cpu_cores < 0 || r->cpu_cores > 1e6)
+            return ingest_event_fail(ev, why, whylen,
+                                     "field 'resource.cpu_cores' is not in 0..1000000");
+        break;
+    case BULWARK__V1__EVENT__BODY_VULN:
+        if (!isfinite(v->cvss_score) || v->cvss_score < 0 || v->cvss_score > 10)
+            return ingest_event_fail(ev, why, whylen, "field 'vuln.cvss_score' is not in 0..10");
+        break;
+    default:
+        break;
+    }
+    return 0;
 }
 
 static int ingest_event_check(const Bulwark__V1__Event *ev, char *why, size_t whylen)
 {
-    const Bulwark__V1__ContainerRef *c = ev->container;
-    const Bulwark__V1__ProcessRef *p = ev->process;
-
     if (ev->body_case < BULWARK__V1__EVENT__BODY_EXEC ||
-        ev->body_case > BULWARK__V1__EVENT__BODY_EXTERNAL) {
-        snprintf(why, whylen, "event %llu has no known kind", (unsigned long long)ev->seq);
-        return BW_EPROTO;
-    }
-    if (ev->time_ns <= 0) {
-        snprintf(why, whylen, "event %llu has no time", (unsigned long long)ev->seq);
-        return BW_EPROTO;
-    }
-    if ((int)ev->severity < 0 || ev->severity > BULWARK__V1__SEVERITY__SEVERITY_EMERGENCY) {
-        snprintf(why, whylen, "event %llu has an invalid severity", (unsigned long long)ev->seq);
-        return BW_EPROTO;
-    }
-    if (c && (!ingest_str_ok(c->id) || strlen(c->id) > 128 || !ingest_str_ok(c->name) ||
-              !ingest_str_ok(c->image) || !ingest_str_ok(c->image_digest))) {
-        snprintf(why, whylen, "event %llu has an oversized container field",
-                 (unsigned long long)ev->seq);
-        return BW_EPROTO;
-    }
-    if (p && (!ingest_str_ok(p->exe) || !ingest_str_ok(p->name) || !ingest_str_ok(p->cmdline))) {
-        snprintf(why, whylen, "event %llu has an oversized process field",
-                 (unsigned long long)ev->seq);
-        return BW_EPROTO;
-    }
-    return 0;
+        ev->body_case > BULWARK__V1__EVENT__BODY_EXTERNAL)
+        return ingest_event_fail(ev, why, whylen, "has no known kind");
+    if (ev->time_ns <= 0)
+        return ingest_event_fail(ev, why, whylen, "field 'time_ns' is missing or negative");
+    if ((int)ev->severity < 0 || ev->severity > BULWARK__V1__SEVERITY__SEVERITY_EMERGENCY)
+        return ingest_event_fail(ev, why, whylen, "field 'severity' is invalid");
+    if (ev->container && strlen(ev->container->id) > BW_LIMIT_CONTAINER_ID)
+        return ingest_event_fail(ev, why, whylen, "field 'container.id' is too long");
+    return ingest_body_check(ev, why, whylen);
 }
 
 int ingest_batch_build(const Bulwark__V1__Batch *b, const uint8_t *const *raw,
@@ -110,7 +395,12 @@ int ingest_batch_build(const Bulwark__V1__Batch *b, const uint8_t *const *raw,
         return n ? BW_ETOOBIG : BW_EPROTO;
     }
     first = b->events[0]->seq;
-    if (first == 0 || first > *expect_next) {
+    if (first == 0 || first > BW_LIMIT_SEQ || n - 1 > BW_LIMIT_SEQ - first) {
+        snprintf(why, whylen, "batch seqs %llu..+%zu are not in 1..2^63-1",
+                 (unsigned long long)first, n - 1);
+        return BW_EPROTO;
+    }
+    if (first > *expect_next) {
         snprintf(why, whylen, "batch starts at seq %llu, expected at most %llu",
                  (unsigned long long)first, (unsigned long long)*expect_next);
         return BW_EPROTO;
@@ -118,8 +408,8 @@ int ingest_batch_build(const Bulwark__V1__Batch *b, const uint8_t *const *raw,
     for (size_t i = 0; i < n; i++) {
         const Bulwark__V1__Event *ev = b->events[i];
         if (ev->seq != first + i) {
-            snprintf(why, whylen, "batch seqs not contiguous at %llu",
-                     (unsigned long long)ev->seq);
+            snprintf(why, whylen, "event seq %llu: batch seqs not contiguous (expected %llu)",
+                     (unsigned long long)ev->seq, (unsigned long long)(first + i));
             return BW_EPROTO;
         }
         rc = ingest_event_check(ev, why, whylen);

@@ -60,6 +60,9 @@ struct api;
 struct server_stats {
     uint64_t accepted, refused_limit, handshake_failed, auth_refused, protocol_errors;
     uint64_t batches, events_received;
+    uint64_t output_paused;    /* a peer's unsent output passed its cap: reading stopped */
+    uint64_t output_stalled;   /* ... and it never read it: closed */
+    uint64_t prehello_waits;   /* a pre-Hello stream waited for the pre-Hello budget */
 };
 
 struct server {
@@ -85,6 +88,8 @@ struct server {
     struct conn *blocked;      /* connections waiting for writer room */
     struct conn *yielded;      /* connections that used their turn, resumed next loop pass */
     uv_idle_t yield_idle;      /* runs while any connection yielded */
+    size_t prehello_bytes;     /* buffers held by streams before their Hello */
+    struct conn *prehello_wait;  /* pre-Hello streams waiting for that budget */
     bool draining;             /* SIGTERM: no new input, finish and exit */
     bool finished;             /* server_finish ran: handles are closing */
     bool listening;
