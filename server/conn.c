@@ -45,6 +45,7 @@
 
 #define CONN_OUT_HIGH (256u * 1024)
 #define CONN_OUT_LOW (128u * 1024)
+#define CONN_SNDBUF (64 * 1024)
 /* Never reached while the pause works; a last guard, closed at once. */
 #define CONN_OUT_MAX (8u * 1024 * 1024)
 #define CONN_PREHELLO_READ (4u * 1024)
@@ -89,6 +90,7 @@ struct conn {
     int64_t health_stored_ns;   /* heartbeat health last queued for the store */
     uint64_t health_dropped;    /* its spool_dropped */
     bool out_paused;            /* unsent output over CONN_OUT_HIGH */
+    bool out_paused_once;       /* logged: a slow reader is told of once */
     bool prehello_waiting;      /* on srv->prehello_wait */
 };
 
@@ -523,6 +525,10 @@ static void conn_out_pause(struct conn *c)
         return;
     c->out_paused = true;
     c->srv->stats.output_paused++;
+    if (!c->out_paused_once)
+        log_msg(LOG_INFO, "conn", "%s %s: not reading its replies (%zu bytes unsent): reading "
+                "paused", c->peer, c->agent_id ? c->agent_id : "", conn_out_cost(c));
+    c->out_paused_once = true;
     uv_timer_start(&c->timer, on_timeout, c->srv->cfg->idle_timeout_ms, 0);
 }
 
@@ -917,6 +923,12 @@ int conn_start(struct conn *c)
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
         net_addr_format((struct sockaddr *)&ss, c->peer, sizeof c->peer);
     uv_tcp_nodelay(&c->tcp, 1);
+    /* What a server sends is small (Welcome, Acks, Heartbeat echoes): a
+     * fixed kernel send buffer instead of one autotuned up to megabytes
+     * means a peer that reads nothing meets back-pressure after a few
+     * hundred KiB, not after the server produced megabytes of replies. */
+    int sndbuf = CONN_SNDBUF;
+    uv_send_buffer_size((uv_handle_t *)&c->tcp, &sndbuf);
     uv_timer_start(&c->timer, on_timeout, c->srv->cfg->handshake_timeout_ms, 0);
     conn_read_start(c);
     return c->reading ? 0 : BW_EIO;
