@@ -35,6 +35,7 @@
 #define TLS_CN_MAX 64             /* RFC 5280 ub-common-name */
 #define TLS_READ_CHUNK 16384      /* one TLS record of plaintext */
 #define TLS_OUT_CHUNK 65536
+#define TLS_RECORD_BUF (16384 + 256 + 64)  /* a TLS 1.3 record with its overhead */
 #define TLS_BIO_KEEP (64 * 1024)  /* mem BIOs that grew past this are recycled */
 
 struct tls_ctx {
@@ -691,7 +692,11 @@ static size_t tls_bio_held(BIO *b, size_t peak)
 
 size_t tls_conn_input_held(const struct tls_conn *c)
 {
-    return tls_bio_held(c->rbio, c->rbio_peak);
+    /* A partial record waits in OpenSSL's own read buffer (released when
+     * empty under SSL_MODE_RELEASE_BUFFERS), which holds a whole record. */
+    size_t record = SSL_has_pending(c->ssl) ? TLS_RECORD_BUF : 0;
+
+    return tls_bio_held(c->rbio, c->rbio_peak) + record;
 }
 
 size_t tls_conn_output_held(const struct tls_conn *c)

@@ -221,7 +221,10 @@ static void conn_prehello_account(struct conn *c)
         if (srv->prehello_wait)
             srv->prehello_wait->wait_prev = c;
         srv->prehello_wait = c;
-        srv->stats.prehello_waits++;
+        if (srv->stats.prehello_waits++ % 1000 == 0)
+            log_msg(LOG_WARN, "conn", "%s: waits: streams before hello hold %zu bytes (budget %u); "
+                    "%llu waits so far", c->peer, srv->prehello_bytes, CONN_PREHELLO_BUDGET,
+                    (unsigned long long)srv->stats.prehello_waits);
     } else if (now == 0) {
         conn_prehello_unwait(c);
     }
