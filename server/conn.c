@@ -35,6 +35,7 @@
 #include "bulwark/conn.h"
 #include "bulwark/err.h"
 #include "bulwark/frame.h"
+#include "bulwark/hostbind.h"
 #include "bulwark/ingest.h"
 #include "bulwark/limits.h"
 #include "bulwark/log.h"
@@ -560,12 +561,40 @@ out:
     return s;
 }
 
+/* The host name this agent's events are filed under. The agent id is the
+ * certificate's; the host name is a claim: the first agent that claims a
+ * name holds it (hostbind.h), and another agent claiming it is logged,
+ * counted and filed under "NAME (unverified, claimed by AGENT)" instead, so
+ * its events are kept but never mixed with the real host's. NULL on ENOMEM. */
+static const char *conn_host_claim(struct conn *c, const Bulwark__V1__Hello *h, char *flagged,
+                                   size_t flaggedlen)
+{
+    struct server *srv = c->srv;
+    const char *owner = NULL;
+    int rc;
+
+    if (!srv->hostbind && (srv->hostbind = hostbind_new()) == NULL)
+        return NULL;
+    rc = hostbind_claim(srv->hostbind, h->hostname, h->agent_id, &owner);
+    if (rc == 0)
+        return h->hostname;
+    if (rc != BW_EAUTH)
+        return NULL;
+    srv->stats.hostname_conflicts++;
+    snprintf(flagged, flaggedlen, "%s (unverified, claimed by %s)", h->hostname, h->agent_id);
+    log_msg(LOG_WARN, "conn",
+            "%s %s: hello claims hostname '%s', which belongs to agent '%s': its events are "
+            "filed under '%s'", c->peer, h->agent_id, h->hostname, owner, flagged);
+    return flagged;
+}
+
 static void conn_on_hello(struct conn *c, Bulwark__V1__Frame *f, struct arena *ar)
 {
     const Bulwark__V1__Hello *h = f->hello;
     struct server *srv = c->srv;
     struct writer_item *it;
-    char why[256];
+    char why[256], flagged[BW_LIMIT_HOSTNAME + BW_LIMIT_AGENT_ID + 64];
+    const char *host;
     int rc = ingest_check_hello(h, tls_conn_peer_cn(c->tls), why, sizeof why);
 
     if (rc < 0) {
@@ -574,6 +603,11 @@ static void conn_on_hello(struct conn *c, Bulwark__V1__Frame *f, struct arena *a
                          ? BULWARK__V1__ERROR__CODE__UNSUPPORTED_VERSION
                          : BULWARK__V1__ERROR__CODE__PROTOCOL,
                   why);
+        goto out;
+    }
+    host = conn_host_claim(c, h, flagged, sizeof flagged);
+    if (!host) {
+        conn_close(c, "out of memory");
         goto out;
     }
     /* One stream per agent: a newer one replaces a stale older one. */
@@ -587,10 +621,10 @@ static void conn_on_hello(struct conn *c, Bulwark__V1__Frame *f, struct arena *a
     }
     it = calloc(1, sizeof *it);
     c->agent_id = strdup(h->agent_id);
-    c->hostname = strdup(h->hostname);
+    c->hostname = strdup(host);
     if (it) {
         it->agent_id = strdup(h->agent_id);
-        it->hostname = strdup(h->hostname);
+        it->hostname = strdup(host);
         it->agent_version = strdup(h->agent_version);
         it->labels_json = conn_labels_json(h->labels);
     }
@@ -1050,4 +1084,6 @@ void conn_close_all(struct server *srv)
         conn_finish(c, BULWARK__V1__ERROR__CODE__SHUTTING_DOWN, "server shutting down");
         conn_close(c, NULL);
     }
+    hostbind_free(srv->hostbind);
+    srv->hostbind = NULL;
 }

@@ -50,6 +50,7 @@ extern const size_t server_config_table_len;
 int server_config_check(const struct server_config *c, char *err, size_t errlen);
 
 struct conn;
+struct hostbind;
 struct writer;
 struct tls_ctx;
 struct rulestage;
@@ -63,6 +64,7 @@ struct server_stats {
     uint64_t output_paused;    /* a peer's unsent output passed its cap: reading stopped */
     uint64_t output_stalled;   /* ... and it never read it: closed */
     uint64_t prehello_waits;   /* a pre-Hello stream waited for the pre-Hello budget */
+    uint64_t hostname_conflicts;  /* a Hello claimed a host name another agent holds */
 };
 
 struct server {
@@ -90,6 +92,7 @@ struct server {
     uv_idle_t yield_idle;      /* runs while any connection yielded */
     size_t prehello_bytes;     /* buffers held by streams before their Hello */
     struct conn *prehello_wait;  /* pre-Hello streams waiting for that budget */
+    struct hostbind *hostbind; /* host name -> agent id (created at the first Hello) */
     bool draining;             /* SIGTERM: no new input, finish and exit */
     bool finished;             /* server_finish ran: handles are closing */
     bool listening;
