@@ -23,33 +23,40 @@
  * is not listed), and every enum against its declared values. */
 
 struct ingest_limit {
-    const char *msg;    /* full protobuf name of the message */
-    const char *field;
+    const ProtobufCMessageDescriptor *msg;
+    unsigned field;     /* field number */
     uint32_t max;       /* bytes of a string, entries of a repeated field */
 };
 
 static const struct ingest_limit ingest_limits[] = {
-    {"bulwark.v1.Hello", "agent_id", BW_LIMIT_AGENT_ID},
-    {"bulwark.v1.Hello", "hostname", BW_LIMIT_HOSTNAME},
-    {"bulwark.v1.Hello", "agent_version", BW_LIMIT_AGENT_VERSION},
-    {"bulwark.v1.Labels", "cloud", BW_LIMIT_LABEL},
-    {"bulwark.v1.Labels", "region", BW_LIMIT_LABEL},
-    {"bulwark.v1.Labels", "environment", BW_LIMIT_LABEL},
-    {"bulwark.v1.Labels", "tenant", BW_LIMIT_LABEL},
-    {"bulwark.v1.Labels", "extra", BW_LIMIT_LABELS},
-    {"bulwark.v1.Labels.ExtraEntry", "key", BW_LIMIT_LABEL_KEY},
-    {"bulwark.v1.Labels.ExtraEntry", "value", BW_LIMIT_LABEL_VALUE},
-    {"bulwark.v1.ContainerRef", "id", BW_LIMIT_CONTAINER_ID},
-    {"bulwark.v1.Batch", "events", UINT32_MAX},  /* max_batch_events decides */
+    {&bulwark__v1__hello__descriptor, 2, BW_LIMIT_AGENT_ID},
+    {&bulwark__v1__hello__descriptor, 3, BW_LIMIT_HOSTNAME},
+    {&bulwark__v1__hello__descriptor, 4, BW_LIMIT_AGENT_VERSION},
+    {&bulwark__v1__labels__descriptor, 1, BW_LIMIT_LABEL},  /* cloud */
+    {&bulwark__v1__labels__descriptor, 2, BW_LIMIT_LABEL},  /* region */
+    {&bulwark__v1__labels__descriptor, 3, BW_LIMIT_LABEL},  /* environment */
+    {&bulwark__v1__labels__descriptor, 4, BW_LIMIT_LABEL},  /* tenant */
+    {&bulwark__v1__labels__descriptor, 5, BW_LIMIT_LABELS}, /* extra */
+    {&bulwark__v1__labels__extra_entry__descriptor, 1, BW_LIMIT_LABEL_KEY},
+    {&bulwark__v1__labels__extra_entry__descriptor, 2, BW_LIMIT_LABEL_VALUE},
+    {&bulwark__v1__container_ref__descriptor, 1, BW_LIMIT_CONTAINER_ID},
+    {&bulwark__v1__batch__descriptor, 2, UINT32_MAX},  /* events: max_batch_events decides */
 };
 
 #define INGEST_WIRE_DEPTH 8     /* Frame > Batch > Event > body > Mount: 5 */
-#define INGEST_PATH_MAX 160
+
+/* Where the walk is, kept cheaply; the text of the path is made only for a
+ * refusal. */
+struct ingest_level {
+    const ProtobufCFieldDescriptor *fd;
+    uint32_t index;             /* entry of a repeated field */
+};
 
 struct ingest_wire {
     const Bulwark__V1__Frame *f;
     const Bulwark__V1__Event *ev;  /* the event being walked, if any */
-    char path[INGEST_PATH_MAX];   /* below the event when ev is set */
+    int ev_depth;                  /* levels above it are not named */
+    struct ingest_level at[INGEST_WIRE_DEPTH + 1];
     char *why;
     size_t whylen;
 };
@@ -57,10 +64,14 @@ struct ingest_wire {
 static uint32_t ingest_limit_of(const ProtobufCMessageDescriptor *d,
                                 const ProtobufCFieldDescriptor *fd)
 {
+    /* Events (the bulk) have one listed field: check them without the loop. */
+    if (d == &bulwark__v1__event__descriptor || d == &bulwark__v1__process_ref__descriptor ||
+        (d == &bulwark__v1__container_ref__descriptor && fd->id != 1))
+        goto deflt;
     for (size_t i = 0; i < sizeof ingest_limits / sizeof ingest_limits[0]; i++)
-        if (strcmp(ingest_limits[i].msg, d->name) == 0 &&
-            strcmp(ingest_limits[i].field, fd->name) == 0)
+        if (ingest_limits[i].msg == d && ingest_limits[i].field == fd->id)
             return ingest_limits[i].max;
+deflt:
     return fd->label == PROTOBUF_C_LABEL_REPEATED ? BW_LIMIT_REPEATED : BW_LIMIT_STRING;
 }
 
@@ -76,6 +87,18 @@ static bool ingest_utf8_ok(const uint8_t *p, size_t n, bool *nul)
         size_t len;
         uint32_t cp;
 
+        /* Most text is ASCII: eight bytes at a time while none is 0 or >= 0x80. */
+        while (n - i >= 8) {
+            uint64_t v;
+            memcpy(&v, p + i, 8);
+            if (((v - 0x0101010101010101ull) & ~v & 0x8080808080808080ull) ||
+                (v & 0x8080808080808080ull))
+                break;
+            i += 8;
+        }
+        if (i >= n)
+            break;
+        c = p[i];
         if (c < 0x80) {
             if (c == 0) {
                 *nul = true;
@@ -123,24 +146,39 @@ static bool ingest_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
     return false;
 }
 
-/* Writes "event seq N: field 'PATH' MSG" or "field 'PATH' MSG" into why. */
-static int ingest_wire_fail(struct ingest_wire *w, const char *msg)
+/* Writes "event seq N: field 'PATH' MSG" or "field 'PATH' MSG" into why,
+ * PATH being the fields from the event (or the frame) down to depth. */
+static int ingest_wire_fail(struct ingest_wire *w, int depth, const char *msg)
 {
+    char path[160];
+    size_t used = 0;
+
+    path[0] = '\0';
+    for (int i = w->ev ? w->ev_depth : 0; i <= depth && used < sizeof path; i++) {
+        const struct ingest_level *l = &w->at[i];
+        int n = snprintf(path + used, sizeof path - used, "%s%s", used ? "." : "", l->fd->name);
+        used += n > 0 ? (size_t)n : 0;
+        if (l->fd->label == PROTOBUF_C_LABEL_REPEATED && used < sizeof path) {
+            n = snprintf(path + used, sizeof path - used, "[%u]", l->index);
+            used += n > 0 ? (size_t)n : 0;
+        }
+    }
     if (w->ev)
         snprintf(w->why, w->whylen, "event seq %llu: field '%s' %s",
-                 (unsigned long long)w->ev->seq, w->path, msg);
+                 (unsigned long long)w->ev->seq, path, msg);
     else
-        snprintf(w->why, w->whylen, "field '%s' %s", w->path, msg);
+        snprintf(w->why, w->whylen, "field '%s' %s", path, msg);
     return BW_EPROTO;
 }
 
 static int ingest_wire_walk(struct ingest_wire *w, const ProtobufCMessageDescriptor *d,
                             const uint8_t *p, size_t n, int depth);
 
-/* One length-delimited field: a string, a nested message or bytes. */
+/* One length-delimited field at level depth: a string or a nested message
+ * (bytes and packed scalars are bounded by the frame). */
 static int ingest_wire_ld(struct ingest_wire *w, const ProtobufCMessageDescriptor *d,
-                          const ProtobufCFieldDescriptor *fd, uint32_t index,
-                          const uint8_t *p, size_t len, int depth)
+                          const ProtobufCFieldDescriptor *fd, const uint8_t *p, size_t len,
+                          int depth)
 {
     char msg[96];
     bool nul;
@@ -151,63 +189,76 @@ static int ingest_wire_ld(struct ingest_wire *w, const ProtobufCMessageDescripto
                                                               : ingest_limit_of(d, fd);
         if (len > max) {
             snprintf(msg, sizeof msg, "is %zu bytes (limit %u)", len, max);
-            return ingest_wire_fail(w, msg);
+            return ingest_wire_fail(w, depth, msg);
         }
         if (!ingest_utf8_ok(p, len, &nul))
-            return ingest_wire_fail(w, nul ? "has a nul byte" : "is not valid utf-8");
+            return ingest_wire_fail(w, depth, nul ? "has a nul byte" : "is not valid utf-8");
         return 0;
     }
     if (fd->type != PROTOBUF_C_TYPE_MESSAGE)
-        return 0;  /* packed scalars, bytes: bounded by the frame */
-    /* Entering one event of a batch: name it by its seq from here on. */
-    if (strcmp(d->name, "bulwark.v1.Batch") == 0 && fd->id == 2) {
-        if (!w->f || w->f->msg_case != BULWARK__V1__FRAME__MSG_BATCH ||
-            index >= w->f->batch->n_events)
-            return BW_EPROTO;  /* the decoder saw another frame: cannot happen */
-        char outer[INGEST_PATH_MAX];
-        memcpy(outer, w->path, sizeof outer);
-        w->ev = w->f->batch->events[index];
-        w->path[0] = '\0';
-        rc = ingest_wire_walk(w, fd->descriptor, p, len, depth + 1);
+        return 0;
+    if (d != &bulwark__v1__batch__descriptor || fd->id != 2)
+        return ingest_wire_walk(w, fd->descriptor, p, len, depth + 1);
+    /* One event of a batch: named by its seq from here on. */
+    if (!w->f || w->f->msg_case != BULWARK__V1__FRAME__MSG_BATCH ||
+        w->at[depth].index >= w->f->batch->n_events)
+        return BW_EPROTO;  /* not what the decoder saw: cannot happen */
+    w->ev = w->f->batch->events[w->at[depth].index];
+    w->ev_depth = depth + 1;
+    rc = ingest_wire_walk(w, fd->descriptor, p, len, depth + 1);
+    if (rc == 0)
         w->ev = NULL;
-        if (rc == 0)
-            memcpy(w->path, outer, sizeof outer);
-        return rc;
-    }
-    return ingest_wire_walk(w, fd->descriptor, p, len, depth + 1);
+    return rc;
 }
 
+/* Walks the fields of one message of type d, its own fields at level depth. */
 static int ingest_wire_walk(struct ingest_wire *w, const ProtobufCMessageDescriptor *d,
                             const uint8_t *p, size_t n, int depth)
 {
     const uint8_t *end = p + n;
-    uint32_t seen[32] = {0};  /* entries so far of each field of d */
-    size_t base = strlen(w->path);
+    /* Entries so far of the repeated fields met (a message has a few). */
+    struct {
+        const ProtobufCFieldDescriptor *fd;
+        uint32_t n;
+    } seen[8];
+    size_t nseen = 0;
+    const ProtobufCFieldDescriptor *fd = NULL;
+    struct ingest_level *l = &w->at[depth];
     int rc;
 
-    if (depth > INGEST_WIRE_DEPTH || d->n_fields > 32)
+    if (depth > INGEST_WIRE_DEPTH)
         return BW_EPROTO;
     while (p < end) {
         uint64_t key, v;
-        const ProtobufCFieldDescriptor *fd;
-        uint32_t idx = 0;
+        unsigned num;
 
         if (!ingest_varint(&p, end, &key) || key >> 3 == 0 || key >> 3 > UINT32_MAX)
             return BW_EPROTO;
-        fd = protobuf_c_message_descriptor_get_field(d, (unsigned)(key >> 3));
+        num = (unsigned)(key >> 3);
+        /* Fields come in order as a rule: try the one after the last first. */
+        if (fd && fd + 1 < d->fields + d->n_fields && fd[1].id == num)
+            fd++;
+        else if (!fd || fd->id != num)
+            fd = protobuf_c_message_descriptor_get_field(d, num);
         if (fd) {
-            uint32_t i = (uint32_t)(fd - d->fields);
-            idx = seen[i]++;
-            snprintf(w->path + base, sizeof w->path - base, "%s%s", base ? "." : "", fd->name);
-            if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
-                uint32_t max = ingest_limit_of(d, fd);
-                size_t at = strlen(w->path);
-                snprintf(w->path + at, sizeof w->path - at, "[%u]", idx);
-                if (seen[i] > max) {
-                    char msg[64];
-                    snprintf(msg, sizeof msg, "has more than %u entries", max);
-                    return ingest_wire_fail(w, msg);
-                }
+            l->fd = fd;
+            l->index = 0;
+        }
+        if (fd && fd->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t i = 0;
+            while (i < nseen && seen[i].fd != fd)
+                i++;
+            if (i == nseen) {
+                if (nseen == sizeof seen / sizeof seen[0])
+                    return BW_EPROTO;  /* no message of the schema has that many */
+                seen[nseen].fd = fd;
+                seen[nseen++].n = 0;
+            }
+            l->index = seen[i].n++;
+            if (seen[i].n > ingest_limit_of(d, fd)) {
+                char msg[64];
+                snprintf(msg, sizeof msg, "has more than %u entries", seen[i].n - 1);
+                return ingest_wire_fail(w, depth, msg);
             }
         }
         switch (key & 7) {
@@ -219,7 +270,7 @@ static int ingest_wire_walk(struct ingest_wire *w, const ProtobufCMessageDescrip
                  !protobuf_c_enum_descriptor_get_value(fd->descriptor, (int)v))) {
                 char msg[64];
                 snprintf(msg, sizeof msg, "has no value %lld", (long long)(int64_t)v);
-                return ingest_wire_fail(w, msg);
+                return ingest_wire_fail(w, depth, msg);
             }
             break;
         case 1:
@@ -235,17 +286,13 @@ static int ingest_wire_walk(struct ingest_wire *w, const ProtobufCMessageDescrip
         case 2:
             if (!ingest_varint(&p, end, &v) || v > (uint64_t)(end - p))
                 return BW_EPROTO;
-            if (fd) {
-                rc = ingest_wire_ld(w, d, fd, idx, p, (size_t)v, depth);
-                if (rc < 0)
-                    return rc;
-            }
+            if (fd && (rc = ingest_wire_ld(w, d, fd, p, (size_t)v, depth)) < 0)
+                return rc;
             p += v;
             break;
         default:
             return BW_EPROTO;
         }
-        w->path[base] = '\0';
     }
     return 0;
 }
@@ -258,7 +305,6 @@ int ingest_check_frame(const Bulwark__V1__Frame *f, const uint8_t *raw, size_t l
 
     why[0] = '\0';
     rc = ingest_wire_walk(&w, &bulwark__v1__frame__descriptor, raw, len, 0);
-
     if (rc < 0 && why[0] == '\0')
         snprintf(why, whylen, "invalid frame (not a bulwark.v1.Frame)");
     return rc;
