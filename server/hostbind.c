@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "bulwark/err.h"
+#include "bulwark/hash.h"
 #include "bulwark/hostbind.h"
 
 struct hb_entry {
@@ -24,11 +25,7 @@ struct hostbind {
 
 static size_t hb_hash(const char *s)
 {
-    uint64_t h = 1469598103934665603ull;  /* FNV-1a */
-
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return (size_t)h;
+    return (size_t)bw_hash(s, strlen(s));
 }
 
 struct hostbind *hostbind_new(void)
