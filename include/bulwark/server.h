@@ -50,6 +50,7 @@ extern const size_t server_config_table_len;
 int server_config_check(const struct server_config *c, char *err, size_t errlen);
 
 struct conn;
+struct hostbind;
 struct writer;
 struct tls_ctx;
 struct rulestage;
@@ -61,6 +62,10 @@ struct reload_waiter;
 struct server_stats {
     uint64_t accepted, refused_limit, handshake_failed, auth_refused, protocol_errors;
     uint64_t batches, events_received;
+    uint64_t output_paused;    /* a peer's unsent output passed its cap: reading stopped */
+    uint64_t output_stalled;   /* ... and it never read it: closed */
+    uint64_t prehello_waits;   /* a pre-Hello stream waited for the pre-Hello budget */
+    uint64_t hostname_conflicts;  /* a Hello claimed a host name another agent holds */
 };
 
 struct server {
@@ -91,6 +96,9 @@ struct server {
     struct conn *blocked;      /* connections waiting for writer room */
     struct conn *yielded;      /* connections that used their turn, resumed next loop pass */
     uv_idle_t yield_idle;      /* runs while any connection yielded */
+    size_t prehello_bytes;     /* buffers held by streams before their Hello */
+    struct conn *prehello_wait;  /* pre-Hello streams waiting for that budget */
+    struct hostbind *hostbind; /* host name -> agent id (created at the first Hello) */
     bool draining;             /* SIGTERM: no new input, finish and exit */
     bool finished;             /* server_finish ran: handles are closing */
     bool listening;
