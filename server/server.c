@@ -39,6 +39,9 @@
 /* An agent's health is stored at most this often, and whenever its drop
  * count grows (the API shows the last stored one for agents gone away). */
 #define HEALTH_STORE_NS (60LL * 1000000000LL)
+/* ... but at most this often, whatever a peer's heartbeats claim: a stream
+ * can make us write (and log) no faster than this. */
+#define HEALTH_MIN_NS (5LL * 1000000000LL)
 
 static void server_finish(struct server *srv);
 static void server_reload_abandon(struct server *srv);
@@ -441,11 +444,12 @@ void server_agent_health(struct server *srv, const char *agent_id,
     sh.source_errors = h->source_errors;
     health_by_kind(h, sh.by_kind_json, sizeof sh.by_kind_json);
     srvstate_agent_health(srv->state, agent_id, &sh);
-    if (h->spool_dropped > *stored_dropped)
-        log_msg(LOG_WARN, "server", "agent %s reports %llu events dropped (spool full)", agent_id,
-                (unsigned long long)(h->spool_dropped - *stored_dropped));
-    if (sh.at_ns - *stored_ns < HEALTH_STORE_NS && h->spool_dropped <= *stored_dropped)
+    if (sh.at_ns - *stored_ns < HEALTH_MIN_NS ||
+        (sh.at_ns - *stored_ns < HEALTH_STORE_NS && h->spool_dropped <= *stored_dropped))
         return;
+    if (h->spool_dropped > *stored_dropped)
+        log_msg(LOG_WARN, "server", "agent %s reports %llu more events dropped (spool full)",
+                agent_id, (unsigned long long)(h->spool_dropped - *stored_dropped));
     if (!writer_has_room(srv->writer, 1) || !(it = calloc(1, sizeof *it)))
         return;  /* the next heartbeat tries again */
     it->type = WRITER_HEALTH;
