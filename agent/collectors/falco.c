@@ -110,6 +110,8 @@ static char *falco_value_text(const json_t *v, bool *nomem)
 {
     char num[64], *dump, *s;
 
+    if (!v)
+        return NULL;  /* an absent key (source, hostname before Falco 0.30 / 0.33) */
     switch (json_typeof(v)) {
     case JSON_STRING:
         s = procfs_strndup_utf8(json_string_value(v), json_string_length(v), FALCO_STR_MAX);
