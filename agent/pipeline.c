@@ -46,6 +46,13 @@
 #define AHEAD_MAX 200000u           /* a pull source stays this close to the acks */
 #define CONTAINERS_MAX 4096u
 #define KINDS 17                    /* Event body cases go up to 16 */
+#define MARK_KEYS 4                 /* producers that keep a position (replay, falco) */
+
+/* A producer's position after the event in the same queue slot (key 0: none). */
+struct qmark {
+    uint8_t key;                    /* 1 + index in agent.mark_keys */
+    uint64_t v[SPOOL_MARK_VALUES];
+};
 
 struct agent {
     uv_loop_t loop;
@@ -64,7 +71,11 @@ struct agent {
 
     /* the queue: a ring of owned events */
     Bulwark__V1__Event **q;
+    struct qmark *qm;               /* q_cap: the position each slot's event ends */
     uint32_t q_head, q_len, q_cap;
+    char *mark_keys[MARK_KEYS];
+    char *source_key;               /* the pull source's mark key ("replay:PATH") */
+    struct qmark loose[MARK_KEYS];  /* marks made with an empty queue (key 0: none) */
 
     uv_timer_t tick;            /* pulls the source and/or flushes the queue */
     uint32_t pull_ms;           /* a pull source's period (0: no pull source) */
@@ -115,6 +126,7 @@ static int agent_emit(void *ctx, Bulwark__V1__Event *ev)
         return BW_EFULL;
     }
     a->q[(a->q_head + a->q_len) % a->q_cap] = ev;
+    a->qm[(a->q_head + a->q_len) % a->q_cap].key = 0;
     a->q_len++;
     /* A collector's event schedules the flush (a pull source's tick re-arms
      * the timer itself when it is done). */
@@ -123,6 +135,59 @@ static int agent_emit(void *ctx, Bulwark__V1__Event *ev)
     else if (a->q_len == 1 && !uv_is_active((uv_handle_t *)&a->tick))
         uv_timer_start(&a->tick, on_tick, agent_flush_wait_ms(a, clock_mono_ns()), 0);
     return 0;
+}
+
+/* A key's index + 1, registered on first use; 0 when the table is full. */
+static uint8_t agent_mark_key(struct agent *a, const char *key)
+{
+    for (int i = 0; i < MARK_KEYS; i++) {
+        if (!a->mark_keys[i] && !(a->mark_keys[i] = strdup(key)))
+            return 0;
+        if (!strcmp(a->mark_keys[i], key))
+            return (uint8_t)(i + 1);
+    }
+    log_msg(LOG_WARN, "agent", "more than %d positions to keep: '%s' is not kept", MARK_KEYS, key);
+    return 0;
+}
+
+/* Records that `key`'s producer stands at v after the events queued so far:
+ * v goes to the spool in the transaction that stores the last of them (or
+ * by itself on the next flush when none waits). No-op without a spool. */
+static void agent_mark(void *ctx, const char *key, const uint64_t v[SPOOL_MARK_VALUES])
+{
+    struct agent *a = ctx;
+    struct qmark *m;
+    uint8_t k;
+
+    if (!a->spool || a->stopping || !(k = agent_mark_key(a, key)))
+        return;
+    if (a->q_len > 0) {
+        m = &a->qm[(a->q_head + a->q_len - 1) % a->q_cap];
+        if (m->key && m->key != k)
+            return;  /* two producers never share a queue; keep the first */
+    } else {
+        m = &a->loose[k - 1];
+        if (!uv_is_active((uv_handle_t *)&a->tick))
+            uv_timer_start(&a->tick, on_tick, agent_flush_wait_ms(a, clock_mono_ns()), 0);
+    }
+    m->key = k;
+    memcpy(m->v, v, sizeof m->v);
+}
+
+/* The stored position of key's producer. 0, BW_ENOTFOUND (none, or no spool). */
+static int agent_mark_get(void *ctx, const char *key, uint64_t v[SPOOL_MARK_VALUES])
+{
+    struct agent *a = ctx;
+
+    return a->spool ? spool_mark_get(a->spool, key, v) : BW_ENOTFOUND;
+}
+
+static bool agent_loose_marks(const struct agent *a)
+{
+    for (int i = 0; i < MARK_KEYS; i++)
+        if (a->loose[i].key)
+            return true;
+    return false;
 }
 
 static bool agent_has_room(void *ctx)
@@ -146,19 +211,35 @@ static void agent_print(struct agent *a, const Bulwark__V1__Event *ev)
     json_decref(j);
 }
 
-/* Empties the queue into the spool (one transaction a chunk) or stdout. */
+/* Empties the queue into the spool (one transaction a chunk, with the
+ * producers' positions after the chunk's last event) or stdout. */
 static int agent_flush(struct agent *a)
 {
     a->last_flush_ns = clock_mono_ns();
-    while (a->q_len > 0) {
+    while (a->q_len > 0 || agent_loose_marks(a)) {
         Bulwark__V1__Event *chunk[CHUNK];
-        size_t n = 0, accepted = 0;
+        struct spool_mark marks[MARK_KEYS];
+        struct qmark last[MARK_KEYS];
+        size_t n = 0, nmarks = 0, accepted = 0;
         int rc = 0;
 
+        /* marks made with an empty queue come before every queued event */
+        memcpy(last, a->loose, sizeof last);
+        memset(a->loose, 0, sizeof a->loose);
         while (n < CHUNK && a->q_len > 0) {
+            const struct qmark *m = &a->qm[a->q_head];
+
+            if (m->key)
+                last[m->key - 1] = *m;
             chunk[n++] = a->q[a->q_head];
             a->q_head = (a->q_head + 1) % a->q_cap;
             a->q_len--;
+        }
+        for (int k = 0; k < MARK_KEYS; k++) {
+            if (!last[k].key)
+                continue;
+            marks[nmarks].key = a->mark_keys[k];
+            memcpy(marks[nmarks++].v, last[k].v, sizeof last[k].v);
         }
         for (size_t i = 0; i < n; i++)
             if ((unsigned)chunk[i]->body_case < KINDS)
@@ -168,7 +249,7 @@ static int agent_flush(struct agent *a)
                 agent_print(a, chunk[i]);
             fflush(stdout);
         } else {
-            rc = spool_append(a->spool, chunk, n, &accepted);
+            rc = spool_append_marked(a->spool, chunk, n, marks, nmarks, &accepted);
         }
         for (size_t i = 0; i < n; i++)
             agent_event_free(a, chunk[i]);
@@ -256,6 +337,12 @@ static void agent_pull_source(struct agent *a, int64_t start)
         }
         for (int i = 0; i < n; i++)
             agent_emit(a, evs[i]);
+        if (a->source->position && a->source_key) {
+            uint64_t v[SPOOL_MARK_VALUES];
+
+            a->source->position(a->source, v);
+            agent_mark(a, a->source_key, v);
+        }
         a->produced += (uint64_t)n;
         if (done)
             a->source_done = true;
@@ -273,7 +360,7 @@ static void agent_schedule(struct agent *a, int64_t now)
         return;
     if (a->source && !a->source_done) {
         ms = a->pull_ms;
-    } else if (a->q_len > 0) {
+    } else if (a->q_len > 0 || agent_loose_marks(a)) {
         ms = agent_flush_wait_ms(a, now);
     } else {
         uv_timer_stop(&a->tick);
@@ -292,7 +379,7 @@ static void on_tick(uv_timer_t *t)
     /* A rated source's period is already the grouping: flush each pull. */
     due = a->q_len >= CHUNK || a->source_done || a->pull_ms > TICK_MIN_MS ||
           agent_flush_wait_ms(a, now) == 0;
-    if (a->q_len > 0 && due) {
+    if ((a->q_len > 0 || agent_loose_marks(a)) && due) {
         if (agent_flush(a) < 0) {
             agent_stop(a, 1);
             return;
@@ -385,6 +472,8 @@ static void agent_start_collectors(struct agent *a)
         .containers = a->containers,
         .emit = agent_emit,
         .has_room = agent_has_room,
+        .mark = agent_mark,
+        .mark_get = agent_mark_get,
         .emit_ctx = a,
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
@@ -498,6 +587,31 @@ static struct source *agent_make_source(const struct agent_config *cfg, const ch
     return s;
 }
 
+/* A file source with a spool resumes where its stored events end. */
+static int agent_source_resume(struct agent *a)
+{
+    uint64_t v[SPOOL_MARK_VALUES];
+    size_t len;
+    int rc;
+
+    if (!a->spool || !a->source->seek || strcmp(a->cfg->source, "replay") != 0)
+        return 0;
+    len = strlen("replay:") + strlen(a->cfg->replay_file) + 1;
+    if (!(a->source_key = malloc(len)))
+        return BW_ENOMEM;
+    snprintf(a->source_key, len, "replay:%s", a->cfg->replay_file);
+    rc = spool_mark_get(a->spool, a->source_key, v);
+    if (rc == BW_ENOTFOUND)
+        return 0;
+    if (rc == 0)
+        rc = a->source->seek(a->source, v);
+    if (rc < 0 && rc != BW_ENOTFOUND) {
+        log_msg(LOG_ERROR, "agent", "cannot resume %s: %s", a->cfg->replay_file, bw_strerror(rc));
+        return rc;
+    }
+    return 0;
+}
+
 static int agent_open_shipping(struct agent *a)
 {
     const struct agent_config *cfg = a->cfg;
@@ -557,12 +671,13 @@ int agent_run(const struct agent_config *cfg)
     a->to_stdout = strcmp(cfg->output, "stdout") == 0;
     a->q_cap = cfg->queue_events;
     a->q = calloc(a->q_cap, sizeof *a->q);
+    a->qm = calloc(a->q_cap, sizeof *a->qm);
     uv_loop_init(&a->loop);
     uv_timer_init(&a->loop, &a->tick);
     uv_signal_init(&a->loop, &a->sig_term);
     uv_signal_init(&a->loop, &a->sig_int);
     a->tick.data = a->sig_term.data = a->sig_int.data = a;
-    if (!a->q || agent_identity(a) < 0)
+    if (!a->q || !a->qm || agent_identity(a) < 0)
         goto out;
     if (!a->to_stdout && agent_open_shipping(a) < 0)
         goto out;
@@ -574,6 +689,8 @@ int agent_run(const struct agent_config *cfg)
     } else if (!strcmp(cfg->source, "none")) {
         a->source_done = true;
     } else if (!(a->source = agent_make_source(cfg, a->hostname))) {
+        goto out;
+    } else if (agent_source_resume(a) < 0) {
         goto out;
     }
     uv_signal_start(&a->sig_term, on_signal, SIGTERM);
@@ -611,7 +728,11 @@ out:
     source_free(a->source);
     spool_close(a->spool);
     tls_ctx_free(a->tls);
+    for (int i = 0; i < MARK_KEYS; i++)
+        free(a->mark_keys[i]);
+    free(a->source_key);
     free(a->q);
+    free(a->qm);
     free(a);
     return rc;
 }

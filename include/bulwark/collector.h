@@ -47,6 +47,13 @@ struct collector_env {
      * report or a log read at their own pace) ask first and come back
      * later, so that back-pressure is not counted as a drop. */
     bool (*has_room)(void *ctx);
+    /* A reader of a file keeps its position with the events it produced:
+     * mark(key, v) after emitting says "after these events I stand at v"
+     * (v goes to the spool with them, in one transaction); mark_get gives
+     * the last stored v at start (0, or BW_ENOTFOUND: none, or no spool).
+     * Both may be NULL (one-shot runs, tests). */
+    void (*mark)(void *ctx, const char *key, const uint64_t v[4]);
+    int (*mark_get)(void *ctx, const char *key, uint64_t v[4]);
     void *emit_ctx;
 };
 
