@@ -15,6 +15,7 @@
 #define BULWARK_COLLECTOR_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -86,6 +87,14 @@ struct collector *collector_resource_new(const struct collector_env *env);
 struct collector *collector_config_new(const struct collector_env *env);
 struct collector *collector_trivy_new(const struct collector_env *env);
 struct collector *collector_falco_new(const struct collector_env *env);
+
+/* The Falco collector's parser, pure (fuzzed): one line of Falco's JSON
+ * output (without its newline) to an event (a heap tree for
+ * evjson_event_free()). Invalid UTF-8 is repaired (*repaired set to 1).
+ * cache may be NULL. 0, BW_EINVAL (not JSON), BW_ENOTFOUND (JSON but not
+ * an alert) or BW_ENOMEM. */
+int falco_parse_line(const char *line, size_t len, struct containers *cache,
+                     Bulwark__V1__Event **out, int *repaired);
 
 static inline void collector_free(struct collector *c)
 {
