@@ -29,6 +29,17 @@ def external_rows(db):
     return harness.db_query(db, "SELECT count(*) FROM events WHERE kind = 16")[0][0]
 
 
+def print_once(path):
+    """bulwark-agent --output stdout --once on a Falco file: (events, stderr)."""
+    argv = [harness.BULWARK_AGENT, "--output=stdout", "--once", f"--falco_file={path}"]
+    argv += [f"--{k}={v}" for k, v in OFF.items()]
+    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       env=harness.child_env(), timeout=120)
+    if r.returncode != 0:
+        raise AssertionError(f"exit status {r.returncode}\n" + r.stderr.decode(errors="replace"))
+    return [json.loads(ln) for ln in r.stdout.decode().splitlines()], r.stderr
+
+
 class FalcoTest(harness.BulwarkTest):
     def agent_opts(self, path, **extra):
         opts = dict(OFF, source="host", falco_file=path)
@@ -39,13 +50,8 @@ class FalcoTest(harness.BulwarkTest):
         lines = fixture_lines(UPSTREAM)
         alerts = [json.loads(ln) for ln in lines]
         self.assertGreater(sum(1 for a in alerts if "source" not in a or "hostname" not in a), 10)
-        argv = [harness.BULWARK_AGENT, "--output=stdout", "--once", f"--falco_file={UPSTREAM}"]
-        argv += [f"--{k}={v}" for k, v in OFF.items()]
-        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           env=harness.child_env(), timeout=120)
-        self.assertEqual(r.returncode, 0, r.stderr.decode(errors="replace"))
-        out = [json.loads(ln) for ln in r.stdout.decode().splitlines()]
-        self.assertEqual(len(out), len(lines), r.stderr.decode(errors="replace"))
+        out, err = print_once(UPSTREAM)
+        self.assertEqual(len(out), len(lines), err.decode(errors="replace"))
         for alert, ev in zip(alerts, out):
             x = ev["external"]
             self.assertEqual(x["rule"], alert["rule"])
@@ -58,18 +64,13 @@ class FalcoTest(harness.BulwarkTest):
                     self.assertNotIn(f"falco.{key}", fields, "an absent key became a value")
 
     def test_damaged_utf8_is_repaired_not_dropped(self):
-        argv = [harness.BULWARK_AGENT, "--output=stdout", "--once", f"--falco_file={BAD_UTF8}"]
-        argv += [f"--{k}={v}" for k, v in OFF.items()]
-        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           env=harness.child_env(), timeout=120)
-        self.assertEqual(r.returncode, 0, r.stderr.decode(errors="replace"))
-        out = [json.loads(ln) for ln in r.stdout.decode().splitlines()]
+        out, err = print_once(BAD_UTF8)
         self.assertEqual(len(out), len(fixture_lines(BAD_UTF8)))
         for ev in out:
             cmd = ev["external"]["fields"]["proc.cmdline"]
             self.assertTrue(cmd.startswith("touch /bin/"), cmd)
             self.assertTrue("\ufffd" in cmd or "\x01" in cmd, repr(cmd))
-        self.assertIn(b"repaired invalid utf-8", r.stderr)
+        self.assertIn(b"repaired invalid utf-8", err)
 
     def test_upstream_lines_stored_by_bulwarkd(self):
         certs = self.certs("falco-1")
