@@ -47,6 +47,8 @@
 #define CONTAINERS_MAX 4096u
 #define KINDS 17                    /* Event body cases go up to 16 */
 #define MARK_KEYS 4                 /* producers that keep a position (replay, falco) */
+#define LOG_EVERY_NS (10 * 1000000000LL)  /* a repeated warning: at most this often */
+#define FLUSH_RETRY_MS 1000u        /* the spool's disk was full: try again after */
 
 /* A producer's position after the event in the same queue slot (key 0: none). */
 struct qmark {
@@ -86,6 +88,10 @@ struct agent {
     int exit_code;
     uint64_t produced;          /* events taken from the pull source */
     uint64_t queue_dropped;
+    uint64_t queue_dropped_logged, spool_dropped_logged;  /* counts at the last log */
+    int64_t queue_drop_log_ns, spool_drop_log_ns, flush_fail_log_ns;
+    uint64_t flush_failures;    /* spool appends that failed and are retried */
+    uint32_t chunk_max;         /* events per append: halved while the disk is full */
     uint64_t by_kind[KINDS];
     uint64_t printed;
     Bulwark__V1__AgentHealth__EventsByKindEntry health_kinds[KINDS];
@@ -116,6 +122,17 @@ static uint64_t agent_flush_wait_ms(const struct agent *a, int64_t now)
     return left <= 0 ? 0 : (uint64_t)(left + 999999) / 1000000;
 }
 
+/* Whether a warning last logged at *last may be logged again now. */
+static bool agent_log_due(int64_t *last)
+{
+    int64_t now = clock_mono_ns();
+
+    if (*last && now - *last < LOG_EVERY_NS)
+        return false;
+    *last = now;
+    return true;
+}
+
 static int agent_emit(void *ctx, Bulwark__V1__Event *ev)
 {
     struct agent *a = ctx;
@@ -123,6 +140,13 @@ static int agent_emit(void *ctx, Bulwark__V1__Event *ev)
     if (a->q_len == a->q_cap || a->stopping) {
         a->queue_dropped++;
         agent_event_free(a, ev);
+        if (agent_log_due(&a->queue_drop_log_ns)) {
+            log_msg(LOG_WARN, "agent", "queue full (%u events wait for the spool): dropped %llu "
+                    "events since the last report, %llu in all", a->q_cap,
+                    (unsigned long long)(a->queue_dropped - a->queue_dropped_logged),
+                    (unsigned long long)a->queue_dropped);
+            a->queue_dropped_logged = a->queue_dropped;
+        }
         return BW_EFULL;
     }
     a->q[(a->q_head + a->q_len) % a->q_cap] = ev;
@@ -211,6 +235,23 @@ static void agent_print(struct agent *a, const Bulwark__V1__Event *ev)
     json_decref(j);
 }
 
+/* The spool refused events because it holds spool_max_events or _bytes:
+ * they are counted in the spool (persisted, shipped in health); say so. */
+static void agent_spool_dropped(struct agent *a)
+{
+    struct spool_stats st;
+
+    if (!agent_log_due(&a->spool_drop_log_ns))
+        return;
+    spool_get_stats(a->spool, &st);
+    log_msg(LOG_WARN, "agent", "spool full (%llu events, %llu bytes waiting for the server): "
+            "dropped %llu events since the last report, %llu in all",
+            (unsigned long long)st.depth, (unsigned long long)st.bytes,
+            (unsigned long long)(st.dropped - a->spool_dropped_logged),
+            (unsigned long long)st.dropped);
+    a->spool_dropped_logged = st.dropped;
+}
+
 /* Empties the queue into the spool (one transaction a chunk, with the
  * producers' positions after the chunk's last event) or stdout. */
 static int agent_flush(struct agent *a)
@@ -219,14 +260,15 @@ static int agent_flush(struct agent *a)
     while (a->q_len > 0 || agent_loose_marks(a)) {
         Bulwark__V1__Event *chunk[CHUNK];
         struct spool_mark marks[MARK_KEYS];
-        struct qmark last[MARK_KEYS];
+        struct qmark last[MARK_KEYS], loose[MARK_KEYS];
         size_t n = 0, nmarks = 0, accepted = 0;
         int rc = 0;
 
         /* marks made with an empty queue come before every queued event */
         memcpy(last, a->loose, sizeof last);
+        memcpy(loose, a->loose, sizeof loose);
         memset(a->loose, 0, sizeof a->loose);
-        while (n < CHUNK && a->q_len > 0) {
+        while (n < a->chunk_max && a->q_len > 0) {
             const struct qmark *m = &a->qm[a->q_head];
 
             if (m->key)
@@ -241,9 +283,6 @@ static int agent_flush(struct agent *a)
             marks[nmarks].key = a->mark_keys[k];
             memcpy(marks[nmarks++].v, last[k].v, sizeof last[k].v);
         }
-        for (size_t i = 0; i < n; i++)
-            if ((unsigned)chunk[i]->body_case < KINDS)
-                a->by_kind[chunk[i]->body_case]++;
         if (a->to_stdout) {
             for (size_t i = 0; i < n; i++)
                 agent_print(a, chunk[i]);
@@ -251,12 +290,25 @@ static int agent_flush(struct agent *a)
         } else {
             rc = spool_append_marked(a->spool, chunk, n, marks, nmarks, &accepted);
         }
-        for (size_t i = 0; i < n; i++)
-            agent_event_free(a, chunk[i]);
         if (rc < 0) {
-            log_msg(LOG_ERROR, "agent", "spool append failed: %s", bw_strerror(rc));
+            /* nothing was stored: the chunk goes back to the queue's head
+             * and the marks with it, to be tried again */
+            a->q_head = (a->q_head + a->q_cap - (uint32_t)n) % a->q_cap;
+            a->q_len += (uint32_t)n;
+            memcpy(a->loose, loose, sizeof loose);
+            if (rc == BW_EFULL && a->chunk_max > 1)
+                a->chunk_max /= 2;  /* a smaller transaction may fit what is left */
             return rc;
         }
+        if (a->chunk_max < CHUNK)
+            a->chunk_max *= 2;
+        for (size_t i = 0; i < n; i++) {
+            if ((unsigned)chunk[i]->body_case < KINDS)
+                a->by_kind[chunk[i]->body_case]++;
+            agent_event_free(a, chunk[i]);
+        }
+        if (!a->to_stdout && accepted < n)
+            agent_spool_dropped(a);
     }
     return 0;
 }
@@ -380,9 +432,32 @@ static void on_tick(uv_timer_t *t)
     due = a->q_len >= CHUNK || a->source_done || a->pull_ms > TICK_MIN_MS ||
           agent_flush_wait_ms(a, now) == 0;
     if ((a->q_len > 0 || agent_loose_marks(a)) && due) {
-        if (agent_flush(a) < 0) {
+        int rc = agent_flush(a);
+
+        if (rc == BW_EFULL || rc == BW_EIO) {
+            /* a full disk (or a passing i/o error) is survived like the
+             * server survives one: the events stay queued, the queue pushes
+             * back on the sources, and the append is tried again */
+            a->flush_failures++;
+            if (agent_log_due(&a->flush_fail_log_ns))
+                log_msg(LOG_ERROR, "agent", "spool append failed: %s; %u events wait in memory, "
+                        "retrying every %u ms (%llu failures so far)",
+                        rc == BW_EFULL ? "the spool's disk is full" : bw_strerror(rc), a->q_len,
+                        FLUSH_RETRY_MS, (unsigned long long)a->flush_failures);
+            if (a->shipper)
+                shipper_kick(a->shipper);  /* acks free space in the spool */
+            uv_timer_start(&a->tick, on_tick, FLUSH_RETRY_MS, 0);
+            return;
+        }
+        if (rc < 0) {
+            log_msg(LOG_ERROR, "agent", "spool append failed: %s", bw_strerror(rc));
             agent_stop(a, 1);
             return;
+        }
+        if (a->flush_failures && a->flush_fail_log_ns) {
+            log_msg(LOG_INFO, "agent", "spool append works again after %llu failures",
+                    (unsigned long long)a->flush_failures);
+            a->flush_fail_log_ns = 0;
         }
         if (a->shipper)
             shipper_kick(a->shipper);
@@ -523,7 +598,9 @@ static void agent_stop(struct agent *a, int code)
         a->collectors[i]->stop(a->collectors[i], on_collector_closed, a);
     }
     /* What the collectors handed over is spooled, not lost. */
-    agent_flush(a);
+    if (agent_flush(a) < 0 && a->q_len > 0)
+        log_msg(LOG_ERROR, "agent", "stopping with the spool failing: %u queued events are lost",
+                a->q_len);
     if (a->shipper)
         shipper_stop(a->shipper, NULL, NULL);
 }
@@ -652,6 +729,7 @@ static int agent_open_shipping(struct agent *a)
     if (shipper_new(&a->shipper, &a->loop, &sho, a->tls, a->spool, on_acked, a) < 0)
         return BW_ENOMEM;
     spool_get_stats(a->spool, &st);
+    a->spool_dropped_logged = st.dropped;  /* drops of earlier runs were reported then */
     log_msg(LOG_INFO, "agent",
             "bulwark-agent %s as '%s' on %s, spool %s (epoch %llu, %llu events waiting), "
             "source %s, server %s",
@@ -670,6 +748,7 @@ int agent_run(const struct agent_config *cfg)
     a->cfg = cfg;
     a->to_stdout = strcmp(cfg->output, "stdout") == 0;
     a->q_cap = cfg->queue_events;
+    a->chunk_max = CHUNK;
     a->q = calloc(a->q_cap, sizeof *a->q);
     a->qm = calloc(a->q_cap, sizeof *a->qm);
     uv_loop_init(&a->loop);

@@ -543,6 +543,9 @@ int spool_append_marked(struct spool *s, Bulwark__V1__Event *const *evs, size_t 
     *accepted = i;
     return 0;
 fail:
+    /* a full disk is not an i/o error: the caller keeps the events and retries */
+    if (rc == BW_EIO && (sqlite3_errcode(s->db) & 0xff) == SQLITE_FULL)
+        rc = BW_EFULL;
     s->n_rows = 0;
     s->pack_len = 0;
     exec_stmt(s, ST_ROLLBACK);

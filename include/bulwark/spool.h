@@ -41,7 +41,8 @@ void spool_close(struct spool *s);
 /* Assigns seq to each event (ev->seq is set), packs and stores them in one
  * transaction. *accepted is how many were stored: the rest were refused
  * because the spool is full (counted as dropped). 0 or a negative bw_err (then
- * nothing was stored). */
+ * nothing was stored): BW_EFULL when the disk is full (nothing is lost: the
+ * caller keeps the events and tries again), BW_EIO, BW_ENOMEM. */
 int spool_append(struct spool *s, Bulwark__V1__Event *const *evs, size_t n, size_t *accepted);
 
 /* A producer's position (a file's identity and offset), named by key, kept
