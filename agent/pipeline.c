@@ -442,7 +442,7 @@ static void on_tick(uv_timer_t *t)
             if (agent_log_due(&a->flush_fail_log_ns))
                 log_msg(LOG_ERROR, "agent", "spool append failed: %s; %u events wait in memory, "
                         "retrying every %u ms (%llu failures so far)",
-                        rc == BW_EFULL ? "the spool's disk is full" : bw_strerror(rc), a->q_len,
+                        rc == BW_EFULL ? "the spool's disk is full (or under its reserve)" : bw_strerror(rc), a->q_len,
                         FLUSH_RETRY_MS, (unsigned long long)a->flush_failures);
             if (a->shipper)
                 shipper_kick(a->shipper);  /* acks free space in the spool */

@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -61,6 +62,12 @@
 /* ... and by themselves (their own commit) once this much waits. */
 #define SPOOL_TRIM_EVENTS 16384u
 #define SPOOL_TRIM_BYTES (4u * 1024 * 1024)
+/* Appends wait (BW_EFULL) while the spool's file system has less than this
+ * free, counting the spool's own free pages: SQLite needs room to
+ * checkpoint the WAL (up to ~4 MiB of pages copied into the main file) and
+ * to delete acked rows. A spool that took the last byte could do neither and
+ * would stay stuck even after the server acked everything. */
+#define SPOOL_DISK_RESERVE (8ull * 1024 * 1024)
 
 enum spool_stmt {
     ST_BEGIN,
@@ -75,6 +82,7 @@ enum spool_stmt {
     ST_DELETE_UPTO,
     ST_SET_MARK,
     ST_GET_MARK,
+    ST_FREELIST,
     ST_COUNT
 };
 
@@ -92,6 +100,7 @@ static const char *const spool_sql[ST_COUNT] = {
     [ST_DELETE_UPTO] = "DELETE FROM events WHERE seq <= ?1",
     [ST_SET_MARK] = "INSERT OR REPLACE INTO marks(key, v0, v1, v2, v3) VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_GET_MARK] = "SELECT v0, v1, v2, v3 FROM marks WHERE key = ?1",
+    [ST_FREELIST] = "PRAGMA freelist_count",
 };
 
 #define SPOOL_MARKS_TABLE                                                                    \
@@ -113,6 +122,8 @@ static const char spool_schema[] =
 
 struct spool {
     sqlite3 *db;
+    char *path;
+    uint64_t page_size;
     sqlite3_stmt *st[ST_COUNT];
     uint64_t max_events;
     uint64_t max_bytes;
@@ -287,6 +298,12 @@ int spool_open(struct spool **out, const struct spool_options *opt, char *err, s
     fd = open(opt->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd >= 0)
         close(fd);  /* on failure SQLite reports the reason below */
+    s->path = strdup(opt->path);
+    if (!s->path) {
+        set_err(err, errlen, "open", NULL);
+        rc = BW_ENOMEM;
+        goto out;
+    }
     s->max_events = opt->max_events ? opt->max_events : SPOOL_DEFAULT_MAX_EVENTS;
     s->max_bytes = opt->max_bytes ? opt->max_bytes : SPOOL_DEFAULT_MAX_BYTES;
     /* one owner thread (see the top): no SQLite mutexes */
@@ -319,6 +336,8 @@ int spool_open(struct spool **out, const struct spool_options *opt, char *err, s
     rc = load_state(s, err, errlen);
     if (rc < 0)
         goto out;
+    if (query_row(s->db, "PRAGMA page_size", &s->page_size, 1) < 0)
+        s->page_size = 4096;
     for (int i = 0; i < ST_COUNT; i++) {
         if (sqlite3_prepare_v3(s->db, spool_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) !=
             SQLITE_OK) {
@@ -346,6 +365,7 @@ void spool_close(struct spool *s)
         sqlite3_finalize(s->st[i]);
     sqlite3_close(s->db);
     free(s->pack);
+    free(s->path);
     free(s);
 }
 
@@ -482,6 +502,24 @@ int spool_mark_get(struct spool *s, const char *key, uint64_t v[SPOOL_MARK_VALUE
     return rc;
 }
 
+/* Whether the file system holds less than SPOOL_DISK_RESERVE free, beside
+ * the spool's own free pages. */
+static bool disk_low(struct spool *s)
+{
+    struct statvfs vfs;
+    uint64_t avail, pages = 0;
+
+    if (statvfs(s->path, &vfs) != 0)
+        return false;  /* cannot tell: SQLite will say */
+    avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+    if (avail >= SPOOL_DISK_RESERVE)
+        return false;
+    if (sqlite3_step(s->st[ST_FREELIST]) == SQLITE_ROW)
+        pages = (uint64_t)sqlite3_column_int64(s->st[ST_FREELIST], 0);
+    sqlite3_reset(s->st[ST_FREELIST]);
+    return avail + pages * s->page_size < SPOOL_DISK_RESERVE;
+}
+
 int spool_append(struct spool *s, Bulwark__V1__Event *const *evs, size_t n, size_t *accepted)
 {
     return spool_append_marked(s, evs, n, NULL, 0, accepted);
@@ -497,6 +535,14 @@ int spool_append_marked(struct spool *s, Bulwark__V1__Event *const *evs, size_t 
     *accepted = 0;
     if (n == 0 && nmarks == 0)
         return 0;
+    if (n > 0 && disk_low(s)) {
+        /* acked rows waiting for a trim are the room to make: their trim
+         * would otherwise ride on this very append */
+        if (s->trimmed_seq < s->stats.acked_seq)
+            spool_trim(s);
+        if (disk_low(s))
+            return BW_EFULL;  /* nothing stored: the caller keeps the events and waits */
+    }
     if (exec_stmt(s, ST_BEGIN) < 0)
         return BW_EIO;
     rc = delete_acked(s, false, &trim_to);  /* the deferred trim rides on this commit */

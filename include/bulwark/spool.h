@@ -41,8 +41,10 @@ void spool_close(struct spool *s);
 /* Assigns seq to each event (ev->seq is set), packs and stores them in one
  * transaction. *accepted is how many were stored: the rest were refused
  * because the spool is full (counted as dropped). 0 or a negative bw_err (then
- * nothing was stored): BW_EFULL when the disk is full (nothing is lost: the
- * caller keeps the events and tries again), BW_EIO, BW_ENOMEM. */
+ * nothing was stored): BW_EFULL when the disk is full or has less than a
+ * reserve (8 MiB, counting the spool's free pages) left, which SQLite needs
+ * to checkpoint and trim (nothing is lost: the caller keeps the events and
+ * tries again), BW_EIO, BW_ENOMEM. */
 int spool_append(struct spool *s, Bulwark__V1__Event *const *evs, size_t n, size_t *accepted);
 
 /* A producer's position (a file's identity and offset), named by key, kept

@@ -35,7 +35,8 @@ class SpoolLimitsTest(harness.BulwarkTest):
         self.assertLessEqual(len(lines), 3, "the drop warning is not rate-limited")
         self.assert_exact(server.db, {"full-1": 1000})
 
-    def test_full_disk_is_survived_and_loses_nothing(self):
+    def small_disk(self):
+        """A 16 MiB tmpfs for the spool, unmounted at the end."""
         if os.geteuid() != 0:
             self.skipTest("mounting a tmpfs needs root")
         disk = self.path("spooldisk")
@@ -45,6 +46,26 @@ class SpoolLimitsTest(harness.BulwarkTest):
         if r.returncode != 0:
             self.skipTest("cannot mount a tmpfs: " + r.stdout.decode(errors="replace"))
         self.addCleanup(subprocess.run, ["umount", "-l", disk])
+        return disk
+
+    def test_disk_filled_by_the_spool_recovers_once_acked(self):
+        disk = self.small_disk()
+        events = 60000  # more than the disk holds
+        certs = self.certs("disk-2")
+        port = harness.free_port()  # no server yet: the spool only grows
+        agent = self.start_agent(certs, f"127.0.0.1:{port}", "disk-2",
+                                 spool=os.path.join(disk, "spool.db"), synthetic_count=events,
+                                 synthetic_rate=0, exit_when_drained="true")
+        agent.proc.wait_for(DISK_FULL_RE, timeout=120)
+        self.assertTrue(agent.proc.running(), "the agent exited on a full disk")
+        server = self.start_server(certs, port=port)  # its acks make room in the spool
+        agent.proc.wait_for(r" info agent: spool append works again", timeout=120)
+        self.wait_drained(agent, events=events, timeout=300)
+        self.assert_exact(server.db, {"disk-2": events})
+        self.assertFalse(agent.proc.find(r"spool full"), "events were dropped")
+
+    def test_full_disk_is_survived_and_loses_nothing(self):
+        disk = self.small_disk()
         events = 20000  # ~10 s at 2,000 events/s
         certs = self.certs("disk-1")
         port = harness.free_port()  # no server yet: the spool only grows
