@@ -73,7 +73,8 @@ struct agent {
 
     /* the queue: a ring of owned events */
     Bulwark__V1__Event **q;
-    struct qmark *qm;               /* q_cap: the position each slot's event ends */
+    struct qmark *qm;               /* q_cap: the position each slot's event ends;
+                                     * allocated by the first mark (most agents never mark) */
     uint32_t q_head, q_len, q_cap;
     char *mark_keys[MARK_KEYS];
     char *source_key;               /* the pull source's mark key ("replay:PATH") */
@@ -150,7 +151,8 @@ static int agent_emit(void *ctx, Bulwark__V1__Event *ev)
         return BW_EFULL;
     }
     a->q[(a->q_head + a->q_len) % a->q_cap] = ev;
-    a->qm[(a->q_head + a->q_len) % a->q_cap].key = 0;
+    if (a->qm)
+        a->qm[(a->q_head + a->q_len) % a->q_cap].key = 0;
     a->q_len++;
     /* A collector's event schedules the flush (a pull source's tick re-arms
      * the timer itself when it is done). */
@@ -185,6 +187,10 @@ static void agent_mark(void *ctx, const char *key, const uint64_t v[SPOOL_MARK_V
 
     if (!a->spool || a->stopping || !(k = agent_mark_key(a, key)))
         return;
+    if (!a->qm && !(a->qm = calloc(a->q_cap, sizeof *a->qm))) {
+        log_msg(LOG_ERROR, "agent", "out of memory: the position of '%s' is not kept", key);
+        return;
+    }
     if (a->q_len > 0) {
         m = &a->qm[(a->q_head + a->q_len - 1) % a->q_cap];
         if (m->key && m->key != k)
@@ -269,9 +275,9 @@ static int agent_flush(struct agent *a)
         memcpy(loose, a->loose, sizeof loose);
         memset(a->loose, 0, sizeof a->loose);
         while (n < a->chunk_max && a->q_len > 0) {
-            const struct qmark *m = &a->qm[a->q_head];
+            const struct qmark *m = a->qm ? &a->qm[a->q_head] : NULL;
 
-            if (m->key)
+            if (m && m->key)
                 last[m->key - 1] = *m;
             chunk[n++] = a->q[a->q_head];
             a->q_head = (a->q_head + 1) % a->q_cap;
@@ -750,13 +756,12 @@ int agent_run(const struct agent_config *cfg)
     a->q_cap = cfg->queue_events;
     a->chunk_max = CHUNK;
     a->q = calloc(a->q_cap, sizeof *a->q);
-    a->qm = calloc(a->q_cap, sizeof *a->qm);
     uv_loop_init(&a->loop);
     uv_timer_init(&a->loop, &a->tick);
     uv_signal_init(&a->loop, &a->sig_term);
     uv_signal_init(&a->loop, &a->sig_int);
     a->tick.data = a->sig_term.data = a->sig_int.data = a;
-    if (!a->q || !a->qm || agent_identity(a) < 0)
+    if (!a->q || agent_identity(a) < 0)
         goto out;
     if (!a->to_stdout && agent_open_shipping(a) < 0)
         goto out;
