@@ -65,6 +65,13 @@ static const struct api_route routes[] = {
      "/api/v1/export/events"},
     {"GET", "/api/v1/export/alerts", false, ROLE_VIEWER, api_export_alerts,
      "/api/v1/export/alerts"},
+    {"GET", "/api/v1/stats", false, ROLE_VIEWER, api_stats, "/api/v1/stats"},
+    {"GET", "/api/v1/network", false, ROLE_VIEWER, api_network, "/api/v1/network"},
+    {"GET", "/api/v1/containers", false, ROLE_VIEWER, api_containers_list,
+     "/api/v1/containers"},
+    {"GET", "/api/v1/containers/", true, ROLE_VIEWER, api_container_get,
+     "/api/v1/containers/{id}"},
+    {"GET", "/api/v1/hosts", false, ROLE_VIEWER, api_hosts_list, "/api/v1/hosts"},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 

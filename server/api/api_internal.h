@@ -7,6 +7,7 @@
  *   token.c       token format, hashing, verification, `bulwarkd token`
  *   views.c       events, alerts, agents as JSON (one rendering each)
  *   routes.c      events, alerts, agents, rules, audit, whoami
+ *   routes_fleet.c  stats, network, containers, hosts (from the rollups)
  *   ops.c         /healthz, /readyz, /metrics, openapi.json
  *   export.c      NDJSON export streamed in constant memory */
 #ifndef BULWARK_API_INTERNAL_H
@@ -172,6 +173,11 @@ void api_metrics(struct api_call *c);
 void api_openapi(struct api_call *c);
 void api_export_events(struct api_call *c);
 void api_export_alerts(struct api_call *c);
+void api_stats(struct api_call *c);
+void api_network(struct api_call *c);
+void api_containers_list(struct api_call *c);
+void api_container_get(struct api_call *c);
+void api_hosts_list(struct api_call *c);
 
 /* The route names for /metrics, in table order. */
 size_t api_route_count(void);
