@@ -9,6 +9,7 @@
 #include "store_internal.h"
 
 #define MINUTE_SQL "minute >= ?1 AND minute < ?2"
+#define HOUR_SQL "hour >= ?5 AND hour < ?6"
 
 /* The columns of a struct store_container_row (container_emit). */
 #define CONTAINER_SELECT                                                                  \
@@ -21,10 +22,10 @@
     " LEFT JOIN container_posture AS p ON p.container = c.id"
 
 /* Parameters of the stats statements: ?1 since minute, ?2 until minute,
- * ?3 bucket minutes, ?4 limit. */
+ * ?3 bucket minutes, ?4 limit, ?5 since hour, ?6 until hour. */
 const char *const store_fleet_rsql[R_COUNT - R_API_COUNT] = {
     [R_STATS_EVENTS - R_API_COUNT] =
-        "SELECT (minute / ?3) * ?3, kind, severity, sum(n) FROM roll_events"
+        "SELECT (minute / ?3) * ?3, kind, severity, sum(n) FROM roll_kinds"
         " WHERE " MINUTE_SQL " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
     [R_STATS_ALERTS - R_API_COUNT] =
         "SELECT (minute / ?3) * ?3, 0, priority, sum(n) FROM roll_alerts"
@@ -33,14 +34,12 @@ const char *const store_fleet_rsql[R_COUNT - R_API_COUNT] = {
         "SELECT rule, sum(n) FROM roll_alerts WHERE " MINUTE_SQL
         " GROUP BY rule ORDER BY 2 DESC, 1 LIMIT ?4",
     [R_TOP_HOSTS_EVENTS - R_API_COUNT] =
-        "SELECT h.hostname, t.n FROM (SELECT host, sum(n) AS n FROM roll_events"
-        " WHERE " MINUTE_SQL " AND host <> 0 GROUP BY host) AS t"
+        "SELECT h.hostname, t.n FROM (SELECT host, sum(n) AS n FROM roll_hosts"
+        " WHERE " HOUR_SQL " GROUP BY host) AS t"
         " JOIN hosts AS h ON h.id = t.host ORDER BY 2 DESC, 1 LIMIT ?4",
     [R_TOP_IMAGES_EVENTS - R_API_COUNT] =
-        "SELECT c.image, sum(t.n) FROM (SELECT container, sum(n) AS n FROM roll_events"
-        " WHERE " MINUTE_SQL " AND container <> 0 GROUP BY container) AS t"
-        " JOIN containers AS c ON c.id = t.container WHERE coalesce(c.image, '') <> ''"
-        " GROUP BY c.image ORDER BY 2 DESC, 1 LIMIT ?4",
+        "SELECT image, sum(n) FROM roll_images WHERE " HOUR_SQL
+        " GROUP BY image ORDER BY 2 DESC, 1 LIMIT ?4",
     [R_TOP_HOSTS_ALERTS - R_API_COUNT] =
         "SELECT hostname, sum(n) FROM roll_alerts WHERE " MINUTE_SQL " AND hostname <> ''"
         " GROUP BY hostname ORDER BY 2 DESC, 1 LIMIT ?4",
@@ -51,7 +50,7 @@ const char *const store_fleet_rsql[R_COUNT - R_API_COUNT] = {
         "SELECT coalesce(h.hostname, ''), coalesce(c.container_id, ''), coalesce(c.image, ''),"
         " t.inbound, t.protocol, t.port, t.addr, t.name, t.n, t.f, t.l FROM"
         " (SELECT host, container, inbound, protocol, port, addr, name, sum(n) AS n,"
-        "  min(first_ns) AS f, max(last_ns) AS l FROM roll_net WHERE " MINUTE_SQL
+        "  min(first_ns) AS f, max(last_ns) AS l FROM roll_net WHERE hour >= ?1 AND hour < ?2"
         "  GROUP BY host, container, inbound, protocol, port, addr, name) AS t"
         " LEFT JOIN hosts AS h ON h.id = t.host LEFT JOIN containers AS c ON c.id = t.container",
     [R_ADDRS - R_API_COUNT] =
@@ -71,7 +70,7 @@ const char *const store_fleet_rsql[R_COUNT - R_API_COUNT] = {
         "SELECT h.hostname, h.first_seen, h.last_seen,"
         " (SELECT coalesce(group_concat(agent_id, ' '), '') FROM"
         "  (SELECT agent_id FROM agents WHERE hostname = h.hostname ORDER BY agent_id)),"
-        " (SELECT coalesce(sum(n), 0) FROM roll_events WHERE minute >= ?3 AND minute < ?4"
+        " (SELECT coalesce(sum(n), 0) FROM roll_hosts WHERE hour >= ?3 AND hour < ?4"
         "  AND host = h.id)"
         " FROM hosts AS h WHERE h.hostname > ?1 ORDER BY h.hostname LIMIT ?2",
 };
@@ -105,25 +104,16 @@ static int fleet_rows(struct store_reader *r, sqlite3_stmt *st, emit_fn emit, vo
     return rc;
 }
 
-/* The minute holding ns, and the first minute at or after ns. */
-static int64_t minute_floor(int64_t ns)
+/* The unit (minute, hour) holding ns, and the first unit at or after ns. */
+static int64_t unit_floor(int64_t ns, int64_t unit)
 {
-    return ns >= 0 ? ns / STORE_MINUTE_NS : -((-ns + STORE_MINUTE_NS - 1) / STORE_MINUTE_NS);
+    return ns >= 0 ? ns / unit : -((-ns + unit - 1) / unit);
 }
 
-static int64_t minute_ceil(int64_t ns)
+static int64_t unit_ceil(int64_t ns, int64_t unit)
 {
-    int64_t m = minute_floor(ns);
-    return m * STORE_MINUTE_NS == ns ? m : m + 1;
-}
-
-/* Binds ?1 and ?2, the range in whole minutes (since down, until up). */
-static int bind_minutes(sqlite3_stmt *st, int64_t since_ns, int64_t until_ns)
-{
-    return sqlite3_bind_int64(st, 1, minute_floor(since_ns)) ||
-                   sqlite3_bind_int64(st, 2, minute_ceil(until_ns))
-               ? BW_EIO
-               : 0;
+    int64_t m = unit_floor(ns, unit);
+    return m * unit == ns ? m : m + 1;
 }
 
 static int stat_emit(sqlite3_stmt *st, void *fn, void *ctx)
@@ -162,12 +152,13 @@ int store_stats(struct store_reader *r, enum store_stat what, const struct store
         (!series && (q->limit == 0 || q->limit > STORE_QUERY_MAX_LIMIT)))
         return BW_EINVAL;
     st = r->st[stmt[what]];
-    if (bind_minutes(st, q->since_ns, q->until_ns) < 0 ||
-        (series ? sqlite3_bind_int64(st, 3, q->bucket_ns / STORE_MINUTE_NS)
-                : sqlite3_bind_int64(st, 4, q->limit)) != SQLITE_OK) {
-        sqlite3_reset(st);
-        return BW_EIO;
-    }
+    int64_t v[6] = {unit_floor(q->since_ns, STORE_MINUTE_NS),
+                    unit_ceil(q->until_ns, STORE_MINUTE_NS), q->bucket_ns / STORE_MINUTE_NS,
+                    q->limit, unit_floor(q->since_ns, STORE_HOUR_NS),
+                    unit_ceil(q->until_ns, STORE_HOUR_NS)};
+    for (int i = 0; i < 6 && i < sqlite3_bind_parameter_count(st); i++)
+        if (sqlite3_bind_int64(st, i + 1, v[i]) != SQLITE_OK)
+            return BW_EIO;
     return fleet_rows(r, st, stat_emit, (void *)fn, ctx);
 }
 
@@ -194,7 +185,8 @@ int store_net_edges(struct store_reader *r, int64_t since_ns, int64_t until_ns, 
 {
     if (!r || !fn || until_ns <= since_ns)
         return BW_EINVAL;
-    if (bind_minutes(r->st[R_NET], since_ns, until_ns) < 0)
+    if (sqlite3_bind_int64(r->st[R_NET], 1, unit_floor(since_ns, STORE_HOUR_NS)) ||
+        sqlite3_bind_int64(r->st[R_NET], 2, unit_ceil(until_ns, STORE_HOUR_NS)))
         return BW_EIO;
     return fleet_rows(r, r->st[R_NET], net_emit, (void *)fn, ctx);
 }
@@ -327,8 +319,8 @@ int store_hosts_list(struct store_reader *r, const char *after, uint32_t limit,
         return BW_EINVAL;
     st = r->st[R_HOSTS];
     if (bind_text(st, 1, after ? after : "") || sqlite3_bind_int64(st, 2, limit) ||
-        sqlite3_bind_int64(st, 3, minute_floor(rate_since_ns)) ||
-        sqlite3_bind_int64(st, 4, minute_ceil(rate_until_ns))) {
+        sqlite3_bind_int64(st, 3, unit_floor(rate_since_ns, STORE_HOUR_NS)) ||
+        sqlite3_bind_int64(st, 4, unit_ceil(rate_until_ns, STORE_HOUR_NS))) {
         sqlite3_reset(st);
         return BW_EIO;
     }

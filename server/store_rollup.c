@@ -3,18 +3,24 @@
  * transaction (so a rollup never counts an event that was rolled back, nor
  * misses one that was committed):
  *
- *   roll_events        events per (UTC minute, host, container, kind, severity)
+ *   roll_kinds         events per (UTC minute, kind, severity): the series
+ *   roll_hosts         events per (UTC hour, host)
+ *   roll_images        events in containers per (UTC hour, image)
  *   roll_alerts        alert hits (raises and repeats) per (minute, rule,
  *                      priority, hostname, image)
- *   roll_net           net events per (minute, host, container, direction,
+ *   roll_net           net events per (hour, host, container, direction,
  *                      protocol, service port, remote address, remote name)
  *                      with the first and last event time
  *   container_addrs    the addresses a container's net events name as local
  *   container_posture  the latest config event of each container (its id)
  *   image_vulns        the findings of vuln events per image, by (vuln, package)
  *
- * Counts are summed in memory per transaction (a few hundred keys where
- * there are tens of thousands of events) and upserted at commit, or earlier
+ * Each table is keyed only by what one question needs: one keyed by
+ * (minute, host, container, kind, severity) had a row for every other event
+ * of a fleet of thousands of containers, costing the writer an upsert per
+ * two events and the readers a scan as long as the events'. Counts are
+ * summed in memory per transaction (a few hundred keys where there are tens
+ * of thousands of events) and upserted at commit, or earlier
  * when a table of pending keys fills: SQL adds, so an early flush changes
  * nothing but the number of statements. A rollback drops what is pending.
  * Posture and findings are few and upserted as they come. */
@@ -28,10 +34,12 @@
 #define ROLL_SLOTS 4096u        /* pending keys per table; flushed at 3/4 */
 #define ROLL_TEXT_MAX 2048u     /* text part of a key, bytes */
 
-enum roll_table { RT_EVENTS, RT_ALERTS, RT_NET, RT_ADDRS, RT_N };
+enum roll_table { RT_KINDS, RT_HOSTS, RT_IMAGES, RT_ALERTS, RT_NET, RT_ADDRS, RT_N };
 
 enum roll_stmt {
-    RS_EVENTS = RT_EVENTS,
+    RS_KINDS = RT_KINDS,
+    RS_HOSTS = RT_HOSTS,
+    RS_IMAGES = RT_IMAGES,
     RS_ALERTS = RT_ALERTS,
     RS_NET = RT_NET,
     RS_ADDRS = RT_ADDRS,
@@ -41,13 +49,16 @@ enum roll_stmt {
 };
 
 static const char *const roll_sql[RS_COUNT] = {
-    [RS_EVENTS] = "INSERT INTO roll_events (minute, host, container, kind, severity, n)"
-                  " VALUES (?1, ?2, ?3, ?4, ?5, ?7)"
+    [RS_KINDS] = "INSERT INTO roll_kinds (minute, kind, severity, n) VALUES (?1, ?2, ?3, ?7)"
+                 " ON CONFLICT DO UPDATE SET n = n + excluded.n",
+    [RS_HOSTS] = "INSERT INTO roll_hosts (hour, host, n) VALUES (?1, ?2, ?7)"
+                 " ON CONFLICT DO UPDATE SET n = n + excluded.n",
+    [RS_IMAGES] = "INSERT INTO roll_images (hour, image, n) VALUES (?1, ?10, ?7)"
                   " ON CONFLICT DO UPDATE SET n = n + excluded.n",
     [RS_ALERTS] = "INSERT INTO roll_alerts (minute, priority, rule, hostname, image, n)"
                   " VALUES (?1, ?2, ?10, ?11, ?12, ?7)"
                   " ON CONFLICT DO UPDATE SET n = n + excluded.n",
-    [RS_NET] = "INSERT INTO roll_net (minute, host, container, inbound, protocol, port, addr,"
+    [RS_NET] = "INSERT INTO roll_net (hour, host, container, inbound, protocol, port, addr,"
                " name, n, first_ns, last_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?10, ?11, ?7, ?8, ?9)"
                " ON CONFLICT DO UPDATE SET n = n + excluded.n,"
                " first_ns = min(first_ns, excluded.first_ns),"
@@ -226,9 +237,10 @@ static size_t roll_text(char *buf, const char *a, const char *b, const char *c)
     return off;
 }
 
-static int64_t minute_of(int64_t ns)
+/* The unit (minute, hour) holding ns. */
+static int64_t unit_of(int64_t ns, int64_t unit)
 {
-    return ns >= 0 ? ns / STORE_MINUTE_NS : (ns - STORE_MINUTE_NS + 1) / STORE_MINUTE_NS;
+    return ns >= 0 ? ns / unit : (ns - unit + 1) / unit;
 }
 
 /* Could addr name this container to the rest of the fleet? Unspecified
@@ -247,7 +259,7 @@ static int roll_net(struct store *s, const Bulwark__V1__Event *ev, int64_t host,
     bool inbound = n->direction == BULWARK__V1__NET_CONNECTION__DIRECTION__INBOUND;
     /* The service port: the remote's when going out, our own when coming in
      * (the other side's is an ephemeral port, one key per connection). */
-    int64_t k[6] = {minute_of(ev->time_ns), host, container, inbound, n->protocol,
+    int64_t k[6] = {unit_of(ev->time_ns, STORE_HOUR_NS), host, container, inbound, n->protocol,
                     inbound ? n->local_port : n->remote_port};
     size_t tlen;
     int rc;
@@ -286,13 +298,24 @@ static int roll_vuln(struct store *s, const Bulwark__V1__Event *ev)
 int store_rollup_event(struct store *s, const struct store_event *se, int64_t id, int64_t host,
                        int64_t container)
 {
-    int64_t k[6] = {minute_of(se->time_ns), host, container, se->kind, se->severity};
+    int64_t hour = unit_of(se->time_ns, STORE_HOUR_NS);
+    int64_t kk[6] = {unit_of(se->time_ns, STORE_MINUTE_NS), se->kind, se->severity};
+    int64_t kh[6] = {hour, host};
+    const char *image = se->container ? se->container->image : NULL;
     Bulwark__V1__Event *own = NULL;
     const Bulwark__V1__Event *ev = se->ev;
     int rc;
 
-    if ((rc = roll_add(s, RT_EVENTS, k, NULL, 0, 1, se->time_ns)) < 0)
+    if ((rc = roll_add(s, RT_KINDS, kk, NULL, 0, 1, se->time_ns)) < 0 ||
+        (host && (rc = roll_add(s, RT_HOSTS, kh, NULL, 0, 1, se->time_ns)) < 0))
         return rc;
+    if (container && image && *image) {
+        int64_t ki[6] = {hour};
+        char text[ROLL_TEXT_MAX];
+        size_t tlen = roll_text(text, image, NULL, NULL);
+        if (tlen && (rc = roll_add(s, RT_IMAGES, ki, text, tlen, 1, se->time_ns)) < 0)
+            return rc;
+    }
     if (se->kind == BULWARK__V1__EVENT__BODY_CONFIG && container) {
         sqlite3_stmt *st = s->roll->st[RS_POSTURE];
         if (sqlite3_bind_int64(st, 1, container) || sqlite3_bind_int64(st, 2, se->time_ns) ||
@@ -322,7 +345,7 @@ int store_rollup_event(struct store *s, const struct store_event *se, int64_t id
 int store_rollup_alert(struct store *s, const struct store_alert *a)
 {
     char text[ROLL_TEXT_MAX];
-    int64_t k[6] = {minute_of(a->time_ns), a->priority};
+    int64_t k[6] = {unit_of(a->time_ns, STORE_MINUTE_NS), a->priority};
     size_t tlen = roll_text(text, a->rule, a->hostname, a->image);
 
     return tlen ? roll_add(s, RT_ALERTS, k, text, tlen, 1, a->time_ns) : 0;

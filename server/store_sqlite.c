@@ -153,24 +153,29 @@ static const char *const store_migrations[STORE_SCHEMA_VERSION] = {
     "PRAGMA user_version = 4;",
     /* 4 -> 5: the rollups the REST API's stats, network and containers
      * answer from (server/store_rollup.c keeps them in the events'
-     * transaction). roll_events and container_posture are rebuilt here from
+     * transaction). The event counts and the posture are rebuilt here from
      * the stored events; net edges, container addresses and image findings
      * live in the bodies and start with this version. The user_version
      * below is the only number in this step: renumber it freely. */
-    "CREATE TABLE roll_events ("
-    "  minute INTEGER NOT NULL, host INTEGER NOT NULL, container INTEGER NOT NULL,"
-    "  kind INTEGER NOT NULL, severity INTEGER NOT NULL, n INTEGER NOT NULL,"
-    "  PRIMARY KEY (minute, host, container, kind, severity)) WITHOUT ROWID;"
+    "CREATE TABLE roll_kinds ("
+    "  minute INTEGER NOT NULL, kind INTEGER NOT NULL, severity INTEGER NOT NULL,"
+    "  n INTEGER NOT NULL, PRIMARY KEY (minute, kind, severity)) WITHOUT ROWID;"
+    "CREATE TABLE roll_hosts ("
+    "  hour INTEGER NOT NULL, host INTEGER NOT NULL, n INTEGER NOT NULL,"
+    "  PRIMARY KEY (hour, host)) WITHOUT ROWID;"
+    "CREATE TABLE roll_images ("
+    "  hour INTEGER NOT NULL, image TEXT NOT NULL, n INTEGER NOT NULL,"
+    "  PRIMARY KEY (hour, image)) WITHOUT ROWID;"
     "CREATE TABLE roll_alerts ("
     "  minute INTEGER NOT NULL, rule TEXT NOT NULL, priority INTEGER NOT NULL,"
     "  hostname TEXT NOT NULL, image TEXT NOT NULL, n INTEGER NOT NULL,"
     "  PRIMARY KEY (minute, rule, priority, hostname, image)) WITHOUT ROWID;"
     "CREATE TABLE roll_net ("
-    "  minute INTEGER NOT NULL, host INTEGER NOT NULL, container INTEGER NOT NULL,"
+    "  hour INTEGER NOT NULL, host INTEGER NOT NULL, container INTEGER NOT NULL,"
     "  inbound INTEGER NOT NULL, protocol INTEGER NOT NULL, port INTEGER NOT NULL,"
     "  addr TEXT NOT NULL, name TEXT NOT NULL, n INTEGER NOT NULL,"
     "  first_ns INTEGER NOT NULL, last_ns INTEGER NOT NULL,"
-    "  PRIMARY KEY (minute, host, container, inbound, protocol, port, addr, name))"
+    "  PRIMARY KEY (hour, host, container, inbound, protocol, port, addr, name))"
     "  WITHOUT ROWID;"
     "CREATE TABLE container_addrs ("
     "  addr TEXT NOT NULL, container INTEGER NOT NULL,"
@@ -183,8 +188,13 @@ static const char *const store_migrations[STORE_SCHEMA_VERSION] = {
     "  severity TEXT NOT NULL, fixed_version TEXT NOT NULL, last_ns INTEGER NOT NULL,"
     "  PRIMARY KEY (image, vuln_id, package)) WITHOUT ROWID;"
     "CREATE INDEX alerts_by_container ON alerts (container_id, status);"
-    "INSERT INTO roll_events SELECT time_ns / 60000000000, host, container, kind, severity,"
-    "  count(*) FROM events GROUP BY 1, 2, 3, 4, 5;"
+    "INSERT INTO roll_kinds SELECT time_ns / 60000000000, kind, severity, count(*)"
+    "  FROM events GROUP BY 1, 2, 3;"
+    "INSERT INTO roll_hosts SELECT time_ns / 3600000000000, host, count(*) FROM events"
+    "  WHERE host <> 0 GROUP BY 1, 2;"
+    "INSERT INTO roll_images SELECT e.time_ns / 3600000000000, c.image, count(*)"
+    "  FROM events AS e JOIN containers AS c ON c.id = e.container"
+    "  WHERE coalesce(c.image, '') <> '' GROUP BY 1, 2;"
     "INSERT INTO roll_alerts SELECT last_seen / 60000000000, rule, priority,"
     "  coalesce(hostname, ''), coalesce(image, ''), sum(count) FROM alerts GROUP BY 1, 2, 3, 4, 5;"
     "INSERT INTO container_posture SELECT container, max(time_ns), id FROM events"

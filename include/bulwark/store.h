@@ -154,7 +154,8 @@ int store_state_get(struct store *s, const char *key, struct buf *out);
 /* ------------------------------------------------------------- queries */
 
 #define STORE_QUERY_MAX_LIMIT 1000u
-#define STORE_MINUTE_NS (60LL * 1000000000LL)  /* the rollups' precision */
+#define STORE_MINUTE_NS (60LL * 1000000000LL)  /* series' precision */
+#define STORE_HOUR_NS (60 * STORE_MINUTE_NS)    /* tops' and edges' precision */
 
 struct store_query {
     int64_t since_ns;          /* time_ns >= since_ns; 0 = no bound */
@@ -284,10 +285,11 @@ int store_agents_list(struct store_reader *r, const char *after, uint32_t limit,
 
 /* --------------------------------------- rollups and the inventory */
 
-/* Stats answer from per-minute rollups kept in the events' transaction
- * (never from the events): counts are exact per UTC minute of the events'
- * own time; a range covers the whole minutes from since's (rounded down)
- * to until's (rounded up). */
+/* Stats answer from rollups kept in the events' transaction (never from
+ * the events), by the events' own time: series are exact per UTC minute,
+ * tops and net edges per UTC hour. A range covers the whole minutes (for
+ * tops and edges, hours) from since's (rounded down) to until's (rounded
+ * up). */
 enum store_stat {
     STORE_STAT_EVENTS,              /* per bucket, kind and severity */
     STORE_STAT_ALERTS,              /* alert hits per bucket and priority */
@@ -318,7 +320,7 @@ typedef int (*store_stat_fn)(const struct store_stat_row *row, void *ctx);
 int store_stats(struct store_reader *r, enum store_stat what, const struct store_stats_query *q,
                 store_stat_fn fn, void *ctx);
 
-/* Net events over whole minutes, grouped by (host, container, direction,
+/* Net events over whole hours, grouped by (host, container, direction,
  * protocol, service port, remote address, remote name): port is the
  * remote's for outbound connections and the local one for inbound. */
 struct store_net_row {
@@ -380,7 +382,7 @@ int store_image_vulns(struct store_reader *r, const char *image, store_vuln_fn f
 
 /* A host, valid only during the callback: its agents' ids separated by
  * spaces, and its events whose time lies in [rate_since_ns, rate_until_ns)
- * (whole minutes, as the stats). */
+ * (whole hours, as the tops). */
 struct store_host_row {
     const char *hostname, *agents;
     int64_t first_seen_ns, last_seen_ns;

@@ -21,7 +21,6 @@
 #define FLEET_EDGES_DEFAULT 200
 #define FLEET_EDGES_MAX 1000
 #define FLEET_ID_MAX 256u
-#define FLEET_RATE_NS (5LL * STORE_MINUTE_NS)  /* hosts' event rate window */
 #define FLEET_LIVE_MAX 4096                     /* connected agents looked at */
 
 /* since and until with defaults (the last 24 hours up to now); false with
@@ -41,6 +40,17 @@ static bool fleet_range(struct api_call *c, int64_t *since, int64_t *until)
         return false;
     }
     return true;
+}
+
+/* ns rounded down / up to a whole unit (API times are after 1970). */
+static int64_t floor_to(int64_t ns, int64_t unit)
+{
+    return ns / unit * unit;
+}
+
+static int64_t ceil_to(int64_t ns, int64_t unit)
+{
+    return floor_to(ns, unit) == ns ? ns : floor_to(ns, unit) + unit;
 }
 
 static void severity_key(int32_t sev, char *buf, size_t n)
@@ -90,11 +100,11 @@ static int on_series(const struct store_stat_row *row, void *ctx)
 static json_t *series_new(struct series *s, int64_t since, int64_t until, int64_t bucket_ns,
                           bool kinds)
 {
-    int64_t since_min = since / STORE_MINUTE_NS * STORE_MINUTE_NS;
+    int64_t since_min = floor_to(since, STORE_MINUTE_NS);
 
     *s = (struct series){.arr = json_array(), .by_severity = json_object(),
                          .by_kind = kinds ? json_object() : NULL, .bucket_ns = bucket_ns};
-    s->first_ns = since_min / bucket_ns * bucket_ns;
+    s->first_ns = floor_to(since_min, bucket_ns);
     for (int64_t t = s->first_ns; t < until && s->arr; t += bucket_ns) {
         json_t *b = json_pack("{s:o, s:i, s:{}}", "time", api_time(t), "total", 0,
                               "by_severity");
@@ -194,12 +204,11 @@ void api_stats(struct api_call *c)
         if ((rc = store_stats(c->reader, tops[i].what, &q, on_top, arr)) < 0)
             goto fail;
     }
-    o = json_pack("{s:o, s:o, s:s, s:s, s:o, s:o, s:o}", "since",
-                  api_time(q.since_ns / STORE_MINUTE_NS * STORE_MINUTE_NS), "until",
-                  api_time((q.until_ns + STORE_MINUTE_NS - 1) / STORE_MINUTE_NS *
-                           STORE_MINUTE_NS),
-                  "bucket", bname, "precision", "1m", "events", series_json(&ev), "alerts",
-                  series_json(&al), "top", t);
+    o = json_pack("{s:o, s:o, s:s, s:{s:s, s:s, s:s}, s:o, s:o, s:o}", "since",
+                  api_time(floor_to(q.since_ns, STORE_MINUTE_NS)), "until",
+                  api_time(ceil_to(q.until_ns, STORE_MINUTE_NS)), "bucket", bname,
+                  "precision", "series", "1m", "tops_by_events", "1h", "tops_by_alerts", "1m",
+                  "events", series_json(&ev), "alerts", series_json(&al), "top", t);
     api_reply_json(c, 200, o);
     return;
 fail:
@@ -382,10 +391,9 @@ void api_network(struct api_call *c)
     free(all);
     json_decref(n.addrs);
     api_reply_json(c, 200,
-                   json_pack("{s:o, s:o, s:o, s:I, s:b}", "since",
-                             api_time(since / STORE_MINUTE_NS * STORE_MINUTE_NS), "until",
-                             api_time((until + STORE_MINUTE_NS - 1) / STORE_MINUTE_NS *
-                                      STORE_MINUTE_NS),
+                   json_pack("{s:o, s:o, s:s, s:o, s:I, s:b}", "since",
+                             api_time(floor_to(since, STORE_HOUR_NS)), "until",
+                             api_time(ceil_to(until, STORE_HOUR_NS)), "precision", "1h",
                              "edges", arr, "total_edges", (json_int_t)count, "truncated",
                              count > (size_t)limit));
     json_decref(n.edges);
@@ -617,6 +625,7 @@ struct hosts_ctx {
     json_t *items;
     struct srvstate_agent *live;
     size_t nlive;
+    double rate_secs;  /* the span recent_events covers */
     uint32_t want, got;
     bool more;
 };
@@ -644,7 +653,7 @@ static int on_host(const struct store_host_row *row, void *ctx)
                   api_time(row->first_seen_ns), "last_seen",
                   api_time(up ? clock_wall_ns() : row->last_seen_ns), "recent_events",
                   (json_int_t)row->recent_events, "events_per_second",
-                  (double)row->recent_events / (double)(FLEET_RATE_NS / 1000000000LL));
+                  (double)row->recent_events / hc->rate_secs);
     if (!o || json_array_append_new(hc->items, o) != 0)
         return BW_ENOMEM;
     hc->got++;
@@ -656,9 +665,9 @@ void api_hosts_list(struct api_call *c)
     static const char *const allowed[] = {"page_size", "page_token", NULL};
     struct hosts_ctx hc = {0};
     int64_t size = API_PAGE_DEFAULT, now = clock_wall_ns();
-    /* The rate covers the last five whole minutes before the current one,
-     * which is still filling. */
-    int64_t until = now / STORE_MINUTE_NS * STORE_MINUTE_NS;
+    /* Hosts' counts are kept per hour: the rate covers the previous whole
+     * hour and the current one so far. */
+    int64_t since = floor_to(now, STORE_HOUR_NS) - STORE_HOUR_NS;
     const char *after = NULL;
     int rc;
 
@@ -668,6 +677,7 @@ void api_hosts_list(struct api_call *c)
     if (!c->reader && !(c->reader = api_reader(c)))
         return;
     hc.want = (uint32_t)size;
+    hc.rate_secs = (double)(now - since) / 1e9;
     hc.items = json_array();
     hc.live = calloc(FLEET_LIVE_MAX, sizeof *hc.live);
     if (!hc.items || !hc.live) {
@@ -679,8 +689,8 @@ void api_hosts_list(struct api_call *c)
     hc.nlive = srvstate_agents(c->api->state, hc.live, FLEET_LIVE_MAX);
     if (hc.nlive > FLEET_LIVE_MAX)
         hc.nlive = FLEET_LIVE_MAX;
-    rc = store_hosts_list(c->reader, after ? after : "", hc.want + 1, until - FLEET_RATE_NS,
-                          until, on_host, &hc);
+    rc = store_hosts_list(c->reader, after ? after : "", hc.want + 1, since, now, on_host,
+                          &hc);
     free(hc.live);
     named_page_reply(c, rc, hc.items, hc.more, "hostname", "host");
 }
