@@ -255,6 +255,18 @@ class ApiFleetTest(harness.BulwarkTest):
                           self.get("/api/v1/hosts?page_size=1&page_token=host-fleet-a")["items"]],
                          ["host-fleet-b"])
 
+        # ------------------------------- the export's text is the event view
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.api}/api/v1/export/events?format=native&limit=1000")
+        req.add_header("Authorization", f"Bearer {self.token}")
+        with urllib.request.urlopen(req, timeout=30) as r:
+            lines = r.read().decode().splitlines()
+        self.assertEqual(json.loads(lines[-1])["count"], len(ev_a) + len(ev_b))
+        for line in lines[:-1]:
+            rec = json.loads(line)
+            self.assertEqual(list(rec.items()),
+                             list(self.get(f"/api/v1/events/{rec['id']}").items()))
+
         # ------------------------------------------------ hostile parameters
         for bad in ("/api/v1/stats?bucket=7m", "/api/v1/stats?since=yesterday",
                     f"/api/v1/stats?since={until}&until={since}", "/api/v1/stats?top=0",
