@@ -56,8 +56,8 @@ const char *const store_fleet_rsql[R_COUNT - R_API_COUNT] = {
     [R_ADDRS - R_API_COUNT] =
         "SELECT a.addr, c.container_id, coalesce(c.image, ''), coalesce(h.hostname, ''),"
         " a.last_ns FROM container_addrs AS a JOIN containers AS c ON c.id = a.container"
-        " LEFT JOIN hosts AS h ON h.id = c.host"
-        " ORDER BY a.addr, (a.last_ns >= ?1 AND a.first_ns < ?2) DESC, a.last_ns DESC",
+        " LEFT JOIN hosts AS h ON h.id = c.host WHERE a.addr = ?3"
+        " ORDER BY (a.last_ns >= ?1 AND a.first_ns < ?2) DESC, a.last_ns DESC LIMIT 1",
     [R_CONTAINERS - R_API_COUNT] =
         CONTAINER_SELECT " WHERE c.container_id > ?1 AND (?3 IS NULL OR c.image = ?3)"
         " AND (?4 IS NULL OR h.hostname = ?4) AND (?5 IS NULL OR c.k8s_namespace = ?5)"
@@ -203,15 +203,16 @@ static int addr_emit(sqlite3_stmt *st, void *fn, void *ctx)
     return ((store_addr_fn)fn)(&row, ctx);
 }
 
-int store_container_addrs(struct store_reader *r, int64_t since_ns, int64_t until_ns,
-                          store_addr_fn fn, void *ctx)
+int store_container_by_addr(struct store_reader *r, const char *addr, int64_t since_ns,
+                            int64_t until_ns, store_addr_fn fn, void *ctx)
 {
     sqlite3_stmt *st;
 
-    if (!r || !fn)
+    if (!r || !addr || !fn)
         return BW_EINVAL;
     st = r->st[R_ADDRS];
-    if (sqlite3_bind_int64(st, 1, since_ns) || sqlite3_bind_int64(st, 2, until_ns))
+    if (sqlite3_bind_int64(st, 1, since_ns) || sqlite3_bind_int64(st, 2, until_ns) ||
+        bind_text(st, 3, addr))
         return BW_EIO;
     return fleet_rows(r, st, addr_emit, (void *)fn, ctx);
 }

@@ -251,7 +251,9 @@ static bool addr_is_own(const char *addr)
            strcmp(addr, "::1") != 0 && strncmp(addr, "127.", 4) != 0;
 }
 
-static int roll_net(struct store *s, const Bulwark__V1__Event *ev, int64_t host,
+/* t: the stored event's time (the columns', which is what every rollup
+ * counts by, whatever the body says). */
+static int roll_net(struct store *s, const Bulwark__V1__Event *ev, int64_t t, int64_t host,
                     int64_t container)
 {
     const Bulwark__V1__NetConnection *n = ev->net;
@@ -259,7 +261,7 @@ static int roll_net(struct store *s, const Bulwark__V1__Event *ev, int64_t host,
     bool inbound = n->direction == BULWARK__V1__NET_CONNECTION__DIRECTION__INBOUND;
     /* The service port: the remote's when going out, our own when coming in
      * (the other side's is an ephemeral port, one key per connection). */
-    int64_t k[6] = {unit_of(ev->time_ns, STORE_HOUR_NS), host, container, inbound, n->protocol,
+    int64_t k[6] = {unit_of(t, STORE_HOUR_NS), host, container, inbound, n->protocol,
                     inbound ? n->local_port : n->remote_port};
     size_t tlen;
     int rc;
@@ -267,18 +269,18 @@ static int roll_net(struct store *s, const Bulwark__V1__Event *ev, int64_t host,
     if (!n->remote_addr || !*n->remote_addr)
         return 0;
     tlen = roll_text(text, n->remote_addr, n->remote_name, NULL);
-    if (tlen && (rc = roll_add(s, RT_NET, k, text, tlen, 1, ev->time_ns)) < 0)
+    if (tlen && (rc = roll_add(s, RT_NET, k, text, tlen, 1, t)) < 0)
         return rc;
     if (container && addr_is_own(n->local_addr)) {
         int64_t a[6] = {container};
         tlen = roll_text(text, n->local_addr, NULL, NULL);
-        if (tlen && (rc = roll_add(s, RT_ADDRS, a, text, tlen, 1, ev->time_ns)) < 0)
+        if (tlen && (rc = roll_add(s, RT_ADDRS, a, text, tlen, 1, t)) < 0)
             return rc;
     }
     return 0;
 }
 
-static int roll_vuln(struct store *s, const Bulwark__V1__Event *ev)
+static int roll_vuln(struct store *s, const Bulwark__V1__Event *ev, int64_t t)
 {
     const Bulwark__V1__VulnFinding *v = ev->vuln;
     const char *image = ev->container ? ev->container->image : NULL;
@@ -290,7 +292,7 @@ static int roll_vuln(struct store *s, const Bulwark__V1__Event *ev)
         bind_text(st, 3, v->package ? v->package : "") ||
         bind_text(st, 4, v->vuln_severity ? v->vuln_severity : "") ||
         bind_text(st, 5, v->fixed_version ? v->fixed_version : "") ||
-        sqlite3_bind_int64(st, 6, ev->time_ns))
+        sqlite3_bind_int64(st, 6, t))
         return BW_EIO;
     return stmt_exec(st);
 }
@@ -334,9 +336,9 @@ int store_rollup_event(struct store *s, const struct store_event *se, int64_t id
         ev = own;
     }
     if (ev->body_case == BULWARK__V1__EVENT__BODY_NET && ev->net)
-        rc = roll_net(s, ev, host, container);
+        rc = roll_net(s, ev, se->time_ns, host, container);
     else if (ev->body_case == BULWARK__V1__EVENT__BODY_VULN && ev->vuln)
-        rc = roll_vuln(s, ev);
+        rc = roll_vuln(s, ev, se->time_ns);
     if (own)
         bulwark__v1__event__free_unpacked(own, NULL);
     return rc;

@@ -336,16 +336,17 @@ typedef int (*store_net_fn)(const struct store_net_row *row, void *ctx);
 int store_net_edges(struct store_reader *r, int64_t since_ns, int64_t until_ns, store_net_fn fn,
                     void *ctx);
 
-/* The fleet's own container addresses (learnt from the local address of
- * containers' net events): per address, the container seen with it during
- * [since, until) first, then the others, latest first. */
+/* The container of the fleet that addr belongs to (learnt from the local
+ * address of containers' net events): the one seen with it during [since,
+ * until), else the one seen with it last. fn is called once if there is
+ * one; 0 either way. */
 struct store_addr_row {
     const char *addr, *container_id, *image, *hostname;
     int64_t last_ns;
 };
 typedef int (*store_addr_fn)(const struct store_addr_row *row, void *ctx);
-int store_container_addrs(struct store_reader *r, int64_t since_ns, int64_t until_ns,
-                          store_addr_fn fn, void *ctx);
+int store_container_by_addr(struct store_reader *r, const char *addr, int64_t since_ns,
+                            int64_t until_ns, store_addr_fn fn, void *ctx);
 
 struct store_container_query {
     const char *after;      /* container ids after this one ("" = first) */

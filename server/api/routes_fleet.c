@@ -227,22 +227,37 @@ fail:
 /* -------------------------------------------------------------- network */
 
 struct net_ctx {
-    json_t *addrs;   /* addr -> the container endpoint it resolves to */
+    struct store_reader *reader;
+    int64_t since, until;
+    json_t *addrs;   /* addr -> the container endpoint it resolves to, or null */
     json_t *edges;   /* key -> edge */
     const char *host, *container;  /* filters (either side) */
 };
 
 static int on_addr(const struct store_addr_row *row, void *ctx)
 {
-    struct net_ctx *n = ctx;
-    json_t *e;
+    json_t **out = ctx;
+    *out = json_pack("{s:s, s:o, s:o, s:o}", "type", "container", "container_id",
+                     api_str(row->container_id), "image", api_str(row->image), "hostname",
+                     api_str(row->hostname));
+    return *out ? 0 : BW_ENOMEM;
+}
 
-    if (json_object_get(n->addrs, row->addr))
-        return 0;  /* the best match came first */
-    e = json_pack("{s:s, s:o, s:o, s:o}", "type", "container", "container_id",
-                  api_str(row->container_id), "image", api_str(row->image), "hostname",
-                  api_str(row->hostname));
-    return e && json_object_set_new(n->addrs, row->addr, e) == 0 ? 0 : BW_ENOMEM;
+/* The fleet container addr belongs to (borrowed), or NULL: looked up once
+ * per address and request. */
+static int resolve_addr(struct net_ctx *n, const char *addr, json_t **out)
+{
+    json_t *e = json_object_get(n->addrs, addr);
+    int rc;
+
+    if (!e) {
+        if ((rc = store_container_by_addr(n->reader, addr, n->since, n->until, on_addr, &e)) < 0)
+            return rc;
+        if (json_object_set_new(n->addrs, addr, e ? e : json_null()) != 0)
+            return BW_ENOMEM;
+    }
+    *out = json_is_null(e) ? NULL : e;
+    return 0;
 }
 
 /* The endpoint an event's own side is: its container, else its host. */
@@ -279,13 +294,15 @@ static bool endpoint_is(const json_t *e, const char *host, const char *container
 static int on_net(const struct store_net_row *row, void *ctx)
 {
     struct net_ctx *n = ctx;
-    json_t *local = local_endpoint(row), *remote = json_object_get(n->addrs, row->addr);
-    json_t *src, *dst, *edge;
+    json_t *local, *remote, *src, *dst, *edge;
     char ks[600], kd[600], key[1400];
     const char *proto = row->protocol == BULWARK__V1__NET_CONNECTION__PROTOCOL__UDP ? "udp"
                                                                                    : "tcp";
+    int rc = resolve_addr(n, row->addr, &remote);
 
-    if (!local)
+    if (rc < 0)
+        return rc;
+    if (!(local = local_endpoint(row)))
         return BW_ENOMEM;
     if (remote)
         json_incref(remote);
@@ -350,7 +367,7 @@ void api_network(struct api_call *c)
 {
     static const char *const allowed[] = {"since", "until", "host", "container", "limit", NULL};
     struct net_ctx n = {0};
-    int64_t since, until, limit = FLEET_EDGES_DEFAULT;
+    int64_t since = 0, until = 0, limit = FLEET_EDGES_DEFAULT;
     json_t **all = NULL, *arr = NULL, *e;
     const char *key;
     size_t count = 0;
@@ -368,8 +385,10 @@ void api_network(struct api_call *c)
     arr = json_array();
     if (!n.addrs || !n.edges || !arr)
         goto fail;
-    if ((rc = store_container_addrs(c->reader, since, until, on_addr, &n)) < 0 ||
-        (rc = store_net_edges(c->reader, since, until, on_net, &n)) < 0)
+    n.reader = c->reader;
+    n.since = since;
+    n.until = until;
+    if ((rc = store_net_edges(c->reader, since, until, on_net, &n)) < 0)
         goto fail;
     rc = BW_ENOMEM;
     if (!(all = malloc((json_object_size(n.edges) + 1) * sizeof *all)))
