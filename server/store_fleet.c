@@ -51,6 +51,14 @@ const char *const store_fleet_rsql[R_COUNT - R_API_COUNT] = {
         " t.inbound, t.protocol, t.port, t.addr, t.name, t.n, t.f, t.l FROM"
         " (SELECT host, container, inbound, protocol, port, addr, name, sum(n) AS n,"
         "  min(first_ns) AS f, max(last_ns) AS l FROM roll_net WHERE hour >= ?1 AND hour < ?2"
+        /* either end: the event's own side, or an address of the host's or
+         * container's (the caller checks the resolved ends exactly) */
+        "  AND (?3 IS NULL OR host = (SELECT id FROM hosts WHERE hostname = ?3) OR addr IN"
+        "   (SELECT a.addr FROM container_addrs AS a JOIN containers AS c2 ON c2.id = a.container"
+        "    JOIN hosts AS h2 ON h2.id = c2.host WHERE h2.hostname = ?3))"
+        "  AND (?4 IS NULL OR container = (SELECT id FROM containers WHERE container_id = ?4)"
+        "   OR addr IN (SELECT a.addr FROM container_addrs AS a JOIN containers AS c3"
+        "    ON c3.id = a.container WHERE c3.container_id = ?4))"
         "  GROUP BY host, container, inbound, protocol, port, addr, name) AS t"
         " LEFT JOIN hosts AS h ON h.id = t.host LEFT JOIN containers AS c ON c.id = t.container",
     [R_ADDRS - R_API_COUNT] =
@@ -180,15 +188,21 @@ static int net_emit(sqlite3_stmt *st, void *fn, void *ctx)
     return ((store_net_fn)fn)(&row, ctx);
 }
 
-int store_net_edges(struct store_reader *r, int64_t since_ns, int64_t until_ns, store_net_fn fn,
+int store_net_edges(struct store_reader *r, const struct store_net_query *q, store_net_fn fn,
                     void *ctx)
 {
-    if (!r || !fn || until_ns <= since_ns)
+    sqlite3_stmt *st;
+
+    if (!r || !q || !fn || q->until_ns <= q->since_ns)
         return BW_EINVAL;
-    if (sqlite3_bind_int64(r->st[R_NET], 1, unit_floor(since_ns, STORE_HOUR_NS)) ||
-        sqlite3_bind_int64(r->st[R_NET], 2, unit_ceil(until_ns, STORE_HOUR_NS)))
+    st = r->st[R_NET];
+    if (sqlite3_bind_int64(st, 1, unit_floor(q->since_ns, STORE_HOUR_NS)) ||
+        sqlite3_bind_int64(st, 2, unit_ceil(q->until_ns, STORE_HOUR_NS)) ||
+        bind_text(st, 3, q->hostname) || bind_text(st, 4, q->container_id)) {
+        sqlite3_reset(st);
         return BW_EIO;
-    return fleet_rows(r, r->st[R_NET], net_emit, (void *)fn, ctx);
+    }
+    return fleet_rows(r, st, net_emit, (void *)fn, ctx);
 }
 
 static int addr_emit(sqlite3_stmt *st, void *fn, void *ctx)

@@ -333,7 +333,14 @@ struct store_net_row {
     int64_t first_ns, last_ns;
 };
 typedef int (*store_net_fn)(const struct store_net_row *row, void *ctx);
-int store_net_edges(struct store_reader *r, int64_t since_ns, int64_t until_ns, store_net_fn fn,
+struct store_net_query {
+    int64_t since_ns, until_ns;
+    /* NULL = any; else rows whose own side is this host (container), or
+     * whose remote address is one of its containers' (a superset: the
+     * caller checks the ends it resolves) */
+    const char *hostname, *container_id;
+};
+int store_net_edges(struct store_reader *r, const struct store_net_query *q, store_net_fn fn,
                     void *ctx);
 
 /* The container of the fleet that addr belongs to (learnt from the local

@@ -20,6 +20,10 @@
 #define FLEET_TOP_MAX 100
 #define FLEET_EDGES_DEFAULT 200
 #define FLEET_EDGES_MAX 1000
+/* Distinct edges one answer may gather (each costs about a kilobyte while
+ * the answer is built): past it the client must narrow the range. */
+#define FLEET_NET_GROUPS_MAX 100000u
+#define FLEET_TOO_MANY 2  /* a callback's stop value */
 #define FLEET_ID_MAX 256u
 #define FLEET_LIVE_MAX 4096                     /* connected agents looked at */
 
@@ -270,74 +274,72 @@ static json_t *local_endpoint(const struct store_net_row *row)
     return json_pack("{s:s, s:o}", "type", "host", "hostname", api_str(row->hostname));
 }
 
-/* A stable text key of an endpoint. */
-static void endpoint_key(const json_t *e, char *buf, size_t n)
+/* Whether an endpoint (its container id and host, "" when none) passes the
+ * host and container filters. */
+static bool end_is(const struct net_ctx *n, const char *cid, const char *host)
 {
-    const char *type = json_string_value(json_object_get(e, "type"));
-    if (strcmp(type, "container") == 0)
-        snprintf(buf, n, "c:%s", json_string_value(json_object_get(e, "container_id")));
-    else if (strcmp(type, "host") == 0)
-        snprintf(buf, n, "h:%s", json_string_value(json_object_get(e, "hostname")));
-    else
-        snprintf(buf, n, "x:%s|%s", json_string_value(json_object_get(e, "address")),
-                 json_string_value(json_object_get(e, "name")));
+    return (!n->host || strcmp(host, n->host) == 0) &&
+           (!n->container || strcmp(cid, n->container) == 0);
 }
 
-static bool endpoint_is(const json_t *e, const char *host, const char *container)
+static const char *jstr_of(const json_t *o, const char *key)
 {
-    const char *h = json_string_value(json_object_get(e, "hostname"));
-    const char *cid = json_string_value(json_object_get(e, "container_id"));
-    return (!host || (h && strcmp(h, host) == 0)) &&
-           (!container || (cid && strcmp(cid, container) == 0));
+    const char *v = json_string_value(json_object_get(o, key));
+    return v ? v : "";
 }
 
+/* Folds one row into its edge. Keys and filters work on the row's strings;
+ * the endpoints' JSON is built only when an edge is new. */
 static int on_net(const struct store_net_row *row, void *ctx)
 {
     struct net_ctx *n = ctx;
-    json_t *local, *remote, *src, *dst, *edge;
-    char ks[600], kd[600], key[1400];
+    json_t *remote, *edge;
+    char key[8800];
     const char *proto = row->protocol == BULWARK__V1__NET_CONNECTION__PROTOCOL__UDP ? "udp"
                                                                                    : "tcp";
+    const char *rcid, *rhost;
     int rc = resolve_addr(n, row->addr, &remote);
 
     if (rc < 0)
         return rc;
-    if (!(local = local_endpoint(row)))
-        return BW_ENOMEM;
-    if (remote)
-        json_incref(remote);
-    else
-        remote = json_pack("{s:s, s:o, s:o}", "type", "external", "address", api_str(row->addr),
-                           "name", api_str(row->name));
-    if (!remote) {
-        json_decref(local);
-        return BW_ENOMEM;
-    }
-    src = row->inbound ? remote : local;
-    dst = row->inbound ? local : remote;
-    if ((n->host || n->container) && !endpoint_is(src, n->host, n->container) &&
-        !endpoint_is(dst, n->host, n->container)) {
-        json_decref(local);
-        json_decref(remote);
+    rcid = remote ? jstr_of(remote, "container_id") : "";
+    rhost = remote ? jstr_of(remote, "hostname") : "";
+    if ((n->host || n->container) && !end_is(n, row->container_id, row->hostname) &&
+        !end_is(n, rcid, rhost))
         return 0;
-    }
-    endpoint_key(src, ks, sizeof ks);
-    endpoint_key(dst, kd, sizeof kd);
-    snprintf(key, sizeof key, "%s\x1f%s\x1f%s\x1f%u", ks, kd, proto, row->port);
-    edge = json_object_get(n->edges, key);
-    if (!edge) {
-        edge = json_pack("{s:O, s:O, s:s, s:I, s:i, s:i, s:i, s:I, s:I}", "source", src,
-                         "destination", dst, "protocol", proto, "port", (json_int_t)row->port,
-                         "count", 0, "by_source", 0, "by_destination", 0, "first_ns",
-                         (json_int_t)row->first_ns, "last_ns", (json_int_t)row->last_ns);
-        if (!edge || json_object_set_new(n->edges, key, edge) != 0) {
-            json_decref(local);
-            json_decref(remote);
+    /* local end: c:<container> or h:<host>; remote end: c:<container> or
+     * x:<addr>|<name>; the order says which is the source */
+    char lk[400], rk[4300];  /* names are at most 4 KiB (ingest) */
+    if (*row->container_id)
+        snprintf(lk, sizeof lk, "c:%s", row->container_id);
+    else
+        snprintf(lk, sizeof lk, "h:%s", row->hostname);
+    if (remote)
+        snprintf(rk, sizeof rk, "c:%s", rcid);
+    else
+        snprintf(rk, sizeof rk, "x:%s|%s", row->addr, row->name);
+    snprintf(key, sizeof key, "%s\x1f%s\x1f%s\x1f%u", row->inbound ? rk : lk,
+             row->inbound ? lk : rk, proto, row->port);
+    if (!(edge = json_object_get(n->edges, key))) {
+        if (json_object_size(n->edges) >= FLEET_NET_GROUPS_MAX)
+            return FLEET_TOO_MANY;
+        json_t *local = local_endpoint(row);
+        json_t *far = remote ? json_incref(remote)
+                             : json_pack("{s:s, s:o, s:o}", "type", "external", "address",
+                                         api_str(row->addr), "name", api_str(row->name));
+        edge = local && far ? json_pack("{s:O, s:O, s:s, s:I, s:i, s:i, s:i, s:I, s:I}",
+                                        "source", row->inbound ? far : local, "destination",
+                                        row->inbound ? local : far, "protocol", proto, "port",
+                                        (json_int_t)row->port, "count", 0, "by_source", 0,
+                                        "by_destination", 0, "first_ns",
+                                        (json_int_t)row->first_ns, "last_ns",
+                                        (json_int_t)row->last_ns)
+                            : NULL;
+        json_decref(local);
+        json_decref(far);
+        if (!edge || json_object_set_new(n->edges, key, edge) != 0)
             return BW_ENOMEM;
-        }
     }
-    json_decref(local);
-    json_decref(remote);
     count_add(edge, "count", row->n);
     count_add(edge, row->inbound ? "by_destination" : "by_source", row->n);
     if (row->first_ns < json_integer_value(json_object_get(edge, "first_ns")))
@@ -388,7 +390,18 @@ void api_network(struct api_call *c)
     n.reader = c->reader;
     n.since = since;
     n.until = until;
-    if ((rc = store_net_edges(c->reader, since, until, on_net, &n)) < 0)
+    struct store_net_query nq = {.since_ns = since, .until_ns = until, .hostname = n.host,
+                                 .container_id = n.container};
+    if ((rc = store_net_edges(c->reader, &nq, on_net, &n)) == FLEET_TOO_MANY) {
+        free(all);
+        json_decref(n.addrs);
+        json_decref(n.edges);
+        json_decref(arr);
+        api_problem(c, 400, "the range holds more than %u distinct connections; narrow it with "
+                            "host, container or a shorter since/until", FLEET_NET_GROUPS_MAX);
+        return;
+    }
+    if (rc < 0)
         goto fail;
     rc = BW_ENOMEM;
     if (!(all = malloc((json_object_size(n.edges) + 1) * sizeof *all)))

@@ -1390,8 +1390,17 @@ static void test_rollups(void **state)
     assert_string_equal(images.top, "nginx:1.25");
     assert_int_equal(images.top_n, N / 2);
 
-    assert_int_equal(store_net_edges(r, 0, INT64_MAX / 2, on_net_row, &net), 0);
+    struct store_net_query nq = {.since_ns = 0, .until_ns = INT64_MAX / 2};
+    assert_int_equal(store_net_edges(r, &nq, on_net_row, &net), 0);
     assert_int_equal(net, N / 2);
+    net = 0;
+    nq.hostname = "host-1";
+    assert_int_equal(store_net_edges(r, &nq, on_net_row, &net), 0);
+    assert_int_equal(net, N / 2);
+    net = 0;
+    nq.hostname = "host-2";  /* no such host: nothing */
+    assert_int_equal(store_net_edges(r, &nq, on_net_row, &net), 0);
+    assert_int_equal(net, 0);
     struct store_stats_query bad = {.since_ns = 5, .until_ns = 5, .bucket_ns = MINUTE};
     assert_int_equal(store_stats(r, STORE_STAT_EVENTS, &bad, on_stat, &all), BW_EINVAL);
     bad = (struct store_stats_query){.since_ns = 0, .until_ns = 5, .bucket_ns = SEC};
