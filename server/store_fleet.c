@@ -31,8 +31,8 @@ const char *const store_fleet_rsql[R_COUNT - R_API_COUNT] = {
         "SELECT (minute / ?3) * ?3, 0, priority, sum(n) FROM roll_alerts"
         " WHERE " MINUTE_SQL " GROUP BY 1, 3 ORDER BY 1, 3",
     [R_TOP_RULES - R_API_COUNT] =
-        "SELECT rule, sum(n) FROM roll_alerts WHERE " MINUTE_SQL
-        " GROUP BY rule ORDER BY 2 DESC, 1 LIMIT ?4",
+        "SELECT name, sum(n) FROM roll_alert_tops WHERE " HOUR_SQL " AND what = 0"
+        " GROUP BY name ORDER BY 2 DESC, 1 LIMIT ?4",
     [R_TOP_HOSTS_EVENTS - R_API_COUNT] =
         "SELECT h.hostname, t.n FROM (SELECT host, sum(n) AS n FROM roll_hosts"
         " WHERE " HOUR_SQL " GROUP BY host) AS t"
@@ -41,16 +41,18 @@ const char *const store_fleet_rsql[R_COUNT - R_API_COUNT] = {
         "SELECT image, sum(n) FROM roll_images WHERE " HOUR_SQL
         " GROUP BY image ORDER BY 2 DESC, 1 LIMIT ?4",
     [R_TOP_HOSTS_ALERTS - R_API_COUNT] =
-        "SELECT hostname, sum(n) FROM roll_alerts WHERE " MINUTE_SQL " AND hostname <> ''"
-        " GROUP BY hostname ORDER BY 2 DESC, 1 LIMIT ?4",
+        "SELECT name, sum(n) FROM roll_alert_tops WHERE " HOUR_SQL " AND what = 1"
+        " GROUP BY name ORDER BY 2 DESC, 1 LIMIT ?4",
     [R_TOP_IMAGES_ALERTS - R_API_COUNT] =
-        "SELECT image, sum(n) FROM roll_alerts WHERE " MINUTE_SQL " AND image <> ''"
-        " GROUP BY image ORDER BY 2 DESC, 1 LIMIT ?4",
+        "SELECT name, sum(n) FROM roll_alert_tops WHERE " HOUR_SQL " AND what = 2"
+        " GROUP BY name ORDER BY 2 DESC, 1 LIMIT ?4",
     [R_NET - R_API_COUNT] =
         "SELECT coalesce(h.hostname, ''), coalesce(c.container_id, ''), coalesce(c.image, ''),"
-        " t.inbound, t.protocol, t.port, t.addr, t.name, t.n, t.f, t.l FROM"
-        " (SELECT host, container, inbound, protocol, port, addr, name, sum(n) AS n,"
-        "  min(first_ns) AS f, max(last_ns) AS l FROM roll_net WHERE hour >= ?1 AND hour < ?2"
+        " t.inbound, t.protocol, t.port, t.addr, t.name, t.n, t.first_ns, t.last_ns FROM"
+        /* rows as stored, one per hour and key: no GROUP BY, so the first
+         * rows come at once and a caller that stops early pays for what it
+         * read, not for the whole range */
+        " (SELECT * FROM roll_net WHERE hour >= ?1 AND hour < ?2"
         /* either end: the event's own side, or an address of the host's or
          * container's (the caller checks the resolved ends exactly) */
         "  AND (?3 IS NULL OR host = (SELECT id FROM hosts WHERE hostname = ?3) OR addr IN"
@@ -58,8 +60,7 @@ const char *const store_fleet_rsql[R_COUNT - R_API_COUNT] = {
         "    JOIN hosts AS h2 ON h2.id = c2.host WHERE h2.hostname = ?3))"
         "  AND (?4 IS NULL OR container = (SELECT id FROM containers WHERE container_id = ?4)"
         "   OR addr IN (SELECT a.addr FROM container_addrs AS a JOIN containers AS c3"
-        "    ON c3.id = a.container WHERE c3.container_id = ?4))"
-        "  GROUP BY host, container, inbound, protocol, port, addr, name) AS t"
+        "    ON c3.id = a.container WHERE c3.container_id = ?4))) AS t"
         " LEFT JOIN hosts AS h ON h.id = t.host LEFT JOIN containers AS c ON c.id = t.container",
     [R_ADDRS - R_API_COUNT] =
         "SELECT a.addr, c.container_id, coalesce(c.image, ''), coalesce(h.hostname, ''),"

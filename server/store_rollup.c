@@ -6,8 +6,8 @@
  *   roll_kinds         events per (UTC minute, kind, severity): the series
  *   roll_hosts         events per (UTC hour, host)
  *   roll_images        events in containers per (UTC hour, image)
- *   roll_alerts        alert hits (raises and repeats) per (minute, rule,
- *                      priority, hostname, image)
+ *   roll_alerts        alert hits (raises and repeats) per (minute, priority)
+ *   roll_alert_tops    alert hits per (hour, rule), (hour, hostname), (hour, image)
  *   roll_net           net events per (hour, host, container, direction,
  *                      protocol, service port, remote address, remote name)
  *                      with the first and last event time
@@ -34,13 +34,14 @@
 #define ROLL_SLOTS 4096u        /* pending keys per table; flushed at 3/4 */
 #define ROLL_TEXT_MAX 2048u     /* text part of a key, bytes */
 
-enum roll_table { RT_KINDS, RT_HOSTS, RT_IMAGES, RT_ALERTS, RT_NET, RT_ADDRS, RT_N };
+enum roll_table { RT_KINDS, RT_HOSTS, RT_IMAGES, RT_ALERTS, RT_ALERT_TOPS, RT_NET, RT_ADDRS, RT_N };
 
 enum roll_stmt {
     RS_KINDS = RT_KINDS,
     RS_HOSTS = RT_HOSTS,
     RS_IMAGES = RT_IMAGES,
     RS_ALERTS = RT_ALERTS,
+    RS_ALERT_TOPS = RT_ALERT_TOPS,
     RS_NET = RT_NET,
     RS_ADDRS = RT_ADDRS,
     RS_POSTURE,
@@ -55,9 +56,10 @@ static const char *const roll_sql[RS_COUNT] = {
                  " ON CONFLICT DO UPDATE SET n = n + excluded.n",
     [RS_IMAGES] = "INSERT INTO roll_images (hour, image, n) VALUES (?1, ?10, ?7)"
                   " ON CONFLICT DO UPDATE SET n = n + excluded.n",
-    [RS_ALERTS] = "INSERT INTO roll_alerts (minute, priority, rule, hostname, image, n)"
-                  " VALUES (?1, ?2, ?10, ?11, ?12, ?7)"
+    [RS_ALERTS] = "INSERT INTO roll_alerts (minute, priority, n) VALUES (?1, ?2, ?7)"
                   " ON CONFLICT DO UPDATE SET n = n + excluded.n",
+    [RS_ALERT_TOPS] = "INSERT INTO roll_alert_tops (hour, what, name, n) VALUES (?1, ?2, ?10, ?7)"
+                      " ON CONFLICT DO UPDATE SET n = n + excluded.n",
     [RS_NET] = "INSERT INTO roll_net (hour, host, container, inbound, protocol, port, addr,"
                " name, n, first_ns, last_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?10, ?11, ?7, ?8, ?9)"
                " ON CONFLICT DO UPDATE SET n = n + excluded.n,"
@@ -346,9 +348,16 @@ int store_rollup_event(struct store *s, const struct store_event *se, int64_t id
 
 int store_rollup_alert(struct store *s, const struct store_alert *a)
 {
-    char text[ROLL_TEXT_MAX];
+    const char *names[3] = {a->rule, a->hostname, a->image};
     int64_t k[6] = {unit_of(a->time_ns, STORE_MINUTE_NS), a->priority};
-    size_t tlen = roll_text(text, a->rule, a->hostname, a->image);
+    int rc = roll_add(s, RT_ALERTS, k, NULL, 0, 1, a->time_ns);
 
-    return tlen ? roll_add(s, RT_ALERTS, k, text, tlen, 1, a->time_ns) : 0;
+    for (int what = 0; what < 3 && rc == 0; what++) {
+        char text[ROLL_TEXT_MAX];
+        int64_t kt[6] = {unit_of(a->time_ns, STORE_HOUR_NS), what};
+        size_t tlen = names[what] && *names[what] ? roll_text(text, names[what], NULL, NULL) : 0;
+        if (tlen)
+            rc = roll_add(s, RT_ALERT_TOPS, kt, text, tlen, 1, a->time_ns);
+    }
+    return rc;
 }

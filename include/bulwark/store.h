@@ -320,9 +320,10 @@ typedef int (*store_stat_fn)(const struct store_stat_row *row, void *ctx);
 int store_stats(struct store_reader *r, enum store_stat what, const struct store_stats_query *q,
                 store_stat_fn fn, void *ctx);
 
-/* Net events over whole hours, grouped by (host, container, direction,
- * protocol, service port, remote address, remote name): port is the
- * remote's for outbound connections and the local one for inbound. */
+/* Net events over whole hours, one row per hour and (host, container,
+ * direction, protocol, service port, remote address, remote name), in no
+ * particular order (the caller sums a key's hours): port is the remote's
+ * for outbound connections and the local one for inbound. */
 struct store_net_row {
     const char *hostname, *container_id, *image;  /* "" when absent */
     bool inbound;

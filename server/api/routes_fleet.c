@@ -23,6 +23,7 @@
 /* Distinct edges one answer may gather (each costs about a kilobyte while
  * the answer is built): past it the client must narrow the range. */
 #define FLEET_NET_GROUPS_MAX 100000u
+#define FLEET_NET_ROWS_MAX 1000000u   /* rollup rows (edge-hours) read per answer */
 #define FLEET_TOO_MANY 2  /* a callback's stop value */
 #define FLEET_ID_MAX 256u
 #define FLEET_LIVE_MAX 4096                     /* connected agents looked at */
@@ -211,7 +212,7 @@ void api_stats(struct api_call *c)
     o = json_pack("{s:o, s:o, s:s, s:{s:s, s:s, s:s}, s:o, s:o, s:o}", "since",
                   api_time(floor_to(q.since_ns, STORE_MINUTE_NS)), "until",
                   api_time(ceil_to(q.until_ns, STORE_MINUTE_NS)), "bucket", bname,
-                  "precision", "series", "1m", "tops_by_events", "1h", "tops_by_alerts", "1m",
+                  "precision", "series", "1m", "tops_by_events", "1h", "tops_by_alerts", "1h",
                   "events", series_json(&ev), "alerts", series_json(&al), "top", t);
     api_reply_json(c, 200, o);
     return;
@@ -235,6 +236,7 @@ struct net_ctx {
     int64_t since, until;
     json_t *addrs;   /* addr -> the container endpoint it resolves to, or null */
     json_t *edges;   /* key -> edge */
+    uint32_t rows;   /* rollup rows read */
     const char *host, *container;  /* filters (either side) */
 };
 
@@ -298,9 +300,11 @@ static int on_net(const struct store_net_row *row, void *ctx)
     const char *proto = row->protocol == BULWARK__V1__NET_CONNECTION__PROTOCOL__UDP ? "udp"
                                                                                    : "tcp";
     const char *rcid, *rhost;
-    int rc = resolve_addr(n, row->addr, &remote);
+    int rc;
 
-    if (rc < 0)
+    if (++n->rows > FLEET_NET_ROWS_MAX)
+        return FLEET_TOO_MANY;
+    if ((rc = resolve_addr(n, row->addr, &remote)) < 0)
         return rc;
     rcid = remote ? jstr_of(remote, "container_id") : "";
     rhost = remote ? jstr_of(remote, "hostname") : "";
@@ -397,8 +401,9 @@ void api_network(struct api_call *c)
         json_decref(n.addrs);
         json_decref(n.edges);
         json_decref(arr);
-        api_problem(c, 400, "the range holds more than %u distinct connections; narrow it with "
-                            "host, container or a shorter since/until", FLEET_NET_GROUPS_MAX);
+        api_problem(c, 400, "the range holds more than %u distinct connections (or %u "
+                            "connection-hours); narrow it with host, container or a shorter "
+                            "since/until", FLEET_NET_GROUPS_MAX, FLEET_NET_ROWS_MAX);
         return;
     }
     if (rc < 0)

@@ -151,7 +151,7 @@ class ApiFleetTest(harness.BulwarkTest):
         # ------------------------------------------------------------ stats
         st = self.get(f"/api/v1/stats?{rng}&bucket=1m&top=5")
         self.assertEqual(st["precision"], {"series": "1m", "tops_by_events": "1h",
-                                           "tops_by_alerts": "1m"})
+                                           "tops_by_alerts": "1h"})
         evs = st["events"]
         self.assertEqual(evs["total"], len(ev_a) + len(ev_b))
         self.assertEqual(evs["by_kind"], {"exec": 9, "net": 10, "config": 2, "vuln": 3})
