@@ -191,6 +191,7 @@ static const char *const store_migrations[STORE_SCHEMA_VERSION] = {
     "  severity TEXT NOT NULL, fixed_version TEXT NOT NULL, last_ns INTEGER NOT NULL,"
     "  PRIMARY KEY (image, vuln_id, package)) WITHOUT ROWID;"
     "CREATE INDEX alerts_by_container ON alerts (container_id, status);"
+    "CREATE INDEX agents_by_hostname ON agents (hostname);"
     "INSERT INTO roll_kinds SELECT time_ns / 60000000000, kind, severity, count(*)"
     "  FROM events GROUP BY 1, 2, 3;"
     "INSERT INTO roll_hosts SELECT time_ns / 3600000000000, host, count(*) FROM events"

@@ -29,6 +29,8 @@ int evjson_event_write_members(const Bulwark__V1__Event *ev, struct buf *out);
 /* Appends s as a JSON string the same way; when s is not valid UTF-8 each
  * byte from 0x80 up is written as bad instead (already escaped text). */
 int evjson_write_string(struct buf *out, const char *s, const char *bad);
+/* v in decimal into out (no NUL); returns its length (at most 20). */
+size_t evjson_format_int(long long v, char out[24]);
 /* Frees an Event built by evjson or the synthetic source (malloc'd tree). */
 void evjson_event_free(Bulwark__V1__Event *ev);
 /* "exec", "net", "file", "resource", "config", "vuln", "external"; NULL if unknown. */

@@ -22,8 +22,8 @@
 #define FLEET_EDGES_MAX 1000
 /* Distinct edges one answer may gather (each costs about a kilobyte while
  * the answer is built): past it the client must narrow the range. */
-#define FLEET_NET_GROUPS_MAX 100000u
-#define FLEET_NET_ROWS_MAX 1000000u   /* rollup rows (edge-hours) read per answer */
+#define FLEET_NET_GROUPS_MAX 20000u
+#define FLEET_NET_ROWS_MAX 200000u    /* rollup rows (edge-hours) read per answer */
 #define FLEET_TOO_MANY 2  /* a callback's stop value */
 #define FLEET_ID_MAX 256u
 #define FLEET_LIVE_MAX 4096                     /* connected agents looked at */

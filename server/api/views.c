@@ -64,22 +64,36 @@ static void nd_time(struct buf *out, int64_t ns, int *rc)
     nd_str(out, t, rc);
 }
 
+/* prefix, then v in decimal. */
+static void nd_int(struct buf *out, const char *prefix, long long v, int *rc)
+{
+    char t[24];
+    size_t n = evjson_format_int(v, t);
+
+    if (*rc == 0)
+        *rc = buf_append(out, prefix, strlen(prefix));
+    if (*rc == 0)
+        *rc = buf_append(out, t, n);
+}
+
 /* kind and severity: the name, else the number. */
 static void nd_name(struct buf *out, const char *name, int32_t v, int *rc)
 {
     if (name)
         nd_str(out, name, rc);
-    else if (*rc == 0)
-        *rc = buf_printf(out, "%d", (int)v);
+    else
+        nd_int(out, "", v, rc);
 }
 
 int api_event_ndjson(const struct store_row *row, struct buf *out)
 {
     Bulwark__V1__Event *ev = NULL;
     size_t mark = out->len;
-    int rc;
+    int rc = 0;
 
-    rc = buf_printf(out, "{\"id\":%lld,\"time\":", (long long)row->id);
+    nd_int(out, "{\"id\":", row->id, &rc);
+    if (rc == 0)
+        rc = buf_append(out, ",\"time\":", 8);
     nd_time(out, row->time_ns, &rc);
     if (rc == 0)
         rc = buf_append(out, ",\"received\":", 12);
@@ -102,9 +116,8 @@ int api_event_ndjson(const struct store_row *row, struct buf *out)
         nd_str(out, row->container_id, &rc);
     else if (rc == 0)
         rc = buf_append(out, "null", 4);
-    if (rc == 0)
-        rc = buf_printf(out, ",\"epoch\":%lld,\"seq\":%lld", (long long)row->epoch,
-                        (long long)row->seq);
+    nd_int(out, ",\"epoch\":", (long long)row->epoch, &rc);
+    nd_int(out, ",\"seq\":", (long long)row->seq, &rc);
     if (rc == 0 && row->body && row->body_len)
         ev = bulwark__v1__event__unpack(NULL, row->body_len, row->body);
     if (rc == 0 && row->body_len && (!ev || evjson_event_write_members(ev, out) < 0)) {
