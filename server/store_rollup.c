@@ -88,8 +88,12 @@ struct roll_entry {
     int64_t n, first, last;
 };
 
+/* used[0..n) lists the occupied slots, so that a flush and a clear touch
+ * only them: clearing all 4,096 slots of six tables per commit cost the
+ * writer more than the rollups themselves. */
 struct roll_map {
     struct roll_entry slot[ROLL_SLOTS];
+    uint16_t used[ROLL_SLOTS];
     size_t n;
 };
 
@@ -109,9 +113,10 @@ int store_rollup_open(struct store *s, char *err, size_t errlen)
 
 static void roll_map_clear(struct roll_map *m)
 {
-    for (size_t i = 0; i < ROLL_SLOTS; i++) {
-        free(m->slot[i].text);
-        m->slot[i] = (struct roll_entry){0};
+    for (size_t i = 0; i < m->n; i++) {
+        struct roll_entry *e = &m->slot[m->used[i]];
+        free(e->text);
+        *e = (struct roll_entry){0};
     }
     m->n = 0;
 }
@@ -144,10 +149,8 @@ static int roll_flush_map(struct store *s, enum roll_table t)
     sqlite3_stmt *st = s->roll->st[t];
     int rc = 0;
 
-    for (size_t i = 0; i < ROLL_SLOTS && rc == 0 && m->n; i++) {
-        const struct roll_entry *e = &m->slot[i];
-        if (!e->hash)
-            continue;
+    for (size_t i = 0; i < m->n && rc == 0; i++) {
+        const struct roll_entry *e = &m->slot[m->used[i]];
         int b = 0, np = sqlite3_bind_parameter_count(st);
         int64_t v[9] = {e->k[0], e->k[1], e->k[2], e->k[3], e->k[4], e->k[5],
                         e->n, e->first, e->last};
@@ -218,7 +221,7 @@ static int roll_add(struct store *s, enum roll_table t, const int64_t k[6], cons
         }
         memcpy(e->text, text, tlen);
     }
-    m->n++;
+    m->used[m->n++] = (uint16_t)i;
     return 0;
 }
 
