@@ -1401,6 +1401,27 @@ static void test_rollups(void **state)
     nq.hostname = "host-2";  /* no such host: nothing */
     assert_int_equal(store_net_edges(r, &nq, on_net_row, &net), 0);
     assert_int_equal(net, 0);
+    /* Rollups count by the stored time, whatever the body's own says. */
+    struct tev late = {.seq = N + 1, .time_ns = 5, .kind = 11, .container = "ctr-1"};
+    size_t blen;
+    uint8_t *body = pack_event(&late, &blen);
+    Bulwark__V1__ContainerRef ref = BULWARK__V1__CONTAINER_REF__INIT;
+    ref.id = "ctr-1";
+    struct store_event se = {.seq = N + 1, .time_ns = 900000 * MINUTE, .kind = 11,
+                             .severity = 2, .container = &ref, .body = body, .body_len = blen};
+    struct store_batch sb = {.agent_id = "agent-a", .hostname = "host-1", .epoch = 1,
+                             .recv_ns = 1000, .n = 1, .events = &se};
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_append(f->s, &sb, &ar), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    free(body);
+    net = 0;
+    nq = (struct store_net_query){.since_ns = 900000 * MINUTE, .until_ns = 900001 * MINUTE};
+    assert_int_equal(store_net_edges(r, &nq, on_net_row, &net), 0);
+    assert_int_equal(net, 1);
+    assert_int_equal(stat_of(r, STORE_STAT_EVENTS, 0, MINUTE, MINUTE).total,
+                     early.by_bucket[0]);
+
     struct store_stats_query bad = {.since_ns = 5, .until_ns = 5, .bucket_ns = MINUTE};
     assert_int_equal(store_stats(r, STORE_STAT_EVENTS, &bad, on_stat, &all), BW_EINVAL);
     bad = (struct store_stats_query){.since_ns = 0, .until_ns = 5, .bucket_ns = SEC};
