@@ -186,7 +186,9 @@ void api_stats(struct api_call *c)
     if (!api_params_only(c, allowed) || !fleet_range(c, &q.since_ns, &q.until_ns) ||
         !q_bucket(c, &q.bucket_ns, &bname) || !api_q_int(c, "top", 1, FLEET_TOP_MAX, &top))
         return;
-    if ((q.until_ns - q.since_ns) / q.bucket_ns >= FLEET_MAX_BUCKETS) {
+    /* 24 hours of minutes (the default range) is the most; an unaligned
+     * range touches one bucket more. */
+    if ((q.until_ns - q.since_ns) / q.bucket_ns > FLEET_MAX_BUCKETS) {
         api_problem(c, 400, "the range holds more than %d buckets of %s; use a larger bucket",
                     FLEET_MAX_BUCKETS, bname);
         return;

@@ -180,6 +180,10 @@ class ApiFleetTest(harness.BulwarkTest):
                                                   {"name": "host-fleet-b", "count": 1}])
         self.assertEqual(top["images_by_alerts"], [{"name": WEB, "count": 2},
                                                    {"name": DB, "count": 1}])
+        # the default range (the last 24 hours) in minutes: the most allowed
+        dflt = self.get("/api/v1/stats?bucket=1m")
+        self.assertIn(len(dflt["events"]["series"]), (1440, 1441))
+        self.assertEqual(dflt["events"]["total"], evs["total"])
         # hourly buckets hold the same totals; top=1 keeps one
         hr = self.get(f"/api/v1/stats?{rng}&bucket=1h&top=1")
         self.assertEqual(sum(b["total"] for b in hr["events"]["series"]), evs["total"])
