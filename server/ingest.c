@@ -479,6 +479,7 @@ int ingest_batch_build(const Bulwark__V1__Batch *b, const uint8_t *const *raw,
         se->kind = (int32_t)ev->body_case;
         se->severity = (int32_t)ev->severity;
         se->container = (ev->container && ev->container->id[0]) ? ev->container : NULL;
+        se->ev = ev;
         if (raw) {
             se->body = raw[i];
             se->body_len = rawlen[i];

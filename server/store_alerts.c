@@ -181,7 +181,8 @@ int store_alert_raise(struct store *s, const struct store_alert *a, int64_t supp
         return BW_EIO;
     if ((rc = alert_check(a, suppression_ns)) < 0 || (rc = alert_key(a, key, &klen)) < 0)
         return rc;
-    if ((rc = alert_find(s, a, key, klen, &e)) < 0)
+    /* Every raise and repeat is a hit in the stats rollup. */
+    if ((rc = store_rollup_alert(s, a)) < 0 || (rc = alert_find(s, a, key, klen, &e)) < 0)
         goto out;
     if (e && a->priority <= e->prio &&
         time_dist(a->time_ns, e->seen) <= (uint64_t)suppression_ns) {

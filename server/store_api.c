@@ -12,7 +12,7 @@
 #include "store_internal.h"
 
 /* The API's reader statements (prepared with the reader's own). */
-const char *const store_api_rsql[R_COUNT - R_CORE_COUNT] = {
+const char *const store_api_rsql[R_API_COUNT - R_CORE_COUNT] = {
     [R_EVENT_BY_ID - R_CORE_COUNT] = EVENT_SELECT " WHERE e.id = ?1",
     /* Numbered as R_SCAN's parameters (?2 is not used). */
     [R_EVENTS_AFTER - R_CORE_COUNT] =

@@ -19,7 +19,7 @@
 #include "bulwark/err.h"
 #include "bulwark/store.h"
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 #define STORE_SUM_BYTES 128                    /* 1024-bit membership summaries */
 #define STORE_BUSY_MS 5000
 
@@ -83,9 +83,25 @@ enum rstmt {
     R_AGENTS,
     R_TOKEN_GET,
     R_RULE_HITS,
+    R_API_COUNT,
+    /* the rollups and the inventory (SQL in store_fleet.c) */
+    R_STATS_EVENTS = R_API_COUNT,
+    R_STATS_ALERTS,
+    R_TOP_RULES,
+    R_TOP_HOSTS_EVENTS,
+    R_TOP_IMAGES_EVENTS,
+    R_TOP_HOSTS_ALERTS,
+    R_TOP_IMAGES_ALERTS,
+    R_NET,
+    R_ADDRS,
+    R_CONTAINERS,
+    R_CONTAINER_GET,
+    R_IMAGE_VULNS,
+    R_HOSTS,
     R_COUNT
 };
-extern const char *const store_api_rsql[R_COUNT - R_CORE_COUNT];
+extern const char *const store_api_rsql[R_API_COUNT - R_CORE_COUNT];
+extern const char *const store_fleet_rsql[R_COUNT - R_API_COUNT];
 
 /* ------------------------------------------------------------ hash maps */
 
@@ -218,10 +234,24 @@ struct store {
     struct map dims[DIM_N];
     struct map marks;
     struct map alerts;        /* latest alert per (rule, group_key, retrospective) */
+    struct rollup *roll;      /* pending rollup counts (store_rollup.c) */
     struct ev_range *ranges;  /* ring of STORE_RANGES_MAX recent id runs */
     size_t range_head;        /* next slot to write */
     size_t n_ranges;
 };
+
+/* The rollups (store_rollup.c), kept in the events' transaction: open
+ * prepares their statements; event and alert fold one event or alert hit
+ * in; flush writes what is pending (at commit, before COMMIT); reset drops
+ * it (rollback); close frees. */
+struct rollup;
+int store_rollup_open(struct store *s, char *err, size_t errlen);
+int store_rollup_event(struct store *s, const struct store_event *ev, int64_t id, int64_t host,
+                       int64_t container);
+int store_rollup_alert(struct store *s, const struct store_alert *a);
+int store_rollup_flush(struct store *s);
+void store_rollup_reset(struct store *s);
+void store_rollup_close(struct store *s);
 
 /* Writes a formatted message into err (may be NULL). */
 void store_set_err(char *err, size_t errlen, const char *fmt, ...)

@@ -91,8 +91,10 @@ int store_reader_open(struct store_reader **out, const char *path, char *err, si
         goto out;
     }
     if (store_prepare_all(r->db, rsql, R_CORE_COUNT, r->st, "reader", err, errlen) < 0 ||
-        store_prepare_all(r->db, store_api_rsql, R_COUNT - R_CORE_COUNT, r->st + R_CORE_COUNT,
-                          "api reader", err, errlen) < 0)
+        store_prepare_all(r->db, store_api_rsql, R_API_COUNT - R_CORE_COUNT,
+                          r->st + R_CORE_COUNT, "api reader", err, errlen) < 0 ||
+        store_prepare_all(r->db, store_fleet_rsql, R_COUNT - R_API_COUNT, r->st + R_API_COUNT,
+                          "fleet reader", err, errlen) < 0)
         goto out;
     *out = r;
     r = NULL;

@@ -151,6 +151,65 @@ static const char *const store_migrations[STORE_SCHEMA_VERSION] = {
     "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
     "  BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"
     "PRAGMA user_version = 4;",
+    /* 4 -> 5: the rollups the REST API's stats, network and containers
+     * answer from (server/store_rollup.c keeps them in the events'
+     * transaction). The event counts and the posture are rebuilt here from
+     * the stored events; net edges, container addresses and image findings
+     * live in the bodies and start with this version. The user_version
+     * below is the only number in this step: renumber it freely. */
+    "CREATE TABLE roll_kinds ("
+    "  minute INTEGER NOT NULL, kind INTEGER NOT NULL, severity INTEGER NOT NULL,"
+    "  n INTEGER NOT NULL, PRIMARY KEY (minute, kind, severity)) WITHOUT ROWID;"
+    "CREATE TABLE roll_hosts ("
+    "  hour INTEGER NOT NULL, host INTEGER NOT NULL, n INTEGER NOT NULL,"
+    "  PRIMARY KEY (hour, host)) WITHOUT ROWID;"
+    "CREATE TABLE roll_images ("
+    "  hour INTEGER NOT NULL, image TEXT NOT NULL, n INTEGER NOT NULL,"
+    "  PRIMARY KEY (hour, image)) WITHOUT ROWID;"
+    "CREATE TABLE roll_alerts ("
+    "  minute INTEGER NOT NULL, priority INTEGER NOT NULL, n INTEGER NOT NULL,"
+    "  PRIMARY KEY (minute, priority)) WITHOUT ROWID;"
+    /* what: 0 rule, 1 hostname, 2 image */
+    "CREATE TABLE roll_alert_tops ("
+    "  hour INTEGER NOT NULL, what INTEGER NOT NULL, name TEXT NOT NULL, n INTEGER NOT NULL,"
+    "  PRIMARY KEY (hour, what, name)) WITHOUT ROWID;"
+    "CREATE TABLE roll_net ("
+    "  hour INTEGER NOT NULL, host INTEGER NOT NULL, container INTEGER NOT NULL,"
+    "  inbound INTEGER NOT NULL, protocol INTEGER NOT NULL, port INTEGER NOT NULL,"
+    "  addr TEXT NOT NULL, name TEXT NOT NULL, n INTEGER NOT NULL,"
+    "  first_ns INTEGER NOT NULL, last_ns INTEGER NOT NULL,"
+    "  PRIMARY KEY (hour, host, container, inbound, protocol, port, addr, name))"
+    "  WITHOUT ROWID;"
+    "CREATE TABLE container_addrs ("
+    "  addr TEXT NOT NULL, container INTEGER NOT NULL,"
+    "  first_ns INTEGER NOT NULL, last_ns INTEGER NOT NULL,"
+    "  PRIMARY KEY (addr, container)) WITHOUT ROWID;"
+    "CREATE TABLE container_posture ("
+    "  container INTEGER PRIMARY KEY, time_ns INTEGER NOT NULL, event_id INTEGER NOT NULL);"
+    "CREATE TABLE image_vulns ("
+    "  image TEXT NOT NULL, vuln_id TEXT NOT NULL, package TEXT NOT NULL,"
+    "  severity TEXT NOT NULL, fixed_version TEXT NOT NULL, last_ns INTEGER NOT NULL,"
+    "  PRIMARY KEY (image, vuln_id, package)) WITHOUT ROWID;"
+    "CREATE INDEX alerts_by_container ON alerts (container_id, status);"
+    "CREATE INDEX agents_by_hostname ON agents (hostname);"
+    "INSERT INTO roll_kinds SELECT time_ns / 60000000000, kind, severity, count(*)"
+    "  FROM events GROUP BY 1, 2, 3;"
+    "INSERT INTO roll_hosts SELECT time_ns / 3600000000000, host, count(*) FROM events"
+    "  WHERE host <> 0 GROUP BY 1, 2;"
+    "INSERT INTO roll_images SELECT e.time_ns / 3600000000000, c.image, count(*)"
+    "  FROM events AS e JOIN containers AS c ON c.id = e.container"
+    "  WHERE coalesce(c.image, '') <> '' GROUP BY 1, 2;"
+    "INSERT INTO roll_alerts SELECT last_seen / 60000000000, priority, sum(count) FROM alerts"
+    "  GROUP BY 1, 2;"
+    "INSERT INTO roll_alert_tops SELECT last_seen / 3600000000000, 0, rule, sum(count)"
+    "  FROM alerts GROUP BY 1, 3;"
+    "INSERT INTO roll_alert_tops SELECT last_seen / 3600000000000, 1, hostname, sum(count)"
+    "  FROM alerts WHERE coalesce(hostname, '') <> '' GROUP BY 1, 3;"
+    "INSERT INTO roll_alert_tops SELECT last_seen / 3600000000000, 2, image, sum(count)"
+    "  FROM alerts WHERE coalesce(image, '') <> '' GROUP BY 1, 3;"
+    "INSERT INTO container_posture SELECT container, max(time_ns), id FROM events"
+    "  WHERE kind = 14 AND container <> 0 GROUP BY container;"
+    "PRAGMA user_version = 5;",
 };
 
 static const char *const wsql[W_COUNT] = {
@@ -639,6 +698,7 @@ static void store_abort(struct store *s)
     map_clear(&s->alerts);
     s->n_ranges = 0;  /* runs noted in this transaction are gone */
     s->n_bumps = 0;
+    store_rollup_reset(s);
     s->in_txn = false;
     s->txn_failed = false;
 }
@@ -662,7 +722,8 @@ int store_commit(struct store *s)
 {
     if (!s || !s->in_txn)
         return BW_EINVAL;
-    if (s->txn_failed || store_alert_flush(s) < 0 || (s->cur.dirty && chunk_flush(s) < 0) ||
+    if (s->txn_failed || store_alert_flush(s) < 0 || store_rollup_flush(s) < 0 ||
+        (s->cur.dirty && chunk_flush(s) < 0) ||
         stmt_exec(s->st[W_COMMIT]) < 0) {
         store_abort(s);
         return s->last_err_code;
@@ -805,7 +866,8 @@ int store_open(struct store **out, const struct store_options *opt, char *err, s
     if ((rc = store_schema_migrate(s->db, opt->path, err, errlen)) < 0)
         goto out;
     if ((rc = store_prepare_all(s->db, wsql, W_COUNT, s->st, "store", err, errlen)) < 0 ||
-        (rc = ins_many_prepare(s, err, errlen)) < 0)
+        (rc = ins_many_prepare(s, err, errlen)) < 0 ||
+        (rc = store_rollup_open(s, err, errlen)) < 0)
         goto out;
     if ((rc = store_load(s)) < 0) {
         store_set_err(err, errlen, "load state of '%s': %s", opt->path, sqlite3_errmsg(s->db));
@@ -828,6 +890,7 @@ void store_close(struct store *s)
     for (int i = 0; i < W_COUNT; i++)
         sqlite3_finalize(s->st[i]);
     sqlite3_finalize(s->ins_many);
+    store_rollup_close(s);
     sqlite3_close(s->db);
     for (int d = 0; d < DIM_N; d++)
         map_release(&s->dims[d]);
@@ -984,6 +1047,8 @@ static int event_insert(struct store *s, const struct store_batch *b,
     if (s->n_pend == STORE_INSERT_ROWS && (rc = rows_flush(s, b)) < 0)
         return rc;
     s->next_id++;
+    if ((rc = store_rollup_event(s, ev, id, host, container)) < 0)
+        return rc;
     return chunk_add(s, id, ev->time_ns, ev->kind, host, container, agent);
 }
 

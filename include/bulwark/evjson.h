@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bulwark/buf.h"
 #include "bulwark/v1/bulwark.pb-c.h"
 
 /* Builds a heap Event from a JSON object. Unknown keys are ignored; wrong
@@ -20,6 +21,16 @@ int evjson_event_from_line(const char *line, size_t len, Bulwark__V1__Event **ou
                            size_t errlen);
 /* A new JSON object (caller decrefs) describing ev; NULL on ENOMEM. */
 json_t *evjson_event_to_json(const Bulwark__V1__Event *ev);
+/* Appends to out the members of that object except kind, seq, time_ns and
+ * severity, each preceded by a comma (",\"container\":{...},\"net\":{...}"),
+ * as json_dumps(JSON_COMPACT | JSON_ENSURE_ASCII) writes them, without
+ * building the tree. 0, or a negative bw_err with out as before. */
+int evjson_event_write_members(const Bulwark__V1__Event *ev, struct buf *out);
+/* Appends s as a JSON string the same way; when s is not valid UTF-8 each
+ * byte from 0x80 up is written as bad instead (already escaped text). */
+int evjson_write_string(struct buf *out, const char *s, const char *bad);
+/* v in decimal into out (no NUL); returns its length (at most 20). */
+size_t evjson_format_int(long long v, char out[24]);
 /* Frees an Event built by evjson or the synthetic source (malloc'd tree). */
 void evjson_event_free(Bulwark__V1__Event *ev);
 /* "exec", "net", "file", "resource", "config", "vuln", "external"; NULL if unknown. */

@@ -44,7 +44,8 @@ struct ingest_batch {
  * or BW_ETOOBIG with a reason in why. raw/rawlen, when not NULL, are the
  * agent's bytes of each event (frame_batch_scan) and become the stored
  * bodies as they are; otherwise the decoded events are packed again. out
- * keeps pointers into b (container refs) and raw: both must outlive it. */
+ * keeps pointers into b (container refs, the decoded events) and raw: both
+ * must outlive it. */
 int ingest_batch_build(const Bulwark__V1__Batch *b, const uint8_t *const *raw,
                        const size_t *rawlen, const char *agent_id, const char *hostname,
                        uint64_t epoch, uint32_t max_events, int64_t recv_ns,

@@ -39,6 +39,7 @@ struct server_config {
     uint32_t api_per_ip_connections;
     uint32_t api_timeout_s;
     uint32_t api_rate_per_min;
+    uint32_t api_auth_failures_per_min;
     uint32_t api_body_max;
     char *api_cors_origin;
     char *web_root;

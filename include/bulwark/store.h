@@ -57,6 +57,10 @@ struct store_event {
     const Bulwark__V1__ContainerRef *container;  /* NULL for host events */
     const uint8_t *body;
     size_t body_len;
+    /* The decoded event, when the caller has it: the rollups read net,
+     * config and vuln bodies from it. NULL: the store unpacks the body of
+     * those kinds itself. */
+    const Bulwark__V1__Event *ev;
 };
 
 /* One agent's batch: contiguous, strictly increasing seq (validated by ingest). */
@@ -163,6 +167,8 @@ int store_state_get(struct store *s, const char *key, struct buf *out);
 /* ------------------------------------------------------------- queries */
 
 #define STORE_QUERY_MAX_LIMIT 1000u
+#define STORE_MINUTE_NS (60LL * 1000000000LL)  /* series' precision */
+#define STORE_HOUR_NS (60 * STORE_MINUTE_NS)    /* tops' and edges' precision */
 
 struct store_query {
     int64_t since_ns;          /* time_ns >= since_ns; 0 = no bound */
@@ -289,6 +295,125 @@ typedef int (*store_agent_fn)(const struct store_agent_row *row, void *ctx);
  * limit (1..STORE_QUERY_MAX_LIMIT). */
 int store_agents_list(struct store_reader *r, const char *after, uint32_t limit,
                       store_agent_fn fn, void *ctx);
+
+/* --------------------------------------- rollups and the inventory */
+
+/* Stats answer from rollups kept in the events' transaction (never from
+ * the events), by the events' own time: series are exact per UTC minute,
+ * tops and net edges per UTC hour. A range covers the whole minutes (for
+ * tops and edges, hours) from since's (rounded down) to until's (rounded
+ * up). */
+enum store_stat {
+    STORE_STAT_EVENTS,              /* per bucket, kind and severity */
+    STORE_STAT_ALERTS,              /* alert hits per bucket and priority */
+    STORE_STAT_TOP_RULES,           /* by alert hits */
+    STORE_STAT_TOP_HOSTS_BY_EVENTS,
+    STORE_STAT_TOP_IMAGES_BY_EVENTS,
+    STORE_STAT_TOP_HOSTS_BY_ALERTS,
+    STORE_STAT_TOP_IMAGES_BY_ALERTS,
+    STORE_STAT_N
+};
+
+struct store_stats_query {
+    int64_t since_ns, until_ns;  /* both required, since < until */
+    int64_t bucket_ns;           /* a whole number of minutes (series only) */
+    uint32_t limit;              /* 1..STORE_QUERY_MAX_LIMIT (tops only) */
+};
+
+/* A series row (bucket_ns, kind or 0, severity or priority, n) or a top row
+ * (name, n), valid only during the callback. Series rows come by bucket;
+ * tops by n descending, then name. */
+struct store_stat_row {
+    int64_t bucket_ns;
+    int32_t kind, severity;
+    const char *name;
+    uint64_t n;
+};
+typedef int (*store_stat_fn)(const struct store_stat_row *row, void *ctx);
+int store_stats(struct store_reader *r, enum store_stat what, const struct store_stats_query *q,
+                store_stat_fn fn, void *ctx);
+
+/* Net events over whole hours, one row per hour and (host, container,
+ * direction, protocol, service port, remote address, remote name), in no
+ * particular order (the caller sums a key's hours): port is the remote's
+ * for outbound connections and the local one for inbound. */
+struct store_net_row {
+    const char *hostname, *container_id, *image;  /* "" when absent */
+    bool inbound;
+    int32_t protocol;  /* Bulwark__V1__NetConnection__Protocol */
+    uint32_t port;
+    const char *addr, *name;
+    uint64_t n;
+    int64_t first_ns, last_ns;
+};
+typedef int (*store_net_fn)(const struct store_net_row *row, void *ctx);
+struct store_net_query {
+    int64_t since_ns, until_ns;
+    /* NULL = any; else rows whose own side is this host (container), or
+     * whose remote address is one of its containers' (a superset: the
+     * caller checks the ends it resolves) */
+    const char *hostname, *container_id;
+};
+int store_net_edges(struct store_reader *r, const struct store_net_query *q, store_net_fn fn,
+                    void *ctx);
+
+/* The container of the fleet that addr belongs to (learnt from the local
+ * address of containers' net events): the one seen with it during [since,
+ * until), else the one seen with it last. fn is called once if there is
+ * one; 0 either way. */
+struct store_addr_row {
+    const char *addr, *container_id, *image, *hostname;
+    int64_t last_ns;
+};
+typedef int (*store_addr_fn)(const struct store_addr_row *row, void *ctx);
+int store_container_by_addr(struct store_reader *r, const char *addr, int64_t since_ns,
+                            int64_t until_ns, store_addr_fn fn, void *ctx);
+
+struct store_container_query {
+    const char *after;      /* container ids after this one ("" = first) */
+    const char *image;      /* NULL = any */
+    const char *hostname;   /* NULL = any */
+    const char *k8s_namespace;  /* NULL = any */
+    uint32_t limit;         /* 1..STORE_QUERY_MAX_LIMIT */
+};
+
+/* A container, valid only during the callback; strings "" when absent. */
+struct store_container_row {
+    const char *container_id, *name, *image, *image_digest, *runtime;
+    const char *k8s_namespace, *k8s_pod, *hostname;
+    int64_t first_seen_ns, last_seen_ns;
+    int64_t posture_event_id;  /* its latest config event; 0 = none */
+    uint64_t open_alerts;
+};
+typedef int (*store_container_fn)(const struct store_container_row *row, void *ctx);
+/* Containers ordered by id. */
+int store_containers_list(struct store_reader *r, const struct store_container_query *q,
+                          store_container_fn fn, void *ctx);
+/* One container: fn is called once; BW_ENOTFOUND if there is none. */
+int store_container_get(struct store_reader *r, const char *container_id,
+                        store_container_fn fn, void *ctx);
+
+/* An image's findings from vuln events (each (vuln, package) once), per
+ * severity as the scanner named it; fixable = a fixed version is known. */
+struct store_vuln_count {
+    const char *severity;
+    uint64_t n, fixable;
+};
+typedef int (*store_vuln_fn)(const struct store_vuln_count *row, void *ctx);
+int store_image_vulns(struct store_reader *r, const char *image, store_vuln_fn fn, void *ctx);
+
+/* A host, valid only during the callback: its agents' ids separated by
+ * spaces, and its events whose time lies in [rate_since_ns, rate_until_ns)
+ * (whole hours, as the tops). */
+struct store_host_row {
+    const char *hostname, *agents;
+    int64_t first_seen_ns, last_seen_ns;
+    uint64_t recent_events;
+};
+typedef int (*store_host_fn)(const struct store_host_row *row, void *ctx);
+/* Hosts ordered by name, after `after` ("" = from the first). */
+int store_hosts_list(struct store_reader *r, const char *after, uint32_t limit,
+                     int64_t rate_since_ns, int64_t rate_until_ns, store_host_fn fn, void *ctx);
 
 /* ------------------------------------------- what the REST API owns */
 

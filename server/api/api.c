@@ -6,7 +6,7 @@
  *
  * A request passes, in order: route lookup (404/405), the body cap (413),
  * authentication (401; failures also count against the peer's address,
- * 429 past API_FAIL_PER_MIN a minute), the role (403), the token's rate
+ * 429 past api_auth_failures_per_min a minute), the role (403), the token's rate
  * limit (429 with Retry-After), then its handler. Only /healthz, /readyz,
  * the OpenAPI document and the dashboard's files need no token. */
 #include <arpa/inet.h>
@@ -65,6 +65,13 @@ static const struct api_route routes[] = {
      "/api/v1/export/events"},
     {"GET", "/api/v1/export/alerts", false, ROLE_VIEWER, api_export_alerts,
      "/api/v1/export/alerts"},
+    {"GET", "/api/v1/stats", false, ROLE_VIEWER, api_stats, "/api/v1/stats"},
+    {"GET", "/api/v1/network", false, ROLE_VIEWER, api_network, "/api/v1/network"},
+    {"GET", "/api/v1/containers", false, ROLE_VIEWER, api_containers_list,
+     "/api/v1/containers"},
+    {"GET", "/api/v1/containers/", true, ROLE_VIEWER, api_container_get,
+     "/api/v1/containers/{id}"},
+    {"GET", "/api/v1/hosts", false, ROLE_VIEWER, api_hosts_list, "/api/v1/hosts"},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 
@@ -685,17 +692,18 @@ static void api_dispatch(struct api *a, struct api_call *c, size_t *route_idx)
         return;
     }
     if (r->role != ROLE_NONE) {
+        double fails = a->cfg->api_auth_failures_per_min;
         peer_key(c->conn, key, sizeof key);
         /* A peer that failed too often waits before its next token is even
          * checked, so guessing gains nothing from being fast. */
-        if (!api_rl_take(a, key, API_FAIL_PER_MIN, API_FAIL_PER_MIN, false, &retry))
+        if (!api_rl_take(a, key, fails, fails, false, &retry))
             goto limited;
         auth = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Authorization");
         int trc = auth ? api_token_check(c, auth) : BW_EAUTH;
         if (trc == BW_EAGAIN)
             return;  /* no reader to check it with: 503 is set */
         if (trc < 0) {
-            api_rl_take(a, key, API_FAIL_PER_MIN, API_FAIL_PER_MIN, true, &retry);
+            api_rl_take(a, key, fails, fails, true, &retry);
             api_problem(c, 401, auth ? "the token is not valid, or was revoked"
                                      : "this route needs 'Authorization: Bearer <token>'");
             if (c->resp)

@@ -7,6 +7,7 @@
  *   token.c       token format, hashing, verification, `bulwarkd token`
  *   views.c       events, alerts, agents as JSON (one rendering each)
  *   routes.c      events, alerts, agents, rules, audit, whoami
+ *   routes_fleet.c  stats, network, containers, hosts (from the rollups)
  *   ops.c         /healthz, /readyz, /metrics, openapi.json
  *   export.c      NDJSON export streamed in constant memory */
 #ifndef BULWARK_API_INTERNAL_H
@@ -21,6 +22,7 @@
 #include <stdint.h>
 
 #include "bulwark/api.h"
+#include "bulwark/buf.h"
 #include "bulwark/server.h"
 #include "bulwark/store.h"
 
@@ -31,7 +33,6 @@
  * whose head passes it is refused by libmicrohttpd itself (414/431). */
 #define API_CONN_MEMORY (256u * 1024)
 #define API_RL_SLOTS 1024u      /* rate-limit buckets (tokens and failing peers) */
-#define API_FAIL_PER_MIN 30u    /* failed authentications per peer address */
 
 enum api_role { ROLE_NONE = 0, ROLE_VIEWER, ROLE_ANALYST, ROLE_ADMIN };
 
@@ -139,6 +140,11 @@ void api_reader_put(struct api *a, struct store_reader *r);
 /* --------------------------------------------------------------- views */
 
 json_t *api_event_json(const struct store_row *row);
+/* The same event as one NDJSON line (the bytes json_dumps would make of
+ * api_event_json's object, and a newline) appended to out, without building
+ * the tree: the export's per-row cost. 0, or a negative bw_err with out as
+ * before. */
+int api_event_ndjson(const struct store_row *row, struct buf *out);
 json_t *api_alert_json(const struct store_alert_row *row);
 
 /* -------------------------------------------------------------- tokens */
@@ -175,6 +181,11 @@ void api_metrics(struct api_call *c);
 void api_openapi(struct api_call *c);
 void api_export_events(struct api_call *c);
 void api_export_alerts(struct api_call *c);
+void api_stats(struct api_call *c);
+void api_network(struct api_call *c);
+void api_containers_list(struct api_call *c);
+void api_container_get(struct api_call *c);
+void api_hosts_list(struct api_call *c);
 
 /* The route names for /metrics, in table order. */
 size_t api_route_count(void);

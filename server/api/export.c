@@ -67,7 +67,15 @@ static int export_line(struct export *x, json_t *o, int64_t id)
 
 static int on_export_event(const struct store_row *row, void *ctx)
 {
-    return export_line(ctx, api_event_json(row), row->id);
+    struct export *x = ctx;
+    int rc = api_event_ndjson(row, &x->out);
+
+    if (rc == 0) {
+        x->last_id = row->id;
+        x->count++;
+        x->left--;
+    }
+    return rc;
 }
 
 static int on_export_alert(const struct store_alert_row *row, void *ctx)

@@ -241,7 +241,8 @@ static int sa_store(const struct sa_options *o, const struct evpool *pool, bool 
                                                 .kind = (int32_t)ev->body_case,
                                                 .severity = (int32_t)ev->severity,
                                                 .container = ev->container,
-                                                .body = bodies + used, .body_len = n};
+                                                .body = bodies + used, .body_len = n,
+                                                .ev = ev};
                 used += n;
                 res->body_bytes += n;
             }

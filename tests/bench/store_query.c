@@ -86,6 +86,9 @@ static int sq_build(const struct sq_opts *o, int64_t t0)
             struct store_batch sb = {0};
             struct store_append_result res;
             size_t off = 0;
+            /* The decoded events go with the batch (the rollups read net and
+             * vuln bodies from them), as bulwarkd's ingest passes them. */
+            Bulwark__V1__Event *dec[SQ_BATCH / 16] = {0};
             sq_names(a, 0, agent, host, NULL);
             sb.agent_id = agent;
             sb.hostname = host;
@@ -106,13 +109,17 @@ static int sq_build(const struct sq_opts *o, int64_t t0)
                                                     : &refs[(size_t)a * o->containers + c],
                     .body = bodies + off,
                     .body_len = len,
+                    .ev = e,
                 };
                 memcpy(bodies + off, tmpl, len);
                 off += len;
-                bulwark__v1__event__free_unpacked(e, NULL);
+                dec[i] = e;
                 sb.n++;
             }
-            if (store_append(s, &sb, &res) < 0)
+            int arc = store_append(s, &sb, &res);
+            for (size_t i = 0; i < sb.n; i++)
+                bulwark__v1__event__free_unpacked(dec[i], NULL);
+            if (arc < 0)
                 goto out;
         }
         if (store_commit(s) < 0)

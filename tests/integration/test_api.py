@@ -217,12 +217,18 @@ class ApiTest(harness.BulwarkTest):
         ("GET", "/api/v1/audit", "admin"),
         ("GET", "/api/v1/export/events", "viewer"),
         ("GET", "/api/v1/export/alerts", "viewer"),
+        ("GET", "/api/v1/stats", "viewer"),
+        ("GET", "/api/v1/network", "viewer"),
+        ("GET", "/api/v1/containers", "viewer"),
+        ("GET", f"/api/v1/containers/{MINER_CONTAINER}", "viewer"),
+        ("GET", "/api/v1/hosts", "viewer"),
     ]
     LEVEL = {None: 0, "viewer": 1, "analyst": 2, "admin": 3}
 
     def test_role_matrix(self):
         certs = self.certs("role-host")
-        server, port = apiclient.start_api_server(self, certs, rules=self.rules_dir())
+        server, port = apiclient.start_api_server(self, certs, rules=self.rules_dir(),
+                                                  api_auth_failures_per_min=1000)
         tokens = {r: apiclient.make_token(server.db, r, f"{r}-tok")
                   for r in ("viewer", "analyst", "admin")}
         revoked = apiclient.make_token(server.db, "admin", "gone")
@@ -260,6 +266,7 @@ class ApiTest(harness.BulwarkTest):
         for method, path, need in self.ROUTES:
             tmpl = path.replace("/events/1", "/events/{id}").replace("/alerts/1", "/alerts/{id}")
             tmpl = tmpl.replace("/agents/role-host", "/agents/{agent_id}")
+            tmpl = tmpl.replace(f"/containers/{MINER_CONTAINER}", "/containers/{container_id}")
             op = served["paths"].get(tmpl, {}).get(method.lower())
             self.assertIsNotNone(op, f"{method} {tmpl} is not in openapi.json")
             if need:

@@ -367,6 +367,67 @@ static void test_invalid_utf8_output(void **state)
     evjson_event_free(ev);
 }
 
+/* The direct text writer gives the bytes json_dumps gives of the tree,
+ * without kind, seq, time_ns and severity. */
+static void assert_writer_matches(const Bulwark__V1__Event *ev)
+{
+    json_t *j = evjson_event_to_json(ev);
+    struct buf b;
+    char *want;
+
+    assert_non_null(j);
+    json_object_del(j, "kind");
+    json_object_del(j, "seq");
+    json_object_del(j, "time_ns");
+    json_object_del(j, "severity");
+    want = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII);
+    assert_non_null(want);
+    buf_init(&b, 1 << 20);
+    assert_int_equal(buf_append(&b, "{", 1), 0);
+    assert_int_equal(evjson_event_write_members(ev, &b), 0);
+    assert_int_equal(buf_append(&b, "}", 2), 0);  /* with the NUL */
+    char *got = (char *)buf_head(&b);
+    if (got[1] == ',')
+        memmove(got + 1, got + 2, strlen(got + 2) + 1);
+    assert_string_equal(got, want);
+    free(want);
+    json_decref(j);
+    buf_release(&b);
+}
+
+static void test_text_writer_matches_tree(void **state)
+{
+    static const char *const odd[] = {
+        /* escapes, non-ASCII (BMP and astral), DEL, doubles of every shape */
+        "{\"kind\":\"exec\",\"process\":{\"cmdline\":\"a\\\"b\\\\c\\n\\t\\r\\b\\f\\u0001\\u001f"
+        "\\u007f/\\u00e9\\u20ac\\ud83d\\ude00\"},\"exec\":{}}",
+        "{\"kind\":\"resource\",\"resource\":{\"cpu_cores\":3}}",
+        "{\"kind\":\"resource\",\"resource\":{\"cpu_cores\":1e20}}",
+        "{\"kind\":\"resource\",\"resource\":{\"cpu_cores\":1.5e-7}}",
+        "{\"kind\":\"resource\",\"resource\":{\"cpu_cores\":-123456.789}}",
+        "{\"kind\":\"resource\",\"resource\":{\"cpu_cores\":2.5e300}}",
+        "{\"kind\":\"net\",\"net\":{}}",
+        "{\"kind\":\"external\",\"external\":{\"fields\":{}}}",
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof full_events / sizeof full_events[0]; i++) {
+        Bulwark__V1__Event *ev = parse(full_events[i]);
+        assert_writer_matches(ev);
+        evjson_event_free(ev);
+    }
+    for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
+        Bulwark__V1__Event *ev = parse(odd[i]);
+        assert_writer_matches(ev);
+        evjson_event_free(ev);
+    }
+    /* invalid UTF-8 (it can come from the wire): '?' for each byte from 0x80 */
+    Bulwark__V1__Event *ev = parse(full_events[0]);
+    free(ev->process->cmdline);
+    ev->process->cmdline = strdup("caf\xc3\xa9 \xff\xfe\"\x01");
+    assert_writer_matches(ev);
+    evjson_event_free(ev);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -380,6 +441,7 @@ int main(void)
         cmocka_unit_test(test_free_unpacked),
         cmocka_unit_test(test_kind_names),
         cmocka_unit_test(test_invalid_utf8_output),
+        cmocka_unit_test(test_text_writer_matches_tree),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

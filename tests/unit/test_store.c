@@ -1208,6 +1208,12 @@ static void test_wal_bounded_under_readers(void **state)
     assert_true(bounded < 2 * 1024 * 1024);
 }
 
+static int on_stat_total(const struct store_stat_row *row, void *ctx)
+{
+    *(uint64_t *)ctx += row->n;
+    return 0;
+}
+
 static void test_migrate_from_v1(void **state)
 {
     struct fx *f = *state;
@@ -1257,6 +1263,11 @@ static void test_migrate_from_v1(void **state)
     r = reader_open(f);
     assert_int_equal(count_of(r), 5);
     assert_int_equal(alert_count(r), 1);
+    /* The two v1 rows were rolled up by the migration, the rest as stored. */
+    struct store_stats_query sq = {.since_ns = 0, .until_ns = SEC, .bucket_ns = 60 * SEC};
+    uint64_t rolled = 0;
+    assert_int_equal(store_stats(r, STORE_STAT_EVENTS, &sq, on_stat_total, &rolled), 0);
+    assert_int_equal(rolled, 5);
     struct alert_collect ac = {0};
     assert_int_equal(store_query_alerts(r, &(struct store_alert_query){.limit = 10}, on_alert,
                                         &ac), 0);
@@ -1270,6 +1281,156 @@ static void test_migrate_from_v1(void **state)
     /* Opening again finds version 2 and does nothing more. */
     fx_reopen(f);
     expect_state(f->s, "cpu", "s");
+}
+
+/* ---------------------------------------------------------------- rollups */
+
+#define MINUTE (60 * SEC)
+
+struct stat_sum {
+    uint64_t total, buckets;
+    uint64_t by_bucket[8];  /* by bucket index from 0 */
+    char top[64];
+    uint64_t top_n;
+};
+
+static int on_stat(const struct store_stat_row *row, void *ctx)
+{
+    struct stat_sum *s = ctx;
+    s->total += row->n;
+    s->buckets++;
+    if (*row->name && !*s->top) {
+        snprintf(s->top, sizeof s->top, "%s", row->name);
+        s->top_n = row->n;
+    }
+    if (!*row->name && row->bucket_ns >= 0 && row->bucket_ns / MINUTE < 8)
+        s->by_bucket[row->bucket_ns / MINUTE] += row->n;
+    return 0;
+}
+
+static struct stat_sum stat_of(struct store_reader *r, enum store_stat what, int64_t since,
+                               int64_t until, int64_t bucket)
+{
+    struct stat_sum s = {0};
+    struct store_stats_query q = {.since_ns = since, .until_ns = until, .bucket_ns = bucket,
+                                  .limit = 5};
+    assert_int_equal(store_stats(r, what, &q, on_stat, &s), 0);
+    return s;
+}
+
+static int on_net_row(const struct store_net_row *row, void *ctx)
+{
+    uint64_t *n = ctx;
+    assert_string_equal(row->addr, "192.0.2.1");
+    assert_string_equal(row->container_id, "ctr-1");
+    assert_string_equal(row->hostname, "host-1");
+    *n += row->n;
+    return 0;
+}
+
+/* Rollups count exactly what is committed: a rollback leaves nothing,
+ * more keys than the pending table holds are flushed early and still sum
+ * up, bodies without a decoded event (ev NULL) are unpacked, alert hits
+ * (raise and repeat) are counted, and ranges round to whole minutes. */
+static void test_rollups(void **state)
+{
+    struct fx *f = *state;
+    struct store_append_result ar;
+    enum { N = 5000 };
+    struct tev *t = calloc(N, sizeof *t);
+    uint64_t net = 0;
+
+    assert_non_null(t);
+    /* Event i at minute i % 7 (a few keys), and each net event in a minute
+     * of its own far away (N / 2 keys: past the pending table's size). */
+    for (size_t i = 0; i < N; i++)
+        t[i] = (struct tev){.seq = i + 1,
+                            .time_ns = i % 2 ? (int64_t)(i % 7) * MINUTE + 1
+                                             : 100000 * MINUTE + (int64_t)i * MINUTE,
+                            .kind = i % 2 ? 10 : 11, .container = i % 2 ? NULL : "ctr-1"};
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(append_tevs(f->s, "agent-a", "host-1", 1, t, N, &ar), 0);
+    raise_alert(f->s, "shell", "g", 4, 3 * MINUTE, false, NULL, 0);
+    store_rollback(f->s);
+    struct store_reader *r = reader_open(f);
+    assert_int_equal(stat_of(r, STORE_STAT_EVENTS, 0, INT64_MAX / 2, MINUTE).total, 0);
+    assert_int_equal(stat_of(r, STORE_STAT_ALERTS, 0, INT64_MAX / 2, MINUTE).total, 0);
+
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(append_tevs(f->s, "agent-a", "host-1", 1, t, N, &ar), 0);
+    assert_int_equal(ar.stored, N);
+    raise_alert(f->s, "shell", "g", 4, 3 * MINUTE, false, NULL, 0);
+    raise_alert(f->s, "shell", "g", 4, 3 * MINUTE + SEC, false, NULL, 0);  /* a repeat */
+    raise_alert(f->s, "miner", "h", 6, 5 * MINUTE, false, NULL, 0);
+    assert_int_equal(store_commit(f->s), 0);
+
+    struct stat_sum all = stat_of(r, STORE_STAT_EVENTS, 0, INT64_MAX / 2, MINUTE);
+    assert_int_equal(all.total, N);
+    struct stat_sum early = stat_of(r, STORE_STAT_EVENTS, 0, 7 * MINUTE, MINUTE);
+    assert_int_equal(early.total, N / 2);
+    for (int m = 0; m < 7; m++) {  /* odd i with i % 7 == m */
+        uint64_t want = 0;
+        for (size_t i = 1; i < N; i += 2)
+            want += i % 7 == (size_t)m;
+        assert_int_equal(early.by_bucket[m], want);
+    }
+    /* [1 s, 1 min + 1 s) covers minutes 0 and 1 whole */
+    assert_int_equal(stat_of(r, STORE_STAT_EVENTS, 1, MINUTE + 1, MINUTE).total,
+                     early.by_bucket[0] + early.by_bucket[1]);
+    /* five-minute buckets: minutes 0..4 and 5..6 */
+    struct stat_sum five = stat_of(r, STORE_STAT_EVENTS, 0, 7 * MINUTE, 5 * MINUTE);
+    assert_int_equal(five.by_bucket[0], early.total - early.by_bucket[5] - early.by_bucket[6]);
+    assert_int_equal(five.by_bucket[5], early.by_bucket[5] + early.by_bucket[6]);
+    assert_int_equal(stat_of(r, STORE_STAT_ALERTS, 0, 7 * MINUTE, MINUTE).total, 3);
+    struct stat_sum rules = stat_of(r, STORE_STAT_TOP_RULES, 0, 7 * MINUTE, MINUTE);
+    assert_string_equal(rules.top, "shell");
+    assert_int_equal(rules.top_n, 2);
+    struct stat_sum hosts = stat_of(r, STORE_STAT_TOP_HOSTS_BY_EVENTS, 0, INT64_MAX / 2, MINUTE);
+    assert_string_equal(hosts.top, "host-1");
+    assert_int_equal(hosts.top_n, N);
+    struct stat_sum images = stat_of(r, STORE_STAT_TOP_IMAGES_BY_EVENTS, 0, INT64_MAX / 2,
+                                     MINUTE);
+    assert_string_equal(images.top, "nginx:1.25");
+    assert_int_equal(images.top_n, N / 2);
+
+    struct store_net_query nq = {.since_ns = 0, .until_ns = INT64_MAX / 2};
+    assert_int_equal(store_net_edges(r, &nq, on_net_row, &net), 0);
+    assert_int_equal(net, N / 2);
+    net = 0;
+    nq.hostname = "host-1";
+    assert_int_equal(store_net_edges(r, &nq, on_net_row, &net), 0);
+    assert_int_equal(net, N / 2);
+    net = 0;
+    nq.hostname = "host-2";  /* no such host: nothing */
+    assert_int_equal(store_net_edges(r, &nq, on_net_row, &net), 0);
+    assert_int_equal(net, 0);
+    /* Rollups count by the stored time, whatever the body's own says. */
+    struct tev late = {.seq = N + 1, .time_ns = 5, .kind = 11, .container = "ctr-1"};
+    size_t blen;
+    uint8_t *body = pack_event(&late, &blen);
+    Bulwark__V1__ContainerRef ref = BULWARK__V1__CONTAINER_REF__INIT;
+    ref.id = "ctr-1";
+    struct store_event se = {.seq = N + 1, .time_ns = 900000 * MINUTE, .kind = 11,
+                             .severity = 2, .container = &ref, .body = body, .body_len = blen};
+    struct store_batch sb = {.agent_id = "agent-a", .hostname = "host-1", .epoch = 1,
+                             .recv_ns = 1000, .n = 1, .events = &se};
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_append(f->s, &sb, &ar), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    free(body);
+    net = 0;
+    nq = (struct store_net_query){.since_ns = 900000 * MINUTE, .until_ns = 900001 * MINUTE};
+    assert_int_equal(store_net_edges(r, &nq, on_net_row, &net), 0);
+    assert_int_equal(net, 1);
+    assert_int_equal(stat_of(r, STORE_STAT_EVENTS, 0, MINUTE, MINUTE).total,
+                     early.by_bucket[0]);
+
+    struct store_stats_query bad = {.since_ns = 5, .until_ns = 5, .bucket_ns = MINUTE};
+    assert_int_equal(store_stats(r, STORE_STAT_EVENTS, &bad, on_stat, &all), BW_EINVAL);
+    bad = (struct store_stats_query){.since_ns = 0, .until_ns = 5, .bucket_ns = SEC};
+    assert_int_equal(store_stats(r, STORE_STAT_EVENTS, &bad, on_stat, &all), BW_EINVAL);
+    store_reader_close(r);
+    free(t);
 }
 
 int main(void)
@@ -1289,6 +1450,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_alert_query, setup, teardown),
         cmocka_unit_test_setup_teardown(test_state_put_get, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_from_v1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rollups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_bounded_under_readers, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
