@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "bulwark/config.h"
+#include "bulwark/duration.h"
 #include "bulwark/err.h"
 
 #define CONFIG_LINE_MAX 4096
@@ -19,6 +20,13 @@ static const struct config_field *config_find(const struct config_field *t, size
         if (strlen(t[i].key) == keylen && strncmp(t[i].key, key, keylen) == 0)
             return &t[i];
     return NULL;
+}
+
+/* Options counted in milliseconds are named *_ms. */
+static bool config_is_ms(const char *key)
+{
+    size_t n = strlen(key);
+    return n > 3 && strcmp(key + n - 3, "_ms") == 0;
 }
 
 static int config_parse_u64(const char *s, uint64_t *out)
@@ -55,7 +63,20 @@ static int config_assign(const struct config_field *f, void *dst, const char *va
     }
     case CONFIG_U32:
     case CONFIG_U64:
-        if (config_parse_u64(value, &u) < 0 || (f->type == CONFIG_U32 && u > UINT32_MAX)) {
+        if (config_is_ms(f->key) && config_parse_u64(value, &u) < 0) {
+            /* A *_ms option also takes a duration: "10s", "5m", "1h30m". */
+            int64_t ns;
+            if (bw_duration_parse(value, 1000000, &ns) < 0) {
+                snprintf(err, errlen, "'%s': not a duration (300ms, 10s, 5m, 1h) or a number of "
+                                      "milliseconds: '%s'", f->key, value);
+                return BW_EINVAL;
+            }
+            u = (uint64_t)(ns / 1000000);
+            if (f->type == CONFIG_U32 && u > UINT32_MAX) {
+                snprintf(err, errlen, "'%s': '%s' is too long", f->key, value);
+                return BW_EINVAL;
+            }
+        } else if (config_parse_u64(value, &u) < 0 || (f->type == CONFIG_U32 && u > UINT32_MAX)) {
             snprintf(err, errlen, "'%s': not a non-negative integer: '%s'", f->key, value);
             return BW_EINVAL;
         }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bulwark/duration.h"
 #include "bulwark/err.h"
 #include "bulwark/hunt.h"
 #include "bulwark/log.h"
@@ -35,24 +36,10 @@ struct hunt {
 
 int hunt_parse_duration(const char *s, int64_t *out_ns)
 {
-    char *end;
-    double v;
-    int64_t unit;
-
-    errno = 0;
-    v = strtod(s, &end);
-    if (errno || end == s || v <= 0)
+    int64_t ns;
+    if (bw_duration_parse(s, 0, &ns) < 0 || ns <= 0)
         return BW_EINVAL;
-    switch (*end) {
-    case 's': unit = 1000000000; break;
-    case 'm': unit = 60 * (int64_t)1000000000; break;
-    case 'h': unit = 3600 * (int64_t)1000000000; break;
-    case 'd': unit = 86400 * (int64_t)1000000000; break;
-    default: return BW_EINVAL;
-    }
-    if (end[1] != '\0' || v > 3650.0 * 86400 * 1e9 / (double)unit)
-        return BW_EINVAL;
-    *out_ns = (int64_t)(v * (double)unit);
+    *out_ns = ns;
     return 0;
 }
 

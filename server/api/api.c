@@ -24,6 +24,7 @@
 
 #include "api_internal.h"
 #include "bulwark/clock.h"
+#include "bulwark/duration.h"
 #include "bulwark/err.h"
 #include "bulwark/evjson.h"
 #include "bulwark/hash.h"
@@ -344,13 +345,20 @@ bool api_q_time(struct api_call *c, const char *name, int64_t *out)
 {
     const char *v;
 
+    int64_t ago;
+
     if (!api_q_str(c, name, 64, &v))
         return false;
-    if (v && evjson_parse_time(v, out) < 0) {
-        api_problem(c, 400, "'%s' must be an RFC 3339 time such as 2024-05-01T12:00:00Z", name);
-        return false;
+    if (!v || evjson_parse_time(v, out) == 0)
+        return true;
+    /* Or how long ago, in the one duration grammar: since=24h. */
+    if (bw_duration_parse(v, 0, &ago) == 0 && ago < clock_wall_ns()) {
+        *out = clock_wall_ns() - ago;
+        return true;
     }
-    return true;
+    api_problem(c, 400, "'%s' must be an RFC 3339 time such as 2024-05-01T12:00:00Z, or how "
+                        "long ago, such as 24h or 7d", name);
+    return false;
 }
 
 bool api_q_int(struct api_call *c, const char *name, int64_t lo, int64_t hi, int64_t *out)

@@ -17,6 +17,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "bulwark/duration.h"
 #include "bulwark/err.h"
 #include "internal.h"
 
@@ -591,33 +592,10 @@ static int parse_fragv(struct loader *l, const struct fragv *f, struct anode **o
     return rc;
 }
 
-/* Durations: "300ms", "10s", "5m", "24h", "7d", or seconds as a number. */
+/* Durations in bulwark/duration.h's grammar; a bare number is seconds. */
 static bool parse_duration(const char *s, int64_t *ns)
 {
-    char *end;
-    double v;
-    double mul = 1e9;
-
-    errno = 0;
-    v = strtod(s, &end);
-    if (errno || end == s || v < 0 || !isfinite(v))
-        return false;
-    if (strcmp(end, "ms") == 0)
-        mul = 1e6;
-    else if (strcmp(end, "s") == 0 || !*end)
-        mul = 1e9;
-    else if (strcmp(end, "m") == 0)
-        mul = 60e9;
-    else if (strcmp(end, "h") == 0)
-        mul = 3600e9;
-    else if (strcmp(end, "d") == 0)
-        mul = 86400e9;
-    else
-        return false;
-    if (v * mul > 9e18)
-        return false;
-    *ns = (int64_t)(v * mul);
-    return true;
+    return bw_duration_parse(s, 1000000000, ns) == 0;
 }
 
 static bool parse_num(const struct ynode *n, double lo, double hi, double *out)

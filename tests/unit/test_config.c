@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "bulwark/config.h"
+#include "bulwark/duration.h"
 #include "bulwark/err.h"
 
 struct opts {
@@ -115,9 +116,58 @@ static void test_bare_config(void **state)
     config_release(table, NT, &o);
 }
 
+
+/* The one duration grammar (config *_ms values, rules, hunt, API). */
+static void test_duration_grammar(void **state)
+{
+    int64_t ns = -1;
+    (void)state;
+    assert_int_equal(bw_duration_parse("300ms", 0, &ns), 0);
+    assert_int_equal(ns, 300000000);
+    assert_int_equal(bw_duration_parse("1h30m", 0, &ns), 0);
+    assert_int_equal(ns, 5400LL * 1000000000);
+    assert_int_equal(bw_duration_parse("1.5h", 0, &ns), 0);
+    assert_int_equal(ns, 5400LL * 1000000000);
+    assert_int_equal(bw_duration_parse("7d", 0, &ns), 0);
+    assert_int_equal(ns, 7LL * 86400 * 1000000000);
+    assert_int_equal(bw_duration_parse("2w", 0, &ns), 0);
+    assert_int_equal(ns, 14LL * 86400 * 1000000000);
+    assert_int_equal(bw_duration_parse("10", 1000000000, &ns), 0);  /* bare: caller's unit */
+    assert_int_equal(ns, 10LL * 1000000000);
+    ns = 42;
+    for (const char *bad[] = {"", "10", "-5s", "s", "5x", "5 s", "5s ", "1e3s", "5s5",
+                              "99999999999999999999d", ".s", NULL},
+                    **b = bad;
+         *b; b++) {
+        assert_int_equal(bw_duration_parse(*b, 0, &ns), BW_EINVAL);
+        assert_int_equal(ns, 42);
+    }
+}
+
+/* A *_ms option takes a duration or a number of milliseconds. */
+static void test_ms_option_duration(void **state)
+{
+    struct { uint32_t t_ms; } o = {0};
+    static const struct config_field t[] = {
+        {"idle_timeout_ms", CONFIG_U32, 0, "1000", "t", 0, 0},
+    };
+    char err[256];
+    (void)state;
+    assert_int_equal(config_set(t, 1, &o, "idle_timeout_ms", "5m", err, sizeof err), 0);
+    assert_int_equal(o.t_ms, 300000);
+    assert_int_equal(config_set(t, 1, &o, "idle_timeout_ms", "250", err, sizeof err), 0);
+    assert_int_equal(o.t_ms, 250);
+    assert_int_equal(config_set(t, 1, &o, "idle_timeout_ms", "5 minutes", err, sizeof err),
+                     BW_EINVAL);
+    assert_non_null(strstr(err, "not a duration"));
+    assert_int_equal(o.t_ms, 250);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_duration_grammar),
+        cmocka_unit_test(test_ms_option_duration),
         cmocka_unit_test(test_defaults_file_args),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_bare_config),
