@@ -28,10 +28,24 @@
 
 enum export_what { EXPORT_EVENTS, EXPORT_ALERTS };
 
+/* The formats (docs/api.md "Export formats"): one renderer per record kind. */
+struct export_format {
+    const char *name;
+    json_t *(*event)(const struct store_row *row);
+    json_t *(*alert)(const struct store_alert_row *row);
+};
+
+static const struct export_format export_formats[] = {
+    {"native", api_event_json, api_alert_json},
+    {"ecs", enc_ecs_event, enc_ecs_alert},
+    {"ocsf", enc_ocsf_event, enc_ocsf_alert},
+};
+
 struct export {
     struct api *api;
     struct store_reader *reader;
     enum export_what what;
+    const struct export_format *fmt;
     struct store_query eq;
     struct store_alert_query aq;
     int64_t last_id;
@@ -67,12 +81,14 @@ static int export_line(struct export *x, json_t *o, int64_t id)
 
 static int on_export_event(const struct store_row *row, void *ctx)
 {
-    return export_line(ctx, api_event_json(row), row->id);
+    struct export *x = ctx;
+    return export_line(x, x->fmt->event(row), row->id);
 }
 
 static int on_export_alert(const struct store_alert_row *row, void *ctx)
 {
-    return export_line(ctx, api_alert_json(row), row->id);
+    struct export *x = ctx;
+    return export_line(x, x->fmt->alert(row), row->id);
 }
 
 /* Appends the next page, or the final line when there is no more. */
@@ -151,6 +167,7 @@ static void api_export(struct api_call *c, enum export_what what)
     struct api *a = c->api;
     struct export *x;
     const char *format;
+    const struct export_format *fmt = &export_formats[0];
     int64_t limit = EXPORT_DEFAULT_LIMIT, after = 0;
     bool busy;
 
@@ -159,9 +176,15 @@ static void api_export(struct api_call *c, enum export_what what)
         !api_q_page_token(c, "cursor", what == EXPORT_EVENTS ? 'x' : 'y', &after) ||
         !api_q_str(c, "format", 16, &format))
         return;
-    if (format && strcmp(format, "native") != 0) {
-        api_problem(c, 400, "'format' must be native");
-        return;
+    if (format) {
+        fmt = NULL;
+        for (size_t i = 0; i < sizeof export_formats / sizeof export_formats[0]; i++)
+            if (strcmp(format, export_formats[i].name) == 0)
+                fmt = &export_formats[i];
+        if (!fmt) {
+            api_problem(c, 400, "'format' must be native, ecs or ocsf");
+            return;
+        }
     }
     if (!(x = calloc(1, sizeof *x))) {
         api_problem(c, 500, "out of memory");
@@ -169,6 +192,7 @@ static void api_export(struct api_call *c, enum export_what what)
     }
     x->api = a;
     x->what = what;
+    x->fmt = fmt;
     x->left = (uint64_t)limit;
     x->last_id = after;
     x->eq.ascending = x->aq.ascending = true;
