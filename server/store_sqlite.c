@@ -151,6 +151,15 @@ static const char *const store_migrations[STORE_SCHEMA_VERSION] = {
     "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
     "  BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"
     "PRAGMA user_version = 4;",
+    /* 4 -> 5: each forwarding destination's durable cursor per stream
+     * (alerts, events): the last id it has taken delivery of. */
+    "CREATE TABLE forward_cursors ("
+    "  dest TEXT NOT NULL,"
+    "  stream TEXT NOT NULL,"
+    "  last_id INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (dest, stream)) WITHOUT ROWID;"
+    "PRAGMA user_version = 5;",
 };
 
 static const char *const wsql[W_COUNT] = {

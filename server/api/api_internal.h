@@ -148,6 +148,9 @@ Bulwark__V1__Event *api_event_decode(const struct store_row *row);
 /* Sets v (a new reference, taken) at a dotted path ("process.parent.pid"),
  * making the objects on the way; v NULL is ignored. */
 void api_jset(json_t *root, const char *path, json_t *v);
+/* Appends o as compact ASCII JSON to out (takes the reference; NULL o is
+ * BW_ENOMEM). */
+int api_json_append(struct buf *out, json_t *o);
 /* api_jset of a string, only when s is not empty. */
 void api_jset_str(json_t *root, const char *path, const char *s);
 

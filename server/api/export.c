@@ -58,19 +58,10 @@ struct export {
 
 static int export_line(struct export *x, json_t *o, int64_t id)
 {
-    char *text;
-    int rc;
+    int rc = api_json_append(&x->out, o);
 
-    if (!o)
-        return BW_ENOMEM;
-    text = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
-    json_decref(o);
-    if (!text)
-        return BW_ENOMEM;
-    rc = buf_append(&x->out, text, strlen(text));
     if (rc == 0)
         rc = buf_append(&x->out, "\n", 1);
-    free(text);
     if (rc == 0) {
         x->last_id = id;
         x->count++;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api_internal.h"
+#include "bulwark/err.h"
 #include "bulwark/evjson.h"
 
 json_t *api_event_json(const struct store_row *row)
@@ -120,4 +121,20 @@ void api_jset_str(json_t *root, const char *path, const char *s)
 {
     if (s && *s)
         api_jset(root, path, api_str(s));
+}
+
+int api_json_append(struct buf *out, json_t *o)
+{
+    char *text;
+    int rc;
+
+    if (!o)
+        return BW_ENOMEM;
+    text = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+    json_decref(o);
+    if (!text)
+        return BW_ENOMEM;
+    rc = buf_append(out, text, strlen(text));
+    free(text);
+    return rc;
 }
