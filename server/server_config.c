@@ -81,8 +81,8 @@ const struct config_field server_config_table[] = {
       "file holding the webhook's HMAC-SHA256 key", 0, 0),
     F("forward_webhook_ca", CONFIG_STRING, forward_webhook_ca, "",
       "CA bundle for the webhook's certificate; empty = the system's", 0, 0),
-    F("forward_webhook_format", CONFIG_STRING, forward_webhook_format, "json",
-      "record format for HEC and the webhook: json (native), ecs or ocsf", 0, 0),
+    F("forward_json_format", CONFIG_STRING, forward_json_format, "json",
+      "record format in HEC and webhook bodies: json (native), ecs or ocsf", 0, 0),
     F("forward_events", CONFIG_BOOL, forward_events, "false",
       "forward events as well as alerts", 0, 0),
     F("forward_poll_ms", CONFIG_U32, forward_poll_ms, "1000",
@@ -123,10 +123,10 @@ int server_config_check(const struct server_config *c, char *err, size_t errlen)
         snprintf(err, errlen, "'forward_format' must be cef, json, ecs or ocsf");
         return BW_ECONFIG;
     }
-    if (strcmp(c->forward_webhook_format, "json") != 0 &&
-        strcmp(c->forward_webhook_format, "ecs") != 0 &&
-        strcmp(c->forward_webhook_format, "ocsf") != 0) {
-        snprintf(err, errlen, "'forward_webhook_format' must be json, ecs or ocsf");
+    if (strcmp(c->forward_json_format, "json") != 0 &&
+        strcmp(c->forward_json_format, "ecs") != 0 &&
+        strcmp(c->forward_json_format, "ocsf") != 0) {
+        snprintf(err, errlen, "'forward_json_format' must be json, ecs or ocsf");
         return BW_ECONFIG;
     }
     if (*c->forward_hec_url &&

@@ -52,7 +52,7 @@ struct server_config {
     char *forward_webhook_url;     /* https://host:port/path, HMAC-SHA256 signed */
     char *forward_webhook_secret_file;
     char *forward_webhook_ca;
-    char *forward_webhook_format;  /* json, ecs, ocsf */
+    char *forward_json_format;  /* json, ecs, ocsf */
     bool forward_events;           /* events too, not only alerts */
     uint32_t forward_poll_ms;
     uint32_t forward_retry_max_ms;

@@ -725,10 +725,10 @@ int forward_start(struct forwarder **out, const struct server_config *cfg)
                     cfg->forward_format);
     if (rc == 0 && *cfg->forward_hec_url)
         rc = S_dest(f, FWD_HEC, cfg->forward_hec_url, cfg->forward_hec_ca,
-                    cfg->forward_hec_token_file, cfg->forward_webhook_format);
+                    cfg->forward_hec_token_file, cfg->forward_json_format);
     if (rc == 0 && *cfg->forward_webhook_url)
         rc = S_dest(f, FWD_WEBHOOK, cfg->forward_webhook_url, cfg->forward_webhook_ca,
-                    cfg->forward_webhook_secret_file, cfg->forward_webhook_format);
+                    cfg->forward_webhook_secret_file, cfg->forward_json_format);
     for (size_t i = 0; rc == 0 && i < f->n; i++) {
         if (pthread_create(&f->d[i].thread, NULL, S_run, &f->d[i]) != 0) {
             rc = BW_ENOMEM;

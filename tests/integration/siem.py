@@ -291,3 +291,55 @@ class Rsyslog:
                 return [ln.rstrip("\n") for ln in f if ln.strip()]
         except FileNotFoundError:
             return []
+
+
+class HttpsSink:
+    """A small HTTPS server (the test's CA) that records each POST and
+    answers 503 to the first `fail_first` of them, 200 after."""
+
+    def __init__(self, certs, fail_first=0):
+        import http.server
+        import ssl
+        import threading
+        sink = self
+        self.requests = []   # (status answered, headers, body)
+        self.fail_first = fail_first
+        self.lock = threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(n)
+                with sink.lock:
+                    status = 503 if len(sink.requests) < sink.fail_first else 200
+                    sink.requests.append((status, dict(self.headers), body))
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.close_connection = True
+
+            def log_message(self, *a):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(f"{certs}/server.pem", f"{certs}/server.key")
+        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def accepted(self):
+        with self.lock:
+            return [(h, b) for s, h, b in self.requests if s == 200]
+
+    def refused(self):
+        with self.lock:
+            return sum(1 for s, _, _ in self.requests if s != 200)
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
