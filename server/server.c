@@ -43,6 +43,7 @@
 #define HEALTH_STORE_NS (60LL * 1000000000LL)
 
 static void server_finish(struct server *srv);
+static void server_reload_abandon(struct server *srv);
 
 static void server_close_cmdq(struct server *srv)
 {
@@ -143,6 +144,7 @@ static void server_finish(struct server *srv)
     srv->ready = false;
     server_publish(srv);
     server_close_cmdq(srv);  /* API requests waiting on the loop: refused */
+    server_reload_abandon(srv);
     api_stop(srv->api);
     srv->api = NULL;
     forward_stop(srv->fwd);
@@ -194,34 +196,117 @@ static void on_sigterm(uv_signal_t *h, int signum)
         server_finish(srv);
 }
 
-/* Loop thread: reloads the rules (0, or BW_ECONFIG with the old rules
- * kept) and the TLS files. */
-int server_reload(struct server *srv, const char *why)
+/* Someone waiting for the outcome of a reload (the API). */
+struct reload_waiter {
+    server_reload_fn done;
+    void *ctx;
+    struct reload_waiter *next;
+};
+
+/* Completes the waiters of list with rc. */
+static void reload_complete(struct reload_waiter *list, int rc)
+{
+    for (struct reload_waiter *w = list, *next; w; w = next) {
+        next = w->next;
+        w->done(rc, w->ctx);
+        free(w);
+    }
+}
+
+/* Starts compiling the rules beside the loop with the current waiters. */
+static void server_reload_rules_start(struct server *srv);
+
+static void on_rules_reloaded(struct rulestage *rs, int status, void *ctx)
+{
+    struct server *srv = ctx;
+    struct reload_waiter *done = srv->reload_running;
+    int rc = status < 0 ? BW_ECONFIG : srv->reload_tls_rc;
+
+    (void)rs;
+    srv->reload_running = NULL;
+    srv->reloading = false;
+    if (status == 0)
+        log_msg(LOG_INFO, "server", "%s: reloaded the rules", srv->reload_why);
+    else
+        log_msg(LOG_ERROR, "server", "%s: rules refused; the running rules stay",
+                srv->reload_why);
+    reload_complete(done, rc);
+    /* Requests that came while compiling read the files again now. */
+    if (srv->reload_pending && !srv->finished) {
+        srv->reload_pending = false;
+        server_reload_rules_start(srv);
+    }
+}
+
+static void server_reload_rules_start(struct server *srv)
+{
+    srv->reload_running = srv->reload_queued;
+    srv->reload_queued = NULL;
+    if (rulestage_reload_start(srv->rules, srv->loop, on_rules_reloaded, srv) < 0) {
+        log_msg(LOG_ERROR, "server", "%s: out of memory; the rules were not reloaded",
+                srv->reload_why);
+        reload_complete(srv->reload_running, BW_ENOMEM);
+        srv->reload_running = NULL;
+        return;
+    }
+    srv->reloading = true;
+}
+
+/* Loop thread: answers every waiter (the server is stopping). */
+static void server_reload_abandon(struct server *srv)
+{
+    reload_complete(srv->reload_running, BW_ECLOSED);
+    reload_complete(srv->reload_queued, BW_ECLOSED);
+    srv->reload_running = srv->reload_queued = NULL;
+}
+
+int server_reload(struct server *srv, const char *why, server_reload_fn done, void *ctx)
 {
     char err[512];
-    int rc = 0;
-    struct tls_ctx *t = tls_ctx_new(TLS_ROLE_SERVER, srv->cfg->tls_ca, srv->cfg->tls_cert,
-                                    srv->cfg->tls_key, err, sizeof err);
-    if (srv->rules) {
-        if (rulestage_reload(srv->rules) == 0)
-            log_msg(LOG_INFO, "server", "%s: reloaded the rules", why);
-        else
-            rc = BW_ECONFIG;
+    struct tls_ctx *t;
+    struct reload_waiter *w = NULL;
+
+    if (srv->finished || srv->draining)
+        return BW_ECLOSED;
+    if (done) {
+        if (!(w = calloc(1, sizeof *w)))
+            return BW_ENOMEM;
+        w->done = done;
+        w->ctx = ctx;
     }
+    snprintf(srv->reload_why, sizeof srv->reload_why, "%s", why);
+    t = tls_ctx_new(TLS_ROLE_SERVER, srv->cfg->tls_ca, srv->cfg->tls_cert, srv->cfg->tls_key,
+                    err, sizeof err);
     if (!t) {
         log_msg(LOG_ERROR, "server", "%s: keeping the old TLS files: %s", why, err);
-        return BW_ECONFIG;
+        srv->reload_tls_rc = BW_ECONFIG;
+    } else {
+        tls_ctx_free(srv->tls);  /* live connections hold their own reference */
+        srv->tls = t;
+        srv->reload_tls_rc = 0;
+        log_msg(LOG_INFO, "server", "%s: reloaded TLS certificate, key and CA", why);
     }
-    tls_ctx_free(srv->tls);  /* live connections hold their own reference */
-    srv->tls = t;
-    log_msg(LOG_INFO, "server", "%s: reloaded TLS certificate, key and CA", why);
-    return rc;
+    if (!srv->rules) {
+        if (w)
+            reload_complete(w, srv->reload_tls_rc);
+        return 0;
+    }
+    if (w) {
+        w->next = srv->reload_queued;
+        srv->reload_queued = w;
+    }
+    /* One compile at a time; requests during it are served by the next. */
+    if (srv->reloading)
+        srv->reload_pending = true;
+    else
+        server_reload_rules_start(srv);
+    return 0;
 }
 
 static void on_sighup(uv_signal_t *h, int signum)
 {
     (void)signum;
-    server_reload(h->data, "SIGHUP");
+    server_reload(h->data, "SIGHUP", NULL, NULL);
 }
 
 /* Loads the rules (none when cfg->rules is empty, or is the default
@@ -465,6 +550,7 @@ int server_run(const struct server_config *cfg)
 
     if (listener_start(srv) < 0 || api_start(&srv->api, srv) < 0 ||
         forward_start(&srv->fwd, cfg) < 0) {
+        listener_stop(srv);
         srv->draining = true;
         server_finish(srv);
         uv_run(&loop, UV_RUN_DEFAULT);
