@@ -670,7 +670,10 @@ static int S_dest(struct forwarder *f, enum fwd_kind kind, const char *where, co
                             : S_parse_url(d, where, kind == FWD_HEC ? "/services/collector/event"
                                                                     : "/");
     if (rc < 0) {
-        log_msg(LOG_ERROR, "forward", "%s: '%s' is not a valid destination", d->name, where);
+        /* Not echoed: a URL with user information would put a password in
+         * the log. */
+        log_msg(LOG_ERROR, "forward", "%s: the destination is not %s", d->name,
+                kind == FWD_SYSLOG ? "host:port" : "https://host[:port][/path] without user@");
         return rc;
     }
     if (secret_file && *secret_file && (rc = S_read_secret(secret_file, &d->secret)) < 0) {
