@@ -97,6 +97,8 @@ struct forwarder {
 
 /* ------------------------------------------------------------ connection */
 
+static bool S_stopping(struct forwarder *f);
+
 static void S_close(struct fwd_dest *d)
 {
     struct forwarder *f = d->f;
@@ -138,8 +140,16 @@ static int S_tcp(struct fwd_dest *d)
         if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS) {
             err = errno;
         } else {
-            p = (struct pollfd){.fd = fd, .events = POLLOUT};
-            if (poll(&p, 1, FWD_CONNECT_TIMEOUT_MS) != 1)
+            /* In slices, so that forward_stop() never waits for a
+             * destination that drops SYNs. */
+            int ready = 0;
+            for (int waited = 0; ready == 0 && waited < FWD_CONNECT_TIMEOUT_MS &&
+                                 !S_stopping(d->f);
+                 waited += 250) {
+                p = (struct pollfd){.fd = fd, .events = POLLOUT};
+                ready = poll(&p, 1, 250);
+            }
+            if (ready != 1)
                 err = ETIMEDOUT;
             else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
                 err = errno;
