@@ -10,7 +10,7 @@ stored, CEF escaping undone) and exactly once:
   3. after rsyslog was down and bulwarkd restarted in the meantime (the
      cursor is durable)."""
 import collections
-import signal
+import json
 
 import harness
 import siem
@@ -90,6 +90,46 @@ class ForwardSyslogTest(harness.BulwarkTest):
         rs.start()
         server = self.start_server(certs, port=port, db=server.db, **opts)
         self.wait_all(rs, server.db)
+        self.stop_server(server)
+        rs.stop()
+
+    def test_syslog_json_alerts_and_events(self):
+        """forward_format=json with forward_events: each message is the
+        native JSON of the record (what the API's lists show), alerts with
+        MSGID alert and events with MSGID event, each once."""
+        certs = self.certs("fwd-json-miner")
+        rs = siem.Rsyslog(self, certs, harness.free_port())
+        rs.start()
+        server = self.start_server(
+            certs, rules=siem.rules_dir(self), forward_syslog=f"127.0.0.1:{rs.port}",
+            forward_syslog_ca=f"{certs}/ca.pem", forward_format="json", forward_events="true",
+            forward_poll_ms=100)
+        a = self.start_agent(certs, server, "fwd-json-miner", synthetic_scenario="miner",
+                             exit_when_drained="true")
+        self.wait_drained(a)
+        want = {"alert": set(siem.db_alerts(server.db)),
+                "event": {r[0] for r in harness.db_query(server.db, "SELECT id FROM events")}}
+
+        def got():
+            g = {"alert": collections.Counter(), "event": collections.Counter()}
+            for ln in rs.lines():
+                msgid, _, msg = ln.partition(" ")
+                rec = json.loads(msg)
+                g[msgid][rec["id"]] += 1
+            return g
+        harness.wait_until(lambda: all(set(got()[k]) >= want[k] for k in want), 60,
+                           interval=0.2, what="every alert and event in rsyslog's file")
+        g = got()
+        for k in want:
+            self.assertEqual(set(g[k]), want[k])
+            self.assertFalse({i: n for i, n in g[k].items() if n > 1}, f"{k}s twice")
+        alerts = siem.db_alerts(server.db)
+        for ln in rs.lines():
+            msgid, _, msg = ln.partition(" ")
+            if msgid == "alert":
+                rec = json.loads(msg)
+                self.assertEqual((rec["rule"], rec["output"], rec["hostname"] or ""),
+                                 alerts[rec["id"]])
         self.stop_server(server)
         rs.stop()
 
