@@ -7,7 +7,7 @@ set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config git ca-certificates openssl
       libuv1-dev libsqlite3-dev sqlite3 libprotobuf-c-dev protobuf-c-compiler
       libssl-dev libjansson-dev libmicrohttpd-dev libyaml-dev libcmocka-dev python3
-      nodejs prometheus clang libclang-rt-14-dev)
+      nodejs prometheus clang libclang-rt-14-dev rsyslog rsyslog-gnutls)
 [ "$#" -gt 0 ] && pkgs+=("$@")
 
 missing=()

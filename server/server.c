@@ -4,9 +4,10 @@
  * and starts and stops them in a fixed order:
  *
  *   start:  TLS -> store -> rules (+ saved state) -> writer -> timers and
- *           signals -> srvstate, cmdq -> listener -> API
+ *           signals -> srvstate, cmdq -> listener -> API -> forwarder
  *   stop:   (SIGTERM) listener off, streams drained, state saved behind
- *           them -> writer idle -> API stopped, cmdq closed, streams closed,
+ *           them -> writer idle -> API stopped, forwarder stopped, cmdq
+ *           closed, streams closed,
  *           writer stopped -> the loop runs out of handles
  *
  * SIGTERM/SIGINT: stop accepting, commit and ack what was received, close
@@ -25,6 +26,7 @@
 #include "bulwark/cmdq.h"
 #include "bulwark/conn.h"
 #include "bulwark/err.h"
+#include "bulwark/forward.h"
 #include "bulwark/frame.h"
 #include "bulwark/log.h"
 #include "bulwark/rulestage.h"
@@ -148,6 +150,8 @@ static void server_finish(struct server *srv)
     server_reload_abandon(srv);
     api_stop(srv->api);
     srv->api = NULL;
+    forward_stop(srv->fwd);
+    srv->fwd = NULL;
     conn_close_all(srv);
     uv_timer_stop(&srv->publish_timer);
     uv_close((uv_handle_t *)&srv->publish_timer, NULL);
@@ -550,7 +554,8 @@ int server_run(const struct server_config *cfg)
     uv_signal_start(&srv->sig_int, on_sigterm, SIGINT);
     uv_signal_start(&srv->sig_hup, on_sighup, SIGHUP);
 
-    if (listener_start(srv) < 0 || api_start(&srv->api, srv) < 0) {
+    if (listener_start(srv) < 0 || api_start(&srv->api, srv) < 0 ||
+        forward_start(&srv->fwd, cfg) < 0) {
         listener_stop(srv);
         srv->draining = true;
         server_finish(srv);

@@ -66,6 +66,32 @@ const struct config_field server_config_table[] = {
       "an origin allowed to call the API from a browser; empty = no CORS", 0, 0),
     F("web_root", CONFIG_STRING, web_root, BULWARK_WEB_DIR,
       "the dashboard's files, served at / by the API; empty = none", 0, 0),
+    F("forward_syslog", CONFIG_STRING, forward_syslog, "",
+      "host:port of a syslog receiver over TLS (RFC 5425) that gets alerts; empty = none", 0, 0),
+    F("forward_syslog_ca", CONFIG_STRING, forward_syslog_ca, "",
+      "CA bundle that signs the syslog receiver's certificate; empty = the system's", 0, 0),
+    F("forward_format", CONFIG_STRING, forward_format, "cef",
+      "syslog message format: cef, json (native), ecs or ocsf", 0, 0),
+    F("forward_hec_url", CONFIG_STRING, forward_hec_url, "",
+      "https://host:port[/path] of a Splunk HTTP Event Collector; empty = none", 0, 0),
+    F("forward_hec_token_file", CONFIG_STRING, forward_hec_token_file, "",
+      "file holding the HEC token", 0, 0),
+    F("forward_hec_ca", CONFIG_STRING, forward_hec_ca, "",
+      "CA bundle for the HEC's certificate; empty = the system's", 0, 0),
+    F("forward_webhook_url", CONFIG_STRING, forward_webhook_url, "",
+      "https://host:port/path that gets HMAC-signed JSON POSTs; empty = none", 0, 0),
+    F("forward_webhook_secret_file", CONFIG_STRING, forward_webhook_secret_file, "",
+      "file holding the webhook's HMAC-SHA256 key", 0, 0),
+    F("forward_webhook_ca", CONFIG_STRING, forward_webhook_ca, "",
+      "CA bundle for the webhook's certificate; empty = the system's", 0, 0),
+    F("forward_json_format", CONFIG_STRING, forward_json_format, "json",
+      "record format in HEC and webhook bodies: json (native), ecs or ocsf", 0, 0),
+    F("forward_events", CONFIG_BOOL, forward_events, "false",
+      "forward events as well as alerts", 0, 0),
+    F("forward_poll_ms", CONFIG_U32, forward_poll_ms, "1000",
+      "how often a caught-up destination looks for new records", 10, 600000),
+    F("forward_retry_max_ms", CONFIG_U32, forward_retry_max_ms, "60000",
+      "longest wait between retries of a destination that is down", 100, 3600000),
 };
 const size_t server_config_table_len = sizeof server_config_table / sizeof server_config_table[0];
 
@@ -93,6 +119,29 @@ int server_config_check(const struct server_config *c, char *err, size_t errlen)
     if (strcmp(c->api_tls, "auto") != 0 && strcmp(c->api_tls, "on") != 0 &&
         strcmp(c->api_tls, "off") != 0) {
         snprintf(err, errlen, "'api_tls' must be auto, on or off, not '%s'", c->api_tls);
+        return BW_ECONFIG;
+    }
+    if (strcmp(c->forward_format, "cef") != 0 && strcmp(c->forward_format, "json") != 0 &&
+        strcmp(c->forward_format, "ecs") != 0 && strcmp(c->forward_format, "ocsf") != 0) {
+        snprintf(err, errlen, "'forward_format' must be cef, json, ecs or ocsf");
+        return BW_ECONFIG;
+    }
+    if (strcmp(c->forward_json_format, "json") != 0 &&
+        strcmp(c->forward_json_format, "ecs") != 0 &&
+        strcmp(c->forward_json_format, "ocsf") != 0) {
+        snprintf(err, errlen, "'forward_json_format' must be json, ecs or ocsf");
+        return BW_ECONFIG;
+    }
+    if (*c->forward_hec_url &&
+        (strncmp(c->forward_hec_url, "https://", 8) != 0 || !*c->forward_hec_token_file)) {
+        snprintf(err, errlen, "'forward_hec_url' must be https://... and needs "
+                              "forward_hec_token_file");
+        return BW_ECONFIG;
+    }
+    if (*c->forward_webhook_url && (strncmp(c->forward_webhook_url, "https://", 8) != 0 ||
+                                    !*c->forward_webhook_secret_file)) {
+        snprintf(err, errlen, "'forward_webhook_url' must be https://... and needs "
+                              "forward_webhook_secret_file");
         return BW_ECONFIG;
     }
     if (c->queue_events < c->max_batch_events) {

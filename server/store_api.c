@@ -1,8 +1,10 @@
 /* store_api.c - what the REST API reads and owns in the store
  * (include/bulwark/store.h): lookups by id, the agents list, tokens, and
  * struct store_admin, the read-write connection for the tables the API owns
- * (api_tokens, alert status, audit). Every change made through store_admin
- * is one short transaction that also appends its audit record. */
+ * (api_tokens, alert status, audit, forwarding cursors). Every change a
+ * user makes through store_admin is one short transaction that also appends
+ * its audit record; a forwarder's cursor advance is one short transaction
+ * of its own (machine bookkeeping, not audited). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,6 +190,8 @@ enum astmt {
     A_ALERT_STATUS,
     A_AUDIT_ADD,
     A_AUDIT_LIST,
+    A_CURSOR_GET,
+    A_CURSOR_PUT,
     A_COUNT
 };
 
@@ -208,6 +212,11 @@ static const char *const asql[A_COUNT] = {
                     " VALUES (?1, ?2, ?3, ?4, ?5)",
     [A_AUDIT_LIST] = "SELECT id, at, actor, action, target, coalesce(detail, '') FROM audit"
                      " WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
+    [A_CURSOR_GET] = "SELECT last_id FROM forward_cursors WHERE dest = ?1 AND stream = ?2",
+    [A_CURSOR_PUT] = "INSERT INTO forward_cursors (dest, stream, last_id, updated_at)"
+                     " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (dest, stream) DO UPDATE"
+                     " SET last_id = max(last_id, excluded.last_id),"
+                     " updated_at = excluded.updated_at",
 };
 
 struct store_admin {
@@ -444,4 +453,49 @@ out:
     sqlite3_reset(st);
     pthread_mutex_unlock(&a->mu);
     return rc;
+}
+
+int store_forward_cursor_get(struct store_admin *a, const char *dest, const char *stream,
+                             int64_t *out)
+{
+    int64_t v = 0;
+    int rc = 0, step;
+
+    if (!a || !dest || !*dest || !stream || !*stream || !out)
+        return BW_EINVAL;
+    pthread_mutex_lock(&a->mu);
+    sqlite3_stmt *st = a->st[A_CURSOR_GET];
+    if (bind_text(st, 1, dest) || bind_text(st, 2, stream)) {
+        rc = BW_EIO;
+        goto out;
+    }
+    step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    else if (step != SQLITE_DONE)
+        rc = BW_EIO;
+out:
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    pthread_mutex_unlock(&a->mu);
+    if (rc == 0)
+        *out = v;
+    return rc;
+}
+
+int store_forward_cursor_put(struct store_admin *a, const char *dest, const char *stream,
+                             int64_t last_id, int64_t now_ns)
+{
+    int rc;
+
+    if (!a || !dest || !*dest || !stream || !*stream || last_id < 0)
+        return BW_EINVAL;
+    if ((rc = admin_begin(a)) < 0)
+        return rc;
+    sqlite3_stmt *st = a->st[A_CURSOR_PUT];
+    if (bind_text(st, 1, dest) || bind_text(st, 2, stream) ||
+        sqlite3_bind_int64(st, 3, last_id) || sqlite3_bind_int64(st, 4, now_ns) ||
+        stmt_exec(st) < 0)
+        rc = BW_EIO;
+    return admin_end(a, rc);
 }

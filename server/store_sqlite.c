@@ -210,6 +210,15 @@ static const char *const store_migrations[STORE_SCHEMA_VERSION] = {
     "INSERT INTO container_posture SELECT container, max(time_ns), id FROM events"
     "  WHERE kind = 14 AND container <> 0 GROUP BY container;"
     "PRAGMA user_version = 5;",
+    /* 5 -> 6: each forwarding destination's durable cursor per stream
+     * (alerts, events): the last id it has taken delivery of. */
+    "CREATE TABLE forward_cursors ("
+    "  dest TEXT NOT NULL,"
+    "  stream TEXT NOT NULL,"
+    "  last_id INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (dest, stream)) WITHOUT ROWID;"
+    "PRAGMA user_version = 6;",
 };
 
 static const char *const wsql[W_COUNT] = {

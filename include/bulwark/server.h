@@ -43,6 +43,20 @@ struct server_config {
     uint32_t api_body_max;
     char *api_cors_origin;
     char *web_root;
+    /* forwarding to SIEMs (server/api/forward.c) */
+    char *forward_syslog;          /* host:port of an RFC 5425 (syslog over TLS) receiver */
+    char *forward_syslog_ca;
+    char *forward_format;          /* syslog message: cef, json, ecs, ocsf */
+    char *forward_hec_url;         /* https://host:port[/path] of a Splunk HEC */
+    char *forward_hec_token_file;
+    char *forward_hec_ca;
+    char *forward_webhook_url;     /* https://host:port/path, HMAC-SHA256 signed */
+    char *forward_webhook_secret_file;
+    char *forward_webhook_ca;
+    char *forward_json_format;  /* json, ecs, ocsf */
+    bool forward_events;           /* events too, not only alerts */
+    uint32_t forward_poll_ms;
+    uint32_t forward_retry_max_ms;
 };
 
 extern const struct config_field server_config_table[];
@@ -58,6 +72,7 @@ struct rulestage;
 struct srvstate;
 struct cmdq;
 struct api;
+struct forwarder;
 struct reload_waiter;
 
 struct server_stats {
@@ -80,6 +95,7 @@ struct server {
     struct srvstate *state;    /* what other threads may read (a published copy) */
     struct cmdq *cmdq;         /* how other threads ask the loop to act */
     struct api *api;           /* the REST API's daemon; NULL when off */
+    struct forwarder *fwd;     /* push to SIEMs; NULL when no destination */
     int64_t started_ns;
     bool ready;                /* listening and not draining */
     bool cmdq_closed;

@@ -463,4 +463,13 @@ typedef int (*store_audit_fn)(const struct store_audit_row *row, void *ctx);
 int store_audit_list(struct store_admin *a, int64_t before_id, uint32_t limit,
                      store_audit_fn fn, void *ctx);
 
+/* A forwarding destination's durable cursor for one stream ("alerts",
+ * "events"): the last record id it has taken delivery of. get: 0 when the
+ * destination has none yet. put: one short transaction; the cursor never
+ * moves backwards (a lower last_id leaves it as it is). */
+int store_forward_cursor_get(struct store_admin *a, const char *dest, const char *stream,
+                             int64_t *out);
+int store_forward_cursor_put(struct store_admin *a, const char *dest, const char *stream,
+                             int64_t last_id, int64_t now_ns);
+
 #endif

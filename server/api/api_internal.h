@@ -9,7 +9,11 @@
  *   routes.c      events, alerts, agents, rules, audit, whoami
  *   routes_fleet.c  stats, network, containers, hosts (from the rollups)
  *   ops.c         /healthz, /readyz, /metrics, openapi.json
- *   export.c      NDJSON export streamed in constant memory */
+ *   export.c      NDJSON export streamed in constant memory
+ *   encode_ecs.c  events and alerts as Elastic Common Schema 8.11 documents
+ *   encode_ocsf.c events and alerts as OCSF 1.1.0 event classes
+ *   encode_cef.c  alerts and events as ArcSight CEF lines (the syslog forwarder)
+ *   forward.c     push to SIEMs: syslog over TLS, Splunk HEC, signed webhook */
 #ifndef BULWARK_API_INTERNAL_H
 #define BULWARK_API_INTERNAL_H
 
@@ -146,6 +150,38 @@ json_t *api_event_json(const struct store_row *row);
  * before. */
 int api_event_ndjson(const struct store_row *row, struct buf *out);
 json_t *api_alert_json(const struct store_alert_row *row);
+/* The stored body decoded (free with bulwark__v1__event__free_unpacked);
+ * NULL when there is none or it does not decode. */
+Bulwark__V1__Event *api_event_decode(const struct store_row *row);
+/* Sets v (a new reference, taken) at a dotted path ("process.parent.pid"),
+ * making the objects on the way; v NULL is ignored. */
+void api_jset(json_t *root, const char *path, json_t *v);
+/* Appends o as compact ASCII JSON to out (takes the reference; NULL o is
+ * BW_ENOMEM). */
+int api_json_append(struct buf *out, json_t *o);
+/* api_jset of a string, only when s is not empty. */
+void api_jset_str(json_t *root, const char *path, const char *s);
+
+/* ------------------------------------------------------------ encoders */
+
+#define ECS_VERSION "8.11.0"
+#define OCSF_VERSION "1.1.0"
+
+/* One export format: a record as JSON (NULL when out of memory). */
+json_t *enc_ecs_event(const struct store_row *row);
+json_t *enc_ecs_alert(const struct store_alert_row *row);
+json_t *enc_ocsf_event(const struct store_row *row);
+json_t *enc_ocsf_alert(const struct store_alert_row *row);
+/* A CEF:0 line (no newline) into out; 0 or a negative bw_err. */
+int enc_cef_event(const struct store_row *row, struct buf *out);
+int enc_cef_alert(const struct store_alert_row *row, struct buf *out);
+/* CEF escaping of one header field (| and \, newlines as spaces) or one
+ * extension value (= and \, newlines as \n), appended to out. */
+int enc_cef_header(struct buf *out, const char *s);
+int enc_cef_value(struct buf *out, const char *s);
+/* Bulwark severity (0..8) -> CEF 0..10, OCSF severity_id. */
+int enc_cef_severity(int32_t sev);
+int enc_ocsf_severity(int32_t sev);
 
 /* -------------------------------------------------------------- tokens */
 

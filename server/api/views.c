@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api_internal.h"
+#include "bulwark/err.h"
 #include "bulwark/evjson.h"
 
 json_t *api_event_json(const struct store_row *row)
@@ -27,8 +28,7 @@ json_t *api_event_json(const struct store_row *row)
                                                                 : json_null());
     json_object_set_new(o, "epoch", json_integer((json_int_t)row->epoch));
     json_object_set_new(o, "seq", json_integer((json_int_t)row->seq));
-    if (row->body && row->body_len)
-        ev = bulwark__v1__event__unpack(NULL, row->body_len, row->body);
+    ev = api_event_decode(row);
     if (ev && (body = evjson_event_to_json(ev))) {
         /* The body's own copies of the columns above are left out. */
         json_object_del(body, "kind");
@@ -166,4 +166,63 @@ json_t *api_alert_json(const struct store_alert_row *row)
     json_object_set_new(o, "status_by", *row->status_by ? api_str(row->status_by) : json_null());
     json_object_set_new(o, "status_changed", api_time(row->status_ns));
     return o;
+}
+
+Bulwark__V1__Event *api_event_decode(const struct store_row *row)
+{
+    if (!row->body || !row->body_len)
+        return NULL;
+    return bulwark__v1__event__unpack(NULL, row->body_len, row->body);
+}
+
+void api_jset(json_t *root, const char *path, json_t *v)
+{
+    const char *dot;
+    json_t *o = root, *next;
+    char key[64];
+
+    if (!v)
+        return;
+    while ((dot = strchr(path, '.'))) {
+        size_t n = (size_t)(dot - path);
+        if (n >= sizeof key) {
+            json_decref(v);
+            return;
+        }
+        memcpy(key, path, n);
+        key[n] = 0;
+        next = json_object_get(o, key);
+        if (!json_is_object(next)) {
+            next = json_object();
+            if (!next || json_object_set_new(o, key, next) < 0) {
+                json_decref(v);
+                return;
+            }
+        }
+        o = next;
+        path = dot + 1;
+    }
+    json_object_set_new(o, path, v);
+}
+
+void api_jset_str(json_t *root, const char *path, const char *s)
+{
+    if (s && *s)
+        api_jset(root, path, api_str(s));
+}
+
+int api_json_append(struct buf *out, json_t *o)
+{
+    char *text;
+    int rc;
+
+    if (!o)
+        return BW_ENOMEM;
+    text = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+    json_decref(o);
+    if (!text)
+        return BW_ENOMEM;
+    rc = buf_append(out, text, strlen(text));
+    free(text);
+    return rc;
 }

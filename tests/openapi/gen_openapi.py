@@ -57,8 +57,8 @@ doc = {
                 "schema": {"type": "string", "maxLength": 40}},
      "limit": {"name": "limit", "in": "query", "required": False, "description": "Most records in this answer (default 10,000).",
                "schema": {"type": "integer", "minimum": 1, "maximum": 10000000, "default": 10000}},
-     "format": {"name": "format", "in": "query", "required": False, "description": "Record format.",
-                "schema": {"type": "string", "enum": ["native"], "default": "native"}},
+     "format": {"name": "format", "in": "query", "required": False, "description": "Record format: native (as the lists), ecs (Elastic Common Schema 8.11) or ocsf (OCSF 1.1.0).",
+                "schema": {"type": "string", "enum": ["native", "ecs", "ocsf"], "default": "native"}},
    },
    "responses": {
      "BadRequest": {"description": "A parameter or body is not valid.", "content": {"application/problem+json": {"schema": ref("Problem")}}},

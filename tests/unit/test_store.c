@@ -1433,6 +1433,41 @@ static void test_rollups(void **state)
     free(t);
 }
 
+/* Forwarding cursors: 0 before the first delivery, durable across
+ * connections, per (destination, stream), never moving backwards. */
+static void test_forward_cursors(void **state)
+{
+    struct fx *f = *state;
+    struct store_admin *a = NULL;
+    char err[256] = "";
+    int64_t v = -1;
+
+    assert_int_equal(store_admin_open(&a, f->path, err, sizeof err), 0);
+    assert_int_equal(store_forward_cursor_get(a, "syslog", "alerts", &v), 0);
+    assert_int_equal(v, 0);
+    assert_int_equal(store_forward_cursor_put(a, "syslog", "alerts", 42, 1), 0);
+    assert_int_equal(store_forward_cursor_put(a, "syslog", "events", 7, 1), 0);
+    assert_int_equal(store_forward_cursor_put(a, "hec", "alerts", 3, 1), 0);
+    /* a late, lower put (a batch delivered twice) leaves it where it is */
+    assert_int_equal(store_forward_cursor_put(a, "syslog", "alerts", 40, 2), 0);
+    assert_int_equal(store_forward_cursor_put(a, "syslog", "alerts", -1, 2), BW_EINVAL);
+    assert_int_equal(store_forward_cursor_put(a, "", "alerts", 1, 2), BW_EINVAL);
+    assert_int_equal(store_forward_cursor_get(a, "syslog", "", &v), BW_EINVAL);
+    store_admin_close(a);
+    a = NULL;
+
+    assert_int_equal(store_admin_open(&a, f->path, err, sizeof err), 0);
+    assert_int_equal(store_forward_cursor_get(a, "syslog", "alerts", &v), 0);
+    assert_int_equal(v, 42);
+    assert_int_equal(store_forward_cursor_get(a, "syslog", "events", &v), 0);
+    assert_int_equal(v, 7);
+    assert_int_equal(store_forward_cursor_get(a, "hec", "alerts", &v), 0);
+    assert_int_equal(v, 3);
+    assert_int_equal(store_forward_cursor_get(a, "webhook", "alerts", &v), 0);
+    assert_int_equal(v, 0);
+    store_admin_close(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1452,6 +1487,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrate_from_v1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_bounded_under_readers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_forward_cursors, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
