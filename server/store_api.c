@@ -22,7 +22,25 @@ const char *const store_api_rsql[R_API_COUNT - R_CORE_COUNT] = {
                      " AND (?3 = 0 OR e.time_ns >= ?3) AND (?4 = 0 OR e.time_ns < ?4)"
                      " AND (?5 < 0 OR e.agent = ?5) AND (?6 < 0 OR e.host = ?6)"
                      " AND (?7 < 0 OR e.container = ?7) AND (?8 = 0 OR e.kind = ?8)"
-                     " AND e.severity >= ?10 ORDER BY e.id LIMIT ?9",
+                     " AND e.severity >= ?10"
+                     " AND (?11 IS NULL OR e.container IN"
+                     "      (SELECT id FROM containers WHERE image = ?11))"
+                     " AND (?12 IS NULL OR e.id IN (SELECT v.event_id FROM alert_evidence AS v"
+                     "      JOIN alerts AS a ON a.id = v.alert_id WHERE a.rule = ?12))"
+                     " ORDER BY e.id LIMIT ?9",
+    /* Events that are evidence of the rule's alerts, newest first, with
+     * R_SCAN's parameters: the IN list drives rowid lookups. */
+    [R_SCAN_RULE - R_CORE_COUNT] =
+        EVENT_SELECT " WHERE e.id IN (SELECT v.event_id FROM alert_evidence AS v"
+                     "  JOIN alerts AS a ON a.id = v.alert_id WHERE a.rule = ?12)"
+                     " AND e.id BETWEEN ?1 AND ?2"
+                     " AND (?3 = 0 OR e.time_ns >= ?3) AND (?4 = 0 OR e.time_ns < ?4)"
+                     " AND (?5 < 0 OR e.agent = ?5) AND (?6 < 0 OR e.host = ?6)"
+                     " AND (?7 < 0 OR e.container = ?7) AND (?8 = 0 OR e.kind = ?8)"
+                     " AND e.severity >= ?10"
+                     " AND (?11 IS NULL OR e.container IN"
+                     "      (SELECT id FROM containers WHERE image = ?11))"
+                     " ORDER BY e.id DESC LIMIT ?9",
     [R_ALERT_BY_ID - R_CORE_COUNT] = ALERT_SELECT " WHERE id = ?1",
     [R_ALERTS_AFTER - R_CORE_COUNT] = ALERT_SELECT
     " WHERE id > ?1 AND priority >= ?3 AND (?4 IS NULL OR status = ?4) ORDER BY id LIMIT ?2",

@@ -78,6 +78,7 @@ enum rstmt {
     /* the API's reads (SQL in store_api.c) */
     R_EVENT_BY_ID = R_CORE_COUNT,
     R_EVENTS_AFTER,
+    R_SCAN_RULE,
     R_ALERT_BY_ID,
     R_ALERTS_AFTER,
     R_AGENTS,

@@ -26,6 +26,7 @@ static const char *const rsql[R_CORE_COUNT] = {
                " AND (?5 < 0 OR e.agent = ?5) AND (?6 < 0 OR e.host = ?6)"
                " AND (?7 < 0 OR e.container = ?7) AND (?8 = 0 OR e.kind = ?8)"
                " AND e.severity >= ?10"
+               " AND (?11 IS NULL OR e.container IN (SELECT id FROM containers WHERE image = ?11))"
                " ORDER BY e.id DESC LIMIT ?9",
     [R_SUM_ROWS] = "SELECT coalesce(sum(n_rows), 0) FROM event_chunks",
     [R_COUNT_TAIL] = "SELECT count(*) FROM events WHERE id > ?1",
@@ -187,13 +188,15 @@ static int reader_scan(struct store_reader *r, const struct store_query *q,
                        const struct query_filter *f, int64_t lo, int64_t hi, uint32_t *left,
                        store_row_fn fn, void *ctx)
 {
-    sqlite3_stmt *st = r->st[R_SCAN];
+    /* With a rule, the evidence links drive the scan (rowid lookups). */
+    sqlite3_stmt *st = r->st[q->rule ? R_SCAN_RULE : R_SCAN];
     int rc = 0, step = SQLITE_DONE;
     if (sqlite3_bind_int64(st, 1, lo) || sqlite3_bind_int64(st, 2, hi) ||
         sqlite3_bind_int64(st, 3, q->since_ns) || sqlite3_bind_int64(st, 4, q->until_ns) ||
         sqlite3_bind_int64(st, 5, f->agent) || sqlite3_bind_int64(st, 6, f->host) ||
         sqlite3_bind_int64(st, 7, f->container) || sqlite3_bind_int(st, 8, q->kind) ||
-        sqlite3_bind_int64(st, 9, *left) || sqlite3_bind_int(st, 10, q->min_severity))
+        sqlite3_bind_int64(st, 9, *left) || sqlite3_bind_int(st, 10, q->min_severity) ||
+        bind_text(st, 11, q->image) || (q->rule && bind_text(st, 12, q->rule)))
         return BW_EIO;
     while (*left > 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
         struct store_row row;
@@ -220,7 +223,8 @@ static int reader_scan_after(struct store_reader *r, const struct store_query *q
         sqlite3_bind_int64(st, 4, q->until_ns) || sqlite3_bind_int64(st, 5, f->agent) ||
         sqlite3_bind_int64(st, 6, f->host) || sqlite3_bind_int64(st, 7, f->container) ||
         sqlite3_bind_int(st, 8, q->kind) || sqlite3_bind_int64(st, 9, q->limit) ||
-        sqlite3_bind_int(st, 10, q->min_severity))
+        sqlite3_bind_int(st, 10, q->min_severity) || bind_text(st, 11, q->image) ||
+        bind_text(st, 12, q->rule))
         return BW_EIO;
     return store_event_rows(st, fn, ctx);
 }
@@ -300,6 +304,13 @@ int store_query_events(struct store_reader *r, const struct store_query *q, stor
         goto out;
     if (q->ascending) {
         rc = reader_scan_after(r, q, &f, fn, ctx);
+        goto out;
+    }
+    if (q->rule) {
+        /* Evidence links are few: one lookup-driven scan, no chunk walk. */
+        left = q->limit;
+        rc = reader_scan(r, q, &f, 1, q->before_id > 0 ? q->before_id - 1 : INT64_MAX, &left,
+                         fn, ctx);
         goto out;
     }
     hi = q->before_id > 0 ? q->before_id - 1 : INT64_MAX;

@@ -178,6 +178,9 @@ struct store_query {
     const char *container_id;  /* NULL = any; "" = host events only */
     int32_t kind;              /* 0 = any */
     int32_t min_severity;      /* severity >= min_severity; 0 = any */
+    const char *image;         /* NULL = any; events of containers of this image */
+    const char *rule;          /* NULL = any; events linked as evidence of this rule's
+                                * alerts (links whose event id was recorded) */
     int64_t before_id;         /* cursor: rows with id < before_id; 0 = newest */
     /* ascending: rows with id > after_id, oldest first (export). Ids grow
      * in commit order and a reader sees whole transactions, so a row not

@@ -163,7 +163,7 @@ static void on_export_free(void *cls)
 static void api_export(struct api_call *c, enum export_what what)
 {
     static const char *const ev_allowed[] = {"cursor", "limit", "format", "since", "until",
-                                             "agent", "host", "container", "kind",
+                                             "agent", "host", "container", "image", "rule", "kind",
                                              "min_severity", NULL};
     static const char *const al_allowed[] = {"cursor", "limit", "format", NULL};
     struct api *a = c->api;

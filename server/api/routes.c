@@ -124,7 +124,8 @@ static int on_event_row(const struct store_row *row, void *ctx)
     return page_full(ctx) ? 1 : page_push(ctx, api_event_json(row), row->id);
 }
 
-/* The event filters shared by the list and the export. */
+/* The event filters shared by the list and the export (since, until,
+ * agent, host, container, image, rule, kind, min_severity). */
 bool api_event_filters(struct api_call *c, struct store_query *q)
 {
     const char *kind;
@@ -133,6 +134,8 @@ bool api_event_filters(struct api_call *c, struct store_query *q)
         !api_q_str(c, "agent", API_ID_MAX, &q->agent_id) ||
         !api_q_str(c, "host", API_ID_MAX, &q->hostname) ||
         !api_q_str(c, "container", API_ID_MAX, &q->container_id) ||
+        !api_q_str(c, "image", API_ID_MAX, &q->image) ||
+        !api_q_str(c, "rule", API_ID_MAX, &q->rule) ||
         !api_q_str(c, "kind", 16, &kind) || !q_severity(c, "min_severity", &q->min_severity))
         return false;
     if (kind && !(q->kind = evjson_kind_from_name(kind))) {
@@ -146,8 +149,8 @@ bool api_event_filters(struct api_call *c, struct store_query *q)
 void api_events_list(struct api_call *c)
 {
     static const char *const allowed[] = {"since", "until", "agent", "host", "container",
-                                          "kind", "min_severity", "page_size", "page_token",
-                                          NULL};
+                                          "image", "rule", "kind", "min_severity",
+                                          "page_size", "page_token", NULL};
     struct store_query q = {0};
     struct page p = {0};
     int rc;

@@ -83,6 +83,21 @@ class ApiTest(harness.BulwarkTest):
                                                  {"host": "host-miner-host"})), 33)
         self.assertEqual(apiclient.all_pages(port, "/api/v1/events", viewer,
                                              {"agent": "nobody"}), [])
+        img = harness.db_query(server.db, "SELECT image FROM containers WHERE container_id = ?",
+                               (MINER_CONTAINER,))[0][0]
+        got = apiclient.all_pages(port, "/api/v1/events", viewer, {"image": img})
+        self.assertEqual(len(got), n_cont)
+        self.assertEqual(apiclient.all_pages(port, "/api/v1/events", viewer,
+                                             {"image": "nosuch:1"}), [])
+        for rule in ("Probable cryptojacking", "Crypto miner process"):
+            want = [r[0] for r in harness.db_query(
+                server.db, "SELECT DISTINCT v.event_id FROM alert_evidence v JOIN alerts a "
+                "ON a.id = v.alert_id WHERE a.rule = ? AND v.event_id IS NOT NULL "
+                "ORDER BY 1 DESC", (rule,))]
+            got = apiclient.all_pages(port, "/api/v1/events", viewer, {"rule": rule},
+                                      page_size=1)
+            self.assertEqual([e["id"] for e in got], want, rule)
+            self.assertTrue(want, rule)
         n_warn = harness.db_query(server.db, "SELECT count(*) FROM events WHERE severity >= 4")
         self.assertEqual(len(apiclient.all_pages(port, "/api/v1/events", viewer,
                                                  {"min_severity": "warning"})), n_warn[0][0])

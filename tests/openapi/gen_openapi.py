@@ -49,6 +49,8 @@ doc = {
      "min_severity": {"name": "min_severity", "in": "query", "required": False, "description": "At least this severity (a name or 0-8).",
                       "schema": {"type": "string", "maxLength": 16}},
      "host": q("host", "Host name."), "agent": q("agent", "Agent id."),
+     "image": q("image", "Events of containers of this image reference."),
+     "rule": q("rule", "Events that are evidence of this rule's alerts."),
      "container": q("container", "Container id; empty for host events only."),
      "kind": {"name": "kind", "in": "query", "required": False, "description": "Event kind.",
               "schema": {"type": "string", "enum": ["exec","net","file","resource","config","vuln","external"]}},
@@ -128,7 +130,7 @@ def page(item): return {"type": "object", "required": ["items","next_page_token"
 P = doc["paths"]
 nf = {"404": resp("NotFound")}
 P["/api/v1/events"] = {"get": op("listEvents", "List events", "Events newest first, filtered; keyset pages stay right while events are being ingested.", "events",
-    [pref(x) for x in ["since","until","agent","host","container","kind","min_severity","page_size","page_token"]], {"200": ok(page("Event"))}, "viewer")}
+    [pref(x) for x in ["since","until","agent","host","container","image","rule","kind","min_severity","page_size","page_token"]], {"200": ok(page("Event"))}, "viewer")}
 P["/api/v1/events/{id}"] = {"get": op("getEvent", "One event", "The whole event.", "events", [pref("id")], dict({"200": ok(ref("Event"))}, **nf), "viewer")}
 P["/api/v1/alerts"] = {"get": op("listAlerts", "List alerts", "Alerts newest first.", "alerts",
     [pref("since"), pref("until"), q("rule", "Rule name."), pref("host"), pref("container"), pref("min_severity"),
@@ -157,7 +159,7 @@ exp_desc = ("Records after the cursor in ascending id order as newline-delimited
             "{\"next_cursor\": \"...\", \"count\": N}; calling again with that cursor continues exactly after the last record, under ingest and across restarts. "
             "An answer without that line was cut short: repeat the same call.")
 P["/api/v1/export/events"] = {"get": op("exportEvents", "Export events", exp_desc, "export",
-    [pref(x) for x in ["cursor","limit","format","since","until","agent","host","container","kind","min_severity"]],
+    [pref(x) for x in ["cursor","limit","format","since","until","agent","host","container","image","rule","kind","min_severity"]],
     {"200": ok({"type": "string"}, "NDJSON records, then the cursor line.", "application/x-ndjson")}, "viewer")}
 P["/api/v1/export/alerts"] = {"get": op("exportAlerts", "Export alerts", exp_desc + " Alerts are exported once, as they were when created.", "export",
     [pref(x) for x in ["cursor","limit","format"]],
