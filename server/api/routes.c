@@ -568,11 +568,16 @@ void api_rules_list(struct api_call *c)
     json_array_foreach(arr, i, rule)
     {
         json_t *h = json_object_get(hc.by_rule, json_string_value(json_object_get(rule, "name")));
-        json_object_set(rule, "alerts", h ? json_object_get(h, "alerts") : json_integer(0));
-        json_object_set(rule, "hits", h ? json_object_get(h, "hits") : json_integer(0));
-        json_object_set(rule, "open_alerts",
-                        h ? json_object_get(h, "open_alerts") : json_integer(0));
-        json_object_set(rule, "last_alert", h ? json_object_get(h, "last_alert") : json_null());
+        /* _set_new with a reference taken: a rule without hits gets fresh
+         * zeros that the rule then owns (json_object_set would leak them). */
+        json_object_set_new(rule, "alerts",
+                            h ? json_incref(json_object_get(h, "alerts")) : json_integer(0));
+        json_object_set_new(rule, "hits",
+                            h ? json_incref(json_object_get(h, "hits")) : json_integer(0));
+        json_object_set_new(rule, "open_alerts",
+                            h ? json_incref(json_object_get(h, "open_alerts")) : json_integer(0));
+        json_object_set_new(rule, "last_alert",
+                            h ? json_incref(json_object_get(h, "last_alert")) : json_null());
     }
     json_decref(hc.by_rule);
     api_reply_json(c, 200, json_pack("{s:o}", "items", arr));
