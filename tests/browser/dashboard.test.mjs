@@ -21,6 +21,7 @@ const OUT = process.env.BW_ARTIFACTS;
 const HOSTILE_CMD = '<img src=x onerror=alert(1)>';
 const HOSTILE_NAME = '<script>alert(1)</script>';
 fs.mkdirSync(OUT, { recursive: true });
+for (const f of fs.readdirSync(OUT)) if (f.endsWith('.png')) fs.rmSync(path.join(OUT, f));  // no stale shots
 
 const T0 = Date.now();
 const log = (...a) => console.log(`dashboard: +${((Date.now() - T0) / 1000).toFixed(1)} s`, ...a);
