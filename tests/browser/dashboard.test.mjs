@@ -325,11 +325,16 @@ try {
   failed = true;
   console.error('dashboard: FAILED:', e && e.stack ? e.stack : e);
   if (problems.length) console.error('problems seen:', problems.join('\n'));
+  // Best effort, bounded: a page stuck in the failure must not hang the test.
+  const bounded = (p, ms) => Promise.race([p, new Promise((r) => setTimeout(r, ms))]);
   try {
-    for (const [i, p] of (await browser.pages()).entries()) await p.screenshot({ path: path.join(OUT, `failure-${i}.png`) });
+    for (const [i, p] of (await bounded(browser.pages(), 5000) || []).entries()) {
+      await bounded(p.screenshot({ path: path.join(OUT, `failure-${i}.png`) }), 5000);
+    }
   } catch { /* best effort */ }
 } finally {
-  await browser.close();
+  await Promise.race([browser.close(), new Promise((r) => setTimeout(r, 10000))]);
+  browser.process()?.kill('SIGKILL');
   fs.rmSync(userDataDir, { recursive: true, force: true });
 }
 process.exit(failed ? 1 : 0);

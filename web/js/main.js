@@ -82,6 +82,7 @@ async function route() {
   });
   document.title = `${v.title} · Bulwark`;
   const root = clear($('view'));
+  delete root.dataset.loaded;  // set again once this view has rendered
   root.setAttribute('aria-busy', 'true');
   const me = { abort: new AbortController(), timers: [] };
   current = me;

@@ -36,7 +36,9 @@ export async function alertsList(root, ctx) {
     ['status', 'Status', 'select', ['', 'open', 'acknowledged', 'resolved']],
     ['rule', 'Rule', 'text'], ['host', 'Host', 'text'], ['container', 'Container id', 'text'],
     ['image', 'Image contains', 'text'],
+    ['since', 'Since (RFC 3339)', 'text'], ['until', 'Until', 'text'],
   ]);
+  form.elements.since.placeholder = params.since;
   const tbody = h('tbody', {});
   const head = ['Severity', 'Rule', 'Host', 'Image', 'Count', 'Last seen', 'Status'];
   const tbl = h('div', { class: 'table-wrap' }, h('table', { class: 'grid', 'data-testid': 'alerts-table' },

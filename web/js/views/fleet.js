@@ -75,18 +75,23 @@ export async function containers(root, ctx) {
     root.dataset.loaded = String(Date.now());
     return;
   }
-  const items = list.items || list.containers || [];
+  const items = list.items || [];
   const rows = items.map((c) => {
-    const id = c.id || c.container_id || '';
-    const flags = [c.privileged && 'privileged', (c.root || c.user_uid === 0) && 'root',
-      (c.host_network || c.host_pid || c.host_ipc || c.host_namespaces) && 'host ns'].filter(Boolean).join(', ');
+    const id = c.container_id || '';
+    const p = c.posture || {};
+    const flags = [p.privileged && 'privileged', c.posture && (p.user_uid || 0) === 0 && 'root',
+      (p.host_network || p.host_pid || p.host_ipc) && 'host namespaces',
+      (p.sensitive_mounts || []).length && 'sensitive mounts'].filter(Boolean).join(', ');
+    const v = c.vulnerabilities || {};
     return h('tr', { 'data-id': id },
       h('td', {}, h('a', { href: ctx.link('container', id) }, c.name || shortId(id))),
-      h('td', { class: 'mono' }, c.image || '—'), h('td', {}, c.hostname || c.host || '—'),
-      h('td', {}, fmtAgo(c.last_seen)), h('td', {}, flags || '—'),
-      h('td', { class: 'num' }, fmtNum(c.open_alerts ?? c.alerts)));
+      h('td', { class: 'mono' }, c.image || '—'), h('td', {}, c.hostname || '—'),
+      h('td', {}, fmtAgo(c.last_seen)), h('td', { class: flags ? 'bad' : null }, flags || (c.posture ? 'ok' : '—')),
+      h('td', { class: 'num' }, v.total ? `${fmtNum(v.total)} (${fmtNum((v.by_severity || {}).critical || 0)} critical, ${fmtNum(v.fixable || 0)} fixable)` : '0'),
+      h('td', { class: 'num' }, fmtNum(c.open_alerts)));
   });
-  root.append(table(['Name', 'Image', 'Host', 'Last seen', 'Posture', 'Open alerts'], rows, { testid: 'containers-table' }));
+  root.append(table(['Name', 'Image', 'Host', 'Last seen', 'Posture', 'Vulnerabilities', 'Open alerts'], rows, { testid: 'containers-table' }),
+    list.next_page_token ? h('p', { class: 'hint' }, `The first ${items.length} containers by id are shown.`) : null);
   root.dataset.loaded = String(Date.now());
 }
 

@@ -3,27 +3,29 @@
 // edges; edges first seen recently and edges to external addresses are
 // highlighted; choosing an edge lists its connections (net events).
 import * as api from '../api.js';
-import { h, svg, fmtNum, fmtTime, fmtAgo, table, notice } from '../dom.js';
+import { h, svg, fmtNum, fmtTime, fmtAgo, table, notice, shortId } from '../dom.js';
 import { eventSummary } from './events.js';
 
 const RECENT_MS = 3600e3;
 const W = 640, H = 420;
 
+// A node's label from an edge end (docs/api.md: container, host or external).
 function nodeName(n) {
   if (!n) return '?';
-  if (typeof n === 'string') return n;
-  return n.name || n.image || n.addr || n.address || n.id || '?';
+  if (n.type === 'container') return `${n.image || 'container'} ${shortId(n.container_id || '', 8)}`;
+  if (n.type === 'host') return `host ${n.hostname || '?'}`;
+  if (n.type === 'external') return n.name ? `${n.name} (${n.address || ''})` : (n.address || '?');
+  return String(n.hostname || n.address || n.container_id || '?');
 }
 
 export async function network(root, ctx) {
   root.append(h('div', { class: 'view-head' }, h('h1', { text: 'Network' })));
-  const data = await api.get('/api/v1/network', { since: ctx.since() });
-  const edges = (data.edges || data.items || []).map((e) => ({
-    src: nodeName(e.src ?? e.source ?? e.from), dst: nodeName(e.dst ?? e.destination ?? e.to),
-    srcContainer: e.src_container_id || e.container_id || (e.src && e.src.container_id) || '',
-    port: e.port ?? e.remote_port ?? e.dst_port ?? '',
-    count: e.count ?? e.connections ?? 1, first: e.first_seen, last: e.last_seen,
-    external: !!(e.external ?? (e.dst && e.dst.external) ?? e.kind === 'external'),
+  const data = await api.get('/api/v1/network', { since: ctx.since(), limit: 300 });
+  const edges = (data.edges || []).map((e) => ({
+    src: nodeName(e.source), dst: nodeName(e.destination), source: e.source || {},
+    destination: e.destination || {}, protocol: e.protocol || '',
+    port: e.port ?? '', count: e.count ?? 1, first: e.first_seen, last: e.last_seen,
+    external: !!(e.destination && e.destination.type === 'external'),
   }));
   const now = Date.now();
   for (const e of edges) e.recent = e.first && now - Date.parse(e.first) < RECENT_MS;
@@ -35,10 +37,13 @@ export async function network(root, ctx) {
   const list = h('div', { class: 'detail-box', 'data-testid': 'edge-detail' });
   const pick = async (e) => {
     list.replaceChildren(h('p', { class: 'hint' }, 'Loading…'));
-    const params = { kind: 'net', since: ctx.since(), page_size: 100 };
-    if (e.srcContainer) params.container = e.srcContainer;
+    // The connections are the net events of the source side to the
+    // destination's port (docs/api.md: the service port of the edge).
+    const params = { kind: 'net', since: ctx.since(), page_size: 500 };
+    if (e.source.container_id) params.container = e.source.container_id;
+    else if (e.source.hostname) params.host = e.source.hostname;
     const r = await api.get('/api/v1/events', params);
-    const rows = r.items.filter((x) => !x.net || [x.net.remote_name, x.net.remote_addr].some((v) => v && e.dst.includes(v)) || e.dst.includes(String(x.net.remote_port)))
+    const rows = r.items.filter((x) => x.net && (x.net.remote_port === e.port || x.net.local_port === e.port))
       .map((x) => h('tr', {}, h('td', {}, fmtTime(x.time)), h('td', { class: 'mono wrap' }, eventSummary(x))));
     list.replaceChildren(h('h2', {}, `${e.src} → ${e.dst}`), rows.length ? table(['Time', 'Connection'], rows) : h('p', { class: 'empty' }, 'No connection events found for this edge in the range.'));
   };
@@ -56,9 +61,10 @@ export async function network(root, ctx) {
   const rows = edges.sort((a, b) => (b.external - a.external) || (b.recent - a.recent) || b.count - a.count).map((e) =>
     h('tr', { class: [e.external ? 'external' : null, e.recent ? 'recent' : null] },
       h('td', {}, h('button', { type: 'button', class: 'link', onclick: () => pick(e) }, e.src)),
-      h('td', { class: 'mono' }, `${e.dst}${e.port ? ':' + e.port : ''}`), h('td', { class: 'num' }, fmtNum(e.count)),
+      h('td', { class: 'mono' }, `${e.dst}${e.port ? ':' + e.port : ''}${e.protocol ? '/' + e.protocol : ''}`), h('td', { class: 'num' }, fmtNum(e.count)),
       h('td', {}, fmtAgo(e.first)), h('td', {}, [e.external && 'external', e.recent && 'new'].filter(Boolean).join(', '))));
   root.append(
+    data.truncated ? notice('Partial', `The ${edges.length} busiest of ${data.total_edges} edges are shown.`) : null,
     edges.length ? h('section', { class: 'panel' }, s, h('p', { class: 'hint' }, 'Red: to an external address. Thick: first seen in the last hour.')) :
       notice('No connections', 'No connection was seen in this time range.'),
     h('div', { class: 'explorer' }, h('section', { class: 'panel' }, h('h2', { text: 'Edges' }),

@@ -16,6 +16,7 @@ const SEV_WEIGHT = { emergency: 100, alert: 50, critical: 25, error: 8, warning:
 // the events-per-second line has a history even without /api/v1/stats.
 const rateSamples = [];
 let statsMissing = false;
+let containersMissing = false;
 
 export function agentCounts(agents, now = Date.now()) {
   let connected = 0, silent = 0, dropping = 0;
@@ -41,33 +42,38 @@ function tile(label, value, testid, cls, hint, href) {
     : [h('span', { class: 'label', text: label }), v], hint ? h('span', { class: 'hint', text: hint }) : null);
 }
 
-// {buckets, ...} from /api/v1/stats in whatever of the documented spellings
-// it answers with, or null when it cannot be read.
+// /api/v1/stats's bucket for a range: at most a few hundred bars.
+function statsBucket(rangeMs) {
+  if (rangeMs <= 3600e3) return ['1m', 60e3];
+  if (rangeMs <= 6 * 3600e3) return ['5m', 5 * 60e3];
+  if (rangeMs <= 7 * 86400e3) return ['1h', 3600e3];
+  return ['1d', 86400e3];
+}
+
+// The series of /api/v1/stats (docs/api.md), or null when it cannot be read.
 function statsSeries(st) {
-  const bs = st && (st.buckets || st.items);
-  if (!Array.isArray(bs)) return null;
-  const out = [];
-  for (const b of bs) {
-    const t = Date.parse(b.start || b.time || b.t || b.bucket);
-    if (Number.isNaN(t)) return null;
-    const ev = b.events_by_kind || b.by_kind || (typeof b.events === 'object' ? b.events : null) || {};
-    const al = b.alerts_by_severity || b.by_severity || (typeof b.alerts === 'object' ? b.alerts : null) || {};
-    const evTotal = typeof b.events === 'number' ? b.events : Object.values(ev).reduce((s, n) => s + n, 0);
-    out.push({ t, evTotal, al });
-  }
-  return out;
+  const ev = st && st.events && st.events.series, al = st && st.alerts && st.alerts.series;
+  if (!Array.isArray(ev) || !Array.isArray(al)) return null;
+  const t = (b) => Date.parse(b.time);
+  return { events: ev.map((b) => ({ t: t(b), total: b.total || 0 })),
+    alerts: al.map((b) => ({ t: t(b), values: b.by_severity || {} })) };
 }
 
 async function load(ctx) {
   const since = ctx.since();
-  const [agents, metrics, alerts, critical, stats] = await Promise.all([
+  const [agents, metrics, alerts, critical, stats, containers] = await Promise.all([
     api.getAll('/api/v1/agents', {}, 100000),
     api.get('/metrics'),
     api.getAll('/api/v1/alerts', { since }, ALERTS_MAX),
     api.get('/api/v1/alerts', { since, min_severity: 'critical', page_size: 8 }),
     statsMissing ? Promise.resolve(null)
-      : api.get('/api/v1/stats', { since, bucket: `${bucketMs(ctx.rangeMs) / 1000}s` }).catch((e) => {
+      : api.get('/api/v1/stats', { since, bucket: statsBucket(ctx.rangeMs)[0], top: 10 }).catch((e) => {
         if (e instanceof api.NotAvailable) statsMissing = true;
+        return null;
+      }),
+    containersMissing ? Promise.resolve(null)
+      : api.get('/api/v1/containers', { page_size: 500 }).catch((e) => {
+        if (e instanceof api.NotAvailable) containersMissing = true;
         return null;
       }),
   ]);
@@ -80,7 +86,8 @@ async function load(ctx) {
     while (rateSamples.length > 2000 || (rateSamples.length && now - rateSamples[0].t > 86400e3)) rateSamples.shift();
   }
   return { agents: agents.items, metrics: m, alerts: alerts.items, alertsTruncated: alerts.truncated,
-    critical: critical.items, stats: statsSeries(stats), since: Date.parse(since), now };
+    critical: critical.items, stats: statsSeries(stats), since: Date.parse(since), now,
+    containers: containers && Array.isArray(containers.items) ? containers.items : null };
 }
 
 function rates() {
@@ -92,7 +99,19 @@ function rates() {
   return pts;
 }
 
-export function summarize(alerts) {
+function imageRow(byImage, image) {
+  let im = byImage.get(image);
+  if (!im) {
+    im = { image, open: 0, critical: 0, privileged: 0, vulns: 0, score: 0, containers: new Set() };
+    byImage.set(image, im);
+  }
+  return im;
+}
+
+// containers (from /api/v1/containers, or null): privileged containers and
+// critical vulnerabilities per image; without them a privileged-container
+// alert marks its image.
+export function summarize(alerts, containers) {
   const byRule = new Map(), byImage = new Map();
   let open = 0, openCritical = 0;
   for (const a of alerts) {
@@ -106,43 +125,49 @@ export function summarize(alerts) {
     if (sevRank(a.severity) > sevRank(r.worst)) r.worst = a.severity;
     byRule.set(a.rule, r);
     if (a.image) {
-      const im = byImage.get(a.image) || { image: a.image, open: 0, critical: 0, privileged: false,
-        score: 0, containers: new Set() };
+      const im = imageRow(byImage, a.image);
       if (isOpen) {
         im.open++;
         im.score += SEV_WEIGHT[a.severity] || 0;
         if (crit) im.critical++;
       }
-      if (/privileged/i.test(a.rule)) im.privileged = true;
+      if (!containers && /privileged/i.test(a.rule) && a.container_id && !im.containers.has(a.container_id)) im.privileged++;
       if (a.container_id) im.containers.add(a.container_id);
-      byImage.set(a.image, im);
     }
   }
+  for (const c of containers || []) {
+    if (!c.image) continue;
+    const im = imageRow(byImage, c.image);
+    im.containers.add(c.container_id);
+    if (c.posture && c.posture.privileged) { im.privileged++; im.score += 10; }
+    const v = c.vulnerabilities && c.vulnerabilities.by_severity;
+    if (v && v.critical) { im.vulns = Math.max(im.vulns, v.critical); }
+  }
+  for (const im of byImage.values()) im.score += im.vulns * 5;
   const rules = [...byRule.values()].sort((x, y) => y.alerts - x.alerts || x.rule.localeCompare(y.rule));
-  const images = [...byImage.values()].filter((i) => i.open > 0 || i.privileged)
+  const images = [...byImage.values()].filter((i) => i.open > 0 || i.privileged || i.vulns)
     .sort((x, y) => y.score - x.score || y.open - x.open || x.image.localeCompare(y.image));
   return { open, openCritical, rules, images };
 }
 
 function render(root, ctx, d) {
   const ac = agentCounts(d.agents, d.now);
-  const s = summarize(d.alerts);
+  const s = summarize(d.alerts, d.containers);
   const pts = rates();
-  const rateNow = d.stats && d.stats.length ? null : (pts.length ? pts[pts.length - 1][1] : null);
+  const rateNow = pts.length ? pts[pts.length - 1][1] : null;
   const t0 = d.since, t1 = d.now;
   const bms = bucketMs(ctx.rangeMs);
 
   // Alerts by severity: /stats when there is one, else the range's alerts.
   let alertBuckets = [];
   let eventChart;
+  let bucket = bms;
+  d.rateShown = rateNow;
   if (d.stats) {
-    alertBuckets = d.stats.map((b) => ({ t: b.t, values: b.al }));
-    const last = d.stats[d.stats.length - 1];
-    const evRate = last ? last.evTotal / (bms / 1000) : 0;
+    bucket = statsBucket(ctx.rangeMs)[1];
+    alertBuckets = d.stats.alerts;
     eventChart = lines('Events per second', [['series-0', 'events/s',
-      d.stats.map((b) => [b.t, b.evTotal / (bms / 1000)])]], t0, t1, { empty: 'no events in this range' });
-    eventChart.dataset.source = 'stats';
-    d.rateShown = evRate;
+      d.stats.events.map((b) => [b.t, b.total / (bucket / 1000)])]], t0, t1, { empty: 'no events in this range' });
   } else {
     const bm = new Map();
     for (const a of d.alerts) {
@@ -156,7 +181,6 @@ function render(root, ctx, d) {
     const since = pts.length ? pts[0][0] : t1 - 60e3;
     eventChart = lines('Events per second (since this page opened)', [['series-0', 'events/s', pts]],
       Math.min(since, t1 - 60e3), t1, { empty: 'measuring…' });
-    d.rateShown = rateNow;
   }
   const sevKeys = SEV_SHOWN.map((s) => [s, `sev-${s}`, s]);
 
@@ -177,17 +201,18 @@ function render(root, ctx, d) {
   const charts = h('div', { class: 'charts' },
     h('section', { class: 'panel', 'data-testid': 'events-chart' }, eventChart),
     h('section', { class: 'panel', 'data-testid': 'alerts-chart' },
-      stackedBars('Alerts by severity', alertBuckets, sevKeys, t0, t1, { empty: 'no alerts in this range', bucketMs: bms })));
+      stackedBars('Alerts by severity', alertBuckets, sevKeys, t0, t1, { empty: 'no alerts in this range', bucketMs: bucket })));
 
   const rulesTable = table(['Rule', 'Alerts', 'Open', 'Worst'], s.rules.slice(0, 8).map((r) =>
     h('tr', { 'data-id': r.rule }, h('td', {}, h('a', { href: ctx.link('alerts', '', { rule: r.rule }) }, r.rule)),
       h('td', { class: 'num' }, fmtNum(r.alerts)), h('td', { class: 'num' }, fmtNum(r.open)),
       h('td', {}, sevBadge(r.worst)))), { testid: 'top-rules' });
 
-  const imagesTable = table(['Image', 'Open alerts', 'Critical', 'Privileged', 'Containers'],
+  const imagesTable = table(['Image', 'Open alerts', 'Critical', 'Privileged', 'Critical vulns', 'Containers'],
     s.images.slice(0, 8).map((i) => h('tr', { 'data-id': i.image },
       h('td', { class: 'mono' }, i.image), h('td', { class: 'num' }, fmtNum(i.open)),
-      h('td', { class: 'num' }, fmtNum(i.critical)), h('td', {}, i.privileged ? 'yes' : 'no'),
+      h('td', { class: 'num' }, fmtNum(i.critical)), h('td', { class: 'num' }, fmtNum(i.privileged)),
+      h('td', { class: 'num' }, d.containers ? fmtNum(i.vulns) : '—'),
       h('td', { class: 'num' }, fmtNum(i.containers.size)))), { testid: 'risky-images' });
 
   const critTable = table(['When', 'Rule', 'Host', 'Status'], d.critical.map((a) =>
@@ -200,7 +225,8 @@ function render(root, ctx, d) {
     h('section', { class: 'panel' }, h('h2', { text: 'Top firing rules' }),
       s.rules.length ? rulesTable : h('p', { class: 'empty', text: 'No alerts in this range.' })),
     h('section', { class: 'panel' }, h('h2', { text: 'Riskiest images' }),
-      h('p', { class: 'hint', text: 'By open alerts, weighted by severity; privileged when a privileged-container rule fired.' }),
+      h('p', { class: 'hint', text: d.containers ? 'By open alerts weighted by severity, privileged containers and critical vulnerabilities.'
+        : 'By open alerts weighted by severity; privileged: containers a privileged-container rule fired for.' }),
       s.images.length ? imagesTable : h('p', { class: 'empty', text: 'No image has open alerts.' })),
     h('section', { class: 'panel' }, h('h2', { text: 'Recent critical alerts' }),
       d.critical.length ? critTable : h('p', { class: 'empty', text: 'None in this range.' })));
