@@ -63,8 +63,13 @@ async function newPage(ctxName, context) {
   await page.setViewport({ width: 1280, height: 720 });
   page.on('dialog', async (d) => { problems.push(`${ctxName}: dialog "${d.message()}"`); await d.dismiss(); });
   page.on('pageerror', (e) => problems.push(`${ctxName}: page error ${e.message}`));
+  // 401 (the wrong token on purpose), 403 (the viewer's forced PATCH) and
+  // 404 (a route this server lacks) are expected; any other error is not.
   page.on('console', (m) => {
-    if (m.type() === 'error' && !/status of 40[134]/.test(m.text())) problems.push(`${ctxName}: console error ${m.text()}`);
+    if (m.type() === 'error' && !/status of 40[0134]/.test(m.text())) problems.push(`${ctxName}: console error ${m.text()}`);
+  });
+  page.on('response', (r) => {
+    if (r.status() >= 400 && ![401, 403, 404].includes(r.status())) problems.push(`${ctxName}: ${r.status()} for ${r.url()}`);
   });
   await page.evaluateOnNewDocument(() => {
     window.__csp = [];
@@ -84,7 +89,16 @@ async function loaded(page, hash, sel) {
     await page.evaluate((h) => { document.getElementById('view').removeAttribute('data-loaded'); location.hash = h; }, hash);
   }
   await page.waitForSelector(`#view[data-loaded]${sel ? ' ' + sel : ''}`, { timeout: 20000 });
-  return Date.now() - before;
+  const took = Date.now() - before;
+  // No view shows a missing value as code would print it (the JSON of an
+  // event's detail may say null: it is the API's own text).
+  const leak = await page.evaluate(() => {
+    const v = document.getElementById('view').cloneNode(true);
+    v.querySelectorAll('pre.json').forEach((e) => e.remove());
+    return (v.textContent.match(/\b(null|undefined|NaN)\b|\[object Object\]/) || [null])[0];
+  });
+  assert.equal(leak, null, `the view at ${hash} shows "${leak}"`);
+  return took;
 }
 
 async function text(page, sel) {
@@ -250,11 +264,25 @@ try {
   await loaded(page, '#/host/miner1');
   await shot(page, '11-host');
   await loaded(page, '#/containers');
+  if (await page.$('[data-testid=containers-table]')) {
+    assert.match(await text(page, '[data-testid=containers-table]'), /privileged/);
+  } else {
+    assert.match(await text(page, '#view'), /Not available on this server/);
+  }
   await shot(page, '12-containers');
   await loaded(page, `#/container/${cj.container_id}`, '[data-testid=posture]');
   assert.ok(await page.$('figure.chart polyline.line'), 'the CPU chart has a line');
   await shot(page, '13-container', { full: true });
   await loaded(page, '#/network');
+  if (await page.$('[data-testid=edges-table] button')) {
+    // A server with /network: the miner's pool connection is an external edge.
+    assert.match(await text(page, '[data-testid=edges-table]'), /pool\.supportxmr\.com/);
+    await page.click('[data-testid=edges-table] tr.external button');
+    await page.waitForSelector('[data-testid=edge-detail] table');
+    assert.match(await text(page, '[data-testid=edge-detail]'), /198\.51\.100\.7:3333/);
+  } else {
+    assert.match(await text(page, '#view'), /Not available on this server/);
+  }
   await shot(page, '14-network');
   await loaded(page, '#/rules', '[data-testid=rules-table]');
   const rulesApi = await apiGet('/api/v1/rules');

@@ -21,13 +21,15 @@ function timeLabel(ms, spanMs) {
   return `${p(d.getHours())}:${p(d.getMinutes())}`;
 }
 
-function frame(yMax, t0, t1, label, unit) {
+function frame(yMax, t0, t1) {
   const g = svg('g', { class: 'axes' });
+  // Enough decimals that the five ticks differ (0.0025 steps need 4).
+  const digits = yMax >= 4 ? 2 : Math.min(6, Math.max(1, 1 - Math.floor(Math.log10(yMax / 4))));
   for (let i = 0; i <= 4; i++) {
     const y = PAD_T + (H - PAD_T - PAD_B) * (1 - i / 4);
     g.append(svg('line', { class: 'grid-line', x1: PAD_L, x2: W - PAD_R, y1: y, y2: y }),
       svg('text', { class: 'tick', x: PAD_L - 4, y, 'text-anchor': 'end',
-        'dominant-baseline': 'middle' }, fmtNum(yMax * i / 4, 2)));
+        'dominant-baseline': 'middle' }, fmtNum(yMax * i / 4, digits)));
   }
   for (let i = 0; i <= 4; i++) {
     const x = PAD_L + (W - PAD_L - PAD_R) * i / 4;

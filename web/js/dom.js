@@ -131,3 +131,10 @@ export function kv(pairs) {
   return h('dl', { class: 'kv' }, pairs.filter(Boolean).map(([k, v]) =>
     [h('dt', { text: k }), h('dd', {}, v instanceof Node ? v : String(v ?? '—'))]));
 }
+
+// el.append(...) without the "null" text node DOM's append makes of a null
+// child (views pass null for a panel they leave out).
+export function append(el, ...children) {
+  el.append(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
+  return el;
+}

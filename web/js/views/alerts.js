@@ -4,7 +4,7 @@
 // container's configuration posture, and acknowledge / resolve with a note
 // for the roles allowed to (the buttons are not even built for a viewer).
 import * as api from '../api.js';
-import { h, clear, fmtTime, fmtAgo, fmtNum, sevBadge, table, kv, notice, shortId, SEVERITIES } from '../dom.js';
+import { h, clear, fmtTime, fmtAgo, fmtNum, sevBadge, table, kv, notice, shortId, SEVERITIES, append } from '../dom.js';
 import { timeline } from '../chart.js';
 import { filterForm, pager } from './common.js';
 import { eventSummary, posturePanel } from './events.js';
@@ -44,7 +44,7 @@ export async function alertsList(root, ctx) {
   const tbl = h('div', { class: 'table-wrap' }, h('table', { class: 'grid', 'data-testid': 'alerts-table' },
     h('thead', {}, h('tr', {}, head.map((c) => h('th', { scope: 'col' }, c)))), tbody));
   const count = h('span', { class: 'count', 'data-testid': 'alerts-count' });
-  root.append(h('div', { class: 'view-head' }, h('h1', { text: 'Alerts' }), count), form, tbl);
+  append(root, h('div', { class: 'view-head' }, h('h1', { text: 'Alerts' }), count), form, tbl);
   let shown = 0;
   await pager(root, ctx, '/api/v1/alerts', params, (items) => {
     for (const a of items) {
@@ -155,7 +155,7 @@ export async function alertPage(root, ctx) {
     h('td', {}, e.kind), h('td', {}, h('a', { href: ctx.link('events', '', { id: e.id, container: e.container_id || undefined }) }, `#${e.id}`)),
     h('td', { class: 'mono wrap' }, eventSummary(e))));
 
-  root.append(
+  append(root, 
     h('div', { class: 'view-head' }, h('h1', {}, `Alert #${a.id}: `, a.rule), sevBadge(a.severity)),
     h('div', { class: 'cols two' },
       h('section', { class: 'panel' }, h('h2', { text: 'What happened' }),

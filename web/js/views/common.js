@@ -2,7 +2,7 @@
 // the URL, and a keyset pager that loads the next page when its sentinel
 // scrolls into view (or its button is pressed).
 import * as api from '../api.js';
-import { h } from '../dom.js';
+import { h, append } from '../dom.js';
 
 // fields: [[name, label, 'text'|'select', options]]. Submitting puts the
 // values in the URL; the view then renders from the URL.
@@ -55,7 +55,7 @@ export async function pager(root, ctx, path, params, onItems, pageSize = 100) {
     }
   };
   more.addEventListener('click', next);
-  root.append(foot);
+  append(root, foot);
   await next();
   const io = new IntersectionObserver((ents) => {
     if (!ctx.live()) { io.disconnect(); return; }

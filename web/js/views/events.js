@@ -2,7 +2,7 @@
 // scrolling, an event's full detail, and the equivalent API query as a curl
 // command to copy, so an analyst can script what they just found.
 import * as api from '../api.js';
-import { h, fmtTime, fmtNum, fmtBytes, sevBadge, kv, shortId, SEVERITIES } from '../dom.js';
+import { h, fmtTime, fmtNum, fmtBytes, sevBadge, kv, shortId, SEVERITIES, append } from '../dom.js';
 import { filterForm, pager } from './common.js';
 
 const KINDS = ['exec', 'net', 'file', 'resource', 'config', 'vuln', 'external'];
@@ -97,7 +97,7 @@ export async function events(root, ctx) {
   const layout = h('div', { class: 'explorer' },
     h('div', { class: 'table-wrap' }, h('table', { class: 'grid', 'data-testid': 'events-table' },
       h('thead', {}, h('tr', {}, head.map((c) => h('th', { scope: 'col' }, c)))), tbody)), detailBox);
-  root.append(h('div', { class: 'view-head' }, h('h1', { text: 'Events' })), form,
+  append(root, h('div', { class: 'view-head' }, h('h1', { text: 'Events' })), form,
     h('div', { class: 'curlbar' }, curlCode, copyBtn, copied), layout);
   const show = async (id) => {
     try { detailBox.replaceChildren(await detail(ctx, id)); } catch (e) {

@@ -3,7 +3,7 @@
 // container's page works from its events either way: CPU and memory from
 // resource samples, posture from its config, vulnerabilities from scans).
 import * as api from '../api.js';
-import { h, fmtTime, fmtAgo, fmtNum, fmtBytes, sevBadge, table, kv, notice, shortId } from '../dom.js';
+import { h, fmtTime, fmtAgo, fmtNum, fmtBytes, sevBadge, table, kv, notice, shortId, append } from '../dom.js';
 import { lines } from '../chart.js';
 import { agentCounts } from './overview.js';
 import { eventSummary, posturePanel } from './events.js';
@@ -33,7 +33,7 @@ export async function hosts(root, ctx) {
     });
   const filters = h('p', { class: 'chips' }, ['', 'connected', 'silent', 'dropping'].map((s) =>
     h('a', { href: ctx.link('hosts', '', { state: s }), class: ['chip', s === want ? 'on' : null], 'aria-current': s === want ? 'true' : null }, s || 'all')));
-  root.append(h('div', { class: 'view-head' }, h('h1', { text: 'Hosts' }), h('span', { class: 'count' }, `${fmtNum(rows.length)} agents`)),
+  append(root, h('div', { class: 'view-head' }, h('h1', { text: 'Hosts' }), h('span', { class: 'count' }, `${fmtNum(rows.length)} agents`)),
     filters,
     table(['Host', 'Agent', 'State', 'Last seen', 'Version', 'Events sent', 'Spooled', 'Dropped', 'Source errors'], rows, { testid: 'hosts-table' }));
   root.dataset.loaded = String(Date.now());
@@ -44,7 +44,7 @@ export async function hostPage(root, ctx) {
   const since = ctx.since();
   const alerts = await api.get('/api/v1/alerts', { host: a.hostname, since, page_size: 20 });
   const hl = a.health || {};
-  root.append(h('div', { class: 'view-head' }, h('h1', {}, 'Host ', a.hostname || a.agent_id)),
+  append(root, h('div', { class: 'view-head' }, h('h1', {}, 'Host ', a.hostname || a.agent_id)),
     h('div', { class: 'cols two' },
       h('section', { class: 'panel' }, h('h2', { text: 'Agent' }), kv([
         ['Agent id', a.agent_id], ['State', agentState(a)], ['Version', a.version], ['First seen', fmtTime(a.first_seen)],
@@ -63,13 +63,13 @@ export async function hostPage(root, ctx) {
 }
 
 export async function containers(root, ctx) {
-  root.append(h('div', { class: 'view-head' }, h('h1', { text: 'Containers' })));
+  append(root, h('div', { class: 'view-head' }, h('h1', { text: 'Containers' })));
   let list;
   try {
-    list = await api.get('/api/v1/containers', { since: ctx.since(), page_size: 500 });
+    list = await api.get('/api/v1/containers', { page_size: 500 });
   } catch (e) {
     if (!(e instanceof api.NotAvailable)) throw e;
-    root.append(notice('Not available on this server',
+    append(root, notice('Not available on this server',
       'This bulwarkd has no /api/v1/containers route yet. A container\'s own page still works from its events: open one from an alert or an event.',
       'notice unavailable'));
     root.dataset.loaded = String(Date.now());
@@ -90,7 +90,7 @@ export async function containers(root, ctx) {
       h('td', { class: 'num' }, v.total ? `${fmtNum(v.total)} (${fmtNum((v.by_severity || {}).critical || 0)} critical, ${fmtNum(v.fixable || 0)} fixable)` : '0'),
       h('td', { class: 'num' }, fmtNum(c.open_alerts)));
   });
-  root.append(table(['Name', 'Image', 'Host', 'Last seen', 'Posture', 'Vulnerabilities', 'Open alerts'], rows, { testid: 'containers-table' }),
+  append(root, table(['Name', 'Image', 'Host', 'Last seen', 'Posture', 'Vulnerabilities', 'Open alerts'], rows, { testid: 'containers-table' }),
     list.next_page_token ? h('p', { class: 'hint' }, `The first ${items.length} containers by id are shown.`) : null);
   root.dataset.loaded = String(Date.now());
 }
@@ -117,7 +117,7 @@ export async function containerPage(root, ctx) {
     .map((v) => h('tr', {}, h('td', { class: 'mono' }, v.vuln_id || ''), h('td', {}, v.vuln_severity || ''),
       h('td', { class: 'num' }, v.cvss_score ? fmtNum(v.cvss_score, 1) : '—'), h('td', { class: 'mono' }, v.package || ''),
       h('td', { class: 'mono' }, v.installed_version || ''), h('td', { class: 'mono' }, v.fixed_version || 'no fix')));
-  root.append(
+  append(root, 
     h('div', { class: 'view-head' }, h('h1', {}, 'Container ', h('span', { 'data-testid': 'container-name' }, c.name || (info && info.name) || shortId(id)))),
     h('div', { class: 'cols two' },
       h('section', { class: 'panel' }, h('h2', { text: 'Container' }), kv([

@@ -3,7 +3,7 @@
 // edges; edges first seen recently and edges to external addresses are
 // highlighted; choosing an edge lists its connections (net events).
 import * as api from '../api.js';
-import { h, svg, fmtNum, fmtTime, fmtAgo, table, notice, shortId } from '../dom.js';
+import { h, svg, fmtNum, fmtTime, fmtAgo, table, notice, shortId, append } from '../dom.js';
 import { eventSummary } from './events.js';
 
 const RECENT_MS = 3600e3;
@@ -19,7 +19,7 @@ function nodeName(n) {
 }
 
 export async function network(root, ctx) {
-  root.append(h('div', { class: 'view-head' }, h('h1', { text: 'Network' })));
+  append(root, h('div', { class: 'view-head' }, h('h1', { text: 'Network' })));
   const data = await api.get('/api/v1/network', { since: ctx.since(), limit: 300 });
   const edges = (data.edges || []).map((e) => ({
     src: nodeName(e.source), dst: nodeName(e.destination), source: e.source || {},
@@ -50,7 +50,8 @@ export async function network(root, ctx) {
   const s = svg('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart-svg graph', role: 'img', 'aria-label': `${names.length} nodes, ${edges.length} edges` });
   for (const e of edges) {
     const [x1, y1] = pos.get(e.src), [x2, y2] = pos.get(e.dst);
-    s.append(svg('line', { class: ['edge', e.external ? 'external' : null, e.recent ? 'recent' : null], x1, y1, x2, y2 },
+    s.append(svg('line', { class: ['edge', e.external ? 'external' : null, e.recent ? 'recent' : null], x1, y1, x2, y2,
+      onclick: () => pick(e) },
       svg('title', {}, `${e.src} → ${e.dst}${e.port ? ':' + e.port : ''}: ${e.count} connections`)));
   }
   for (const n of names) {
@@ -63,7 +64,7 @@ export async function network(root, ctx) {
       h('td', {}, h('button', { type: 'button', class: 'link', onclick: () => pick(e) }, e.src)),
       h('td', { class: 'mono' }, `${e.dst}${e.port ? ':' + e.port : ''}${e.protocol ? '/' + e.protocol : ''}`), h('td', { class: 'num' }, fmtNum(e.count)),
       h('td', {}, fmtAgo(e.first)), h('td', {}, [e.external && 'external', e.recent && 'new'].filter(Boolean).join(', '))));
-  root.append(
+  append(root, 
     data.truncated ? notice('Partial', `The ${edges.length} busiest of ${data.total_edges} edges are shown.`) : null,
     edges.length ? h('section', { class: 'panel' }, s, h('p', { class: 'hint' }, 'Red: to an external address. Thick: first seen in the last hour.')) :
       notice('No connections', 'No connection was seen in this time range.'),

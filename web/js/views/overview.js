@@ -3,7 +3,7 @@
 // firing rules, riskiest images and recent critical alerts. It refreshes
 // itself every few seconds without reloading the page.
 import * as api from '../api.js';
-import { h, clear, fmtNum, fmtTime, fmtAgo, sevBadge, sevRank, table, notice, SEVERITIES } from '../dom.js';
+import { h, clear, fmtNum, fmtTime, fmtAgo, sevBadge, sevRank, table, notice, SEVERITIES, append } from '../dom.js';
 import { stackedBars, lines } from '../chart.js';
 
 const REFRESH_MS = 5000;
@@ -231,7 +231,7 @@ function render(root, ctx, d) {
     h('section', { class: 'panel' }, h('h2', { text: 'Recent critical alerts' }),
       d.critical.length ? critTable : h('p', { class: 'empty', text: 'None in this range.' })));
 
-  root.replaceChildren(
+  append(clear(root), 
     h('div', { class: 'view-head' }, h('h1', { text: 'Overview' }),
       h('span', { class: 'updated', 'data-testid': 'updated' }, `updated ${fmtTime(d.now)}`)),
     tiles, charts, grid,

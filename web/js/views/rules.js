@@ -1,7 +1,7 @@
 // rules.js - the loaded rules: enabled or why not, alerts and hits; a
 // rule's page charts its alerts over the time range.
 import * as api from '../api.js';
-import { h, fmtNum, fmtAgo, fmtTime, sevBadge, table } from '../dom.js';
+import { h, fmtNum, fmtAgo, fmtTime, sevBadge, table, append } from '../dom.js';
 import { stackedBars } from '../chart.js';
 
 export async function rules(root, ctx) {
@@ -15,7 +15,7 @@ export async function rules(root, ctx) {
     h('td', { class: 'num' }, fmtNum(r.hits)), h('td', { title: fmtTime(r.last_alert) }, fmtAgo(r.last_alert)),
     h('td', { class: 'mono' }, `${r.file}:${r.line}`)));
   const enabled = items.filter((r) => r.enabled).length;
-  root.append(h('div', { class: 'view-head' }, h('h1', { text: 'Rules' }),
+  append(root, h('div', { class: 'view-head' }, h('h1', { text: 'Rules' }),
     h('span', { class: 'count', 'data-testid': 'rules-count' }, `${enabled} of ${items.length} enabled`)),
   table(['Rule', 'State', 'Why not', 'Alerts', 'Open', 'Hits', 'Last alert', 'Where'], rows, { testid: 'rules-table' }));
   root.dataset.loaded = String(Date.now());
@@ -36,7 +36,7 @@ export async function rulePage(root, ctx) {
     b.values.hits += a.count || 1;
     bm.set(k, b);
   }
-  root.append(h('div', { class: 'view-head' }, h('h1', {}, 'Rule ', name)),
+  append(root, h('div', { class: 'view-head' }, h('h1', {}, 'Rule ', name)),
     r ? h('p', {}, r.enabled ? 'Enabled' : `Disabled: ${r.disabled_reason || ''}`, ` · ${r.file}:${r.line} · ${fmtNum(r.alerts)} alerts, ${fmtNum(r.hits)} hits in all`) : h('p', { class: 'error' }, 'This rule is not loaded now.'),
     h('section', { class: 'panel' }, stackedBars('Hits over time', [...bm.values()], [['hits', 'series-0', 'hits']], t0, t1, { empty: 'no hits in this range', bucketMs: bms })),
     h('section', { class: 'panel' }, h('h2', { text: 'Alerts in the range' }),
