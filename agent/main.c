@@ -56,6 +56,10 @@ int main(int argc, char **argv)
     bool help;
     enum log_level lvl = LOG_INFO;
 
+    if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
+        printf("bulwark-agent %s\n", BULWARK_VERSION);
+        return 0;
+    }
     memset(&cfg, 0, sizeof cfg);
     signal(SIGPIPE, SIG_IGN);
     config_defaults(agent_config_table, agent_config_table_len, &cfg);

@@ -263,12 +263,17 @@ int config_parse_args(const struct config_field *table, size_t n, void *dst, int
 
 void config_print_help(const struct config_field *table, size_t n, FILE *out)
 {
+    fprintf(out, "  (in a config file: the same keys with '_', e.g. tls_ca = FILE)\n\n");
     static const char *const types[] = {"TEXT", "N", "N", "NUM", "BOOL"};
 
     for (size_t i = 0; i < n; i++) {
         const struct config_field *f = &table[i];
         char left[64];
+        /* Shown with hyphens, as GNU tools do; '_' is accepted too. */
         snprintf(left, sizeof left, "--%s=%s", f->key, types[f->type]);
+        for (char *p = left + 2; *p && *p != '='; p++)
+            if (*p == '_')
+                *p = '-';
         fprintf(out, "  %-30s %s", left, f->help ? f->help : "");
         if (f->def && *f->def)
             fprintf(out, " (default: %s)", f->def);

@@ -35,6 +35,7 @@
 #define TLS_CN_MAX 64             /* RFC 5280 ub-common-name */
 #define TLS_READ_CHUNK 16384      /* one TLS record of plaintext */
 #define TLS_OUT_CHUNK 65536
+#define TLS_RECORD_BUF (16384 + 256 + 64)  /* a TLS 1.3 record with its overhead */
 #define TLS_BIO_KEEP (64 * 1024)  /* mem BIOs that grew past this are recycled */
 
 struct tls_ctx {
@@ -624,7 +625,7 @@ out:
 
 int tls_conn_write(struct tls_conn *c, const void *p, size_t n)
 {
-    size_t done;
+    size_t done, pending;
 
     if (c->failed)
         return BW_ETLS;
@@ -640,6 +641,9 @@ int tls_conn_write(struct tls_conn *c, const void *p, size_t n)
      * call encrypts everything or fails. */
     if (SSL_write_ex(c->ssl, p, n, &done) != 1 || done != n)
         return tls_conn_fail(c, "write failed");
+    pending = BIO_ctrl_pending(c->wbio);
+    if (pending > c->wbio_peak)
+        c->wbio_peak = pending;
     return 0;
 }
 
@@ -675,6 +679,34 @@ void tls_conn_shutdown(struct tls_conn *c)
     (void)SSL_shutdown(c->ssl);  /* queues close_notify in wbio */
     ERR_clear_error();
     c->shut = true;
+}
+
+/* A memory BIO keeps the largest buffer it needed until it is recycled, so
+ * what it costs is its peak since then, not what it holds now. */
+static size_t tls_bio_held(BIO *b, size_t peak)
+{
+    size_t pending = BIO_ctrl_pending(b);
+
+    return pending > peak ? pending : peak;
+}
+
+size_t tls_conn_input_held(const struct tls_conn *c)
+{
+    /* A partial record waits in OpenSSL's own read buffer (released when
+     * empty under SSL_MODE_RELEASE_BUFFERS), which holds a whole record. */
+    size_t record = SSL_has_pending(c->ssl) ? TLS_RECORD_BUF : 0;
+
+    return tls_bio_held(c->rbio, c->rbio_peak) + record;
+}
+
+size_t tls_conn_output_held(const struct tls_conn *c)
+{
+    return tls_bio_held(c->wbio, c->wbio_peak);
+}
+
+size_t tls_conn_output_pending(const struct tls_conn *c)
+{
+    return BIO_ctrl_pending(c->wbio);
 }
 
 const char *tls_conn_peer_cn(const struct tls_conn *c)

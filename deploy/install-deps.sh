@@ -7,11 +7,10 @@ set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config git ca-certificates openssl
       libuv1-dev libsqlite3-dev sqlite3 libprotobuf-c-dev protobuf-c-compiler
       libssl-dev libjansson-dev libmicrohttpd-dev libyaml-dev libcmocka-dev python3
-      chromium)
-# The dashboard's browser tests run Node (npm ci installs their driver).
-# Debian's nodejs and npm only when no node is installed: a Node from
-# elsewhere (NodeSource) brings its own npm and conflicts with Debian's.
-command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+      nodejs prometheus chromium)
+# npm runs the tests' pinned JavaScript tools (the OpenAPI linter, the
+# dashboard's browser driver). Debian's npm only when there is none: a Node
+# from elsewhere (NodeSource) brings its own npm, and Debian's conflicts with it.
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 [ "$#" -gt 0 ] && pkgs+=("$@")
 

@@ -10,7 +10,22 @@
  * Back-pressure: before taking a Batch the connection checks that the writer
  * queue has room and that its own in-flight window is not full; if not, it
  * stops reading and waits on srv->blocked until conn_resume_blocked() or its
- * own ack wakes it. Nothing is dropped and nothing grows without bound. */
+ * own ack wakes it. Nothing is dropped and nothing grows without bound.
+ *
+ * Output is bounded by what it costs, not by the bytes of its frames: one
+ * uv_write at a time per connection, and what TLS encrypts meanwhile waits
+ * in its memory BIO and goes out in the next write, coalesced. The cost of
+ * unsent output is that BIO at its peak plus the write in flight (request
+ * and buffer capacity). Above CONN_OUT_HIGH the connection takes no more
+ * frames (each may produce a reply) and stops reading; below CONN_OUT_LOW it
+ * goes on. A peer that stays above it for idle_timeout_ms is not reading its
+ * replies and is closed.
+ *
+ * Before Hello a stream is unauthenticated in all but its certificate: its
+ * Hello frame may not pass BW_LIMIT_HELLO_FRAME, it reads CONN_PREHELLO_READ
+ * bytes at a time, and all pre-Hello streams together may hold at most
+ * CONN_PREHELLO_BUDGET of buffers; past it a stream that already holds part
+ * of a Hello stops reading and waits for room (or its handshake timeout). */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,14 +35,22 @@
 #include "bulwark/conn.h"
 #include "bulwark/err.h"
 #include "bulwark/frame.h"
+#include "bulwark/hostbind.h"
 #include "bulwark/ingest.h"
+#include "bulwark/limits.h"
 #include "bulwark/log.h"
 #include "bulwark/net.h"
 #include "bulwark/rulestage.h"
 #include "bulwark/tls.h"
 #include "bulwark/writer.h"
 
-#define CONN_WRITE_PENDING_MAX (8u * 1024 * 1024)
+#define CONN_OUT_HIGH (256u * 1024)
+#define CONN_OUT_LOW (128u * 1024)
+#define CONN_SNDBUF (64 * 1024)
+/* Never reached while the pause works; a last guard, closed at once. */
+#define CONN_OUT_MAX (8u * 1024 * 1024)
+#define CONN_PREHELLO_READ (4u * 1024)
+#define CONN_PREHELLO_BUDGET (16u * 1024 * 1024)
 #define CONN_CLOSE_GRACE_MS 1000u
 /* Bytes one connection may read in one loop pass before it yields: libuv
  * would otherwise read up to 32 x 64 KiB per stream per pass, and decrypting
@@ -44,6 +67,7 @@ struct conn {
     struct conn *prev, *next;                  /* srv->conns */
     struct conn *blocked_prev, *blocked_next;  /* srv->blocked while paused */
     struct conn *yield_next;                   /* srv->yielded while yielded */
+    struct conn *wait_prev, *wait_next;        /* srv->prehello_wait while waiting */
     size_t turn_bytes;                         /* read since the last yield */
     enum conn_state state;
     struct tls_conn *tls;
@@ -56,7 +80,9 @@ struct conn {
     bool resumed;               /* no batch yet since Welcome */
     uint64_t acked;
     uint32_t inflight;          /* batches at the writer */
-    size_t write_pending;       /* bytes handed to uv_write, not yet written */
+    size_t write_cost;          /* requests + buffer capacity of writes in flight */
+    int writes;                 /* uv_write requests in flight */
+    size_t prehello_charge;     /* what this stream adds to srv->prehello_bytes */
     int refs;                   /* writer items + write requests in flight */
     int handles_open;
     bool reading, paused, closing, yielded;
@@ -64,11 +90,15 @@ struct conn {
     uint64_t stream;            /* this stream's number, unique in this run */
     int64_t health_stored_ns;   /* heartbeat health last queued for the store */
     uint64_t health_dropped;    /* its spool_dropped */
+    bool out_paused;            /* unsent output over CONN_OUT_HIGH */
+    bool out_paused_once;       /* logged: a slow reader is told of once */
+    bool prehello_waiting;      /* on srv->prehello_wait */
 };
 
 struct conn_write {
     uv_write_t req;
     struct conn *c;
+    size_t cost;
     struct buf b;
 };
 
@@ -95,7 +125,8 @@ struct conn *conn_new(struct server *srv)
     c->tcp.data = c;
     c->timer.data = c;
     c->handles_open = 2;
-    frame_reader_init(&c->reader, srv->cfg->max_frame);
+    /* Until Welcome only a Hello may come: the reader takes no more. */
+    frame_reader_init(&c->reader, BW_LIMIT_HELLO_FRAME);
     snprintf(c->peer, sizeof c->peer, "?");
     /* link */
     c->next = srv->conns;
@@ -125,6 +156,81 @@ static void conn_unblock(struct conn *c)
     if (c->blocked_next)
         c->blocked_next->blocked_prev = c->blocked_prev;
     c->blocked_prev = c->blocked_next = NULL;
+}
+
+/* ------------------------------------------------------------ pre-Hello budget */
+
+static bool conn_before_hello(const struct conn *c)
+{
+    return !c->closing && (c->state == CONN_HANDSHAKE || c->state == CONN_HELLO);
+}
+
+static void conn_read_start(struct conn *c);
+
+static void conn_prehello_unwait(struct conn *c)
+{
+    struct server *srv = c->srv;
+
+    if (!c->prehello_waiting)
+        return;
+    c->prehello_waiting = false;
+    if (c->wait_prev)
+        c->wait_prev->wait_next = c->wait_next;
+    else
+        srv->prehello_wait = c->wait_next;
+    if (c->wait_next)
+        c->wait_next->wait_prev = c->wait_prev;
+    c->wait_prev = c->wait_next = NULL;
+}
+
+/* Lets waiting streams read again while the budget has room for a read of
+ * each one woken. */
+static void conn_prehello_wake(struct server *srv)
+{
+    size_t projected = srv->prehello_bytes;
+
+    while (srv->prehello_wait && projected + CONN_PREHELLO_READ <= CONN_PREHELLO_BUDGET) {
+        struct conn *c = srv->prehello_wait;
+        conn_prehello_unwait(c);
+        projected += CONN_PREHELLO_READ;
+        conn_read_start(c);
+    }
+}
+
+/* Charges what a pre-Hello stream holds (decrypted Hello bytes at their
+ * buffer's capacity, ciphertext at its peak) to the server's budget; a
+ * stream past Hello or closing is charged nothing. Over budget, a stream
+ * that holds part of a Hello waits; a stream that holds nothing may still
+ * read (one CONN_PREHELLO_READ), so a new agent's short Hello gets through. */
+static void conn_prehello_account(struct conn *c)
+{
+    struct server *srv = c->srv;
+    size_t now = 0;
+
+    if (conn_before_hello(c))
+        now = c->reader.in.cap + tls_conn_input_held(c->tls);
+    srv->prehello_bytes = srv->prehello_bytes - c->prehello_charge + now;
+    c->prehello_charge = now;
+    if (now > 0 && srv->prehello_bytes > CONN_PREHELLO_BUDGET && !c->prehello_waiting) {
+        if (c->reading) {
+            uv_read_stop((uv_stream_t *)&c->tcp);
+            c->reading = false;
+        }
+        c->prehello_waiting = true;
+        c->wait_prev = NULL;
+        c->wait_next = srv->prehello_wait;
+        if (srv->prehello_wait)
+            srv->prehello_wait->wait_prev = c;
+        srv->prehello_wait = c;
+        if (srv->stats.prehello_waits++ % 1000 == 0)
+            log_msg(LOG_WARN, "conn", "%s: waits: streams before hello hold %zu bytes (budget %u); "
+                    "%llu waits so far", c->peer, srv->prehello_bytes, CONN_PREHELLO_BUDGET,
+                    (unsigned long long)srv->stats.prehello_waits);
+    } else if (now == 0) {
+        conn_prehello_unwait(c);
+    }
+    if (srv->prehello_wait && srv->prehello_bytes < CONN_PREHELLO_BUDGET)
+        conn_prehello_wake(srv);
 }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -159,6 +265,7 @@ void conn_close(struct conn *c, const char *reason)
     if (c->registered)
         server_agent_down(srv, c->agent_id, c->stream);
     conn_unblock(c);
+    conn_prehello_account(c);  /* gives back its share; may wake waiters */
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -173,27 +280,57 @@ void conn_close(struct conn *c, const char *reason)
 
 /* ------------------------------------------------------------ writing */
 
+/* What the peer's unsent output costs this server now. */
+static size_t conn_out_cost(const struct conn *c)
+{
+    return tls_conn_output_held(c->tls) + c->write_cost;
+}
+
+static void conn_pump(struct conn *c);
+static void conn_flush(struct conn *c);
+static void conn_trim(struct conn *c);
+static void conn_arm_idle(struct conn *c);
+
+/* The peer took enough of its output: take frames and read again. */
+static void conn_out_resume(struct conn *c)
+{
+    c->out_paused = false;
+    conn_arm_idle(c);
+    conn_pump(c);
+    conn_flush(c);
+    conn_trim(c);
+    conn_read_start(c);
+}
+
 static void on_write(uv_write_t *req, int status)
 {
     struct conn_write *w = req->data;
     struct conn *c = w->c;
 
-    c->write_pending -= buf_size(&w->b);
+    c->write_cost -= w->cost;
+    c->writes--;
     buf_release(&w->b);
     free(w);
     c->refs--;
-    if (status < 0 && status != UV_ECANCELED && !c->closing)
+    if (status < 0 && status != UV_ECANCELED && !c->closing) {
         conn_close(c, uv_strerror(status));
+    } else if (!c->closing && c->state != CONN_CLOSING) {
+        conn_flush(c);  /* what TLS encrypted while this write was out */
+        if (c->out_paused && conn_out_cost(c) <= CONN_OUT_LOW)
+            conn_out_resume(c);
+    }
     conn_maybe_free(c);
 }
 
-/* Sends whatever ciphertext TLS has produced. */
-static void conn_flush(struct conn *c)
+/* Hands the ciphertext TLS has produced to one uv_write. Unless forced (the
+ * last words before shutdown) it waits while another write is out: on_write
+ * sends what gathered meanwhile in one go. */
+static void conn_write_out(struct conn *c, bool force)
 {
     struct conn_write *w;
     uv_buf_t ub;
 
-    if (c->closing)
+    if (c->closing || (c->writes > 0 && !force) || tls_conn_output_pending(c->tls) == 0)
         return;
     w = malloc(sizeof *w);
     if (!w) {
@@ -208,19 +345,27 @@ static void conn_flush(struct conn *c)
     }
     w->c = c;
     w->req.data = w;
+    w->cost = sizeof *w + w->b.cap;
     ub = uv_buf_init((char *)buf_head(&w->b), (unsigned)buf_size(&w->b));
-    c->write_pending += buf_size(&w->b);
+    c->write_cost += w->cost;
+    c->writes++;
     c->refs++;
     if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &ub, 1, on_write) < 0) {
-        c->write_pending -= buf_size(&w->b);
+        c->write_cost -= w->cost;
+        c->writes--;
         c->refs--;
         buf_release(&w->b);
         free(w);
         conn_close(c, "write failed");
         return;
     }
-    if (c->write_pending > CONN_WRITE_PENDING_MAX)
-        conn_close(c, "peer is not reading");
+    if (conn_out_cost(c) > CONN_OUT_MAX)
+        conn_close(c, "peer is not reading its replies");
+}
+
+static void conn_flush(struct conn *c)
+{
+    conn_write_out(c, false);
 }
 
 static int conn_send(struct conn *c, const Bulwark__V1__Frame *f)
@@ -273,7 +418,7 @@ static void conn_finish(struct conn *c, Bulwark__V1__Error__Code code, const cha
     }
     if (tls_conn_established(c->tls)) {
         tls_conn_shutdown(c->tls);
-        conn_flush(c);
+        conn_write_out(c, true);
         if (c->closing)
             return;
     }
@@ -308,14 +453,23 @@ static void conn_fail(struct conn *c, Bulwark__V1__Error__Code code, const char 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
 {
     struct conn *c = h->data;
-    *out = uv_buf_init((char *)c->srv->readbuf, sizeof c->srv->readbuf);
+    size_t n = conn_before_hello(c) ? CONN_PREHELLO_READ : sizeof c->srv->readbuf;
+
+    (void)suggested;
+    *out = uv_buf_init((char *)c->srv->readbuf, (unsigned)n);
 }
 
 static void on_timeout(uv_timer_t *t)
 {
     struct conn *c = t->data;
 
-    if (c->state == CONN_HANDSHAKE || c->state == CONN_HELLO) {
+    if (c->out_paused) {
+        char why[128];
+        c->srv->stats.output_stalled++;
+        snprintf(why, sizeof why, "peer has not read its replies for %u ms (%zu bytes unsent)",
+                 c->srv->cfg->idle_timeout_ms, conn_out_cost(c));
+        conn_close(c, why);
+    } else if (c->state == CONN_HANDSHAKE || c->state == CONN_HELLO) {
         c->srv->stats.handshake_failed++;
         log_msg(LOG_WARN, "conn", "%s: refused: handshake timeout", c->peer);
         conn_close(c, NULL);
@@ -326,7 +480,7 @@ static void on_timeout(uv_timer_t *t)
 
 static void conn_arm_idle(struct conn *c)
 {
-    if (c->state == CONN_STREAMING)
+    if (c->state == CONN_STREAMING && !c->out_paused)
         uv_timer_start(&c->timer, on_timeout, c->srv->cfg->idle_timeout_ms, 0);
 }
 
@@ -335,7 +489,8 @@ static void on_yield_idle(uv_idle_t *h);
 
 static void conn_read_start(struct conn *c)
 {
-    if (c->reading || c->closing || c->paused || c->srv->draining ||
+    if (c->reading || c->closing || c->paused || c->out_paused || c->prehello_waiting ||
+        c->srv->draining ||
         c->state == CONN_WELCOMING || c->state == CONN_CLOSING)
         return;
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
@@ -365,6 +520,22 @@ static void conn_pause(struct conn *c)
     srv->blocked = c;
 }
 
+/* Takes no more frames and reads nothing until the peer reads its output;
+ * the timer now measures how long it has not. */
+static void conn_out_pause(struct conn *c)
+{
+    conn_read_stop(c);
+    if (c->out_paused)
+        return;
+    c->out_paused = true;
+    c->srv->stats.output_paused++;
+    if (!c->out_paused_once)
+        log_msg(LOG_INFO, "conn", "%s %s: not reading its replies (%zu bytes unsent): reading "
+                "paused", c->peer, c->agent_id ? c->agent_id : "", conn_out_cost(c));
+    c->out_paused_once = true;
+    uv_timer_start(&c->timer, on_timeout, c->srv->cfg->idle_timeout_ms, 0);
+}
+
 static void conn_on_written(struct writer_item *it, void *owner);
 
 static char *conn_labels_json(const Bulwark__V1__Labels *l)
@@ -390,12 +561,40 @@ out:
     return s;
 }
 
+/* The host name this agent's events are filed under. The agent id is the
+ * certificate's; the host name is a claim: the first agent that claims a
+ * name holds it (hostbind.h), and another agent claiming it is logged,
+ * counted and filed under "NAME (unverified, claimed by AGENT)" instead, so
+ * its events are kept but never mixed with the real host's. NULL on ENOMEM. */
+static const char *conn_host_claim(struct conn *c, const Bulwark__V1__Hello *h, char *flagged,
+                                   size_t flaggedlen)
+{
+    struct server *srv = c->srv;
+    const char *owner = NULL;
+    int rc;
+
+    if (!srv->hostbind && (srv->hostbind = hostbind_new()) == NULL)
+        return NULL;
+    rc = hostbind_claim(srv->hostbind, h->hostname, h->agent_id, &owner);
+    if (rc == 0)
+        return h->hostname;
+    if (rc != BW_EAUTH)
+        return NULL;
+    srv->stats.hostname_conflicts++;
+    snprintf(flagged, flaggedlen, "%s (unverified, claimed by %s)", h->hostname, h->agent_id);
+    log_msg(LOG_WARN, "conn",
+            "%s %s: hello claims hostname '%s', which belongs to agent '%s': its events are "
+            "filed under '%s'", c->peer, h->agent_id, h->hostname, owner, flagged);
+    return flagged;
+}
+
 static void conn_on_hello(struct conn *c, Bulwark__V1__Frame *f, struct arena *ar)
 {
     const Bulwark__V1__Hello *h = f->hello;
     struct server *srv = c->srv;
     struct writer_item *it;
-    char why[256];
+    char why[256], flagged[BW_LIMIT_HOSTNAME + BW_LIMIT_AGENT_ID + 64];
+    const char *host;
     int rc = ingest_check_hello(h, tls_conn_peer_cn(c->tls), why, sizeof why);
 
     if (rc < 0) {
@@ -404,6 +603,11 @@ static void conn_on_hello(struct conn *c, Bulwark__V1__Frame *f, struct arena *a
                          ? BULWARK__V1__ERROR__CODE__UNSUPPORTED_VERSION
                          : BULWARK__V1__ERROR__CODE__PROTOCOL,
                   why);
+        goto out;
+    }
+    host = conn_host_claim(c, h, flagged, sizeof flagged);
+    if (!host) {
+        conn_close(c, "out of memory");
         goto out;
     }
     /* One stream per agent: a newer one replaces a stale older one. */
@@ -417,10 +621,10 @@ static void conn_on_hello(struct conn *c, Bulwark__V1__Frame *f, struct arena *a
     }
     it = calloc(1, sizeof *it);
     c->agent_id = strdup(h->agent_id);
-    c->hostname = strdup(h->hostname);
+    c->hostname = strdup(host);
     if (it) {
         it->agent_id = strdup(h->agent_id);
-        it->hostname = strdup(h->hostname);
+        it->hostname = strdup(host);
         it->agent_version = strdup(h->agent_version);
         it->labels_json = conn_labels_json(h->labels);
     }
@@ -577,8 +781,13 @@ static int conn_process_frames(struct conn *c)
         Bulwark__V1__Frame *f;
         struct arena *ar;
         ProtobufCAllocator pa;
+        char why[256];
         int rc;
 
+        if (conn_out_cost(c) > CONN_OUT_HIGH) {
+            conn_out_pause(c);
+            return 0;
+        }
         if (c->state == CONN_STREAMING &&
             (!writer_has_room(c->srv->writer, cfg->max_batch_events) ||
              c->inflight >= cfg->max_inflight_batches)) {
@@ -589,9 +798,13 @@ static int conn_process_frames(struct conn *c)
         if (rc == 0)
             return 0;
         if (rc < 0) {
+            snprintf(why, sizeof why, "%s",
+                     rc != BW_ETOOBIG ? "zero-length frame" : "frame too large");
+            if (rc == BW_ETOOBIG && c->state == CONN_HELLO)
+                snprintf(why, sizeof why, "frame too large for a hello (limit %u bytes)",
+                         BW_LIMIT_HELLO_FRAME);
             conn_fail(c, rc == BW_ETOOBIG ? BULWARK__V1__ERROR__CODE__LIMIT
-                                          : BULWARK__V1__ERROR__CODE__PROTOCOL,
-                      rc == BW_ETOOBIG ? "frame too large" : "zero-length frame");
+                                          : BULWARK__V1__ERROR__CODE__PROTOCOL, why);
             return rc;
         }
         /* The frame and all protobuf-c allocates for it live in one arena
@@ -612,6 +825,11 @@ static int conn_process_frames(struct conn *c)
                       "invalid frame (not a bulwark.v1.Frame)");
             return BW_EPROTO;
         }
+        if (ingest_check_frame(f, raw, len, why, sizeof why) < 0) {
+            arena_free(ar);
+            conn_fail(c, BULWARK__V1__ERROR__CODE__PROTOCOL, why);
+            return BW_EPROTO;
+        }
         conn_on_frame(c, f, ar, raw, len);
     }
     return 0;
@@ -624,7 +842,7 @@ static void conn_pump(struct conn *c)
     for (;;) {
         long n;
 
-        if (conn_process_frames(c) < 0 || c->closing || c->paused ||
+        if (conn_process_frames(c) < 0 || c->closing || c->paused || c->out_paused ||
             c->state == CONN_CLOSING || c->state == CONN_WELCOMING)
             return;
         n = tls_conn_read(c->tls, &c->reader.in);
@@ -699,6 +917,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     conn_pump(c);
     conn_flush(c);
     conn_trim(c);
+    conn_prehello_account(c);
     c->turn_bytes += (size_t)nread;
     if (c->turn_bytes >= CONN_TURN_BYTES && c->reading && !c->closing) {
         /* Fairness: give the loop back; resume on the next pass. */
@@ -741,6 +960,12 @@ int conn_start(struct conn *c)
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
         net_addr_format((struct sockaddr *)&ss, c->peer, sizeof c->peer);
     uv_tcp_nodelay(&c->tcp, 1);
+    /* What a server sends is small (Welcome, Acks, Heartbeat echoes): a
+     * fixed kernel send buffer instead of one autotuned up to megabytes
+     * means a peer that reads nothing meets back-pressure after a few
+     * hundred KiB, not after the server produced megabytes of replies. */
+    int sndbuf = CONN_SNDBUF;
+    uv_send_buffer_size((uv_handle_t *)&c->tcp, &sndbuf);
     uv_timer_start(&c->timer, on_timeout, c->srv->cfg->handshake_timeout_ms, 0);
     conn_read_start(c);
     return c->reading ? 0 : BW_EIO;
@@ -777,6 +1002,9 @@ static void conn_on_written(struct writer_item *it, void *owner)
         w.max_batch_events = cfg->max_batch_events;
         w.heartbeat_interval_ms = cfg->heartbeat_interval_ms;
         w.max_inflight_batches = cfg->max_inflight_batches;
+        /* Streaming: frames up to the negotiated maximum from now on. */
+        c->reader.max_frame = cfg->max_frame;
+        c->reader.in.max = (size_t)cfg->max_frame + FRAME_HEADER_SIZE + 64 * 1024;
         c->expect_next = it->committed_seq + 1;
         c->resumed = true;
         c->acked = it->committed_seq;
@@ -856,4 +1084,6 @@ void conn_close_all(struct server *srv)
         conn_finish(c, BULWARK__V1__ERROR__CODE__SHUTTING_DOWN, "server shutting down");
         conn_close(c, NULL);
     }
+    hostbind_free(srv->hostbind);
+    srv->hostbind = NULL;
 }

@@ -25,8 +25,7 @@ static void usage(FILE *out)
             "\n"
             "Bulwark server: takes mutually authenticated TLS event streams from\n"
             "bulwark-agent, stores them in SQLite and acknowledges only what is\n"
-            "committed, and serves the REST API and the dashboard. Options (also as\n"
-            "'key = value' lines in the config file; '-' and '_' are the same):\n\n");
+            "committed, and serves the REST API and the dashboard. Options:\n\n");
     config_print_help(server_config_table, server_config_table_len, out);
 }
 

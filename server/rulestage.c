@@ -1,6 +1,10 @@
 /* rulestage.c - the rules stage: rule files -> engine, batches -> alert
- * records (see bulwark/rulestage.h). Loop thread only. */
+ * records (see bulwark/rulestage.h). Loop thread only, but for the loading
+ * of a reload, which runs on a libuv worker thread and touches nothing but
+ * the spec (immutable), its own new ruleset and the logger. */
+#include <assert.h>
 #include <dirent.h>
+#include <stdbool.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +23,14 @@ struct rulestage {
     struct rules_engine *engine;
     uint64_t alerts;
     size_t enabled;
+    /* reload in flight: the worker fills next/next_enabled, the loop reads
+     * them in on_reload_done (uv_queue_work orders the two) */
+    uv_work_t work;
+    bool reloading, again;
+    struct ruleset *next;
+    size_t next_enabled;
+    rulestage_reload_fn done;
+    void *done_ctx;
 };
 
 struct file_list {
@@ -150,10 +162,34 @@ void rulestage_free(struct rulestage *rs)
 {
     if (!rs)
         return;
+    assert(!rs->reloading);
     rules_engine_free(rs->engine);
     ruleset_free(rs->set);
     free(rs->spec);
     free(rs);
+}
+
+/* Puts a loaded set (or NULL: refused, logged) in place of the running one
+ * and logs the outcome: 0, or negative with the running rules kept. */
+static int rulestage_swap_in(struct rulestage *rs, struct ruleset *set, size_t enabled)
+{
+    int rc;
+
+    if (!set) {
+        log_msg(LOG_ERROR, "rules", "reload refused; the running rules stay");
+        return BW_ECONFIG;
+    }
+    rc = rules_engine_swap(rs->engine, set);
+    if (rc < 0) {
+        ruleset_free(set);
+        log_msg(LOG_ERROR, "rules", "out of memory swapping the new rules in; the running rules stay");
+        return rc;
+    }
+    ruleset_free(rs->set);
+    rs->set = set;
+    rs->enabled = enabled;
+    log_msg(LOG_INFO, "rules", "reloaded: %zu rules enabled", enabled);
+    return 0;
 }
 
 int rulestage_reload(struct rulestage *rs)
@@ -161,14 +197,51 @@ int rulestage_reload(struct rulestage *rs)
     size_t enabled = 0;
     struct ruleset *set = rulestage_load(rs->spec, &enabled);
 
-    if (!set) {
-        log_msg(LOG_ERROR, "rules", "reload refused; the running rules stay");
-        return BW_ECONFIG;
+    return rulestage_swap_in(rs, set, enabled);
+}
+
+static void on_reload_work(uv_work_t *w)
+{
+    struct rulestage *rs = w->data;
+
+    rs->next = rulestage_load(rs->spec, &rs->next_enabled);
+}
+
+static void on_reload_done(uv_work_t *w, int status)
+{
+    struct rulestage *rs = w->data;
+    rulestage_reload_fn done = rs->done;
+    void *ctx = rs->done_ctx;
+    struct ruleset *set = rs->next;
+    int rc;
+
+    (void)status;   /* never cancelled */
+    rs->reloading = false;
+    rs->next = NULL;
+    rc = rulestage_swap_in(rs, set, rs->next_enabled);
+    if (rs->again) {
+        rs->again = false;
+        if (rulestage_reload_start(rs, w->loop, done, ctx) < 0)
+            log_msg(LOG_ERROR, "rules", "out of memory: a requested reload did not run");
     }
-    rules_engine_swap(rs->engine, set);
-    ruleset_free(rs->set);
-    rs->set = set;
-    rs->enabled = enabled;
+    if (done)
+        done(rs, rc, ctx);
+}
+
+int rulestage_reload_start(struct rulestage *rs, uv_loop_t *loop, rulestage_reload_fn done, void *ctx)
+{
+    if (rs->reloading) {  /* files changed again while reading them: read them once more after */
+        rs->again = true;
+        rs->done = done;
+        rs->done_ctx = ctx;
+        return 0;
+    }
+    rs->work.data = rs;
+    rs->done = done;
+    rs->done_ctx = ctx;
+    if (uv_queue_work(loop, &rs->work, on_reload_work, on_reload_done) != 0)
+        return BW_ENOMEM;
+    rs->reloading = true;
     return 0;
 }
 

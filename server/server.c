@@ -39,8 +39,12 @@
 /* An agent's health is stored at most this often, and whenever its drop
  * count grows (the API shows the last stored one for agents gone away). */
 #define HEALTH_STORE_NS (60LL * 1000000000LL)
+/* ... but at most this often, whatever a peer's heartbeats claim: a stream
+ * can make us write (and log) no faster than this. */
+#define HEALTH_MIN_NS (5LL * 1000000000LL)
 
 static void server_finish(struct server *srv);
+static void server_reload_abandon(struct server *srv);
 
 static void server_close_cmdq(struct server *srv)
 {
@@ -141,6 +145,7 @@ static void server_finish(struct server *srv)
     srv->ready = false;
     server_publish(srv);
     server_close_cmdq(srv);  /* API requests waiting on the loop: refused */
+    server_reload_abandon(srv);
     api_stop(srv->api);
     srv->api = NULL;
     conn_close_all(srv);
@@ -190,34 +195,117 @@ static void on_sigterm(uv_signal_t *h, int signum)
         server_finish(srv);
 }
 
-/* Loop thread: reloads the rules (0, or BW_ECONFIG with the old rules
- * kept) and the TLS files. */
-int server_reload(struct server *srv, const char *why)
+/* Someone waiting for the outcome of a reload (the API). */
+struct reload_waiter {
+    server_reload_fn done;
+    void *ctx;
+    struct reload_waiter *next;
+};
+
+/* Completes the waiters of list with rc. */
+static void reload_complete(struct reload_waiter *list, int rc)
+{
+    for (struct reload_waiter *w = list, *next; w; w = next) {
+        next = w->next;
+        w->done(rc, w->ctx);
+        free(w);
+    }
+}
+
+/* Starts compiling the rules beside the loop with the current waiters. */
+static void server_reload_rules_start(struct server *srv);
+
+static void on_rules_reloaded(struct rulestage *rs, int status, void *ctx)
+{
+    struct server *srv = ctx;
+    struct reload_waiter *done = srv->reload_running;
+    int rc = status < 0 ? BW_ECONFIG : srv->reload_tls_rc;
+
+    (void)rs;
+    srv->reload_running = NULL;
+    srv->reloading = false;
+    if (status == 0)
+        log_msg(LOG_INFO, "server", "%s: reloaded the rules", srv->reload_why);
+    else
+        log_msg(LOG_ERROR, "server", "%s: rules refused; the running rules stay",
+                srv->reload_why);
+    reload_complete(done, rc);
+    /* Requests that came while compiling read the files again now. */
+    if (srv->reload_pending && !srv->finished) {
+        srv->reload_pending = false;
+        server_reload_rules_start(srv);
+    }
+}
+
+static void server_reload_rules_start(struct server *srv)
+{
+    srv->reload_running = srv->reload_queued;
+    srv->reload_queued = NULL;
+    if (rulestage_reload_start(srv->rules, srv->loop, on_rules_reloaded, srv) < 0) {
+        log_msg(LOG_ERROR, "server", "%s: out of memory; the rules were not reloaded",
+                srv->reload_why);
+        reload_complete(srv->reload_running, BW_ENOMEM);
+        srv->reload_running = NULL;
+        return;
+    }
+    srv->reloading = true;
+}
+
+/* Loop thread: answers every waiter (the server is stopping). */
+static void server_reload_abandon(struct server *srv)
+{
+    reload_complete(srv->reload_running, BW_ECLOSED);
+    reload_complete(srv->reload_queued, BW_ECLOSED);
+    srv->reload_running = srv->reload_queued = NULL;
+}
+
+int server_reload(struct server *srv, const char *why, server_reload_fn done, void *ctx)
 {
     char err[512];
-    int rc = 0;
-    struct tls_ctx *t = tls_ctx_new(TLS_ROLE_SERVER, srv->cfg->tls_ca, srv->cfg->tls_cert,
-                                    srv->cfg->tls_key, err, sizeof err);
-    if (srv->rules) {
-        if (rulestage_reload(srv->rules) == 0)
-            log_msg(LOG_INFO, "server", "%s: reloaded the rules", why);
-        else
-            rc = BW_ECONFIG;
+    struct tls_ctx *t;
+    struct reload_waiter *w = NULL;
+
+    if (srv->finished || srv->draining)
+        return BW_ECLOSED;
+    if (done) {
+        if (!(w = calloc(1, sizeof *w)))
+            return BW_ENOMEM;
+        w->done = done;
+        w->ctx = ctx;
     }
+    snprintf(srv->reload_why, sizeof srv->reload_why, "%s", why);
+    t = tls_ctx_new(TLS_ROLE_SERVER, srv->cfg->tls_ca, srv->cfg->tls_cert, srv->cfg->tls_key,
+                    err, sizeof err);
     if (!t) {
         log_msg(LOG_ERROR, "server", "%s: keeping the old TLS files: %s", why, err);
-        return BW_ECONFIG;
+        srv->reload_tls_rc = BW_ECONFIG;
+    } else {
+        tls_ctx_free(srv->tls);  /* live connections hold their own reference */
+        srv->tls = t;
+        srv->reload_tls_rc = 0;
+        log_msg(LOG_INFO, "server", "%s: reloaded TLS certificate, key and CA", why);
     }
-    tls_ctx_free(srv->tls);  /* live connections hold their own reference */
-    srv->tls = t;
-    log_msg(LOG_INFO, "server", "%s: reloaded TLS certificate, key and CA", why);
-    return rc;
+    if (!srv->rules) {
+        if (w)
+            reload_complete(w, srv->reload_tls_rc);
+        return 0;
+    }
+    if (w) {
+        w->next = srv->reload_queued;
+        srv->reload_queued = w;
+    }
+    /* One compile at a time; requests during it are served by the next. */
+    if (srv->reloading)
+        srv->reload_pending = true;
+    else
+        server_reload_rules_start(srv);
+    return 0;
 }
 
 static void on_sighup(uv_signal_t *h, int signum)
 {
     (void)signum;
-    server_reload(h->data, "SIGHUP");
+    server_reload(h->data, "SIGHUP", NULL, NULL);
 }
 
 /* Loads the rules (none when cfg->rules is empty, or is the default
@@ -356,11 +444,12 @@ void server_agent_health(struct server *srv, const char *agent_id,
     sh.source_errors = h->source_errors;
     health_by_kind(h, sh.by_kind_json, sizeof sh.by_kind_json);
     srvstate_agent_health(srv->state, agent_id, &sh);
-    if (h->spool_dropped > *stored_dropped)
-        log_msg(LOG_WARN, "server", "agent %s reports %llu events dropped (spool full)", agent_id,
-                (unsigned long long)(h->spool_dropped - *stored_dropped));
-    if (sh.at_ns - *stored_ns < HEALTH_STORE_NS && h->spool_dropped <= *stored_dropped)
+    if (sh.at_ns - *stored_ns < HEALTH_MIN_NS ||
+        (sh.at_ns - *stored_ns < HEALTH_STORE_NS && h->spool_dropped <= *stored_dropped))
         return;
+    if (h->spool_dropped > *stored_dropped)
+        log_msg(LOG_WARN, "server", "agent %s reports %llu more events dropped (spool full)",
+                agent_id, (unsigned long long)(h->spool_dropped - *stored_dropped));
     if (!writer_has_room(srv->writer, 1) || !(it = calloc(1, sizeof *it)))
         return;  /* the next heartbeat tries again */
     it->type = WRITER_HEALTH;
@@ -460,6 +549,7 @@ int server_run(const struct server_config *cfg)
     uv_signal_start(&srv->sig_hup, on_sighup, SIGHUP);
 
     if (listener_start(srv) < 0 || api_start(&srv->api, srv) < 0) {
+        listener_stop(srv);
         srv->draining = true;
         server_finish(srv);
         uv_run(&loop, UV_RUN_DEFAULT);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/run.sh - the one test command (README, CI): installs missing build
 # dependencies when allowed, configures and builds the `dev` preset (ASan +
-# UBSan, -Werror) and runs every unit and integration test with ctest.
+# UBSan, -Werror) and the `release` preset, and runs every unit,
+# integration, lint and hardening test with ctest.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -13,6 +14,9 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 
 cmake --preset dev
 cmake --build --preset dev
+# The release binaries too: tests/hardening checks what ships (FORTIFY needs -O2).
+cmake --preset release
+cmake --build --preset release
 
 status=0
 ctest --preset dev || status=$?

@@ -20,7 +20,8 @@ void conn_resume_blocked(struct server *srv);
 /* SIGTERM: stop reading everywhere, submit what was fully received, close
  * streams that never got past Hello. */
 void conn_drain_all(struct server *srv);
-/* Closes every connection (after the drain committed and acked). */
+/* Closes every connection (after the drain committed and acked) and frees
+ * the host-name bindings. */
 void conn_close_all(struct server *srv);
 
 #endif

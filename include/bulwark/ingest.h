@@ -6,16 +6,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bulwark/limits.h"
 #include "bulwark/store.h"
 #include "bulwark/v1/bulwark.pb-c.h"
 
 #define INGEST_PROTOCOL_VERSION 1u
-#define INGEST_AGENT_ID_MAX 64u
-#define INGEST_STRING_MAX 4096u
+
+/* Checks every field of a decoded frame on its wire bytes (raw/len, what f
+ * was decoded from) against bulwark/limits.h: strings within their limit,
+ * valid UTF-8 without NUL; repeated fields and maps within theirs; enums one
+ * of their declared values. Returns 0 or BW_EPROTO with a reason naming the
+ * field (and the event's seq inside a batch) in why. */
+int ingest_check_frame(const Bulwark__V1__Frame *f, const uint8_t *raw, size_t len, char *why,
+                       size_t whylen);
 
 /* Checks a Hello against the identity the TLS layer proved (peer_cn).
  * Returns 0, BW_EAUTH (agent id differs from the certificate) or BW_EPROTO
- * (bad version, zero epoch, bad id); a lower-case reason goes to why. */
+ * (bad version, epoch 0 or past 2^63-1, bad id, empty host name or one with
+ * control characters or spaces, long version); a lower-case reason goes to
+ * why. */
 int ingest_check_hello(const Bulwark__V1__Hello *h, const char *peer_cn, char *why, size_t whylen);
 
 /* A validated batch in the store's terms. Owns the packed bodies. */

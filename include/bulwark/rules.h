@@ -29,6 +29,10 @@ typedef void (*rules_diag_fn)(void *ctx, const char *file, unsigned line, const 
  * and file:line) go through diag. A YAML or condition syntax error returns BW_ECONFIG with file:line via diag
  * and *out untouched. BW_EIO if a file cannot be read, BW_ENOMEM. diag may be NULL. */
 int ruleset_load(struct ruleset **out, const char *const *paths, size_t n, rules_diag_fn diag, void *ctx);
+/* The same over one rule file held in memory (len bytes, need not end in
+ * NUL); name stands for the file in diagnostics. For tests and fuzzing. */
+int ruleset_load_text(struct ruleset **out, const char *name, const char *text, size_t len,
+                      rules_diag_fn diag, void *ctx);
 void ruleset_free(struct ruleset *rs);
 /* total: rules defined; enabled: rules that raise alerts; unsupported:
  * rules disabled because they use something this engine does not support
@@ -61,8 +65,9 @@ typedef void (*rules_alert_fn)(void *ctx, const struct rules_alert *a);  /* data
  * out first). NULL on ENOMEM. */
 struct rules_engine *rules_engine_new(const struct ruleset *rs);
 /* Hot reload: swap in a new ruleset; detector/correlation state of rules whose names persist is kept.
- * The caller frees the old ruleset after. */
-void rules_engine_swap(struct rules_engine *e, const struct ruleset *rs);
+ * Time linear in the number of rules. Returns 0 (the caller frees the old ruleset after), or BW_ENOMEM:
+ * nothing changed, the engine still runs the old ruleset (the caller frees the new one). */
+int rules_engine_swap(struct rules_engine *e, const struct ruleset *rs);
 /* Runs ev through the rules; fn is called once per alert raised, in rule
  * order (correlations last). Time is the event's time_ns, never the clock,
  * so replays and retro-hunts behave like live traffic. Returns the number

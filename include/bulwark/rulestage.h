@@ -5,13 +5,16 @@
  *
  * Rule sources are a comma-separated list of files and directories
  * (directories contribute their *.yaml files in name order). A reload builds
- * a whole new ruleset and swaps it in between two batches; a bad file is
- * refused with file:line and the running rules stay. */
+ * a whole new ruleset on a worker thread, beside the loop, and swaps it in on
+ * the loop between two batches; a bad file is refused with file:line and the
+ * running rules stay. */
 #ifndef BULWARK_RULESTAGE_H
 #define BULWARK_RULESTAGE_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include <uv.h>
 
 #include "bulwark/buf.h"
 #include "bulwark/rules.h"
@@ -32,9 +35,22 @@ void alert_rec_free_list(struct alert_rec *list);
 /* Loads the rules named by spec ("" = none). Diagnostics are logged with
  * file:line. Returns 0, or BW_ECONFIG (nothing created) on an error. */
 int rulestage_open(struct rulestage **out, const char *spec);
+/* Not while a reload is in flight (the loop has run until it finished). */
 void rulestage_free(struct rulestage *rs);
-/* Loads spec again; on success swaps it in (state kept), else keeps the old. */
+/* Loads spec again on the calling thread and, on success, swaps it in
+ * (state kept), else keeps the old; 0 or negative. It blocks for as long as
+ * compiling takes: the loop uses rulestage_reload_start(). */
 int rulestage_reload(struct rulestage *rs);
+/* Called on the loop when a reload has finished: status 0 (the new rules
+ * run), or negative (refused, logged; the old rules stay). */
+typedef void (*rulestage_reload_fn)(struct rulestage *rs, int status, void *ctx);
+/* Loads the spec again on a worker thread of loop (compiling never blocks
+ * the loop) and, on success, swaps the new rules in on the loop (detector
+ * and window state of rules that keep their names is kept). Returns at once:
+ * 0 when started, or when one is already running (then another follows it,
+ * so the files as they are now are read); BW_ENOMEM. done may be NULL; it
+ * is called once per reload that ran. Loop thread only. */
+int rulestage_reload_start(struct rulestage *rs, uv_loop_t *loop, rulestage_reload_fn done, void *ctx);
 /* Runs events[from..n) of a validated batch through the rules, appending
  * alerts to *out (in order). */
 void rulestage_eval(struct rulestage *rs, Bulwark__V1__Event *const *events, size_t n,

@@ -50,16 +50,22 @@ extern const size_t server_config_table_len;
 int server_config_check(const struct server_config *c, char *err, size_t errlen);
 
 struct conn;
+struct hostbind;
 struct writer;
 struct tls_ctx;
 struct rulestage;
 struct srvstate;
 struct cmdq;
 struct api;
+struct reload_waiter;
 
 struct server_stats {
     uint64_t accepted, refused_limit, handshake_failed, auth_refused, protocol_errors;
     uint64_t batches, events_received;
+    uint64_t output_paused;    /* a peer's unsent output passed its cap: reading stopped */
+    uint64_t output_stalled;   /* ... and it never read it: closed */
+    uint64_t prehello_waits;   /* a pre-Hello stream waited for the pre-Hello budget */
+    uint64_t hostname_conflicts;  /* a Hello claimed a host name another agent holds */
 };
 
 struct server {
@@ -76,6 +82,11 @@ struct server {
     int64_t started_ns;
     bool ready;                /* listening and not draining */
     bool cmdq_closed;
+    /* rules reloads: one compiles at a time; waiters hear the outcome */
+    bool reloading, reload_pending;
+    struct reload_waiter *reload_running, *reload_queued;
+    int reload_tls_rc;
+    char reload_why[16];
     uv_tcp_t listener;
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t drain_timer;
@@ -85,6 +96,9 @@ struct server {
     struct conn *blocked;      /* connections waiting for writer room */
     struct conn *yielded;      /* connections that used their turn, resumed next loop pass */
     uv_idle_t yield_idle;      /* runs while any connection yielded */
+    size_t prehello_bytes;     /* buffers held by streams before their Hello */
+    struct conn *prehello_wait;  /* pre-Hello streams waiting for that budget */
+    struct hostbind *hostbind; /* host name -> agent id (created at the first Hello) */
     bool draining;             /* SIGTERM: no new input, finish and exit */
     bool finished;             /* server_finish ran: handles are closing */
     bool listening;
@@ -98,10 +112,15 @@ struct server {
 /* Runs bulwarkd with a checked configuration until SIGTERM/SIGINT has
  * drained it; returns the exit code. */
 int server_run(const struct server_config *cfg);
-/* Loop thread: reloads the rules and TLS files; BW_ECONFIG if anything was
- * refused (what was refused stays as it was). why ("SIGHUP", "API")
- * prefixes the log lines. */
-int server_reload(struct server *srv, const char *why);
+/* Called on the loop thread with a reload's outcome: 0, BW_ECONFIG when the
+ * rules or TLS files were refused (what was refused stays as it was), or
+ * BW_ECLOSED when the server stopped first. */
+typedef void (*server_reload_fn)(int rc, void *ctx);
+/* Loop thread: reloads the TLS files now and the rules beside the loop
+ * (compiled on a worker thread, swapped in on the loop); done (may be NULL)
+ * gets the outcome. why ("SIGHUP", "API") prefixes the log lines. Returns
+ * 0 when started, BW_ECLOSED when stopping, BW_ENOMEM. */
+int server_reload(struct server *srv, const char *why, server_reload_fn done, void *ctx);
 /* Loop thread: copies counters into srvstate now. */
 void server_publish(struct server *srv);
 /* Loop thread, from the connections: an agent's stream completed its Hello,

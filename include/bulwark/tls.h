@@ -73,6 +73,13 @@ size_t tls_conn_take_output(struct tls_conn *c, struct buf *out);
 /* Frees what an idle stream need not hold: empty BIO buffers and record
  * buffers (an idle server holds 10,000 streams). Harmless when busy. */
 void tls_conn_shrink(struct tls_conn *c);
+/* What the conn's memory BIOs cost, in bytes: for each direction the most
+ * it held since its buffer was last recycled (a mem BIO keeps its largest
+ * buffer), so the owner can bound a peer by what it really allocates. */
+size_t tls_conn_input_held(const struct tls_conn *c);
+size_t tls_conn_output_held(const struct tls_conn *c);
+/* Ciphertext waiting for tls_conn_take_output(). */
+size_t tls_conn_output_pending(const struct tls_conn *c);
 /* Sends close_notify (its ciphertext is then available from take_output). */
 void tls_conn_shutdown(struct tls_conn *c);
 /* The peer certificate's subject CN, once established; NULL otherwise. */

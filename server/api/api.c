@@ -78,6 +78,11 @@ const char *api_route_name(size_t i)
     return i < NROUTES ? routes[i].name : "/ (dashboard)";
 }
 
+const char *api_route_method(size_t i)
+{
+    return i < NROUTES ? routes[i].method : "GET";
+}
+
 const char *api_role_name(enum api_role r)
 {
     static const char *const names[] = {"none", "viewer", "analyst", "admin"};
@@ -960,7 +965,7 @@ int api_start(struct api **out, struct server *srv)
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->api_threads, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)cfg->api_max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         (unsigned)cfg->api_per_ip_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)cfg->api_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
+        (unsigned)cfg->api_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)API_CONN_MEMORY,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
         a, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (!a->d) {

@@ -27,6 +27,9 @@
 #define API_PAGE_DEFAULT 100u
 #define API_PAGE_MAX 500u
 #define API_PARAM_MAX 1024u     /* bytes of one query value */
+/* Memory per API connection (request line, headers, buffers): a request
+ * whose head passes it is refused by libmicrohttpd itself (414/431). */
+#define API_CONN_MEMORY (256u * 1024)
 #define API_RL_SLOTS 1024u      /* rate-limit buckets (tokens and failing peers) */
 #define API_FAIL_PER_MIN 30u    /* failed authentications per peer address */
 
@@ -176,5 +179,6 @@ void api_export_alerts(struct api_call *c);
 /* The route names for /metrics, in table order. */
 size_t api_route_count(void);
 const char *api_route_name(size_t i);
+const char *api_route_method(size_t i);
 
 #endif

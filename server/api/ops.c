@@ -9,6 +9,7 @@
 #include "api_internal.h"
 #include "bulwark/buf.h"
 #include "bulwark/clock.h"
+#include "bulwark/cmdq.h"
 #include "bulwark/srvstate.h"
 
 extern const unsigned char bulwark_openapi_json[];
@@ -60,6 +61,14 @@ static void family(struct buf *b, const char *name, const char *type, const char
     buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, v);
 }
 
+/* Runs on the loop: the counters as of now, not as of the last tick. */
+static int cmd_publish(void *loop_ctx, void *arg)
+{
+    (void)arg;
+    server_publish(loop_ctx);
+    return 0;
+}
+
 void api_metrics(struct api_call *c)
 {
     struct api *a = c->api;
@@ -68,6 +77,7 @@ void api_metrics(struct api_call *c)
     uint64_t cum = 0;
     char *text;
 
+    cmdq_call(a->cmdq, cmd_publish, NULL);  /* stopping: the last published copy serves */
     srvstate_counters(a->state, &k);
     buf_init(&b, 1u << 20);
     family(&b, "bulwark_up", "gauge", "1 while bulwarkd is ready to take streams.",
@@ -134,8 +144,10 @@ void api_metrics(struct api_call *c)
                 snprintf(code, sizeof code, "%u", api_codes[i]);
             else
                 snprintf(code, sizeof code, "other");
-            buf_printf(&b, "bulwark_api_requests_total{route=\"%s\",code=\"%s\"} %llu\n",
-                       api_route_name(r), code, (unsigned long long)n);
+            buf_printf(&b,
+                       "bulwark_api_requests_total{method=\"%s\",route=\"%s\",code=\"%s\"} "
+                       "%llu\n",
+                       api_route_method(r), api_route_name(r), code, (unsigned long long)n);
         }
     }
     if (!(text = malloc(buf_size(&b) + 1))) {

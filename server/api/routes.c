@@ -4,9 +4,11 @@
  * reader, and renders with views.c. Lists are keyset-paged newest first:
  * a page token is the last row's id, so pages stay right while rows are
  * being inserted (new rows land before the first page, never inside). */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "api_internal.h"
 #include "bulwark/clock.h"
@@ -525,11 +527,47 @@ static int cmd_rules_list(void *loop_ctx, void *arg)
     return 0;
 }
 
+/* A reload's outcome, shared by the API thread that waits and the loop
+ * that answers: whichever lets go last frees it, so a waiter that gave up
+ * never leaves the loop writing into freed memory. */
+struct reload_wait {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int refs;
+    bool done;
+    int rc;
+};
+
+static void reload_wait_put(struct reload_wait *w)
+{
+    bool last;
+    pthread_mutex_lock(&w->mu);
+    last = --w->refs == 0;
+    pthread_mutex_unlock(&w->mu);
+    if (last) {
+        pthread_cond_destroy(&w->cv);
+        pthread_mutex_destroy(&w->mu);
+        free(w);
+    }
+}
+
+static void on_reloaded(int rc, void *ctx)
+{
+    struct reload_wait *w = ctx;
+    pthread_mutex_lock(&w->mu);
+    w->rc = rc;
+    w->done = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    reload_wait_put(w);
+}
+
 static int cmd_rules_reload(void *loop_ctx, void *arg)
 {
-    (void)arg;
-    return server_reload(loop_ctx, "API");
+    return server_reload(loop_ctx, "API", on_reloaded, arg);
 }
+
+#define API_RELOAD_WAIT_S 60
 
 struct hits_ctx {
     json_t *by_rule;
@@ -568,16 +606,12 @@ void api_rules_list(struct api_call *c)
     json_array_foreach(arr, i, rule)
     {
         json_t *h = json_object_get(hc.by_rule, json_string_value(json_object_get(rule, "name")));
-        /* _set_new with a reference taken: a rule without hits gets fresh
-         * zeros that the rule then owns (json_object_set would leak them). */
-        json_object_set_new(rule, "alerts",
-                            h ? json_incref(json_object_get(h, "alerts")) : json_integer(0));
-        json_object_set_new(rule, "hits",
-                            h ? json_incref(json_object_get(h, "hits")) : json_integer(0));
-        json_object_set_new(rule, "open_alerts",
-                            h ? json_incref(json_object_get(h, "open_alerts")) : json_integer(0));
-        json_object_set_new(rule, "last_alert",
-                            h ? json_incref(json_object_get(h, "last_alert")) : json_null());
+        static const char *const keys[] = {"alerts", "hits", "open_alerts", "last_alert"};
+        for (size_t k = 0; k < 4; k++) {
+            json_t *v = h ? json_object_get(h, keys[k]) : NULL;
+            json_object_set_new(rule, keys[k],
+                                v ? json_incref(v) : k < 3 ? json_integer(0) : json_null());
+        }
     }
     json_decref(hc.by_rule);
     api_reply_json(c, 200, json_pack("{s:o}", "items", arr));
@@ -586,20 +620,50 @@ void api_rules_list(struct api_call *c)
 void api_rules_reload(struct api_call *c)
 {
     static const char *const allowed[] = {NULL};
+    struct reload_wait *w;
+    struct timespec until;
+    bool done;
     int rc;
 
     if (!api_params_only(c, allowed))
         return;
-    rc = cmdq_call(c->api->cmdq, cmd_rules_reload, NULL);
+    if (!(w = calloc(1, sizeof *w))) {
+        api_problem(c, 500, "out of memory");
+        return;
+    }
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    w->refs = 2;  /* this thread, and the loop's answer */
+    rc = cmdq_call(c->api->cmdq, cmd_rules_reload, w);
+    if (rc < 0) {
+        w->refs = 1;  /* no answer will come */
+    } else {
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += API_RELOAD_WAIT_S;
+        pthread_mutex_lock(&w->mu);
+        while (!w->done && pthread_cond_timedwait(&w->cv, &w->mu, &until) == 0)
+            ;
+        done = w->done;
+        rc = done ? w->rc : BW_EAGAIN;
+        pthread_mutex_unlock(&w->mu);
+    }
+    reload_wait_put(w);
     store_audit_add(c->api->admin, c->actor, "rules.reload", "rules",
-                    rc == 0 ? "reloaded" : "refused; the running rules stay", clock_wall_ns());
+                    rc == 0 ? "reloaded" : rc == BW_ECONFIG ? "refused; the running rules stay"
+                                                             : bw_strerror(rc),
+                    clock_wall_ns());
     if (rc == BW_ECLOSED) {
         api_problem(c, 503, "the server is stopping");
         return;
     }
+    if (rc == BW_EAGAIN) {
+        api_problem(c, 503, "the reload is still compiling after %d s; see the server's log",
+                    API_RELOAD_WAIT_S);
+        return;
+    }
     if (rc < 0) {
-        api_problem(c, 409, "the rule files were refused (the server's log has file:line); "
-                            "the running rules stay");
+        api_problem(c, 409, "the rule or TLS files were refused (the server's log has "
+                            "file:line); what was running stays");
         return;
     }
     api_reply_json(c, 200, json_pack("{s:b}", "reloaded", 1));

@@ -1,5 +1,7 @@
 /* compile.c - condition AST -> compiled condition tree. Macros are
- * expanded (each use compiles the macro's AST again, so no sharing to free),
+ * expanded (each use compiles the macro's AST again, so no sharing to free;
+ * every test and value drawn from the load's budget, so a file cannot ask
+ * for exponential work: see struct compile_env),
  * unquoted values naming a list are replaced by the list's items (lists in
  * lists too), AND/OR chains are flattened, operands are parsed once
  * (numbers, lower-cased icontains needles, hash sets for `in`), and evt.type
@@ -27,6 +29,21 @@ struct cctx {
     size_t rlen;
     int depth;
 };
+
+/* Takes n units (tests or values) from the expansion budget. */
+static int spend(struct cctx *cx, size_t n)
+{
+    if (cx->env->work)
+        *cx->env->work += n;
+    if (*cx->env->budget < n) {
+        snprintf(cx->reason, cx->rlen, "%s",
+                 "conditions expand to too many tests and values (macros or lists nested or "
+                 "repeated too much for the size of the file)");
+        return BW_ETOOBIG;
+    }
+    *cx->env->budget -= n;
+    return 0;
+}
 
 static int refuse(struct cctx *cx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -74,18 +91,16 @@ static const struct { const char *name; enum cop op; } ops[] = {
 
 static const struct list_def *find_list(const struct compile_env *env, const char *name)
 {
-    for (size_t i = env->nlists; i-- > 0;)
-        if (strcmp(env->lists[i].name, name) == 0)
-            return &env->lists[i];
-    return NULL;
+    size_t i;
+
+    return nameidx_get(env->list_idx, name, &i) ? &env->lists[i] : NULL;
 }
 
-static const struct macro_def *find_macro(const struct compile_env *env, const char *name)
+static struct macro_def *find_macro(const struct compile_env *env, const char *name)
 {
-    for (size_t i = env->nmacros; i-- > 0;)
-        if (strcmp(env->macros[i].name, name) == 0)
-            return &env->macros[i];
-    return NULL;
+    size_t i;
+
+    return nameidx_get(env->macro_idx, name, &i) ? &env->macros[i] : NULL;
 }
 
 /* A growing array of borrowed strings. */
@@ -115,8 +130,12 @@ static int expand_value(struct cctx *cx, char *s, bool quoted, struct strv *out,
     const struct list_def *l = quoted ? NULL : find_list(cx->env, s);
     int rc;
 
-    if (!l)
-        return out->n >= COMPILE_VALUES_MAX ? refuse(cx, "%s", "list too long") : strv_add(out, s);
+    if (!l) {
+        if (out->n >= COMPILE_VALUES_MAX)
+            return refuse(cx, "%s", "list too long");
+        rc = spend(cx, 1);
+        return rc < 0 ? rc : strv_add(out, s);
+    }
     if (depth > COMPILE_DEPTH_MAX)
         return refuse(cx, "list '%s' refers to itself", s);
     for (size_t i = 0; i < l->n; i++) {
@@ -347,6 +366,8 @@ static int compile_cmp(struct cctx *cx, const struct anode *a, struct cnode **ou
             break;
     if (oi == sizeof ops / sizeof *ops)
         return refuse(cx, "unsupported operator '%s'", a->op);
+    if ((rc = spend(cx, 1)) < 0)
+        return rc;
     n = calloc(1, sizeof *n);
     if (!n)
         return BW_ENOMEM;
@@ -392,27 +413,49 @@ out:
 
 static int compile_node(struct cctx *cx, const struct anode *a, struct cnode **out);
 
-/* Collects the operands of a chain of the same AND/OR into n->kids. */
+/* Collects the operands of a chain of the same AND/OR into n->kids, left
+ * to right. The parser builds "a and b and c ..." leaning left, as deep as
+ * it is long: the walk keeps its own stack on the heap (a condition of
+ * 100,000 clauses must not overflow the thread's stack). */
 static int flatten(struct cctx *cx, const struct anode *a, enum anode_type t, struct cnode *n)
 {
-    struct cnode *k = NULL, **kids;
-    int rc;
+    const struct anode **stack = NULL;
+    size_t depth = 0, cap = 0, kcap = 0;
+    int rc = 0;
 
-    if (a->type == t) {
-        rc = flatten(cx, a->a, t, n);
-        return rc < 0 ? rc : flatten(cx, a->b, t, n);
+    for (const struct anode *x = a; rc == 0 && x;) {
+        struct cnode *k = NULL;
+
+        if (x->type == t) {   /* x->b waits; x->a first */
+            if (depth == cap) {
+                const struct anode **s = realloc(stack, (cap = cap ? cap * 2 : 16) * sizeof *s);
+
+                if (!s) {
+                    rc = BW_ENOMEM;
+                    break;
+                }
+                stack = s;
+            }
+            stack[depth++] = x->b;
+            x = x->a;
+            continue;
+        }
+        if (n->n == kcap) {
+            struct cnode **kids = realloc(n->kids, (kcap = kcap ? kcap * 2 : 4) * sizeof *kids);
+
+            if (!kids) {
+                rc = BW_ENOMEM;
+                break;
+            }
+            n->kids = kids;
+        }
+        rc = compile_node(cx, x, &k);
+        if (rc == 0)
+            n->kids[n->n++] = k;
+        x = depth ? stack[--depth] : NULL;
     }
-    rc = compile_node(cx, a, &k);
-    if (rc < 0)
-        return rc;
-    kids = realloc(n->kids, (n->n + 1) * sizeof *kids);
-    if (!kids) {
-        cnode_free(k);
-        return BW_ENOMEM;
-    }
-    n->kids = kids;
-    n->kids[n->n++] = k;
-    return 0;
+    free(stack);
+    return rc;
 }
 
 static int compile_node(struct cctx *cx, const struct anode *a, struct cnode **out)
@@ -426,7 +469,7 @@ static int compile_node(struct cctx *cx, const struct anode *a, struct cnode **o
     }
     switch (a->type) {
     case A_REF: {
-        struct macro_def *m = (struct macro_def *)find_macro(cx->env, a->name);
+        struct macro_def *m = find_macro(cx->env, a->name);
 
         if (!m) {
             rc = refuse(cx, "undefined macro '%s'", a->name);
@@ -447,6 +490,8 @@ static int compile_node(struct cctx *cx, const struct anode *a, struct cnode **o
     case A_NOT:
     case A_AND:
     case A_OR:
+        if ((rc = spend(cx, 1)) < 0)
+            break;
         n = calloc(1, sizeof *n);
         if (!n) {
             rc = BW_ENOMEM;
@@ -514,8 +559,6 @@ uint8_t cnode_kinds(const struct cnode *n)
  * substring, glob and list tests. */
 static int cnode_cost(const struct cnode *n)
 {
-    int worst = 0;
-
     switch (n->type) {
     case C_TRUE:
     case C_FALSE:
@@ -537,13 +580,57 @@ static int cnode_cost(const struct cnode *n)
         default: return 6;  /* contains, icontains, glob, intersects */
         }
     default:
-        for (size_t i = 0; i < n->n; i++) {
-            int k = cnode_cost(n->kids[i]);
-
-            worst = k > worst ? k : worst;
-        }
-        return worst + (n->type != C_NOT);
+        return n->cost;
     }
+}
+
+/* The cost of AND/OR/NOT n from its operands' (set once, bottom-up, so
+ * that ordering does not walk subtrees again at every level). */
+static void cnode_set_cost(struct cnode *n)
+{
+    int worst = 0;
+
+    for (size_t i = 0; i < n->n; i++) {
+        int k = cnode_cost(n->kids[i]);
+
+        worst = k > worst ? k : worst;
+    }
+    n->cost = worst + (n->type != C_NOT);
+}
+
+struct costed {
+    int cost;
+    size_t pos;
+    struct cnode *n;
+};
+
+static int cmp_costed(const void *a, const void *b)
+{
+    const struct costed *x = a, *y = b;
+
+    if (x->cost != y->cost)
+        return x->cost < y->cost ? -1 : 1;
+    return (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+/* Cheaper operands first; equal costs keep the written order. Evaluation
+ * has no side effects, so the result is the same (out of memory, the order
+ * stays as written, which is only slower). */
+static void order_by_cost(struct cnode *n)
+{
+    struct costed *v;
+    bool sorted = true;
+
+    for (size_t i = 1; i < n->n && sorted; i++)
+        sorted = cnode_cost(n->kids[i - 1]) <= cnode_cost(n->kids[i]);
+    if (sorted || !(v = malloc(n->n * sizeof *v)))
+        return;
+    for (size_t i = 0; i < n->n; i++)
+        v[i] = (struct costed){cnode_cost(n->kids[i]), i, n->kids[i]};
+    qsort(v, n->n, sizeof *v, cmp_costed);
+    for (size_t i = 0; i < n->n; i++)
+        n->kids[i] = v[i].n;
+    free(v);
 }
 
 static void cnode_become(struct cnode *n, enum cnode_type t)
@@ -586,6 +673,8 @@ void cnode_simplify(struct cnode *n, uint8_t kinds)
         c = leaf_const(n->kids[0], kinds);
         if (c >= 0)
             cnode_become(n, c ? C_FALSE : C_TRUE);
+        else
+            cnode_set_cost(n);
         return;
     }
     if (n->type != C_AND && n->type != C_OR) {
@@ -600,13 +689,19 @@ void cnode_simplify(struct cnode *n, uint8_t kinds)
         }
         return;
     }
-    /* AND: true operands drop out, a false one decides; OR the reverse */
+    /* AND: true operands drop out, a false one decides; OR the reverse.
+     * kids[0..w) are the operands kept so far and kids[i..n) those not yet
+     * looked at; a dropped operand is freed and its slot left behind, so
+     * before cnode_become frees the operands they are made one run
+     * kids[0..n) again (each freed once). */
     for (size_t i = 0; i < n->n; i++) {
         struct cnode *k = n->kids[i];
 
         cnode_simplify(k, kinds);
         c = leaf_const(k, kinds);
         if (c == (n->type == C_OR)) {
+            memmove(n->kids + w, n->kids + i, (n->n - i) * sizeof *n->kids);
+            n->n = w + (n->n - i);
             cnode_become(n, c ? C_TRUE : C_FALSE);
             return;
         }
@@ -621,17 +716,8 @@ void cnode_simplify(struct cnode *n, uint8_t kinds)
         cnode_become(n, n->type == C_AND ? C_TRUE : C_FALSE);
         return;
     }
-    /* cheaper operands first (stable: equal costs keep the written order);
-     * evaluation has no side effects, so the result is the same */
-    for (size_t i = 1; i < w; i++) {
-        struct cnode *k = n->kids[i];
-        int kc = cnode_cost(k);
-        size_t j = i;
-
-        for (; j > 0 && cnode_cost(n->kids[j - 1]) > kc; j--)
-            n->kids[j] = n->kids[j - 1];
-        n->kids[j] = k;
-    }
+    order_by_cost(n);
+    cnode_set_cost(n);
     if (w == 1) {  /* a lone operand takes the node's place */
         struct cnode *k = n->kids[0];
 

@@ -67,19 +67,31 @@ static bool keyword(struct cparse *cp, const char *kw)
     return true;
 }
 
+/* Frees the tree without recursion (a chain of 100,000 `and` is as deep as
+ * it is long): while the node has a left operand, rotate it up (the node
+ * becomes its left operand's right one); then free the node and go right. */
 void cond_free(struct anode *n)
 {
-    if (!n)
-        return;
-    cond_free(n->a);
-    cond_free(n->b);
-    free(n->name);
-    free(n->op);
-    free(n->unsupported);
-    for (size_t i = 0; i < n->nvals; i++)
-        free(n->vals[i].s);
-    free(n->vals);
-    free(n);
+    while (n) {
+        struct anode *next;
+
+        if (n->a) {
+            next = n->a;
+            n->a = next->b;
+            next->b = n;
+            n = next;
+            continue;
+        }
+        next = n->b;
+        free(n->name);
+        free(n->op);
+        free(n->unsupported);
+        for (size_t i = 0; i < n->nvals; i++)
+            free(n->vals[i].s);
+        free(n->vals);
+        free(n);
+        n = next;
+    }
 }
 
 static struct anode *node_new(enum anode_type t, size_t off)
@@ -119,10 +131,12 @@ static int read_field(struct cparse *cp, char **out)
 static int read_quoted(struct cparse *cp, char **out)
 {
     char q = *cp->p, *dst;
-    const char *start = cp->p;
+    const char *start = cp->p, *end = cp->p + 1;
     size_t n = 0;
 
-    dst = malloc(strlen(cp->p) + 1);
+    while (*end && *end != q)  /* the string's extent bounds its copy */
+        end += *end == '\\' && end[1] ? 2 : 1;
+    dst = malloc((size_t)(end - start));
     if (!dst)
         return BW_ENOMEM;
     for (cp->p++; *cp->p && *cp->p != q; cp->p++) {

@@ -28,9 +28,12 @@ struct lru_entry {
     struct lru_entry *hnext, *prev, *next;
     uint64_t hash;
     char *key;
-    /* slot bytes follow, aligned */
-    _Alignas(16) unsigned char slot[];
+    /* the slot's bytes follow at LRU_SLOT_OFF (no flexible array member:
+     * the list head embeds an entry, which ISO C does not allow with one) */
 };
+
+#define LRU_SLOT_OFF ((sizeof(struct lru_entry) + 15) & ~(size_t)15)
+#define LRU_SLOT(e) ((unsigned char *)(e) + LRU_SLOT_OFF)
 
 struct lru {
     struct lru_entry **buckets;
@@ -129,7 +132,7 @@ static void *lru_get(struct lru *l, const char *key)
             e->prev->next = e->next;
             e->next->prev = e->prev;
             lru_front(l, e);
-            return e->slot;
+            return LRU_SLOT(e);
         }
     }
     if (l->n >= l->max) {
@@ -139,7 +142,7 @@ static void *lru_get(struct lru *l, const char *key)
         free(old->key);
         free(old);
     }
-    e = calloc(1, sizeof *e + l->slot_size);
+    e = calloc(1, LRU_SLOT_OFF + l->slot_size);
     if (!e || !(e->key = strdup(key))) {
         free(e);
         return NULL;
@@ -149,7 +152,7 @@ static void *lru_get(struct lru *l, const char *key)
     l->buckets[h & (l->nb - 1)] = e;
     lru_front(l, e);
     l->n++;
-    return e->slot;
+    return LRU_SLOT(e);
 }
 
 /* ---------------------------------------------------------------- state */
@@ -419,7 +422,7 @@ int rstate_save(const struct rstate *s, struct buf *out)
         if (rc == 0)
             rc = put(out, e->key, kl);
         if (rc == 0)
-            rc = put(out, e->slot, s->win.slot_size);
+            rc = put(out, LRU_SLOT(e), s->win.slot_size);
     }
     return rc;
 }

@@ -35,28 +35,32 @@ static int engine_bind(struct rules_engine *e, const struct ruleset *rs, struct 
 {
     struct rstate **state = calloc(rs->n ? rs->n : 1, sizeof *state);
     uint32_t *fired = calloc(rs->n ? rs->n : 1, sizeof *fired);
+    struct nameidx kept = {0};   /* old rules with state, by name: a swap runs on the loop */
+    int rc = state && fired ? 0 : BW_ENOMEM;
 
-    if (!state || !fired) {
+    for (size_t j = 0; rc == 0 && old && j < old_rs->n; j++)
+        if (old[j])
+            rc = nameidx_put(&kept, old_rs->rules[j].name, j);
+    if (rc < 0) {
         free(state);
         free(fired);
-        return BW_ENOMEM;
+        nameidx_release(&kept);
+        return rc;
     }
     for (size_t i = 0; i < rs->n; i++) {
         const struct rule *r = &rs->rules[i];
+        size_t j;
 
         if (!needs_state(r))
             continue;
-        for (size_t j = 0; old && j < old_rs->n; j++) {
-            if (old[j] && strcmp(old_rs->rules[j].name, r->name) == 0 &&
-                rstate_compatible(&old_rs->rules[j], r)) {
-                state[i] = old[j];
-                old[j] = NULL;
-                break;
-            }
+        if (old && nameidx_get(&kept, r->name, &j) && old[j] && rstate_compatible(&old_rs->rules[j], r)) {
+            state[i] = old[j];
+            old[j] = NULL;
         }
         if (!state[i])
             state[i] = rstate_new(r);  /* NULL on ENOMEM: the rule is skipped */
     }
+    nameidx_release(&kept);
     e->rs = rs;
     e->state = state;
     free(e->fired);
@@ -85,17 +89,16 @@ static void free_states(struct rstate **st, size_t n)
     free(st);
 }
 
-void rules_engine_swap(struct rules_engine *e, const struct ruleset *rs)
+int rules_engine_swap(struct rules_engine *e, const struct ruleset *rs)
 {
     struct rstate **old = e->state;
     const struct ruleset *old_rs = e->rs;
+    int rc = engine_bind(e, rs, old, old_rs);
 
-    if (engine_bind(e, rs, old, old_rs) < 0) {
-        /* no memory for the new tables: run the new rules without old state */
-        e->rs = old_rs;
-        return;
-    }
+    if (rc < 0)  /* no memory for the new tables: the engine still runs the old rules */
+        return rc;
     free_states(old, old_rs->n);
+    return 0;
 }
 
 void rules_engine_free(struct rules_engine *e)

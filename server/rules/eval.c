@@ -29,7 +29,7 @@ static inline uint32_t len_bit(size_t len)
 #define FNV_OFFSET 1469598103934665603ull
 #define FNV_PRIME 1099511628211ull
 
-static uint64_t hash_bytes(const char *s, size_t n)
+uint64_t rules_hash_bytes(const char *s, size_t n)
 {
     uint64_t h = FNV_OFFSET;
 
@@ -53,7 +53,7 @@ struct strset *strset_new(char *const *items, size_t n)
     if (!s->slots || !s->lens)
         goto fail;
     for (size_t i = 0; i < n; i++) {
-        size_t len = strlen(items[i]), j = hash_bytes(items[i], len) & s->mask;
+        size_t len = strlen(items[i]), j = rules_hash_bytes(items[i], len) & s->mask;
 
         if (strset_has(s, items[i], len))
             continue;
@@ -100,7 +100,7 @@ bool strset_has(const struct strset *s, const char *str, size_t len)
 {
     uint32_t lens = s->first[len ? (unsigned char)str[0] : 0];
 
-    return (lens & len_bit(len)) && len <= s->maxlen && strset_probe(s, hash_bytes(str, len), str, len);
+    return (lens & len_bit(len)) && len <= s->maxlen && strset_probe(s, rules_hash_bytes(str, len), str, len);
 }
 
 /* Most strings tested are in no set: the first byte and the length, looked

@@ -44,6 +44,25 @@ int yaml_load_string(const char *text, size_t len, struct ynode ***docs, size_t 
 void yaml_free_docs(struct ynode **docs, size_t n);
 const struct ynode *ynode_get(const struct ynode *map, const char *key);
 
+/* -------------------------------------------------------- name index */
+
+/* names.c: name -> index of an item (rule, macro, list); borrows the names. */
+struct nameidx_slot {
+    const char *name;
+    size_t idx;
+};
+
+struct nameidx {
+    struct nameidx_slot *slots;
+    size_t cap, n;
+    uint64_t *work;     /* counts probes when set */
+};
+
+/* Maps name to idx (replacing what it mapped to); 0 or BW_ENOMEM. */
+int nameidx_put(struct nameidx *x, const char *name, size_t idx);
+bool nameidx_get(struct nameidx *x, const char *name, size_t *idx);
+void nameidx_release(struct nameidx *x);
+
 /* ------------------------------------------------------ condition AST */
 
 enum anode_type { A_AND, A_OR, A_NOT, A_REF, A_CMP };
@@ -168,6 +187,7 @@ struct strset;  /* hash set of strings (eval.c) */
 
 struct cnode {                 /* the fields evaluation reads first come first */
     enum cnode_type type;
+    int cost;                  /* AND/OR/NOT: cost class, set by cnode_simplify */
     enum cop op;
     enum field_id field;
     enum vtype vt;             /* type of the field */
@@ -190,6 +210,8 @@ struct cnode {                 /* the fields evaluation reads first come first *
     size_t nvals;
 };
 
+/* FNV-1a of n bytes (eval.c). */
+uint64_t rules_hash_bytes(const char *s, size_t n);
 struct strset *strset_new(char *const *items, size_t n);
 void strset_free(struct strset *s);
 bool strset_has(const struct strset *s, const char *str, size_t len);
@@ -298,6 +320,7 @@ struct ruleset {
     uint32_t *corr_by_kind[RULES_KINDS];
     size_t n_corr_by_kind[RULES_KINDS];
     size_t n_enabled, n_unsupported;
+    uint64_t load_work;        /* name probes and nodes compiled while loading */
 };
 
 /* compile.c: compiles a condition AST, expanding macros and lists. On a
@@ -318,13 +341,23 @@ struct list_def {
     size_t n;
 };
 
+/* What conditions compile against. Macros are expanded where they are used
+ * (each use is compiled, then simplified for the kinds of its rule), so
+ * what a file costs is bounded by *budget: the tests and values all its
+ * conditions may expand to, shared by the whole load and set from the size
+ * of the input. A file that asks for more (macros nested to double at each
+ * level, say) is refused instead of taking exponential time and memory. */
 struct compile_env {
     struct macro_def *macros;
-    size_t nmacros;
+    struct nameidx *macro_idx;  /* name -> index in macros */
     struct list_def *lists;
-    size_t nlists;
+    struct nameidx *list_idx;   /* name -> index in lists */
+    size_t *budget;             /* tests and values left to expand */
+    uint64_t *work;             /* counts compiled nodes and values */
 };
 
+/* ... and BW_ETOOBIG (reason set) when the budget runs out: the caller
+ * refuses the file. */
 int compile_cond(const struct compile_env *env, const struct anode *ast, struct cnode **out,
                  char *reason, size_t rlen);
 int32_t priority_parse(const char *s);

@@ -15,11 +15,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "bulwark/err.h"
 #include "internal.h"
 
 #define LOAD_TAGS_MAX 64
+#define LOAD_EXCEPTIONS_MAX 256
+#define LOAD_OVERRIDE_MAX 16
+/* What conditions may expand to (tests and values, ~150 bytes each once
+ * compiled): a fixed allowance plus so many per byte of input. Falco's three
+ * files together (225 KB) use under 7,000 and a generated 1 MB file of 4,000
+ * rules about 120,000; a file whose macros double at each level (`m2: m1 or
+ * m1`...) is refused at the bound, after ~50 MB and a fraction of a second,
+ * instead of taking exponential time and memory. */
+#define LOAD_BUDGET_BASE 250000u
+#define LOAD_BUDGET_PER_BYTE 8u
 
 struct frag {
     char *text;
@@ -76,6 +87,9 @@ struct loader {
     size_t nmacros;
     struct list_def *lists;
     size_t nlists;
+    struct nameidx rule_idx, macro_idx, list_idx;   /* name -> index in the arrays above */
+    size_t input_bytes;   /* of every file: what the compile budget grows with */
+    uint64_t work;        /* name probes and compiled nodes (tests check it grows linearly) */
     const char *file;     /* file being read */
 };
 
@@ -217,6 +231,8 @@ static int strs_add_seq(struct loader *l, char ***v, size_t *n, const struct yno
             dup = strcmp((*v)[j], it->s) == 0;
         if (dup)
             continue;
+        if (uniq && *n >= LOAD_TAGS_MAX)  /* bounds the duplicate check too */
+            return bad(l, it, "more than 64 tags", NULL);
         rc = grow(v, *n, sizeof **v);
         if (rc < 0)
             return rc;
@@ -245,10 +261,9 @@ static int parse_bool(struct loader *l, const struct ynode *n, bool *out)
 
 static struct list_def *list_find(struct loader *l, const char *name)
 {
-    for (size_t i = 0; i < l->nlists; i++)
-        if (strcmp(l->lists[i].name, name) == 0)
-            return &l->lists[i];
-    return NULL;
+    size_t i;
+
+    return nameidx_get(&l->list_idx, name, &i) ? &l->lists[i] : NULL;
 }
 
 static int load_list(struct loader *l, const struct ynode *item, const char *name, bool append)
@@ -270,8 +285,10 @@ static int load_list(struct loader *l, const struct ynode *item, const char *nam
         d = &l->lists[l->nlists];
         memset(d, 0, sizeof *d);
         d->name = strdup(name);
-        if (!d->name)
+        if (!d->name || (rc = nameidx_put(&l->list_idx, d->name, l->nlists)) < 0) {
+            free(d->name);
             return BW_ENOMEM;
+        }
         l->nlists++;
     } else if (!append) {
         strs_free(d->items, d->n);
@@ -287,13 +304,13 @@ static int load_macro(struct loader *l, const struct ynode *item, const char *na
 {
     const struct ynode *cond = ynode_get(item, "condition");
     struct raw_macro *m = NULL;
+    size_t mi;
     int rc;
 
     if (!is_scalar(cond))
         return bad(l, item, "macro without a condition:", name);
-    for (size_t i = 0; i < l->nmacros && !m; i++)
-        if (strcmp(l->macros[i].name, name) == 0)
-            m = &l->macros[i];
+    if (nameidx_get(&l->macro_idx, name, &mi))
+        m = &l->macros[mi];
     if (append) {
         if (!m) {
             diag(l, l->file, item->line, "macro '%s': append to an undefined macro ignored", name);
@@ -308,8 +325,10 @@ static int load_macro(struct loader *l, const struct ynode *item, const char *na
         m = &l->macros[l->nmacros];
         memset(m, 0, sizeof *m);
         m->name = strdup(name);
-        if (!m->name)
+        if (!m->name || (rc = nameidx_put(&l->macro_idx, m->name, l->nmacros)) < 0) {
+            free(m->name);
             return BW_ENOMEM;
+        }
         l->nmacros++;
     }
     m->file = l->file;
@@ -321,10 +340,9 @@ static int load_macro(struct loader *l, const struct ynode *item, const char *na
 
 static struct raw_rule *rule_find(struct loader *l, const char *name)
 {
-    for (size_t i = 0; i < l->nrules; i++)
-        if (strcmp(l->rules[i].name, name) == 0)
-            return &l->rules[i];
-    return NULL;
+    size_t i;
+
+    return nameidx_get(&l->rule_idx, name, &i) ? &l->rules[i] : NULL;
 }
 
 static void exc_release(struct exc *x)
@@ -348,11 +366,10 @@ static void raw_rule_release(struct raw_rule *r)
 
 static int exc_add_values(struct exc *x, const struct ynode *values)
 {
-    const struct ynode **v = realloc(x->values, (x->nvalues + 1) * sizeof *v);
+    int rc = grow(&x->values, x->nvalues, sizeof *x->values);
 
-    if (!v)
-        return BW_ENOMEM;
-    x->values = v;
+    if (rc < 0)
+        return rc;
     x->values[x->nvalues++] = values;
     return 0;
 }
@@ -384,6 +401,8 @@ static int load_exceptions(struct loader *l, struct raw_rule *r, const struct yn
         if (!x) {
             if (!fields || (fields->type != Y_SEQ && fields->type != Y_SCALAR))
                 return bad(l, e, "exception without fields:", name->s);
+            if (r->nexc >= LOAD_EXCEPTIONS_MAX)  /* bounds the search by name above */
+                return bad(l, e, "more than 256 exceptions in a rule", NULL);
             rc = grow(&r->exc, r->nexc, sizeof *r->exc);
             if (rc < 0)
                 return rc;
@@ -471,6 +490,8 @@ static int load_rule(struct loader *l, const struct ynode *item, const char *nam
         }
         if (override && override->type != Y_MAP)
             return bad(l, override, "override: expected a mapping", NULL);
+        if (override && override->n > 2 * LOAD_OVERRIDE_MAX)  /* each key is looked up in item */
+            return bad(l, override, "override: more than 16 keys", NULL);
         for (size_t i = 0; override && i + 1 < override->n && rc == 0; i += 2) {
             const struct ynode *k = override->kids[i], *how = override->kids[i + 1];
 
@@ -495,8 +516,10 @@ static int load_rule(struct loader *l, const struct ynode *item, const char *nam
         r = &l->rules[l->nrules];
         memset(r, 0, sizeof *r);
         r->name = strdup(name);
-        if (!r->name)
+        if (!r->name || (rc = nameidx_put(&l->rule_idx, r->name, l->nrules)) < 0) {
+            free(r->name);
             return BW_ENOMEM;
+        }
         l->nrules++;
     } else {  /* a full redefinition replaces the rule in place */
         char *keep = r->name;
@@ -784,10 +807,10 @@ static int compile_correlate_members(struct cr *c, const struct compile_env *env
         mb->rule = -1;
         if (rn && is_scalar(rn)) {
             struct ruleset *rs = c->l->rs;
+            size_t j;
 
-            for (size_t j = 0; j < rs->n; j++)
-                if (rs->rules[j].name && strcmp(rs->rules[j].name, rn->s) == 0)
-                    mb->rule = (int)j;
+            if (nameidx_get(&c->l->rule_idx, rn->s, &j))  /* raw rule j compiled into rs->rules[j] */
+                mb->rule = (int)j;
             if (mb->rule < 0)
                 return disable(c, "correlate: unknown rule '%s'", rn->s);
             if (rs->rules[mb->rule].type == RT_CORRELATE)
@@ -836,8 +859,10 @@ static int exceptions_ast(struct cr *c, struct anode **out)
         bool single = x->fields->type == Y_SCALAR;
         size_t nf = single ? 1 : x->fields->n;
 
-        if (x->comps && (single ? x->comps->type != Y_SCALAR : x->comps->type != Y_SEQ || x->comps->n != nf))
-            return disable(c, "exception '%s': comps do not match fields", x->name);
+        if (x->comps && (single ? x->comps->type != Y_SCALAR : x->comps->type != Y_SEQ || x->comps->n != nf)) {
+            rc = disable(c, "exception '%s': comps do not match fields", x->name);  /* any is freed below */
+            break;
+        }
         for (size_t vs = 0; vs < x->nvalues && rc == 0; vs++) {
             const struct ynode *values = x->values[vs];
             size_t ntuples = single ? 1 : values->n;
@@ -1071,6 +1096,10 @@ static int compile_rule(struct loader *l, size_t i, const struct compile_env *en
             return 0;
         rc = compile_correlate_members(&c, env);
     }
+    if (rc == BW_ETOOBIG) {
+        diag(l, c.r->file, c.r->line, "rule '%s': %s; file refused", c.r->name, c.reason);
+        return BW_ECONFIG;
+    }
     if (rc == BW_EINVAL) {
         c.r->unsupported = true;
         c.r->reason = strdup(c.reason[0] ? c.reason : "invalid rule");
@@ -1084,12 +1113,11 @@ static int compile_rule(struct loader *l, size_t i, const struct compile_env *en
 
 static int index_add(uint32_t **arr, size_t *n, uint32_t v)
 {
-    uint32_t *a = realloc(*arr, (*n + 1) * sizeof *a);
+    int rc = grow(arr, *n, sizeof **arr);
 
-    if (!a)
-        return BW_ENOMEM;
-    a[(*n)++] = v;
-    *arr = a;
+    if (rc < 0)
+        return rc;
+    (*arr)[(*n)++] = v;
     return 0;
 }
 
@@ -1136,14 +1164,15 @@ static int build_indexes(struct ruleset *rs, struct loader *l)
 
 static int compile_all(struct loader *l)
 {
-    struct compile_env env = {.lists = l->lists, .nlists = l->nlists};
+    size_t budget = LOAD_BUDGET_BASE + LOAD_BUDGET_PER_BYTE * l->input_bytes;
+    struct compile_env env = {.lists = l->lists, .list_idx = &l->list_idx, .macro_idx = &l->macro_idx,
+                              .budget = &budget, .work = &l->work};
     struct ruleset *rs = l->rs;
     int rc = 0;
 
     env.macros = calloc(l->nmacros ? l->nmacros : 1, sizeof *env.macros);
     if (!env.macros)
         return BW_ENOMEM;
-    env.nmacros = l->nmacros;
     for (size_t i = 0; i < l->nmacros && rc == 0; i++) {
         env.macros[i].name = l->macros[i].name;
         env.macros[i].file = l->macros[i].file;
@@ -1162,9 +1191,10 @@ static int compile_all(struct loader *l)
         rc = compile_rule(l, i, &env, true);
     if (rc == 0)
         rc = build_indexes(rs, l);
-    for (size_t i = 0; i < env.nmacros; i++)
+    for (size_t i = 0; i < l->nmacros; i++)
         cond_free(env.macros[i].ast);
     free(env.macros);
+    rs->load_work = l->work;
     return rc;
 }
 
@@ -1204,16 +1234,28 @@ static void loader_release(struct loader *l)
         yaml_free_docs(l->docs[i], l->ndocs[i]);
     free(l->docs);
     free(l->ndocs);
+    nameidx_release(&l->rule_idx);
+    nameidx_release(&l->macro_idx);
+    nameidx_release(&l->list_idx);
 }
 
-static int load_file(struct loader *l, size_t fi)
+/* Reads file fi of the ruleset, from text when not NULL (len bytes), else
+ * from the file it names. */
+static int load_file(struct loader *l, size_t fi, const char *text, size_t len)
 {
+    struct stat st;
     char err[RULES_MSG_MAX];
     unsigned line = 0;
     int rc;
 
     l->file = l->rs->files[fi];
-    rc = yaml_load_file(l->file, &l->docs[fi], &l->ndocs[fi], &line, err, sizeof err);
+    if (!text && stat(l->file, &st) == 0)
+        l->input_bytes += (size_t)st.st_size;
+    l->input_bytes += len;
+    if (text)
+        rc = yaml_load_string(text, len, &l->docs[fi], &l->ndocs[fi], &line, err, sizeof err);
+    else
+        rc = yaml_load_file(l->file, &l->docs[fi], &l->ndocs[fi], &line, err, sizeof err);
     if (rc < 0) {
         diag(l, l->file, line, "%s", err);
         return rc;
@@ -1235,11 +1277,15 @@ static int load_file(struct loader *l, size_t fi)
     return 0;
 }
 
-int ruleset_load(struct ruleset **out, const char *const *paths, size_t n, rules_diag_fn diag_fn, void *ctx)
+/* ruleset_load() over n files, or over one text named paths[0] when text is
+ * not NULL. */
+static int load(struct ruleset **out, const char *const *paths, size_t n, const char *text, size_t len,
+                rules_diag_fn diag_fn, void *ctx)
 {
     struct loader l = {.diag = diag_fn, .ctx = ctx};
     int rc = BW_ENOMEM;
 
+    l.rule_idx.work = l.macro_idx.work = l.list_idx.work = &l.work;
     l.rs = calloc(1, sizeof *l.rs);
     l.docs = calloc(n ? n : 1, sizeof *l.docs);
     l.ndocs = calloc(n ? n : 1, sizeof *l.ndocs);
@@ -1255,7 +1301,7 @@ int ruleset_load(struct ruleset **out, const char *const *paths, size_t n, rules
     }
     rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++)
-        rc = load_file(&l, i);
+        rc = load_file(&l, i, text, len);
     if (rc == 0)
         rc = compile_all(&l);
     if (rc == 0) {
@@ -1268,6 +1314,17 @@ out:
     loader_release(&l);
     ruleset_free(l.rs);
     return rc;
+}
+
+int ruleset_load(struct ruleset **out, const char *const *paths, size_t n, rules_diag_fn diag_fn, void *ctx)
+{
+    return load(out, paths, n, NULL, 0, diag_fn, ctx);
+}
+
+int ruleset_load_text(struct ruleset **out, const char *name, const char *text, size_t len,
+                      rules_diag_fn diag_fn, void *ctx)
+{
+    return load(out, &name, 1, text, len, diag_fn, ctx);
 }
 
 void ruleset_counts(const struct ruleset *rs, size_t *total, size_t *enabled, size_t *unsupported)

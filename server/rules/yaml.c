@@ -88,13 +88,19 @@ static int build(struct yparse *y, yaml_event_t *ev, int depth, struct ynode **o
     yaml_event_t kev;
     int rc = 0;
 
-    if (depth > YAML_DEPTH_MAX)
-        return yerr(y, (unsigned)ev->start_mark.line + 1, "yaml: nesting too deep");
-    if (ev->type == YAML_ALIAS_EVENT)
-        return yerr(y, (unsigned)ev->start_mark.line + 1, "yaml: aliases are not supported");
+    /* ev is ours from here on: every return deletes it (an alias's anchor
+     * name, for one, is heap memory) */
+    if (depth > YAML_DEPTH_MAX || ev->type == YAML_ALIAS_EVENT) {
+        rc = yerr(y, (unsigned)ev->start_mark.line + 1,
+                  depth > YAML_DEPTH_MAX ? "yaml: nesting too deep" : "yaml: aliases are not supported");
+        yaml_event_delete(ev);
+        return rc;
+    }
     n = calloc(1, sizeof *n);
-    if (!n)
+    if (!n) {
+        yaml_event_delete(ev);
         return BW_ENOMEM;
+    }
     n->line = (unsigned)ev->start_mark.line + 1;
     switch (ev->type) {
     case YAML_SCALAR_EVENT: {

@@ -133,7 +133,9 @@ static uint64_t pb_run(struct pb_pair *p, struct rulestage *rs, uint64_t *alerts
                 char why[256];
                 memcpy(raw, payload, len);
                 f = frame_decode(raw, len, &pa);
-                if (f && f->msg_case == BULWARK__V1__FRAME__MSG_BATCH) {
+                /* As a connection does: every field checked on the wire first. */
+                if (f && ingest_check_frame(f, raw, len, why, sizeof why) == 0 &&
+                    f->msg_case == BULWARK__V1__FRAME__MSG_BATCH) {
                     size_t ne = f->batch->n_events, nraw = 0;
                     const uint8_t **ev = arena_alloc(ar, (ne + 1) * sizeof *ev);
                     size_t *evl = arena_alloc(ar, (ne + 1) * sizeof *evl);

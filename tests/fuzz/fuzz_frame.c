@@ -1,6 +1,7 @@
 /* fuzz_frame.c - fuzz target for the pure ingest stages: bytes -> frame
- * reader -> Frame decode -> hello check / batch validation, exactly as a
- * connection drives them, with the server's limits. Built as a libFuzzer
+ * reader -> Frame decode -> field check on the wire -> hello check / batch
+ * validation, exactly as a connection drives them, with the server's
+ * limits. Built as a libFuzzer
  * target with clang (-DBULWARK_FUZZ=ON) and always as a corpus replayer. */
 #include <stdbool.h>
 #include <stddef.h>
@@ -27,6 +28,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         Bulwark__V1__Frame *f = frame_decode(p, len, NULL);
         if (!f)
             break;
+        /* The connection checks every field on the wire first. */
+        if (ingest_check_frame(f, p, len, why, sizeof why) < 0) {
+            frame_free(f, NULL);
+            break;
+        }
         if (f->msg_case == BULWARK__V1__FRAME__MSG_HELLO) {
             ingest_check_hello(f->hello, "fuzz-agent", why, sizeof why);
         } else if (f->msg_case == BULWARK__V1__FRAME__MSG_BATCH) {

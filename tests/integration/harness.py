@@ -96,7 +96,7 @@ class Proc:
     """A child process whose stdout+stderr go to a log file and to memory,
     line by line, so a test can wait for a line matching a regex."""
 
-    def __init__(self, name, argv, log_path, cwd=None):
+    def __init__(self, name, argv, log_path, cwd=None, env=None):
         self.name = name
         self.argv = argv
         self.log_path = log_path
@@ -107,7 +107,8 @@ class Proc:
         self._log.write("# " + " ".join(argv) + "\n")
         self._log.flush()
         self.popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, cwd=cwd, env=child_env())
+                                      stderr=subprocess.STDOUT, cwd=cwd,
+                                      env=dict(child_env(), **(env or {})))
         self.pid = self.popen.pid
         self._reader = threading.Thread(target=self._read, name=f"log-{name}", daemon=True)
         self._reader.start()
@@ -203,13 +204,17 @@ class Proc:
         with self._cond:
             return [ln for ln in self.lines if any(p in ln for p in SANITIZER_PATTERNS)]
 
-    def vm_hwm_kib(self):
-        """Peak resident set size (VmHWM) in KiB while the process lives."""
+    def vm_kib(self, key):
+        """A /proc/PID/status size in KiB (VmHWM: peak, VmRSS: now)."""
         with open(f"/proc/{self.pid}/status", encoding="ascii") as f:
             for ln in f:
-                if ln.startswith("VmHWM:"):
+                if ln.startswith(key + ":"):
                     return int(ln.split()[1])
         return 0
+
+    def vm_hwm_kib(self):
+        """Peak resident set size (VmHWM) in KiB while the process lives."""
+        return self.vm_kib("VmHWM")
 
 
 class Server:
@@ -501,25 +506,25 @@ class BulwarkTest(unittest.TestCase):
     def path(self, *parts):
         return os.path.join(self.tmp, *parts)
 
-    def spawn(self, name, argv):
+    def spawn(self, name, argv, env=None):
         self._nlogs += 1
-        p = Proc(name, argv, self.path(f"{self._nlogs:02d}-{name}.log"), cwd=self.tmp)
+        p = Proc(name, argv, self.path(f"{self._nlogs:02d}-{name}.log"), cwd=self.tmp, env=env)
         self.procs.append(p)
         return p
 
     def certs(self, *ids, directory="certs"):
         return gen_certs(self.path(directory), *ids)
 
-    def start_server(self, certs, port=None, db=None, wait_ready=True, **opts):
+    def start_server(self, certs, port=None, db=None, wait_ready=True, env=None, **opts):
         """Starts bulwarkd on 127.0.0.1:port (a free port if None); opts are
-        extra config keys. Waits for the ready line."""
+        extra config keys, env extra environment. Waits for the ready line."""
         port = free_port() if port is None else port
         db = db or self.path("server.db")
         argv = [BULWARKD, f"--listen=127.0.0.1:{port}", f"--db={db}",
                 f"--tls_ca={certs}/ca.pem", f"--tls_cert={certs}/server.pem",
                 f"--tls_key={certs}/server.key"]
         argv += [f"--{k}={v}" for k, v in opts.items()]
-        proc = self.spawn("bulwarkd", argv)
+        proc = self.spawn("bulwarkd", argv, env=env)
         if wait_ready:
             m, _ = proc.wait_for(READY_RE, timeout=60)
             self.assertEqual(int(m.group(1)), port, "ready line names another port")
@@ -589,6 +594,31 @@ class BulwarkTest(unittest.TestCase):
         extra = set(counts) - set(expected)
         self.assertFalse(extra, f"rows from unexpected agents: {extra}")
         self.assertEqual(db_total(db), sum(expected.values()))
+
+    def open_welcomed(self, server, certs, agent_id):
+        """A raw TLS stream as agent_id, after Hello and Welcome."""
+        conn = tls_connect(server.port, f"{certs}/ca.pem", f"{certs}/agent-{agent_id}.pem",
+                           f"{certs}/agent-{agent_id}.key")
+        conn.sendall(frame(hello_payload(agent_id, hostname=f"host-{agent_id}")))
+        payload = read_frame(conn)
+        self.assertIsNotNone(payload, f"{agent_id}: closed instead of answering Hello")
+        kind, fields = decode_frame(payload)
+        self.assertEqual(kind, "welcome", f"{agent_id}: answer to Hello: {kind} {fields}")
+        return conn
+
+    def timed_agent(self, certs, server, agent_id, events, timeout=600):
+        """Runs a full-speed synthetic agent to its drained exit; asserts its
+        events are all stored; returns its events per second (from spawn to
+        exit, so a ratio of two runs compares like with like)."""
+        t0 = time.monotonic()
+        a = self.start_agent(certs, server, agent_id, synthetic_rate=0, synthetic_count=events,
+                             exit_when_drained="true")
+        self.wait_drained(a, events=events, timeout=timeout)
+        took = time.monotonic() - t0
+        counts = db_agent_counts(server.db)
+        self.assertEqual(counts.get(agent_id), (events, events, 1, events),
+                         f"{agent_id}: (rows, distinct seq, min, max)")
+        return events / took
 
     def wait_rows(self, db, at_least, timeout=120):
         def enough():

@@ -6,7 +6,11 @@
   the database, with their evidence; the `benign` scenario raises none.
 - Hot reload under load: SIGHUP with a broken rule file is refused (logged
   with file:line), the running rules keep raising alerts, and no event is
-  lost; a good file then reloads."""
+  lost; a good file then reloads.
+- Reload of costly files while an agent streams: macros that double at each
+  level (exponential to expand) are refused with file:line while the server
+  goes on storing; a condition of 100,000 clauses (it overflowed the stack on
+  SIGHUP) reloads; the old rules keep judging throughout."""
 import os
 import shutil
 import signal
@@ -23,6 +27,24 @@ class RulesTest(harness.BulwarkTest):
         d = self.path("rules")
         shutil.copytree(os.path.join(harness.SOURCE_DIR, "rules"), d)
         return d
+
+    def sighup(self, server, rules, name, text, *patterns):
+        """Writes rules/name, sends SIGHUP and waits for each pattern in the
+        log lines that follow."""
+        with open(os.path.join(rules, name), "w") as f:
+            f.write(text)
+        mark = server.proc.count()
+        server.proc.signal(signal.SIGHUP)
+        for p in patterns:
+            server.proc.wait_for(p, 60, start=mark)
+
+    def miner_alerts_raised(self, certs, server, agent_id):
+        """A miner story from a new agent raises every miner alert."""
+        miner = self.start_agent(certs, server, agent_id, synthetic_scenario="miner",
+                                 exit_when_drained="true")
+        self.wait_drained(miner)
+        harness.wait_until(lambda: {r[0] for r in self.alerts(server.db)} >= MINER_ALERTS, 30,
+                           what=f"the miner's alerts ({agent_id})")
 
     def alerts(self, db):
         return harness.db_query(db, "SELECT rule, priority, count, container_id FROM alerts "
@@ -90,34 +112,61 @@ class RulesTest(harness.BulwarkTest):
         self.wait_rows(server.db, 5000)
 
         # A broken file: refused with file:line, the old rules stay.
-        broken = os.path.join(rules, "zz-broken.yaml")
-        with open(broken, "w") as f:
-            f.write("- rule: Broken\n  condition: proc.name = (\n  output: x\n  priority: INFO\n")
-        mark = server.proc.count()
-        server.proc.signal(signal.SIGHUP)
-        server.proc.wait_for(r"zz-broken\.yaml:\d+", 30, start=mark)
-        server.proc.wait_for(r"reload refused; the running rules stay", 30, start=mark)
+        self.sighup(server, rules, "zz-broken.yaml",
+                    "- rule: Broken\n  condition: proc.name = (\n  output: x\n  priority: INFO\n",
+                    r"zz-broken\.yaml:\d+", r"reload refused; the running rules stay")
 
         # The running rules still judge: a miner story arrives after the refusal.
-        miner = self.start_agent(certs, server, "miner-late", synthetic_scenario="miner",
-                                 exit_when_drained="true")
-        self.wait_drained(miner)
-        harness.wait_until(lambda: {r[0] for r in self.alerts(server.db)} >= MINER_ALERTS, 30,
-                           what="the miner's alerts after a refused reload")
+        self.miner_alerts_raised(certs, server, "miner-late")
 
         # A good file reloads.
-        os.unlink(broken)
-        with open(os.path.join(rules, "zz-extra.yaml"), "w") as f:
-            f.write("- rule: Extra test rule\n  condition: proc.name = never-seen-name\n"
-                    "  output: x\n  priority: INFO\n")
-        mark = server.proc.count()
-        server.proc.signal(signal.SIGHUP)
-        server.proc.wait_for(r"SIGHUP: reloaded the rules", 30, start=mark)
+        os.unlink(os.path.join(rules, "zz-broken.yaml"))
+        self.sighup(server, rules, "zz-extra.yaml",
+                    "- rule: Extra test rule\n  condition: proc.name = never-seen-name\n"
+                    "  output: x\n  priority: INFO\n", r"rules: reloaded: \d+ rules enabled")
 
         for a in agents:
             self.wait_drained(a)
         self.stop_server(server)
         self.assert_exact(server.db, {"load-a": 40000, "load-b": 40000, "miner-late": 33})
+
+    def test_reload_of_costly_rules_while_streaming(self):
+        certs = self.certs("stream", "miner-after")
+        rules = self.rules_dir()
+        server = self.start_server(certs, rules=rules)
+        m, _ = server.proc.wait_for(r"rules: loaded \d+ rule files: \d+ rules, (\d+) enabled", 5)
+        enabled = int(m.group(1))
+        stream = self.start_agent(certs, server, "stream", synthetic_rate=4000,
+                                  synthetic_count=40000, exit_when_drained="true")
+        self.wait_rows(server.db, 3000)
+
+        # 40 macros, each (previous or previous): 2^40 tests if expanded.
+        nested = "- macro: m0\n  condition: proc.name = x\n" + "".join(
+            f"- macro: m{k}\n  condition: (m{k - 1} or m{k - 1})\n" for k in range(1, 41)) + \
+            "- rule: Nested\n  desc: d\n  condition: evt.type = execve and m40\n" \
+            "  output: o\n  priority: INFO\n"
+        before = harness.db_total(server.db)
+        self.sighup(server, rules, "zz-nested.yaml", nested,
+                    r"zz-nested\.yaml:\d+: rule 'Nested': conditions expand to too many",
+                    r"reload refused; the running rules stay")
+        # the loop went on storing while the file was compiled and refused
+        self.wait_rows(server.db, before + 2000, timeout=60)
+
+        # the running rules still judge
+        self.miner_alerts_raised(certs, server, "miner-after")
+
+        # 100,000 clauses in one condition: compiled beside the loop, swapped in.
+        os.unlink(os.path.join(rules, "zz-nested.yaml"))
+        clauses = " and ".join(f"proc.name != p{k}" for k in range(100000))
+        self.sighup(server, rules, "zz-long.yaml",
+                    f"- rule: Long\n  desc: d\n  condition: evt.type = execve and {clauses}\n"
+                    "  output: o\n  priority: INFO\n",
+                    rf"rules: reloaded: {enabled + 1} rules enabled")
+        self.assertTrue(server.proc.running(), server.proc.tail())
+
+        self.wait_drained(stream)
+        self.stop_server(server)
+        self.assert_exact(server.db, {"stream": 40000, "miner-after": 33})
 
 
 if __name__ == "__main__":

@@ -1,13 +1,16 @@
-/* test_ingest.c - hello identity checks and batch validation (pure stage). */
+/* test_ingest.c - hello identity checks, batch validation and the field
+ * checks of bulwark/limits.h on the wire (pure stage). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
 #include "bulwark/err.h"
 #include "bulwark/ingest.h"
+#include "bulwark/limits.h"
 
 static void test_hello(void **state)
 {
@@ -17,6 +20,7 @@ static void test_hello(void **state)
     (void)state;
     h.protocol_version = 1;
     h.agent_id = "web-01";
+    h.hostname = "web-01.example";
     h.epoch = 9;
     assert_int_equal(ingest_check_hello(&h, "web-01", why, sizeof why), 0);
     /* Another agent's id: refused as an identity problem, with both names. */
@@ -29,7 +33,16 @@ static void test_hello(void **state)
     h.protocol_version = 1;
     h.epoch = 0;
     assert_int_equal(ingest_check_hello(&h, "web-01", why, sizeof why), BW_EPROTO);
+    h.epoch = UINT64_MAX;  /* stored as a signed 64-bit integer */
+    assert_int_equal(ingest_check_hello(&h, "web-01", why, sizeof why), BW_EPROTO);
+    assert_non_null(strstr(why, "epoch"));
     h.epoch = 9;
+    h.hostname = "";
+    assert_int_equal(ingest_check_hello(&h, "web-01", why, sizeof why), BW_EPROTO);
+    h.hostname = "web\n01";
+    assert_int_equal(ingest_check_hello(&h, "web-01", why, sizeof why), BW_EPROTO);
+    assert_non_null(strstr(why, "hostname"));
+    h.hostname = "web-01.example";
     h.agent_id = "web 01";
     assert_int_equal(ingest_check_hello(&h, "web 01", why, sizeof why), BW_EPROTO);
 }
@@ -147,12 +160,249 @@ static void test_batch_refusals(void **state)
     assert_int_equal(next, 1);  /* nothing refused ever advanced the stream */
 }
 
+/* A sequence number may not pass 2^63-1 (SQLite integers) nor wrap. */
+static void test_batch_seq_range(void **state)
+{
+    struct fixture f;
+    struct ingest_batch ib;
+    uint64_t next = UINT64_MAX;
+    char why[256];
+
+    (void)state;
+    fixture_init(&f, UINT64_MAX - N + 1);
+    assert_int_equal(ingest_batch_build(&f.b, NULL, NULL, "a", "h", 5, 4096, 1, &next, &ib, why,
+                                        sizeof why),
+                     BW_EPROTO);
+    assert_non_null(strstr(why, "2^63-1"));
+    fixture_init(&f, BW_LIMIT_SEQ - 2);  /* the last would be 2^63-1 + 5 */
+    assert_int_equal(ingest_batch_build(&f.b, NULL, NULL, "a", "h", 5, 4096, 1, &next, &ib, why,
+                                        sizeof why),
+                     BW_EPROTO);
+    fixture_init(&f, BW_LIMIT_SEQ - N + 1);  /* ends exactly at the limit */
+    assert_int_equal(ingest_batch_build(&f.b, NULL, NULL, "a", "h", 5, 4096, 1, &next, &ib, why,
+                                        sizeof why),
+                     0);
+    ingest_batch_release(&ib);
+}
+
+/* ------------------------------------------------------------ wire checks */
+
+/* Packs f, lets edit change the bytes, decodes them again and runs the
+ * field check on them, as the connection does. */
+static int check_packed(const Bulwark__V1__Frame *f, const char *find, const char *put, char *why,
+                        size_t whylen)
+{
+    size_t n = bulwark__v1__frame__get_packed_size(f);
+    uint8_t *raw = malloc(n);
+    Bulwark__V1__Frame *back;
+    int rc;
+
+    assert_non_null(raw);
+    bulwark__v1__frame__pack(f, raw);
+    if (find) {  /* same-length replacement inside the packed bytes */
+        size_t fl = strlen(find);
+        uint8_t *at = memmem(raw, n, find, fl);
+        assert_non_null(at);
+        memcpy(at, put, fl);
+    }
+    back = bulwark__v1__frame__unpack(NULL, n, raw);
+    assert_non_null(back);
+    rc = ingest_check_frame(back, raw, n, why, whylen);
+    bulwark__v1__frame__free_unpacked(back, NULL);
+    free(raw);
+    return rc;
+}
+
+struct wire_fixture {
+    struct fixture ev;
+    Bulwark__V1__Frame frame;
+};
+
+static void wire_fixture_init(struct wire_fixture *w)
+{
+    fixture_init(&w->ev, 40);
+    bulwark__v1__frame__init(&w->frame);
+    w->frame.msg_case = BULWARK__V1__FRAME__MSG_BATCH;
+    w->frame.batch = &w->ev.b;
+    w->ev.exec.cwd = "/srv/app";
+}
+
+static void test_wire_strings(void **state)
+{
+    struct wire_fixture w;
+    char why[256];
+    char *big = malloc(1024 * 1024 + 1);
+
+    (void)state;
+    assert_non_null(big);
+    wire_fixture_init(&w);
+    assert_int_equal(check_packed(&w.frame, NULL, NULL, why, sizeof why), 0);
+
+    /* 1 MB cwd: refused, naming the field, its size and the event's seq. */
+    memset(big, 'a', 1024 * 1024);
+    big[1024 * 1024] = '\0';
+    w.ev.exec.cwd = big;
+    assert_int_equal(check_packed(&w.frame, NULL, NULL, why, sizeof why), BW_EPROTO);
+    assert_non_null(strstr(why, "event seq 40"));
+    assert_non_null(strstr(why, "'exec.cwd'"));
+    assert_non_null(strstr(why, "1048576 bytes (limit 4096)"));
+
+    /* Exactly the limit is fine; one more byte is not. */
+    big[BW_LIMIT_STRING] = '\0';
+    assert_int_equal(check_packed(&w.frame, NULL, NULL, why, sizeof why), 0);
+    big[BW_LIMIT_STRING] = 'a';
+    big[BW_LIMIT_STRING + 1] = '\0';
+    assert_int_equal(check_packed(&w.frame, NULL, NULL, why, sizeof why), BW_EPROTO);
+
+    /* A NUL inside a container id (the decoded copy would be cut at it). */
+    wire_fixture_init(&w);
+    w.ev.c.id = "4f1cXffee";
+    assert_int_equal(check_packed(&w.frame, "4f1cXffee", "4f1c\0ffee", why, sizeof why),
+                     BW_EPROTO);
+    assert_non_null(strstr(why, "event seq 41"));  /* the first with a container */
+    assert_non_null(strstr(why, "'container.id' has a nul byte"));
+
+    /* Invalid UTF-8: a lone continuation byte, an overlong '/', a surrogate. */
+    const char *bad[] = {"/tmp/\x80x", "/tmp/\xc0\xafx", "/tmp/\xed\xa0\x80x", "/tmp/\xf5\x80\x80\x80"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        wire_fixture_init(&w);
+        w.ev.exec.cwd = (char *)bad[i];
+        assert_int_equal(check_packed(&w.frame, NULL, NULL, why, sizeof why), BW_EPROTO);
+        assert_non_null(strstr(why, "'exec.cwd' is not valid utf-8"));
+    }
+    /* Valid multi-byte UTF-8 passes. */
+    wire_fixture_init(&w);
+    w.ev.exec.cwd = "/home/j\xc3\xbcrgen/\xe6\x97\xa5\xf0\x9f\x90\xb3";
+    assert_int_equal(check_packed(&w.frame, NULL, NULL, why, sizeof why), 0);
+
+    /* Container ids have their own, shorter limit. */
+    wire_fixture_init(&w);
+    memset(big, 'f', 200);
+    big[200] = '\0';
+    w.ev.c.id = big;
+    assert_int_equal(check_packed(&w.frame, NULL, NULL, why, sizeof why), BW_EPROTO);
+    assert_non_null(strstr(why, "'container.id' is 200 bytes (limit 128)"));
+    free(big);
+}
+
+static void test_wire_counts_and_enums(void **state)
+{
+    struct wire_fixture w;
+    Bulwark__V1__ContainerConfig cfg = BULWARK__V1__CONTAINER_CONFIG__INIT;
+    Bulwark__V1__NetConnection net = BULWARK__V1__NET_CONNECTION__INIT;
+    char *caps[BW_LIMIT_REPEATED + 1];
+    char why[256];
+
+    (void)state;
+    for (size_t i = 0; i <= BW_LIMIT_REPEATED; i++)
+        caps[i] = "CAP_SYS_ADMIN";
+    wire_fixture_init(&w);
+    w.ev.ev[3].body_case = BULWARK__V1__EVENT__BODY_CONFIG;
+    w.ev.ev[3].config = &cfg;
+    cfg.cap_add = caps;
+    cfg.n_cap_add = BW_LIMIT_REPEATED;
+    assert_int_equal(check_packed(&w.frame, NULL, NULL, why, sizeof why), 0);
+    cfg.n_cap_add = BW_LIMIT_REPEATED + 1;
+    assert_int_equal(check_packed(&w.frame, NULL, NULL, why, sizeof why), BW_EPROTO);
+    assert_non_null(strstr(why, "event seq 43"));
+    assert_non_null(strstr(why, "'config.cap_add[256]' has more than 256 entries"));
+
+    /* An enum value the schema does not declare. */
+    wire_fixture_init(&w);
+    w.ev.ev[0].body_case = BULWARK__V1__EVENT__BODY_NET;
+    w.ev.ev[0].net = &net;
+    net.protocol = (Bulwark__V1__NetConnection__Protocol)7;
+    assert_int_equal(check_packed(&w.frame, NULL, NULL, why, sizeof why), BW_EPROTO);
+    assert_non_null(strstr(why, "event seq 40: field 'net.protocol' has no value 7"));
+}
+
+/* Hello: label texts must be UTF-8 (they were dropped silently from the
+ * stored JSON), host names must not hide a NUL. */
+static void test_wire_hello(void **state)
+{
+    Bulwark__V1__Frame f = BULWARK__V1__FRAME__INIT;
+    Bulwark__V1__Hello h = BULWARK__V1__HELLO__INIT;
+    Bulwark__V1__Labels l = BULWARK__V1__LABELS__INIT;
+    Bulwark__V1__Labels__ExtraEntry e = BULWARK__V1__LABELS__EXTRA_ENTRY__INIT;
+    Bulwark__V1__Labels__ExtraEntry *ep = &e;
+    char why[256];
+
+    (void)state;
+    f.msg_case = BULWARK__V1__FRAME__MSG_HELLO;
+    f.hello = &h;
+    h.protocol_version = 1;
+    h.agent_id = "web-01";
+    h.hostname = "web-01.exampleXevil";
+    h.epoch = 9;
+    h.labels = &l;
+    l.n_extra = 1;
+    l.extra = &ep;
+    e.key = "team";
+    e.value = "caf\xc3\xa9";
+    assert_int_equal(check_packed(&f, NULL, NULL, why, sizeof why), 0);
+    assert_int_equal(check_packed(&f, "exampleXevil", "example\0evil", why, sizeof why),
+                     BW_EPROTO);
+    assert_string_equal(why, "field 'hello.hostname' has a nul byte");
+    e.value = "caf\xe9";  /* Latin-1 */
+    assert_int_equal(check_packed(&f, NULL, NULL, why, sizeof why), BW_EPROTO);
+    assert_string_equal(why, "field 'hello.labels.extra[0].value' is not valid utf-8");
+    e.value = "ok";
+    h.agent_version = "1.0-with-a-version-string-that-goes-on-and-on-past-sixty-four-bytes";
+    assert_int_equal(check_packed(&f, NULL, NULL, why, sizeof why), BW_EPROTO);
+    assert_non_null(strstr(why, "'hello.agent_version' is 67 bytes (limit 64)"));
+}
+
+/* Builds f's batch, expecting a refusal whose reason contains `expect`. */
+static void refused_with(struct fixture *f, const char *expect)
+{
+    struct ingest_batch ib;
+    uint64_t next = 1;
+    char why[256];
+
+    assert_int_equal(ingest_batch_build(&f->b, NULL, NULL, "a", "h", 5, 4096, 1, &next, &ib, why,
+                                        sizeof why),
+                     BW_EPROTO);
+    assert_non_null(strstr(why, expect));
+    assert_int_equal(next, 1);
+}
+
+/* Numbers the schema cannot bound: ports, CPU, CVSS. */
+static void test_event_numbers(void **state)
+{
+    struct fixture f;
+    Bulwark__V1__NetConnection net = BULWARK__V1__NET_CONNECTION__INIT;
+    Bulwark__V1__VulnFinding v = BULWARK__V1__VULN_FINDING__INIT;
+    Bulwark__V1__ResourceSample r = BULWARK__V1__RESOURCE_SAMPLE__INIT;
+
+    (void)state;
+    fixture_init(&f, 1);
+    f.ev[5].body_case = BULWARK__V1__EVENT__BODY_NET;
+    f.ev[5].net = &net;
+    net.remote_port = 70000;
+    refused_with(&f, "event seq 6: field 'net' has a port over 65535");
+    fixture_init(&f, 1);
+    f.ev[2].body_case = BULWARK__V1__EVENT__BODY_VULN;
+    f.ev[2].vuln = &v;
+    v.cvss_score = 11.5;
+    refused_with(&f, "event seq 3: field 'vuln.cvss_score'");
+    fixture_init(&f, 1);
+    f.ev[0].body_case = BULWARK__V1__EVENT__BODY_RESOURCE;
+    f.ev[0].resource = &r;
+    r.cpu_cores = -1;
+    refused_with(&f, "event seq 1: field 'resource.cpu_cores'");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hello),
         cmocka_unit_test(test_batch_ok_and_resend),
         cmocka_unit_test(test_batch_refusals),
+        cmocka_unit_test(test_batch_seq_range),
+        cmocka_unit_test(test_wire_strings),
+        cmocka_unit_test(test_wire_counts_and_enums),
+        cmocka_unit_test(test_wire_hello),
+        cmocka_unit_test(test_event_numbers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -480,7 +480,7 @@ static void test_save_restore_and_swap(void **state)
                   "- rule: New\n  condition: proc.name = n\n  output: n\n  priority: INFO\n"
                   "- rule: Both\n  correlate:\n    all: [A, B]\n    within: 60s\n    by: container.id\n"
                   "  output: \"both again\"\n  priority: CRITICAL\n");
-    rules_engine_swap(e, rs2);
+    assert_int_equal(rules_engine_swap(e, rs2), 0);
     ruleset_free(rs);
     g.n = 0;
     assert_int_equal(feed(e, "c1", 120 * SEC, "b", 6, &g), 1);
