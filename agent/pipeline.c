@@ -46,6 +46,15 @@
 #define AHEAD_MAX 200000u           /* a pull source stays this close to the acks */
 #define CONTAINERS_MAX 4096u
 #define KINDS 17                    /* Event body cases go up to 16 */
+#define MARK_KEYS 4                 /* producers that keep a position (replay, falco) */
+#define LOG_EVERY_NS (10 * 1000000000LL)  /* a repeated warning: at most this often */
+#define FLUSH_RETRY_MS 1000u        /* the spool's disk was full: try again after */
+
+/* A producer's position after the event in the same queue slot (key 0: none). */
+struct qmark {
+    uint8_t key;                    /* 1 + index in agent.mark_keys */
+    uint64_t v[SPOOL_MARK_VALUES];
+};
 
 struct agent {
     uv_loop_t loop;
@@ -64,7 +73,12 @@ struct agent {
 
     /* the queue: a ring of owned events */
     Bulwark__V1__Event **q;
+    struct qmark *qm;               /* q_cap: the position each slot's event ends;
+                                     * allocated by the first mark (most agents never mark) */
     uint32_t q_head, q_len, q_cap;
+    char *mark_keys[MARK_KEYS];
+    char *source_key;               /* the pull source's mark key ("replay:PATH") */
+    struct qmark loose[MARK_KEYS];  /* marks made with an empty queue (key 0: none) */
 
     uv_timer_t tick;            /* pulls the source and/or flushes the queue */
     uint32_t pull_ms;           /* a pull source's period (0: no pull source) */
@@ -75,6 +89,10 @@ struct agent {
     int exit_code;
     uint64_t produced;          /* events taken from the pull source */
     uint64_t queue_dropped;
+    uint64_t queue_dropped_logged, spool_dropped_logged;  /* counts at the last log */
+    int64_t queue_drop_log_ns, spool_drop_log_ns, flush_fail_log_ns;
+    uint64_t flush_failures;    /* spool appends that failed and are retried */
+    uint32_t chunk_max;         /* events per append: halved while the disk is full */
     uint64_t by_kind[KINDS];
     uint64_t printed;
     Bulwark__V1__AgentHealth__EventsByKindEntry health_kinds[KINDS];
@@ -105,6 +123,17 @@ static uint64_t agent_flush_wait_ms(const struct agent *a, int64_t now)
     return left <= 0 ? 0 : (uint64_t)(left + 999999) / 1000000;
 }
 
+/* Whether a warning last logged at *last may be logged again now. */
+static bool agent_log_due(int64_t *last)
+{
+    int64_t now = clock_mono_ns();
+
+    if (*last && now - *last < LOG_EVERY_NS)
+        return false;
+    *last = now;
+    return true;
+}
+
 static int agent_emit(void *ctx, Bulwark__V1__Event *ev)
 {
     struct agent *a = ctx;
@@ -112,9 +141,18 @@ static int agent_emit(void *ctx, Bulwark__V1__Event *ev)
     if (a->q_len == a->q_cap || a->stopping) {
         a->queue_dropped++;
         agent_event_free(a, ev);
+        if (agent_log_due(&a->queue_drop_log_ns)) {
+            log_msg(LOG_WARN, "agent", "queue full (%u events wait for the spool): dropped %llu "
+                    "events since the last report, %llu in all", a->q_cap,
+                    (unsigned long long)(a->queue_dropped - a->queue_dropped_logged),
+                    (unsigned long long)a->queue_dropped);
+            a->queue_dropped_logged = a->queue_dropped;
+        }
         return BW_EFULL;
     }
     a->q[(a->q_head + a->q_len) % a->q_cap] = ev;
+    if (a->qm)
+        a->qm[(a->q_head + a->q_len) % a->q_cap].key = 0;
     a->q_len++;
     /* A collector's event schedules the flush (a pull source's tick re-arms
      * the timer itself when it is done). */
@@ -123,6 +161,63 @@ static int agent_emit(void *ctx, Bulwark__V1__Event *ev)
     else if (a->q_len == 1 && !uv_is_active((uv_handle_t *)&a->tick))
         uv_timer_start(&a->tick, on_tick, agent_flush_wait_ms(a, clock_mono_ns()), 0);
     return 0;
+}
+
+/* A key's index + 1, registered on first use; 0 when the table is full. */
+static uint8_t agent_mark_key(struct agent *a, const char *key)
+{
+    for (int i = 0; i < MARK_KEYS; i++) {
+        if (!a->mark_keys[i] && !(a->mark_keys[i] = strdup(key)))
+            return 0;
+        if (!strcmp(a->mark_keys[i], key))
+            return (uint8_t)(i + 1);
+    }
+    log_msg(LOG_WARN, "agent", "more than %d positions to keep: '%s' is not kept", MARK_KEYS, key);
+    return 0;
+}
+
+/* Records that `key`'s producer stands at v after the events queued so far:
+ * v goes to the spool in the transaction that stores the last of them (or
+ * by itself on the next flush when none waits). No-op without a spool. */
+static void agent_mark(void *ctx, const char *key, const uint64_t v[SPOOL_MARK_VALUES])
+{
+    struct agent *a = ctx;
+    struct qmark *m;
+    uint8_t k;
+
+    if (!a->spool || a->stopping || !(k = agent_mark_key(a, key)))
+        return;
+    if (!a->qm && !(a->qm = calloc(a->q_cap, sizeof *a->qm))) {
+        log_msg(LOG_ERROR, "agent", "out of memory: the position of '%s' is not kept", key);
+        return;
+    }
+    if (a->q_len > 0) {
+        m = &a->qm[(a->q_head + a->q_len - 1) % a->q_cap];
+        if (m->key && m->key != k)
+            return;  /* two producers never share a queue; keep the first */
+    } else {
+        m = &a->loose[k - 1];
+        if (!uv_is_active((uv_handle_t *)&a->tick))
+            uv_timer_start(&a->tick, on_tick, agent_flush_wait_ms(a, clock_mono_ns()), 0);
+    }
+    m->key = k;
+    memcpy(m->v, v, sizeof m->v);
+}
+
+/* The stored position of key's producer. 0, BW_ENOTFOUND (none, or no spool). */
+static int agent_mark_get(void *ctx, const char *key, uint64_t v[SPOOL_MARK_VALUES])
+{
+    struct agent *a = ctx;
+
+    return a->spool ? spool_mark_get(a->spool, key, v) : BW_ENOTFOUND;
+}
+
+static bool agent_loose_marks(const struct agent *a)
+{
+    for (int i = 0; i < MARK_KEYS; i++)
+        if (a->loose[i].key)
+            return true;
+    return false;
 }
 
 static bool agent_has_room(void *ctx)
@@ -146,36 +241,80 @@ static void agent_print(struct agent *a, const Bulwark__V1__Event *ev)
     json_decref(j);
 }
 
-/* Empties the queue into the spool (one transaction a chunk) or stdout. */
+/* The spool refused events because it holds spool_max_events or _bytes:
+ * they are counted in the spool (persisted, shipped in health); say so. */
+static void agent_spool_dropped(struct agent *a)
+{
+    struct spool_stats st;
+
+    if (!agent_log_due(&a->spool_drop_log_ns))
+        return;
+    spool_get_stats(a->spool, &st);
+    log_msg(LOG_WARN, "agent", "spool full (%llu events, %llu bytes waiting for the server): "
+            "dropped %llu events since the last report, %llu in all",
+            (unsigned long long)st.depth, (unsigned long long)st.bytes,
+            (unsigned long long)(st.dropped - a->spool_dropped_logged),
+            (unsigned long long)st.dropped);
+    a->spool_dropped_logged = st.dropped;
+}
+
+/* Empties the queue into the spool (one transaction a chunk, with the
+ * producers' positions after the chunk's last event) or stdout. */
 static int agent_flush(struct agent *a)
 {
     a->last_flush_ns = clock_mono_ns();
-    while (a->q_len > 0) {
+    while (a->q_len > 0 || agent_loose_marks(a)) {
         Bulwark__V1__Event *chunk[CHUNK];
-        size_t n = 0, accepted = 0;
+        struct spool_mark marks[MARK_KEYS];
+        struct qmark last[MARK_KEYS], loose[MARK_KEYS];
+        size_t n = 0, nmarks = 0, accepted = 0;
         int rc = 0;
 
-        while (n < CHUNK && a->q_len > 0) {
+        /* marks made with an empty queue come before every queued event */
+        memcpy(last, a->loose, sizeof last);
+        memcpy(loose, a->loose, sizeof loose);
+        memset(a->loose, 0, sizeof a->loose);
+        while (n < a->chunk_max && a->q_len > 0) {
+            const struct qmark *m = a->qm ? &a->qm[a->q_head] : NULL;
+
+            if (m && m->key)
+                last[m->key - 1] = *m;
             chunk[n++] = a->q[a->q_head];
             a->q_head = (a->q_head + 1) % a->q_cap;
             a->q_len--;
         }
-        for (size_t i = 0; i < n; i++)
-            if ((unsigned)chunk[i]->body_case < KINDS)
-                a->by_kind[chunk[i]->body_case]++;
+        for (int k = 0; k < MARK_KEYS; k++) {
+            if (!last[k].key)
+                continue;
+            marks[nmarks].key = a->mark_keys[k];
+            memcpy(marks[nmarks++].v, last[k].v, sizeof last[k].v);
+        }
         if (a->to_stdout) {
             for (size_t i = 0; i < n; i++)
                 agent_print(a, chunk[i]);
             fflush(stdout);
         } else {
-            rc = spool_append(a->spool, chunk, n, &accepted);
+            rc = spool_append_marked(a->spool, chunk, n, marks, nmarks, &accepted);
         }
-        for (size_t i = 0; i < n; i++)
-            agent_event_free(a, chunk[i]);
         if (rc < 0) {
-            log_msg(LOG_ERROR, "agent", "spool append failed: %s", bw_strerror(rc));
+            /* nothing was stored: the chunk goes back to the queue's head
+             * and the marks with it, to be tried again */
+            a->q_head = (a->q_head + a->q_cap - (uint32_t)n) % a->q_cap;
+            a->q_len += (uint32_t)n;
+            memcpy(a->loose, loose, sizeof loose);
+            if (rc == BW_EFULL && a->chunk_max > 1)
+                a->chunk_max /= 2;  /* a smaller transaction may fit what is left */
             return rc;
         }
+        if (a->chunk_max < CHUNK)
+            a->chunk_max *= 2;
+        for (size_t i = 0; i < n; i++) {
+            if ((unsigned)chunk[i]->body_case < KINDS)
+                a->by_kind[chunk[i]->body_case]++;
+            agent_event_free(a, chunk[i]);
+        }
+        if (!a->to_stdout && accepted < n)
+            agent_spool_dropped(a);
     }
     return 0;
 }
@@ -256,6 +395,12 @@ static void agent_pull_source(struct agent *a, int64_t start)
         }
         for (int i = 0; i < n; i++)
             agent_emit(a, evs[i]);
+        if (a->source->position && a->source_key) {
+            uint64_t v[SPOOL_MARK_VALUES];
+
+            a->source->position(a->source, v);
+            agent_mark(a, a->source_key, v);
+        }
         a->produced += (uint64_t)n;
         if (done)
             a->source_done = true;
@@ -273,7 +418,7 @@ static void agent_schedule(struct agent *a, int64_t now)
         return;
     if (a->source && !a->source_done) {
         ms = a->pull_ms;
-    } else if (a->q_len > 0) {
+    } else if (a->q_len > 0 || agent_loose_marks(a)) {
         ms = agent_flush_wait_ms(a, now);
     } else {
         uv_timer_stop(&a->tick);
@@ -292,10 +437,33 @@ static void on_tick(uv_timer_t *t)
     /* A rated source's period is already the grouping: flush each pull. */
     due = a->q_len >= CHUNK || a->source_done || a->pull_ms > TICK_MIN_MS ||
           agent_flush_wait_ms(a, now) == 0;
-    if (a->q_len > 0 && due) {
-        if (agent_flush(a) < 0) {
+    if ((a->q_len > 0 || agent_loose_marks(a)) && due) {
+        int rc = agent_flush(a);
+
+        if (rc == BW_EFULL || rc == BW_EIO) {
+            /* a full disk (or a passing i/o error) is survived like the
+             * server survives one: the events stay queued, the queue pushes
+             * back on the sources, and the append is tried again */
+            a->flush_failures++;
+            if (agent_log_due(&a->flush_fail_log_ns))
+                log_msg(LOG_ERROR, "agent", "spool append failed: %s; %u events wait in memory, "
+                        "retrying every %u ms (%llu failures so far)",
+                        rc == BW_EFULL ? "the spool's disk is full (or under its reserve)" : bw_strerror(rc), a->q_len,
+                        FLUSH_RETRY_MS, (unsigned long long)a->flush_failures);
+            if (a->shipper)
+                shipper_kick(a->shipper);  /* acks free space in the spool */
+            uv_timer_start(&a->tick, on_tick, FLUSH_RETRY_MS, 0);
+            return;
+        }
+        if (rc < 0) {
+            log_msg(LOG_ERROR, "agent", "spool append failed: %s", bw_strerror(rc));
             agent_stop(a, 1);
             return;
+        }
+        if (a->flush_failures && a->flush_fail_log_ns) {
+            log_msg(LOG_INFO, "agent", "spool append works again after %llu failures",
+                    (unsigned long long)a->flush_failures);
+            a->flush_fail_log_ns = 0;
         }
         if (a->shipper)
             shipper_kick(a->shipper);
@@ -385,6 +553,8 @@ static void agent_start_collectors(struct agent *a)
         .containers = a->containers,
         .emit = agent_emit,
         .has_room = agent_has_room,
+        .mark = agent_mark,
+        .mark_get = agent_mark_get,
         .emit_ctx = a,
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
@@ -434,7 +604,9 @@ static void agent_stop(struct agent *a, int code)
         a->collectors[i]->stop(a->collectors[i], on_collector_closed, a);
     }
     /* What the collectors handed over is spooled, not lost. */
-    agent_flush(a);
+    if (agent_flush(a) < 0 && a->q_len > 0)
+        log_msg(LOG_ERROR, "agent", "stopping with the spool failing: %u queued events are lost",
+                a->q_len);
     if (a->shipper)
         shipper_stop(a->shipper, NULL, NULL);
 }
@@ -498,6 +670,31 @@ static struct source *agent_make_source(const struct agent_config *cfg, const ch
     return s;
 }
 
+/* A file source with a spool resumes where its stored events end. */
+static int agent_source_resume(struct agent *a)
+{
+    uint64_t v[SPOOL_MARK_VALUES];
+    size_t len;
+    int rc;
+
+    if (!a->spool || !a->source->seek || strcmp(a->cfg->source, "replay") != 0)
+        return 0;
+    len = strlen("replay:") + strlen(a->cfg->replay_file) + 1;
+    if (!(a->source_key = malloc(len)))
+        return BW_ENOMEM;
+    snprintf(a->source_key, len, "replay:%s", a->cfg->replay_file);
+    rc = spool_mark_get(a->spool, a->source_key, v);
+    if (rc == BW_ENOTFOUND)
+        return 0;
+    if (rc == 0)
+        rc = a->source->seek(a->source, v);
+    if (rc < 0 && rc != BW_ENOTFOUND) {
+        log_msg(LOG_ERROR, "agent", "cannot resume %s: %s", a->cfg->replay_file, bw_strerror(rc));
+        return rc;
+    }
+    return 0;
+}
+
 static int agent_open_shipping(struct agent *a)
 {
     const struct agent_config *cfg = a->cfg;
@@ -538,6 +735,7 @@ static int agent_open_shipping(struct agent *a)
     if (shipper_new(&a->shipper, &a->loop, &sho, a->tls, a->spool, on_acked, a) < 0)
         return BW_ENOMEM;
     spool_get_stats(a->spool, &st);
+    a->spool_dropped_logged = st.dropped;  /* drops of earlier runs were reported then */
     log_msg(LOG_INFO, "agent",
             "bulwark-agent %s as '%s' on %s, spool %s (epoch %llu, %llu events waiting), "
             "source %s, server %s",
@@ -556,6 +754,7 @@ int agent_run(const struct agent_config *cfg)
     a->cfg = cfg;
     a->to_stdout = strcmp(cfg->output, "stdout") == 0;
     a->q_cap = cfg->queue_events;
+    a->chunk_max = CHUNK;
     a->q = calloc(a->q_cap, sizeof *a->q);
     uv_loop_init(&a->loop);
     uv_timer_init(&a->loop, &a->tick);
@@ -574,6 +773,8 @@ int agent_run(const struct agent_config *cfg)
     } else if (!strcmp(cfg->source, "none")) {
         a->source_done = true;
     } else if (!(a->source = agent_make_source(cfg, a->hostname))) {
+        goto out;
+    } else if (agent_source_resume(a) < 0) {
         goto out;
     }
     uv_signal_start(&a->sig_term, on_signal, SIGTERM);
@@ -611,7 +812,11 @@ out:
     source_free(a->source);
     spool_close(a->spool);
     tls_ctx_free(a->tls);
+    for (int i = 0; i < MARK_KEYS; i++)
+        free(a->mark_keys[i]);
+    free(a->source_key);
     free(a->q);
+    free(a->qm);
     free(a);
     return rc;
 }

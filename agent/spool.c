@@ -1,9 +1,16 @@
 /* spool.c - the agent's durable spool (see bulwark/spool.h): SQLite in WAL
  * mode, every statement prepared once at open.
  *
- * Schema (PRAGMA user_version 1):
+ * Schema (PRAGMA user_version 2):
  *   meta(id = 1, epoch, last_seq, acked_seq, dropped)  one row
  *   events(seq INTEGER PRIMARY KEY, data BLOB)          packed bulwark.v1.Event
+ *   marks(key TEXT PRIMARY KEY, v0..v3)                 producers' positions (v2)
+ *
+ * A mark is where a producer (a replay file, a Falco file) stood after the
+ * events it made: it is written in the transaction that stores them, so
+ * after any stop or crash the events on disk and the position agree and a
+ * restart resumes exactly after the last stored event. Version 1 files are
+ * upgraded at open (the marks table is added, nothing else changes).
  *
  * meta.last_seq is kept apart from the rows so that once every event is acked
  * and deleted, the next event still gets last_seq + 1: a seq is never reused
@@ -30,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -39,7 +47,7 @@
 
 #define SPOOL_DEFAULT_MAX_EVENTS 1000000ULL
 #define SPOOL_DEFAULT_MAX_BYTES (512ULL * 1024 * 1024)
-#define SPOOL_SCHEMA_VERSION 1
+#define SPOOL_SCHEMA_VERSION 2
 /* Rows go in SPOOL_INSERT_ROWS at a time by one statement: a statement's
  * fixed cost (step, halt, reset) amortised over several rows. */
 #define SPOOL_INSERT_ROWS 16
@@ -54,6 +62,12 @@
 /* ... and by themselves (their own commit) once this much waits. */
 #define SPOOL_TRIM_EVENTS 16384u
 #define SPOOL_TRIM_BYTES (4u * 1024 * 1024)
+/* Appends wait (BW_EFULL) while the spool's file system has less than this
+ * free, counting the spool's own free pages: SQLite needs room to
+ * checkpoint the WAL (up to ~4 MiB of pages copied into the main file) and
+ * to delete acked rows. A spool that took the last byte could do neither and
+ * would stay stuck even after the server acked everything. */
+#define SPOOL_DISK_RESERVE (8ull * 1024 * 1024)
 
 enum spool_stmt {
     ST_BEGIN,
@@ -66,6 +80,9 @@ enum spool_stmt {
     ST_READ,          /* seq > ? ORDER BY seq LIMIT ? */
     ST_BYTES_RANGE,   /* sum of blob sizes with ?1 < seq <= ?2 */
     ST_DELETE_UPTO,
+    ST_SET_MARK,
+    ST_GET_MARK,
+    ST_FREELIST,
     ST_COUNT
 };
 
@@ -81,7 +98,17 @@ static const char *const spool_sql[ST_COUNT] = {
     [ST_BYTES_RANGE] =
         "SELECT COALESCE(SUM(length(data)), 0) FROM events WHERE seq > ?1 AND seq <= ?2",
     [ST_DELETE_UPTO] = "DELETE FROM events WHERE seq <= ?1",
+    [ST_SET_MARK] = "INSERT OR REPLACE INTO marks(key, v0, v1, v2, v3) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_GET_MARK] = "SELECT v0, v1, v2, v3 FROM marks WHERE key = ?1",
+    [ST_FREELIST] = "PRAGMA freelist_count",
 };
+
+#define SPOOL_MARKS_TABLE                                                                    \
+    "CREATE TABLE IF NOT EXISTS marks(key TEXT PRIMARY KEY, v0 INTEGER NOT NULL,"         \
+    " v1 INTEGER NOT NULL, v2 INTEGER NOT NULL, v3 INTEGER NOT NULL) WITHOUT ROWID;"
+
+/* 1 -> 2: the marks table. */
+static const char spool_upgrade_1[] = "BEGIN;" SPOOL_MARKS_TABLE "PRAGMA user_version = 2;COMMIT;";
 
 static const char spool_schema[] =
     "BEGIN;"
@@ -89,11 +116,14 @@ static const char spool_schema[] =
     " last_seq INTEGER NOT NULL, acked_seq INTEGER NOT NULL, dropped INTEGER NOT NULL);"
     "CREATE TABLE events(seq INTEGER PRIMARY KEY, data BLOB NOT NULL);"
     "INSERT INTO meta(id, epoch, last_seq, acked_seq, dropped) VALUES (1, ?1, 0, 0, 0);"
-    "PRAGMA user_version = 1;"
+    SPOOL_MARKS_TABLE
+    "PRAGMA user_version = 2;"
     "COMMIT;";
 
 struct spool {
     sqlite3 *db;
+    char *path;
+    uint64_t page_size;
     sqlite3_stmt *st[ST_COUNT];
     uint64_t max_events;
     uint64_t max_bytes;
@@ -131,11 +161,10 @@ static int exec_stmt(struct spool *s, enum spool_stmt i)
     return step_done(s->st[i]);
 }
 
-/* Runs the fixed schema script one statement at a time (the meta insert
+/* Runs a fixed schema script one statement at a time (the meta insert
  * takes the epoch as ?1). */
-static int create_schema(sqlite3 *db, uint64_t epoch)
+static int run_script(sqlite3 *db, const char *sql, uint64_t epoch)
 {
-    const char *sql = spool_schema;
     int rc = 0;
 
     while (rc == 0 && *sql) {
@@ -212,8 +241,13 @@ static int load_state(struct spool *s, char *err, size_t errlen)
                 snprintf(err, errlen, "spool: getrandom failed");
             return rc;
         }
-        if (create_schema(s->db, epoch) < 0) {
+        if (run_script(s->db, spool_schema, epoch) < 0) {
             set_err(err, errlen, "cannot create schema", s->db);
+            return BW_EIO;
+        }
+    } else if (ver == 1) {
+        if (run_script(s->db, spool_upgrade_1, 0) < 0) {
+            set_err(err, errlen, "cannot upgrade schema 1 to 2", s->db);
             return BW_EIO;
         }
     } else if (ver != SPOOL_SCHEMA_VERSION) {
@@ -264,6 +298,12 @@ int spool_open(struct spool **out, const struct spool_options *opt, char *err, s
     fd = open(opt->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd >= 0)
         close(fd);  /* on failure SQLite reports the reason below */
+    s->path = strdup(opt->path);
+    if (!s->path) {
+        set_err(err, errlen, "open", NULL);
+        rc = BW_ENOMEM;
+        goto out;
+    }
     s->max_events = opt->max_events ? opt->max_events : SPOOL_DEFAULT_MAX_EVENTS;
     s->max_bytes = opt->max_bytes ? opt->max_bytes : SPOOL_DEFAULT_MAX_BYTES;
     /* one owner thread (see the top): no SQLite mutexes */
@@ -296,6 +336,8 @@ int spool_open(struct spool **out, const struct spool_options *opt, char *err, s
     rc = load_state(s, err, errlen);
     if (rc < 0)
         goto out;
+    if (query_row(s->db, "PRAGMA page_size", &s->page_size, 1) < 0)
+        s->page_size = 4096;
     for (int i = 0; i < ST_COUNT; i++) {
         if (sqlite3_prepare_v3(s->db, spool_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) !=
             SQLITE_OK) {
@@ -323,6 +365,7 @@ void spool_close(struct spool *s)
         sqlite3_finalize(s->st[i]);
     sqlite3_close(s->db);
     free(s->pack);
+    free(s->path);
     free(s);
 }
 
@@ -425,15 +468,81 @@ static int spool_trim(struct spool *s)
     return 0;
 }
 
+/* Inside an open transaction: writes the marks. */
+static int write_marks(struct spool *s, const struct spool_mark *marks, size_t nmarks)
+{
+    sqlite3_stmt *st = s->st[ST_SET_MARK];
+
+    for (size_t i = 0; i < nmarks; i++) {
+        sqlite3_bind_text(st, 1, marks[i].key, -1, SQLITE_STATIC);
+        for (int k = 0; k < SPOOL_MARK_VALUES; k++)
+            sqlite3_bind_int64(st, k + 2, (sqlite3_int64)marks[i].v[k]);
+        if (step_done(st) < 0)
+            return BW_EIO;
+    }
+    return 0;
+}
+
+int spool_mark_get(struct spool *s, const char *key, uint64_t v[SPOOL_MARK_VALUES])
+{
+    sqlite3_stmt *st = s->st[ST_GET_MARK];
+    int rc, src;
+
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        for (int k = 0; k < SPOOL_MARK_VALUES; k++)
+            v[k] = (uint64_t)sqlite3_column_int64(st, k);
+        rc = 0;
+    } else {
+        rc = src == SQLITE_DONE ? BW_ENOTFOUND : BW_EIO;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+/* Whether the file system holds less than SPOOL_DISK_RESERVE free, beside
+ * the spool's own free pages. */
+static bool disk_low(struct spool *s)
+{
+    struct statvfs vfs;
+    uint64_t avail, pages = 0;
+
+    if (statvfs(s->path, &vfs) != 0)
+        return false;  /* cannot tell: SQLite will say */
+    avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+    if (avail >= SPOOL_DISK_RESERVE)
+        return false;
+    if (sqlite3_step(s->st[ST_FREELIST]) == SQLITE_ROW)
+        pages = (uint64_t)sqlite3_column_int64(s->st[ST_FREELIST], 0);
+    sqlite3_reset(s->st[ST_FREELIST]);
+    return avail + pages * s->page_size < SPOOL_DISK_RESERVE;
+}
+
 int spool_append(struct spool *s, Bulwark__V1__Event *const *evs, size_t n, size_t *accepted)
 {
+    return spool_append_marked(s, evs, n, NULL, 0, accepted);
+}
+
+int spool_append_marked(struct spool *s, Bulwark__V1__Event *const *evs, size_t n,
+                        const struct spool_mark *marks, size_t nmarks, size_t *accepted)
+{
     uint64_t seq = s->stats.last_seq, bytes = s->stats.bytes, depth = s->stats.depth, trim_to;
-    size_t i;
+    size_t i = 0;
     int rc;
 
     *accepted = 0;
-    if (n == 0)
+    if (n == 0 && nmarks == 0)
         return 0;
+    if (n > 0 && disk_low(s)) {
+        /* acked rows waiting for a trim are the room to make: their trim
+         * would otherwise ride on this very append */
+        if (s->trimmed_seq < s->stats.acked_seq)
+            spool_trim(s);
+        if (disk_low(s))
+            return BW_EFULL;  /* nothing stored: the caller keeps the events and waits */
+    }
     if (exec_stmt(s, ST_BEGIN) < 0)
         return BW_EIO;
     rc = delete_acked(s, false, &trim_to);  /* the deferred trim rides on this commit */
@@ -457,7 +566,7 @@ int spool_append(struct spool *s, Bulwark__V1__Event *const *evs, size_t n, size
         depth++;
         bytes += len;
     }
-    if ((rc = rows_flush(s)) < 0)
+    if ((rc = rows_flush(s)) < 0 || (rc = write_marks(s, marks, nmarks)) < 0)
         goto fail;
     if (s->pack_cap > SPOOL_PACK_KEEP) {  /* a burst of large events: give it back */
         free(s->pack);
@@ -480,6 +589,9 @@ int spool_append(struct spool *s, Bulwark__V1__Event *const *evs, size_t n, size
     *accepted = i;
     return 0;
 fail:
+    /* a full disk is not an i/o error: the caller keeps the events and retries */
+    if (rc == BW_EIO && (sqlite3_errcode(s->db) & 0xff) == SQLITE_FULL)
+        rc = BW_EFULL;
     s->n_rows = 0;
     s->pack_len = 0;
     exec_stmt(s, ST_ROLLBACK);

@@ -193,10 +193,15 @@ int config_parse_args(const struct config_field *table, size_t n, void *dst, int
     /* The config file first, wherever it stands, so the command line wins. */
     for (i = 1; i < argc; i++) {
         const char *path = NULL;
-        if (!strcmp(argv[i], "--config") && i + 1 < argc)
-            path = argv[i + 1];
+        if (!strcmp(argv[i], "--config"))
+            path = i + 1 < argc ? argv[i + 1] : "";
         else if (!strncmp(argv[i], "--config=", 9))
             path = argv[i] + 9;
+        if (path && (!*path || !strncmp(path, "--", 2))) {
+            /* a bare --config would run on defaults the operator did not mean */
+            snprintf(err, errlen, "option '--config' needs a file name");
+            return BW_ECONFIG;
+        }
         if (path) {
             rc = config_load_file(table, n, dst, path, err, errlen);
             if (rc < 0)

@@ -17,6 +17,7 @@ const char *bw_strerror(int err)
     case BW_ENOTFOUND: return "not found";
     case BW_EAUTH: return "identity refused";
     case BW_ECLOSED: return "closed by peer";
+    case BW_ESEQ: return "events before these were not stored";
     }
     return "unknown error";
 }

@@ -675,6 +675,7 @@ static void conn_on_batch(struct conn *c, Bulwark__V1__Frame *f, struct arena *a
                 (unsigned long long)f->batch->events[0]->seq - 1, (unsigned long long)c->epoch);
         c->expect_next = f->batch->events[0]->seq;
     }
+    bool first_after_welcome = c->resumed;
     c->resumed = false;
     uint64_t fresh = c->expect_next;  /* events below it were evaluated on this stream */
     size_t nev = f->batch->n_events, nraw = 0;
@@ -710,6 +711,7 @@ static void conn_on_batch(struct conn *c, Bulwark__V1__Frame *f, struct arena *a
     }
     it->batch.sb.hostname = it->hostname;
     it->batch.sb.agent_id = it->agent_id;
+    it->batch.sb.allow_gap = first_after_welcome;
     it->type = WRITER_BATCH;
     it->epoch = c->epoch;
     it->arena = ar;  /* the frame, the raw bodies and container refs live in it */
@@ -988,9 +990,11 @@ static void conn_on_written(struct writer_item *it, void *owner)
         return;
     }
     if (it->rc < 0) {
+        bool gap = it->rc == BW_ESEQ;
         writer_item_free(it);
         conn_finish(c, BULWARK__V1__ERROR__CODE__UNSPECIFIED, NULL);
-        conn_close(c, "store failure; the agent will resend");
+        conn_close(c, gap ? "an earlier batch was not stored; the agent will resend from it"
+                          : "store failure; the agent will resend");
         return;
     }
     if (it->type == WRITER_HELLO) {

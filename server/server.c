@@ -172,7 +172,9 @@ static void server_finish(struct server *srv)
             (unsigned long long)srv->stats.handshake_failed,
             (unsigned long long)srv->stats.auth_refused,
             (unsigned long long)srv->stats.protocol_errors);
-    srv->exit_code = ws.commit_failures ? 1 : 0;
+    /* Failures the writer recovered from (a full disk that was freed) were
+     * retried by the agents and are stored: only an unrecovered one fails. */
+    srv->exit_code = ws.last_failed ? 1 : 0;
 }
 
 static void on_sigterm(uv_signal_t *h, int signum)

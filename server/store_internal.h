@@ -196,6 +196,8 @@ struct pending_row {
 
 struct store {
     sqlite3 *db;
+    char last_err[160];        /* why the last transaction failed (store_last_error) */
+    int last_err_code;
     uint32_t wal_restart_pages;
     int wal_retry_pages;       /* after a RESTART found readers: try again past this */
     sqlite3_stmt *st[W_COUNT];

@@ -617,6 +617,18 @@ static int mark_put(struct store *s, int64_t agent, uint64_t epoch, uint64_t seq
  * in-memory state to what it was at begin. */
 static void store_abort(struct store *s)
 {
+    /* Keep why, before the rollback's own result replaces it. */
+    int code = sqlite3_errcode(s->db);
+    if (code != SQLITE_OK && code != SQLITE_ROW && code != SQLITE_DONE) {
+        s->last_err_code = code == SQLITE_FULL ? BW_EFULL
+                           : (code == SQLITE_BUSY || code == SQLITE_LOCKED) ? BW_EAGAIN
+                                                                             : BW_EIO;
+        snprintf(s->last_err, sizeof s->last_err, "%s", code == SQLITE_FULL
+                     ? "the database's disk is full" : sqlite3_errmsg(s->db));
+    } else {
+        s->last_err_code = BW_EIO;
+        snprintf(s->last_err, sizeof s->last_err, "a write of the transaction failed");
+    }
     if (!sqlite3_get_autocommit(s->db))
         stmt_exec(s->st[W_ROLLBACK]);
     s->next_id = s->saved_next_id;
@@ -653,7 +665,7 @@ int store_commit(struct store *s)
     if (s->txn_failed || store_alert_flush(s) < 0 || (s->cur.dirty && chunk_flush(s) < 0) ||
         stmt_exec(s->st[W_COMMIT]) < 0) {
         store_abort(s);
-        return BW_EIO;
+        return s->last_err_code;
     }
     s->cur.dirty = false;
     s->in_txn = false;
@@ -998,6 +1010,17 @@ int store_append(struct store *s, const struct store_batch *b, struct store_appe
     if ((rc = mark_get(s, agent, b->epoch, &mark)) < 0)
         goto out;
     prev = mark;
+    /* Events at or below the mark are resends; the first new one must follow
+     * it, or the events between were never stored (an earlier batch of the
+     * stream failed with its transaction while this one was in flight):
+     * storing it would leave a hole the agent never resends. */
+    size_t first = 0;
+    while (first < b->n && b->events[first].seq <= mark)
+        first++;
+    if (first < b->n && b->events[first].seq != mark + 1 && !b->allow_gap) {
+        *res = (struct store_append_result){.committed_seq = mark};
+        return BW_ESEQ;
+    }
     s->append_host = host;
     for (size_t i = 0; i < b->n; i++) {
         const struct store_event *ev = &b->events[i];
@@ -1068,4 +1091,11 @@ int store_agent_health(struct store *s, const char *agent_id, const char *health
         return BW_EIO;
     }
     return 0;
+}
+
+const char *store_last_error(const struct store *s, int *code)
+{
+    if (code)
+        *code = s->last_err_code;
+    return s->last_err[0] ? s->last_err : "unknown";
 }

@@ -120,6 +120,13 @@ static void writer_run_group(struct writer *w, struct writer_item *group)
         } else {
             struct store_append_result res = {0};
             rc = store_append(w->store, &it->batch.sb, &res);
+            if (rc == BW_ESEQ) {
+                /* Only this batch is refused (nothing of it written): its
+                 * stream closes and the agent resends from the mark. */
+                it->refused = true;
+                rc = 0;
+                continue;
+            }
             it->stored = res.stored;
             it->duplicates = res.duplicates;
             stored += res.stored;
@@ -134,11 +141,11 @@ static void writer_run_group(struct writer *w, struct writer_item *group)
         store_rollback(w->store);
     if (rc < 0)
         log_msg(LOG_ERROR, "writer", "transaction failed: %s; its batches are not acked",
-                bw_strerror(rc));
+                store_last_error(w->store, NULL));
     /* After the commit the marks are durable: report them. */
     for (it = group; it; it = it->next) {
-        it->rc = rc;
-        if (rc == 0 && (it->type == WRITER_HELLO || it->type == WRITER_BATCH))
+        it->rc = rc == 0 && it->refused ? BW_ESEQ : rc;
+        if (rc == 0 && !it->refused && (it->type == WRITER_HELLO || it->type == WRITER_BATCH))
             rc = store_committed_seq(w->store, it->agent_id, it->epoch, &it->committed_seq);
         if (rc < 0) {
             it->rc = rc;
@@ -154,6 +161,7 @@ static void writer_run_group(struct writer *w, struct writer_item *group)
     w->stats.commit_lat_count++;
     w->stats.commit_lat_sum_us += us;
     w->stats.commit_lat_buckets[b]++;
+    w->stats.last_failed = rc < 0;
     if (rc == 0) {
         w->stats.events_stored += stored;
         w->stats.events_duplicate += dups;

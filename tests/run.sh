@@ -17,6 +17,9 @@ cmake --build --preset dev
 # The release binaries too: tests/hardening checks what ships (FORTIFY needs -O2).
 cmake --preset release
 cmake --build --preset release
+# libFuzzer builds (clang): ctest fuzzes each target for a bounded time.
+cmake --preset fuzz
+cmake --build --preset fuzz
 
 status=0
 ctest --preset dev || status=$?

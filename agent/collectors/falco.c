@@ -3,11 +3,16 @@
  *
  * cfg->falco_file is a path as the agent sees it (not below host_root) and
  * may be:
- *  - a regular file (file_output), read every FALCO_TICK_MS. On the first
- *    start of the agent an existing file is read from its end, so history
- *    is not replayed (alerts written while the agent was down are not
- *    reported); a file that appears later, or the new file after a
- *    rotation, is read from its start. Rotation by rename (a new inode at
+ *  - a regular file (file_output), read every FALCO_TICK_MS. The position
+ *    read (device, inode, offset after the last line taken) goes to the
+ *    spool with the events of those lines (env->mark), so a restart, even
+ *    after a crash, resumes after the last stored line: nothing Falco wrote
+ *    while the agent was down is lost, nothing is reported twice. With no
+ *    stored position (the very first start) an existing file is read from
+ *    its end, so history is not replayed. A stored position of another
+ *    inode (the file was rotated while the agent was down) or past the end
+ *    (it was cut) starts at 0, and says so. A file that appears later, or
+ *    the new file after a rotation, is read from its start. Rotation by rename (a new inode at
  *    the path) is noticed at end of file: the old file is read to its end
  *    first, then the new one is opened. Truncation in place (copytruncate)
  *    is noticed when the file is shorter than what was read: reading starts
@@ -22,8 +27,14 @@
  * stream (rotation, FIFO writers gone) an unterminated last line is parsed
  * like any other. A line longer than FALCO_LINE_MAX is counted and skipped
  * up to its newline; a line that is not a JSON object with a string "rule"
- * or "output" is counted and skipped; the first of each kind per opened
- * file is logged with the file name.
+ * or "output" is counted and skipped. Text that is not valid UTF-8 (raw
+ * bytes, Latin-1, a \u0000 or a lone surrogate escape, a raw control
+ * character) is repaired, each bad sequence becoming U+FFFD, and the alert
+ * kept. Every skipped or repaired line is counted; each kind is logged with
+ * the file name and byte offset at once and then at most every
+ * FALCO_LOG_EVERY_NS with the count of lines not logged since. Absent keys
+ * (Falco writes "source" only since 0.33, "hostname" since 0.30) are
+ * absent from the event.
  *
  * Each alert: external {source "falco", rule, priority, output, fields =
  * output_fields as strings (null values left out; plus falco.source and
@@ -48,6 +59,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bulwark/clock.h"
 #include "bulwark/collector.h"
 #include "bulwark/containers.h"
 #include "bulwark/err.h"
@@ -65,6 +77,17 @@
 #define FALCO_ID_MAX 128u        /* container id bound the server enforces */
 #define FALCO_FIELDS_MAX 256u
 #define FALCO_TAGS_MAX 64u
+#define FALCO_LOG_EVERY_NS (10 * 1000000000LL)
+
+/* What the collector logs about lines, each kind rate-limited apart. */
+enum falco_note { FALCO_NOT_JSON, FALCO_NOT_ALERT, FALCO_TOO_LONG, FALCO_REPAIRED, FALCO_NOTES };
+
+static const char *const falco_note_what[FALCO_NOTES] = {
+    [FALCO_NOT_JSON] = "skipped a line that is not json",
+    [FALCO_NOT_ALERT] = "skipped a json line that is not a falco alert",
+    [FALCO_TOO_LONG] = "skipped a line longer than 1 MiB",
+    [FALCO_REPAIRED] = "repaired invalid utf-8 in an alert (U+FFFD)",
+};
 
 enum falco_line_rc { FALCO_LINE_OK = 0, FALCO_LINE_STALL = 1 };
 
@@ -82,7 +105,12 @@ struct falco {
     bool skipping;         /* discarding a too-long line up to its newline */
     bool opened_once;      /* only the first open starts at the end */
     bool open_logged;
-    bool bad_logged, long_logged;  /* per opened file */
+    char *mark_key;        /* "falco:PATH": the position kept in the spool */
+    struct {
+        uint64_t total, unlogged;
+        int64_t logged_ns;  /* monotonic; 0: never */
+    } notes[FALCO_NOTES];
+    uint64_t repaired;
     uv_timer_t timer;
     uv_poll_t *poll;       /* heap: one per FIFO fd, closed before the fd */
     bool poll_active;      /* stopped while the agent's queue is full */
@@ -110,6 +138,8 @@ static char *falco_value_text(const json_t *v, bool *nomem)
 {
     char num[64], *dump, *s;
 
+    if (!v)
+        return NULL;  /* an absent key (source, hostname before Falco 0.30 / 0.33) */
     switch (json_typeof(v)) {
     case JSON_STRING:
         s = procfs_strndup_utf8(json_string_value(v), json_string_length(v), FALCO_STR_MAX);
@@ -294,7 +324,8 @@ static int falco_fill_process(Bulwark__V1__Event *ev, const json_t *f)
     return 0;
 }
 
-static int falco_fill_container(struct falco *fc, Bulwark__V1__Event *ev, const json_t *f)
+static int falco_fill_container(struct containers *cache, Bulwark__V1__Event *ev,
+                                const json_t *f)
 {
     const char *id = falco_str_field(f, "container.id");
     const char *repo = falco_str_field(f, "container.image.repository");
@@ -306,10 +337,8 @@ static int falco_fill_container(struct falco *fc, Bulwark__V1__Event *ev, const 
 
     if (!id || !strcmp(id, "host"))
         return 0;
-    if (fc->env->containers && falco_int_field(f, "proc.pid", &pid) && pid > 0 &&
-        pid <= INT32_MAX) {
-        const Bulwark__V1__ContainerRef *known =
-            containers_lookup_pid(fc->env->containers, (int)pid);
+    if (cache && falco_int_field(f, "proc.pid", &pid) && pid > 0 && pid <= INT32_MAX) {
+        const Bulwark__V1__ContainerRef *known = containers_lookup_pid(cache, (int)pid);
 
         if (known && known->id && !strncmp(known->id, id, strlen(id))) {
             ev->container = containers_ref_dup(known);
@@ -339,7 +368,7 @@ static int falco_fill_container(struct falco *fc, Bulwark__V1__Event *ev, const 
 }
 
 /* Builds the event of one alert object. 0 or BW_ENOMEM. */
-static int falco_event(struct falco *fc, const json_t *o, Bulwark__V1__Event **out)
+static int falco_event(struct containers *cache, const json_t *o, Bulwark__V1__Event **out)
 {
     Bulwark__V1__Event *ev = calloc(1, sizeof *ev);
     Bulwark__V1__ExternalAlert *x = calloc(1, sizeof *x);
@@ -364,7 +393,7 @@ static int falco_event(struct falco *fc, const json_t *o, Bulwark__V1__Event **o
         ev->time_ns = procfs_now_ns();
     ev->severity = falco_severity(json_string_value(json_object_get(o, "priority")));
     if (falco_fill_alert(x, o) < 0 || falco_fill_process(ev, fields) < 0 ||
-        falco_fill_container(fc, ev, fields) < 0) {
+        falco_fill_container(cache, ev, fields) < 0) {
         evjson_event_free(ev);
         return BW_ENOMEM;
     }
@@ -374,45 +403,209 @@ static int falco_event(struct falco *fc, const json_t *o, Bulwark__V1__Event **o
 
 /* ------------------------------------------------------------ the lines */
 
-static void falco_bad(struct falco *fc, bool *logged, const char *what)
+/* Appends the UTF-8 of U+FFFD. */
+static size_t falco_fffd(char *out)
 {
-    fc->base.errors++;
-    if (!*logged)
-        log_msg(LOG_WARN, "falco", "'%s': skipped %s (further ones in this file are counted, "
-                "not logged)", fc->path, what);
-    *logged = true;
+    memcpy(out, "\xEF\xBF\xBD", 3);
+    return 3;
 }
 
-/* One line, without its newline. FALCO_LINE_STALL when the line must be
- * tried again later (queue full, out of memory). */
-static int falco_line(struct falco *fc, const char *line, size_t len, int *emitted)
+static int falco_hex4(const char *p, size_t left)
+{
+    int v = 0;
+
+    if (left < 4)
+        return -1;
+    for (int i = 0; i < 4; i++) {
+        int c = (unsigned char)p[i], d = c >= '0' && c <= '9'   ? c - '0'
+                                         : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                         : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                                                : -1;
+        if (d < 0)
+            return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+/* Length of the valid UTF-8 sequence at p (RFC 3629: no overlongs, no
+ * surrogates, nothing past U+10FFFF), or 0. */
+static size_t falco_utf8_len(const unsigned char *p, size_t left)
+{
+    unsigned char c = p[0], lo = 0x80, hi = 0xBF;
+    size_t n;
+
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 2;
+    else if (c >= 0xE0 && c <= 0xEF)
+        n = 3;
+    else if (c >= 0xF0 && c <= 0xF4)
+        n = 4;
+    else
+        return 0;
+    if (c == 0xE0)
+        lo = 0xA0;
+    else if (c == 0xED)
+        hi = 0x9F;
+    else if (c == 0xF0)
+        lo = 0x90;
+    else if (c == 0xF4)
+        hi = 0x8F;
+    if (left < n || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    return n;
+}
+
+/* Copies a JSON line into out (at least 6 * len + 1 bytes) with every
+ * invalid UTF-8 sequence replaced by U+FFFD and, inside strings, \u0000 and
+ * lone surrogate escapes by \ufffd and raw control characters escaped, so
+ * that a line Falco or a pipe damaged still parses. Returns the length and
+ * sets *fixes to the number of repairs. */
+static size_t falco_repair(const char *in, size_t len, char *out, size_t *fixes)
+{
+    size_t i = 0, o = 0;
+    bool in_str = false;
+
+    *fixes = 0;
+    while (i < len) {
+        unsigned char c = (unsigned char)in[i];
+        size_t n;
+
+        if (c >= 0x80) {
+            n = falco_utf8_len((const unsigned char *)in + i, len - i);
+            if (n == 0) {
+                o += falco_fffd(out + o);
+                (*fixes)++;
+                i++;
+                continue;
+            }
+            memcpy(out + o, in + i, n);
+            o += n;
+            i += n;
+            continue;
+        }
+        if (!in_str) {
+            in_str = c == '"';
+            out[o++] = (char)c;
+            i++;
+            continue;
+        }
+        if (c == '"') {
+            in_str = false;
+        } else if (c < 0x20) {
+            o += (size_t)snprintf(out + o, 7, "\\u%04x", c);
+            (*fixes)++;
+            i++;
+            continue;
+        } else if (c == '\\' && i + 1 < len && in[i + 1] == 'u') {
+            int u = falco_hex4(in + i + 2, len - i - 2), u2 = -1;
+
+            if (u >= 0xD800 && u <= 0xDBFF && i + 12 <= len && in[i + 6] == '\\' &&
+                in[i + 7] == 'u')
+                u2 = falco_hex4(in + i + 8, len - i - 8);
+            if (u >= 0xD800 && u <= 0xDBFF && u2 >= 0xDC00 && u2 <= 0xDFFF) {
+                memcpy(out + o, in + i, 12);  /* a valid pair */
+                o += 12;
+                i += 12;
+            } else if (u == 0 || (u >= 0xD800 && u <= 0xDFFF)) {
+                memcpy(out + o, "\\ufffd", 6);
+                o += 6;
+                i += 6;
+                (*fixes)++;
+            } else {
+                out[o++] = in[i++];  /* a valid escape, or a broken one jansson refuses */
+            }
+            continue;
+        } else if (c == '\\' && i + 1 < len) {
+            out[o++] = in[i++];  /* the escaped character is copied with it */
+        }
+        out[o++] = in[i++];
+    }
+    out[o] = '\0';
+    return o;
+}
+
+int falco_parse_line(const char *line, size_t len, struct containers *cache,
+                     Bulwark__V1__Event **out, int *repaired)
+{
+    json_error_t jerr;
+    json_t *o = json_loadb(line, len, 0, &jerr);
+    int rc;
+
+    *out = NULL;
+    *repaired = 0;
+    if (!o) {
+        char *fixed = len <= FALCO_LINE_MAX ? malloc(6 * len + 1) : NULL;
+        size_t fixes = 0, flen;
+
+        if (!fixed)
+            return len <= FALCO_LINE_MAX ? BW_ENOMEM : BW_EINVAL;
+        flen = falco_repair(line, len, fixed, &fixes);
+        if (fixes > 0)
+            o = json_loadb(fixed, flen, 0, &jerr);
+        free(fixed);
+        if (!o)
+            return BW_EINVAL;
+        *repaired = 1;
+    }
+    if (!json_is_object(o) || (!json_is_string(json_object_get(o, "rule")) &&
+                               !json_is_string(json_object_get(o, "output")))) {
+        json_decref(o);
+        return BW_ENOTFOUND;
+    }
+    rc = falco_event(cache, o, out);
+    json_decref(o);
+    return rc;
+}
+
+/* Counts a line of kind `note` and logs it, at once for the first of its
+ * kind and then at most every FALCO_LOG_EVERY_NS. */
+static void falco_note(struct falco *fc, enum falco_note note, uint64_t at)
+{
+    int64_t now = clock_mono_ns();
+
+    if (note != FALCO_REPAIRED)
+        fc->base.errors++;
+    fc->notes[note].total++;
+    if (fc->notes[note].logged_ns && now - fc->notes[note].logged_ns < FALCO_LOG_EVERY_NS) {
+        fc->notes[note].unlogged++;
+        return;
+    }
+    log_msg(LOG_WARN, "falco", "'%s': %s at byte %" PRIu64 " (%" PRIu64 " such lines so far, "
+            "%" PRIu64 " not logged since the last report)", fc->path, falco_note_what[note],
+            at, fc->notes[note].total, fc->notes[note].unlogged);
+    fc->notes[note].unlogged = 0;
+    fc->notes[note].logged_ns = now;
+}
+
+/* One line, without its newline, at byte `at` of the file. FALCO_LINE_STALL
+ * when the line must be tried again later (queue full, out of memory). */
+static int falco_line(struct falco *fc, const char *line, size_t len, uint64_t at, int *emitted)
 {
     Bulwark__V1__Event *ev = NULL;
-    json_error_t jerr;
-    json_t *o;
     size_t i = 0;
-    int rc;
+    int rc, repaired;
 
     while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r'))
         i++;
     if (i == len)
         return FALCO_LINE_OK;  /* blank */
-    o = json_loadb(line, len, 0, &jerr);
-    if (!o || !json_is_object(o) || (!json_is_string(json_object_get(o, "rule")) &&
-                                     !json_is_string(json_object_get(o, "output")))) {
-        json_decref(o);
-        falco_bad(fc, &fc->bad_logged, o ? "a json line that is not a falco alert"
-                                         : "a line that is not json");
+    if (!fc->env->has_room(fc->env->emit_ctx))
+        return FALCO_LINE_STALL;  /* the queue is full: the line waits, not a drop */
+    rc = falco_parse_line(line, len, fc->env->containers, &ev, &repaired);
+    if (rc == BW_ENOMEM)
+        return FALCO_LINE_STALL;
+    if (rc < 0) {
+        falco_note(fc, rc == BW_ENOTFOUND ? FALCO_NOT_ALERT : FALCO_NOT_JSON, at);
         return FALCO_LINE_OK;
     }
-    if (!fc->env->has_room(fc->env->emit_ctx)) {
-        json_decref(o);
-        return FALCO_LINE_STALL;  /* the queue is full: the line waits, not a drop */
-    }
-    rc = falco_event(fc, o, &ev);
-    json_decref(o);
-    if (rc < 0)
-        return FALCO_LINE_STALL;
+    if (repaired)
+        falco_note(fc, FALCO_REPAIRED, at);
     if (fc->env->emit(fc->env->emit_ctx, ev) < 0)
         return FALCO_LINE_STALL;
     fc->base.events++;
@@ -420,11 +613,21 @@ static int falco_line(struct falco *fc, const char *line, size_t len, int *emitt
     return FALCO_LINE_OK;
 }
 
+/* Stores where reading stands after the lines taken (a regular file only). */
+static void falco_mark(struct falco *fc, uint64_t off)
+{
+    uint64_t v[4] = {(uint64_t)fc->dev, (uint64_t)fc->ino, off, 0};
+
+    if (!fc->fifo && fc->mark_key && fc->env->mark)
+        fc->env->mark(fc->env->emit_ctx, fc->mark_key, v);
+}
+
 /* Parses the complete lines in the buffer and keeps the partial last one.
  * With `final` (end of a stream) the partial line is parsed too. Returns
  * true when it stalled (the rest stays buffered). */
 static bool falco_consume(struct falco *fc, bool final, int *emitted)
 {
+    uint64_t base = (uint64_t)fc->off - fc->len;  /* file offset of buf[0] */
     size_t pos = 0;
     bool stalled = false;
 
@@ -437,19 +640,21 @@ static bool falco_consume(struct falco *fc, bool final, int *emitted)
         if (fc->skipping) {
             fc->skipping = false;  /* the tail of a too-long line ends here */
         } else if (llen > FALCO_LINE_MAX) {
-            falco_bad(fc, &fc->long_logged, "a line longer than 1 MiB");
-        } else if (falco_line(fc, fc->buf + pos, llen, emitted) == FALCO_LINE_STALL) {
+            falco_note(fc, FALCO_TOO_LONG, base + pos);
+        } else if (falco_line(fc, fc->buf + pos, llen, base + pos, emitted) == FALCO_LINE_STALL) {
             stalled = true;
             break;
         }
         pos += llen + (nl ? 1 : 0);
     }
+    if (pos > 0 && !fc->skipping)
+        falco_mark(fc, base + pos);
     memmove(fc->buf, fc->buf + pos, fc->len - pos);
     fc->len -= pos;
     if (fc->skipping) {
         fc->len = 0;  /* still inside a too-long line: drop what we have */
     } else if (fc->len > FALCO_LINE_MAX) {
-        falco_bad(fc, &fc->long_logged, "a line longer than 1 MiB");
+        falco_note(fc, FALCO_TOO_LONG, base + pos);
         fc->len = 0;
         fc->skipping = true;
     }
@@ -502,8 +707,31 @@ static void falco_close_fd(struct falco *fc)
     fc->skipping = false;
 }
 
-/* Opens the path; with at_end a regular file is read from its end. Starts
- * polling a FIFO. 0, or BW_EAGAIN when there is nothing to open yet. */
+/* At the first open: the stored position of this file, if any. Returns
+ * true when reading goes on from it (fc->off set, fd seeked) or from 0
+ * because the stored one is of another file; false when there is none. */
+static bool falco_resume(struct falco *fc, const struct stat *st)
+{
+    uint64_t v[4];
+
+    if (!fc->env->mark_get || !fc->mark_key ||
+        fc->env->mark_get(fc->env->emit_ctx, fc->mark_key, v) < 0)
+        return false;
+    if (v[0] == (uint64_t)st->st_dev && v[1] == (uint64_t)st->st_ino &&
+        v[2] <= (uint64_t)st->st_size && lseek(fc->fd, (off_t)v[2], SEEK_SET) == (off_t)v[2]) {
+        fc->off = (off_t)v[2];
+        log_msg(LOG_INFO, "falco", "'%s': resuming at byte %" PRIu64 " (%" PRIu64 " bytes "
+                "written since)", fc->path, v[2], (uint64_t)st->st_size - v[2]);
+        return true;
+    }
+    log_msg(LOG_WARN, "falco", "'%s' is not the file last read (rotated or cut while the agent "
+            "was down): reading it from its start", fc->path);
+    return true;
+}
+
+/* Opens the path; with at_end a regular file is read from its stored
+ * position, or without one from its end. Starts polling a FIFO. 0, or
+ * BW_EAGAIN when there is nothing to open yet. */
 static int falco_open(struct falco *fc, bool at_end)
 {
     struct stat st;
@@ -522,16 +750,16 @@ static int falco_open(struct falco *fc, bool at_end)
     if (fc->open_logged)
         log_msg(LOG_INFO, "falco", "reading '%s'", fc->path);
     fc->open_logged = false;
-    fc->bad_logged = fc->long_logged = false;
     fc->fd = fd;
     fc->fifo = S_ISFIFO(st.st_mode);
     fc->dev = st.st_dev;
     fc->ino = st.st_ino;
     fc->off = 0;
-    if (!fc->fifo && at_end) {
+    if (!fc->fifo && at_end && !falco_resume(fc, &st)) {
         fc->off = lseek(fd, 0, SEEK_END);
         if (fc->off < 0)
             fc->off = 0;
+        falco_mark(fc, (uint64_t)fc->off);  /* a restart goes on from here */
     }
     if (fc->fifo && fc->env->loop)
         falco_poll_begin(fc);
@@ -681,6 +909,7 @@ static void falco_destroy(struct collector *c)
         close(fc->fd);
     free(fc->buf);
     free(fc->path);
+    free(fc->mark_key);
     free(fc);
 }
 
@@ -699,7 +928,9 @@ struct collector *collector_falco_new(const struct collector_env *env)
     fc->fd = -1;
     fc->path = strdup(env->cfg->falco_file ? env->cfg->falco_file : "");
     fc->buf = malloc(FALCO_BUF_CAP);
-    if (!fc->path || !fc->buf) {
+    if (env->loop && fc->path && asprintf(&fc->mark_key, "falco:%s", fc->path) < 0)
+        fc->mark_key = NULL;
+    if (!fc->path || !fc->buf || (env->loop && !fc->mark_key)) {
         falco_destroy(&fc->base);
         return NULL;
     }

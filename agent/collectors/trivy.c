@@ -361,16 +361,74 @@ static int trivy_emit_pending(struct trivy *t, size_t *budget, bool *stalled)
 
 /* --------------------------------------------------------------- files */
 
+/* A report's bytes to its checked JSON tree. 0 and *root, or BW_EINVAL with
+ * why (*premature: the JSON ended early, perhaps still being written). */
+static int trivy_parse(const char *buf, size_t len, json_t **root, bool *premature, char *why,
+                       size_t whylen)
+{
+    json_error_t jerr;
+    int rc;
+
+    *premature = false;
+    *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!*root) {
+        *premature = json_error_code(&jerr) == json_error_premature_end_of_input;
+        /* jerr.text may quote the input: give only the position */
+        snprintf(why, whylen, "invalid json at line %d column %d", jerr.line, jerr.column);
+        return BW_EINVAL;
+    }
+    rc = trivy_validate(*root, why, whylen);
+    if (rc < 0) {
+        json_decref(*root);
+        *root = NULL;
+    }
+    return rc;
+}
+
+int trivy_report_events(const char *buf, size_t len, int64_t time_ns,
+                        int (*fn)(void *ctx, Bulwark__V1__Event *ev), void *ctx, char *why,
+                        size_t whylen)
+{
+    const json_t *results;
+    json_t *root = NULL;
+    bool premature;
+    size_t ri, vi;
+    int n = 0, rc = trivy_parse(buf, len, &root, &premature, why, whylen);
+
+    if (rc < 0)
+        return rc;
+    results = json_object_get(root, "Results");
+    for (ri = 0; ri < json_array_size(results); ri++) {
+        const json_t *r = json_array_get(results, ri);
+        const json_t *vulns = json_object_get(r, "Vulnerabilities");
+
+        for (vi = 0; vi < json_array_size(vulns); vi++) {
+            Bulwark__V1__Event *ev = NULL;
+
+            rc = trivy_event(root, r, json_array_get(vulns, vi), time_ns, &ev);
+            if (rc == 0)
+                rc = fn(ctx, ev);
+            if (rc < 0)
+                goto out;
+            n++;
+        }
+    }
+    rc = n;
+out:
+    json_decref(root);
+    return rc;
+}
+
 /* Reads and checks one report. 0 and *root; BW_EAGAIN when it looks
  * half-written; BW_EINVAL/BW_ETOOBIG/BW_EIO with why; BW_ENOMEM. */
 static int trivy_load(const char *path, const struct stat *st, json_t **root, char *why,
                       size_t whylen)
 {
     struct timespec now;
-    json_error_t jerr;
     char *buf = NULL;
     size_t len = 0, cap;
     int fd = -1, rc;
+    bool premature = false;
 
     if (st->st_size > (off_t)TRIVY_FILE_MAX) {
         snprintf(why, whylen, "larger than %u MiB", TRIVY_FILE_MAX >> 20);
@@ -419,25 +477,13 @@ static int trivy_load(const char *path, const struct stat *st, json_t **root, ch
             break;
         len += (size_t)r;
     }
-    *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!*root) {
+    rc = trivy_parse(buf, len, root, &premature, why, whylen);
+    if (rc < 0 && premature) {
         clock_gettime(CLOCK_REALTIME, &now);
-        if (json_error_code(&jerr) == json_error_premature_end_of_input &&
-            (int64_t)now.tv_sec * 1000000000 + now.tv_nsec -
-                    ((int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec) <
-                TRIVY_SETTLE_NS) {
+        if ((int64_t)now.tv_sec * 1000000000 + now.tv_nsec -
+                ((int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec) <
+            TRIVY_SETTLE_NS)
             rc = BW_EAGAIN;
-            goto out;
-        }
-        /* jerr.text may quote the input: give only the position */
-        snprintf(why, whylen, "invalid json at line %d column %d", jerr.line, jerr.column);
-        rc = BW_EINVAL;
-        goto out;
-    }
-    rc = trivy_validate(*root, why, whylen);
-    if (rc < 0) {
-        json_decref(*root);
-        *root = NULL;
     }
 out:
     free(buf);

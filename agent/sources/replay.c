@@ -7,9 +7,17 @@
  * and a summary is logged at the end of the file. A last line without a
  * newline is read like any other. An event without time_ns gets now_ns.
  * *done is set at end of file. Each produce call reads at most
- * max + REPLAY_SKIP_MAX lines, so a file of garbage cannot hold the loop. */
+ * max + REPLAY_SKIP_MAX lines, so a file of garbage cannot hold the loop.
+ *
+ * Its position (the file's device and inode, the offset after the last line
+ * read, the line number) goes to the spool with the events (see source.h);
+ * a restart seeks there, so a stop or a kill -9 mid-file neither repeats
+ * nor skips a line. A position of another file (the path now names a new
+ * file), or past its end (the file was cut), is not used: the file is read
+ * from its start, and that is logged. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -121,6 +129,40 @@ static int replay_produce(struct source *s, int64_t now_ns, Bulwark__V1__Event *
     return (int)n;
 }
 
+static void replay_position(struct source *s, uint64_t v[4])
+{
+    struct replay *r = (struct replay *)s;
+    struct stat st;
+    off_t off = ftello(r->f);
+
+    memset(v, 0, 4 * sizeof *v);
+    if (off < 0 || fstat(fileno(r->f), &st) != 0)
+        return;
+    v[0] = (uint64_t)st.st_dev;
+    v[1] = (uint64_t)st.st_ino;
+    v[2] = (uint64_t)off;
+    v[3] = r->lineno;
+}
+
+static int replay_seek(struct source *s, const uint64_t v[4])
+{
+    struct replay *r = (struct replay *)s;
+    struct stat st;
+
+    if (fstat(fileno(r->f), &st) != 0 || v[0] != (uint64_t)st.st_dev ||
+        v[1] != (uint64_t)st.st_ino || v[2] > (uint64_t)st.st_size) {
+        log_msg(LOG_WARN, "replay", "%s: the stored position (line %" PRIu64 ") is of another "
+                "file or past its end: reading from the start", r->path, v[3]);
+        return BW_ENOTFOUND;
+    }
+    if (fseeko(r->f, (off_t)v[2], SEEK_SET) != 0)
+        return BW_EIO;
+    r->lineno = (size_t)v[3];
+    log_msg(LOG_INFO, "replay", "%s: resuming after line %zu (byte %" PRIu64 ")", r->path,
+            r->lineno, v[2]);
+    return 0;
+}
+
 static void replay_destroy(struct source *s)
 {
     struct replay *r = (struct replay *)s;
@@ -141,6 +183,8 @@ struct source *source_replay_new(const char *path, char *err, size_t errlen)
     r->base.name = "replay";
     r->base.produce = replay_produce;
     r->base.destroy = replay_destroy;
+    r->base.position = replay_position;
+    r->base.seek = replay_seek;
     r->path = strdup(path);
     r->line = malloc(REPLAY_LINE_MAX);
     if (!r->path || !r->line)

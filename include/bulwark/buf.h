@@ -31,7 +31,11 @@ int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf
 /* Drops n bytes from the front. */
 void buf_consume(struct buf *b, size_t n);
 static inline size_t buf_size(const struct buf *b) { return b->len - b->off; }
-static inline const uint8_t *buf_head(const struct buf *b) { return b->data + b->off; }
+/* NULL for a buffer never written (NULL + 0 is undefined in C). */
+static inline const uint8_t *buf_head(const struct buf *b)
+{
+    return b->data ? b->data + b->off : NULL;
+}
 void buf_reset(struct buf *b);
 /* Frees the storage of an empty buffer but keeps its maximum, so an idle
  * owner (one of 10,000 connections) holds no buffer memory. */

@@ -15,6 +15,7 @@
 #define BULWARK_COLLECTOR_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -47,6 +48,13 @@ struct collector_env {
      * report or a log read at their own pace) ask first and come back
      * later, so that back-pressure is not counted as a drop. */
     bool (*has_room)(void *ctx);
+    /* A reader of a file keeps its position with the events it produced:
+     * mark(key, v) after emitting says "after these events I stand at v"
+     * (v goes to the spool with them, in one transaction); mark_get gives
+     * the last stored v at start (0, or BW_ENOTFOUND: none, or no spool).
+     * Both may be NULL (one-shot runs, tests). */
+    void (*mark)(void *ctx, const char *key, const uint64_t v[4]);
+    int (*mark_get)(void *ctx, const char *key, uint64_t v[4]);
     void *emit_ctx;
 };
 
@@ -79,6 +87,22 @@ struct collector *collector_resource_new(const struct collector_env *env);
 struct collector *collector_config_new(const struct collector_env *env);
 struct collector *collector_trivy_new(const struct collector_env *env);
 struct collector *collector_falco_new(const struct collector_env *env);
+
+/* The Falco collector's parser, pure (fuzzed): one line of Falco's JSON
+ * output (without its newline) to an event (a heap tree for
+ * evjson_event_free()). Invalid UTF-8 is repaired (*repaired set to 1).
+ * cache may be NULL. 0, BW_EINVAL (not JSON), BW_ENOTFOUND (JSON but not
+ * an alert) or BW_ENOMEM. */
+int falco_parse_line(const char *line, size_t len, struct containers *cache,
+                     Bulwark__V1__Event **out, int *repaired);
+
+/* The Trivy collector's report reader, pure (fuzzed): a JSON report in buf
+ * to one event per vulnerability, each handed to fn (which takes
+ * ownership; a negative return stops). The count, or BW_EINVAL with why,
+ * BW_ENOMEM, or fn's error. */
+int trivy_report_events(const char *buf, size_t len, int64_t time_ns,
+                        int (*fn)(void *ctx, Bulwark__V1__Event *ev), void *ctx, char *why,
+                        size_t whylen);
 
 static inline void collector_free(struct collector *c)
 {

@@ -19,6 +19,7 @@ enum bw_err {
     BW_ENOTFOUND = -10,
     BW_EAUTH = -11,    /* identity refused */
     BW_ECLOSED = -12,  /* peer closed the stream */
+    BW_ESEQ = -13,     /* a sequence gap: earlier events were not stored */
 };
 
 /* Returns a static, lower-case description of `err` (a negative bw_err). */

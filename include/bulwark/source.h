@@ -23,6 +23,13 @@ struct source {
     /* Optional: takes back an event this source produced (NULL: the events
      * are heap trees for evjson_event_free()). */
     void (*release)(struct source *s, Bulwark__V1__Event *ev);
+    /* Optional, for a source that reads a file: its position after the
+     * events produced so far (the agent stores it with them), and a seek to
+     * such a position at start, so a restart resumes exactly after what is
+     * stored. seek returns 0, or BW_ENOTFOUND when v is not this file's
+     * (then the source reads from its start). */
+    void (*position)(struct source *s, uint64_t v[4]);
+    int (*seek)(struct source *s, const uint64_t v[4]);
 };
 
 struct synthetic_options {

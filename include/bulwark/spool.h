@@ -41,8 +41,28 @@ void spool_close(struct spool *s);
 /* Assigns seq to each event (ev->seq is set), packs and stores them in one
  * transaction. *accepted is how many were stored: the rest were refused
  * because the spool is full (counted as dropped). 0 or a negative bw_err (then
- * nothing was stored). */
+ * nothing was stored): BW_EFULL when the disk is full or has less than a
+ * reserve (8 MiB, counting the spool's free pages) left, which SQLite needs
+ * to checkpoint and trim (nothing is lost: the caller keeps the events and
+ * tries again), BW_EIO, BW_ENOMEM. */
 int spool_append(struct spool *s, Bulwark__V1__Event *const *evs, size_t n, size_t *accepted);
+
+/* A producer's position (a file's identity and offset), named by key, kept
+ * with the events it produced. */
+#define SPOOL_MARK_VALUES 4
+struct spool_mark {
+    const char *key;
+    uint64_t v[SPOOL_MARK_VALUES];
+};
+
+/* spool_append() that also stores marks (key -> v, replacing the key's
+ * previous mark) in the same transaction: either the events and the marks
+ * are durable or neither. n may be 0 (marks only). */
+int spool_append_marked(struct spool *s, Bulwark__V1__Event *const *evs, size_t n,
+                        const struct spool_mark *marks, size_t nmarks, size_t *accepted);
+
+/* The last stored mark of key into v. 0, BW_ENOTFOUND or BW_EIO. */
+int spool_mark_get(struct spool *s, const char *key, uint64_t v[SPOOL_MARK_VALUES]);
 
 /* Calls fn for spooled events with seq > after_seq in order, stopping after
  * max_events or once max_bytes of packed data would be passed (at least one

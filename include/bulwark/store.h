@@ -64,6 +64,11 @@ struct store_batch {
     const char *agent_id;
     const char *hostname;
     uint64_t epoch;
+    /* The first batch of a stream after Welcome: its first new event may
+     * start past the mark + 1 (the database lost events it once acked, e.g.
+     * restored from an older copy; the connection logs it). Any other batch
+     * must continue the mark exactly. */
+    bool allow_gap;
     int64_t recv_ns;
     size_t n;
     const struct store_event *events;
@@ -83,14 +88,22 @@ void store_close(struct store *s);
 
 /* One write transaction groups many batches (group commit). */
 int store_begin(struct store *s);
-/* Commits; on failure the transaction is rolled back and BW_EIO returned:
- * nothing of it is stored and the in-memory marks are as before begin. */
+/* Commits; on failure the transaction is rolled back and BW_EFULL (disk
+ * full), BW_EAGAIN (locked) or BW_EIO returned: nothing of it is stored and
+ * the in-memory marks are as before begin. */
 int store_commit(struct store *s);
 void store_rollback(struct store *s);
+/* Why the last failed transaction failed, for logs ("the database's disk is
+ * full", SQLite's message otherwise); *code (may be NULL) its class:
+ * BW_EFULL for a full disk, BW_EAGAIN for lock contention, else BW_EIO. */
+const char *store_last_error(const struct store *s, int *code);
 
 /* Upserts the agents row (first/last seen, hostname, version, labels). */
 int store_agent_seen(struct store *s, const struct store_agent_info *a);
-/* Inserts the batch's new events and advances the mark (inside a transaction). */
+/* Inserts the batch's new events and advances the mark (inside a transaction).
+ * A batch whose first new event does not follow the mark (an earlier batch
+ * of its stream failed; see allow_gap) is refused with BW_ESEQ, nothing
+ * written and the transaction left usable for the other batches. */
 int store_append(struct store *s, const struct store_batch *b, struct store_append_result *res);
 /* The mark for (agent_id, epoch) including this transaction's appends; 0 if
  * none. After a commit it is what Welcome and Ack report. */

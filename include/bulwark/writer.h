@@ -43,7 +43,9 @@ struct writer_item {
     struct alert_rec *alerts;  /* owned (batch): raised by its events, stored with them */
     struct buf state;          /* owned (state): a named blob, key in agent_id */
     /* output */
-    int rc;                    /* 0 or a negative bw_err */
+    int rc;                    /* 0 or a negative bw_err; BW_ESEQ: this batch was refused
+                                * because an earlier one of its stream was not stored */
+    bool refused;
     uint64_t committed_seq;
     uint32_t stored, duplicates;
     struct writer_item *next;
@@ -51,6 +53,7 @@ struct writer_item {
 
 struct writer_stats {
     uint64_t transactions, items, events_stored, events_duplicate, commit_failures;
+    bool last_failed;  /* the latest transaction failed (not recovered since) */
     uint64_t queued_events;
     uint64_t alerts_raised, alerts_merged;
     /* commit latency (begin to commit done), srvstate's buckets */

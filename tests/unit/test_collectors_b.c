@@ -891,9 +891,66 @@ static void test_file_fanotify(void **state)
     fx_free(f);
 }
 
+/* The value of fields[key] of an external event, or NULL. */
+static const char *falco_field(const Bulwark__V1__Event *ev, const char *key)
+{
+    for (size_t i = 0; i < ev->external->n_fields; i++)
+        if (!strcmp(ev->external->fields[i]->key, key))
+            return ev->external->fields[i]->value;
+    return NULL;
+}
+
+/* Every real upstream line parses; a key Falco did not write is absent,
+ * not a crash or an empty value. Damaged text is repaired to U+FFFD. */
+static void test_falco_parse_upstream(void **state)
+{
+    int without = 0;
+
+    (void)state;
+    for (int n = 1; n <= 28; n++) {
+        char *line = fixture_line("falco/upstream.jsonl", n);
+        Bulwark__V1__Event *ev = NULL;
+        int repaired = -1;
+
+        assert_int_equal(falco_parse_line(line, strlen(line) - 1, NULL, &ev, &repaired), 0);
+        assert_int_equal(repaired, 0);
+        assert_int_equal(ev->body_case, BULWARK__V1__EVENT__BODY_EXTERNAL);
+        if (!strstr(line, "\"source\"") || !strstr(line, "\"hostname\"")) {
+            without++;
+            if (!strstr(line, "\"source\""))
+                assert_null(falco_field(ev, "falco.source"));
+        }
+        evjson_event_free(ev);
+        free(line);
+    }
+    assert_true(without >= 10);
+    for (int n = 1; n <= 6; n++) {
+        char *line = fixture_line("falco/bad-utf8.jsonl", n);
+        Bulwark__V1__Event *ev = NULL;
+        int repaired = 0;
+
+        assert_int_equal(falco_parse_line(line, strlen(line) - 1, NULL, &ev, &repaired), 0);
+        assert_int_equal(repaired, 1);
+        assert_non_null(strstr(falco_field(ev, "proc.cmdline"), "\xEF\xBF\xBD"));
+        evjson_event_free(ev);
+        free(line);
+    }
+    {
+        Bulwark__V1__Event *ev = NULL;
+        int repaired = 0;
+
+        assert_int_equal(falco_parse_line("not json", 8, NULL, &ev, &repaired), BW_EINVAL);
+        assert_int_equal(falco_parse_line("[1]", 3, NULL, &ev, &repaired), BW_ENOTFOUND);
+        assert_int_equal(falco_parse_line("{\"x\":\"\xff\"}", 9, NULL, &ev, &repaired),
+                         BW_ENOTFOUND);  /* repaired, still not an alert */
+        assert_null(ev);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_falco_parse_upstream),
         cmocka_unit_test(test_trivy_report),
         cmocka_unit_test(test_trivy_malformed),
         cmocka_unit_test(test_trivy_backpressure),

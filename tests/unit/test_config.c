@@ -91,11 +91,36 @@ static void test_errors(void **state)
     free(path);
 }
 
+/* A bare --config (last, empty, or followed by another option) is an
+ * error, not a run on defaults. */
+static void test_bare_config(void **state)
+{
+    struct opts o = {0};
+    char err[256];
+    bool help;
+    char *pos[2];
+    int npos;
+    char a0[] = "prog", a1[] = "--config", a2[] = "--config=", a3[] = "--rate", a4[] = "7";
+    char *last[] = {a0, a3, a4, a1}, *empty[] = {a0, a2}, *opt[] = {a0, a1, a3, a4};
+
+    (void)state;
+    config_defaults(table, NT, &o);
+    assert_int_equal(config_parse_args(table, NT, &o, 4, last, &help, pos, &npos, 2, err,
+                                       sizeof err), BW_ECONFIG);
+    assert_non_null(strstr(err, "'--config' needs a file name"));
+    assert_int_equal(config_parse_args(table, NT, &o, 2, empty, &help, pos, &npos, 2, err,
+                                       sizeof err), BW_ECONFIG);
+    assert_int_equal(config_parse_args(table, NT, &o, 4, opt, &help, pos, &npos, 2, err,
+                                       sizeof err), BW_ECONFIG);
+    config_release(table, NT, &o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_file_args),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_bare_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "bulwark/err.h"
 #include "bulwark/evjson.h"
@@ -451,6 +452,65 @@ static void test_open_errors(void **state)
     assert_non_null(strstr(err, "spool"));
 }
 
+/* Marks are stored with the events of their transaction, read back after a
+ * reopen, replaced per key, and may be stored alone; a version 1 file is
+ * upgraded in place with its events. */
+static void test_marks(void **state)
+{
+    struct fixture *fx = *state;
+    struct spool *s = open_spool(fx->path, 0, 0);
+    Bulwark__V1__Event *evs[2] = {make_event(1), make_event(2)};
+    struct spool_mark m = {.key = "replay:/x", .v = {1, 2, 300, 4}};
+    uint64_t v[SPOOL_MARK_VALUES] = {0};
+    size_t accepted = 0;
+    sqlite3_int64 ver = 0;
+
+    assert_int_equal(spool_mark_get(s, "replay:/x", v), BW_ENOTFOUND);
+    assert_int_equal(spool_append_marked(s, evs, 2, &m, 1, &accepted), 0);
+    assert_int_equal(accepted, 2);
+    m.v[2] = 400;
+    assert_int_equal(spool_append_marked(s, NULL, 0, &m, 1, &accepted), 0);  /* alone */
+    evjson_event_free(evs[0]);
+    evjson_event_free(evs[1]);
+    spool_close(s);
+
+    /* back to version 1 (no marks table), as an older agent left it */
+    {
+        sqlite3 *db = NULL;
+        assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, "DROP TABLE marks; PRAGMA user_version = 1;", NULL,
+                                      NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+    }
+    s = open_spool(fx->path, 0, 0);
+    assert_int_equal(spool_mark_get(s, "replay:/x", v), BW_ENOTFOUND);
+    assert_int_equal(append_n(s, 3, 1, NULL), 1);
+    {
+        struct spool_stats st;
+        spool_get_stats(s, &st);
+        assert_int_equal(st.last_seq, 3);  /* the events survived the upgrade */
+    }
+    assert_int_equal(spool_append_marked(s, NULL, 0, &m, 1, &accepted), 0);
+    spool_close(s);
+    s = open_spool(fx->path, 0, 0);
+    assert_int_equal(spool_mark_get(s, "replay:/x", v), 0);
+    assert_int_equal(v[0], 1);
+    assert_int_equal(v[2], 400);
+    assert_int_equal(v[3], 4);
+    spool_close(s);
+    {
+        sqlite3 *db = NULL;
+        sqlite3_stmt *st = NULL;
+        assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        ver = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+    }
+    assert_int_equal(ver, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -462,6 +522,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_new_file_new_epoch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deferred_trim_survives_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_marks, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -452,9 +452,10 @@ static void test_queries_match_model(void **state)
                 k = N - n;
             for (size_t i = 0; i < k; i++) {
                 const char *ctr = ctrs[RND() % 4];
-                t[i] = (struct tev){.seq = next_seq[ag]++,
-                                    .time_ns = 1000000 + (int64_t)(RND() % 5000) * 1000,
-                                    .kind = 10 + (int32_t)(RND() % 7),
+                /* one draw per statement: initialisers are unsequenced */
+                int64_t tns = 1000000 + (int64_t)(RND() % 5000) * 1000;
+                int32_t kind = 10 + (int32_t)(RND() % 7);
+                t[i] = (struct tev){.seq = next_seq[ag]++, .time_ns = tns, .kind = kind,
                                     .container = *ctr ? ctr : NULL};
                 model[n + i] = (struct model_row){agents[ag], hosts[ag], ctr, 1, t[i].seq,
                                                   t[i].time_ns, t[i].kind};
@@ -1173,9 +1174,11 @@ static off_t wal_peak_under_readers(struct fx *f, uint32_t restart_pages)
     for (int c = 0; c < 50; c++) {
         struct stat sb;
 
-        for (size_t i = 0; i < 100; i++)
-            evs[i] = (struct store_event){.seq = ++seq, .time_ns = (int64_t)seq, .kind = 10,
+        for (size_t i = 0; i < 100; i++) {
+            seq++;
+            evs[i] = (struct store_event){.seq = seq, .time_ns = (int64_t)seq, .kind = 10,
                                           .severity = 2, .body = body, .body_len = sizeof body};
+        }
         struct store_batch b = {.agent_id = "agent-w", .hostname = "host-w", .epoch = restart_pages,
                                 .recv_ns = 1000, .n = 100, .events = evs};
         assert_int_equal(store_begin(f->s), 0);
