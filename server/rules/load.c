@@ -710,8 +710,12 @@ static int compile_anomaly(struct cr *c)
         struct gfield g = {0};
 
         r->type = RT_CPU_SPIKE;
+        /* a spike must last (4 samples over 20 s) and a start-up is given
+         * a minute: docs/rules.md says why these defaults */
         r->cpu = (struct anomaly_cpu_params){.alpha = 0.1, .k = 3, .floor = 0.5, .warmup = 12,
-                                             .cooldown_ns = 600000000000LL, .max_keys = 100000};
+                                             .cooldown_ns = 600000000000LL, .max_keys = 100000,
+                                             .sustain = 4, .sustain_ns = 20000000000LL,
+                                             .grace_ns = 60000000000LL};
         rc = field_arg(c, val ? val : &(struct ynode){.type = Y_SCALAR, .s = "resource.cpu_cores"}, &g,
                        "anomaly.value");
         r->value = g.id;
@@ -730,6 +734,15 @@ static int compile_anomaly(struct cr *c)
             r->cpu.max_keys = (size_t)d;
         if (rc == 0)
             rc = dur_param(c, a, "cooldown", &r->cpu.cooldown_ns);
+        d = r->cpu.sustain;
+        if (rc == 0 && (rc = num_param(c, a, "sustain", 1, 1e6, &d)) == 0)
+            r->cpu.sustain = (uint32_t)d;
+        if (rc == 0)
+            rc = dur_param(c, a, "sustain_for", &r->cpu.sustain_ns);
+        if (rc == 0)
+            rc = dur_param(c, a, "startup_grace", &r->cpu.grace_ns);
+        if (rc == 0)
+            rc = dur_param(c, a, "restart_gap", &r->cpu.restart_gap_ns);
         return rc;
     }
     if (strcmp(type->s, "first_seen") == 0) {

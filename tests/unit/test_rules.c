@@ -495,7 +495,8 @@ static void test_anomaly_rules(void **state)
 {
     struct ruleset *rs = load_ok(
         "- rule: Spike\n  condition: bulwark.kind = resource\n"
-        "  anomaly: {type: cpu_spike, by: container.id, k: 3, floor: 1, warmup: 5, cooldown: 1m}\n"
+        "  anomaly: {type: cpu_spike, by: container.id, k: 3, floor: 1, warmup: 5, cooldown: 1m,\n"
+        "            sustain: 1, sustain_for: 0s, startup_grace: 0s}\n"
         "  output: \"spike %anomaly.value over %anomaly.mean\"\n  priority: WARNING\n"
         "- rule: New dest\n  condition: evt.type = connect\n"
         "  anomaly: {type: first_seen, by: container.image.digest, value: net.dest, learning: 1h}\n"
