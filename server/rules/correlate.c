@@ -8,6 +8,7 @@
  * keeps, per member, when it last matched and which event it was; all-of
  * fires when every member matched within `within` of now, a sequence when
  * the members matched in order with the first no older than `within`. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,7 +44,8 @@ struct lru {
 
 struct rstate {
     enum rule_type type;
-    struct lru win;
+    struct lru win;          /* running_image: the running table */
+    struct lru held;         /* running_image: the findings held */
     struct anomaly_cpu *cpu;
     struct anomaly_firstseen *fs;
     uint32_t count;          /* threshold ring size */
@@ -61,6 +63,24 @@ struct cslot {
 
 struct tslot_head {
     uint32_t filled, next;
+};
+
+/* running_image. Strings are cut to their slot (a container id is 64 hex,
+ * a digest 71 bytes; longer names and titles are shortened, never refused). */
+struct ri_run {              /* keyed "d:<digest>" and "r:<image reference>" */
+    int64_t last_ns;         /* the container's latest event */
+    uint8_t had_digest;      /* that event carried a digest */
+    char id[80], name[128], image[256], digest[80];
+    struct evi e;
+};
+
+struct ri_find {             /* keyed "<digest or reference>|<id>|<package>|<version>" */
+    int64_t time_ns;         /* the scan */
+    double cvss;
+    char image[256], digest[80];
+    char vuln_id[64], package[128], installed[64], fixed[64], severity[16], title[160],
+        scanner[16], target[128];
+    struct evi e;
 };
 
 static uint64_t key_hash(const char *s)
@@ -155,6 +175,17 @@ static void *lru_get(struct lru *l, const char *key)
     return LRU_SLOT(e);
 }
 
+/* The slot for key, or NULL; the recency order is not changed. */
+static void *lru_peek(const struct lru *l, const char *key)
+{
+    uint64_t h = key_hash(key);
+
+    for (struct lru_entry *e = l->buckets[h & (l->nb - 1)]; e; e = e->hnext)
+        if (e->hash == h && strcmp(e->key, key) == 0)
+            return LRU_SLOT(e);
+    return NULL;
+}
+
 /* ---------------------------------------------------------------- state */
 
 static size_t thresh_evi(uint32_t count)
@@ -192,6 +223,11 @@ struct rstate *rstate_new(const struct rule *r)
     case RT_CORRELATE:
         rc = lru_init(&s->win, r->max_groups, slot_size(r));
         break;
+    case RT_RUNNING_IMAGE:
+        rc = lru_init(&s->win, r->run.max_images, sizeof(struct ri_run));
+        if (rc == 0)
+            rc = lru_init(&s->held, r->run.max_findings, sizeof(struct ri_find));
+        break;
     default:
         break;
     }
@@ -207,6 +243,7 @@ void rstate_free(struct rstate *s)
     if (!s)
         return;
     lru_release(&s->win);
+    lru_release(&s->held);
     anomaly_cpu_free(s->cpu);
     anomaly_firstseen_free(s->fs);
     free(s);
@@ -219,6 +256,7 @@ bool rstate_compatible(const struct rule *a, const struct rule *b)
     switch (a->type) {
     case RT_CPU_SPIKE: return memcmp(&a->cpu, &b->cpu, sizeof a->cpu) == 0;
     case RT_FIRST_SEEN: return memcmp(&a->fs, &b->fs, sizeof a->fs) == 0;
+    case RT_RUNNING_IMAGE: return memcmp(&a->run, &b->run, sizeof a->run) == 0;
     case RT_THRESHOLD: return a->count == b->count && a->max_groups == b->max_groups;
     case RT_CORRELATE:
         return a->nmembers == b->nmembers && a->sequence == b->sequence && a->max_groups == b->max_groups;
@@ -375,6 +413,183 @@ int rstate_correlate(struct rstate *s, const struct rule *r, struct evctx *c, co
     return 1;
 }
 
+/* ------------------------------------------------------ running image */
+
+/* Copies s (NULL: "") into a slot of n bytes, cut to fit. */
+static void scopy(char *dst, size_t n, const char *s)
+{
+    size_t l = s ? strlen(s) : 0;
+
+    if (l >= n)
+        l = n - 1;
+    memcpy(dst, s ? s : "", l);
+    dst[l] = '\0';
+}
+
+static const char *str_or_empty(const char *s)
+{
+    return s ? s : "";
+}
+
+/* "<tag>:<v>" into key; false when v is empty or too long to be a key. */
+static bool ri_key(char *key, size_t n, char tag, const char *v)
+{
+    size_t l = v ? strlen(v) : 0;
+
+    if (l == 0 || l + 3 > n)
+        return false;
+    key[0] = tag;
+    key[1] = ':';
+    memcpy(key + 2, v, l + 1);
+    return true;
+}
+
+static bool ri_recent(int64_t now, int64_t then, int64_t w)
+{
+    uint64_t d = now > then ? (uint64_t)now - (uint64_t)then : (uint64_t)then - (uint64_t)now;
+
+    return d <= (uint64_t)w;
+}
+
+static void ri_fill(struct run_match *m, struct ri_find *f, struct ri_run *run)
+{
+    *m = (struct run_match){
+        .id = run->id, .name = run->name, .image = run->image, .digest = run->digest,
+        .vuln_id = f->vuln_id, .package = f->package, .installed = f->installed, .fixed = f->fixed,
+        .severity = f->severity, .title = f->title, .scanner = f->scanner, .target = f->target,
+        .cvss = f->cvss,
+    };
+    evi_out(&f->e, &m->ev[0]);
+    evi_out(&run->e, &m->ev[1]);
+}
+
+/* Whether finding f is of the image of running container r: by digest when
+ * both know it, else by reference. */
+static bool ri_same_image(const struct ri_find *f, const struct ri_run *r)
+{
+    if (f->digest[0] && r->digest[0])
+        return strcmp(f->digest, r->digest) == 0;
+    return f->image[0] && strcmp(f->image, r->image) == 0;
+}
+
+int rstate_running_finding(struct rstate *s, const struct rule *r, struct evctx *c,
+                           struct run_match *m)
+{
+    const Bulwark__V1__ContainerRef *ct = c->ev->container;
+    const Bulwark__V1__VulnFinding *v = c->ev->vuln;
+    const char *digest = ct ? str_or_empty(ct->image_digest) : "";
+    const char *image = ct ? str_or_empty(ct->image) : "";
+    char key[RULES_KEY_MAX];
+    struct ri_find *f;
+    struct ri_run *run = NULL;
+    int64_t now = c->ev->time_ns;
+    int n;
+
+    if (!v || (!*digest && !*image))
+        return 0;  /* not an image's finding (a repository, a file system): nothing runs it */
+    n = snprintf(key, sizeof key, "%s|%s|%s|%s", *digest ? digest : image, str_or_empty(v->vuln_id),
+                 str_or_empty(v->package), str_or_empty(v->installed_version));
+    if (n < 0 || (size_t)n >= sizeof key)
+        return 0;
+    if (!(f = lru_get(&s->held, key)))
+        return BW_ENOMEM;
+    f->time_ns = now;
+    f->cvss = v->cvss_score;
+    scopy(f->image, sizeof f->image, image);
+    scopy(f->digest, sizeof f->digest, digest);
+    scopy(f->vuln_id, sizeof f->vuln_id, v->vuln_id);
+    scopy(f->package, sizeof f->package, v->package);
+    scopy(f->installed, sizeof f->installed, v->installed_version);
+    scopy(f->fixed, sizeof f->fixed, v->fixed_version);
+    scopy(f->severity, sizeof f->severity, v->vuln_severity);
+    scopy(f->title, sizeof f->title, v->title);
+    scopy(f->scanner, sizeof f->scanner, v->scanner);
+    scopy(f->target, sizeof f->target, v->target);
+    evi_set(&f->e, c);
+    if (ri_key(key, sizeof key, 'd', digest))
+        run = lru_peek(&s->win, key);
+    if ((!run || !ri_recent(now, run->last_ns, r->run.window_ns)) && ri_key(key, sizeof key, 'r', image)) {
+        run = lru_peek(&s->win, key);
+        if (run && *digest && run->had_digest && strcmp(run->digest, digest) != 0)
+            run = NULL;  /* that reference runs another digest */
+    }
+    if (!run || !ri_recent(now, run->last_ns, r->run.window_ns))
+        return 0;
+    ri_fill(m, f, run);
+    return 1;
+}
+
+/* Notes container ct in the slot of key; true when its image was not
+ * running before. NULL *slot on ENOMEM. */
+static bool ri_note(struct rstate *s, const struct rule *r, struct evctx *c, const char *key,
+                    struct ri_run **slot)
+{
+    const Bulwark__V1__ContainerRef *ct = c->ev->container;
+    struct ri_run *run = lru_peek(&s->win, key);
+    int64_t now = c->ev->time_ns;
+    bool was = run && ri_recent(now, run->last_ns, r->run.window_ns);
+
+    if (!(run = lru_get(&s->win, key))) {
+        *slot = NULL;
+        return false;
+    }
+    if (!was || now >= run->last_ns) {
+        run->last_ns = now;
+        run->had_digest = ct->image_digest && *ct->image_digest;
+        scopy(run->id, sizeof run->id, ct->id);
+        scopy(run->name, sizeof run->name, ct->name);
+        scopy(run->image, sizeof run->image, ct->image);
+        scopy(run->digest, sizeof run->digest, ct->image_digest);
+        evi_set(&run->e, c);
+    }
+    *slot = run;
+    return !was;
+}
+
+int rstate_running_seen(struct rstate *s, const struct rule *r, struct evctx *c, run_match_fn fn,
+                        void *ctx)
+{
+    const Bulwark__V1__ContainerRef *ct = c->ev->container;
+    struct ri_run *run = NULL, *rd = NULL;
+    char key[RULES_KEY_MAX];
+    int64_t now = c->ev->time_ns;
+    bool started = false;
+
+    if (!ct || !ct->id || !*ct->id || strcmp(ct->id, "host") == 0)
+        return 0;
+    if (ri_key(key, sizeof key, 'd', ct->image_digest)) {
+        started |= ri_note(s, r, c, key, &rd);
+        if (!rd)
+            return BW_ENOMEM;
+    }
+    if (ri_key(key, sizeof key, 'r', ct->image)) {
+        started |= ri_note(s, r, c, key, &run);
+        if (!run)
+            return BW_ENOMEM;
+    }
+    if (!started || !(run = rd ? rd : run))
+        return 0;
+    /* The image starts running: its held findings fire (a linear pass over
+     * at most max_findings, once per start; expired findings go). */
+    for (struct lru_entry *e = s->held.head.next, *nx; e != &s->held.head; e = nx) {
+        struct ri_find *f = (struct ri_find *)LRU_SLOT(e);
+        struct run_match m;
+
+        nx = e->next;
+        if (now > f->time_ns && (uint64_t)now - (uint64_t)f->time_ns > (uint64_t)r->run.hold_ns) {
+            lru_unlink(&s->held, e);
+            free(e->key);
+            free(e);
+            continue;
+        }
+        if (!ri_same_image(f, run))
+            continue;
+        ri_fill(&m, f, run);
+        fn(ctx, r, &m);
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------- save / restore */
 
 static int put(struct buf *b, const void *p, size_t n)
@@ -398,8 +613,29 @@ static bool get_u32(const uint8_t **p, const uint8_t *end, uint32_t *v)
     return true;
 }
 
-/* Windows: version, slot size, count, then oldest first: key length, key,
+/* A map: version, slot size, count, then oldest first: key length, key,
  * slot bytes (host layout: the blob is read back by the same build). */
+static int lru_save(const struct lru *l, struct buf *out)
+{
+    int rc = put_u32(out, STATE_VERSION);
+
+    if (rc == 0)
+        rc = put_u32(out, (uint32_t)l->slot_size);
+    if (rc == 0)
+        rc = put_u32(out, (uint32_t)l->n);
+    for (const struct lru_entry *e = l->head.prev; rc == 0 && e != &l->head; e = e->prev) {
+        size_t kl = strlen(e->key);
+
+        rc = put_u32(out, (uint32_t)kl);
+        if (rc == 0)
+            rc = put(out, e->key, kl);
+        if (rc == 0)
+            rc = put(out, LRU_SLOT(e), l->slot_size);
+    }
+    return rc;
+}
+
+/* Windows: one map; running_image: the running table, then the findings. */
 int rstate_save(const struct rstate *s, struct buf *out)
 {
     int rc;
@@ -410,29 +646,68 @@ int rstate_save(const struct rstate *s, struct buf *out)
         return anomaly_firstseen_save(s->fs, out);
     if (!s->win.buckets)
         return 0;
-    rc = put_u32(out, STATE_VERSION);
-    if (rc == 0)
-        rc = put_u32(out, (uint32_t)s->win.slot_size);
-    if (rc == 0)
-        rc = put_u32(out, (uint32_t)s->win.n);
-    for (const struct lru_entry *e = s->win.head.prev; rc == 0 && e != &s->win.head; e = e->prev) {
-        size_t kl = strlen(e->key);
-
-        rc = put_u32(out, (uint32_t)kl);
-        if (rc == 0)
-            rc = put(out, e->key, kl);
-        if (rc == 0)
-            rc = put(out, LRU_SLOT(e), s->win.slot_size);
-    }
+    rc = lru_save(&s->win, out);
+    if (rc == 0 && s->held.buckets)
+        rc = lru_save(&s->held, out);
     return rc;
+}
+
+/* Reads a map saved by lru_save from *p into fresh (initialised like l);
+ * advances *p. */
+static int lru_load(const struct lru *l, struct lru *fresh, const uint8_t **p, const uint8_t *end)
+{
+    uint32_t ver, ssz, cnt;
+    char key[RULES_KEY_MAX];
+    int rc;
+
+    if (!get_u32(p, end, &ver) || ver != STATE_VERSION || !get_u32(p, end, &ssz) ||
+        ssz != l->slot_size || !get_u32(p, end, &cnt))
+        return BW_EINVAL;
+    rc = lru_init(fresh, l->max, l->slot_size);
+    if (rc < 0)
+        return rc;
+    for (uint32_t i = 0; i < cnt; i++) {
+        uint32_t kl;
+        void *slot;
+
+        if (!get_u32(p, end, &kl) || kl >= sizeof key || (size_t)(end - *p) < kl + ssz) {
+            rc = BW_EINVAL;
+            break;
+        }
+        memcpy(key, *p, kl);
+        key[kl] = '\0';
+        *p += kl;
+        slot = lru_get(fresh, key);
+        if (!slot) {
+            rc = BW_ENOMEM;
+            break;
+        }
+        memcpy(slot, *p, ssz);
+        *p += ssz;
+    }
+    if (rc < 0)
+        lru_release(fresh);
+    return rc;
+}
+
+/* Moves fresh into *l (released first); the list head moved with the
+ * struct copy, so its neighbours are re-pointed. */
+static void lru_replace(struct lru *l, struct lru *fresh)
+{
+    lru_release(l);
+    *l = *fresh;
+    if (l->n == 0) {
+        l->head.next = l->head.prev = &l->head;
+    } else {
+        l->head.next->prev = &l->head;
+        l->head.prev->next = &l->head;
+    }
 }
 
 int rstate_restore(struct rstate *s, const uint8_t *p, size_t n)
 {
     const uint8_t *end = p + n;
-    uint32_t ver, ssz, cnt;
-    struct lru fresh;
-    char key[RULES_KEY_MAX];
+    struct lru fresh, held = {0};
     int rc;
 
     if (s->cpu)
@@ -441,45 +716,20 @@ int rstate_restore(struct rstate *s, const uint8_t *p, size_t n)
         return anomaly_firstseen_restore(s->fs, p, n);
     if (!s->win.buckets)
         return n == 0 ? 0 : BW_EINVAL;
-    if (!get_u32(&p, end, &ver) || ver != STATE_VERSION || !get_u32(&p, end, &ssz) ||
-        ssz != s->win.slot_size || !get_u32(&p, end, &cnt))
-        return BW_EINVAL;
-    rc = lru_init(&fresh, s->win.max, s->win.slot_size);
+    rc = lru_load(&s->win, &fresh, &p, end);
     if (rc < 0)
         return rc;
-    for (uint32_t i = 0; i < cnt; i++) {
-        uint32_t kl;
-        void *slot;
-
-        if (!get_u32(&p, end, &kl) || kl >= sizeof key || (size_t)(end - p) < kl + ssz) {
-            rc = BW_EINVAL;
-            break;
-        }
-        memcpy(key, p, kl);
-        key[kl] = '\0';
-        p += kl;
-        slot = lru_get(&fresh, key);
-        if (!slot) {
-            rc = BW_ENOMEM;
-            break;
-        }
-        memcpy(slot, p, ssz);
-        p += ssz;
-    }
-    if (rc == 0 && p != end)
-        rc = BW_EINVAL;
-    if (rc < 0) {
+    if (s->held.buckets && (rc = lru_load(&s->held, &held, &p, end)) < 0) {
         lru_release(&fresh);
         return rc;
     }
-    lru_release(&s->win);
-    s->win = fresh;
-    /* the list head moved with the struct copy: re-point its neighbours */
-    if (s->win.n == 0) {
-        s->win.head.next = s->win.head.prev = &s->win.head;
-    } else {
-        s->win.head.next->prev = &s->win.head;
-        s->win.head.prev->next = &s->win.head;
+    if (p != end) {
+        lru_release(&fresh);
+        lru_release(&held);
+        return BW_EINVAL;
     }
+    lru_replace(&s->win, &fresh);
+    if (s->held.buckets)
+        lru_replace(&s->held, &held);
     return 0;
 }

@@ -64,7 +64,7 @@ struct raw_rule {
     struct exc *exc;
     size_t nexc;
     const struct ynode *source, *anomaly, *threshold, *correlate, *group_by, *priority_from,
-        *alert_source;
+        *alert_source, *running_image;
 };
 
 struct raw_macro {
@@ -474,6 +474,7 @@ static void rule_set_ext(struct raw_rule *r, const struct ynode *item)
     EXT(group_by, "group_by");
     EXT(priority_from, "priority_from");
     EXT(alert_source, "alert_source");
+    EXT(running_image, "running_image");
 #undef EXT
 }
 
@@ -765,6 +766,31 @@ static int compile_anomaly(struct cr *c)
         return rc;
     }
     return disable(c, "unsupported anomaly type '%s'", type->s);
+}
+
+/* running_image: {window, hold, max_images, max_findings}, each optional. */
+static int compile_running_image(struct cr *c)
+{
+    const struct ynode *m = c->raw->running_image;
+    struct rule *r = c->r;
+    double d;
+    int rc;
+
+    if (m->type != Y_MAP)
+        return disable(c, "%s", "running_image: expected a mapping");
+    r->type = RT_RUNNING_IMAGE;
+    r->run = (struct run_params){.window_ns = 600000000000LL, .hold_ns = 7 * 86400000000000LL,
+                                 .max_images = 10000, .max_findings = 10000};
+    rc = dur_param(c, m, "window", &r->run.window_ns);
+    if (rc == 0)
+        rc = dur_param(c, m, "hold", &r->run.hold_ns);
+    d = (double)r->run.max_images;
+    if (rc == 0 && (rc = num_param(c, m, "max_images", 1, 1e6, &d)) == 0)
+        r->run.max_images = (size_t)d;
+    d = (double)r->run.max_findings;
+    if (rc == 0 && (rc = num_param(c, m, "max_findings", 1, 1e6, &d)) == 0)
+        r->run.max_findings = (size_t)d;
+    return rc;
 }
 
 static int window_params(struct cr *c, const struct ynode *m, const char *what)
@@ -1098,10 +1124,15 @@ static int compile_rule(struct loader *l, size_t i, const struct compile_env *en
                 rc = compile_anomaly(&c);
             } else if (c.raw->threshold) {
                 rc = compile_threshold(&c);
+            } else if (c.raw->running_image) {
+                rc = compile_running_image(&c);
             }
         }
         if (rc == 0 && !c.raw->correlate)
             rc = compile_condition(&c, env);
+        if (rc == 0 && c.r->type == RT_RUNNING_IMAGE &&
+            c.r->kinds != RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_VULN))
+            rc = disable(&c, "%s", "running_image: the condition must select vuln events only");
         if (rc == 0 && c.raw->correlate && c.raw->cond.n)
             rc = disable(&c, "%s", "correlate: use member conditions, not a rule condition");
     } else {
