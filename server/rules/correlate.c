@@ -249,12 +249,21 @@ void rstate_free(struct rstate *s)
     free(s);
 }
 
+/* Field by field: the structs have padding, which memcmp would compare. */
+static bool cpu_params_equal(const struct anomaly_cpu_params *a, const struct anomaly_cpu_params *b)
+{
+    return a->alpha == b->alpha && a->k == b->k && a->floor == b->floor && a->warmup == b->warmup &&
+           a->cooldown_ns == b->cooldown_ns && a->max_keys == b->max_keys &&
+           a->sustain == b->sustain && a->sustain_ns == b->sustain_ns &&
+           a->grace_ns == b->grace_ns && a->restart_gap_ns == b->restart_gap_ns;
+}
+
 bool rstate_compatible(const struct rule *a, const struct rule *b)
 {
     if (a->type != b->type)
         return false;
     switch (a->type) {
-    case RT_CPU_SPIKE: return memcmp(&a->cpu, &b->cpu, sizeof a->cpu) == 0;
+    case RT_CPU_SPIKE: return cpu_params_equal(&a->cpu, &b->cpu);
     case RT_FIRST_SEEN: return memcmp(&a->fs, &b->fs, sizeof a->fs) == 0;
     case RT_RUNNING_IMAGE: return memcmp(&a->run, &b->run, sizeof a->run) == 0;
     case RT_THRESHOLD: return a->count == b->count && a->max_groups == b->max_groups;

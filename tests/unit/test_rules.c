@@ -511,13 +511,18 @@ static char *scan_at(char *buf, size_t n, const char *cve, const char *ref, cons
     return buf;
 }
 
+static const char *const RUNNING_RULES =
+    "- rule: Vuln running\n  condition: bulwark.kind = vuln and vuln.severity = CRITICAL\n"
+    "  running_image: {window: 10m, hold: 1d, max_findings: 3}\n"
+    "  output: \"%vuln.id in %container.image (%container.image.digest) running as %container.name\"\n"
+    "  priority: ERROR\n"
+    "- rule: Spike\n  condition: bulwark.kind = resource\n"
+    "  anomaly: {type: cpu_spike, warmup: 3, sustain: 1, sustain_for: 0s, startup_grace: 0s}\n"
+    "  output: spike\n  priority: WARNING\n";
+
 static void test_running_image(void **state)
 {
-    struct ruleset *rs = load_ok(
-        "- rule: Vuln running\n  condition: bulwark.kind = vuln and vuln.severity = CRITICAL\n"
-        "  running_image: {window: 10m, hold: 1d, max_findings: 3}\n"
-        "  output: \"%vuln.id in %container.image (%container.image.digest) running as %container.name\"\n"
-        "  priority: ERROR\n");
+    struct ruleset *rs = load_ok(RUNNING_RULES), *rs2 = load_ok(RUNNING_RULES);
     struct rules_engine *e = rules_engine_new(rs);
     int64_t t = 100000 * SEC;
     struct got g = {0};
@@ -559,13 +564,24 @@ static void test_running_image(void **state)
     /* Held findings are bounded (max_findings 3: CVE-1 is the oldest and
      * goes) and expire after hold (1 day). */
     assert_int_equal(eval_json(e2, scan_at(buf, sizeof buf, "CVE-4", "x:4", "sha256:d", t + 13 * 60 * SEC), 10, &g), 0);
+    /* A hot swap to the same rules keeps the held findings and the CPU
+     * baselines (c8 learns three samples before, spikes after). */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(eval_json(e2, ctr_at(buf, sizeof buf, "c8", "z:9", "sha256:e", t + (14 + i) * 60 * SEC), 20, &g), 0);
+    assert_int_equal(rules_engine_swap(e2, rs2), 0);
+    assert_int_equal(eval_json(e2, ev_at(buf, sizeof buf, "resource", "c8", t + 17 * 60 * SEC,
+                                         "\"resource\":{\"cpu_cores\":5.0}"), 21, &g), 1);
+    assert_string_equal(g.names[3], "Spike");
     assert_int_equal(eval_json(e2, ctr_at(buf, sizeof buf, "c5", "web:1", "sha256:a", t + 3 * 3600 * SEC), 11, &g), 0);
-    assert_int_equal(eval_json(e2, ctr_at(buf, sizeof buf, "c6", "x:4", "sha256:d", t + 2 * 86400 * SEC), 12, &g), 0);
-    assert_int_equal(g.n, 3);
+    assert_int_equal(eval_json(e2, ctr_at(buf, sizeof buf, "c7", "x:4", "sha256:d", t + 4 * 3600 * SEC), 12, &g), 1);
+    assert_string_equal(g.outputs[4], "CVE-4 in x:4 (sha256:d) running as n-c7");
+    assert_int_equal(eval_json(e2, ctr_at(buf, sizeof buf, "c6", "x:4", "sha256:d", t + 2 * 86400 * SEC), 13, &g), 0);
+    assert_int_equal(g.n, 5);
     /* A restore of a truncated blob is refused, the state kept. */
     assert_int_equal(rules_engine_restore(e2, buf_head(&b), buf_size(&b) - 1), BW_EINVAL);
     rules_engine_free(e);
     rules_engine_free(e2);
+    ruleset_free(rs2);
     buf_release(&b);
 
     /* The condition must select findings only. */
