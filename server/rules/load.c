@@ -1,7 +1,8 @@
 /* load.c - ruleset_load(): reads Falco rule files (list, macro and rule
  * items; override/append, the older `append: true`, exceptions) plus our
  * extensions (anomaly, threshold, correlate, group_by, priority_from,
- * alert_source), then compiles every rule and builds the kind indexes.
+ * alert_source, running_image), then compiles every rule and builds the kind
+ * indexes.
  *
  * Loading is two-phase: all files are read into raw items first (later
  * items override or append to earlier ones by name), then macros are parsed

@@ -7,6 +7,9 @@
 - Hot reload under load: SIGHUP with a broken rule file is refused (logged
   with file:line), the running rules keep raising alerts, and no event is
   lost; a good file then reloads.
+- A normal day of container churn (a restart with its start-up burst, a new
+  container of the same image starting busy, a short burst) raises no CPU
+  spike, while a miner in another container does.
 - Scan x runtime: a vulnerability report of an image raises the
   running-image alert only while a container of that image runs, in both
   orders, and the held finding survives a restart of the server.
@@ -117,6 +120,37 @@ class RulesTest(harness.BulwarkTest):
         agent = self.start_agent(certs, server, agent_id, source="replay", replay_file=path,
                                  exit_when_drained="true")
         self.wait_drained(agent, events=len(events))
+
+    def test_restart_bursts_quiet_miner_fires(self):
+        certs = self.certs("churn")
+        server = self.start_server(certs, rules=self.rules_dir())
+        sec = 10**9
+        t0 = time.time_ns() - 3600 * sec
+
+        def ctr(cid):
+            return {"id": cid * 32, "name": f"n-{cid}", "image": "shop/api:7",
+                    "image_digest": "sha256:" + "7" * 64}
+
+        def samples(c, start, n, cores):
+            return [{"kind": "resource", "time_ns": start + i * 5 * sec, "container": c,
+                     "resource": {"cpu_cores": cores + 0.01 * (i % 3), "interval_ms": 5000,
+                                  "scope": "container"}} for i in range(n)]
+
+        old, new, miner = ctr("0a"), ctr("0b"), ctr("0c")
+        ev = samples(old, t0, 48, 0.2)                       # 4 minutes of a quiet service
+        ev += samples(old, t0 + 250 * sec, 2, 3.6)           # a short burst: 10 s
+        ev += samples(old, t0 + 260 * sec, 10, 0.2)
+        ev += samples(old, t0 + 340 * sec, 12, 3.5)          # restart (30 s gap), 1 min burst
+        ev += samples(old, t0 + 400 * sec, 24, 0.2)
+        ev += samples(new, t0 + 300 * sec, 12, 3.4)          # a new replica starts busy
+        ev += samples(new, t0 + 360 * sec, 24, 0.25)
+        ev += samples(miner, t0, 48, 0.1)                    # a miner, 2 minutes at 3.9 cores
+        ev += samples(miner, t0 + 240 * sec, 24, 3.9)
+        ev.sort(key=lambda e: e["time_ns"])
+        self.replay(certs, server, "churn", ev)
+        self.stop_server(server)
+        rows = self.alerts(server.db)
+        self.assertEqual([(r[0], r[3]) for r in rows], [("Container CPU spike", miner["id"])], rows)
 
     def test_scan_and_runtime_across_restart(self):
         """Three images: a scanned image whose container starts after the
