@@ -73,7 +73,7 @@ static uint64_t hash_bytes(const void *p, size_t n)
 /* Hash of an LRU key (container ids, image digests: 64-71 bytes), eight
  * bytes a step. Never saved (restore hashes the keys again), so it is free
  * to differ from hash_bytes, whose values are part of the blob format. */
-static uint64_t key_hash(const char *p, size_t n)
+uint64_t anomaly_key_hash(const char *p, size_t n)
 {
     uint64_t h = 0x9e3779b97f4a7c15ULL ^ n, w;
     bool long_key = n >= 8;
@@ -277,7 +277,7 @@ static int lru_get(struct lru *l, const char *key, size_t size,
     size_t klen = strlen(key);
     if (klen == 0 || klen > ANOMALY_KEY_MAX)
         return klen ? BW_ETOOBIG : BW_EINVAL;
-    uint64_t h = key_hash(key, klen);
+    uint64_t h = anomaly_key_hash(key, klen);
     struct lru_node *n = lru_find(l, key, klen, h);
     *created = !n;
     if (n) {
@@ -455,7 +455,7 @@ static int lru_restore(struct lru *l, size_t max, const uint8_t *p, size_t n, co
         const char *key = rd_key(&r, &klen);
         if (r.bad)
             break;
-        uint64_t h = key_hash(key, klen);
+        uint64_t h = anomaly_key_hash(key, klen);
         if (lru_find(&fresh, key, klen, h)) {
             r.bad = true;  /* a key twice: not a blob we wrote */
             break;

@@ -67,9 +67,9 @@ struct tslot_head {
 
 /* running_image. Strings are cut to their slot (a container id is 64 hex,
  * a digest 71 bytes; longer names and titles are shortened, never refused). */
-struct ri_run {              /* keyed "d:<digest>" and "r:<image reference>" */
+struct ri_run {              /* keyed "d:<digest>", or "r:<reference>" without a digest */
     int64_t last_ns;         /* the container's latest event */
-    uint8_t had_digest;      /* that event carried a digest */
+    int64_t ev_ns;           /* the event in e (refreshed every window / 2) */
     char id[80], name[128], image[256], digest[80];
     struct evi e;
 };
@@ -85,11 +85,7 @@ struct ri_find {             /* keyed "<digest or reference>|<id>|<package>|<ver
 
 static uint64_t key_hash(const char *s)
 {
-    uint64_t h = 1469598103934665603ull;
-
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
+    return anomaly_key_hash(s, strlen(s));
 }
 
 static int lru_init(struct lru *l, size_t max, size_t slot_size)
@@ -140,9 +136,10 @@ static void lru_front(struct lru *l, struct lru_entry *e)
     l->head.next = e;
 }
 
-/* The slot for key (created zeroed when missing; the oldest key is evicted
- * at the bound). Becomes the most recent. NULL on ENOMEM. */
-static void *lru_get(struct lru *l, const char *key)
+/* The slot for key (created zeroed when missing, *created then set when
+ * created is not NULL; the oldest key is evicted at the bound). Becomes the
+ * most recent. NULL on ENOMEM. */
+static void *lru_add(struct lru *l, const char *key, bool *created)
 {
     uint64_t h = key_hash(key);
     struct lru_entry *e;
@@ -155,6 +152,8 @@ static void *lru_get(struct lru *l, const char *key)
             return LRU_SLOT(e);
         }
     }
+    if (created)
+        *created = true;
     if (l->n >= l->max) {
         struct lru_entry *old = l->head.prev;
 
@@ -173,6 +172,11 @@ static void *lru_get(struct lru *l, const char *key)
     lru_front(l, e);
     l->n++;
     return LRU_SLOT(e);
+}
+
+static void *lru_get(struct lru *l, const char *key)
+{
+    return lru_add(l, key, NULL);
 }
 
 /* The slot for key, or NULL; the recency order is not changed. */
@@ -481,6 +485,21 @@ static bool ri_same_image(const struct ri_find *f, const struct ri_run *r)
     return f->image[0] && strcmp(f->image, r->image) == 0;
 }
 
+/* A running container of reference ref known by its digest: a walk of the
+ * running table, for a finding that names no digest (rare: a scan of an
+ * image by reference whose report had no digest). */
+static struct ri_run *ri_find_ref(struct rstate *s, const struct rule *r, const char *ref,
+                                  int64_t now)
+{
+    for (struct lru_entry *e = s->win.head.next; e != &s->win.head; e = e->next) {
+        struct ri_run *run = (struct ri_run *)LRU_SLOT(e);
+
+        if (ri_recent(now, run->last_ns, r->run.window_ns) && strcmp(run->image, ref) == 0)
+            return run;
+    }
+    return NULL;
+}
+
 int rstate_running_finding(struct rstate *s, const struct rule *r, struct evctx *c,
                            struct run_match *m)
 {
@@ -515,68 +534,52 @@ int rstate_running_finding(struct rstate *s, const struct rule *r, struct evctx 
     scopy(f->scanner, sizeof f->scanner, v->scanner);
     scopy(f->target, sizeof f->target, v->target);
     evi_set(&f->e, c);
-    if (ri_key(key, sizeof key, 'd', digest))
-        run = lru_peek(&s->win, key);
-    if ((!run || !ri_recent(now, run->last_ns, r->run.window_ns)) && ri_key(key, sizeof key, 'r', image)) {
-        run = lru_peek(&s->win, key);
-        if (run && *digest && run->had_digest && strcmp(run->digest, digest) != 0)
-            run = NULL;  /* that reference runs another digest */
-    }
-    if (!run || !ri_recent(now, run->last_ns, r->run.window_ns))
+    /* containers known by digest are under "d:", the others under "r:" */
+    if (ri_key(key, sizeof key, 'd', digest) && (run = lru_peek(&s->win, key)) &&
+        !ri_recent(now, run->last_ns, r->run.window_ns))
+        run = NULL;
+    if (!run && ri_key(key, sizeof key, 'r', image) && (run = lru_peek(&s->win, key)) &&
+        !ri_recent(now, run->last_ns, r->run.window_ns))
+        run = NULL;
+    if (!run && !*digest)
+        run = ri_find_ref(s, r, image, now);
+    if (!run)
         return 0;
     ri_fill(m, f, run);
     return 1;
-}
-
-/* Notes container ct in the slot of key; true when its image was not
- * running before. NULL *slot on ENOMEM. */
-static bool ri_note(struct rstate *s, const struct rule *r, struct evctx *c, const char *key,
-                    struct ri_run **slot)
-{
-    const Bulwark__V1__ContainerRef *ct = c->ev->container;
-    struct ri_run *run = lru_peek(&s->win, key);
-    int64_t now = c->ev->time_ns;
-    bool was = run && ri_recent(now, run->last_ns, r->run.window_ns);
-
-    if (!(run = lru_get(&s->win, key))) {
-        *slot = NULL;
-        return false;
-    }
-    if (!was || now >= run->last_ns) {
-        run->last_ns = now;
-        run->had_digest = ct->image_digest && *ct->image_digest;
-        scopy(run->id, sizeof run->id, ct->id);
-        scopy(run->name, sizeof run->name, ct->name);
-        scopy(run->image, sizeof run->image, ct->image);
-        scopy(run->digest, sizeof run->digest, ct->image_digest);
-        evi_set(&run->e, c);
-    }
-    *slot = run;
-    return !was;
 }
 
 int rstate_running_seen(struct rstate *s, const struct rule *r, struct evctx *c, run_match_fn fn,
                         void *ctx)
 {
     const Bulwark__V1__ContainerRef *ct = c->ev->container;
-    struct ri_run *run = NULL, *rd = NULL;
     char key[RULES_KEY_MAX];
     int64_t now = c->ev->time_ns;
-    bool started = false;
+    struct ri_run *run;
+    bool created = false, started;
 
     if (!ct || !ct->id || !*ct->id || strcmp(ct->id, "host") == 0)
         return 0;
-    if (ri_key(key, sizeof key, 'd', ct->image_digest)) {
-        started |= ri_note(s, r, c, key, &rd);
-        if (!rd)
-            return BW_ENOMEM;
+    if (!ri_key(key, sizeof key, 'd', ct->image_digest) && !ri_key(key, sizeof key, 'r', ct->image))
+        return 0;
+    /* the hot path: one lookup; the slot (which container of the image
+     * witnesses that it runs, and with which event) is rewritten at a start
+     * and when its evidence is half a window old */
+    if (!(run = lru_add(&s->win, key, &created)))
+        return BW_ENOMEM;
+    started = created || !ri_recent(now, run->last_ns, r->run.window_ns);
+    if (!started && now < run->last_ns)
+        return 0;  /* an older event (replayed): nothing new */
+    run->last_ns = now;
+    if (started || !ri_recent(now, run->ev_ns, r->run.window_ns / 2)) {
+        run->ev_ns = now;
+        scopy(run->id, sizeof run->id, ct->id);
+        scopy(run->name, sizeof run->name, ct->name);
+        scopy(run->image, sizeof run->image, ct->image);
+        scopy(run->digest, sizeof run->digest, ct->image_digest);
+        evi_set(&run->e, c);
     }
-    if (ri_key(key, sizeof key, 'r', ct->image)) {
-        started |= ri_note(s, r, c, key, &run);
-        if (!run)
-            return BW_ENOMEM;
-    }
-    if (!started || !(run = rd ? rd : run))
+    if (!started)
         return 0;
     /* The image starts running: its held findings fire (a linear pass over
      * at most max_findings, once per start; expired findings go). */

@@ -577,6 +577,11 @@ static void test_running_image(void **state)
     assert_string_equal(g.outputs[4], "CVE-4 in x:4 (sha256:d) running as n-c7");
     assert_int_equal(eval_json(e2, ctr_at(buf, sizeof buf, "c6", "x:4", "sha256:d", t + 2 * 86400 * SEC), 13, &g), 0);
     assert_int_equal(g.n, 5);
+    /* A scan that names no digest, while a container of its reference
+     * (known by digest) runs: fires at once. */
+    assert_int_equal(eval_json(e2, ctr_at(buf, sizeof buf, "c9", "q:5", "sha256:q", t + 3 * 86400 * SEC), 14, &g), 0);
+    assert_int_equal(eval_json(e2, scan_at(buf, sizeof buf, "CVE-5", "q:5", "", t + 3 * 86400 * SEC + 60 * SEC), 15, &g), 1);
+    assert_string_equal(g.outputs[5], "CVE-5 in q:5 (sha256:q) running as n-c9");
     /* A restore of a truncated blob is refused, the state kept. */
     assert_int_equal(rules_engine_restore(e2, buf_head(&b), buf_size(&b) - 1), BW_EINVAL);
     rules_engine_free(e);
