@@ -280,7 +280,13 @@ int rules_engine_eval(struct rules_engine *e, const Bulwark__V1__Event *ev, cons
         e->gen = 1;
     }
     struct run_emit_ctx rx = {.e = e, .fn = fn, .ctx = ctx};
-    if (ev->body_case != BULWARK__V1__EVENT__BODY_VULN) {  /* a container event: its image runs */
+    /* A container's exec, resource sample or config snapshot: its image
+     * runs. The agent samples every container's resources every few
+     * seconds, so connections and file events (the bulk of the traffic)
+     * would add cost and no news. */
+    if (ev->body_case == BULWARK__V1__EVENT__BODY_RESOURCE ||
+        ev->body_case == BULWARK__V1__EVENT__BODY_EXEC ||
+        ev->body_case == BULWARK__V1__EVENT__BODY_CONFIG) {
         for (size_t i = 0; i < e->nrunning; i++) {
             int rc = rstate_running_seen(e->state[e->running[i]], &rs->rules[e->running[i]], c,
                                          run_emit, &rx);
