@@ -1,8 +1,11 @@
 /* anomaly.h - anomaly detectors the rules engine feeds (pure, bounded).
  *
  * (a) CPU spike per key (container): an exponentially weighted mean and
- *     variance of samples; a sample fires when it exceeds mean + k*sigma and
- *     an absolute floor, after a warm-up, then not again for a cooldown.
+ *     variance of samples; it fires when samples stay above mean + k*sigma
+ *     and an absolute floor for `sustain` samples in a row spanning at least
+ *     `sustain_ns`, after a warm-up, then not again for a cooldown. Samples
+ *     in the start-up grace of a key (its first sample, or the first after
+ *     a gap that marks a restart) are neither judged nor learned.
  * (b) First-seen value per group (outbound destination per image digest,
  *     fleet-wide): during a learning period that starts when the group is
  *     first seen, values are learned silently; afterwards a value never seen
@@ -27,6 +30,11 @@ struct anomaly_cpu_params {
     uint32_t warmup;         /* samples before a key may fire (12) */
     int64_t cooldown_ns;     /* quiet time after firing, per key (10 min) */
     size_t max_keys;         /* LRU bound (100,000) */
+    uint32_t sustain;        /* high samples in a row to fire (0 or 1: any one) */
+    int64_t sustain_ns;      /* ... spanning at least this, first to last (0) */
+    int64_t grace_ns;        /* start-up grace after a key's first sample or a restart (0) */
+    int64_t restart_gap_ns;  /* a gap between samples longer than this is a
+                              * restart; 0: three times the key's previous gap */
 };
 
 struct anomaly_cpu_result {
@@ -59,5 +67,11 @@ int anomaly_cpu_save(const struct anomaly_cpu *d, struct buf *out);
 int anomaly_cpu_restore(struct anomaly_cpu *d, const uint8_t *p, size_t n);
 int anomaly_firstseen_save(const struct anomaly_firstseen *d, struct buf *out);
 int anomaly_firstseen_restore(struct anomaly_firstseen *d, const uint8_t *p, size_t n);
+/* The checksum that ends every blob, over the bytes before it (for tools
+ * and tests that write blobs of an older version). */
+uint64_t anomaly_blob_checksum(const uint8_t *p, size_t n);
+/* The hash the detectors' maps use for keys (eight bytes a step; never
+ * saved), for the engine's other bounded maps. */
+uint64_t anomaly_key_hash(const char *p, size_t n);
 
 #endif

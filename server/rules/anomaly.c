@@ -11,7 +11,17 @@
  *   d = x - mean; mean += w*d; var = (1 - w) * (var + w*d*d).
  * - A "high" sample (over mean + k*sigma and over the floor, once warmed up)
  *   is never folded into the baseline, whether it fired or fell in the
- *   cooldown. A sustained miner therefore stays high against the pre-spike
+ *   cooldown. One high sample does not fire: `sustain` of them in a row,
+ *   spanning at least `sustain_ns`, do (a start-up burst is short; a miner
+ *   is not). A sample that is not high ends the run.
+ * - Start-up grace: a key's first sample, and the first sample after a gap
+ *   longer than restart_gap_ns (or, when that is 0, three times the key's
+ *   previous gap: the agent's interval is learned, not configured twice),
+ *   start a grace of grace_ns in which samples are neither judged nor
+ *   learned: a container's start-up or restart burst neither fires nor
+ *   inflates the baseline. A new container of the same image is a new key
+ *   and gets the same grace. A restart that leaves no gap in the samples is
+ *   caught by the sustain rule alone. A sustained miner therefore stays high against the pre-spike
  *   baseline and fires again each time a cooldown ends; a genuine permanent
  *   level shift also re-fires once per cooldown (the alert store's
  *   suppression window merges those repeats).
@@ -34,7 +44,8 @@
 #include "bulwark/err.h"
 
 #define ANOMALY_KEY_MAX 1024u
-#define ANOMALY_VERSION 1u
+#define ANOMALY_VERSION 1u      /* first-seen blobs */
+#define ANOMALY_CPU_VERSION 2u  /* CPU blobs; version 1 (no run/grace fields) still restores */
 #define ANOMALY_MAGIC_CPU "BWAC"
 #define ANOMALY_MAGIC_FS "BWAF"
 #define ANOMALY_MAX_ENTRIES (1u << 26)  /* sanity bound on any count in a blob */
@@ -62,7 +73,7 @@ static uint64_t hash_bytes(const void *p, size_t n)
 /* Hash of an LRU key (container ids, image digests: 64-71 bytes), eight
  * bytes a step. Never saved (restore hashes the keys again), so it is free
  * to differ from hash_bytes, whose values are part of the blob format. */
-static uint64_t key_hash(const char *p, size_t n)
+uint64_t anomaly_key_hash(const char *p, size_t n)
 {
     uint64_t h = 0x9e3779b97f4a7c15ULL ^ n, w;
     bool long_key = n >= 8;
@@ -107,6 +118,11 @@ static double sqrt_pos(double v)
     for (int i = 0; i < 6; i++)
         x = 0.5 * (x + v / x);
     return x;
+}
+
+uint64_t anomaly_blob_checksum(const uint8_t *p, size_t n)
+{
+    return hash_bytes(p, n);
 }
 
 /* ------------------------------------------------------ the LRU map */
@@ -261,7 +277,7 @@ static int lru_get(struct lru *l, const char *key, size_t size,
     size_t klen = strlen(key);
     if (klen == 0 || klen > ANOMALY_KEY_MAX)
         return klen ? BW_ETOOBIG : BW_EINVAL;
-    uint64_t h = key_hash(key, klen);
+    uint64_t h = anomaly_key_hash(key, klen);
     struct lru_node *n = lru_find(l, key, klen, h);
     *created = !n;
     if (n) {
@@ -321,11 +337,11 @@ static void wr_key(struct wr *w, const struct lru_node *e)
 }
 
 /* Writes magic and version; remembers where the blob starts. */
-static size_t wr_begin(struct wr *w, const char *magic)
+static size_t wr_begin(struct wr *w, const char *magic, uint32_t version)
 {
     size_t start = buf_size(w->b);
     wr_bytes(w, magic, 4);
-    wr_u32(w, ANOMALY_VERSION);
+    wr_u32(w, version);
     return start;
 }
 
@@ -344,6 +360,7 @@ struct rd {
     const uint8_t *p;
     size_t n;
     bool bad;
+    uint32_t version;
 };
 
 static const uint8_t *rd_take(struct rd *r, size_t n)
@@ -394,15 +411,16 @@ static const char *rd_key(struct rd *r, size_t *klen)
     return (const char *)rd_take(r, n);
 }
 
-/* Checks magic, version and the trailing checksum; on success r covers the
- * body between the header and the checksum. */
-static int rd_begin(struct rd *r, const uint8_t *p, size_t n, const char *magic)
+/* Checks magic, version (1..max, stored in r->version) and the trailing
+ * checksum; on success r covers the body between the header and the checksum. */
+static int rd_begin(struct rd *r, const uint8_t *p, size_t n, const char *magic, uint32_t max)
 {
     if (!p || n < 16 || memcmp(p, magic, 4) != 0)
         return BW_EINVAL;
     *r = (struct rd){.p = p + 4, .n = n - 12};
     struct rd tail = {.p = p + n - 8, .n = 8};
-    if (rd_u32(r) != ANOMALY_VERSION || rd_u64(&tail) != hash_bytes(p, n - 8))
+    r->version = rd_u32(r);
+    if (r->version < 1 || r->version > max || rd_u64(&tail) != hash_bytes(p, n - 8))
         return BW_EINVAL;
     return 0;
 }
@@ -418,13 +436,14 @@ typedef int (*entry_read_fn)(struct rd *r, const char *key, size_t klen, uint64_
  * swaps it into l: the old state survives a refusal. Entries past max (the
  * oldest) are checked but not kept; a key twice refuses the blob. */
 static int lru_restore(struct lru *l, size_t max, const uint8_t *p, size_t n, const char *magic,
-                       entry_read_fn read_fn, void (*free_fn)(struct lru_node *), void *ctx)
+                       uint32_t version, entry_read_fn read_fn, void (*free_fn)(struct lru_node *),
+                       void *ctx)
 {
     struct lru fresh;
     struct rd r;
     int rc;
 
-    if ((rc = rd_begin(&r, p, n, magic)) < 0)
+    if ((rc = rd_begin(&r, p, n, magic, version)) < 0)
         return rc;
     if ((rc = lru_init(&fresh, max)) < 0)
         return rc;
@@ -436,7 +455,7 @@ static int lru_restore(struct lru *l, size_t max, const uint8_t *p, size_t n, co
         const char *key = rd_key(&r, &klen);
         if (r.bad)
             break;
-        uint64_t h = key_hash(key, klen);
+        uint64_t h = anomaly_key_hash(key, klen);
         if (lru_find(&fresh, key, klen, h)) {
             r.bad = true;  /* a key twice: not a blob we wrote */
             break;
@@ -470,8 +489,14 @@ struct cpu_entry {
     struct lru_node node;  /* first */
     uint32_t n;            /* samples folded into the baseline (saturating) */
     bool fired;            /* last_fire is valid */
+    bool seen;             /* last_ns is valid */
     double mean, var;
     int64_t last_fire;
+    uint32_t run;          /* high samples in a row (saturating) */
+    int64_t run_start;     /* time of the first of them */
+    int64_t last_ns;       /* newest sample time */
+    int64_t step;          /* gap before it (0: unknown) */
+    int64_t start_ns;      /* the grace runs from here */
 };
 
 struct anomaly_cpu {
@@ -487,7 +512,8 @@ static void cpu_entry_free(struct lru_node *e)
 static bool cpu_params_ok(const struct anomaly_cpu_params *p)
 {
     return p && p->alpha > 0 && p->alpha <= 1 && p->k >= 0 && isfinite(p->k) &&
-           isfinite(p->floor) && p->cooldown_ns >= 0 && p->max_keys > 0;
+           isfinite(p->floor) && p->cooldown_ns >= 0 && p->max_keys > 0 && p->sustain_ns >= 0 &&
+           p->grace_ns >= 0 && p->restart_gap_ns >= 0;
 }
 
 struct anomaly_cpu *anomaly_cpu_new(const struct anomaly_cpu_params *p)
@@ -526,6 +552,29 @@ static void cpu_fold(struct cpu_entry *e, double alpha, double x)
         e->var = 0;
 }
 
+/* Notes a sample at t: a first sample or one after a restart gap starts a
+ * grace (and ends any high run). False while t is in the grace. */
+static bool cpu_grace(const struct anomaly_cpu_params *p, struct cpu_entry *e, int64_t t)
+{
+    if (!e->seen) {
+        e->seen = true;
+        e->start_ns = e->last_ns = t;
+        return p->grace_ns == 0;
+    }
+    if (t > e->last_ns) {  /* an older sample (replayed) moves nothing */
+        int64_t gap = (int64_t)time_dist(t, e->last_ns);
+        int64_t limit = p->restart_gap_ns ? p->restart_gap_ns
+                        : e->step > 0 && e->step < INT64_MAX / 3 ? 3 * e->step : INT64_MAX;
+        if (gap > limit) {
+            e->start_ns = t;
+            e->run = 0;
+        }
+        e->step = gap;
+        e->last_ns = t;
+    }
+    return t < e->start_ns || time_dist(t, e->start_ns) >= (uint64_t)p->grace_ns;
+}
+
 int anomaly_cpu_observe(struct anomaly_cpu *d, const char *key, int64_t time_ns, double value,
                         struct anomaly_cpu_result *out)
 {
@@ -538,6 +587,8 @@ int anomaly_cpu_observe(struct anomaly_cpu *d, const char *key, int64_t time_ns,
     if ((rc = lru_get(&d->keys, key, sizeof(struct cpu_entry), cpu_entry_free, &n, &created)) < 0)
         return rc;
     struct cpu_entry *e = (struct cpu_entry *)n;
+    if (!cpu_grace(&d->p, e, time_ns))
+        return 0;
     /* the cheap tests first: most samples are under the floor, and then
      * the square root is not needed (out is filled only on a spike) */
     bool warm = e->n >= d->p.warmup && e->n > 0 && value > d->p.floor;
@@ -545,9 +596,16 @@ int anomaly_cpu_observe(struct anomaly_cpu *d, const char *key, int64_t time_ns,
     bool high = warm && value > e->mean + d->p.k * sigma;
     if (!high) {
         cpu_fold(e, d->p.alpha, value);
+        e->run = 0;
         return 0;
     }
     /* High: judged against the baseline, never folded into it. */
+    if (e->run == 0)
+        e->run_start = time_ns;
+    if (e->run < UINT32_MAX)
+        e->run++;
+    if (e->run < d->p.sustain || time_dist(time_ns, e->run_start) < (uint64_t)d->p.sustain_ns)
+        return 0;
     if (e->fired && time_dist(time_ns, e->last_fire) < (uint64_t)d->p.cooldown_ns)
         return 0;
     e->fired = true;
@@ -558,14 +616,16 @@ int anomaly_cpu_observe(struct anomaly_cpu *d, const char *key, int64_t time_ns,
 }
 
 /* Blob: "BWAC" u32 version, u32 count, then per key from newest to oldest:
- * u32 klen, key, u32 n, u32 fired, f64 mean, f64 var, i64 last_fire;
+ * u32 klen, key, u32 n, u32 fired, f64 mean, f64 var, i64 last_fire, and
+ * from version 2 u32 seen, u32 run, i64 run_start, i64 last_ns, i64 step,
+ * i64 start_ns (a version 1 key restores as never seen: it starts a grace);
  * then u64 checksum of everything before it. Little-endian throughout. */
 int anomaly_cpu_save(const struct anomaly_cpu *d, struct buf *out)
 {
     if (!d || !out)
         return BW_EINVAL;
     struct wr w = {.b = out};
-    size_t start = wr_begin(&w, ANOMALY_MAGIC_CPU);
+    size_t start = wr_begin(&w, ANOMALY_MAGIC_CPU, ANOMALY_CPU_VERSION);
     wr_u32(&w, (uint32_t)d->keys.n);
     for (const struct lru_node *n = d->keys.head.next; n != &d->keys.head; n = n->next) {
         const struct cpu_entry *e = (const struct cpu_entry *)n;
@@ -575,6 +635,12 @@ int anomaly_cpu_save(const struct anomaly_cpu *d, struct buf *out)
         wr_f64(&w, e->mean);
         wr_f64(&w, e->var);
         wr_u64(&w, (uint64_t)e->last_fire);
+        wr_u32(&w, e->seen);
+        wr_u32(&w, e->run);
+        wr_u64(&w, (uint64_t)e->run_start);
+        wr_u64(&w, (uint64_t)e->last_ns);
+        wr_u64(&w, (uint64_t)e->step);
+        wr_u64(&w, (uint64_t)e->start_ns);
     }
     return wr_end(&w, start);
 }
@@ -589,7 +655,17 @@ static int cpu_entry_read(struct rd *r, const char *key, size_t klen, uint64_t h
     v.var = rd_f64(r);
     v.last_fire = (int64_t)rd_u64(r);
     v.fired = fired == 1;
-    if (r->bad || fired > 1 || !isfinite(v.mean) || !isfinite(v.var) || v.var < 0)
+    uint32_t seen = 0;
+    if (r->version >= 2) {
+        seen = rd_u32(r);
+        v.run = rd_u32(r);
+        v.run_start = (int64_t)rd_u64(r);
+        v.last_ns = (int64_t)rd_u64(r);
+        v.step = (int64_t)rd_u64(r);
+        v.start_ns = (int64_t)rd_u64(r);
+    }
+    v.seen = seen == 1;
+    if (r->bad || fired > 1 || seen > 1 || !isfinite(v.mean) || !isfinite(v.var) || v.var < 0)
         return BW_EINVAL;
     if (!out)
         return 0;
@@ -609,7 +685,8 @@ int anomaly_cpu_restore(struct anomaly_cpu *d, const uint8_t *p, size_t n)
 {
     if (!d)
         return BW_EINVAL;
-    return lru_restore(&d->keys, d->p.max_keys, p, n, ANOMALY_MAGIC_CPU, cpu_entry_read,
+    return lru_restore(&d->keys, d->p.max_keys, p, n, ANOMALY_MAGIC_CPU, ANOMALY_CPU_VERSION,
+                       cpu_entry_read,
                        cpu_entry_free, NULL);
 }
 
@@ -787,7 +864,7 @@ int anomaly_firstseen_save(const struct anomaly_firstseen *d, struct buf *out)
     if (!d || !out)
         return BW_EINVAL;
     struct wr w = {.b = out};
-    size_t start = wr_begin(&w, ANOMALY_MAGIC_FS);
+    size_t start = wr_begin(&w, ANOMALY_MAGIC_FS, ANOMALY_VERSION);
     wr_u32(&w, (uint32_t)d->groups.n);
     for (const struct lru_node *n = d->groups.head.next; n != &d->groups.head; n = n->next) {
         const struct fs_group *g = (const struct fs_group *)n;
@@ -857,6 +934,7 @@ int anomaly_firstseen_restore(struct anomaly_firstseen *d, const uint8_t *p, siz
 {
     if (!d)
         return BW_EINVAL;
-    return lru_restore(&d->groups, d->p.max_groups, p, n, ANOMALY_MAGIC_FS, fs_group_read,
+    return lru_restore(&d->groups, d->p.max_groups, p, n, ANOMALY_MAGIC_FS, ANOMALY_VERSION,
+                       fs_group_read,
                        fs_group_free, d);
 }

@@ -8,6 +8,7 @@
  * keeps, per member, when it last matched and which event it was; all-of
  * fires when every member matched within `within` of now, a sequence when
  * the members matched in order with the first no older than `within`. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,7 +44,8 @@ struct lru {
 
 struct rstate {
     enum rule_type type;
-    struct lru win;
+    struct lru win;          /* running_image: the running table */
+    struct lru held;         /* running_image: the findings held */
     struct anomaly_cpu *cpu;
     struct anomaly_firstseen *fs;
     uint32_t count;          /* threshold ring size */
@@ -63,13 +65,27 @@ struct tslot_head {
     uint32_t filled, next;
 };
 
+/* running_image. Strings are cut to their slot (a container id is 64 hex,
+ * a digest 71 bytes; longer names and titles are shortened, never refused). */
+struct ri_run {              /* keyed "d:<digest>", or "r:<reference>" without a digest */
+    int64_t last_ns;         /* the container's latest event */
+    int64_t ev_ns;           /* the event in e (refreshed every window / 2) */
+    char id[80], name[128], image[256], digest[80];
+    struct evi e;
+};
+
+struct ri_find {             /* keyed "<digest or reference>|<id>|<package>|<version>" */
+    int64_t time_ns;         /* the scan */
+    double cvss;
+    char image[256], digest[80];
+    char vuln_id[64], package[128], installed[64], fixed[64], severity[16], title[160],
+        scanner[16], target[128];
+    struct evi e;
+};
+
 static uint64_t key_hash(const char *s)
 {
-    uint64_t h = 1469598103934665603ull;
-
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
+    return anomaly_key_hash(s, strlen(s));
 }
 
 static int lru_init(struct lru *l, size_t max, size_t slot_size)
@@ -120,9 +136,10 @@ static void lru_front(struct lru *l, struct lru_entry *e)
     l->head.next = e;
 }
 
-/* The slot for key (created zeroed when missing; the oldest key is evicted
- * at the bound). Becomes the most recent. NULL on ENOMEM. */
-static void *lru_get(struct lru *l, const char *key)
+/* The slot for key (created zeroed when missing, *created then set when
+ * created is not NULL; the oldest key is evicted at the bound). Becomes the
+ * most recent. NULL on ENOMEM. */
+static void *lru_add(struct lru *l, const char *key, bool *created)
 {
     uint64_t h = key_hash(key);
     struct lru_entry *e;
@@ -135,6 +152,8 @@ static void *lru_get(struct lru *l, const char *key)
             return LRU_SLOT(e);
         }
     }
+    if (created)
+        *created = true;
     if (l->n >= l->max) {
         struct lru_entry *old = l->head.prev;
 
@@ -153,6 +172,22 @@ static void *lru_get(struct lru *l, const char *key)
     lru_front(l, e);
     l->n++;
     return LRU_SLOT(e);
+}
+
+static void *lru_get(struct lru *l, const char *key)
+{
+    return lru_add(l, key, NULL);
+}
+
+/* The slot for key, or NULL; the recency order is not changed. */
+static void *lru_peek(const struct lru *l, const char *key)
+{
+    uint64_t h = key_hash(key);
+
+    for (struct lru_entry *e = l->buckets[h & (l->nb - 1)]; e; e = e->hnext)
+        if (e->hash == h && strcmp(e->key, key) == 0)
+            return LRU_SLOT(e);
+    return NULL;
 }
 
 /* ---------------------------------------------------------------- state */
@@ -192,6 +227,11 @@ struct rstate *rstate_new(const struct rule *r)
     case RT_CORRELATE:
         rc = lru_init(&s->win, r->max_groups, slot_size(r));
         break;
+    case RT_RUNNING_IMAGE:
+        rc = lru_init(&s->win, r->run.max_images, sizeof(struct ri_run));
+        if (rc == 0)
+            rc = lru_init(&s->held, r->run.max_findings, sizeof(struct ri_find));
+        break;
     default:
         break;
     }
@@ -207,9 +247,19 @@ void rstate_free(struct rstate *s)
     if (!s)
         return;
     lru_release(&s->win);
+    lru_release(&s->held);
     anomaly_cpu_free(s->cpu);
     anomaly_firstseen_free(s->fs);
     free(s);
+}
+
+/* Field by field: the structs have padding, which memcmp would compare. */
+static bool cpu_params_equal(const struct anomaly_cpu_params *a, const struct anomaly_cpu_params *b)
+{
+    return a->alpha == b->alpha && a->k == b->k && a->floor == b->floor && a->warmup == b->warmup &&
+           a->cooldown_ns == b->cooldown_ns && a->max_keys == b->max_keys &&
+           a->sustain == b->sustain && a->sustain_ns == b->sustain_ns &&
+           a->grace_ns == b->grace_ns && a->restart_gap_ns == b->restart_gap_ns;
 }
 
 bool rstate_compatible(const struct rule *a, const struct rule *b)
@@ -217,8 +267,9 @@ bool rstate_compatible(const struct rule *a, const struct rule *b)
     if (a->type != b->type)
         return false;
     switch (a->type) {
-    case RT_CPU_SPIKE: return memcmp(&a->cpu, &b->cpu, sizeof a->cpu) == 0;
+    case RT_CPU_SPIKE: return cpu_params_equal(&a->cpu, &b->cpu);
     case RT_FIRST_SEEN: return memcmp(&a->fs, &b->fs, sizeof a->fs) == 0;
+    case RT_RUNNING_IMAGE: return memcmp(&a->run, &b->run, sizeof a->run) == 0;
     case RT_THRESHOLD: return a->count == b->count && a->max_groups == b->max_groups;
     case RT_CORRELATE:
         return a->nmembers == b->nmembers && a->sequence == b->sequence && a->max_groups == b->max_groups;
@@ -375,6 +426,182 @@ int rstate_correlate(struct rstate *s, const struct rule *r, struct evctx *c, co
     return 1;
 }
 
+/* ------------------------------------------------------ running image */
+
+/* Copies s (NULL: "") into a slot of n bytes, cut to fit. */
+static void scopy(char *dst, size_t n, const char *s)
+{
+    size_t l = s ? strlen(s) : 0;
+
+    if (l >= n)
+        l = n - 1;
+    memcpy(dst, s ? s : "", l);
+    dst[l] = '\0';
+}
+
+static const char *str_or_empty(const char *s)
+{
+    return s ? s : "";
+}
+
+/* "<tag>:<v>" into key; false when v is empty or too long to be a key. */
+static bool ri_key(char *key, size_t n, char tag, const char *v)
+{
+    size_t l = v ? strlen(v) : 0;
+
+    if (l == 0 || l + 3 > n)
+        return false;
+    key[0] = tag;
+    key[1] = ':';
+    memcpy(key + 2, v, l + 1);
+    return true;
+}
+
+static bool ri_recent(int64_t now, int64_t then, int64_t w)
+{
+    uint64_t d = now > then ? (uint64_t)now - (uint64_t)then : (uint64_t)then - (uint64_t)now;
+
+    return d <= (uint64_t)w;
+}
+
+static void ri_fill(struct run_match *m, struct ri_find *f, struct ri_run *run)
+{
+    *m = (struct run_match){
+        .id = run->id, .name = run->name, .image = run->image, .digest = run->digest,
+        .vuln_id = f->vuln_id, .package = f->package, .installed = f->installed, .fixed = f->fixed,
+        .severity = f->severity, .title = f->title, .scanner = f->scanner, .target = f->target,
+        .cvss = f->cvss,
+    };
+    evi_out(&f->e, &m->ev[0]);
+    evi_out(&run->e, &m->ev[1]);
+}
+
+/* Whether finding f is of the image of running container r: by digest when
+ * both know it, else by reference. */
+static bool ri_same_image(const struct ri_find *f, const struct ri_run *r)
+{
+    if (f->digest[0] && r->digest[0])
+        return strcmp(f->digest, r->digest) == 0;
+    return f->image[0] && strcmp(f->image, r->image) == 0;
+}
+
+/* A running container of reference ref known by its digest: a walk of the
+ * running table, for a finding that names no digest (rare: a scan of an
+ * image by reference whose report had no digest). */
+static struct ri_run *ri_find_ref(struct rstate *s, const struct rule *r, const char *ref,
+                                  int64_t now)
+{
+    for (struct lru_entry *e = s->win.head.next; e != &s->win.head; e = e->next) {
+        struct ri_run *run = (struct ri_run *)LRU_SLOT(e);
+
+        if (ri_recent(now, run->last_ns, r->run.window_ns) && strcmp(run->image, ref) == 0)
+            return run;
+    }
+    return NULL;
+}
+
+int rstate_running_finding(struct rstate *s, const struct rule *r, struct evctx *c,
+                           struct run_match *m)
+{
+    const Bulwark__V1__ContainerRef *ct = c->ev->container;
+    const Bulwark__V1__VulnFinding *v = c->ev->vuln;
+    const char *digest = ct ? str_or_empty(ct->image_digest) : "";
+    const char *image = ct ? str_or_empty(ct->image) : "";
+    char key[RULES_KEY_MAX];
+    struct ri_find *f;
+    struct ri_run *run = NULL;
+    int64_t now = c->ev->time_ns;
+    int n;
+
+    if (!v || (!*digest && !*image))
+        return 0;  /* not an image's finding (a repository, a file system): nothing runs it */
+    n = snprintf(key, sizeof key, "%s|%s|%s|%s", *digest ? digest : image, str_or_empty(v->vuln_id),
+                 str_or_empty(v->package), str_or_empty(v->installed_version));
+    if (n < 0 || (size_t)n >= sizeof key)
+        return 0;
+    if (!(f = lru_get(&s->held, key)))
+        return BW_ENOMEM;
+    f->time_ns = now;
+    f->cvss = v->cvss_score;
+    scopy(f->image, sizeof f->image, image);
+    scopy(f->digest, sizeof f->digest, digest);
+    scopy(f->vuln_id, sizeof f->vuln_id, v->vuln_id);
+    scopy(f->package, sizeof f->package, v->package);
+    scopy(f->installed, sizeof f->installed, v->installed_version);
+    scopy(f->fixed, sizeof f->fixed, v->fixed_version);
+    scopy(f->severity, sizeof f->severity, v->vuln_severity);
+    scopy(f->title, sizeof f->title, v->title);
+    scopy(f->scanner, sizeof f->scanner, v->scanner);
+    scopy(f->target, sizeof f->target, v->target);
+    evi_set(&f->e, c);
+    /* containers known by digest are under "d:", the others under "r:" */
+    if (ri_key(key, sizeof key, 'd', digest) && (run = lru_peek(&s->win, key)) &&
+        !ri_recent(now, run->last_ns, r->run.window_ns))
+        run = NULL;
+    if (!run && ri_key(key, sizeof key, 'r', image) && (run = lru_peek(&s->win, key)) &&
+        !ri_recent(now, run->last_ns, r->run.window_ns))
+        run = NULL;
+    if (!run && !*digest)
+        run = ri_find_ref(s, r, image, now);
+    if (!run)
+        return 0;
+    ri_fill(m, f, run);
+    return 1;
+}
+
+int rstate_running_seen(struct rstate *s, const struct rule *r, struct evctx *c, run_match_fn fn,
+                        void *ctx)
+{
+    const Bulwark__V1__ContainerRef *ct = c->ev->container;
+    char key[RULES_KEY_MAX];
+    int64_t now = c->ev->time_ns;
+    struct ri_run *run;
+    bool created = false, started;
+
+    if (!ct || !ct->id || !*ct->id || strcmp(ct->id, "host") == 0)
+        return 0;
+    if (!ri_key(key, sizeof key, 'd', ct->image_digest) && !ri_key(key, sizeof key, 'r', ct->image))
+        return 0;
+    /* the hot path: one lookup; the slot (which container of the image
+     * witnesses that it runs, and with which event) is rewritten at a start
+     * and when its evidence is half a window old */
+    if (!(run = lru_add(&s->win, key, &created)))
+        return BW_ENOMEM;
+    started = created || !ri_recent(now, run->last_ns, r->run.window_ns);
+    if (!started && now < run->last_ns)
+        return 0;  /* an older event (replayed): nothing new */
+    run->last_ns = now;
+    if (started || !ri_recent(now, run->ev_ns, r->run.window_ns / 2)) {
+        run->ev_ns = now;
+        scopy(run->id, sizeof run->id, ct->id);
+        scopy(run->name, sizeof run->name, ct->name);
+        scopy(run->image, sizeof run->image, ct->image);
+        scopy(run->digest, sizeof run->digest, ct->image_digest);
+        evi_set(&run->e, c);
+    }
+    if (!started)
+        return 0;
+    /* The image starts running: its held findings fire (a linear pass over
+     * at most max_findings, once per start; expired findings go). */
+    for (struct lru_entry *e = s->held.head.next, *nx; e != &s->held.head; e = nx) {
+        struct ri_find *f = (struct ri_find *)LRU_SLOT(e);
+        struct run_match m;
+
+        nx = e->next;
+        if (now > f->time_ns && (uint64_t)now - (uint64_t)f->time_ns > (uint64_t)r->run.hold_ns) {
+            lru_unlink(&s->held, e);
+            free(e->key);
+            free(e);
+            continue;
+        }
+        if (!ri_same_image(f, run))
+            continue;
+        ri_fill(&m, f, run);
+        fn(ctx, r, &m);
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------- save / restore */
 
 static int put(struct buf *b, const void *p, size_t n)
@@ -398,8 +625,29 @@ static bool get_u32(const uint8_t **p, const uint8_t *end, uint32_t *v)
     return true;
 }
 
-/* Windows: version, slot size, count, then oldest first: key length, key,
+/* A map: version, slot size, count, then oldest first: key length, key,
  * slot bytes (host layout: the blob is read back by the same build). */
+static int lru_save(const struct lru *l, struct buf *out)
+{
+    int rc = put_u32(out, STATE_VERSION);
+
+    if (rc == 0)
+        rc = put_u32(out, (uint32_t)l->slot_size);
+    if (rc == 0)
+        rc = put_u32(out, (uint32_t)l->n);
+    for (const struct lru_entry *e = l->head.prev; rc == 0 && e != &l->head; e = e->prev) {
+        size_t kl = strlen(e->key);
+
+        rc = put_u32(out, (uint32_t)kl);
+        if (rc == 0)
+            rc = put(out, e->key, kl);
+        if (rc == 0)
+            rc = put(out, LRU_SLOT(e), l->slot_size);
+    }
+    return rc;
+}
+
+/* Windows: one map; running_image: the running table, then the findings. */
 int rstate_save(const struct rstate *s, struct buf *out)
 {
     int rc;
@@ -410,29 +658,68 @@ int rstate_save(const struct rstate *s, struct buf *out)
         return anomaly_firstseen_save(s->fs, out);
     if (!s->win.buckets)
         return 0;
-    rc = put_u32(out, STATE_VERSION);
-    if (rc == 0)
-        rc = put_u32(out, (uint32_t)s->win.slot_size);
-    if (rc == 0)
-        rc = put_u32(out, (uint32_t)s->win.n);
-    for (const struct lru_entry *e = s->win.head.prev; rc == 0 && e != &s->win.head; e = e->prev) {
-        size_t kl = strlen(e->key);
-
-        rc = put_u32(out, (uint32_t)kl);
-        if (rc == 0)
-            rc = put(out, e->key, kl);
-        if (rc == 0)
-            rc = put(out, LRU_SLOT(e), s->win.slot_size);
-    }
+    rc = lru_save(&s->win, out);
+    if (rc == 0 && s->held.buckets)
+        rc = lru_save(&s->held, out);
     return rc;
+}
+
+/* Reads a map saved by lru_save from *p into fresh (initialised like l);
+ * advances *p. */
+static int lru_load(const struct lru *l, struct lru *fresh, const uint8_t **p, const uint8_t *end)
+{
+    uint32_t ver, ssz, cnt;
+    char key[RULES_KEY_MAX];
+    int rc;
+
+    if (!get_u32(p, end, &ver) || ver != STATE_VERSION || !get_u32(p, end, &ssz) ||
+        ssz != l->slot_size || !get_u32(p, end, &cnt))
+        return BW_EINVAL;
+    rc = lru_init(fresh, l->max, l->slot_size);
+    if (rc < 0)
+        return rc;
+    for (uint32_t i = 0; i < cnt; i++) {
+        uint32_t kl;
+        void *slot;
+
+        if (!get_u32(p, end, &kl) || kl >= sizeof key || (size_t)(end - *p) < kl + ssz) {
+            rc = BW_EINVAL;
+            break;
+        }
+        memcpy(key, *p, kl);
+        key[kl] = '\0';
+        *p += kl;
+        slot = lru_get(fresh, key);
+        if (!slot) {
+            rc = BW_ENOMEM;
+            break;
+        }
+        memcpy(slot, *p, ssz);
+        *p += ssz;
+    }
+    if (rc < 0)
+        lru_release(fresh);
+    return rc;
+}
+
+/* Moves fresh into *l (released first); the list head moved with the
+ * struct copy, so its neighbours are re-pointed. */
+static void lru_replace(struct lru *l, struct lru *fresh)
+{
+    lru_release(l);
+    *l = *fresh;
+    if (l->n == 0) {
+        l->head.next = l->head.prev = &l->head;
+    } else {
+        l->head.next->prev = &l->head;
+        l->head.prev->next = &l->head;
+    }
 }
 
 int rstate_restore(struct rstate *s, const uint8_t *p, size_t n)
 {
     const uint8_t *end = p + n;
-    uint32_t ver, ssz, cnt;
-    struct lru fresh;
-    char key[RULES_KEY_MAX];
+    struct lru fresh, held = {0};
     int rc;
 
     if (s->cpu)
@@ -441,45 +728,20 @@ int rstate_restore(struct rstate *s, const uint8_t *p, size_t n)
         return anomaly_firstseen_restore(s->fs, p, n);
     if (!s->win.buckets)
         return n == 0 ? 0 : BW_EINVAL;
-    if (!get_u32(&p, end, &ver) || ver != STATE_VERSION || !get_u32(&p, end, &ssz) ||
-        ssz != s->win.slot_size || !get_u32(&p, end, &cnt))
-        return BW_EINVAL;
-    rc = lru_init(&fresh, s->win.max, s->win.slot_size);
+    rc = lru_load(&s->win, &fresh, &p, end);
     if (rc < 0)
         return rc;
-    for (uint32_t i = 0; i < cnt; i++) {
-        uint32_t kl;
-        void *slot;
-
-        if (!get_u32(&p, end, &kl) || kl >= sizeof key || (size_t)(end - p) < kl + ssz) {
-            rc = BW_EINVAL;
-            break;
-        }
-        memcpy(key, p, kl);
-        key[kl] = '\0';
-        p += kl;
-        slot = lru_get(&fresh, key);
-        if (!slot) {
-            rc = BW_ENOMEM;
-            break;
-        }
-        memcpy(slot, p, ssz);
-        p += ssz;
-    }
-    if (rc == 0 && p != end)
-        rc = BW_EINVAL;
-    if (rc < 0) {
+    if (s->held.buckets && (rc = lru_load(&s->held, &held, &p, end)) < 0) {
         lru_release(&fresh);
         return rc;
     }
-    lru_release(&s->win);
-    s->win = fresh;
-    /* the list head moved with the struct copy: re-point its neighbours */
-    if (s->win.n == 0) {
-        s->win.head.next = s->win.head.prev = &s->win.head;
-    } else {
-        s->win.head.next->prev = &s->win.head;
-        s->win.head.prev->next = &s->win.head;
+    if (p != end) {
+        lru_release(&fresh);
+        lru_release(&held);
+        return BW_EINVAL;
     }
+    lru_replace(&s->win, &fresh);
+    if (s->held.buckets)
+        lru_replace(&s->held, &held);
     return 0;
 }

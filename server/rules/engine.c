@@ -15,6 +15,8 @@
 struct rules_engine {
     const struct ruleset *rs;
     struct rstate **state;      /* per rule; NULL for plain rules */
+    uint32_t *running;          /* running_image rules with state: see every container's events */
+    size_t nrunning;
     uint32_t *fired;            /* per rule: generation of the last event it fired on */
     uint32_t gen;
     struct evctx c;
@@ -30,13 +32,22 @@ static bool needs_state(const struct rule *r)
     return r->evaluate && r->type != RT_PLAIN;
 }
 
+static void free_states(struct rstate **st, size_t n)
+{
+    for (size_t i = 0; st && i < n; i++)
+        rstate_free(st[i]);
+    free(st);
+}
+
 static int engine_bind(struct rules_engine *e, const struct ruleset *rs, struct rstate **old,
                        const struct ruleset *old_rs)
 {
     struct rstate **state = calloc(rs->n ? rs->n : 1, sizeof *state);
     uint32_t *fired = calloc(rs->n ? rs->n : 1, sizeof *fired);
+    uint32_t *running = calloc(rs->n ? rs->n : 1, sizeof *running);
     struct nameidx kept = {0};   /* old rules with state, by name: a swap runs on the loop */
-    int rc = state && fired ? 0 : BW_ENOMEM;
+    size_t nrunning = 0;
+    int rc = state && fired && running ? 0 : BW_ENOMEM;
 
     for (size_t j = 0; rc == 0 && old && j < old_rs->n; j++)
         if (old[j])
@@ -44,6 +55,7 @@ static int engine_bind(struct rules_engine *e, const struct ruleset *rs, struct 
     if (rc < 0) {
         free(state);
         free(fired);
+        free(running);
         nameidx_release(&kept);
         return rc;
     }
@@ -61,6 +73,12 @@ static int engine_bind(struct rules_engine *e, const struct ruleset *rs, struct 
             state[i] = rstate_new(r);  /* NULL on ENOMEM: the rule is skipped */
     }
     nameidx_release(&kept);
+    for (size_t i = 0; i < rs->n; i++)
+        if (state[i] && rs->rules[i].type == RT_RUNNING_IMAGE)
+            running[nrunning++] = (uint32_t)i;
+    free(e->running);
+    e->running = running;
+    e->nrunning = nrunning;
     e->rs = rs;
     e->state = state;
     free(e->fired);
@@ -82,12 +100,6 @@ struct rules_engine *rules_engine_new(const struct ruleset *rs)
     return e;
 }
 
-static void free_states(struct rstate **st, size_t n)
-{
-    for (size_t i = 0; st && i < n; i++)
-        rstate_free(st[i]);
-    free(st);
-}
 
 int rules_engine_swap(struct rules_engine *e, const struct ruleset *rs)
 {
@@ -107,6 +119,7 @@ void rules_engine_free(struct rules_engine *e)
         return;
     free_states(e->state, e->rs->n);
     free(e->fired);
+    free(e->running);
     free(e);
 }
 
@@ -195,6 +208,59 @@ static void own_evidence(struct rules_engine *e)
     e->ev[0].seq = m ? m->seq : 0;
 }
 
+struct run_emit_ctx {
+    struct rules_engine *e;
+    rules_alert_fn fn;
+    void *ctx;
+    int alerts;
+};
+
+/* Raises running_image rule r for a finding joined with a running
+ * container: the rule's output and group render against the finding as if
+ * it carried that container; the evidence is the finding, then the
+ * container's event. */
+static void run_emit(void *p, const struct rule *r, const struct run_match *m)
+{
+    struct run_emit_ctx *x = p;
+    struct rules_engine *e = x->e;
+    const Bulwark__V1__Event *ev = e->c.ev;
+    Bulwark__V1__Event syn;
+    Bulwark__V1__ContainerRef ct;
+    Bulwark__V1__VulnFinding v;
+
+    if (!r->enabled)
+        return;
+    bulwark__v1__event__init(&syn);
+    bulwark__v1__container_ref__init(&ct);
+    bulwark__v1__vuln_finding__init(&v);
+    ct.id = (char *)m->id;
+    ct.name = (char *)m->name;
+    ct.image = (char *)m->image;
+    ct.image_digest = (char *)m->digest;
+    v.vuln_id = (char *)m->vuln_id;
+    v.package = (char *)m->package;
+    v.installed_version = (char *)m->installed;
+    v.fixed_version = (char *)m->fixed;
+    v.vuln_severity = (char *)m->severity;
+    v.cvss_score = m->cvss;
+    v.title = (char *)m->title;
+    v.scanner = (char *)m->scanner;
+    v.target = (char *)m->target;
+    syn.time_ns = ev->time_ns;
+    syn.severity = ev->severity;
+    syn.container = &ct;
+    syn.body_case = BULWARK__V1__EVENT__BODY_VULN;
+    syn.vuln = &v;
+    e->c.ev = &syn;
+    fields_prepare(&e->c);
+    e->ev[0] = m->ev[0];
+    e->ev[1] = m->ev[1];
+    emit(e, r, 2, x->fn, x->ctx);
+    x->alerts++;
+    e->c.ev = ev;
+    fields_prepare(&e->c);
+}
+
 int rules_engine_eval(struct rules_engine *e, const Bulwark__V1__Event *ev, const struct rules_event_meta *m,
                       rules_alert_fn fn, void *ctx)
 {
@@ -213,6 +279,21 @@ int rules_engine_eval(struct rules_engine *e, const Bulwark__V1__Event *ev, cons
         memset(e->fired, 0, rs->n * sizeof *e->fired);
         e->gen = 1;
     }
+    struct run_emit_ctx rx = {.e = e, .fn = fn, .ctx = ctx};
+    /* A container's exec, resource sample or config snapshot: its image
+     * runs. The agent samples every container's resources every few
+     * seconds, so connections and file events (the bulk of the traffic)
+     * would add cost and no news. */
+    if (ev->body_case == BULWARK__V1__EVENT__BODY_RESOURCE ||
+        ev->body_case == BULWARK__V1__EVENT__BODY_EXEC ||
+        ev->body_case == BULWARK__V1__EVENT__BODY_CONFIG) {
+        for (size_t i = 0; i < e->nrunning; i++) {
+            int rc = rstate_running_seen(e->state[e->running[i]], &rs->rules[e->running[i]], c,
+                                         run_emit, &rx);
+            if (rc < 0)
+                err = rc;
+        }
+    }
     for (size_t i = 0; i < rs->n_by_kind[k]; i++) {
         uint32_t idx = rs->by_kind[k][i];
         const struct rule *r = &rs->rules[idx];
@@ -222,6 +303,20 @@ int rules_engine_eval(struct rules_engine *e, const Bulwark__V1__Event *ev, cons
         if (!cprog_eval(r->prog, c))
             continue;
         c->has_anomaly = false;
+        if (r->type == RT_RUNNING_IMAGE) {
+            struct run_match rm;
+
+            if (!e->state[idx])
+                continue;
+            rc = rstate_running_finding(e->state[idx], r, c, &rm);
+            if (rc < 0)
+                err = rc;
+            if (rc == 1) {
+                e->fired[idx] = e->gen;
+                run_emit(&rx, r, &rm);
+            }
+            continue;
+        }
         if (r->type != RT_PLAIN) {
             if (!e->state[idx] || !make_key(c, &r->by, 1, e->key, sizeof e->key))
                 continue;
@@ -269,7 +364,7 @@ int rules_engine_eval(struct rules_engine *e, const Bulwark__V1__Event *ev, cons
             alerts++;
         }
     }
-    return err < 0 ? err : alerts;
+    return err < 0 ? err : alerts + rx.alerts;
 }
 
 /* ------------------------------------------------------- save / restore */

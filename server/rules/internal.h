@@ -260,7 +260,15 @@ void output_render(const struct output *o, struct evctx *c, char *dst, size_t n)
 
 /* --------------------------------------------------------------- rules */
 
-enum rule_type { RT_PLAIN, RT_CPU_SPIKE, RT_FIRST_SEEN, RT_THRESHOLD, RT_CORRELATE };
+enum rule_type { RT_PLAIN, RT_CPU_SPIKE, RT_FIRST_SEEN, RT_THRESHOLD, RT_CORRELATE, RT_RUNNING_IMAGE };
+
+/* running_image: a finding fires while a container of its image runs */
+struct run_params {
+    int64_t window_ns;         /* a container runs this long after its latest event (10m) */
+    int64_t hold_ns;           /* a finding waits this long for its image to run (7d) */
+    size_t max_images;         /* LRU bound of the running table (10,000) */
+    size_t max_findings;       /* LRU bound of the held findings (10,000) */
+};
 
 struct member {
     int rule;                  /* index of a referenced rule, or -1 */
@@ -300,6 +308,7 @@ struct rule {
     enum field_id value;       /* cpu: the sample; first_seen: the value */
     struct anomaly_cpu_params cpu;
     struct anomaly_firstseen_params fs;
+    struct run_params run;     /* running_image */
     uint32_t count;            /* threshold */
     int64_t within_ns;         /* threshold, correlation */
     size_t max_groups;         /* threshold, correlation: LRU bound */
@@ -379,6 +388,23 @@ int rstate_threshold(struct rstate *s, const struct rule *r, struct evctx *c, co
                      struct rules_evidence *ev, size_t *n_ev);
 int rstate_correlate(struct rstate *s, const struct rule *r, struct evctx *c, const char *key,
                      const bool *matched, struct rules_evidence *ev, size_t *n_ev);
+/* running_image: a finding (its fields; the strings NUL-terminated in the
+ * state) joined with the running container of its image. */
+struct run_match {
+    const char *id, *name, *image, *digest;           /* the running container */
+    const char *vuln_id, *package, *installed, *fixed, *severity, *title, *scanner, *target;
+    double cvss;
+    struct rules_evidence ev[2];                     /* the finding, the container's event */
+};
+typedef void (*run_match_fn)(void *ctx, const struct rule *r, const struct run_match *m);
+/* A vuln event that matched rule r: held for r->run.hold_ns; when a
+ * container of its image runs, *m is filled and 1 returned. 0, BW_ENOMEM. */
+int rstate_running_finding(struct rstate *s, const struct rule *r, struct evctx *c,
+                           struct run_match *m);
+/* Any other event of a container: the container's image runs now. When the
+ * image was not running, calls fn for each held finding of it. 0, BW_ENOMEM. */
+int rstate_running_seen(struct rstate *s, const struct rule *r, struct evctx *c, run_match_fn fn,
+                        void *ctx);
 int rstate_save(const struct rstate *s, struct buf *out);
 int rstate_restore(struct rstate *s, const uint8_t *p, size_t n);
 

@@ -1,7 +1,8 @@
 /* load.c - ruleset_load(): reads Falco rule files (list, macro and rule
  * items; override/append, the older `append: true`, exceptions) plus our
  * extensions (anomaly, threshold, correlate, group_by, priority_from,
- * alert_source), then compiles every rule and builds the kind indexes.
+ * alert_source, running_image), then compiles every rule and builds the kind
+ * indexes.
  *
  * Loading is two-phase: all files are read into raw items first (later
  * items override or append to earlier ones by name), then macros are parsed
@@ -65,7 +66,7 @@ struct raw_rule {
     struct exc *exc;
     size_t nexc;
     const struct ynode *source, *anomaly, *threshold, *correlate, *group_by, *priority_from,
-        *alert_source;
+        *alert_source, *running_image;
 };
 
 struct raw_macro {
@@ -475,6 +476,7 @@ static void rule_set_ext(struct raw_rule *r, const struct ynode *item)
     EXT(group_by, "group_by");
     EXT(priority_from, "priority_from");
     EXT(alert_source, "alert_source");
+    EXT(running_image, "running_image");
 #undef EXT
 }
 
@@ -688,8 +690,12 @@ static int compile_anomaly(struct cr *c)
         struct gfield g = {0};
 
         r->type = RT_CPU_SPIKE;
+        /* a spike must last (4 samples over 20 s) and a start-up is given
+         * a minute: docs/rules.md says why these defaults */
         r->cpu = (struct anomaly_cpu_params){.alpha = 0.1, .k = 3, .floor = 0.5, .warmup = 12,
-                                             .cooldown_ns = 600000000000LL, .max_keys = 100000};
+                                             .cooldown_ns = 600000000000LL, .max_keys = 100000,
+                                             .sustain = 4, .sustain_ns = 20000000000LL,
+                                             .grace_ns = 60000000000LL};
         rc = field_arg(c, val ? val : &(struct ynode){.type = Y_SCALAR, .s = "resource.cpu_cores"}, &g,
                        "anomaly.value");
         r->value = g.id;
@@ -708,6 +714,15 @@ static int compile_anomaly(struct cr *c)
             r->cpu.max_keys = (size_t)d;
         if (rc == 0)
             rc = dur_param(c, a, "cooldown", &r->cpu.cooldown_ns);
+        d = r->cpu.sustain;
+        if (rc == 0 && (rc = num_param(c, a, "sustain", 1, 1e6, &d)) == 0)
+            r->cpu.sustain = (uint32_t)d;
+        if (rc == 0)
+            rc = dur_param(c, a, "sustain_for", &r->cpu.sustain_ns);
+        if (rc == 0)
+            rc = dur_param(c, a, "startup_grace", &r->cpu.grace_ns);
+        if (rc == 0)
+            rc = dur_param(c, a, "restart_gap", &r->cpu.restart_gap_ns);
         return rc;
     }
     if (strcmp(type->s, "first_seen") == 0) {
@@ -730,6 +745,31 @@ static int compile_anomaly(struct cr *c)
         return rc;
     }
     return disable(c, "unsupported anomaly type '%s'", type->s);
+}
+
+/* running_image: {window, hold, max_images, max_findings}, each optional. */
+static int compile_running_image(struct cr *c)
+{
+    const struct ynode *m = c->raw->running_image;
+    struct rule *r = c->r;
+    double d;
+    int rc;
+
+    if (m->type != Y_MAP)
+        return disable(c, "%s", "running_image: expected a mapping");
+    r->type = RT_RUNNING_IMAGE;
+    r->run = (struct run_params){.window_ns = 600000000000LL, .hold_ns = 7 * 86400000000000LL,
+                                 .max_images = 10000, .max_findings = 10000};
+    rc = dur_param(c, m, "window", &r->run.window_ns);
+    if (rc == 0)
+        rc = dur_param(c, m, "hold", &r->run.hold_ns);
+    d = (double)r->run.max_images;
+    if (rc == 0 && (rc = num_param(c, m, "max_images", 1, 1e6, &d)) == 0)
+        r->run.max_images = (size_t)d;
+    d = (double)r->run.max_findings;
+    if (rc == 0 && (rc = num_param(c, m, "max_findings", 1, 1e6, &d)) == 0)
+        r->run.max_findings = (size_t)d;
+    return rc;
 }
 
 static int window_params(struct cr *c, const struct ynode *m, const char *what)
@@ -1063,10 +1103,15 @@ static int compile_rule(struct loader *l, size_t i, const struct compile_env *en
                 rc = compile_anomaly(&c);
             } else if (c.raw->threshold) {
                 rc = compile_threshold(&c);
+            } else if (c.raw->running_image) {
+                rc = compile_running_image(&c);
             }
         }
         if (rc == 0 && !c.raw->correlate)
             rc = compile_condition(&c, env);
+        if (rc == 0 && c.r->type == RT_RUNNING_IMAGE &&
+            c.r->kinds != RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_VULN))
+            rc = disable(&c, "%s", "running_image: the condition must select vuln events only");
         if (rc == 0 && c.raw->correlate && c.raw->cond.n)
             rc = disable(&c, "%s", "correlate: use member conditions, not a rule condition");
     } else {

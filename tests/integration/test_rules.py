@@ -7,13 +7,21 @@
 - Hot reload under load: SIGHUP with a broken rule file is refused (logged
   with file:line), the running rules keep raising alerts, and no event is
   lost; a good file then reloads.
+- A normal day of container churn (a restart with its start-up burst, a new
+  container of the same image starting busy, a short burst) raises no CPU
+  spike, while a miner in another container does.
+- Scan x runtime: a vulnerability report of an image raises the
+  running-image alert only while a container of that image runs, in both
+  orders, and the held finding survives a restart of the server.
 - Reload of costly files while an agent streams: macros that double at each
   level (exponential to expand) are refused with file:line while the server
   goes on storing; a condition of 100,000 clauses (it overflowed the stack on
   SIGHUP) reloads; the old rules keep judging throughout."""
+import json
 import os
 import shutil
 import signal
+import time
 
 import harness
 
@@ -102,6 +110,95 @@ class RulesTest(harness.BulwarkTest):
         self.assertEqual({r[0] for r in rows}, MINER_ALERTS)
         self.assertTrue(all(r[1] == 1 for r in rows), rows)
         self.assertTrue(all(r[2] == 2 for r in rows), f"the second hunt merges: {rows}")
+
+    def replay(self, certs, server, agent_id, events):
+        """Sends events (dicts, evjson) from a new agent and waits until they
+        are stored."""
+        path = self.path(f"{agent_id}.ndjson")
+        with open(path, "w") as f:
+            f.writelines(json.dumps(e) + "\n" for e in events)
+        agent = self.start_agent(certs, server, agent_id, source="replay", replay_file=path,
+                                 exit_when_drained="true")
+        self.wait_drained(agent, events=len(events))
+
+    def test_restart_bursts_quiet_miner_fires(self):
+        certs = self.certs("churn")
+        server = self.start_server(certs, rules=self.rules_dir())
+        sec = 10**9
+        t0 = time.time_ns() - 3600 * sec
+
+        def ctr(cid):
+            return {"id": cid * 32, "name": f"n-{cid}", "image": "shop/api:7",
+                    "image_digest": "sha256:" + "7" * 64}
+
+        def samples(c, start, n, cores):
+            return [{"kind": "resource", "time_ns": start + i * 5 * sec, "container": c,
+                     "resource": {"cpu_cores": cores + 0.01 * (i % 3), "interval_ms": 5000,
+                                  "scope": "container"}} for i in range(n)]
+
+        old, new, miner = ctr("0a"), ctr("0b"), ctr("0c")
+        ev = samples(old, t0, 48, 0.2)                       # 4 minutes of a quiet service
+        ev += samples(old, t0 + 250 * sec, 2, 3.6)           # a short burst: 10 s
+        ev += samples(old, t0 + 260 * sec, 10, 0.2)
+        ev += samples(old, t0 + 340 * sec, 12, 3.5)          # restart (30 s gap), 1 min burst
+        ev += samples(old, t0 + 400 * sec, 24, 0.2)
+        ev += samples(new, t0 + 300 * sec, 12, 3.4)          # a new replica starts busy
+        ev += samples(new, t0 + 360 * sec, 24, 0.25)
+        ev += samples(miner, t0, 48, 0.1)                    # a miner, 2 minutes at 3.9 cores
+        ev += samples(miner, t0 + 240 * sec, 24, 3.9)
+        ev.sort(key=lambda e: e["time_ns"])
+        self.replay(certs, server, "churn", ev)
+        self.stop_server(server)
+        rows = self.alerts(server.db)
+        self.assertEqual([(r[0], r[3]) for r in rows], [("Container CPU spike", miner["id"])], rows)
+
+    def test_scan_and_runtime_across_restart(self):
+        """Three images: a scanned image whose container starts after the
+        server restarted (scan first), a running image scanned later, and an
+        image whose container stopped two hours before its scan."""
+        certs = self.certs("scanner", "node-1", "node-2")
+        rules = self.rules_dir()
+        now = time.time_ns()
+        hour = 3600 * 10**9
+
+        def ctr(cid, image, digest):
+            return {"id": cid, "name": f"n-{cid[:4]}", "image": image, "image_digest": digest}
+
+        def running(t, c):
+            return {"kind": "resource", "time_ns": t, "container": c,
+                    "resource": {"cpu_cores": 0.1, "interval_ms": 5000, "scope": "container"}}
+
+        def scan(t, image, digest, cve):
+            return {"kind": "vuln", "time_ns": t,
+                    "container": {"image": image, "image_digest": digest},
+                    "vuln": {"vuln_id": cve, "package": "openssl", "installed_version": "3.0.1",
+                             "fixed_version": "3.0.2", "vuln_severity": "CRITICAL",
+                             "scanner": "trivy"}}
+
+        web = ctr("a1" * 32, "web:1", "sha256:" + "a" * 64)
+        api = ctr("b2" * 32, "api:2", "sha256:" + "b" * 64)
+        old = ctr("c3" * 32, "old:3", "sha256:" + "c" * 64)
+        server = self.start_server(certs, rules=rules)
+        self.replay(certs, server, "node-1", [running(now - 2 * hour, old),
+                                              running(now - hour, api)])
+        self.replay(certs, server, "scanner", [scan(now - hour, "web:1", web["image_digest"], "CVE-1"),
+                                               scan(now - hour + 10**9, "api:2", api["image_digest"], "CVE-2"),
+                                               scan(now - hour, "old:3", old["image_digest"], "CVE-3")])
+        self.stop_server(server)
+        rows = self.alerts(server.db)
+        self.assertEqual([(r[0], r[3]) for r in rows],
+                         [("Critical vulnerability with a fix in a running image", api["id"])], rows)
+
+        # The held scan of web:1 survives the restart; its container starts.
+        server = self.start_server(certs, rules=rules, db=server.db)
+        server.proc.wait_for(r"rules: restored detector state", 5)
+        self.replay(certs, server, "node-2", [running(now, web), running(now + 5 * 10**9, web)])
+        self.stop_server(server)
+        rows = self.alerts(server.db)
+        self.assertEqual(sorted(r[3] for r in rows), sorted([api["id"], web["id"]]), rows)
+        out = harness.db_query(server.db, "SELECT output FROM alerts WHERE container_id = ?",
+                               (web["id"],))
+        self.assertIn("CVE-1", out[0][0])
 
     def test_hot_reload_under_load(self):
         certs = self.certs("load-a", "load-b", "miner-late")

@@ -1,5 +1,6 @@
 /* test_anomaly.c - the anomaly detectors: CPU spikes (warm-up, firing,
- * cooldown, floor, baseline not polluted by spikes, LRU bound) and
+ * cooldown, floor, baseline not polluted by spikes, LRU bound, sustained
+ * runs, start-up and restart bursts) and
  * first-seen values (learning period, fires once, bounded values and
  * groups), and their save/restore format (round trip, refusals). */
 #include <stdarg.h>
@@ -29,12 +30,14 @@ static double wobble(double level, int i)
     return level + d[i % 5];
 }
 
+static int feed(struct anomaly_cpu *d, const char *key, double level, int n, int64_t step,
+                int64_t *t);
+
 /* Feeds n baseline samples 30 s apart from *t; asserts none fires. */
 static void feed_baseline(struct anomaly_cpu *d, const char *key, double level, int n,
                           int64_t *t)
 {
-    for (int i = 0; i < n; i++, *t += 30 * SEC)
-        assert_int_equal(anomaly_cpu_observe(d, key, *t, wobble(level, i), NULL), 0);
+    assert_int_equal(feed(d, key, level, n, 30 * SEC, t), 0);
 }
 
 static void test_cpu_warmup(void **state)
@@ -142,9 +145,158 @@ static void test_cpu_lru_bound(void **state)
     struct buf b;
     buf_init(&b, 1 << 20);
     assert_int_equal(anomaly_cpu_save(d, &b), 0);
-    assert_true(buf_size(&b) < 4 * 64 + 64);
+    assert_true(buf_size(&b) < 4 * 112 + 64);
     buf_release(&b);
     anomaly_cpu_free(d);
+}
+
+
+/* The defaults of the shipped rule (rules/cryptomining.yaml): 4 high
+ * samples over 20 s, a minute of start-up grace, the restart gap learned. */
+static const struct anomaly_cpu_params cpu_rule = {
+    .alpha = 0.1, .k = 3, .floor = 0.5, .warmup = 12, .cooldown_ns = 10 * MIN,
+    .max_keys = 100, .sustain = 4, .sustain_ns = 20 * SEC, .grace_ns = 1 * MIN,
+};
+
+/* Feeds n samples of `level` every `step` from *t; returns how many fired. */
+static int feed(struct anomaly_cpu *d, const char *key, double level, int n, int64_t step,
+                int64_t *t)
+{
+    int fired = 0;
+    for (int i = 0; i < n; i++, *t += step) {
+        int rc = anomaly_cpu_observe(d, key, *t, wobble(level, i), NULL);
+        assert_true(rc == 0 || rc == 1);
+        fired += rc;
+    }
+    return fired;
+}
+
+/* One step of a story: n samples of `level` for key, `step` apart, after a
+ * silence of `pause`; `fires` is how many of them must fire. */
+struct story {
+    const char *key;
+    double level;
+    int n;
+    int64_t step, pause;
+    int fires;
+};
+
+static void play(struct anomaly_cpu *d, const struct story *s, size_t n, int64_t *t)
+{
+    for (size_t i = 0; i < n; i++) {
+        *t += s[i].pause;
+        assert_int_equal(feed(d, s[i].key, s[i].level, s[i].n, s[i].step, t), s[i].fires);
+    }
+}
+
+/* Plays a story on a new detector with params p. */
+static void play_new(const struct anomaly_cpu_params *p, const struct story *s, size_t n)
+{
+    struct anomaly_cpu *d = anomaly_cpu_new(p);
+    int64_t t = 1000 * SEC;
+    assert_non_null(d);
+    play(d, s, n, &t);
+    anomaly_cpu_free(d);
+}
+
+static void test_cpu_sustained(void **state)
+{
+    static const struct story s[] = {
+        {"ctr-1", 0.2, 24, 5 * SEC, 0, 0},
+        /* One high sample, then three in a row: shorter than sustain. */
+        {"ctr-1", 3.0, 1, 5 * SEC, 0, 0},
+        {"ctr-1", 0.2, 2, 5 * SEC, 0, 0},
+        {"ctr-1", 3.0, 3, 5 * SEC, 0, 0},
+        {"ctr-1", 0.2, 2, 5 * SEC, 0, 0},
+        /* Four in a row 5 s apart span 15 s < 20 s: the fifth fires. */
+        {"ctr-1", 3.0, 4, 5 * SEC, 0, 0},
+        {"ctr-1", 3.0, 1, 5 * SEC, 0, 1},
+        /* Four samples a minute apart span enough (a slower agent). */
+        {"ctr-2", 0.2, 24, 60 * SEC, 5 * SEC, 0},
+        {"ctr-2", 3.0, 3, 60 * SEC, 0, 0},
+        {"ctr-2", 3.0, 1, 60 * SEC, 0, 1},
+    };
+    play_new(&cpu_rule, s, sizeof s / sizeof *s);
+}
+
+static void test_cpu_restart_bursts(void **state)
+{
+    static const struct story s[] = {
+        /* A new container: its first minute (a start-up burst) neither
+         * fires nor enters the baseline, then it learns a quiet baseline. */
+        {"ctr-1", 3.5, 12, 5 * SEC, 0, 0},
+        {"ctr-1", 0.2, 24, 5 * SEC, 0, 0},
+        /* It restarts: no samples for 40 s (three times its 5 s interval
+         * is the limit), then 55 s of burst at 17 sigmas of the baseline. */
+        {"ctr-1", 3.5, 12, 5 * SEC, 35 * SEC, 0},
+        {"ctr-1", 0.2, 12, 5 * SEC, 0, 0},
+        /* Restarts in a row (a crash loop) stay quiet too. */
+        {"ctr-1", 3.5, 6, 5 * SEC, 30 * SEC, 0},
+        {"ctr-1", 3.5, 6, 5 * SEC, 30 * SEC, 0},
+        {"ctr-1", 3.5, 6, 5 * SEC, 30 * SEC, 0},
+        {"ctr-1", 0.2, 12, 5 * SEC, 0, 0},
+        /* The baseline survived: a miner a while later fires. */
+        {"ctr-1", 3.5, 5, 5 * SEC, 0, 1},
+        /* The new container of a deployment, same image: a new key, quiet. */
+        {"ctr-2", 3.5, 12, 5 * SEC, 0, 0},
+        {"ctr-2", 0.2, 12, 5 * SEC, 0, 0},
+    };
+    play_new(&cpu_rule, s, sizeof s / sizeof *s);
+
+    /* A fixed restart gap: with 30 s samples and restart_gap 2m, a 90 s gap
+     * is no restart (the burst after it fires), a 3 min gap is one. */
+    struct anomaly_cpu_params p = cpu_rule;
+    p.restart_gap_ns = 2 * MIN;
+    static const struct story fixed[] = {
+        {"ctr-3", 0.2, 24, 30 * SEC, 0, 0},
+        {"ctr-3", 3.5, 2, 30 * SEC, 3 * MIN, 0},
+        {"ctr-3", 0.2, 4, 30 * SEC, 0, 0},
+        {"ctr-3", 3.5, 4, 30 * SEC, 60 * SEC, 1},
+    };
+    play_new(&p, fixed, sizeof fixed / sizeof *fixed);
+}
+
+/* The run and the grace survive a save/restore; a version 1 blob (before
+ * them) still restores, its keys starting a grace. */
+static void test_cpu_run_saved(void **state)
+{
+    struct anomaly_cpu *a = anomaly_cpu_new(&cpu_rule), *b = anomaly_cpu_new(&cpu_rule);
+    struct buf sa;
+    int64_t t = 1000 * SEC;
+    assert_non_null(a);
+    assert_non_null(b);
+    buf_init(&sa, 1 << 20);
+    assert_int_equal(feed(a, "ctr-1", 0.2, 24, 5 * SEC, &t), 0);
+    assert_int_equal(feed(a, "ctr-1", 3.0, 3, 5 * SEC, &t), 0);
+    assert_int_equal(anomaly_cpu_save(a, &sa), 0);
+    assert_int_equal(anomaly_cpu_restore(b, buf_head(&sa), buf_size(&sa)), 0);
+    /* the fourth high sample, 20 s after the first, completes the run */
+    assert_int_equal(anomaly_cpu_observe(b, "ctr-1", t + 5 * SEC, 3.0, NULL), 1);
+    t += 10 * SEC;
+
+    /* Version 1: magic, version, count 1, key, n, fired, mean, var, last_fire. */
+    static const uint8_t v1[] = {
+        'B', 'W', 'A', 'C', 1, 0, 0, 0, 1, 0, 0, 0, 5, 0, 0, 0, 'c', 't', 'r', '-', '9',
+        20, 0, 0, 0, 0, 0, 0, 0,
+        0x9a, 0x99, 0x99, 0x99, 0x99, 0x99, 0xc9, 0x3f,  /* mean 0.2 */
+        0x2d, 0x43, 0x1c, 0xeb, 0xe2, 0x36, 0x1a, 0x3f,  /* var 1e-4 */
+        0, 0, 0, 0, 0, 0, 0, 0};
+    struct buf blob;
+    buf_init(&blob, 4096);
+    assert_int_equal(buf_append(&blob, v1, sizeof v1), 0);
+    uint64_t h = anomaly_blob_checksum(buf_head(&blob), buf_size(&blob));
+    uint8_t hb[8];
+    for (int i = 0; i < 8; i++)
+        hb[i] = (uint8_t)(h >> (8 * i));
+    assert_int_equal(buf_append(&blob, hb, 8), 0);
+    assert_int_equal(anomaly_cpu_restore(b, buf_head(&blob), buf_size(&blob)), 0);
+    /* its baseline is kept (0.2), but its first minute is grace */
+    assert_int_equal(feed(b, "ctr-9", 3.0, 12, 5 * SEC, &t), 0);
+    assert_int_equal(feed(b, "ctr-9", 3.0, 5, 5 * SEC, &t), 1);
+    buf_release(&blob);
+    buf_release(&sa);
+    anomaly_cpu_free(a);
+    anomaly_cpu_free(b);
 }
 
 static const struct anomaly_firstseen_params fs_defaults = {
@@ -388,6 +540,9 @@ int main(void)
         cmocka_unit_test(test_cpu_spike_and_cooldown),
         cmocka_unit_test(test_cpu_floor),
         cmocka_unit_test(test_cpu_lru_bound),
+        cmocka_unit_test(test_cpu_sustained),
+        cmocka_unit_test(test_cpu_restart_bursts),
+        cmocka_unit_test(test_cpu_run_saved),
         cmocka_unit_test(test_firstseen_learning),
         cmocka_unit_test(test_firstseen_bounds),
         cmocka_unit_test(test_save_restore_round_trip),

@@ -491,11 +491,119 @@ static void test_save_restore_and_swap(void **state)
     buf_release(&b);
 }
 
+
+/* A container event of image (ref, digest) at t. */
+static char *ctr_at(char *buf, size_t n, const char *id, const char *ref, const char *digest, int64_t t)
+{
+    snprintf(buf, n, "{\"kind\":\"resource\",\"time_ns\":%lld,\"container\":{\"id\":\"%s\",\"name\":\"n-%s\","
+             "\"image\":\"%s\",\"image_digest\":\"%s\"},\"resource\":{\"cpu_cores\":0.1}}",
+             (long long)t, id, id, ref, digest);
+    return buf;
+}
+
+/* A scan's finding for image (ref, digest: "" when unknown) at t. */
+static char *scan_at(char *buf, size_t n, const char *cve, const char *ref, const char *digest, int64_t t)
+{
+    snprintf(buf, n, "{\"kind\":\"vuln\",\"time_ns\":%lld,\"container\":{\"image\":\"%s\",\"image_digest\":\"%s\"},"
+             "\"vuln\":{\"vuln_id\":\"%s\",\"package\":\"openssl\",\"installed_version\":\"3.0.1\","
+             "\"fixed_version\":\"3.0.2\",\"vuln_severity\":\"CRITICAL\"}}",
+             (long long)t, ref, digest, cve);
+    return buf;
+}
+
+static const char *const RUNNING_RULES =
+    "- rule: Vuln running\n  condition: bulwark.kind = vuln and vuln.severity = CRITICAL\n"
+    "  running_image: {window: 10m, hold: 1d, max_findings: 3}\n"
+    "  output: \"%vuln.id in %container.image (%container.image.digest) running as %container.name\"\n"
+    "  priority: ERROR\n"
+    "- rule: Spike\n  condition: bulwark.kind = resource\n"
+    "  anomaly: {type: cpu_spike, warmup: 3, sustain: 1, sustain_for: 0s, startup_grace: 0s}\n"
+    "  output: spike\n  priority: WARNING\n";
+
+static void test_running_image(void **state)
+{
+    struct ruleset *rs = load_ok(RUNNING_RULES), *rs2 = load_ok(RUNNING_RULES);
+    struct rules_engine *e = rules_engine_new(rs);
+    int64_t t = 100000 * SEC;
+    struct got g = {0};
+    char buf[1024];
+
+    (void)state;
+    /* The container runs, then the scan of its image arrives: fires, with
+     * the finding then the container's event as evidence. */
+    assert_int_equal(eval_json(e, ctr_at(buf, sizeof buf, "c1", "web:1", "sha256:a", t), 1, &g), 0);
+    assert_int_equal(eval_json(e, scan_at(buf, sizeof buf, "CVE-1", "web:1", "sha256:a", t + 60 * SEC), 2, &g), 1);
+    assert_string_equal(g.outputs[0], "CVE-1 in web:1 (sha256:a) running as n-c1");
+    assert_int_equal(g.n_ev[0], 2);
+    assert_int_equal(g.ev_seq[0][0], 2);
+    assert_int_equal(g.ev_seq[0][1], 1);
+    /* More events of the running container raise nothing more. */
+    assert_int_equal(eval_json(e, ctr_at(buf, sizeof buf, "c1", "web:1", "sha256:a", t + 120 * SEC), 3, &g), 0);
+
+    /* Scan first: nothing runs that image; the container starts later. */
+    assert_int_equal(eval_json(e, scan_at(buf, sizeof buf, "CVE-2", "api:2", "sha256:b", t), 4, &g), 0);
+    /* not the same digest, though the same reference: a rebuilt image */
+    assert_int_equal(eval_json(e, ctr_at(buf, sizeof buf, "c2", "api:2", "sha256:z", t + 3600 * SEC), 5, &g), 0);
+    assert_int_equal(eval_json(e, ctr_at(buf, sizeof buf, "c3", "api:2", "sha256:b", t + 3600 * SEC), 6, &g), 1);
+    assert_string_equal(g.outputs[1], "CVE-2 in api:2 (sha256:b) running as n-c3");
+    assert_int_equal(g.ev_seq[1][0], 4);
+    assert_int_equal(g.ev_seq[1][1], 6);
+
+    /* By reference when the scan knows no digest; not running when the
+     * container's latest event is older than the window. */
+    assert_int_equal(eval_json(e, ctr_at(buf, sizeof buf, "c4", "db:3", "sha256:c", t), 7, &g), 0);
+    assert_int_equal(eval_json(e, scan_at(buf, sizeof buf, "CVE-3", "db:3", "", t + 11 * 60 * SEC), 8, &g), 0);
+    /* the state is saved and restored with the held finding */
+    struct buf b;
+    buf_init(&b, 1 << 20);
+    assert_int_equal(rules_engine_save(e, &b), 0);
+    struct rules_engine *e2 = rules_engine_new(rs);
+    assert_int_equal(rules_engine_restore(e2, buf_head(&b), buf_size(&b)), 0);
+    assert_int_equal(eval_json(e2, ctr_at(buf, sizeof buf, "c4", "db:3", "sha256:c", t + 12 * 60 * SEC), 9, &g), 1);
+    assert_string_equal(g.outputs[2], "CVE-3 in db:3 (sha256:c) running as n-c4");
+    /* Held findings are bounded (max_findings 3: CVE-1 is the oldest and
+     * goes) and expire after hold (1 day). */
+    assert_int_equal(eval_json(e2, scan_at(buf, sizeof buf, "CVE-4", "x:4", "sha256:d", t + 13 * 60 * SEC), 10, &g), 0);
+    /* A hot swap to the same rules keeps the held findings and the CPU
+     * baselines (c8 learns three samples before, spikes after). */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(eval_json(e2, ctr_at(buf, sizeof buf, "c8", "z:9", "sha256:e", t + (14 + i) * 60 * SEC), 20, &g), 0);
+    assert_int_equal(rules_engine_swap(e2, rs2), 0);
+    assert_int_equal(eval_json(e2, ev_at(buf, sizeof buf, "resource", "c8", t + 17 * 60 * SEC,
+                                         "\"resource\":{\"cpu_cores\":5.0}"), 21, &g), 1);
+    assert_string_equal(g.names[3], "Spike");
+    assert_int_equal(eval_json(e2, ctr_at(buf, sizeof buf, "c5", "web:1", "sha256:a", t + 3 * 3600 * SEC), 11, &g), 0);
+    assert_int_equal(eval_json(e2, ctr_at(buf, sizeof buf, "c7", "x:4", "sha256:d", t + 4 * 3600 * SEC), 12, &g), 1);
+    assert_string_equal(g.outputs[4], "CVE-4 in x:4 (sha256:d) running as n-c7");
+    assert_int_equal(eval_json(e2, ctr_at(buf, sizeof buf, "c6", "x:4", "sha256:d", t + 2 * 86400 * SEC), 13, &g), 0);
+    assert_int_equal(g.n, 5);
+    /* A scan that names no digest, while a container of its reference
+     * (known by digest) runs: fires at once. */
+    assert_int_equal(eval_json(e2, ctr_at(buf, sizeof buf, "c9", "q:5", "sha256:q", t + 3 * 86400 * SEC), 14, &g), 0);
+    assert_int_equal(eval_json(e2, scan_at(buf, sizeof buf, "CVE-5", "q:5", "", t + 3 * 86400 * SEC + 60 * SEC), 15, &g), 1);
+    assert_string_equal(g.outputs[5], "CVE-5 in q:5 (sha256:q) running as n-c9");
+    /* A restore of a truncated blob is refused, the state kept. */
+    assert_int_equal(rules_engine_restore(e2, buf_head(&b), buf_size(&b) - 1), BW_EINVAL);
+    rules_engine_free(e);
+    rules_engine_free(e2);
+    ruleset_free(rs2);
+    buf_release(&b);
+
+    /* The condition must select findings only. */
+    struct ruleset *bad = load_ok("- rule: R\n  condition: proc.name = x\n  running_image: {}\n"
+                                  "  output: o\n  priority: INFO\n");
+    assert_false(bad->rules[0].enabled);
+    assert_non_null(strstr(bad->rules[0].reason, "vuln events only"));
+    ruleset_free(bad);
+    ruleset_free(rs);
+}
+
 static void test_anomaly_rules(void **state)
 {
     struct ruleset *rs = load_ok(
         "- rule: Spike\n  condition: bulwark.kind = resource\n"
-        "  anomaly: {type: cpu_spike, by: container.id, k: 3, floor: 1, warmup: 5, cooldown: 1m}\n"
+        "  anomaly: {type: cpu_spike, by: container.id, k: 3, floor: 1, warmup: 5, cooldown: 1m,\n"
+        "            sustain: 1, sustain_for: 0s, startup_grace: 0s}\n"
         "  output: \"spike %anomaly.value over %anomaly.mean\"\n  priority: WARNING\n"
         "- rule: New dest\n  condition: evt.type = connect\n"
         "  anomaly: {type: first_seen, by: container.image.digest, value: net.dest, learning: 1h}\n"
@@ -634,6 +742,7 @@ int main(void)
         cmocka_unit_test(test_correlation_windows),
         cmocka_unit_test(test_save_restore_and_swap),
         cmocka_unit_test(test_anomaly_rules),
+        cmocka_unit_test(test_running_image),
         cmocka_unit_test(test_falco_passthrough_and_group),
         cmocka_unit_test(test_cli),
     };
