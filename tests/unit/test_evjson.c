@@ -399,8 +399,8 @@ static void test_text_writer_matches_tree(void **state)
 {
     static const char *const odd[] = {
         /* escapes, non-ASCII (BMP and astral), DEL, doubles of every shape */
-        "{\"kind\":\"exec\",\"process\":{\"cmdline\":\"a\\\"b\\\\c\\n\\t\\r\\b\\f\\u0001\\u001f"
-        "\\u007f/\\u00e9\\u20ac\\ud83d\\ude00\"},\"exec\":{}}",
+        ("{\"kind\":\"exec\",\"process\":{\"cmdline\":\"a\\\"b\\\\c\\n\\t\\r\\b\\f\\u0001\\u001f"
+         "\\u007f/\\u00e9\\u20ac\\ud83d\\ude00\"},\"exec\":{}}"),
         "{\"kind\":\"resource\",\"resource\":{\"cpu_cores\":3}}",
         "{\"kind\":\"resource\",\"resource\":{\"cpu_cores\":1e20}}",
         "{\"kind\":\"resource\",\"resource\":{\"cpu_cores\":1.5e-7}}",
