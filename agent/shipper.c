@@ -266,10 +266,20 @@ static void shipper_on_welcome(struct shipper *s, struct link *l, const Bulwark_
         return;
     }
     if (w->committed_seq > st.last_seq) {
-        log_msg(LOG_ERROR, "shipper",
-                "server says %llu events committed but this spool only made %llu "
-                "(another agent with the same identity and epoch?)",
-                (unsigned long long)w->committed_seq, (unsigned long long)st.last_seq);
+        /* another spool sends under this epoch (a clone the machine and file
+         * checks did not tell apart): this one goes on in a new epoch, so
+         * that neither overwrites the other's seqs */
+        char why[160];
+        snprintf(why, sizeof why, "server has %llu events of this epoch but this spool made "
+                 "only %llu (another agent with the same identity and epoch?)",
+                 (unsigned long long)w->committed_seq, (unsigned long long)st.last_seq);
+        if (spool_new_epoch(s->spool, why) == 0) {
+            spool_get_stats(s->spool, &st);
+            s->epoch = st.epoch;
+            s->acked_seq = 0;
+        } else {
+            log_msg(LOG_ERROR, "shipper", "%s; cannot start a new epoch", why);
+        }
         link_close(l, "committed sequence ahead of the spool");
         return;
     }

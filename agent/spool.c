@@ -387,7 +387,8 @@ out:
 }
 
 /* Inside no transaction: a new epoch for a spool that moved (why says how),
- * its unacked events renumbered from 1, and the identity recorded. */
+ * its unacked events renumbered from 1, and the identity recorded (machine
+ * and st, each when not NULL). */
 static int spool_new_identity(struct spool *s, const char *machine, const struct stat *st,
                               const char *why)
 {
@@ -402,14 +403,18 @@ static int spool_new_identity(struct spool *s, const char *machine, const struct
     rc = BW_EIO;
     if (why && spool_renumber(s) < 0)
         goto fail;
-    if (sqlite3_prepare_v2(s->db, "UPDATE meta SET machine = ?1, file_dev = ?2, file_ino = ?3,"
+    if (sqlite3_prepare_v2(s->db, "UPDATE meta SET machine = COALESCE(?1, machine),"
+                           " file_dev = COALESCE(?2, file_dev), file_ino = COALESCE(?3, file_ino),"
                            " epoch = COALESCE(?4, epoch), last_seq = COALESCE(?5, last_seq),"
                            " acked_seq = COALESCE(?6, acked_seq) WHERE id = 1", -1, &up,
                            NULL) != SQLITE_OK)
         goto fail;
-    sqlite3_bind_text(up, 1, machine, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(up, 2, (sqlite3_int64)st->st_dev);
-    sqlite3_bind_int64(up, 3, (sqlite3_int64)st->st_ino);
+    if (machine)
+        sqlite3_bind_text(up, 1, machine, -1, SQLITE_STATIC);
+    if (st) {
+        sqlite3_bind_int64(up, 2, (sqlite3_int64)st->st_dev);
+        sqlite3_bind_int64(up, 3, (sqlite3_int64)st->st_ino);
+    }
     if (why) {
         sqlite3_bind_int64(up, 4, (sqlite3_int64)epoch);
         sqlite3_bind_int64(up, 5, (sqlite3_int64)depth);
@@ -433,6 +438,15 @@ fail:
     sqlite3_finalize(up);
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     return BW_EIO;
+}
+
+static int spool_trim(struct spool *s);
+
+int spool_new_epoch(struct spool *s, const char *why)
+{
+    if (s->trimmed_seq < s->stats.acked_seq && spool_trim(s) < 0)
+        return BW_EIO;  /* the rows the renumbering starts after must be gone */
+    return spool_new_identity(s, NULL, NULL, why);
 }
 
 /* Compares the machine and file the spool was made for with these. */
@@ -555,8 +569,6 @@ out:
     spool_close(s);
     return rc;
 }
-
-static int spool_trim(struct spool *s);
 
 void spool_close(struct spool *s)
 {

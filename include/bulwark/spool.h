@@ -90,6 +90,11 @@ int spool_ack(struct spool *s, uint64_t up_to_seq);
 
 void spool_get_stats(const struct spool *s, struct spool_stats *out);
 
+/* Starts a new epoch now (why is logged): the unacked events are renumbered
+ * from 1 in it. For a spool that finds another one sends under its epoch
+ * (the server has more of the epoch than this spool ever made). 0 or BW_EIO. */
+int spool_new_epoch(struct spool *s, const char *why);
+
 /* Sets event seq (not yet acked) aside: its bytes go to the quarantine table
  * with reason, and standin (a packed event with the same seq saying what was
  * set aside) takes its place, so the stream goes on with contiguous seqs.

@@ -8,6 +8,7 @@ seeing two live streams of one agent id with different epochs, raises the
 "Duplicate agent identity" alert (source "server") once, merged."""
 import os
 import shutil
+import sqlite3
 
 import harness
 
@@ -64,6 +65,47 @@ class ClonedHostTest(harness.BulwarkTest):
         self.assertEqual((source, agent), ("server", aid))
         self.assertIn("two live streams", output)
         self.assertGreaterEqual(count, 1)
+        self.stop_server(server)
+
+    def test_clone_the_checks_miss_moves_to_a_new_epoch(self):
+        """A clone that looks unmoved (same machine id, its meta rewritten to
+        its own device and inode, as a block copy of a disk would be): the
+        server has more of the epoch than this spool made, so the spool goes
+        on in a new epoch instead of being refused forever or overwriting."""
+        aid = "clone-3"
+        certs = self.certs(aid)
+        server = self.start_server(certs)
+        spool_a, spool_b = self.path("a.db"), self.path("b.db")
+        opts = dict(synthetic_rate=0, exit_when_drained="true", machine_id="same")
+        a = self.start_agent(certs, server, aid, spool=spool_a, synthetic_count=FIRST,
+                             name="agent-a", **opts)
+        self.wait_drained(a, events=FIRST, timeout=120)
+        epoch = harness.spool_stats(spool_a)["epoch"]
+        for suffix in ("", "-wal"):
+            if os.path.exists(spool_a + suffix):
+                shutil.copy(spool_a + suffix, spool_b + suffix)
+        st = os.stat(spool_b)
+        con = sqlite3.connect(spool_b)
+        con.execute("UPDATE meta SET file_dev = ?, file_ino = ?", (st.st_dev, st.st_ino))
+        con.commit()
+        con.close()
+        a = self.start_agent(certs, server, aid, spool=spool_a, synthetic_count=TOTAL,
+                             name="agent-a-again", **opts)
+        self.wait_drained(a, events=TOTAL, timeout=300)
+        # the clone makes fewer than the server already has of the epoch
+        more = FIRST + 300
+        opts.update(synthetic_rate=200)
+        b = self.start_agent(certs, server, aid, spool=spool_b, synthetic_count=more,
+                             name="agent-b", **opts)
+        b.proc.wait_for(r"server has 6000 events of this epoch but this spool made only \d+ "
+                        r"\(another agent with the same identity and epoch\?\); new epoch",
+                        timeout=60)
+        self.wait_drained(b, timeout=120)
+        epoch_b = harness.spool_stats(spool_b)["epoch"]
+        self.assertNotEqual(epoch_b, epoch)
+        self.assertEqual(harness.spool_stats(spool_b)["last_seq"], more)
+        self.assertEqual(self.per_epoch(server.db, aid),
+                         {epoch: (TOTAL, TOTAL, 1, TOTAL), epoch_b: (more, more, 1, more)})
         self.stop_server(server)
 
     def test_moved_spool_file_starts_a_new_epoch(self):
