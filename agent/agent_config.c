@@ -42,6 +42,9 @@ const struct config_field agent_config_table[] = {
       "newline-delimited JSON events for source=replay", 0, 0),
     F("host_root", CONFIG_STRING, host_root, "/",
       "read /proc, /sys/fs/cgroup, /run, /var/lib below this directory", 0, 0),
+    F("machine_id", CONFIG_STRING, machine_id, NULL,
+      "this machine's identity for the spool (default: host_root/etc/machine-id); a spool "
+      "found on another machine starts a new epoch (tests run two 'machines' on one host)", 0, 0),
     F("collect_proc", CONFIG_BOOL, collect_proc, "true", "collector: new processes", 0, 0),
     F("collect_net", CONFIG_BOOL, collect_net, "true", "collector: outbound TCP connections", 0,
       0),

@@ -27,10 +27,11 @@ static int spool_stats_main(const struct agent_config *cfg)
     }
     spool_get_stats(sp, &st);
     printf("{\"epoch\":%llu,\"last_seq\":%llu,\"acked_seq\":%llu,\"depth\":%llu,"
-           "\"bytes\":%llu,\"dropped\":%llu}\n",
+           "\"bytes\":%llu,\"dropped\":%llu,\"quarantined\":%llu}\n",
            (unsigned long long)st.epoch, (unsigned long long)st.last_seq,
            (unsigned long long)st.acked_seq, (unsigned long long)st.depth,
-           (unsigned long long)st.bytes, (unsigned long long)st.dropped);
+           (unsigned long long)st.bytes, (unsigned long long)st.dropped,
+           (unsigned long long)st.quarantined);
     spool_close(sp);
     return 0;
 }

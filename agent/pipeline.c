@@ -13,6 +13,7 @@
  * makes before killing the agent) is durable and on its way within a loop
  * turn, and a stream still costs at most one commit per FLUSH_MAX_AGE. An
  * idle agent with an empty queue has no timer running at all. */
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -695,13 +696,41 @@ static int agent_source_resume(struct agent *a)
     return 0;
 }
 
+/* The machine id the spool is tied to: the option, else the first line of
+ * host_root/etc/machine-id (systemd) or var/lib/dbus/machine-id, else ""
+ * (then only the spool file's device and inode tell a copy). */
+static const char *agent_machine_id(const struct agent_config *cfg, char *out, size_t outlen)
+{
+    static const char *const files[] = {"etc/machine-id", "var/lib/dbus/machine-id"};
+
+    out[0] = '\0';
+    if (cfg->machine_id && *cfg->machine_id) {
+        snprintf(out, outlen, "%s", cfg->machine_id);
+        return out;
+    }
+    for (size_t i = 0; i < sizeof files / sizeof files[0] && !out[0]; i++) {
+        char path[PATH_MAX];
+        FILE *f;
+
+        snprintf(path, sizeof path, "%s%s%s", cfg->host_root,
+                 cfg->host_root[strlen(cfg->host_root) - 1] == '/' ? "" : "/", files[i]);
+        if (!(f = fopen(path, "re")))
+            continue;
+        if (!fgets(out, (int)outlen, f))
+            out[0] = '\0';
+        fclose(f);
+        out[strcspn(out, "\r\n \t")] = '\0';
+    }
+    return out;
+}
+
 static int agent_open_shipping(struct agent *a)
 {
     const struct agent_config *cfg = a->cfg;
     struct spool_options so = {0};
     struct shipper_options sho = {0};
     struct spool_stats st;
-    char err[512];
+    char err[512], machine[128];
 
     a->tls = tls_ctx_new(TLS_ROLE_CLIENT, cfg->tls_ca, cfg->tls_cert, cfg->tls_key, err,
                          sizeof err);
@@ -713,6 +742,7 @@ static int agent_open_shipping(struct agent *a)
     so.max_events = cfg->spool_max_events;
     so.max_bytes = cfg->spool_max_bytes;
     so.sync_full = strcmp(cfg->spool_sync, "full") == 0;
+    so.machine_id = agent_machine_id(cfg, machine, sizeof machine);
     if (spool_open(&a->spool, &so, err, sizeof err) < 0) {
         log_msg(LOG_ERROR, "agent", "spool: %s", err);
         return BW_EIO;

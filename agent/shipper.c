@@ -15,6 +15,8 @@
 #include "bulwark/log.h"
 #include "bulwark/net.h"
 #include "bulwark/shipper.h"
+#include "bulwark/limits.h"
+#include "bulwark/wirecheck.h"
 
 #define SHIPPER_WINDOW_MAX 1024u
 #define SHIPPER_SAMPLES 65536u
@@ -84,6 +86,46 @@ struct shipper {
 static void link_close(struct link *l, const char *why);
 static void shipper_schedule_retry(struct shipper *s);
 static void shipper_pump(struct shipper *s);
+
+/* Sets spooled event seq aside (see spool_quarantine): a poison pill, one
+ * the server refuses or the local check finds broken, would otherwise be
+ * resent forever and hold back everything after it. Its stand-in is an
+ * external alert with the same seq that the server stores in its place. */
+static int shipper_quarantine(struct shipper *s, uint64_t seq, const char *reason, const char *by)
+{
+    Bulwark__V1__Event ev = BULWARK__V1__EVENT__INIT;
+    Bulwark__V1__ExternalAlert ext = BULWARK__V1__EXTERNAL_ALERT__INIT;
+    char out[BW_LIMIT_STRING / 2];
+    uint8_t packed[BW_LIMIT_STRING];
+    size_t len;
+    int rc;
+
+    /* the reason may quote what was refused: bound it, keep it valid UTF-8
+     * by keeping printable ASCII only */
+    snprintf(out, sizeof out, "agent quarantined event seq %llu (%s): %s",
+             (unsigned long long)seq, by, reason);
+    for (char *p = out; *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7F)
+            *p = '?';
+    ext.source = "bulwark-agent";
+    ext.rule = "Quarantined event";
+    ext.priority = "Warning";
+    ext.output = out;
+    ev.seq = seq;
+    ev.time_ns = clock_wall_ns();
+    ev.severity = BULWARK__V1__SEVERITY__SEVERITY_WARNING;
+    ev.body_case = BULWARK__V1__EVENT__BODY_EXTERNAL;
+    ev.external = &ext;
+    len = bulwark__v1__event__pack(&ev, packed);
+    rc = spool_quarantine(s->spool, seq, reason, packed, len);
+    if (rc < 0)
+        log_msg(LOG_ERROR, "shipper", "cannot quarantine event seq %llu: %s",
+                (unsigned long long)seq, bw_strerror(rc));
+    else
+        log_msg(LOG_WARN, "shipper", "quarantined event seq %llu (%s): %s",
+                (unsigned long long)seq, by, reason);
+    return rc;
+}
 
 static uint64_t shipper_rand(struct shipper *s)
 {
@@ -224,10 +266,20 @@ static void shipper_on_welcome(struct shipper *s, struct link *l, const Bulwark_
         return;
     }
     if (w->committed_seq > st.last_seq) {
-        log_msg(LOG_ERROR, "shipper",
-                "server says %llu events committed but this spool only made %llu "
-                "(another agent with the same identity and epoch?)",
-                (unsigned long long)w->committed_seq, (unsigned long long)st.last_seq);
+        /* another spool sends under this epoch (a clone the machine and file
+         * checks did not tell apart): this one goes on in a new epoch, so
+         * that neither overwrites the other's seqs */
+        char why[160];
+        snprintf(why, sizeof why, "server has %llu events of this epoch but this spool made "
+                 "only %llu (another agent with the same identity and epoch?)",
+                 (unsigned long long)w->committed_seq, (unsigned long long)st.last_seq);
+        if (spool_new_epoch(s->spool, why) == 0) {
+            spool_get_stats(s->spool, &st);
+            s->epoch = st.epoch;
+            s->acked_seq = 0;
+        } else {
+            log_msg(LOG_ERROR, "shipper", "%s; cannot start a new epoch", why);
+        }
         link_close(l, "committed sequence ahead of the spool");
         return;
     }
@@ -322,8 +374,12 @@ static void link_on_frame(struct link *l, Bulwark__V1__Frame *f)
         break;
     case BULWARK__V1__FRAME__MSG_ERROR: {
         char why[300];
+        uint64_t seq = f->error->event_seq;
         snprintf(why, sizeof why, "server error %d: %.256s", (int)f->error->code,
                  f->error->message);
+        /* one event refused: set it aside so the resend goes past it */
+        if (seq > s->acked_seq && seq <= s->sent_seq)
+            shipper_quarantine(s, seq, f->error->message, "refused by the server");
         link_close(l, why);
         break;
     }
@@ -546,6 +602,7 @@ static void on_heartbeat(uv_timer_t *t)
     spool_get_stats(s->spool, &st);
     h.spool_depth = st.depth;
     h.spool_dropped = st.dropped;
+    h.spool_quarantined = st.quarantined;
     h.events_total = st.last_seq;
     if (s->opt.health)
         s->opt.health(s->opt.health_ctx, &h);
@@ -561,13 +618,23 @@ static void on_heartbeat(uv_timer_t *t)
 struct pump_ctx {
     struct shipper *s;
     uint64_t last;
+    uint64_t bad_seq;     /* a row that failed the check: quarantined before going on */
+    char why[256];
     int rc;
 };
 
 static int pump_add(uint64_t seq, const uint8_t *data, size_t len, void *arg)
 {
     struct pump_ctx *pc = arg;
-    int rc = frame_batch_add(&pc->s->batch, data, len);
+    int rc;
+
+    /* the server's own check, before the event leaves: one bad row must not
+     * cost the whole batch a refusal */
+    if (wirecheck_event(data, len, seq, pc->why, sizeof pc->why) < 0) {
+        pc->bad_seq = seq;
+        return 1;
+    }
+    rc = frame_batch_add(&pc->s->batch, data, len);
     if (rc < 0) {
         pc->rc = rc;
         return 1;
@@ -590,6 +657,16 @@ static void shipper_pump(struct shipper *s)
         if (st.last_seq <= s->sent_seq)
             return;
         rc = spool_read(s->spool, s->sent_seq, s->max_batch, max_bytes, pump_add, &pc);
+        if (rc == 0 && pc.bad_seq) {
+            /* the events before it go now; it is set aside (on failure the
+             * stream closes and the next one tries again) */
+            if (shipper_quarantine(s, pc.bad_seq, pc.why, "local check") < 0) {
+                link_close(l, "spool quarantine failed");
+                return;
+            }
+            if (pc.last == 0)
+                continue;
+        }
         if (rc < 0 || pc.rc < 0 || pc.last == 0) {
             log_msg(LOG_ERROR, "shipper", "cannot read the spool: %s",
                     bw_strerror(rc < 0 ? rc : pc.rc));

@@ -1,16 +1,32 @@
 /* spool.c - the agent's durable spool (see bulwark/spool.h): SQLite in WAL
  * mode, every statement prepared once at open.
  *
- * Schema (PRAGMA user_version 2):
- *   meta(id = 1, epoch, last_seq, acked_seq, dropped)  one row
+ * Schema (PRAGMA user_version 3):
+ *   meta(id = 1, epoch, last_seq, acked_seq, dropped,   one row
+ *        quarantined, machine, file_dev, file_ino)     (the last four: v3)
  *   events(seq INTEGER PRIMARY KEY, data BLOB)          packed bulwark.v1.Event
  *   marks(key TEXT PRIMARY KEY, v0..v3)                 producers' positions (v2)
+ *   quarantine(id, epoch, seq, at_ns, reason, data)     events set aside (v3)
+ *
+ * A quarantined event (one the server refused, or a row that is no longer an
+ * event) keeps its bytes and the reason in quarantine; its row in events
+ * gets a stand-in the caller made (an event saying what was set aside), so
+ * the stream's seqs stay contiguous and the server records the quarantine.
+ * The newest SPOOL_QUARANTINE_KEEP are kept, all are counted.
  *
  * A mark is where a producer (a replay file, a Falco file) stood after the
  * events it made: it is written in the transaction that stores them, so
  * after any stop or crash the events on disk and the position agree and a
  * restart resumes exactly after the last stored event. Version 1 files are
  * upgraded at open (the marks table is added, nothing else changes).
+ *
+ * A spool belongs to one machine and one file: meta.machine (the host's
+ * machine id) and meta.file_dev/file_ino (the file's device and inode) are
+ * recorded at the first open. A spool found on another machine or in
+ * another file (a cloned VM image, a copied or restored spool) starts a new
+ * epoch at open and renumbers its unacked events from 1 in it: two agents
+ * made from one image would otherwise send the same (agent, epoch, seq) for
+ * different events and the server would keep only one of each.
  *
  * meta.last_seq is kept apart from the rows so that once every event is acked
  * and deleted, the next event still gets last_seq + 1: a seq is never reused
@@ -37,17 +53,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
 
+#include "bulwark/clock.h"
 #include "bulwark/err.h"
+#include "bulwark/log.h"
 #include "bulwark/spool.h"
 
 #define SPOOL_DEFAULT_MAX_EVENTS 1000000ULL
 #define SPOOL_DEFAULT_MAX_BYTES (512ULL * 1024 * 1024)
-#define SPOOL_SCHEMA_VERSION 2
+#define SPOOL_SCHEMA_VERSION 3
+#define SPOOL_QUARANTINE_KEEP 1000
 /* Rows go in SPOOL_INSERT_ROWS at a time by one statement: a statement's
  * fixed cost (step, halt, reset) amortised over several rows. */
 #define SPOOL_INSERT_ROWS 16
@@ -83,6 +103,11 @@ enum spool_stmt {
     ST_SET_MARK,
     ST_GET_MARK,
     ST_FREELIST,
+    ST_GET_ROW,
+    ST_SET_ROW,
+    ST_QUAR_INSERT,
+    ST_QUAR_TRIM,
+    ST_SET_QUAR,
     ST_COUNT
 };
 
@@ -101,6 +126,12 @@ static const char *const spool_sql[ST_COUNT] = {
     [ST_SET_MARK] = "INSERT OR REPLACE INTO marks(key, v0, v1, v2, v3) VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_GET_MARK] = "SELECT v0, v1, v2, v3 FROM marks WHERE key = ?1",
     [ST_FREELIST] = "PRAGMA freelist_count",
+    [ST_GET_ROW] = "SELECT data FROM events WHERE seq = ?1",
+    [ST_SET_ROW] = "UPDATE events SET data = ?2 WHERE seq = ?1",
+    [ST_QUAR_INSERT] =
+        "INSERT INTO quarantine(epoch, seq, at_ns, reason, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_QUAR_TRIM] = "DELETE FROM quarantine WHERE id <= (SELECT MAX(id) FROM quarantine) - ?1",
+    [ST_SET_QUAR] = "UPDATE meta SET quarantined = ?1 WHERE id = 1",
 };
 
 #define SPOOL_MARKS_TABLE                                                                    \
@@ -110,6 +141,19 @@ static const char *const spool_sql[ST_COUNT] = {
 /* 1 -> 2: the marks table. */
 static const char spool_upgrade_1[] = "BEGIN;" SPOOL_MARKS_TABLE "PRAGMA user_version = 2;COMMIT;";
 
+/* 2 -> 3: the quarantine and the spool's machine and file. */
+static const char spool_upgrade_2[] =
+    "BEGIN;"
+    "ALTER TABLE meta ADD COLUMN quarantined INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE meta ADD COLUMN machine TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE meta ADD COLUMN file_dev INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE meta ADD COLUMN file_ino INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE quarantine(id INTEGER PRIMARY KEY, epoch INTEGER NOT NULL,"
+    " seq INTEGER NOT NULL, at_ns INTEGER NOT NULL, reason TEXT NOT NULL, data BLOB NOT NULL);"
+    "PRAGMA user_version = 3;"
+    "COMMIT;";
+
+/* Version 2, upgraded at once to 3 like an old file. */
 static const char spool_schema[] =
     "BEGIN;"
     "CREATE TABLE meta(id INTEGER PRIMARY KEY CHECK (id = 1), epoch INTEGER NOT NULL,"
@@ -225,7 +269,7 @@ static int query_row(sqlite3 *db, const char *sql, uint64_t *out, int n)
 
 static int load_state(struct spool *s, char *err, size_t errlen)
 {
-    uint64_t ver = 0, meta[4], rows[2];
+    uint64_t ver = 0, meta[5], rows[2];
     int rc;
 
     if (query_row(s->db, "PRAGMA user_version", &ver, 1) < 0) {
@@ -245,9 +289,17 @@ static int load_state(struct spool *s, char *err, size_t errlen)
             set_err(err, errlen, "cannot create schema", s->db);
             return BW_EIO;
         }
+        ver = 2;
     } else if (ver == 1) {
         if (run_script(s->db, spool_upgrade_1, 0) < 0) {
             set_err(err, errlen, "cannot upgrade schema 1 to 2", s->db);
+            return BW_EIO;
+        }
+        ver = 2;
+    }
+    if (ver == 2) {
+        if (run_script(s->db, spool_upgrade_2, 0) < 0) {
+            set_err(err, errlen, "cannot upgrade schema 2 to 3", s->db);
             return BW_EIO;
         }
     } else if (ver != SPOOL_SCHEMA_VERSION) {
@@ -255,8 +307,8 @@ static int load_state(struct spool *s, char *err, size_t errlen)
             snprintf(err, errlen, "spool: unsupported schema version %" PRIu64, ver);
         return BW_EIO;
     }
-    if (query_row(s->db, "SELECT epoch, last_seq, acked_seq, dropped FROM meta WHERE id = 1", meta,
-                  4) < 0 ||
+    if (query_row(s->db, "SELECT epoch, last_seq, acked_seq, dropped, quarantined FROM meta"
+                  " WHERE id = 1", meta, 5) < 0 ||
         query_row(s->db, "SELECT COUNT(*), COALESCE(SUM(length(data)), 0) FROM events", rows, 2) < 0) {
         set_err(err, errlen, "cannot read state", s->db);
         return BW_EIO;
@@ -272,9 +324,172 @@ static int load_state(struct spool *s, char *err, size_t errlen)
     s->stats.acked_seq = meta[2];
     s->trimmed_seq = meta[2];
     s->stats.dropped = meta[3];
+    s->stats.quarantined = meta[4];
     s->stats.depth = meta[1] - meta[2];
     s->stats.bytes = rows[1];
     return 0;
+}
+
+/* Inside a transaction: the rows acked_seq < seq <= last_seq become
+ * 1..depth, each packed again with its new seq (the bytes carry it). Through
+ * the negatives, so that no step collides with a row not yet moved. */
+static int spool_renumber(struct spool *s)
+{
+    sqlite3_stmt *get = NULL, *put = NULL;
+    char sql[96];
+    uint8_t *buf = NULL;
+    int rc = BW_EIO, src;
+
+    snprintf(sql, sizeof sql, "UPDATE events SET seq = %" PRId64 " - seq",
+             (int64_t)s->stats.acked_seq);
+    if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(s->db, "SELECT seq, data FROM events WHERE seq < 0 ORDER BY seq DESC"
+                           " LIMIT 1", -1, &get, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(s->db, "UPDATE events SET seq = ?2, data = ?3 WHERE seq = ?1", -1,
+                           &put, NULL) != SQLITE_OK)
+        goto out;
+    while ((src = sqlite3_step(get)) == SQLITE_ROW) {
+        int64_t neg = sqlite3_column_int64(get, 0);
+        Bulwark__V1__Event *ev = bulwark__v1__event__unpack(
+            NULL, (size_t)sqlite3_column_bytes(get, 1), sqlite3_column_blob(get, 1));
+        size_t len = 0;
+
+        free(buf);
+        buf = NULL;
+        if (ev) {  /* a row that is no event stays as it is: the shipper quarantines it */
+            ev->seq = (uint64_t)-neg;
+            len = bulwark__v1__event__get_packed_size(ev);
+            buf = malloc(len ? len : 1);
+            if (buf)
+                bulwark__v1__event__pack(ev, buf);
+            bulwark__v1__event__free_unpacked(ev, NULL);
+            if (!buf) {
+                rc = BW_ENOMEM;
+                goto out;
+            }
+        }
+        sqlite3_bind_int64(put, 1, neg);
+        sqlite3_bind_int64(put, 2, -neg);
+        if (buf)
+            sqlite3_bind_blob64(put, 3, buf, len, SQLITE_STATIC);
+        else
+            sqlite3_bind_value(put, 3, sqlite3_column_value(get, 1));
+        sqlite3_reset(get);  /* after the bind: the old value is copied by then */
+        if (step_done(put) < 0)
+            goto out;
+    }
+    rc = src == SQLITE_DONE ? 0 : BW_EIO;
+out:
+    free(buf);
+    sqlite3_finalize(get);
+    sqlite3_finalize(put);
+    return rc;
+}
+
+/* Inside no transaction: a new epoch for a spool that moved (why says how),
+ * its unacked events renumbered from 1, and the identity recorded (machine
+ * and st, each when not NULL). */
+static int spool_new_identity(struct spool *s, const char *machine, const struct stat *st,
+                              const char *why)
+{
+    uint64_t epoch = 0, depth = s->stats.last_seq - s->stats.acked_seq;
+    sqlite3_stmt *up = NULL;
+    int rc;
+
+    if (why && (rc = new_epoch(&epoch)) < 0)
+        return rc;
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return BW_EIO;
+    rc = BW_EIO;
+    if (why && spool_renumber(s) < 0)
+        goto fail;
+    if (sqlite3_prepare_v2(s->db, "UPDATE meta SET machine = COALESCE(?1, machine),"
+                           " file_dev = COALESCE(?2, file_dev), file_ino = COALESCE(?3, file_ino),"
+                           " epoch = COALESCE(?4, epoch), last_seq = COALESCE(?5, last_seq),"
+                           " acked_seq = COALESCE(?6, acked_seq) WHERE id = 1", -1, &up,
+                           NULL) != SQLITE_OK)
+        goto fail;
+    if (machine)
+        sqlite3_bind_text(up, 1, machine, -1, SQLITE_STATIC);
+    if (st) {
+        sqlite3_bind_int64(up, 2, (sqlite3_int64)st->st_dev);
+        sqlite3_bind_int64(up, 3, (sqlite3_int64)st->st_ino);
+    }
+    if (why) {
+        sqlite3_bind_int64(up, 4, (sqlite3_int64)epoch);
+        sqlite3_bind_int64(up, 5, (sqlite3_int64)depth);
+        sqlite3_bind_int64(up, 6, 0);
+    }
+    if (step_done(up) < 0 || sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        goto fail;
+    sqlite3_finalize(up);
+    if (why) {
+        log_msg(LOG_WARN, "spool", "%s: %s; new epoch %" PRIu64 " (was %" PRIu64 "), its %" PRIu64
+                " unacked events renumbered 1..%" PRIu64, s->path, why, epoch, s->stats.epoch,
+                depth, depth);
+        s->stats.epoch = epoch;
+        s->stats.last_seq = depth;
+        s->stats.acked_seq = 0;
+        s->trimmed_seq = 0;
+        s->untrimmed_bytes = 0;
+    }
+    return 0;
+fail:
+    sqlite3_finalize(up);
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return BW_EIO;
+}
+
+static int spool_trim(struct spool *s);
+
+int spool_new_epoch(struct spool *s, const char *why)
+{
+    if (s->trimmed_seq < s->stats.acked_seq && spool_trim(s) < 0)
+        return BW_EIO;  /* the rows the renumbering starts after must be gone */
+    return spool_new_identity(s, NULL, NULL, why);
+}
+
+/* Compares the machine and file the spool was made for with these. */
+static int spool_check_identity(struct spool *s, const char *machine, char *err, size_t errlen)
+{
+    sqlite3_stmt *q = NULL;
+    struct stat st;
+    char was[128] = "", why[384] = "";
+    uint64_t dev = 0, ino = 0;
+    int rc;
+
+    if (stat(s->path, &st) != 0) {
+        if (err && errlen)
+            snprintf(err, errlen, "spool: cannot stat '%s': %s", s->path, strerror(errno));
+        return BW_EIO;
+    }
+    if (sqlite3_prepare_v2(s->db, "SELECT machine, file_dev, file_ino FROM meta WHERE id = 1",
+                           -1, &q, NULL) != SQLITE_OK || sqlite3_step(q) != SQLITE_ROW) {
+        sqlite3_finalize(q);
+        set_err(err, errlen, "cannot read identity", s->db);
+        return BW_EIO;
+    }
+    snprintf(was, sizeof was, "%s", sqlite3_column_text(q, 0) ? (const char *)sqlite3_column_text(q, 0) : "");
+    dev = (uint64_t)sqlite3_column_int64(q, 1);
+    ino = (uint64_t)sqlite3_column_int64(q, 2);
+    sqlite3_finalize(q);
+    if (!was[0] && dev == 0 && ino == 0) {
+        rc = spool_new_identity(s, machine, &st, NULL);  /* first open: recorded */
+    } else if (strcmp(was, machine) != 0) {
+        snprintf(why, sizeof why, "made on machine '%s', this is '%s' (a cloned host?)", was,
+                 machine);
+        rc = spool_new_identity(s, machine, &st, why);
+    } else if (dev != (uint64_t)st.st_dev || ino != (uint64_t)st.st_ino) {
+        snprintf(why, sizeof why, "the file was device %" PRIu64 " inode %" PRIu64 ", now %"
+                 PRIu64 " %" PRIu64 " (copied, restored or cloned?)", dev, ino,
+                 (uint64_t)st.st_dev, (uint64_t)st.st_ino);
+        rc = spool_new_identity(s, machine, &st, why);
+    } else {
+        rc = 0;
+    }
+    if (rc < 0)
+        set_err(err, errlen, "cannot record identity", s->db);
+    return rc;
 }
 
 int spool_open(struct spool **out, const struct spool_options *opt, char *err, size_t errlen)
@@ -336,6 +551,8 @@ int spool_open(struct spool **out, const struct spool_options *opt, char *err, s
     rc = load_state(s, err, errlen);
     if (rc < 0)
         goto out;
+    if (opt->machine_id && (rc = spool_check_identity(s, opt->machine_id, err, errlen)) < 0)
+        goto out;
     if (query_row(s->db, "PRAGMA page_size", &s->page_size, 1) < 0)
         s->page_size = 4096;
     for (int i = 0; i < ST_COUNT; i++) {
@@ -352,8 +569,6 @@ out:
     spool_close(s);
     return rc;
 }
-
-static int spool_trim(struct spool *s);
 
 void spool_close(struct spool *s)
 {
@@ -659,4 +874,50 @@ int spool_ack(struct spool *s, uint64_t up_to_seq)
         s->untrimmed_bytes >= SPOOL_TRIM_BYTES)
         spool_trim(s);  /* a failure here is retried with the next append */
     return 0;
+}
+
+int spool_quarantine(struct spool *s, uint64_t seq, const char *reason,
+                     const uint8_t *standin, size_t standin_len)
+{
+    sqlite3_stmt *get = s->st[ST_GET_ROW], *q = s->st[ST_QUAR_INSERT];
+    uint64_t old_len = 0;
+    int rc = BW_EIO;
+
+    if (seq <= s->stats.acked_seq || seq > s->stats.last_seq)
+        return BW_EINVAL;  /* acked rows are the server's, not ours to set aside */
+    if (exec_stmt(s, ST_BEGIN) < 0)
+        return BW_EIO;
+    sqlite3_bind_int64(get, 1, (sqlite3_int64)seq);
+    if (sqlite3_step(get) != SQLITE_ROW) {
+        step_done(get);
+        rc = BW_ENOTFOUND;
+        goto fail;
+    }
+    old_len = (uint64_t)sqlite3_column_bytes(get, 0);
+    sqlite3_bind_int64(q, 1, (sqlite3_int64)s->stats.epoch);
+    sqlite3_bind_int64(q, 2, (sqlite3_int64)seq);
+    sqlite3_bind_int64(q, 3, (sqlite3_int64)clock_wall_ns());
+    sqlite3_bind_text(q, 4, reason, -1, SQLITE_STATIC);
+    /* the row's bytes as they are (a corrupt row may hold text) */
+    sqlite3_bind_blob64(q, 5, old_len ? sqlite3_column_blob(get, 0) : (const void *)"", old_len,
+                        SQLITE_TRANSIENT);
+    rc = step_done(q);
+    step_done(get);
+    if (rc < 0)
+        goto fail;
+    sqlite3_bind_int64(s->st[ST_QUAR_TRIM], 1, SPOOL_QUARANTINE_KEEP);
+    sqlite3_bind_int64(s->st[ST_SET_ROW], 1, (sqlite3_int64)seq);
+    sqlite3_bind_blob64(s->st[ST_SET_ROW], 2, standin_len ? standin : (const void *)"",
+                        standin_len, SQLITE_STATIC);
+    sqlite3_bind_int64(s->st[ST_SET_QUAR], 1, (sqlite3_int64)(s->stats.quarantined + 1));
+    if ((rc = exec_stmt(s, ST_QUAR_TRIM)) < 0 || (rc = exec_stmt(s, ST_SET_ROW)) < 0 ||
+        (rc = exec_stmt(s, ST_SET_QUAR)) < 0 || (rc = exec_stmt(s, ST_COMMIT)) < 0)
+        goto fail;
+    s->stats.quarantined++;
+    s->stats.bytes = s->stats.bytes - (old_len < s->stats.bytes ? old_len : s->stats.bytes) +
+                     standin_len;
+    return 0;
+fail:
+    exec_stmt(s, ST_ROLLBACK);
+    return rc;
 }

@@ -37,6 +37,7 @@
 #include "bulwark/frame.h"
 #include "bulwark/hostbind.h"
 #include "bulwark/ingest.h"
+#include "bulwark/wirecheck.h"
 #include "bulwark/limits.h"
 #include "bulwark/log.h"
 #include "bulwark/net.h"
@@ -411,6 +412,7 @@ static void conn_finish(struct conn *c, Bulwark__V1__Error__Code code, const cha
         Bulwark__V1__Error e = BULWARK__V1__ERROR__INIT;
         e.code = code;
         e.message = (char *)msg;
+        e.event_seq = wirecheck_why_seq(msg);  /* the agent quarantines that event */
         f.msg_case = BULWARK__V1__FRAME__MSG_ERROR;
         f.error = &e;
         if (conn_send(c, &f) < 0)
@@ -610,16 +612,38 @@ static void conn_on_hello(struct conn *c, Bulwark__V1__Frame *f, struct arena *a
         conn_close(c, "out of memory");
         goto out;
     }
-    /* One stream per agent: a newer one replaces a stale older one. */
+    /* One stream per agent: a newer one replaces a stale older one. Of
+     * another epoch while that one lives, it is another spool with the same
+     * identity (a cloned host, a copied certificate): said loudly. */
+    uint64_t other_epoch = 0;
     for (struct conn *o = srv->conns; o; o = o->next) {
         if (o != c && o->agent_id && strcmp(o->agent_id, h->agent_id) == 0) {
             log_msg(LOG_INFO, "conn", "%s %s: replaced by a new stream from %s", o->peer,
                     o->agent_id, c->peer);
+            if (o->epoch && o->epoch != h->epoch)
+                other_epoch = o->epoch;
             conn_finish(o, BULWARK__V1__ERROR__CODE__REPLACED, "replaced by a new stream");
             break;
         }
     }
     it = calloc(1, sizeof *it);
+    if (it && other_epoch) {
+        char text[256];
+        snprintf(text, sizeof text, "agent %s has two live streams with epochs %llu and %llu "
+                 "(a cloned host or a copied certificate?)", h->agent_id,
+                 (unsigned long long)other_epoch, (unsigned long long)h->epoch);
+        /* the two streams replace each other at every reconnect: the
+         * alert merges (per agent) in the store, the log line is limited
+         * (the loop's thread only) */
+        static int64_t logged_ns;
+        if (clock_mono_ns() - logged_ns > 10 * 1000000000ll) {
+            logged_ns = clock_mono_ns();
+            log_msg(LOG_WARN, "conn", "%s %s", c->peer, text);
+        }
+        it->alerts = alert_rec_server("Duplicate agent identity",
+                                      BULWARK__V1__SEVERITY__SEVERITY_CRITICAL, text,
+                                      h->agent_id, host, clock_wall_ns());
+    }
     c->agent_id = strdup(h->agent_id);
     c->hostname = strdup(host);
     if (it) {

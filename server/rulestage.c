@@ -247,6 +247,7 @@ int rulestage_reload_start(struct rulestage *rs, uv_loop_t *loop, rulestage_relo
 
 /* ------------------------------------------------------------ alert records */
 
+
 void alert_rec_free_list(struct alert_rec *r)
 {
     while (r) {
@@ -271,6 +272,30 @@ void alert_rec_free_list(struct alert_rec *r)
 static char *dup_or_null(const char *s)
 {
     return s ? strdup(s) : NULL;
+}
+
+struct alert_rec *alert_rec_server(const char *rule, int32_t priority, const char *output,
+                                   const char *agent_id, const char *hostname, int64_t time_ns)
+{
+    struct alert_rec *r = calloc(1, sizeof *r);
+
+    if (!r)
+        return NULL;
+    r->a.rule = dup_or_null(rule);
+    r->a.priority = priority;
+    r->a.output = dup_or_null(output);
+    r->a.source = dup_or_null("server");
+    r->a.group_key = dup_or_null(agent_id);  /* repeats merge per agent */
+    r->a.agent_id = dup_or_null(agent_id);
+    r->a.hostname = dup_or_null(hostname);
+    r->a.tags_json = dup_or_null("[\"identity\"]");
+    r->a.time_ns = time_ns;
+    if (!r->a.rule || !r->a.output || !r->a.source || !r->a.group_key || !r->a.agent_id ||
+        !r->a.hostname || !r->a.tags_json) {
+        alert_rec_free_list(r);
+        return NULL;
+    }
+    return r;
 }
 
 struct eval_ctx {

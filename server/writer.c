@@ -112,6 +112,12 @@ static void writer_run_group(struct writer *w, struct writer_item *group)
                 .seen_ns = it->recv_ns,
             };
             rc = store_agent_seen(w->store, &a);
+            for (struct alert_rec *r = it->alerts; r && rc == 0; r = r->next) {
+                struct store_alert_result res = {0};
+                rc = store_alert_raise(w->store, &r->a, w->suppression_ns, &res);
+                raised += res.raised;
+                merged += rc == 0 && !res.raised;
+            }
         } else if (it->type == WRITER_HEALTH) {
             rc = store_agent_health(w->store, it->agent_id, it->labels_json, it->recv_ns);
         } else if (it->type == WRITER_STATE) {

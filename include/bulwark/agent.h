@@ -39,6 +39,7 @@ struct agent_config {
     char *synthetic_scenario;
     char *replay_file;
     char *host_root;
+    char *machine_id;
     bool collect_proc;
     bool collect_net;
     bool collect_file;

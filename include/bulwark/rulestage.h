@@ -31,6 +31,10 @@ struct alert_rec {
 };
 
 void alert_rec_free_list(struct alert_rec *list);
+/* An alert the server itself raises (source "server"), merged per agent:
+ * e.g. "Duplicate agent identity". NULL when out of memory. */
+struct alert_rec *alert_rec_server(const char *rule, int32_t priority, const char *output,
+                                   const char *agent_id, const char *hostname, int64_t time_ns);
 
 /* Loads the rules named by spec ("" = none). Diagnostics are logged with
  * file:line. Returns 0, or BW_ECONFIG (nothing created) on an error. */

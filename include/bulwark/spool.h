@@ -24,6 +24,12 @@ struct spool_options {
     uint64_t max_events;  /* 0 = default 1,000,000 */
     uint64_t max_bytes;   /* of packed events; 0 = default 512 MiB */
     bool sync_full;       /* synchronous=FULL (default) or NORMAL */
+    /* The machine the agent runs on (its machine id, "" if unknown). When
+     * set, a spool made on another machine or found in another file (device,
+     * inode) starts a new epoch at open, its unacked events renumbered from
+     * 1 (logged): a cloned or copied spool never reuses (epoch, seq). NULL:
+     * not checked (tools that only read the spool). */
+    const char *machine_id;
 };
 
 struct spool_stats {
@@ -33,6 +39,7 @@ struct spool_stats {
     uint64_t depth;       /* last_seq - acked_seq */
     uint64_t bytes;       /* packed bytes spooled and not acked */
     uint64_t dropped;     /* events refused because the spool was full (persisted) */
+    uint64_t quarantined; /* events set aside by spool_quarantine() (persisted) */
 };
 
 int spool_open(struct spool **out, const struct spool_options *opt, char *err, size_t errlen);
@@ -82,5 +89,18 @@ int spool_read(struct spool *s, uint64_t after_seq, size_t max_events, size_t ma
 int spool_ack(struct spool *s, uint64_t up_to_seq);
 
 void spool_get_stats(const struct spool *s, struct spool_stats *out);
+
+/* Starts a new epoch now (why is logged): the unacked events are renumbered
+ * from 1 in it. For a spool that finds another one sends under its epoch
+ * (the server has more of the epoch than this spool ever made). 0 or BW_EIO. */
+int spool_new_epoch(struct spool *s, const char *why);
+
+/* Sets event seq (not yet acked) aside: its bytes go to the quarantine table
+ * with reason, and standin (a packed event with the same seq saying what was
+ * set aside) takes its place, so the stream goes on with contiguous seqs.
+ * Counted in stats.quarantined. 0, BW_EINVAL (acked or never made),
+ * BW_ENOTFOUND or BW_EIO. */
+int spool_quarantine(struct spool *s, uint64_t seq, const char *reason,
+                     const uint8_t *standin, size_t standin_len);
 
 #endif

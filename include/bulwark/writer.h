@@ -40,7 +40,8 @@ struct writer_item {
     int64_t recv_ns;
     struct ingest_batch batch; /* owned (batch) */
     struct arena *arena;       /* owned: the decoded frame and raw bodies the batch points into */
-    struct alert_rec *alerts;  /* owned (batch): raised by its events, stored with them */
+    struct alert_rec *alerts;  /* owned (batch): raised by its events, stored with them;
+                                  (hello): raised by the server about the stream */
     struct buf state;          /* owned (state): a named blob, key in agent_id */
     /* output */
     int rc;                    /* 0 or a negative bw_err; BW_ESEQ: this batch was refused

@@ -478,8 +478,13 @@ static void test_marks(void **state)
     {
         sqlite3 *db = NULL;
         assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
-        assert_int_equal(sqlite3_exec(db, "DROP TABLE marks; PRAGMA user_version = 1;", NULL,
-                                      NULL, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, "DROP TABLE marks; DROP TABLE quarantine;"
+                                      "ALTER TABLE meta DROP COLUMN quarantined;"
+                                      "ALTER TABLE meta DROP COLUMN machine;"
+                                      "ALTER TABLE meta DROP COLUMN file_dev;"
+                                      "ALTER TABLE meta DROP COLUMN file_ino;"
+                                      "PRAGMA user_version = 1;", NULL, NULL, NULL),
+                         SQLITE_OK);
         sqlite3_close(db);
     }
     s = open_spool(fx->path, 0, 0);
@@ -508,7 +513,89 @@ static void test_marks(void **state)
         sqlite3_finalize(st);
         sqlite3_close(db);
     }
-    assert_int_equal(ver, 2);
+    assert_int_equal(ver, 3);
+}
+
+static struct spool *open_as(const char *path, const char *machine)
+{
+    struct spool_options opt = {.path = path, .sync_full = true, .machine_id = machine};
+    struct spool *s = NULL;
+    char err[256] = "";
+
+    if (spool_open(&s, &opt, err, sizeof err) != 0)
+        print_error("spool_open: %s\n", err);
+    assert_non_null(s);
+    return s;
+}
+
+static void test_quarantine(void **state)
+{
+    struct fixture *fx = *state;
+    struct spool *s = open_spool(fx->path, 0, 0);
+    Bulwark__V1__Event *standin = make_event(99);
+    uint8_t packed[512];
+    size_t len;
+    struct spool_stats st;
+    struct got g = {0};
+
+    append_n(s, 0, 5, NULL);
+    assert_int_equal(spool_ack(s, 1), 0);
+    standin->seq = 3;
+    len = bulwark__v1__event__pack(standin, packed);
+    assert_int_equal(spool_quarantine(s, 1, "acked", packed, len), BW_EINVAL);
+    assert_int_equal(spool_quarantine(s, 6, "never made", packed, len), BW_EINVAL);
+    assert_int_equal(spool_quarantine(s, 3, "refused", packed, len), 0);
+    spool_get_stats(s, &st);
+    assert_int_equal(st.quarantined, 1);
+    assert_int_equal(st.depth, 4);  /* the stand-in keeps the seq */
+    assert_int_equal(spool_read(s, 0, 64, SIZE_MAX, on_event, &g), 0);
+    assert_int_equal(g.n, 4);
+    assert_int_equal(g.seq[1], 3);
+    assert_int_equal(g.pid[1], 199);
+    spool_close(s);
+    s = open_spool(fx->path, 0, 0);
+    spool_get_stats(s, &st);
+    assert_int_equal(st.quarantined, 1);  /* persisted */
+    spool_close(s);
+    evjson_event_free(standin);
+}
+
+static void test_moved_spool_new_epoch(void **state)
+{
+    struct fixture *fx = *state;
+    struct spool *s = open_as(fx->path, "m1");
+    struct spool_stats st, st2;
+    struct got g = {0};
+
+    append_n(s, 0, 5, NULL);
+    assert_int_equal(spool_ack(s, 2), 0);
+    spool_get_stats(s, &st);
+    spool_close(s);
+    s = open_as(fx->path, "m1");  /* the same machine and file */
+    spool_get_stats(s, &st2);
+    assert_int_equal(st2.epoch, st.epoch);
+    assert_int_equal(st2.last_seq, 5);
+    spool_close(s);
+    s = open_as(fx->path, "m2");  /* a clone */
+    spool_get_stats(s, &st2);
+    assert_int_not_equal(st2.epoch, st.epoch);
+    assert_int_equal(st2.last_seq, 3);
+    assert_int_equal(st2.acked_seq, 0);
+    /* the unacked events, renumbered 1..3, each packed with its new seq */
+    assert_int_equal(spool_read(s, 0, 64, SIZE_MAX, on_event, &g), 0);
+    assert_int_equal(g.n, 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(g.seq[i], i + 1);
+        assert_int_equal(g.pid[i], 102 + (int)i);
+    }
+    append_n(s, 5, 1, NULL);
+    spool_get_stats(s, &st);
+    assert_int_equal(st.last_seq, 4);
+    spool_close(s);
+    s = open_as(fx->path, "m2");  /* settled: no second new epoch */
+    spool_get_stats(s, &st);
+    assert_int_equal(st.epoch, st2.epoch);
+    spool_close(s);
 }
 
 int main(void)
@@ -523,6 +610,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_deferred_trim_survives_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_marks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_quarantine, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_moved_spool_new_epoch, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
