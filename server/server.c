@@ -448,6 +448,7 @@ void server_agent_health(struct server *srv, const char *agent_id,
     sh.spool_dropped = h->spool_dropped;
     sh.events_total = h->events_total;
     sh.source_errors = h->source_errors;
+    sh.spool_quarantined = h->spool_quarantined;
     health_by_kind(h, sh.by_kind_json, sizeof sh.by_kind_json);
     srvstate_agent_health(srv->state, agent_id, &sh);
     if (sh.at_ns - *stored_ns < HEALTH_MIN_NS ||
@@ -468,10 +469,11 @@ void server_agent_health(struct server *srv, const char *agent_id,
     }
     snprintf(it->labels_json, 1024,
              "{\"at\":%lld,\"spool_depth\":%llu,\"spool_dropped\":%llu,\"events_total\":%llu,"
-             "\"source_errors\":%llu,\"events_by_kind\":%s}",
+             "\"source_errors\":%llu,\"spool_quarantined\":%llu,\"events_by_kind\":%s}",
              (long long)sh.at_ns, (unsigned long long)sh.spool_depth,
              (unsigned long long)sh.spool_dropped, (unsigned long long)sh.events_total,
-             (unsigned long long)sh.source_errors, sh.by_kind_json);
+             (unsigned long long)sh.source_errors, (unsigned long long)sh.spool_quarantined,
+             sh.by_kind_json);
     it->done = on_health_stored;
     it->owner = srv;
     writer_submit(srv->writer, it);

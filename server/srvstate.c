@@ -70,14 +70,16 @@ void srvstate_free(struct srvstate *st)
 void srvstate_publish(struct srvstate *st, const struct srvstate_counters *c)
 {
     pthread_mutex_lock(&st->mu);
-    uint64_t dropped = 0, depth = 0;
+    uint64_t dropped = 0, depth = 0, quarantined = 0;
     for (const struct agent_node *n = st->all; n; n = n->next) {
         dropped += n->a.health.spool_dropped;
         depth += n->a.health.spool_depth;
+        quarantined += n->a.health.spool_quarantined;
     }
     st->c = *c;
     st->c.agent_spool_dropped = dropped;
     st->c.agent_spool_depth = depth;
+    st->c.agent_spool_quarantined = quarantined;
     pthread_mutex_unlock(&st->mu);
 }
 

@@ -32,7 +32,7 @@ struct srvstate_counters {
     uint64_t commit_lat_count, commit_lat_sum_us;
     uint64_t commit_lat_buckets[SRVSTATE_LAT_BUCKETS + 1];  /* not cumulative */
     /* agents' own reports (sums over connected agents' last heartbeat) */
-    uint64_t agent_spool_dropped, agent_spool_depth;
+    uint64_t agent_spool_dropped, agent_spool_depth, agent_spool_quarantined;
     int64_t started_ns, published_ns;
     bool ready;      /* listening, store open, not draining */
     bool draining;
@@ -41,7 +41,7 @@ struct srvstate_counters {
 /* The last health an agent reported in a heartbeat. */
 struct srvstate_health {
     int64_t at_ns;  /* 0: no heartbeat yet on this stream */
-    uint64_t spool_depth, spool_dropped, events_total, source_errors;
+    uint64_t spool_depth, spool_dropped, events_total, source_errors, spool_quarantined;
     char by_kind_json[512];  /* {"exec":12,...}, truncated entries dropped */
 };
 

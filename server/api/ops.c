@@ -106,6 +106,9 @@ void api_metrics(struct api_call *c)
     family(&b, "bulwark_agent_events_dropped", "gauge",
            "Events connected agents report dropped (spool full), summed.",
            (double)k.agent_spool_dropped);
+    family(&b, "bulwark_agent_events_quarantined", "gauge",
+           "Events connected agents report quarantined (refused or corrupt), summed.",
+           (double)k.agent_spool_quarantined);
     family(&b, "bulwark_agent_spool_depth", "gauge",
            "Events waiting in connected agents' spools, summed.", (double)k.agent_spool_depth);
     family(&b, "bulwark_writer_queue_events", "gauge", "Events queued for the store.",

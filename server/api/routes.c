@@ -377,10 +377,11 @@ static json_t *agent_live_json(const struct srvstate_agent *a)
 static json_t *health_json(const struct srvstate_health *h)
 {
     json_t *kinds = json_loads(h->by_kind_json, 0, NULL);
-    return json_pack("{s:o, s:I, s:I, s:I, s:I, s:o}", "at", api_time(h->at_ns), "spool_depth",
-                     (json_int_t)h->spool_depth, "spool_dropped", (json_int_t)h->spool_dropped,
-                     "events_total", (json_int_t)h->events_total, "source_errors",
-                     (json_int_t)h->source_errors, "events_by_kind",
+    return json_pack("{s:o, s:I, s:I, s:I, s:I, s:I, s:o}", "at", api_time(h->at_ns),
+                     "spool_depth", (json_int_t)h->spool_depth, "spool_dropped",
+                     (json_int_t)h->spool_dropped, "events_total", (json_int_t)h->events_total,
+                     "source_errors", (json_int_t)h->source_errors, "spool_quarantined",
+                     (json_int_t)h->spool_quarantined, "events_by_kind",
                      kinds ? kinds : json_object());
 }
 

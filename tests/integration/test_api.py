@@ -190,6 +190,7 @@ class ApiTest(harness.BulwarkTest):
         self.assertEqual(a["hostname"], "host-live-host")
         self.assertIn("spool_depth", a["health"])
         self.assertIn("spool_dropped", a["health"])
+        self.assertEqual(a["health"]["spool_quarantined"], 0)
         agents = {x["agent_id"]: x for x in get_json(port, "/api/v1/agents", viewer)["items"]}
         self.assertFalse(agents["miner-host"]["connected"])
         self.assertTrue(agents["live-host"]["connected"])

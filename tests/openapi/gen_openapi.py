@@ -108,6 +108,7 @@ doc = {
      "Health": {"type": ["object","null"], "properties": {"at": {"type": ["string","null"], "format": "date-time"},
                  "spool_depth": {"type": "integer"}, "spool_dropped": {"type": "integer"},
                  "events_total": {"type": "integer"}, "source_errors": {"type": "integer"},
+                 "spool_quarantined": {"type": "integer"},
                  "events_by_kind": {"type": "object", "additionalProperties": {"type": "integer"}}}},
      "Agent": {"type": "object", "required": ["agent_id","hostname","connected"],
                "properties": {"agent_id": {"type": "string"}, "hostname": {"type": "string"}, "version": {"type": "string"},
