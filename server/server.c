@@ -462,12 +462,12 @@ void server_agent_health(struct server *srv, const char *agent_id,
     it->type = WRITER_HEALTH;
     it->agent_id = strdup(agent_id);
     it->recv_ns = sh.at_ns;
-    it->labels_json = malloc(1024);
-    if (!it->agent_id || !it->labels_json) {
+    it->health_json = malloc(1024);
+    if (!it->agent_id || !it->health_json) {
         writer_item_free(it);
         return;
     }
-    snprintf(it->labels_json, 1024,
+    snprintf(it->health_json, 1024,
              "{\"at\":%lld,\"spool_depth\":%llu,\"spool_dropped\":%llu,\"events_total\":%llu,"
              "\"source_errors\":%llu,\"spool_quarantined\":%llu,\"events_by_kind\":%s}",
              (long long)sh.at_ns, (unsigned long long)sh.spool_depth,

@@ -63,6 +63,7 @@ void writer_item_free(struct writer_item *it)
     free(it->hostname);
     free(it->agent_version);
     free(it->labels_json);
+    free(it->health_json);
     ingest_batch_release(&it->batch);
     alert_rec_free_list(it->alerts);
     buf_release(&it->state);
@@ -119,7 +120,7 @@ static void writer_run_group(struct writer *w, struct writer_item *group)
                 merged += rc == 0 && !res.raised;
             }
         } else if (it->type == WRITER_HEALTH) {
-            rc = store_agent_health(w->store, it->agent_id, it->labels_json, it->recv_ns);
+            rc = store_agent_health(w->store, it->agent_id, it->health_json, it->recv_ns);
         } else if (it->type == WRITER_STATE) {
             rc = store_state_put(w->store, it->agent_id, buf_head(&it->state),
                                  buf_size(&it->state));

@@ -22,7 +22,7 @@
 struct writer;
 struct writer_item;
 
-/* HEALTH: an agent's last heartbeat health (JSON text in labels_json). */
+/* HEALTH: an agent's last heartbeat health (health_json). */
 enum writer_item_type { WRITER_HELLO, WRITER_BATCH, WRITER_STATE, WRITER_HEALTH };
 
 typedef void (*writer_done_fn)(struct writer_item *it, void *owner);
@@ -36,6 +36,7 @@ struct writer_item {
     char *hostname;            /* owned */
     char *agent_version;       /* owned (hello) */
     char *labels_json;         /* owned (hello) */
+    char *health_json;         /* owned (health) */
     uint64_t epoch;
     int64_t recv_ns;
     struct ingest_batch batch; /* owned (batch) */

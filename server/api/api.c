@@ -499,7 +499,8 @@ struct store_reader *api_reader(struct api_call *c)
     pthread_mutex_unlock(&a->pool_mu);
     if (!r) {
         api_problem(c, 503, "the store is busy; try again");
-        MHD_add_response_header(c->resp, "Retry-After", "1");
+        if (c->resp)
+            MHD_add_response_header(c->resp, "Retry-After", "1");
     }
     return r;
 }

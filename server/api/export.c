@@ -214,7 +214,8 @@ static void api_export(struct api_call *c, enum export_what what)
     if (busy) {
         free(x);
         api_problem(c, 429, "too many exports at once; retry shortly");
-        MHD_add_response_header(c->resp, "Retry-After", "5");
+        if (c->resp)
+            MHD_add_response_header(c->resp, "Retry-After", "5");
         return;
     }
     if (!c->reader && !(c->reader = api_reader(c))) {
