@@ -298,22 +298,17 @@ void store_alert_row_read(sqlite3_stmt *st, struct store_alert_row *row)
     };
 }
 
+static int alert_emit(sqlite3_stmt *st, void *fn, void *ctx)
+{
+    struct store_alert_row row;
+    store_alert_row_read(st, &row);
+    return ((store_alert_fn)fn)(&row, ctx);
+}
+
+/* A single statement is its own read transaction. */
 int store_alert_rows(sqlite3_stmt *st, store_alert_fn fn, void *ctx)
 {
-    int rc = 0, step;
-
-    /* A single statement is its own read transaction. */
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        struct store_alert_row row;
-        store_alert_row_read(st, &row);
-        if ((rc = fn(&row, ctx)) != 0)
-            goto out;
-    }
-    if (step != SQLITE_DONE)
-        rc = BW_EIO;
-out:
-    sqlite3_reset(st);
-    return rc;
+    return store_step_rows(st, alert_emit, (void *)fn, ctx);
 }
 
 int store_query_alerts(struct store_reader *r, const struct store_alert_query *q,

@@ -55,30 +55,23 @@ const char *const store_api_rsql[R_API_COUNT - R_CORE_COUNT] = {
         " sum(CASE WHEN status = 'open' THEN 1 ELSE 0 END) FROM alerts GROUP BY rule",
 };
 
+static int rule_hits_emit(sqlite3_stmt *st, void *fn, void *ctx)
+{
+    struct store_rule_hits h = {
+        .rule = col_text(st, 0),
+        .alerts = (uint64_t)sqlite3_column_int64(st, 1),
+        .hits = (uint64_t)sqlite3_column_int64(st, 2),
+        .last_ns = sqlite3_column_int64(st, 3),
+        .open = (uint64_t)sqlite3_column_int64(st, 4),
+    };
+    return ((store_rule_hits_fn)fn)(&h, ctx);
+}
+
 int store_rule_hits(struct store_reader *r, store_rule_hits_fn fn, void *ctx)
 {
-    sqlite3_stmt *st;
-    int rc = 0, step;
-
     if (!r || !fn)
         return BW_EINVAL;
-    st = r->st[R_RULE_HITS];
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        struct store_rule_hits h = {
-            .rule = col_text(st, 0),
-            .alerts = (uint64_t)sqlite3_column_int64(st, 1),
-            .hits = (uint64_t)sqlite3_column_int64(st, 2),
-            .last_ns = sqlite3_column_int64(st, 3),
-            .open = (uint64_t)sqlite3_column_int64(st, 4),
-        };
-        if ((rc = fn(&h, ctx)) != 0)
-            goto out;
-    }
-    if (step != SQLITE_DONE)
-        rc = BW_EIO;
-out:
-    sqlite3_reset(st);
-    return rc;
+    return store_step_rows(r->st[R_RULE_HITS], rule_hits_emit, (void *)fn, ctx);
 }
 
 int store_event_get(struct store_reader *r, int64_t id, store_row_fn fn, void *ctx)
@@ -131,36 +124,32 @@ int store_alert_get(struct store_reader *r, int64_t id, store_alert_fn fn, void 
     return rc == 0 && !f.any ? BW_ENOTFOUND : rc;
 }
 
+static int agent_emit(sqlite3_stmt *st, void *fn, void *ctx)
+{
+    struct store_agent_row row = {
+        .agent_id = col_text(st, 0),
+        .hostname = col_text(st, 1),
+        .version = col_text(st, 2),
+        .labels_json = (const char *)sqlite3_column_text(st, 3),
+        .health_json = (const char *)sqlite3_column_text(st, 4),
+        .first_seen_ns = sqlite3_column_int64(st, 5),
+        .last_seen_ns = sqlite3_column_int64(st, 6),
+        .health_ns = sqlite3_column_int64(st, 7),
+    };
+    return ((store_agent_fn)fn)(&row, ctx);
+}
+
 int store_agents_list(struct store_reader *r, const char *after, uint32_t limit,
                       store_agent_fn fn, void *ctx)
 {
     sqlite3_stmt *st;
-    int rc = 0, step;
 
     if (!r || !fn || limit == 0 || limit > STORE_QUERY_MAX_LIMIT)
         return BW_EINVAL;
     st = r->st[R_AGENTS];
     if (bind_text(st, 1, after ? after : "") || sqlite3_bind_int64(st, 2, limit))
         return BW_EIO;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        struct store_agent_row row = {
-            .agent_id = col_text(st, 0),
-            .hostname = col_text(st, 1),
-            .version = col_text(st, 2),
-            .labels_json = (const char *)sqlite3_column_text(st, 3),
-            .health_json = (const char *)sqlite3_column_text(st, 4),
-            .first_seen_ns = sqlite3_column_int64(st, 5),
-            .last_seen_ns = sqlite3_column_int64(st, 6),
-            .health_ns = sqlite3_column_int64(st, 7),
-        };
-        if ((rc = fn(&row, ctx)) != 0)
-            goto out;
-    }
-    if (step != SQLITE_DONE)
-        rc = BW_EIO;
-out:
-    sqlite3_reset(st);
-    return rc;
+    return store_step_rows(st, agent_emit, (void *)fn, ctx);
 }
 
 /* Reads a token row (R_TOKEN_GET / A_TOKEN_LIST columns). */
@@ -379,23 +368,21 @@ out:
     return admin_end(a, rc);
 }
 
+static int token_emit(sqlite3_stmt *st, void *fn, void *ctx)
+{
+    struct store_token t;
+    token_read(st, &t);
+    return ((store_token_fn)fn)(&t, ctx);
+}
+
 int store_token_list(struct store_admin *a, store_token_fn fn, void *ctx)
 {
-    int rc = 0, step;
+    int rc;
 
     if (!a || !fn)
         return BW_EINVAL;
     pthread_mutex_lock(&a->mu);
-    sqlite3_stmt *st = a->st[A_TOKEN_LIST];
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        struct store_token t;
-        token_read(st, &t);
-        if ((rc = fn(&t, ctx)) != 0)
-            break;
-    }
-    if (rc == 0 && step != SQLITE_DONE)
-        rc = BW_EIO;
-    sqlite3_reset(st);
+    rc = store_step_rows(a->st[A_TOKEN_LIST], token_emit, (void *)fn, ctx);
     pthread_mutex_unlock(&a->mu);
     return rc;
 }
@@ -439,36 +426,34 @@ int store_audit_add(struct store_admin *a, const char *actor, const char *action
     return admin_end(a, audit_add(a, actor, action, target, detail, now_ns));
 }
 
+static int audit_emit(sqlite3_stmt *st, void *fn, void *ctx)
+{
+    struct store_audit_row row = {
+        .id = sqlite3_column_int64(st, 0),
+        .at_ns = sqlite3_column_int64(st, 1),
+        .actor = col_text(st, 2),
+        .action = col_text(st, 3),
+        .target = col_text(st, 4),
+        .detail = col_text(st, 5),
+    };
+    return ((store_audit_fn)fn)(&row, ctx);
+}
+
 int store_audit_list(struct store_admin *a, int64_t before_id, uint32_t limit,
                      store_audit_fn fn, void *ctx)
 {
-    int rc = 0, step;
+    sqlite3_stmt *st;
+    int rc;
 
     if (!a || !fn || limit == 0 || limit > STORE_QUERY_MAX_LIMIT || before_id < 0)
         return BW_EINVAL;
     pthread_mutex_lock(&a->mu);
-    sqlite3_stmt *st = a->st[A_AUDIT_LIST];
+    st = a->st[A_AUDIT_LIST];
     if (sqlite3_bind_int64(st, 1, before_id > 0 ? before_id : INT64_MAX) ||
-        sqlite3_bind_int64(st, 2, limit)) {
+        sqlite3_bind_int64(st, 2, limit))
         rc = BW_EIO;
-        goto out;
-    }
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        struct store_audit_row row = {
-            .id = sqlite3_column_int64(st, 0),
-            .at_ns = sqlite3_column_int64(st, 1),
-            .actor = col_text(st, 2),
-            .action = col_text(st, 3),
-            .target = col_text(st, 4),
-            .detail = col_text(st, 5),
-        };
-        if ((rc = fn(&row, ctx)) != 0)
-            goto out;
-    }
-    if (step != SQLITE_DONE)
-        rc = BW_EIO;
-out:
-    sqlite3_reset(st);
+    else
+        rc = store_step_rows(st, audit_emit, (void *)fn, ctx);
     pthread_mutex_unlock(&a->mu);
     return rc;
 }

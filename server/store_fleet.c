@@ -84,29 +84,21 @@ const char *const store_fleet_rsql[R_COUNT - R_API_COUNT] = {
         " FROM hosts AS h WHERE h.hostname > ?1 ORDER BY h.hostname LIMIT ?2",
 };
 
-/* Calls the typed callback fn with the current row of st. */
-typedef int (*emit_fn)(sqlite3_stmt *st, void *fn, void *ctx);
-
 /* Steps st (bound) in a read transaction of its own, emitting each row;
  * resets st. A call from inside another's callback (a container's findings
  * while the containers are walked) reads in the walk's transaction.
  * Returns 0, the callback's non-zero value or BW_EIO. */
-static int fleet_rows(struct store_reader *r, sqlite3_stmt *st, emit_fn emit, void *fn,
+static int fleet_rows(struct store_reader *r, sqlite3_stmt *st, store_emit_fn emit, void *fn,
                       void *ctx)
 {
-    int rc = 0, step = SQLITE_DONE;
+    int rc;
     bool own = sqlite3_get_autocommit(r->db) != 0;
 
     if (own && stmt_exec(r->st[R_BEGIN]) < 0) {
         sqlite3_reset(st);
         return BW_EIO;
     }
-    while ((step = sqlite3_step(st)) == SQLITE_ROW)
-        if ((rc = emit(st, fn, ctx)) != 0)
-            break;
-    if (rc == 0 && step != SQLITE_DONE)
-        rc = BW_EIO;
-    sqlite3_reset(st);
+    rc = store_step_rows(st, emit, fn, ctx);
     sqlite3_clear_bindings(st);
     if (own && stmt_exec(r->st[R_COMMIT]) < 0 && rc == 0)
         rc = BW_EIO;

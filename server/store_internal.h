@@ -326,6 +326,11 @@ static inline const char *col_text(sqlite3_stmt *st, int i)
 
 /* Reads the current row of an EVENT_SELECT statement (store_query.c). */
 void store_row_read(sqlite3_stmt *st, struct store_row *row);
+/* Calls the typed callback fn (cast to void *) with the current row of st. */
+typedef int (*store_emit_fn)(sqlite3_stmt *st, void *fn, void *ctx);
+/* The one row loop: steps st (bound), emitting each row until emit returns
+ * non-zero, then resets st. Returns 0, emit's non-zero value or BW_EIO. */
+int store_step_rows(sqlite3_stmt *st, store_emit_fn emit, void *fn, void *ctx);
 /* Steps st (bound, an EVENT_SELECT) calling fn per row, then resets it. */
 int store_event_rows(sqlite3_stmt *st, store_row_fn fn, void *ctx);
 /* Reads the current row of an ALERT_SELECT statement (store_alerts.c). */

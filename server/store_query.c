@@ -229,21 +229,29 @@ static int reader_scan_after(struct store_reader *r, const struct store_query *q
     return store_event_rows(st, fn, ctx);
 }
 
-int store_event_rows(sqlite3_stmt *st, store_row_fn fn, void *ctx)
+int store_step_rows(sqlite3_stmt *st, store_emit_fn emit, void *fn, void *ctx)
 {
     int rc = 0, step;
 
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        struct store_row row;
-        store_row_read(st, &row);
-        if ((rc = fn(&row, ctx)) != 0)
-            goto out;
-    }
-    if (step != SQLITE_DONE)
+    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+        if ((rc = emit(st, fn, ctx)) != 0)
+            break;
+    if (rc == 0 && step != SQLITE_DONE)
         rc = BW_EIO;
-out:
     sqlite3_reset(st);
     return rc;
+}
+
+static int event_emit(sqlite3_stmt *st, void *fn, void *ctx)
+{
+    struct store_row row;
+    store_row_read(st, &row);
+    return ((store_row_fn)fn)(&row, ctx);
+}
+
+int store_event_rows(sqlite3_stmt *st, store_row_fn fn, void *ctx)
+{
+    return store_step_rows(st, event_emit, (void *)fn, ctx);
 }
 
 /* Resolves the name filters to dimension ids; *none when a named agent,
