@@ -41,9 +41,14 @@ class ClonedHostTest(harness.BulwarkTest):
         for suffix in ("", "-wal"):
             if os.path.exists(spool_a + suffix):
                 shutil.copy(spool_a + suffix, spool_b + suffix)
+        # the original stays connected after it has sent everything, so the
+        # two streams are surely live at once when the clone connects (the
+        # alert's condition), however the scheduler orders the two agents
         a = self.start_agent(certs, server, aid, spool=spool_a, machine_id="machine-a",
                              synthetic_count=TOTAL, synthetic_seed=2, name="agent-a-again",
-                             **opts)
+                             **dict(opts, exit_when_drained="false"))
+        server.proc.wait_for(r"clone-1: streaming \(epoch %d, committed %d\)" % (epoch, FIRST),
+                             timeout=60)
         b = self.start_agent(certs, server, aid, spool=spool_b, machine_id="machine-b",
                              synthetic_count=TOTAL, synthetic_seed=3, name="agent-b", **opts)
         m, _ = b.proc.wait_for(r"made on machine 'machine-a', this is 'machine-b' \(a cloned "
@@ -51,8 +56,12 @@ class ClonedHostTest(harness.BulwarkTest):
         epoch_b = int(m.group(1))
         self.assertNotEqual(epoch_b, epoch)
         self.assertFalse(a.proc.find(r"new epoch"), "the original spool changed its epoch")
-        self.wait_drained(a, timeout=300)
         self.wait_drained(b, timeout=300)
+        harness.wait_until(lambda: self.per_epoch(server.db, aid).get(epoch, (0,))[0] >= TOTAL,
+                           300, what="the original's events")
+        a.proc.terminate()
+        self.assertEqual(a.proc.wait(30), 0, a.proc.tail())
+        self.assert_clean(a.proc)
         self.assertEqual(harness.spool_stats(spool_b)["epoch"], epoch_b)
         # every event of both, exactly once: the original's 1..TOTAL in its
         # epoch, the clone's 1..TOTAL in its new one
