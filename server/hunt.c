@@ -85,6 +85,33 @@ static void hunt_usage(void)
                     "  DURATION: a number with s, m, h or d (90m, 36h, 7d)\n");
 }
 
+/* Stores one chunk's alerts, marked retrospective, in one transaction. */
+static int hunt_store_alerts(struct store *st, struct alert_rec *recs, uint64_t *alerts)
+{
+    uint64_t n = 0;
+
+    if (store_begin(st) < 0) {
+        fprintf(stderr, "bulwarkd: the database stays locked: %s\n", store_last_error(st, NULL));
+        return -1;
+    }
+    for (struct alert_rec *a = recs; a; a = a->next) {
+        struct store_alert_result res;
+        a->a.retrospective = true;
+        if (store_alert_raise(st, &a->a, 0, &res) < 0) {
+            fprintf(stderr, "bulwarkd: storing an alert failed: %s\n", store_last_error(st, NULL));
+            store_rollback(st);
+            return -1;
+        }
+        n++;
+    }
+    if (store_commit(st) < 0) {
+        fprintf(stderr, "bulwarkd: storing the alerts failed: %s\n", store_last_error(st, NULL));
+        return -1;
+    }
+    *alerts += n;
+    return 0;
+}
+
 int hunt_main(int argc, char **argv)
 {
     const char *files[64], *db = "bulwark.db";
@@ -157,32 +184,31 @@ int hunt_main(int argc, char **argv)
         fprintf(stderr, "bulwarkd: %s\n", err);
         goto out;
     }
-    if (store_begin(st) < 0)
-        goto out;
-    for (size_t i = h.n; i-- > 0;) {
-        struct hunt_row *r = &h.rows[i];
-        struct alert_rec *recs = NULL;
-        Bulwark__V1__Event *ev = bulwark__v1__event__unpack(NULL, r->body_len, r->body);
-        if (!ev)
-            continue;  /* a row we cannot read is skipped, not fatal */
-        rulestage_eval_engine(eng, &ev, 1, r->agent_id, r->hostname, r->epoch, &recs, NULL);
-        bulwark__v1__event__free_unpacked(ev, NULL);
-        for (struct alert_rec *a = recs; a; a = a->next) {
-            struct store_alert_result res;
-            a->a.retrospective = true;
-            if (store_alert_raise(st, &a->a, 0, &res) < 0) {
-                fprintf(stderr, "bulwarkd: storing an alert failed\n");
-                alert_rec_free_list(recs);
-                store_rollback(st);
-                goto out;
-            }
-            alerts++;
+    /* Oldest first, a chunk at a time: the chunk is evaluated with no lock
+     * held, then its alerts are stored in one short transaction, so a live
+     * bulwarkd's writer waits milliseconds for the database, never the
+     * whole hunt (its commits would fail after STORE_BUSY_MS). */
+    for (size_t end = h.n; end > 0;) {
+        size_t start = end > HUNT_PAGE ? end - HUNT_PAGE : 0;
+        struct alert_rec *recs = NULL, **tail = &recs;
+        for (size_t i = end; i-- > start;) {
+            struct hunt_row *r = &h.rows[i];
+            Bulwark__V1__Event *ev = bulwark__v1__event__unpack(NULL, r->body_len, r->body);
+            if (!ev)
+                continue;  /* a row we cannot read is skipped, not fatal */
+            rulestage_eval_engine(eng, &ev, 1, r->agent_id, r->hostname, r->epoch, tail, NULL);
+            bulwark__v1__event__free_unpacked(ev, NULL);
+            while (*tail)
+                tail = &(*tail)->next;
+        }
+        end = start;
+        if (!recs)
+            continue;
+        if (hunt_store_alerts(st, recs, &alerts) < 0) {
+            alert_rec_free_list(recs);
+            goto out;
         }
         alert_rec_free_list(recs);
-    }
-    if (store_commit(st) < 0) {
-        fprintf(stderr, "bulwarkd: storing the alerts failed\n");
-        goto out;
     }
     printf("hunted %zu events: %llu retrospective alerts stored\n", h.n,
            (unsigned long long)alerts);

@@ -5,7 +5,10 @@
  *
  * DURATION is a number with s, m, h or d (e.g. 90m, 7d). Events are read
  * through the store's reader (a running bulwarkd keeps ingesting) and fed to
- * a fresh engine oldest first, so windows and detectors behave as live.
+ * a fresh engine oldest first, so windows and detectors behave as live;
+ * each chunk of 1,000 events is evaluated with no lock held and its alerts
+ * stored in one short transaction, so a live bulwarkd beside it keeps
+ * committing.
  * The events of the window are held packed (~300 bytes each) and decoded one
  * at a time; --max-events (default 5,000,000) bounds them, keeping the
  * newest. */

@@ -86,6 +86,66 @@ class RulesTest(harness.BulwarkTest):
         self.assertEqual(counts["miner-host"][0], 33)
         self.assertEqual(counts["benign-host"][0], 33)
 
+    def test_hunt_beside_a_live_server(self):
+        """A hunt over a database a running bulwarkd is writing: ingest keeps
+        committing while the hunt runs (its alerts go in short transactions,
+        never one that holds the database for the whole hunt, which made the
+        live writer's commits fail after the busy timeout and closed its
+        streams), and the hunt's alerts are stored."""
+        history = 60000
+        certs = self.certs("old-host", "live-host")
+        server = self.start_server(certs, rules="")
+        old = self.start_agent(certs, server, "old-host", synthetic_rate=0,
+                               synthetic_count=history, synthetic_seed=7,
+                               exit_when_drained="true")
+        self.wait_drained(old, events=history, timeout=300)
+        live = self.start_agent(certs, server, "live-host", synthetic_rate=2000,
+                                synthetic_seed=8)
+        live_rows = ("SELECT count(*) FROM events e JOIN agents a ON a.id = e.agent "
+                     "WHERE a.agent_id = 'live-host'")
+        harness.wait_until(lambda: harness.db_query(server.db, live_rows)[0][0] > 0, 60,
+                           what="the live agent's first rows")
+        rule_file = self.path("every-exec.yaml")
+        with open(rule_file, "w") as f:
+            f.write("- rule: Every exec\n"
+                    "  desc: matches every exec, so the hunt stores many alerts\n"
+                    "  condition: evt.type = execve\n"
+                    "  output: exec of %proc.name by %user.name (%proc.cmdline)\n"
+                    "  priority: WARNING\n")
+        hunt = self.spawn("hunt", [harness.BULWARKD, "rules", "hunt", rule_file,
+                                   "--since", "2d", "--db", server.db])
+        # While the hunt runs: the live agent's rows and the hunt's alerts.
+        # The alerts must arrive in many commits, with the live agent's rows
+        # committed in between (one transaction for the whole hunt would
+        # hold the live writer off until it ends).
+        alerts_sql = "SELECT count(*) FROM alerts WHERE rule = 'Every exec'"
+        samples = []
+        while hunt.running():
+            samples.append((harness.db_query(server.db, alerts_sql)[0][0],
+                            harness.db_query(server.db, live_rows)[0][0]))
+            time.sleep(0.02)  # sampling, not synchronisation
+        self.assertEqual(hunt.wait(10), 0, hunt.tail())
+        self.assert_clean(hunt)
+        m, _ = hunt.wait_for(r"hunted (\d+) events: (\d+) retrospective alerts stored", 5)
+        self.assertGreaterEqual(int(m.group(1)), history)
+        self.assertGreater(int(m.group(2)), 0)
+        samples.append((harness.db_query(server.db, alerts_sql)[0][0],
+                        harness.db_query(server.db, live_rows)[0][0]))
+        final = samples[-1][0]
+        during = [live for alerts, live in samples if 0 < alerts < final]
+        self.assertGreater(len(set(during)), 1,
+                           f"no live commit while the hunt stored its alerts: {samples}")
+        self.assertFalse(server.proc.find(r"transaction failed"), server.proc.tail())
+        self.assertFalse(live.proc.find(r"disconnected|connection (lost|closed)"),
+                         live.proc.tail())
+        stored = harness.db_query(server.db, "SELECT count(*), sum(retrospective) FROM alerts "
+                                  "WHERE rule = 'Every exec'")[0]
+        self.assertGreater(stored[0], 0)
+        self.assertEqual(stored[0], stored[1])
+        live.proc.terminate()
+        self.assertEqual(live.proc.wait(30), 0, live.proc.tail())
+        self.stop_server(server)
+
     def test_retro_hunt(self):
         """Events stored while no rules ran are hunted afterwards: the alerts
         are stored, marked retrospective, and a second hunt merges into them."""
