@@ -6,10 +6,10 @@
 #include <string.h>
 
 #include "bulwark/api.h"
-#include "bulwark/hunt.h"
 #include "bulwark/log.h"
 #include "bulwark/rules.h"
 #include "bulwark/server.h"
+#include "cmd/cmd.h"
 
 static void usage(FILE *out)
 {
@@ -29,14 +29,6 @@ static void usage(FILE *out)
     config_print_help(server_config_table, server_config_table_len, out);
 }
 
-/* `bulwarkd rules check|test|hunt ...` */
-static int server_rules_cli(int argc, char **argv)
-{
-    if (argc >= 2 && strcmp(argv[1], "hunt") == 0)
-        return hunt_main(argc - 1, argv + 1);
-    return rules_cli_main(argc, argv);
-}
-
 int main(int argc, char **argv)
 {
     struct server_config cfg;
@@ -47,7 +39,7 @@ int main(int argc, char **argv)
     enum log_level lvl = LOG_INFO;
 
     if (argc >= 2 && strcmp(argv[1], "rules") == 0)
-        return server_rules_cli(argc - 1, argv + 1);
+        return rules_cli_main(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "token") == 0)
         return api_token_cli(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "--version") == 0) {

@@ -83,9 +83,10 @@ int rules_engine_save(const struct rules_engine *e, struct buf *out);   /* detec
 int rules_engine_restore(struct rules_engine *e, const uint8_t *p, size_t n);
 void rules_engine_free(struct rules_engine *e);
 
-/* `bulwarkd rules ...` subcommands: argv[0] is "rules". check FILE... ; test DIR [--rules FILE]...
- * Prints to stdout/stderr; returns the process exit status (0 ok, 1 failure, 2 usage). */
-int rules_cli_main(int argc, char **argv);
+/* The field table in order, for `bulwarkd rules fields` and the docs:
+ * name, value type ("string", "int", ...) and description; false past the
+ * end. */
+bool rules_field_at(size_t i, const char **name, const char **type, const char **doc);
 
 /* Maps a priority name (Falco's or ours, any case: "Critical", "WARNING",
  * "informational", "info") to a Bulwark__V1__Severity; 0 if unknown. */

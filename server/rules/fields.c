@@ -122,6 +122,18 @@ const struct field_def *fields_table(size_t *n)
     return table;
 }
 
+bool rules_field_at(size_t i, const char **name, const char **type, const char **doc)
+{
+    static const char *const types[] = {"string", "int", "number", "bool", "list", "type"};
+
+    if (i >= sizeof table / sizeof *table)
+        return false;
+    *name = table[i].name;
+    *type = types[table[i].type];
+    *doc = table[i].doc;
+    return true;
+}
+
 /* Looks up "name" or "name[arg]"; the arg is copied into arg. */
 const struct field_def *fields_lookup(const char *name, char *arg, size_t arglen)
 {

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "../../server/rules/internal.h"
+#include "cmd/cmd.h"
 #include "bulwark/err.h"
 #include "bulwark/evjson.h"
 #include "bulwark/rules.h"

@@ -8,11 +8,11 @@
 
 #include "bulwark/duration.h"
 #include "bulwark/err.h"
-#include "bulwark/hunt.h"
 #include "bulwark/log.h"
 #include "bulwark/rules.h"
 #include "bulwark/rulestage.h"
 #include "bulwark/store.h"
+#include "cmd.h"
 
 #define HUNT_DEFAULT_MAX 5000000u  /* ~1.5 GB of packed events at most */
 #define HUNT_PAGE 1000u
@@ -34,7 +34,7 @@ struct hunt {
     bool truncated;
 };
 
-int hunt_parse_duration(const char *s, int64_t *out_ns)
+static int hunt_parse_duration(const char *s, int64_t *out_ns)
 {
     int64_t ns;
     if (bw_duration_parse(s, 0, &ns) < 0 || ns <= 0)

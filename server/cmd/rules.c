@@ -1,4 +1,4 @@
-/* cli.c - `bulwarkd rules ...`: check (validate rule files and report),
+/* rules.c - `bulwarkd rules ...`: check (validate rule files and report),
  * test (replay fixture events through the rules and compare the alerts
  * raised with the expected ones), fields (print the field table).
  * A command-line tool: it prints to stdout/stderr and returns an exit
@@ -12,7 +12,8 @@
 
 #include "bulwark/err.h"
 #include "bulwark/evjson.h"
-#include "internal.h"
+#include "bulwark/rules.h"
+#include "cmd.h"
 
 #define CLI_MAX_FILES 256
 #define CLI_LINE_MAX (1024 * 1024)
@@ -31,7 +32,8 @@ static int usage(void)
 {
     fprintf(stderr, "usage: bulwarkd rules check FILE...\n"
                     "       bulwarkd rules test DIR [--rules FILE]...\n"
-                    "       bulwarkd rules fields\n");
+                    "       bulwarkd rules fields\n"
+                    "       bulwarkd rules hunt FILE... --since DURATION [--db PATH] [--max-events N]\n");
     return 2;
 }
 
@@ -66,12 +68,10 @@ static int cmd_check(int argc, char **argv)
 
 static int cmd_fields(void)
 {
-    size_t n;
-    const struct field_def *t = fields_table(&n);
-    static const char *const types[] = {"string", "int", "number", "bool", "list", "type"};
+    const char *name, *type, *doc;
 
-    for (size_t i = 0; i < n; i++)
-        printf("%-30s %-7s %s\n", t[i].name, types[t[i].type], t[i].doc);
+    for (size_t i = 0; rules_field_at(i, &name, &type, &doc); i++)
+        printf("%-30s %-7s %s\n", name, type, doc);
     return 0;
 }
 
@@ -315,5 +315,7 @@ int rules_cli_main(int argc, char **argv)
         return cmd_test(argc - 2, argv + 2);
     if (strcmp(argv[1], "fields") == 0)
         return cmd_fields();
+    if (strcmp(argv[1], "hunt") == 0)
+        return hunt_main(argc - 1, argv + 1);
     return usage();
 }
