@@ -438,7 +438,7 @@ static void link_send_hello(struct link *l)
     lb.region = (char *)s->opt.labels[1];
     lb.environment = (char *)s->opt.labels[2];
     lb.tenant = (char *)s->opt.labels[3];
-    h.protocol_version = 1;
+    h.protocol_version = BULWARK_PROTOCOL_VERSION;
     h.agent_id = (char *)s->opt.agent_id;
     h.hostname = (char *)s->opt.hostname;
     h.agent_version = BULWARK_VERSION;

@@ -13,7 +13,6 @@ struct arena_chunk {
 struct arena {
     struct arena_chunk *head;
     size_t chunk;
-    size_t used;
 };
 
 static struct arena_chunk *arena_chunk_new(size_t size)
@@ -35,7 +34,6 @@ struct arena *arena_new(size_t chunk)
     if (!a)
         return NULL;
     a->chunk = chunk < 1024 ? 1024 : chunk;
-    a->used = 0;
     a->head = arena_chunk_new(a->chunk);
     if (!a->head) {
         free(a);
@@ -72,13 +70,7 @@ void *arena_alloc(struct arena *a, size_t n)
         a->head = c;
     }
     c->used += need;
-    a->used += need;
     return c->data + c->used - need;
-}
-
-size_t arena_used(const struct arena *a)
-{
-    return a->used;
 }
 
 static void *arena_pb_alloc(void *data, size_t size)

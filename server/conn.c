@@ -601,7 +601,7 @@ static void conn_on_hello(struct conn *c, Bulwark__V1__Frame *f, struct arena *a
 
     if (rc < 0) {
         conn_fail(c, rc == BW_EAUTH ? BULWARK__V1__ERROR__CODE__AUTH
-                     : h->protocol_version != INGEST_PROTOCOL_VERSION
+                     : h->protocol_version != BULWARK_PROTOCOL_VERSION
                          ? BULWARK__V1__ERROR__CODE__UNSUPPORTED_VERSION
                          : BULWARK__V1__ERROR__CODE__PROTOCOL,
                   why);
@@ -1023,7 +1023,7 @@ static void conn_on_written(struct writer_item *it, void *owner)
     }
     if (it->type == WRITER_HELLO) {
         Bulwark__V1__Welcome w = BULWARK__V1__WELCOME__INIT;
-        w.protocol_version = INGEST_PROTOCOL_VERSION;
+        w.protocol_version = BULWARK_PROTOCOL_VERSION;
         w.epoch = c->epoch;
         w.committed_seq = it->committed_seq;
         w.max_frame = cfg->max_frame;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "bulwark/err.h"
+#include "bulwark/frame.h"
 #include "bulwark/ingest.h"
 #include "bulwark/limits.h"
 #include "bulwark/wirecheck.h"
@@ -54,7 +55,7 @@ static bool ingest_hostname_ok(const char *s)
 
 int ingest_check_hello(const Bulwark__V1__Hello *h, const char *peer_cn, char *why, size_t whylen)
 {
-    if (h->protocol_version != INGEST_PROTOCOL_VERSION) {
+    if (h->protocol_version != BULWARK_PROTOCOL_VERSION) {
         snprintf(why, whylen, "unsupported protocol version %u", h->protocol_version);
         return BW_EPROTO;
     }

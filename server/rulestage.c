@@ -21,8 +21,6 @@ struct rulestage {
     char *spec;
     struct ruleset *set;
     struct rules_engine *engine;
-    uint64_t alerts;
-    size_t enabled;
     /* reload in flight: the worker fills next/next_enabled, the loop reads
      * them in on_reload_done (uv_queue_work orders the two) */
     uv_work_t work;
@@ -142,10 +140,11 @@ static struct ruleset *rulestage_load(const char *spec, size_t *enabled)
 int rulestage_open(struct rulestage **out, const char *spec)
 {
     struct rulestage *rs = calloc(1, sizeof *rs);
+    size_t enabled;
 
     if (!rs || !(rs->spec = strdup(spec)))
         goto fail;
-    rs->set = rulestage_load(spec, &rs->enabled);
+    rs->set = rulestage_load(spec, &enabled);
     if (!rs->set)
         goto fail;
     rs->engine = rules_engine_new(rs->set);
@@ -187,7 +186,6 @@ static int rulestage_swap_in(struct rulestage *rs, struct ruleset *set, size_t e
     }
     ruleset_free(rs->set);
     rs->set = set;
-    rs->enabled = enabled;
     log_msg(LOG_INFO, "rules", "reloaded: %zu rules enabled", enabled);
     return 0;
 }
@@ -375,7 +373,7 @@ void rulestage_eval(struct rulestage *rs, Bulwark__V1__Event *const *events, siz
                     const char *agent_id, const char *hostname, uint64_t epoch,
                     struct alert_rec **out)
 {
-    rulestage_eval_engine(rs->engine, events, n, agent_id, hostname, epoch, out, &rs->alerts);
+    rulestage_eval_engine(rs->engine, events, n, agent_id, hostname, epoch, out, NULL);
 }
 
 int rulestage_save(struct rulestage *rs, struct buf *out)
@@ -386,12 +384,6 @@ int rulestage_save(struct rulestage *rs, struct buf *out)
 int rulestage_restore(struct rulestage *rs, const uint8_t *p, size_t n)
 {
     return rules_engine_restore(rs->engine, p, n);
-}
-
-void rulestage_counts(const struct rulestage *rs, size_t *enabled, uint64_t *alerts)
-{
-    *enabled = rs->enabled;
-    *alerts = rs->alerts;
 }
 
 void rulestage_foreach(const struct rulestage *rs, rules_rule_fn fn, void *ctx)

@@ -1143,14 +1143,6 @@ int store_committed_seq(struct store *s, const char *agent_id, uint64_t epoch, u
     return 0;
 }
 
-int store_checkpoint(struct store *s)
-{
-    if (!s || s->in_txn)
-        return BW_EINVAL;
-    int rc = sqlite3_wal_checkpoint_v2(s->db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-    return rc == SQLITE_OK ? 0 : BW_EIO;
-}
-
 int store_agent_health(struct store *s, const char *agent_id, const char *health_json,
                        int64_t at_ns)
 {

@@ -21,7 +21,5 @@ void arena_free(struct arena *a);
 void *arena_alloc(struct arena *a, size_t n);
 /* A protobuf-c allocator drawing from a (its free is a no-op). */
 ProtobufCAllocator arena_pb_allocator(struct arena *a);
-/* Bytes handed out (for limits and metrics). */
-size_t arena_used(const struct arena *a);
 
 #endif

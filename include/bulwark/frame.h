@@ -10,6 +10,10 @@
 #include "bulwark/buf.h"
 #include "bulwark/v1/bulwark.pb-c.h"
 
+/* The protocol version this build speaks (Hello/Welcome.protocol_version;
+ * proto/bulwark/v1, docs/protocol.md "Versioning"). */
+#define BULWARK_PROTOCOL_VERSION 1u
+
 #define FRAME_HEADER_SIZE 4u
 #define FRAME_DEFAULT_MAX (1024u * 1024u)
 

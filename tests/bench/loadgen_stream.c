@@ -11,6 +11,7 @@
 
 #include "bulwark/clock.h"
 #include "bulwark/err.h"
+#include "bulwark/frame.h"
 #include "loadgen.h"
 
 /* ---------------------------------------------------------------- writing */
@@ -463,7 +464,7 @@ static void stream_send_hello(struct stream *s)
     stream_id(lg, s->idx, id, sizeof id);
     snprintf(host, sizeof host, "host-%s", id);
     lb.environment = "bench";
-    h.protocol_version = 1;
+    h.protocol_version = BULWARK_PROTOCOL_VERSION;
     h.agent_id = id;
     h.hostname = host;
     h.agent_version = "loadgen";

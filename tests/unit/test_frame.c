@@ -13,7 +13,7 @@ static void encode_hello(struct buf *out, const char *id)
 {
     Bulwark__V1__Frame f = BULWARK__V1__FRAME__INIT;
     Bulwark__V1__Hello h = BULWARK__V1__HELLO__INIT;
-    h.protocol_version = 1;
+    h.protocol_version = BULWARK_PROTOCOL_VERSION;
     h.agent_id = (char *)id;
     h.epoch = 42;
     f.msg_case = BULWARK__V1__FRAME__MSG_HELLO;

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "bulwark/err.h"
+#include "bulwark/frame.h"
 #include "bulwark/ingest.h"
 #include "bulwark/limits.h"
 
@@ -18,7 +19,7 @@ static void test_hello(void **state)
     char why[256];
 
     (void)state;
-    h.protocol_version = 1;
+    h.protocol_version = BULWARK_PROTOCOL_VERSION;
     h.agent_id = "web-01";
     h.hostname = "web-01.example";
     h.epoch = 9;
@@ -30,7 +31,7 @@ static void test_hello(void **state)
     assert_int_equal(ingest_check_hello(&h, NULL, why, sizeof why), BW_EAUTH);
     h.protocol_version = 2;
     assert_int_equal(ingest_check_hello(&h, "web-01", why, sizeof why), BW_EPROTO);
-    h.protocol_version = 1;
+    h.protocol_version = BULWARK_PROTOCOL_VERSION;
     h.epoch = 0;
     assert_int_equal(ingest_check_hello(&h, "web-01", why, sizeof why), BW_EPROTO);
     h.epoch = UINT64_MAX;  /* stored as a signed 64-bit integer */
@@ -330,7 +331,7 @@ static void test_wire_hello(void **state)
     (void)state;
     f.msg_case = BULWARK__V1__FRAME__MSG_HELLO;
     f.hello = &h;
-    h.protocol_version = 1;
+    h.protocol_version = BULWARK_PROTOCOL_VERSION;
     h.agent_id = "web-01";
     h.hostname = "web-01.exampleXevil";
     h.epoch = 9;

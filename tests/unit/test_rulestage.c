@@ -49,12 +49,19 @@ static void on_done(struct rulestage *rs, int status, void *ctx)
     d->calls++;
 }
 
+static int count_enabled(void *ctx, const char *name, const char *file, unsigned line,
+                         const char *disabled_reason)
+{
+    (void)name, (void)file, (void)line;
+    *(size_t *)ctx += disabled_reason == NULL;
+    return 0;
+}
+
 static size_t enabled_of(const struct rulestage *rs)
 {
-    size_t enabled;
-    uint64_t alerts;
+    size_t enabled = 0;
 
-    rulestage_counts(rs, &enabled, &alerts);
+    rulestage_foreach(rs, count_enabled, &enabled);
     return enabled;
 }
 

@@ -263,7 +263,6 @@ static void test_append_commit_reopen(void **state)
     assert_int_equal(res.committed_seq, 40);
     assert_int_equal(mark_of(f->s, "agent-a", 7), 40);
     assert_int_equal(store_commit(f->s), 0);
-    assert_int_equal(store_checkpoint(f->s), 0);
 
     fx_reopen(f);
     assert_int_equal(mark_of(f->s, "agent-a", 7), 40);

@@ -10,8 +10,6 @@
 #include "bulwark/store.h"
 #include "bulwark/v1/bulwark.pb-c.h"
 
-#define INGEST_PROTOCOL_VERSION 1u
-
 /* Checks every field of a decoded frame on its wire bytes (raw/len, what f
  * was decoded from) against bulwark/limits.h: strings within their limit,
  * valid UTF-8 without NUL; repeated fields and maps within theirs; enums one

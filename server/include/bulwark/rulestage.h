@@ -69,8 +69,6 @@ void rulestage_eval_engine(struct rules_engine *e, Bulwark__V1__Event *const *ev
 /* Detector state for the store (and back at start-up). */
 int rulestage_save(struct rulestage *rs, struct buf *out);
 int rulestage_restore(struct rulestage *rs, const uint8_t *p, size_t n);
-/* Counters for logs. */
-void rulestage_counts(const struct rulestage *rs, size_t *enabled, uint64_t *alerts);
 
 /* Walks the loaded rules (loop thread; see ruleset_foreach). */
 void rulestage_foreach(const struct rulestage *rs, rules_rule_fn fn, void *ctx);

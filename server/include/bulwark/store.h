@@ -112,8 +112,6 @@ int store_append(struct store *s, const struct store_batch *b, struct store_appe
 /* The mark for (agent_id, epoch) including this transaction's appends; 0 if
  * none. After a commit it is what Welcome and Ack report. */
 int store_committed_seq(struct store *s, const char *agent_id, uint64_t epoch, uint64_t *out);
-/* Writes the WAL back into the database (PASSIVE), outside a transaction. */
-int store_checkpoint(struct store *s);
 
 /* -------------------------------------------------------------- alerts */
 
