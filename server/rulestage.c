@@ -250,50 +250,81 @@ void alert_rec_free_list(struct alert_rec *r)
 {
     while (r) {
         struct alert_rec *next = r->next;
-        free((char *)r->a.rule);
-        free((char *)r->a.output);
-        free((char *)r->a.source);
-        free((char *)r->a.group_key);
-        free((char *)r->a.agent_id);
-        free((char *)r->a.hostname);
-        free((char *)r->a.container_id);
-        free((char *)r->a.image);
-        free((char *)r->a.tags_json);
-        for (size_t i = 0; i < r->a.n_evidence; i++)
-            free((char *)r->a.evidence[i].agent_id);
-        free((void *)r->a.evidence);
-        free(r);
+        free(r);  /* one block: see alert_rec_new */
         r = next;
     }
 }
 
-static char *dup_or_null(const char *s)
+/* Copies s into the block at *p (NULL stays NULL). */
+static const char *pack_str(char **p, const char *s)
 {
-    return s ? strdup(s) : NULL;
+    size_t n;
+
+    if (!s)
+        return NULL;
+    n = strlen(s) + 1;
+    memcpy(*p, s, n);
+    *p += n;
+    return *p - n;
+}
+
+static size_t str_size(const char *s)
+{
+    return s ? strlen(s) + 1 : 0;
+}
+
+/* A record holding a deep copy of a in one allocation (the record, the
+ * evidence array, then every string), so it is freed with one free() and
+ * no field can be forgotten. NULL when out of memory. */
+static struct alert_rec *alert_rec_new(const struct store_alert *a, uint64_t trigger_seq)
+{
+    const char *const strs[] = {a->rule, a->output, a->source, a->group_key, a->agent_id,
+                                a->hostname, a->container_id, a->image, a->tags_json};
+    size_t size = sizeof(struct alert_rec) + a->n_evidence * sizeof(struct store_evidence);
+    struct alert_rec *r;
+    struct store_evidence *ev;
+    char *p;
+
+    for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
+        size += str_size(strs[i]);
+    for (size_t i = 0; i < a->n_evidence; i++)
+        size += str_size(a->evidence[i].agent_id);
+    if (!(r = malloc(size)))
+        return NULL;
+    ev = (struct store_evidence *)(r + 1);
+    p = (char *)(ev + a->n_evidence);
+    r->a = *a;
+    r->trigger_seq = trigger_seq;
+    r->next = NULL;
+    r->a.rule = pack_str(&p, a->rule);
+    r->a.output = pack_str(&p, a->output);
+    r->a.source = pack_str(&p, a->source);
+    r->a.group_key = pack_str(&p, a->group_key);
+    r->a.agent_id = pack_str(&p, a->agent_id);
+    r->a.hostname = pack_str(&p, a->hostname);
+    r->a.container_id = pack_str(&p, a->container_id);
+    r->a.image = pack_str(&p, a->image);
+    r->a.tags_json = pack_str(&p, a->tags_json);
+    for (size_t i = 0; i < a->n_evidence; i++) {
+        ev[i] = a->evidence[i];
+        ev[i].agent_id = pack_str(&p, a->evidence[i].agent_id);
+    }
+    r->a.evidence = a->n_evidence ? ev : NULL;
+    assert(p == (char *)r + size);
+    return r;
 }
 
 struct alert_rec *alert_rec_server(const char *rule, int32_t priority, const char *output,
                                    const char *agent_id, const char *hostname, int64_t time_ns)
 {
-    struct alert_rec *r = calloc(1, sizeof *r);
+    struct store_alert a = {.rule = rule, .priority = priority, .output = output,
+                            .source = "server", .group_key = agent_id,  /* merged per agent */
+                            .agent_id = agent_id, .hostname = hostname,
+                            .tags_json = "[\"identity\"]", .time_ns = time_ns};
 
-    if (!r)
+    if (!rule || !output || !agent_id || !hostname)
         return NULL;
-    r->a.rule = dup_or_null(rule);
-    r->a.priority = priority;
-    r->a.output = dup_or_null(output);
-    r->a.source = dup_or_null("server");
-    r->a.group_key = dup_or_null(agent_id);  /* repeats merge per agent */
-    r->a.agent_id = dup_or_null(agent_id);
-    r->a.hostname = dup_or_null(hostname);
-    r->a.tags_json = dup_or_null("[\"identity\"]");
-    r->a.time_ns = time_ns;
-    if (!r->a.rule || !r->a.output || !r->a.source || !r->a.group_key || !r->a.agent_id ||
-        !r->a.hostname || !r->a.tags_json) {
-        alert_rec_free_list(r);
-        return NULL;
-    }
-    return r;
+    return alert_rec_new(&a, 0);
 }
 
 struct eval_ctx {
@@ -302,54 +333,53 @@ struct eval_ctx {
     uint64_t seq;
 };
 
+/* Evidence arrays of at most this many entries are copied on the stack. */
+#define EVAL_EVIDENCE_STACK 64
+
 static void on_alert(void *arg, const struct rules_alert *al)
 {
     struct eval_ctx *ec = arg;
-    struct alert_rec *r = calloc(1, sizeof *r);
-    struct store_evidence *ev = NULL;
+    struct store_evidence stack_ev[EVAL_EVIDENCE_STACK], *ev = stack_ev;
+    struct alert_rec *r = NULL;
     json_t *tags = json_array();
+    char *tags_json = NULL;
+    struct store_alert a;
 
-    if (!r || !tags)
+    if (!al->rule || !tags)
         goto fail;
     for (size_t i = 0; i < al->n_tags; i++)
         json_array_append_new(tags, json_string(al->tags[i]));
-    r->a.rule = dup_or_null(al->rule);
-    r->a.priority = al->priority;
-    r->a.output = dup_or_null(al->output);
-    r->a.source = dup_or_null(al->source);
-    r->a.group_key = dup_or_null(al->group_key ? al->group_key : "");
-    r->a.agent_id = dup_or_null(al->agent_id);
-    r->a.hostname = dup_or_null(al->hostname);
-    r->a.container_id = dup_or_null(al->container_id);
-    r->a.image = dup_or_null(al->image);
-    r->a.tags_json = json_dumps(tags, JSON_COMPACT);
-    r->a.time_ns = al->time_ns;
-    r->a.retrospective = al->retrospective;
-    if (al->n_evidence) {
-        ev = calloc(al->n_evidence, sizeof *ev);
-        if (!ev)
-            goto fail;
-        for (size_t i = 0; i < al->n_evidence; i++) {
-            ev[i].agent_id = dup_or_null(al->evidence[i].agent_id);
-            ev[i].epoch = al->evidence[i].epoch;
-            ev[i].seq = al->evidence[i].seq;
-        }
-        r->a.evidence = ev;
-        r->a.n_evidence = al->n_evidence;
-    }
-    r->trigger_seq = ec->seq;
-    if (!r->a.rule || !r->a.group_key || !r->a.tags_json)
+    if (!(tags_json = json_dumps(tags, JSON_COMPACT)))
+        goto fail;
+    if (al->n_evidence > EVAL_EVIDENCE_STACK && !(ev = malloc(al->n_evidence * sizeof *ev)))
+        goto fail;
+    for (size_t i = 0; i < al->n_evidence; i++)
+        ev[i] = (struct store_evidence){.agent_id = al->evidence[i].agent_id,
+                                        .epoch = al->evidence[i].epoch,
+                                        .seq = al->evidence[i].seq};
+    a = (struct store_alert){.rule = al->rule, .priority = al->priority, .output = al->output,
+                            .source = al->source,
+                            .group_key = al->group_key ? al->group_key : "",
+                            .agent_id = al->agent_id, .hostname = al->hostname,
+                            .container_id = al->container_id, .image = al->image,
+                            .tags_json = tags_json, .time_ns = al->time_ns,
+                            .retrospective = al->retrospective,
+                            .evidence = al->n_evidence ? ev : NULL,
+                            .n_evidence = al->n_evidence};
+    if (!(r = alert_rec_new(&a, ec->seq)))
         goto fail;
     *ec->tail = r;
     ec->tail = &r->next;
     if (ec->count)
         (*ec->count)++;
-    json_decref(tags);
-    return;
+    goto out;
 fail:
     log_msg(LOG_ERROR, "rules", "out of memory: an alert of '%s' is lost",
             al->rule ? al->rule : "?");
-    alert_rec_free_list(r);
+out:
+    if (ev != stack_ev)
+        free(ev);
+    free(tags_json);
     json_decref(tags);
 }
 
