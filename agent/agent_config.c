@@ -5,7 +5,13 @@
 #include "bulwark/err.h"
 #include "bulwark/log.h"
 
-#define F(k, t, m, d, h, lo, hi) {k, t, offsetof(struct agent_config, m), d, h, lo, hi}
+#define F(k, t, m, d, h, lo, hi) {k, t, offsetof(struct agent_config, m), d, h, lo, hi, NULL}
+/* An enumerated option: the default is a choice, the field an int. */
+#define E(k, m, d, h, ch) {k, CONFIG_ENUM, offsetof(struct agent_config, m), d, h, 0, 0, ch}
+
+const char *const agent_source_names[] = {"host", "synthetic", "replay", "none", NULL};
+static const char *const output_names[] = {"server", "stdout", NULL};
+static const char *const file_mode_names[] = {"auto", "fanotify", "inotify", NULL};
 
 const struct config_field agent_config_table[] = {
     F("server", CONFIG_STRING, server, "127.0.0.1:7443", "bulwarkd address, host:port", 0, 0),
@@ -22,12 +28,11 @@ const struct config_field agent_config_table[] = {
       "spool bound in events; when full new events are refused and counted", 1, 0),
     F("spool_max_bytes", CONFIG_U64, spool_max_bytes, "536870912", "spool bound in bytes", 65536,
       0),
-    F("spool_sync", CONFIG_STRING, spool_sync, "full", "full or normal (SQLite synchronous)", 0,
-      0),
-    F("source", CONFIG_STRING, source, "host",
-      "host (the collectors), synthetic, replay or none", 0, 0),
-    F("output", CONFIG_STRING, output, "server",
-      "server (spool and ship) or stdout (print NDJSON events, no server)", 0, 0),
+    E("spool_sync", spool_sync, "full", "SQLite synchronous of the spool", config_sync_choices),
+    E("source", source, "host", "host (the collectors), synthetic, replay or none",
+      agent_source_names),
+    E("output", output, "server",
+      "server (spool and ship) or stdout (print NDJSON events, no server)", output_names),
     F("once", CONFIG_BOOL, once, "false",
       "one collection pass over the host, then exit once it is shipped or printed", 0, 0),
     F("synthetic_rate", CONFIG_DOUBLE, synthetic_rate, "1000",
@@ -61,8 +66,9 @@ const struct config_field agent_config_table[] = {
     F("cmdline_max", CONFIG_U32, cmdline_max, "4096", "bytes of a command line kept", 64, 65536),
     F("file_paths", CONFIG_STRING, file_paths, "/etc,/usr/bin,/usr/sbin,/bin,/sbin,/usr/lib,/lib",
       "comma-separated paths watched for file activity", 0, 0),
-    F("file_mode", CONFIG_STRING, file_mode, "auto",
-      "file activity through fanotify, inotify or auto (fanotify when privileged)", 0, 0),
+    E("file_mode", file_mode, "auto",
+      "file activity through fanotify, inotify or auto (fanotify when privileged)",
+      file_mode_names),
     F("trivy_dir", CONFIG_STRING, trivy_dir, NULL,
       "directory of Trivy JSON reports to ingest (empty = off)", 0, 0),
     F("falco_file", CONFIG_STRING, falco_file, NULL,
@@ -84,53 +90,19 @@ const struct config_field agent_config_table[] = {
     F("label_region", CONFIG_STRING, label_region, NULL, "label: region", 0, 0),
     F("label_environment", CONFIG_STRING, label_environment, NULL, "label: environment", 0, 0),
     F("label_tenant", CONFIG_STRING, label_tenant, NULL, "label: tenant", 0, 0),
-    F("log_level", CONFIG_STRING, log_level, "info", "debug, info, warn or error", 0, 0),
+    E("log_level", log_level, "info", "the lowest level logged", log_level_names),
 };
 const size_t agent_config_table_len = sizeof agent_config_table / sizeof agent_config_table[0];
 
-static bool one_of(const char *s, const char *const *set)
-{
-    for (; *set; set++)
-        if (!strcmp(s, *set))
-            return true;
-    return false;
-}
-
+/* The enumerated options are checked as they are set (CONFIG_ENUM). */
 int agent_config_check(const struct agent_config *c, char *err, size_t errlen)
 {
-    static const char *const sources[] = {"host", "synthetic", "replay", "none", NULL};
-    static const char *const outputs[] = {"server", "stdout", NULL};
-    static const char *const syncs[] = {"full", "normal", NULL};
-    static const char *const fmodes[] = {"auto", "fanotify", "inotify", NULL};
-    enum log_level lvl;
-
-    if (!one_of(c->source, sources)) {
-        snprintf(err, errlen, "'source' must be host, synthetic, replay or none, not '%s'",
-                 c->source);
-        return BW_ECONFIG;
-    }
-    if (!one_of(c->output, outputs)) {
-        snprintf(err, errlen, "'output' must be server or stdout, not '%s'", c->output);
-        return BW_ECONFIG;
-    }
-    if (!one_of(c->spool_sync, syncs)) {
-        snprintf(err, errlen, "'spool_sync' must be full or normal");
-        return BW_ECONFIG;
-    }
-    if (!one_of(c->file_mode, fmodes)) {
-        snprintf(err, errlen, "'file_mode' must be auto, fanotify or inotify");
-        return BW_ECONFIG;
-    }
-    if (log_level_parse(c->log_level, &lvl) < 0) {
-        snprintf(err, errlen, "'log_level' must be debug, info, warn or error");
-        return BW_ECONFIG;
-    }
-    if (!strcmp(c->output, "server") && (!*c->tls_ca || !*c->tls_cert || !*c->tls_key)) {
+    if (c->output == AGENT_OUTPUT_SERVER && (!*c->tls_ca || !*c->tls_cert || !*c->tls_key)) {
         snprintf(err, errlen, "tls_ca, tls_cert and tls_key are required to ship to a server "
                               "(or use --output stdout)");
         return BW_ECONFIG;
     }
-    if (!strcmp(c->source, "replay") && !*c->replay_file) {
+    if (c->source == AGENT_SOURCE_REPLAY && !*c->replay_file) {
         snprintf(err, errlen, "source=replay needs replay_file");
         return BW_ECONFIG;
     }

@@ -55,7 +55,6 @@ int main(int argc, char **argv)
     char *pos[1];
     int npos, rc = 1;
     bool help;
-    enum log_level lvl = LOG_INFO;
 
     if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
         printf("bulwark-agent %s\n", BULWARK_VERSION);
@@ -86,8 +85,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bulwark-agent: %s\n", err);
         goto out;
     }
-    log_level_parse(cfg.log_level, &lvl);
-    log_set_level(lvl);
+    log_set_level((enum log_level)cfg.log_level);
     rc = agent_run(&cfg);
 out:
     config_release(agent_config_table, agent_config_table_len, &cfg);

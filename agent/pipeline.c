@@ -366,7 +366,7 @@ static void agent_pull_source(struct agent *a, int64_t start)
             spool_get_stats(a->spool, &st);
             if (st.depth + a->q_len >= AHEAD_MAX)
                 break;  /* let the shipper catch up; the source keeps its own pace */
-            if (cfg->synthetic_count && !strcmp(cfg->source, "synthetic")) {
+            if (cfg->synthetic_count && cfg->source == AGENT_SOURCE_SYNTHETIC) {
                 /* The spool remembers across restarts how many it made. */
                 uint64_t have = st.last_seq + st.dropped + a->q_len;
                 if (have >= cfg->synthetic_count) {
@@ -376,7 +376,7 @@ static void agent_pull_source(struct agent *a, int64_t start)
                 if (cfg->synthetic_count - have < max)
                     max = (size_t)(cfg->synthetic_count - have);
             }
-        } else if (cfg->synthetic_count && !strcmp(cfg->source, "synthetic")) {
+        } else if (cfg->synthetic_count && cfg->source == AGENT_SOURCE_SYNTHETIC) {
             if (a->produced >= cfg->synthetic_count) {
                 a->source_done = true;
                 break;
@@ -480,7 +480,7 @@ static uint32_t agent_pull_ms(const struct agent_config *cfg)
 {
     double ms;
 
-    if (strcmp(cfg->source, "synthetic") != 0 || !(cfg->synthetic_rate > 0))
+    if (cfg->source != AGENT_SOURCE_SYNTHETIC || !(cfg->synthetic_rate > 0))
         return TICK_MIN_MS;
     ms = 1000.0 * CHUNK / cfg->synthetic_rate;
     if (ms < TICK_MIN_MS)
@@ -544,9 +544,7 @@ static void agent_start_collectors(struct agent *a)
         .trivy_dir = cfg->trivy_dir,
         .falco_file = cfg->falco_file,
         .report_existing = cfg->once,
-        .file_mode = !strcmp(cfg->file_mode, "fanotify")  ? FILE_MODE_FANOTIFY
-                     : !strcmp(cfg->file_mode, "inotify") ? FILE_MODE_INOTIFY
-                                                          : FILE_MODE_AUTO,
+        .file_mode = (enum file_mode)cfg->file_mode,
     };
     a->env = (struct collector_env){
         .loop = cfg->once ? NULL : &a->loop,
@@ -653,7 +651,7 @@ static struct source *agent_make_source(const struct agent_config *cfg, const ch
     char err[512];
     struct source *s = NULL;
 
-    if (!strcmp(cfg->source, "synthetic")) {
+    if (cfg->source == AGENT_SOURCE_SYNTHETIC) {
         struct synthetic_options so = {.rate = cfg->synthetic_rate,
                                        .seed = cfg->synthetic_seed,
                                        .hostname = hostname,
@@ -663,7 +661,7 @@ static struct source *agent_make_source(const struct agent_config *cfg, const ch
         if (!s)
             log_msg(LOG_ERROR, "agent", "cannot start the synthetic source (scenario '%s')",
                     cfg->synthetic_scenario);
-    } else if (!strcmp(cfg->source, "replay")) {
+    } else if (cfg->source == AGENT_SOURCE_REPLAY) {
         s = source_replay_new(cfg->replay_file, err, sizeof err);
         if (!s)
             log_msg(LOG_ERROR, "agent", "%s", err);
@@ -678,7 +676,7 @@ static int agent_source_resume(struct agent *a)
     size_t len;
     int rc;
 
-    if (!a->spool || !a->source->seek || strcmp(a->cfg->source, "replay") != 0)
+    if (!a->spool || !a->source->seek || a->cfg->source != AGENT_SOURCE_REPLAY)
         return 0;
     len = strlen("replay:") + strlen(a->cfg->replay_file) + 1;
     if (!(a->source_key = malloc(len)))
@@ -741,7 +739,7 @@ static int agent_open_shipping(struct agent *a)
     so.path = cfg->spool;
     so.max_events = cfg->spool_max_events;
     so.max_bytes = cfg->spool_max_bytes;
-    so.sync_full = strcmp(cfg->spool_sync, "full") == 0;
+    so.sync_full = cfg->spool_sync == CONFIG_SYNC_FULL;
     so.machine_id = agent_machine_id(cfg, machine, sizeof machine);
     if (spool_open(&a->spool, &so, err, sizeof err) < 0) {
         log_msg(LOG_ERROR, "agent", "spool: %s", err);
@@ -770,7 +768,7 @@ static int agent_open_shipping(struct agent *a)
             "bulwark-agent %s as '%s' on %s, spool %s (epoch %llu, %llu events waiting), "
             "source %s, server %s",
             BULWARK_VERSION, a->agent_id, a->hostname, cfg->spool, (unsigned long long)st.epoch,
-            (unsigned long long)st.depth, cfg->source, cfg->server);
+            (unsigned long long)st.depth, agent_source_names[cfg->source], cfg->server);
     return 0;
 }
 
@@ -782,7 +780,7 @@ int agent_run(const struct agent_config *cfg)
     if (!a)
         return 1;
     a->cfg = cfg;
-    a->to_stdout = strcmp(cfg->output, "stdout") == 0;
+    a->to_stdout = cfg->output == AGENT_OUTPUT_STDOUT;
     a->q_cap = cfg->queue_events;
     a->chunk_max = CHUNK;
     a->q = calloc(a->q_cap, sizeof *a->q);
@@ -795,12 +793,12 @@ int agent_run(const struct agent_config *cfg)
         goto out;
     if (!a->to_stdout && agent_open_shipping(a) < 0)
         goto out;
-    if (!strcmp(cfg->source, "host")) {
+    if (cfg->source == AGENT_SOURCE_HOST) {
         a->containers = containers_new(cfg->host_root, CONTAINERS_MAX);
         if (!a->containers)
             goto out;
         agent_start_collectors(a);
-    } else if (!strcmp(cfg->source, "none")) {
+    } else if (cfg->source == AGENT_SOURCE_NONE) {
         a->source_done = true;
     } else if (!(a->source = agent_make_source(cfg, a->hostname))) {
         goto out;

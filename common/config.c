@@ -44,6 +44,8 @@ static int config_parse_u64(const char *s, uint64_t *out)
     return 0;
 }
 
+const char *const config_sync_choices[] = {"full", "normal", NULL};
+
 static int config_assign(const struct config_field *f, void *dst, const char *value, char *err,
                          size_t errlen)
 {
@@ -99,6 +101,23 @@ static int config_assign(const struct config_field *f, void *dst, const char *va
         }
         *(double *)p = d;
         return 0;
+    case CONFIG_ENUM: {
+        size_t len = 0;
+        for (int i = 0; f->choices[i]; i++) {
+            if (!strcmp(value, f->choices[i])) {
+                *(int *)p = i;
+                return 0;
+            }
+        }
+        len = (size_t)snprintf(err, errlen, "'%s' must be", f->key);
+        for (int i = 0; f->choices[i] && len < errlen; i++)
+            len += (size_t)snprintf(err + len, errlen - len, "%s%s",
+                                    i == 0 ? " " : f->choices[i + 1] ? ", " : " or ",
+                                    f->choices[i]);
+        if (len < errlen)
+            snprintf(err + len, errlen - len, ", not '%s'", value);
+        return BW_EINVAL;
+    }
     case CONFIG_BOOL:
         if (!strcasecmp(value, "true") || !strcasecmp(value, "yes") || !strcasecmp(value, "on") ||
             !strcmp(value, "1"))
@@ -123,7 +142,10 @@ int config_defaults(const struct config_field *table, size_t n, void *dst)
         const char *def = table[i].def;
         int rc;
         if (!def)
-            def = table[i].type == CONFIG_STRING ? "" : table[i].type == CONFIG_BOOL ? "false" : "0";
+            def = table[i].type == CONFIG_STRING ? ""
+                  : table[i].type == CONFIG_BOOL ? "false"
+                  : table[i].type == CONFIG_ENUM ? table[i].choices[0]
+                                                 : "0";
         rc = config_assign(&table[i], dst, def, err, sizeof err);
         if (rc < 0)
             return rc;
@@ -290,13 +312,19 @@ int config_parse_args(const struct config_field *table, size_t n, void *dst, int
 void config_print_help(const struct config_field *table, size_t n, FILE *out)
 {
     fprintf(out, "  (in a config file: the same keys with '_', e.g. tls_ca = FILE)\n\n");
-    static const char *const types[] = {"TEXT", "N", "N", "NUM", "BOOL"};
+    static const char *const types[] = {"TEXT", "N", "N", "NUM", "BOOL", NULL};
 
     for (size_t i = 0; i < n; i++) {
         const struct config_field *f = &table[i];
-        char left[64];
+        char left[96], choices[80] = "";
+        size_t len = 0;
+        if (f->type == CONFIG_ENUM)
+            for (int k = 0; f->choices[k] && len < sizeof choices; k++)
+                len += (size_t)snprintf(choices + len, sizeof choices - len, "%s%s",
+                                        k ? "|" : "", f->choices[k]);
         /* Shown with hyphens, as GNU tools do; '_' is accepted too. */
-        snprintf(left, sizeof left, "--%s=%s", f->key, types[f->type]);
+        snprintf(left, sizeof left, "--%s=%s", f->key,
+                 f->type == CONFIG_ENUM ? choices : types[f->type]);
         for (char *p = left + 2; *p && *p != '='; p++)
             if (*p == '_')
                 *p = '-';

@@ -18,11 +18,12 @@ void log_set_level(enum log_level level)
     log_min = level;
 }
 
+const char *const log_level_names[] = {"debug", "info", "warn", "error", NULL};
+
 int log_level_parse(const char *s, enum log_level *out)
 {
-    static const char *const names[] = {"debug", "info", "warn", "error"};
-    for (int i = 0; i < 4; i++) {
-        if (strcasecmp(s, names[i]) == 0) {
+    for (int i = 0; log_level_names[i]; i++) {
+        if (strcasecmp(s, log_level_names[i]) == 0) {
             *out = (enum log_level)i;
             return 0;
         }
@@ -32,7 +33,6 @@ int log_level_parse(const char *s, enum log_level *out)
 
 void log_msg(enum log_level level, const char *module, const char *fmt, ...)
 {
-    static const char *const names[] = {"debug", "info", "warn", "error"};
     char line[2048];
     struct timespec ts;
     struct tm tm;
@@ -45,7 +45,7 @@ void log_msg(enum log_level level, const char *module, const char *fmt, ...)
     gmtime_r(&ts.tv_sec, &tm);
     n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
     n += (size_t)snprintf(line + n, sizeof line - n, ".%03ldZ %s %s: ", ts.tv_nsec / 1000000L,
-                          names[level], module);
+                          log_level_names[level], module);
     if (n < sizeof line) {
         va_start(ap, fmt);
         int m = vsnprintf(line + n, sizeof line - n, fmt, ap);

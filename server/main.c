@@ -36,7 +36,6 @@ int main(int argc, char **argv)
     bool help;
     char *pos[1];
     int npos, rc = 1;
-    enum log_level lvl = LOG_INFO;
 
     if (argc >= 2 && strcmp(argv[1], "rules") == 0)
         return rules_cli_main(argc - 1, argv + 1);
@@ -63,8 +62,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bulwarkd: %s\n", err);
         goto out;
     }
-    log_level_parse(cfg.log_level, &lvl);
-    log_set_level(lvl);
+    log_set_level((enum log_level)cfg.log_level);
     rc = server_run(&cfg);
 out:
     config_release(server_config_table, server_config_table_len, &cfg);

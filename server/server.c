@@ -508,13 +508,13 @@ int server_run(const struct server_config *cfg)
         goto out_loop;
     }
     so.path = cfg->db;
-    so.sync_full = strcmp(cfg->sync, "full") == 0;
+    so.sync_full = cfg->db_sync == CONFIG_SYNC_FULL;
     if (store_open(&store, &so, err, sizeof err) < 0) {
         log_msg(LOG_ERROR, "server", "store: %s", err);
         goto out_loop;
     }
     log_msg(LOG_INFO, "server", "bulwarkd %s, database %s (synchronous=%s)", BULWARK_VERSION,
-            cfg->db, cfg->sync);
+            cfg->db, config_sync_choices[cfg->db_sync]);
     if (server_open_rules(srv, store) < 0) {
         store_close(store);
         goto out_loop;

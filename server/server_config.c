@@ -6,7 +6,12 @@
 #include "bulwark/log.h"
 #include "bulwark/server.h"
 
-#define F(k, t, m, d, h, lo, hi) {k, t, offsetof(struct server_config, m), d, h, lo, hi}
+#define F(k, t, m, d, h, lo, hi) {k, t, offsetof(struct server_config, m), d, h, lo, hi, NULL}
+/* An enumerated option: the default is a choice, the field an int. */
+#define E(k, m, d, h, ch) {k, CONFIG_ENUM, offsetof(struct server_config, m), d, h, 0, 0, ch}
+
+static const char *const api_tls_names[] = {"auto", "on", "off", NULL};
+const char *const server_forward_format_names[] = {"cef", "json", "ecs", "ocsf", NULL};
 
 const struct config_field server_config_table[] = {
     F("listen", CONFIG_STRING, listen, "127.0.0.1:7443",
@@ -31,8 +36,9 @@ const struct config_field server_config_table[] = {
       "batches an agent may send before an ack", 1, 1024),
     F("queue_events", CONFIG_U64, queue_events, "262144",
       "events queued for the store before reading stops (back-pressure)", 1024, 100000000),
-    F("sync", CONFIG_STRING, sync, "full",
-      "full: an ack survives power loss; normal: survives a crash of bulwarkd only", 0, 0),
+    E("db_sync", db_sync, "full",
+      "full: an ack survives power loss; normal: survives a crash of bulwarkd only",
+      config_sync_choices),
     F("rules", CONFIG_STRING, rules, BULWARK_RULES_DIR,
       "comma-separated rule files and directories (*.yaml); empty = no rules", 0, 0),
     F("alert_suppression_ms", CONFIG_U32, alert_suppression_ms, "600000",
@@ -40,13 +46,13 @@ const struct config_field server_config_table[] = {
       86400000),
     F("state_save_interval_ms", CONFIG_U32, state_save_interval_ms, "60000",
       "how often detector state is saved to the database", 1000, 86400000),
-    F("log_level", CONFIG_STRING, log_level, "info", "debug, info, warn or error", 0, 0),
+    E("log_level", log_level, "info", "the lowest level logged", log_level_names),
     F("api_listen", CONFIG_STRING, api_listen, "",
       "address:port of the REST API and dashboard; empty = off (port 0 picks a free one)", 0,
       0),
-    F("api_tls", CONFIG_STRING, api_tls, "auto",
+    E("api_tls", api_tls, "auto",
       "auto: HTTPS with tls_cert/tls_key unless api_listen is loopback; on; off (loopback only)",
-      0, 0),
+      api_tls_names),
     F("api_threads", CONFIG_U32, api_threads, "4", "the API's worker threads", 1, 64),
     F("api_max_connections", CONFIG_U32, api_max_connections, "256",
       "most API connections at once", 1, 65536),
@@ -70,8 +76,8 @@ const struct config_field server_config_table[] = {
       "host:port of a syslog receiver over TLS (RFC 5425) that gets alerts; empty = none", 0, 0),
     F("forward_syslog_ca", CONFIG_STRING, forward_syslog_ca, "",
       "CA bundle that signs the syslog receiver's certificate; empty = the system's", 0, 0),
-    F("forward_format", CONFIG_STRING, forward_format, "cef",
-      "syslog message format: cef, json (native), ecs or ocsf", 0, 0),
+    E("forward_format", forward_format, "cef",
+      "syslog message format: cef, json (native), ecs or ocsf", server_forward_format_names),
     F("forward_hec_url", CONFIG_STRING, forward_hec_url, "",
       "https://host:port[/path] of a Splunk HTTP Event Collector; empty = none", 0, 0),
     F("forward_hec_token_file", CONFIG_STRING, forward_hec_token_file, "",
@@ -84,8 +90,9 @@ const struct config_field server_config_table[] = {
       "file holding the webhook's HMAC-SHA256 key", 0, 0),
     F("forward_webhook_ca", CONFIG_STRING, forward_webhook_ca, "",
       "CA bundle for the webhook's certificate; empty = the system's", 0, 0),
-    F("forward_json_format", CONFIG_STRING, forward_json_format, "json",
-      "record format in HEC and webhook bodies: json (native), ecs or ocsf", 0, 0),
+    E("forward_json_format", forward_json_format, "json",
+      "record format in HEC and webhook bodies: json (native), ecs or ocsf",
+      server_forward_format_names + 1),
     F("forward_events", CONFIG_BOOL, forward_events, "false",
       "forward events as well as alerts", 0, 0),
     F("forward_poll_ms", CONFIG_U32, forward_poll_ms, "1000",
@@ -97,8 +104,7 @@ const size_t server_config_table_len = sizeof server_config_table / sizeof serve
 
 int server_config_check(const struct server_config *c, char *err, size_t errlen)
 {
-    enum log_level lvl;
-
+    /* The enumerated options are checked as they are set (CONFIG_ENUM). */
     if (!*c->tls_ca || !*c->tls_cert || !*c->tls_key) {
         snprintf(err, errlen, "tls_ca, tls_cert and tls_key are required (deploy/gen-certs.sh "
                               "makes a dev CA)");
@@ -106,30 +112,6 @@ int server_config_check(const struct server_config *c, char *err, size_t errlen)
     }
     if (!*c->db) {
         snprintf(err, errlen, "'db' must name a file");
-        return BW_ECONFIG;
-    }
-    if (strcmp(c->sync, "full") != 0 && strcmp(c->sync, "normal") != 0) {
-        snprintf(err, errlen, "'sync' must be full or normal, not '%s'", c->sync);
-        return BW_ECONFIG;
-    }
-    if (log_level_parse(c->log_level, &lvl) < 0) {
-        snprintf(err, errlen, "'log_level' must be debug, info, warn or error");
-        return BW_ECONFIG;
-    }
-    if (strcmp(c->api_tls, "auto") != 0 && strcmp(c->api_tls, "on") != 0 &&
-        strcmp(c->api_tls, "off") != 0) {
-        snprintf(err, errlen, "'api_tls' must be auto, on or off, not '%s'", c->api_tls);
-        return BW_ECONFIG;
-    }
-    if (strcmp(c->forward_format, "cef") != 0 && strcmp(c->forward_format, "json") != 0 &&
-        strcmp(c->forward_format, "ecs") != 0 && strcmp(c->forward_format, "ocsf") != 0) {
-        snprintf(err, errlen, "'forward_format' must be cef, json, ecs or ocsf");
-        return BW_ECONFIG;
-    }
-    if (strcmp(c->forward_json_format, "json") != 0 &&
-        strcmp(c->forward_json_format, "ecs") != 0 &&
-        strcmp(c->forward_json_format, "ocsf") != 0) {
-        snprintf(err, errlen, "'forward_json_format' must be json, ecs or ocsf");
         return BW_ECONFIG;
     }
     if (*c->forward_hec_url &&

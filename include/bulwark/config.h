@@ -19,6 +19,7 @@ enum config_type {
     CONFIG_U64,     /* uint64_t */
     CONFIG_DOUBLE,  /* double */
     CONFIG_BOOL,    /* bool: true/false/yes/no/on/off/1/0 */
+    CONFIG_ENUM,    /* int: the index of the value in choices */
 };
 
 struct config_field {
@@ -28,7 +29,13 @@ struct config_field {
     const char *def;   /* default as text; NULL = empty string / 0 */
     const char *help;
     uint64_t min, max; /* for integer types; max 0 = no bound */
+    const char *const *choices;  /* CONFIG_ENUM: the values, NULL-terminated */
 };
+
+/* SQLite's synchronous setting of a database (bulwarkd's db_sync, the
+ * agent's spool_sync): the choices in enum order, NULL-terminated. */
+enum config_sync { CONFIG_SYNC_FULL = 0, CONFIG_SYNC_NORMAL };
+extern const char *const config_sync_choices[];
 
 /* Sets every field to its default. */
 int config_defaults(const struct config_field *table, size_t n, void *dst);

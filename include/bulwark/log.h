@@ -6,6 +6,9 @@
 #include <stdio.h>
 
 enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
+/* "debug", "info", "warn", "error" in enum order, NULL-terminated (also the
+ * choices of the log_level option). */
+extern const char *const log_level_names[];
 
 /* Sets the lowest level that is written (default LOG_INFO). Call before
  * starting threads; the logger itself is thread-safe (one fprintf a line). */

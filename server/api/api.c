@@ -941,8 +941,8 @@ int api_start(struct api **out, struct server *srv)
             log_msg(LOG_WARN, "api", "no dashboard at '%s': %s", cfg->web_root,
                     strerror(errno));
     }
-    a->tls = strcmp(cfg->api_tls, "on") == 0 ||
-             (strcmp(cfg->api_tls, "auto") == 0 && !addr_is_loopback(&ss));
+    a->tls = cfg->api_tls == SERVER_API_TLS_ON ||
+             (cfg->api_tls == SERVER_API_TLS_AUTO && !addr_is_loopback(&ss));
     if (!a->tls && !addr_is_loopback(&ss)) {
         log_msg(LOG_ERROR, "api",
                 "plain HTTP is served only on loopback; '%s' needs --api-tls on or auto",

@@ -735,13 +735,15 @@ int forward_start(struct forwarder **out, const struct server_config *cfg)
         snprintf(f->hostname, sizeof f->hostname, "-");
     if (*cfg->forward_syslog)
         rc = S_dest(f, FWD_SYSLOG, cfg->forward_syslog, cfg->forward_syslog_ca, NULL,
-                    cfg->forward_format);
+                    server_forward_format_names[cfg->forward_format]);
     if (rc == 0 && *cfg->forward_hec_url)
         rc = S_dest(f, FWD_HEC, cfg->forward_hec_url, cfg->forward_hec_ca,
-                    cfg->forward_hec_token_file, cfg->forward_json_format);
+                    cfg->forward_hec_token_file,
+                    server_forward_format_names[1 + cfg->forward_json_format]);
     if (rc == 0 && *cfg->forward_webhook_url)
         rc = S_dest(f, FWD_WEBHOOK, cfg->forward_webhook_url, cfg->forward_webhook_ca,
-                    cfg->forward_webhook_secret_file, cfg->forward_json_format);
+                    cfg->forward_webhook_secret_file,
+                    server_forward_format_names[1 + cfg->forward_json_format]);
     for (size_t i = 0; rc == 0 && i < f->n; i++) {
         if (pthread_create(&f->d[i].thread, NULL, S_run, &f->d[i]) != 0) {
             rc = BW_ENOMEM;

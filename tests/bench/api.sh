@@ -63,7 +63,7 @@ echo "api-bench: store built and queried in $(awk -v a="$t0" -v b="$(date +%s.%N
 # ------------------------------------------------------------ server
 bash deploy/gen-certs.sh "$tmp/certs" bench-agent >/dev/null
 token=$("$bulwarkd" token create --role viewer --name bench --db "$db" 2>/dev/null)
-"$bulwarkd" --listen=127.0.0.1:0 --db="$db" --sync=full --api-listen=127.0.0.1:0 \
+"$bulwarkd" --listen=127.0.0.1:0 --db="$db" --db-sync=full --api-listen=127.0.0.1:0 \
     --tls-ca="$tmp/certs/ca.pem" --tls-cert="$tmp/certs/server.pem" \
     --tls-key="$tmp/certs/server.key" --rules="$root/rules" --max-connections=1000 \
     >"$tmp/server.log" 2>&1 &

@@ -49,7 +49,7 @@ done
 bash deploy/gen-certs.sh "$tmp/certs" "${ids[@]}" >/dev/null
 
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$bin/bulwarkd" --listen="127.0.0.1:$port" --db="$tmp/server.db" --sync="$sync" \
+"$bin/bulwarkd" --listen="127.0.0.1:$port" --db="$tmp/server.db" --db-sync="$sync" \
     --tls_ca="$tmp/certs/ca.pem" --tls_cert="$tmp/certs/server.pem" \
     --tls_key="$tmp/certs/server.key" 2>"$tmp/server.log" &
 server_pid=$!

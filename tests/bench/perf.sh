@@ -112,7 +112,7 @@ now_s() {
 # start_server NAME [PORT]: bulwarkd on $tmp/NAME.db; sets server_pid, port.
 start_server() {
     local name=$1 want_port=${2:-0} i
-    "$bulwarkd" --listen="127.0.0.1:$want_port" --db="$tmp/$name.db" --sync="$sync" \
+    "$bulwarkd" --listen="127.0.0.1:$want_port" --db="$tmp/$name.db" --db-sync="$sync" \
         --tls_ca="$tmp/certs/ca.pem" --tls_cert="$tmp/certs/server.pem" \
         --tls_key="$tmp/certs/server.key" --rules="$rules" --max_connections=12000 \
         >>"$tmp/$name.server.log" 2>&1 &

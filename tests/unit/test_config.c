@@ -22,11 +22,11 @@ struct opts {
 };
 
 static const struct config_field table[] = {
-    {"listen", CONFIG_STRING, offsetof(struct opts, listen), "127.0.0.1:7443", "address", 0, 0},
-    {"max_frame", CONFIG_U32, offsetof(struct opts, max_frame), "1048576", "bytes", 1024, 16777216},
-    {"big", CONFIG_U64, offsetof(struct opts, big), NULL, "n", 0, 0},
-    {"rate", CONFIG_DOUBLE, offsetof(struct opts, rate), "2.5", "r", 0, 0},
-    {"flag", CONFIG_BOOL, offsetof(struct opts, flag), "false", "f", 0, 0},
+    {"listen", CONFIG_STRING, offsetof(struct opts, listen), "127.0.0.1:7443", "address", 0, 0, NULL},
+    {"max_frame", CONFIG_U32, offsetof(struct opts, max_frame), "1048576", "bytes", 1024, 16777216, NULL},
+    {"big", CONFIG_U64, offsetof(struct opts, big), NULL, "n", 0, 0, NULL},
+    {"rate", CONFIG_DOUBLE, offsetof(struct opts, rate), "2.5", "r", 0, 0, NULL},
+    {"flag", CONFIG_BOOL, offsetof(struct opts, flag), "false", "f", 0, 0, NULL},
 };
 #define NT (sizeof table / sizeof table[0])
 
@@ -149,7 +149,7 @@ static void test_ms_option_duration(void **state)
 {
     struct { uint32_t t_ms; } o = {0};
     static const struct config_field t[] = {
-        {"idle_timeout_ms", CONFIG_U32, 0, "1000", "t", 0, 0},
+        {"idle_timeout_ms", CONFIG_U32, 0, "1000", "t", 0, 0, NULL},
     };
     char err[256];
     (void)state;
@@ -163,11 +163,33 @@ static void test_ms_option_duration(void **state)
     assert_int_equal(o.t_ms, 250);
 }
 
+/* An enumerated option takes one of its choices, stored as the index; any
+ * other value is refused with the choices named, and the field keeps its
+ * value. The default is the first choice when none is given. */
+static void test_enum_option(void **state)
+{
+    static const char *const modes[] = {"auto", "fanotify", "inotify", NULL};
+    struct { int mode; } o = {-1};
+    static const struct config_field t[] = {
+        {"file_mode", CONFIG_ENUM, 0, NULL, "m", 0, 0, modes},
+    };
+    char err[256];
+    (void)state;
+    assert_int_equal(config_defaults(t, 1, &o), 0);
+    assert_int_equal(o.mode, 0);
+    assert_int_equal(config_set(t, 1, &o, "file_mode", "inotify", err, sizeof err), 0);
+    assert_int_equal(o.mode, 2);
+    assert_int_equal(config_set(t, 1, &o, "file_mode", "Inotify", err, sizeof err), BW_EINVAL);
+    assert_string_equal(err, "'file_mode' must be auto, fanotify or inotify, not 'Inotify'");
+    assert_int_equal(o.mode, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_duration_grammar),
         cmocka_unit_test(test_ms_option_duration),
+        cmocka_unit_test(test_enum_option),
         cmocka_unit_test(test_defaults_file_args),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_bare_config),

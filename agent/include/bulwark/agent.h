@@ -18,6 +18,14 @@
 
 #include "bulwark/config.h"
 
+/* The values of the enumerated options, in the order of their choices in
+ * agent_config_table. */
+enum agent_source { AGENT_SOURCE_HOST = 0, AGENT_SOURCE_SYNTHETIC, AGENT_SOURCE_REPLAY,
+                    AGENT_SOURCE_NONE };
+enum agent_output { AGENT_OUTPUT_SERVER = 0, AGENT_OUTPUT_STDOUT };
+/* "host", "synthetic", ...: for logs. */
+extern const char *const agent_source_names[];
+
 struct agent_config {
     char *server;
     char *server_name;
@@ -29,9 +37,9 @@ struct agent_config {
     char *spool;
     uint64_t spool_max_events;
     uint64_t spool_max_bytes;
-    char *spool_sync;
-    char *source;
-    char *output;
+    int spool_sync;             /* enum config_sync */
+    int source;                 /* enum agent_source */
+    int output;                 /* enum agent_output */
     bool once;
     double synthetic_rate;
     uint64_t synthetic_count;
@@ -49,7 +57,7 @@ struct agent_config {
     uint32_t resource_interval_ms;
     uint32_t cmdline_max;
     char *file_paths;
-    char *file_mode;
+    int file_mode;              /* enum file_mode (collector.h) */
     char *trivy_dir;
     char *falco_file;
     uint32_t queue_events;
@@ -62,7 +70,7 @@ struct agent_config {
     char *label_region;
     char *label_environment;
     char *label_tenant;
-    char *log_level;
+    int log_level;              /* enum log_level */
 };
 
 extern const struct config_field agent_config_table[];

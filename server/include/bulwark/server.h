@@ -12,6 +12,12 @@
 
 #include "bulwark/config.h"
 
+/* The values of the enumerated options, in the order of their choices. */
+enum server_api_tls { SERVER_API_TLS_AUTO = 0, SERVER_API_TLS_ON, SERVER_API_TLS_OFF };
+/* "cef", "json", "ecs", "ocsf": forward_format indexes it, forward_json_format
+ * indexes it from "json" (server_forward_format_names + 1). */
+extern const char *const server_forward_format_names[];
+
 struct server_config {
     char *listen;
     char *db;
@@ -26,14 +32,14 @@ struct server_config {
     uint32_t max_batch_events;
     uint32_t max_inflight_batches;
     uint64_t queue_events;
-    char *sync;
+    int db_sync;               /* enum config_sync */
     char *rules;
     uint32_t alert_suppression_ms;
     uint32_t state_save_interval_ms;
-    char *log_level;
+    int log_level;             /* enum log_level */
     /* the REST API (server/api/) */
     char *api_listen;
-    char *api_tls;             /* auto (HTTPS unless loopback), on, off (loopback only) */
+    int api_tls;               /* enum server_api_tls */
     uint32_t api_threads;
     uint32_t api_max_connections;
     uint32_t api_per_ip_connections;
@@ -46,14 +52,14 @@ struct server_config {
     /* forwarding to SIEMs (server/api/forward.c) */
     char *forward_syslog;          /* host:port of an RFC 5425 (syslog over TLS) receiver */
     char *forward_syslog_ca;
-    char *forward_format;          /* syslog message: cef, json, ecs, ocsf */
+    int forward_format;            /* syslog message: server_forward_format_names */
     char *forward_hec_url;         /* https://host:port[/path] of a Splunk HEC */
     char *forward_hec_token_file;
     char *forward_hec_ca;
     char *forward_webhook_url;     /* https://host:port/path, HMAC-SHA256 signed */
     char *forward_webhook_secret_file;
     char *forward_webhook_ca;
-    char *forward_json_format;  /* json, ecs, ocsf */
+    int forward_json_format;    /* server_forward_format_names + 1 (no cef) */
     bool forward_events;           /* events too, not only alerts */
     uint32_t forward_poll_ms;
     uint32_t forward_retry_max_ms;
