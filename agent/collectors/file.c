@@ -65,6 +65,7 @@
 #include "bulwark/containers.h"
 #include "bulwark/err.h"
 #include "bulwark/evjson.h"
+#include "bulwark/hash.h"
 #include "bulwark/log.h"
 #include "bulwark/procfs.h"
 
@@ -165,23 +166,14 @@ struct file_col {
 
 /* ------------------------------------------------------------- helpers */
 
-static uint64_t file_fnv(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 1099511628211ULL;
-    return h;
-}
-
 static uint64_t file_key_wd(int wd)
 {
-    return file_fnv(1469598103934665603ULL, &wd, sizeof wd) | 1;  /* odd: inotify */
+    return bw_hash(&wd, sizeof wd) | 1;  /* odd: inotify */
 }
 
 static uint64_t file_key_fh(const unsigned char *fh, size_t n)
 {
-    return file_fnv(1469598103934665603ULL, fh, n) & ~1ULL;       /* even: fanotify */
+    return bw_hash(fh, n) & ~1ULL;       /* even: fanotify */
 }
 
 static int file_set(char **dst, const char *v)
@@ -729,7 +721,8 @@ static void file_emit(struct file_col *f, Bulwark__V1__FileAccess__Op op, uint16
 
 static uint64_t file_path_key(uint16_t root, const char *path)
 {
-    return file_fnv(file_fnv(1469598103934665603ULL, &root, sizeof root), path, strlen(path));
+    /* the root mixed in after the hash: the same path under two roots differs */
+    return bw_hash(path, strlen(path)) ^ ((uint64_t)root + 1) * 0x9e3779b97f4a7c15ULL;
 }
 
 /* Write coalescing: true when (path, pid) is already dirty. */

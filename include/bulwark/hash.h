@@ -1,5 +1,8 @@
 /* hash.h - the one hash function of Bulwark's in-memory maps (the store's
- * dimension and mark caches, the server's table of connected agents).
+ * dimension and mark caches, the server's table of connected agents, the
+ * rules engine's LRU maps (server/rules/lru.h), the agent's file watches).
+ * Checksums of saved state are not hashing for a map and use their own
+ * (anomaly_blob_checksum, fixed by the blob format).
  *
  * Keys are container ids (64 hex digits), agent ids, host names and small
  * binary keys: hashed eight bytes at a time (a byte-at-a-time hash of a

@@ -42,6 +42,7 @@
 #include <string.h>
 
 #include "bulwark/err.h"
+#include "lru.h"
 
 #define ANOMALY_KEY_MAX 1024u
 #define ANOMALY_VERSION 1u      /* first-seen blobs */
@@ -67,33 +68,6 @@ static uint64_t hash_bytes(const void *p, size_t n)
     h ^= h >> 27;
     h *= 0x94d049bb133111ebULL;
     h ^= h >> 31;
-    return h;
-}
-
-/* Hash of an LRU key (container ids, image digests: 64-71 bytes), eight
- * bytes a step. Never saved (restore hashes the keys again), so it is free
- * to differ from hash_bytes, whose values are part of the blob format. */
-uint64_t anomaly_key_hash(const char *p, size_t n)
-{
-    uint64_t h = 0x9e3779b97f4a7c15ULL ^ n, w;
-    bool long_key = n >= 8;
-
-    for (; n >= 8; p += 8, n -= 8) {
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdULL;
-        h ^= h >> 32;
-    }
-    w = 0;
-    if (long_key && n) {  /* the tail as the top of the last eight bytes: no variable copy */
-        memcpy(&w, p + n - 8, 8);
-        w >>= 8 * (8 - n);
-    } else {
-        memcpy(&w, p, n);
-    }
-    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 29;
-    h *= 0xbf58476d1ce4e5b9ULL;
-    h ^= h >> 32;
     return h;
 }
 
@@ -127,173 +101,16 @@ uint64_t anomaly_blob_checksum(const uint8_t *p, size_t n)
 
 /* ------------------------------------------------------ the LRU map */
 
-/* A node is the first member of each detector's entry; the key is stored
- * right after the entry in the same allocation. */
-struct lru_node {
-    struct lru_node *hnext;        /* bucket chain */
-    struct lru_node *prev, *next;  /* recency list; head.next is the newest */
-    uint64_t hash;
-    size_t klen;
-    const char *key;
-};
-
-struct lru {
-    struct lru_node **bucket;
-    size_t nbucket;  /* a power of two */
-    size_t n;
-    size_t max;
-    struct lru_node head;  /* sentinel of the recency list */
-};
-
-static int lru_init(struct lru *l, size_t max)
-{
-    *l = (struct lru){.max = max, .nbucket = 64};
-    l->head.prev = l->head.next = &l->head;
-    l->bucket = calloc(l->nbucket, sizeof *l->bucket);
-    return l->bucket ? 0 : BW_ENOMEM;
-}
-
-static void list_unlink(struct lru_node *e)
-{
-    e->prev->next = e->next;
-    e->next->prev = e->prev;
-}
-
-static void list_after(struct lru_node *at, struct lru_node *e)
-{
-    e->prev = at;
-    e->next = at->next;
-    at->next->prev = e;
-    at->next = e;
-}
-
-static struct lru_node *lru_find(struct lru *l, const char *key, size_t klen, uint64_t h)
-{
-    for (struct lru_node *e = l->bucket[h & (l->nbucket - 1)]; e; e = e->hnext)
-        if (e->hash == h && e->klen == klen && memcmp(e->key, key, klen) == 0)
-            return e;
-    return NULL;
-}
-
-static void lru_touch(struct lru *l, struct lru_node *e)
-{
-    list_unlink(e);
-    list_after(&l->head, e);
-}
-
-/* Removes e from the hash chains and the list (the caller frees it). */
-static void lru_remove(struct lru *l, struct lru_node *e)
-{
-    struct lru_node **pp = &l->bucket[e->hash & (l->nbucket - 1)];
-    while (*pp != e)
-        pp = &(*pp)->hnext;
-    *pp = e->hnext;
-    list_unlink(e);
-    l->n--;
-}
-
-/* Doubles the bucket array while the load passes 1 (best effort: a failed
- * grow only lengthens the chains). */
-static void lru_grow(struct lru *l)
-{
-    size_t nb = l->nbucket * 2;
-    struct lru_node **b = calloc(nb, sizeof *b);
-    if (!b)
-        return;
-    for (struct lru_node *e = l->head.next; e != &l->head; e = e->next) {
-        e->hnext = b[e->hash & (nb - 1)];
-        b[e->hash & (nb - 1)] = e;
-    }
-    free(l->bucket);
-    l->bucket = b;
-    l->nbucket = nb;
-}
-
-/* Links a new node (hash/key set by the caller) as the newest, or as the
- * oldest when at_tail (restore keeps the saved order). */
-static void lru_insert(struct lru *l, struct lru_node *e, bool at_tail)
-{
-    size_t i = e->hash & (l->nbucket - 1);
-    e->hnext = l->bucket[i];
-    l->bucket[i] = e;
-    list_after(at_tail ? l->head.prev : &l->head, e);
-    if (++l->n > l->nbucket)
-        lru_grow(l);
-}
-
-static struct lru_node *lru_oldest(struct lru *l)
-{
-    return l->n ? l->head.prev : NULL;
-}
-
-/* Allocates an entry of `size` bytes with the key copied after it. */
-static void *entry_alloc(size_t size, const char *key, size_t klen, uint64_t h)
-{
-    char *m = calloc(1, size + klen + 1);
-    if (!m)
-        return NULL;
-    memcpy(m + size, key, klen);
-    struct lru_node *n = (struct lru_node *)m;
-    n->hash = h;
-    n->klen = klen;
-    n->key = m + size;
-    return m;
-}
-
-/* Frees every entry (free_fn for each) and the buckets. */
-static void lru_release(struct lru *l, void (*free_fn)(struct lru_node *))
-{
-    if (!l->bucket)
-        return;
-    for (struct lru_node *e = l->head.next, *nx; e != &l->head; e = nx) {
-        nx = e->next;
-        free_fn(e);
-    }
-    free(l->bucket);
-    *l = (struct lru){0};
-}
-
-/* Moves the state of src into dst (both initialised; dst's old state
- * released by the caller first). The sentinel is re-pointed. */
-static void lru_move(struct lru *dst, struct lru *src)
-{
-    *dst = *src;
-    if (src->n == 0) {
-        dst->head.prev = dst->head.next = &dst->head;
-    } else {
-        dst->head.next->prev = &dst->head;
-        dst->head.prev->next = &dst->head;
-    }
-    *src = (struct lru){0};
-}
-
-/* Finds the entry of key or makes one (`size` bytes, zeroed, the key after
- * it), evicting the least recently used entry (free_fn) when full; either
- * way the entry becomes the newest. *created tells which. 0, BW_EINVAL (an
- * empty key), BW_ETOOBIG (past ANOMALY_KEY_MAX) or BW_ENOMEM. */
-static int lru_get(struct lru *l, const char *key, size_t size,
-                   void (*free_fn)(struct lru_node *), struct lru_node **out, bool *created)
+/* The entry of key in l (lru.h), made when missing: an empty key or one
+ * past ANOMALY_KEY_MAX is refused (BW_EINVAL, BW_ETOOBIG), else as lru_get. */
+static int key_get(struct lru *l, const char *key, size_t size, lru_free_fn free_fn,
+                   struct lru_node **out, bool *created)
 {
     size_t klen = strlen(key);
+
     if (klen == 0 || klen > ANOMALY_KEY_MAX)
         return klen ? BW_ETOOBIG : BW_EINVAL;
-    uint64_t h = anomaly_key_hash(key, klen);
-    struct lru_node *n = lru_find(l, key, klen, h);
-    *created = !n;
-    if (n) {
-        lru_touch(l, n);
-    } else {
-        if (!(n = entry_alloc(size, key, klen, h)))
-            return BW_ENOMEM;
-        if (l->n >= l->max) {
-            struct lru_node *old = lru_oldest(l);
-            lru_remove(l, old);
-            free_fn(old);
-        }
-        lru_insert(l, n, false);
-    }
-    *out = n;
-    return 0;
+    return lru_get(l, key, klen, size, free_fn, out, created);
 }
 
 /* ------------------------------------------------- blob writer/reader */
@@ -455,7 +272,7 @@ static int lru_restore(struct lru *l, size_t max, const uint8_t *p, size_t n, co
         const char *key = rd_key(&r, &klen);
         if (r.bad)
             break;
-        uint64_t h = anomaly_key_hash(key, klen);
+        uint64_t h = lru_hash(key, klen);
         if (lru_find(&fresh, key, klen, h)) {
             r.bad = true;  /* a key twice: not a blob we wrote */
             break;
@@ -584,7 +401,7 @@ int anomaly_cpu_observe(struct anomaly_cpu *d, const char *key, int64_t time_ns,
 
     if (!d || !key || !isfinite(value))
         return BW_EINVAL;
-    if ((rc = lru_get(&d->keys, key, sizeof(struct cpu_entry), cpu_entry_free, &n, &created)) < 0)
+    if ((rc = key_get(&d->keys, key, sizeof(struct cpu_entry), cpu_entry_free, &n, &created)) < 0)
         return rc;
     struct cpu_entry *e = (struct cpu_entry *)n;
     if (!cpu_grace(&d->p, e, time_ns))
@@ -669,7 +486,7 @@ static int cpu_entry_read(struct rd *r, const char *key, size_t klen, uint64_t h
         return BW_EINVAL;
     if (!out)
         return 0;
-    struct cpu_entry *e = entry_alloc(sizeof *e, key, klen, h);
+    struct cpu_entry *e = lru_entry_alloc(sizeof *e, key, klen, h);
     if (!e)
         return BW_ENOMEM;
     struct lru_node node = e->node;
@@ -835,7 +652,7 @@ int anomaly_firstseen_observe(struct anomaly_firstseen *d, const char *group, co
     uint64_t h = hash_bytes(value, strlen(value));
     struct lru_node *n;
     bool created;
-    int rc = lru_get(&d->groups, group, sizeof(struct fs_group), fs_group_free, &n, &created);
+    int rc = key_get(&d->groups, group, sizeof(struct fs_group), fs_group_free, &n, &created);
     if (rc < 0)
         return rc;
     struct fs_group *g = (struct fs_group *)n;
@@ -917,7 +734,7 @@ static int fs_group_read(struct rd *r, const char *key, size_t klen, uint64_t h,
         return BW_EINVAL;
     if (!out)  /* a group past max_groups (the oldest): checked and dropped */
         return fs_restore_values(r, NULL, 0) < 0 ? BW_EINVAL : 0;
-    struct fs_group *g = entry_alloc(sizeof *g, key, klen, h);
+    struct fs_group *g = lru_entry_alloc(sizeof *g, key, klen, h);
     if (!g)
         return BW_ENOMEM;
     g->first_ns = first_ns;

@@ -14,6 +14,7 @@
 
 #include "bulwark/err.h"
 #include "internal.h"
+#include "lru.h"
 
 #define STATE_VERSION 1
 #define EVI_AGENT_MAX 65
@@ -25,27 +26,21 @@ struct evi {
     uint64_t epoch, seq;
 };
 
-struct lru_entry {
-    struct lru_entry *hnext, *prev, *next;
-    uint64_t hash;
-    char *key;
-    /* the slot's bytes follow at LRU_SLOT_OFF (no flexible array member:
-     * the list head embeds an entry, which ISO C does not allow with one) */
+/* A map from group key to a fixed-size slot: the engine's one LRU (lru.h),
+ * each entry the node, then the slot at SLOT_OFF (16-byte aligned), then
+ * the key. */
+struct smap {
+    struct lru l;
+    size_t slot_size;
 };
 
-#define LRU_SLOT_OFF ((sizeof(struct lru_entry) + 15) & ~(size_t)15)
-#define LRU_SLOT(e) ((unsigned char *)(e) + LRU_SLOT_OFF)
-
-struct lru {
-    struct lru_entry **buckets;
-    size_t nb, n, max, slot_size;
-    struct lru_entry head;   /* head.next: most recent; head.prev: oldest */
-};
+#define SLOT_OFF ((sizeof(struct lru_node) + 15) & ~(size_t)15)
+#define SLOT(e) ((unsigned char *)(e) + SLOT_OFF)
 
 struct rstate {
     enum rule_type type;
-    struct lru win;          /* running_image: the running table */
-    struct lru held;         /* running_image: the findings held */
+    struct smap win;         /* running_image: the running table */
+    struct smap held;        /* running_image: the findings held */
     struct anomaly_cpu *cpu;
     struct anomaly_firstseen *fs;
     uint32_t count;          /* threshold ring size */
@@ -83,111 +78,44 @@ struct ri_find {             /* keyed "<digest or reference>|<id>|<package>|<ver
     struct evi e;
 };
 
-static uint64_t key_hash(const char *s)
+static int smap_init(struct smap *m, size_t max, size_t slot_size)
 {
-    return anomaly_key_hash(s, strlen(s));
+    m->slot_size = slot_size;
+    return lru_init(&m->l, max);
 }
 
-static int lru_init(struct lru *l, size_t max, size_t slot_size)
+static void smap_release(struct smap *m)
 {
-    memset(l, 0, sizeof *l);
-    l->max = max ? max : 1;
-    l->slot_size = slot_size;
-    l->nb = 64;
-    while (l->nb < l->max && l->nb < (1u << 20))
-        l->nb *= 2;
-    l->buckets = calloc(l->nb, sizeof *l->buckets);
-    l->head.next = l->head.prev = &l->head;
-    return l->buckets ? 0 : BW_ENOMEM;
-}
-
-static void lru_unlink(struct lru *l, struct lru_entry *e)
-{
-    struct lru_entry **pp = &l->buckets[e->hash & (l->nb - 1)];
-
-    while (*pp != e)
-        pp = &(*pp)->hnext;
-    *pp = e->hnext;
-    e->prev->next = e->next;
-    e->next->prev = e->prev;
-    l->n--;
-}
-
-static void lru_release(struct lru *l)
-{
-    struct lru_entry *e, *nx;
-
-    if (!l->buckets)
-        return;
-    for (e = l->head.next; e != &l->head; e = nx) {
-        nx = e->next;
-        free(e->key);
-        free(e);
-    }
-    free(l->buckets);
-    l->buckets = NULL;
-}
-
-static void lru_front(struct lru *l, struct lru_entry *e)
-{
-    e->next = l->head.next;
-    e->prev = &l->head;
-    l->head.next->prev = e;
-    l->head.next = e;
+    lru_release(&m->l, NULL);
 }
 
 /* The slot for key (created zeroed when missing, *created then set when
  * created is not NULL; the oldest key is evicted at the bound). Becomes the
  * most recent. NULL on ENOMEM. */
-static void *lru_add(struct lru *l, const char *key, bool *created)
+static void *smap_add(struct smap *m, const char *key, bool *created)
 {
-    uint64_t h = key_hash(key);
-    struct lru_entry *e;
+    struct lru_node *e;
+    bool made;
 
-    for (e = l->buckets[h & (l->nb - 1)]; e; e = e->hnext) {
-        if (e->hash == h && strcmp(e->key, key) == 0) {
-            e->prev->next = e->next;
-            e->next->prev = e->prev;
-            lru_front(l, e);
-            return LRU_SLOT(e);
-        }
-    }
-    if (created)
-        *created = true;
-    if (l->n >= l->max) {
-        struct lru_entry *old = l->head.prev;
-
-        lru_unlink(l, old);
-        free(old->key);
-        free(old);
-    }
-    e = calloc(1, LRU_SLOT_OFF + l->slot_size);
-    if (!e || !(e->key = strdup(key))) {
-        free(e);
+    if (lru_get(&m->l, key, strlen(key), SLOT_OFF + m->slot_size, NULL, &e, &made) < 0)
         return NULL;
-    }
-    e->hash = h;
-    e->hnext = l->buckets[h & (l->nb - 1)];
-    l->buckets[h & (l->nb - 1)] = e;
-    lru_front(l, e);
-    l->n++;
-    return LRU_SLOT(e);
+    if (made && created)
+        *created = true;
+    return SLOT(e);
 }
 
-static void *lru_get(struct lru *l, const char *key)
+static void *smap_get(struct smap *m, const char *key)
 {
-    return lru_add(l, key, NULL);
+    return smap_add(m, key, NULL);
 }
 
 /* The slot for key, or NULL; the recency order is not changed. */
-static void *lru_peek(const struct lru *l, const char *key)
+static void *smap_peek(const struct smap *m, const char *key)
 {
-    uint64_t h = key_hash(key);
+    size_t klen = strlen(key);
+    struct lru_node *e = lru_find(&m->l, key, klen, lru_hash(key, klen));
 
-    for (struct lru_entry *e = l->buckets[h & (l->nb - 1)]; e; e = e->hnext)
-        if (e->hash == h && strcmp(e->key, key) == 0)
-            return LRU_SLOT(e);
-    return NULL;
+    return e ? SLOT(e) : NULL;
 }
 
 /* ---------------------------------------------------------------- state */
@@ -225,12 +153,12 @@ struct rstate *rstate_new(const struct rule *r)
         break;
     case RT_THRESHOLD:
     case RT_CORRELATE:
-        rc = lru_init(&s->win, r->max_groups, slot_size(r));
+        rc = smap_init(&s->win, r->max_groups, slot_size(r));
         break;
     case RT_RUNNING_IMAGE:
-        rc = lru_init(&s->win, r->run.max_images, sizeof(struct ri_run));
+        rc = smap_init(&s->win, r->run.max_images, sizeof(struct ri_run));
         if (rc == 0)
-            rc = lru_init(&s->held, r->run.max_findings, sizeof(struct ri_find));
+            rc = smap_init(&s->held, r->run.max_findings, sizeof(struct ri_find));
         break;
     default:
         break;
@@ -246,8 +174,8 @@ void rstate_free(struct rstate *s)
 {
     if (!s)
         return;
-    lru_release(&s->win);
-    lru_release(&s->held);
+    smap_release(&s->win);
+    smap_release(&s->held);
     anomaly_cpu_free(s->cpu);
     anomaly_firstseen_free(s->fs);
     free(s);
@@ -337,7 +265,7 @@ static bool within(int64_t now, int64_t then, int64_t w)
 int rstate_threshold(struct rstate *s, const struct rule *r, struct evctx *c, const char *key,
                      struct rules_evidence *ev, size_t *n_ev)
 {
-    unsigned char *slot = lru_get(&s->win, key);
+    unsigned char *slot = smap_get(&s->win, key);
     struct tslot_head *h = (struct tslot_head *)slot;
     int64_t *times, now = c->ev->time_ns;
     struct evi *e;
@@ -369,7 +297,7 @@ int rstate_threshold(struct rstate *s, const struct rule *r, struct evctx *c, co
 int rstate_correlate(struct rstate *s, const struct rule *r, struct evctx *c, const char *key,
                      const bool *matched, struct rules_evidence *ev, size_t *n_ev)
 {
-    struct cslot *sl = lru_get(&s->win, key);
+    struct cslot *sl = smap_get(&s->win, key);
     int64_t now = c->ev->time_ns;
     size_t n = r->nmembers, last = 0;
 
@@ -491,8 +419,8 @@ static bool ri_same_image(const struct ri_find *f, const struct ri_run *r)
 static struct ri_run *ri_find_ref(struct rstate *s, const struct rule *r, const char *ref,
                                   int64_t now)
 {
-    for (struct lru_entry *e = s->win.head.next; e != &s->win.head; e = e->next) {
-        struct ri_run *run = (struct ri_run *)LRU_SLOT(e);
+    for (struct lru_node *e = s->win.l.head.next; e != &s->win.l.head; e = e->next) {
+        struct ri_run *run = (struct ri_run *)SLOT(e);
 
         if (ri_recent(now, run->last_ns, r->run.window_ns) && strcmp(run->image, ref) == 0)
             return run;
@@ -519,7 +447,7 @@ int rstate_running_finding(struct rstate *s, const struct rule *r, struct evctx 
                  str_or_empty(v->package), str_or_empty(v->installed_version));
     if (n < 0 || (size_t)n >= sizeof key)
         return 0;
-    if (!(f = lru_get(&s->held, key)))
+    if (!(f = smap_get(&s->held, key)))
         return BW_ENOMEM;
     f->time_ns = now;
     f->cvss = v->cvss_score;
@@ -535,10 +463,10 @@ int rstate_running_finding(struct rstate *s, const struct rule *r, struct evctx 
     scopy(f->target, sizeof f->target, v->target);
     evi_set(&f->e, c);
     /* containers known by digest are under "d:", the others under "r:" */
-    if (ri_key(key, sizeof key, 'd', digest) && (run = lru_peek(&s->win, key)) &&
+    if (ri_key(key, sizeof key, 'd', digest) && (run = smap_peek(&s->win, key)) &&
         !ri_recent(now, run->last_ns, r->run.window_ns))
         run = NULL;
-    if (!run && ri_key(key, sizeof key, 'r', image) && (run = lru_peek(&s->win, key)) &&
+    if (!run && ri_key(key, sizeof key, 'r', image) && (run = smap_peek(&s->win, key)) &&
         !ri_recent(now, run->last_ns, r->run.window_ns))
         run = NULL;
     if (!run && !*digest)
@@ -565,7 +493,7 @@ int rstate_running_seen(struct rstate *s, const struct rule *r, struct evctx *c,
     /* the hot path: one lookup; the slot (which container of the image
      * witnesses that it runs, and with which event) is rewritten at a start
      * and when its evidence is half a window old */
-    if (!(run = lru_add(&s->win, key, &created)))
+    if (!(run = smap_add(&s->win, key, &created)))
         return BW_ENOMEM;
     started = created || !ri_recent(now, run->last_ns, r->run.window_ns);
     if (!started && now < run->last_ns)
@@ -583,14 +511,13 @@ int rstate_running_seen(struct rstate *s, const struct rule *r, struct evctx *c,
         return 0;
     /* The image starts running: its held findings fire (a linear pass over
      * at most max_findings, once per start; expired findings go). */
-    for (struct lru_entry *e = s->held.head.next, *nx; e != &s->held.head; e = nx) {
-        struct ri_find *f = (struct ri_find *)LRU_SLOT(e);
+    for (struct lru_node *e = s->held.l.head.next, *nx; e != &s->held.l.head; e = nx) {
+        struct ri_find *f = (struct ri_find *)SLOT(e);
         struct run_match m;
 
         nx = e->next;
         if (now > f->time_ns && (uint64_t)now - (uint64_t)f->time_ns > (uint64_t)r->run.hold_ns) {
-            lru_unlink(&s->held, e);
-            free(e->key);
+            lru_remove(&s->held.l, e);
             free(e);
             continue;
         }
@@ -627,22 +554,20 @@ static bool get_u32(const uint8_t **p, const uint8_t *end, uint32_t *v)
 
 /* A map: version, slot size, count, then oldest first: key length, key,
  * slot bytes (host layout: the blob is read back by the same build). */
-static int lru_save(const struct lru *l, struct buf *out)
+static int smap_save(const struct smap *m, struct buf *out)
 {
     int rc = put_u32(out, STATE_VERSION);
 
     if (rc == 0)
-        rc = put_u32(out, (uint32_t)l->slot_size);
+        rc = put_u32(out, (uint32_t)m->slot_size);
     if (rc == 0)
-        rc = put_u32(out, (uint32_t)l->n);
-    for (const struct lru_entry *e = l->head.prev; rc == 0 && e != &l->head; e = e->prev) {
-        size_t kl = strlen(e->key);
-
-        rc = put_u32(out, (uint32_t)kl);
+        rc = put_u32(out, (uint32_t)m->l.n);
+    for (const struct lru_node *e = m->l.head.prev; rc == 0 && e != &m->l.head; e = e->prev) {
+        rc = put_u32(out, (uint32_t)e->klen);
         if (rc == 0)
-            rc = put(out, e->key, kl);
+            rc = put(out, e->key, e->klen);
         if (rc == 0)
-            rc = put(out, LRU_SLOT(e), l->slot_size);
+            rc = put(out, SLOT(e), m->slot_size);
     }
     return rc;
 }
@@ -656,26 +581,27 @@ int rstate_save(const struct rstate *s, struct buf *out)
         return anomaly_cpu_save(s->cpu, out);
     if (s->fs)
         return anomaly_firstseen_save(s->fs, out);
-    if (!s->win.buckets)
+    if (!s->win.l.bucket)
         return 0;
-    rc = lru_save(&s->win, out);
-    if (rc == 0 && s->held.buckets)
-        rc = lru_save(&s->held, out);
+    rc = smap_save(&s->win, out);
+    if (rc == 0 && s->held.l.bucket)
+        rc = smap_save(&s->held, out);
     return rc;
 }
 
-/* Reads a map saved by lru_save from *p into fresh (initialised like l);
+/* Reads a map saved by smap_save from *p into fresh (initialised like m);
  * advances *p. */
-static int lru_load(const struct lru *l, struct lru *fresh, const uint8_t **p, const uint8_t *end)
+static int smap_load(const struct smap *m, struct smap *fresh, const uint8_t **p,
+                     const uint8_t *end)
 {
     uint32_t ver, ssz, cnt;
     char key[RULES_KEY_MAX];
     int rc;
 
     if (!get_u32(p, end, &ver) || ver != STATE_VERSION || !get_u32(p, end, &ssz) ||
-        ssz != l->slot_size || !get_u32(p, end, &cnt))
+        ssz != m->slot_size || !get_u32(p, end, &cnt))
         return BW_EINVAL;
-    rc = lru_init(fresh, l->max, l->slot_size);
+    rc = smap_init(fresh, m->l.max, m->slot_size);
     if (rc < 0)
         return rc;
     for (uint32_t i = 0; i < cnt; i++) {
@@ -689,7 +615,7 @@ static int lru_load(const struct lru *l, struct lru *fresh, const uint8_t **p, c
         memcpy(key, *p, kl);
         key[kl] = '\0';
         *p += kl;
-        slot = lru_get(fresh, key);
+        slot = smap_get(fresh, key);
         if (!slot) {
             rc = BW_ENOMEM;
             break;
@@ -698,50 +624,44 @@ static int lru_load(const struct lru *l, struct lru *fresh, const uint8_t **p, c
         *p += ssz;
     }
     if (rc < 0)
-        lru_release(fresh);
+        smap_release(fresh);
     return rc;
 }
 
-/* Moves fresh into *l (released first); the list head moved with the
- * struct copy, so its neighbours are re-pointed. */
-static void lru_replace(struct lru *l, struct lru *fresh)
+/* Moves fresh into *m (released first). */
+static void smap_replace(struct smap *m, struct smap *fresh)
 {
-    lru_release(l);
-    *l = *fresh;
-    if (l->n == 0) {
-        l->head.next = l->head.prev = &l->head;
-    } else {
-        l->head.next->prev = &l->head;
-        l->head.prev->next = &l->head;
-    }
+    smap_release(m);
+    m->slot_size = fresh->slot_size;
+    lru_move(&m->l, &fresh->l);
 }
 
 int rstate_restore(struct rstate *s, const uint8_t *p, size_t n)
 {
     const uint8_t *end = p + n;
-    struct lru fresh, held = {0};
+    struct smap fresh, held = {0};
     int rc;
 
     if (s->cpu)
         return anomaly_cpu_restore(s->cpu, p, n);
     if (s->fs)
         return anomaly_firstseen_restore(s->fs, p, n);
-    if (!s->win.buckets)
+    if (!s->win.l.bucket)
         return n == 0 ? 0 : BW_EINVAL;
-    rc = lru_load(&s->win, &fresh, &p, end);
+    rc = smap_load(&s->win, &fresh, &p, end);
     if (rc < 0)
         return rc;
-    if (s->held.buckets && (rc = lru_load(&s->held, &held, &p, end)) < 0) {
-        lru_release(&fresh);
+    if (s->held.l.bucket && (rc = smap_load(&s->held, &held, &p, end)) < 0) {
+        smap_release(&fresh);
         return rc;
     }
     if (p != end) {
-        lru_release(&fresh);
-        lru_release(&held);
+        smap_release(&fresh);
+        smap_release(&held);
         return BW_EINVAL;
     }
-    lru_replace(&s->win, &fresh);
-    if (s->held.buckets)
-        lru_replace(&s->held, &held);
+    smap_replace(&s->win, &fresh);
+    if (s->held.l.bucket)
+        smap_replace(&s->held, &held);
     return 0;
 }

@@ -70,8 +70,5 @@ int anomaly_firstseen_restore(struct anomaly_firstseen *d, const uint8_t *p, siz
 /* The checksum that ends every blob, over the bytes before it (for tools
  * and tests that write blobs of an older version). */
 uint64_t anomaly_blob_checksum(const uint8_t *p, size_t n);
-/* The hash the detectors' maps use for keys (eight bytes a step; never
- * saved), for the engine's other bounded maps. */
-uint64_t anomaly_key_hash(const char *p, size_t n);
 
 #endif
