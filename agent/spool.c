@@ -63,6 +63,7 @@
 #include "bulwark/err.h"
 #include "bulwark/log.h"
 #include "bulwark/spool.h"
+#include "bulwark/sqlite.h"
 
 #define SPOOL_DEFAULT_MAX_EVENTS 1000000ULL
 #define SPOOL_DEFAULT_MAX_BYTES (512ULL * 1024 * 1024)
@@ -72,9 +73,6 @@
  * fixed cost (step, halt, reset) amortised over several rows. */
 #define SPOOL_INSERT_ROWS 16
 #define SPOOL_PACK_KEEP (256u * 1024)  /* packing buffer kept between appends */
-#define SPOOL_INSERT_MANY_SQL                                                              \
-    "INSERT INTO events(seq, data) VALUES (?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?)," \
-    "(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?)"
 /* Acked rows are deleted with an append once this many wait (deleting
  * whole leaf pages at a time is cheaper than a few rows per commit) ... */
 #define SPOOL_TRIM_BATCH_EVENTS 2048u
@@ -94,7 +92,6 @@ enum spool_stmt {
     ST_COMMIT,
     ST_ROLLBACK,
     ST_INSERT,
-    ST_INSERT_MANY,   /* SPOOL_INSERT_ROWS rows */
     ST_SET_LAST,      /* last_seq, dropped, acked_seq */
     ST_SET_ACKED,
     ST_READ,          /* seq > ? ORDER BY seq LIMIT ? */
@@ -116,7 +113,6 @@ static const char *const spool_sql[ST_COUNT] = {
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_INSERT] = "INSERT INTO events(seq, data) VALUES (?1, ?2)",
-    [ST_INSERT_MANY] = SPOOL_INSERT_MANY_SQL,
     [ST_SET_LAST] = "UPDATE meta SET last_seq = ?1, dropped = ?2, acked_seq = ?3 WHERE id = 1",
     [ST_SET_ACKED] = "UPDATE meta SET acked_seq = ?1 WHERE id = 1",
     [ST_READ] = "SELECT seq, data FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
@@ -138,20 +134,23 @@ static const char *const spool_sql[ST_COUNT] = {
     "CREATE TABLE IF NOT EXISTS marks(key TEXT PRIMARY KEY, v0 INTEGER NOT NULL,"         \
     " v1 INTEGER NOT NULL, v2 INTEGER NOT NULL, v3 INTEGER NOT NULL) WITHOUT ROWID;"
 
-/* 1 -> 2: the marks table. */
-static const char spool_upgrade_1[] = "BEGIN;" SPOOL_MARKS_TABLE "PRAGMA user_version = 2;COMMIT;";
-
-/* 2 -> 3: the quarantine and the spool's machine and file. */
-static const char spool_upgrade_2[] =
-    "BEGIN;"
+/* The migrations (sql_migrate runs each in its own transaction): a new
+ * file is created at version 2 (spool_schema), so the first step only ever
+ * meets a file that is not a spool. */
+static const char *const spool_migrations[SPOOL_SCHEMA_VERSION] = {
+    /* 0 -> 1: never (a new file is made by spool_schema) */
+    "SELECT RAISE(ABORT, 'not a spool');",
+    /* 1 -> 2: the marks table */
+    SPOOL_MARKS_TABLE "PRAGMA user_version = 2;",
+    /* 2 -> 3: the quarantine and the spool's machine and file */
     "ALTER TABLE meta ADD COLUMN quarantined INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE meta ADD COLUMN machine TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE meta ADD COLUMN file_dev INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE meta ADD COLUMN file_ino INTEGER NOT NULL DEFAULT 0;"
     "CREATE TABLE quarantine(id INTEGER PRIMARY KEY, epoch INTEGER NOT NULL,"
     " seq INTEGER NOT NULL, at_ns INTEGER NOT NULL, reason TEXT NOT NULL, data BLOB NOT NULL);"
-    "PRAGMA user_version = 3;"
-    "COMMIT;";
+    "PRAGMA user_version = 3;",
+};
 
 /* Version 2, upgraded at once to 3 like an old file. */
 static const char spool_schema[] =
@@ -169,6 +168,7 @@ struct spool {
     char *path;
     uint64_t page_size;
     sqlite3_stmt *st[ST_COUNT];
+    sqlite3_stmt *ins_many;       /* SPOOL_INSERT_ROWS rows in one statement */
     uint64_t max_events;
     uint64_t max_bytes;
     struct spool_stats stats;     /* acked_seq here is the logical (in-memory) one */
@@ -187,22 +187,9 @@ static void set_err(char *err, size_t errlen, const char *what, sqlite3 *db)
         snprintf(err, errlen, "spool: %s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");
 }
 
-/* Runs a statement that returns no rows (or whose rows are ignored) and resets it. */
-static int step_done(sqlite3_stmt *st)
-{
-    int rc;
-
-    do
-        rc = sqlite3_step(st);
-    while (rc == SQLITE_ROW);
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return rc == SQLITE_DONE ? 0 : BW_EIO;
-}
-
 static int exec_stmt(struct spool *s, enum spool_stmt i)
 {
-    return step_done(s->st[i]);
+    return sql_exec(s->st[i]);
 }
 
 /* Runs a fixed schema script one statement at a time (the meta insert
@@ -220,7 +207,7 @@ static int run_script(sqlite3 *db, const char *sql, uint64_t epoch)
         if (st) {
             if (sqlite3_bind_parameter_count(st) > 0)
                 sqlite3_bind_int64(st, 1, (sqlite3_int64)epoch);
-            rc = step_done(st);
+            rc = sql_exec(st);
             sqlite3_finalize(st);
         }
         sql = tail;
@@ -269,12 +256,13 @@ static int query_row(sqlite3 *db, const char *sql, uint64_t *out, int n)
 
 static int load_state(struct spool *s, char *err, size_t errlen)
 {
-    uint64_t ver = 0, meta[5], rows[2];
+    uint64_t meta[5], rows[2];
+    int64_t ver = 0;
     int rc;
 
-    if (query_row(s->db, "PRAGMA user_version", &ver, 1) < 0) {
+    if ((rc = sql_user_version(s->db, &ver)) < 0) {
         set_err(err, errlen, "cannot read schema version", s->db);
-        return BW_EIO;
+        return rc;
     }
     if (ver == 0) {
         uint64_t epoch;
@@ -289,24 +277,10 @@ static int load_state(struct spool *s, char *err, size_t errlen)
             set_err(err, errlen, "cannot create schema", s->db);
             return BW_EIO;
         }
-        ver = 2;
-    } else if (ver == 1) {
-        if (run_script(s->db, spool_upgrade_1, 0) < 0) {
-            set_err(err, errlen, "cannot upgrade schema 1 to 2", s->db);
-            return BW_EIO;
-        }
-        ver = 2;
     }
-    if (ver == 2) {
-        if (run_script(s->db, spool_upgrade_2, 0) < 0) {
-            set_err(err, errlen, "cannot upgrade schema 2 to 3", s->db);
-            return BW_EIO;
-        }
-    } else if (ver != SPOOL_SCHEMA_VERSION) {
-        if (err && errlen)
-            snprintf(err, errlen, "spool: unsupported schema version %" PRIu64, ver);
-        return BW_EIO;
-    }
+    if ((rc = sql_migrate(s->db, spool_migrations, SPOOL_SCHEMA_VERSION, s->path, NULL, err,
+                          errlen)) < 0)
+        return rc;
     if (query_row(s->db, "SELECT epoch, last_seq, acked_seq, dropped, quarantined FROM meta"
                   " WHERE id = 1", meta, 5) < 0 ||
         query_row(s->db, "SELECT COUNT(*), COALESCE(SUM(length(data)), 0) FROM events", rows, 2) < 0) {
@@ -375,7 +349,7 @@ static int spool_renumber(struct spool *s)
         else
             sqlite3_bind_value(put, 3, sqlite3_column_value(get, 1));
         sqlite3_reset(get);  /* after the bind: the old value is copied by then */
-        if (step_done(put) < 0)
+        if (sql_exec(put) < 0)
             goto out;
     }
     rc = src == SQLITE_DONE ? 0 : BW_EIO;
@@ -420,7 +394,7 @@ static int spool_new_identity(struct spool *s, const char *machine, const struct
         sqlite3_bind_int64(up, 5, (sqlite3_int64)depth);
         sqlite3_bind_int64(up, 6, 0);
     }
-    if (step_done(up) < 0 || sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+    if (sql_exec(up) < 0 || sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
         goto fail;
     sqlite3_finalize(up);
     if (why) {
@@ -555,14 +529,10 @@ int spool_open(struct spool **out, const struct spool_options *opt, char *err, s
         goto out;
     if (query_row(s->db, "PRAGMA page_size", &s->page_size, 1) < 0)
         s->page_size = 4096;
-    for (int i = 0; i < ST_COUNT; i++) {
-        if (sqlite3_prepare_v3(s->db, spool_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) !=
-            SQLITE_OK) {
-            set_err(err, errlen, "cannot prepare statement", s->db);
-            rc = BW_EIO;
-            goto out;
-        }
-    }
+    if ((rc = sql_prepare_all(s->db, spool_sql, ST_COUNT, s->st, "spool", err, errlen)) < 0 ||
+        (rc = sql_prepare_rows(s->db, "INSERT INTO events(seq, data) VALUES ", 2,
+                               SPOOL_INSERT_ROWS, &s->ins_many, err, errlen)) < 0)
+        goto out;
     *out = s;
     return 0;
 out:
@@ -574,10 +544,11 @@ void spool_close(struct spool *s)
 {
     if (!s)
         return;
-    if (s->st[ST_COUNT - 1] && s->trimmed_seq < s->stats.acked_seq)
+    if (s->ins_many && s->trimmed_seq < s->stats.acked_seq)  /* all prepared */
         spool_trim(s);  /* best effort: the next open's Welcome trims otherwise */
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->st[i]);
+    sqlite3_finalize(s->ins_many);
     sqlite3_close(s->db);
     free(s->pack);
     free(s->path);
@@ -599,17 +570,17 @@ static int rows_flush(struct spool *s)
     s->pack_len = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         const struct spool_row *r = &s->rows[i];
-        sqlite3_stmt *st = s->st[n == SPOOL_INSERT_ROWS ? ST_INSERT_MANY : ST_INSERT];
+        sqlite3_stmt *st = n == SPOOL_INSERT_ROWS ? s->ins_many : s->st[ST_INSERT];
         int base = n == SPOOL_INSERT_ROWS ? (int)i * 2 : 0;
 
         sqlite3_bind_int64(st, base + 1, (sqlite3_int64)r->seq);
         sqlite3_bind_blob64(st, base + 2, r->len ? s->pack + r->off : (const void *)"", r->len,
                             SQLITE_STATIC);
         if (n < SPOOL_INSERT_ROWS)
-            rc = step_done(st);
+            rc = sql_exec(st);
     }
     if (n == SPOOL_INSERT_ROWS && rc == 0)
-        rc = exec_stmt(s, ST_INSERT_MANY);
+        rc = sql_exec(s->ins_many);
     return rc;
 }
 
@@ -692,7 +663,7 @@ static int write_marks(struct spool *s, const struct spool_mark *marks, size_t n
         sqlite3_bind_text(st, 1, marks[i].key, -1, SQLITE_STATIC);
         for (int k = 0; k < SPOOL_MARK_VALUES; k++)
             sqlite3_bind_int64(st, k + 2, (sqlite3_int64)marks[i].v[k]);
-        if (step_done(st) < 0)
+        if (sql_exec(st) < 0)
             return BW_EIO;
     }
     return 0;
@@ -863,7 +834,7 @@ int spool_ack(struct spool *s, uint64_t up_to_seq)
     sqlite3_bind_int64(q, 2, (sqlite3_int64)up_to_seq);
     if (sqlite3_step(q) == SQLITE_ROW)
         freed = (uint64_t)sqlite3_column_int64(q, 0);
-    rc = step_done(q);
+    rc = sql_exec(q);
     if (rc < 0)
         return rc;
     s->stats.acked_seq = up_to_seq;
@@ -889,7 +860,7 @@ int spool_quarantine(struct spool *s, uint64_t seq, const char *reason,
         return BW_EIO;
     sqlite3_bind_int64(get, 1, (sqlite3_int64)seq);
     if (sqlite3_step(get) != SQLITE_ROW) {
-        step_done(get);
+        sql_exec(get);
         rc = BW_ENOTFOUND;
         goto fail;
     }
@@ -901,8 +872,8 @@ int spool_quarantine(struct spool *s, uint64_t seq, const char *reason,
     /* the row's bytes as they are (a corrupt row may hold text) */
     sqlite3_bind_blob64(q, 5, old_len ? sqlite3_column_blob(get, 0) : (const void *)"", old_len,
                         SQLITE_TRANSIENT);
-    rc = step_done(q);
-    step_done(get);
+    rc = sql_exec(q);
+    sql_exec(get);
     if (rc < 0)
         goto fail;
     sqlite3_bind_int64(s->st[ST_QUAR_TRIM], 1, SPOOL_QUARANTINE_KEEP);

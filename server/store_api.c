@@ -258,7 +258,7 @@ int store_admin_open(struct store_admin **out, const char *path, char *err, size
         goto out;
     }
     if ((rc = store_schema_migrate(a->db, path, err, errlen)) < 0 ||
-        (rc = store_prepare_all(a->db, asql, A_COUNT, a->st, "admin", err, errlen)) < 0)
+        (rc = sql_prepare_all(a->db, asql, A_COUNT, a->st, "admin", err, errlen)) < 0)
         goto out;
     *out = a;
     return 0;

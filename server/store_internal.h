@@ -17,6 +17,7 @@
 #include <sqlite3.h>
 
 #include "bulwark/err.h"
+#include "bulwark/sqlite.h"
 #include "bulwark/store.h"
 
 #define STORE_SCHEMA_VERSION 6
@@ -259,13 +260,6 @@ void store_set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Brings db's schema to STORE_SCHEMA_VERSION (store_sqlite.c). */
 int store_schema_migrate(sqlite3 *db, const char *path, char *err, size_t errlen);
-/* Reads PRAGMA user_version (a statement used once, at open). */
-int store_read_user_version(sqlite3 *db, int64_t *out);
-/* Prepares the n statements sql[] on db into st[] (persistent: each is
- * prepared once, at open). 0, or BW_EIO with what ("store", "reader") and
- * the statement's index in err. */
-int store_prepare_all(sqlite3 *db, const char *const *sql, int n, sqlite3_stmt **st,
-                      const char *what, char *err, size_t errlen);
 /* Returns in *id the dimension id of key, inserting the row when missing
  * (extra: the agent's hostname, or the ContainerRef) and refreshing
  * last_seen at most once per STORE_TOUCH_NS. */

@@ -81,7 +81,7 @@ int store_reader_open(struct store_reader **out, const char *path, char *err, si
         goto out;
     }
     sqlite3_busy_timeout(r->db, STORE_BUSY_MS);
-    if (store_read_user_version(r->db, &version) < 0) {
+    if (sql_user_version(r->db, &version) < 0) {
         store_set_err(err, errlen, "read schema version of '%s': %s", path, sqlite3_errmsg(r->db));
         goto out;
     }
@@ -91,10 +91,10 @@ int store_reader_open(struct store_reader **out, const char *path, char *err, si
         rc = BW_ECONFIG;
         goto out;
     }
-    if (store_prepare_all(r->db, rsql, R_CORE_COUNT, r->st, "reader", err, errlen) < 0 ||
-        store_prepare_all(r->db, store_api_rsql, R_API_COUNT - R_CORE_COUNT,
+    if (sql_prepare_all(r->db, rsql, R_CORE_COUNT, r->st, "reader", err, errlen) < 0 ||
+        sql_prepare_all(r->db, store_api_rsql, R_API_COUNT - R_CORE_COUNT,
                           r->st + R_CORE_COUNT, "api reader", err, errlen) < 0 ||
-        store_prepare_all(r->db, store_fleet_rsql, R_COUNT - R_API_COUNT, r->st + R_API_COUNT,
+        sql_prepare_all(r->db, store_fleet_rsql, R_COUNT - R_API_COUNT, r->st + R_API_COUNT,
                           "fleet reader", err, errlen) < 0)
         goto out;
     *out = r;

@@ -108,7 +108,7 @@ int store_rollup_open(struct store *s, char *err, size_t errlen)
         store_set_err(err, errlen, "out of memory");
         return BW_ENOMEM;
     }
-    return store_prepare_all(s->db, roll_sql, RS_COUNT, s->roll->st, "rollup", err, errlen);
+    return sql_prepare_all(s->db, roll_sql, RS_COUNT, s->roll->st, "rollup", err, errlen);
 }
 
 static void roll_map_clear(struct roll_map *m)

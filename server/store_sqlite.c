@@ -385,58 +385,10 @@ void store_set_err(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-int store_prepare_all(sqlite3 *db, const char *const *sql, int n, sqlite3_stmt **st,
-                      const char *what, char *err, size_t errlen)
-{
-    for (int i = 0; i < n; i++) {
-        if (sqlite3_prepare_v3(db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st[i], NULL) !=
-            SQLITE_OK) {
-            store_set_err(err, errlen, "prepare %s statement %d: %s", what, i,
-                          sqlite3_errmsg(db));
-            return BW_EIO;
-        }
-    }
-    return 0;
-}
-
-/* Reads PRAGMA user_version (a statement used once, at open). */
-int store_read_user_version(sqlite3 *db, int64_t *out)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = BW_EIO;
-    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
-        goto out;
-    rc = stmt_int(st, out);
-out:
-    sqlite3_finalize(st);
-    return rc;
-}
-
-/* Brings the schema to STORE_SCHEMA_VERSION, one transaction per step. */
+/* Brings db's schema to STORE_SCHEMA_VERSION, one transaction per step. */
 int store_schema_migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
 {
-    int64_t version;
-    if (store_read_user_version(db, &version) < 0) {
-        store_set_err(err, errlen, "read schema version of '%s': %s", path, sqlite3_errmsg(db));
-        return BW_EIO;
-    }
-    if (version < 0 || version > STORE_SCHEMA_VERSION) {
-        store_set_err(err, errlen, "'%s' has schema version %lld, this build knows up to %d", path,
-                (long long)version, STORE_SCHEMA_VERSION);
-        return BW_ECONFIG;
-    }
-    for (; version < STORE_SCHEMA_VERSION; version++) {
-        if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
-            sqlite3_exec(db, store_migrations[version], NULL, NULL, NULL) != SQLITE_OK ||
-            sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-            store_set_err(err, errlen, "migrate '%s' to schema version %lld: %s", path,
-                    (long long)version + 1, sqlite3_errmsg(db));
-            if (!sqlite3_get_autocommit(db))
-                sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-            return BW_EIO;
-        }
-    }
-    return 0;
+    return sql_migrate(db, store_migrations, STORE_SCHEMA_VERSION, path, NULL, err, errlen);
 }
 
 static int on_journal_mode(void *ctx, int ncol, char **val, char **name)
@@ -817,28 +769,6 @@ static int store_load(struct store *s)
     return 0;
 }
 
-/* The multi-row INSERT's text: W_EVENT_ADD with STORE_INSERT_ROWS rows. */
-static int ins_many_prepare(struct store *s, char *err, size_t errlen)
-{
-    char sql[4096];
-    size_t off;
-    int n = snprintf(sql, sizeof sql, "%s", STORE_EVENT_INSERT);
-
-    off = (size_t)n;
-    for (int r = 0; r < STORE_INSERT_ROWS; r++) {
-        n = snprintf(sql + off, sizeof sql - off, "%s(?,?,?,?,?,?,?,?,?,?,?)", r ? "," : "");
-        if (n < 0 || (size_t)n >= sizeof sql - off)
-            return BW_ETOOBIG;
-        off += (size_t)n;
-    }
-    if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->ins_many, NULL) !=
-        SQLITE_OK) {
-        store_set_err(err, errlen, "prepare multi-row insert: %s", sqlite3_errmsg(s->db));
-        return BW_EIO;
-    }
-    return 0;
-}
-
 int store_open(struct store **out, const struct store_options *opt, char *err, size_t errlen)
 {
     struct store *s = NULL;
@@ -874,8 +804,9 @@ int store_open(struct store **out, const struct store_options *opt, char *err, s
     }
     if ((rc = store_schema_migrate(s->db, opt->path, err, errlen)) < 0)
         goto out;
-    if ((rc = store_prepare_all(s->db, wsql, W_COUNT, s->st, "store", err, errlen)) < 0 ||
-        (rc = ins_many_prepare(s, err, errlen)) < 0 ||
+    if ((rc = sql_prepare_all(s->db, wsql, W_COUNT, s->st, "store", err, errlen)) < 0 ||
+        (rc = sql_prepare_rows(s->db, STORE_EVENT_INSERT, STORE_EVENT_COLS, STORE_INSERT_ROWS,
+                               &s->ins_many, err, errlen)) < 0 ||
         (rc = store_rollup_open(s, err, errlen)) < 0)
         goto out;
     if ((rc = store_load(s)) < 0) {
