@@ -4,9 +4,11 @@
  * cmdline, comm, status, cgroup, exe/cwd/ns/fd symlinks, net/tcp{,6}). */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <dirent.h>
+#include <signal.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -284,10 +286,116 @@ static void test_parse_stat(void **state)
     assert_int_equal(st.pid, 42);
     assert_int_equal(st.ppid, 7);
     assert_string_equal(st.comm, "a) b) c");
+    assert_int_equal(st.pgrp, 42);
+    assert_int_equal(st.session, 42);
     assert_int_equal(st.tty_nr, 34816);
     assert_int_equal(st.starttime, 987);
     assert_int_equal(procfs_parse_stat("42 (x) R 1 2\n", &st), BW_EINVAL);
     assert_int_equal(procfs_parse_stat("garbage", &st), BW_EINVAL);
+}
+
+/* The status readers: effective ids, the last entry of namespace lists,
+ * and missing or bad lines as absent. */
+static void test_status_readers(void **state)
+{
+    const char *st = "Name:\tbash\nNSpid:\t4242\t7\nNSpgid:\t4242\t1\nUid:\t1000\t0\t0\t0\n"
+                     "Gid:\t5\t6\t6\t6\nXNSpgid:\t9\n";
+    uint32_t u = 99;
+    int32_t v = 99;
+
+    (void)state;
+    assert_int_equal(procfs_status_id(st, "Uid:", &u), 0);
+    assert_int_equal(u, 0);
+    assert_int_equal(procfs_status_id(st, "Gid:", &u), 0);
+    assert_int_equal(u, 6);
+    assert_int_equal(procfs_status_last(st, "NSpid:", &v), 0);
+    assert_int_equal(v, 7);
+    assert_int_equal(procfs_status_last(st, "NSpgid:", &v), 0);
+    assert_int_equal(v, 1);
+    assert_int_equal(procfs_status_last("NSpid:\tx\n", "NSpid:", &v), BW_ENOTFOUND);
+    assert_int_equal(procfs_status_id("Uid:\t1000\n", "Uid:", &u), BW_ENOTFOUND);
+    assert_int_equal(procfs_status_id("Name:\tx\n", "Uid:", &u), BW_ENOTFOUND);
+    assert_int_equal(u, 6);  /* untouched on failure */
+}
+
+/* Sets this process's comm (what /proc/PID/stat shows). */
+static void set_comm(const char *comm)
+{
+    prctl(PR_SET_NAME, comm, 0, 0, 0);
+}
+
+/* procfs_process_ref on a chain this test makes, read from the real /proc:
+ * chain-a (a new session and process group) forks chain-b, which forks
+ * chain-c. At c the ancestors are b, a, then this test; the session and
+ * group are a's; the namespace pid is the pid seen in /proc; uid and
+ * loginuid are this process's. */
+static void test_lineage_readers(void **state)
+{
+    char self_comm[64], self_cmd[PROCFS_CMDLINE_MAX + 1], lbuf[32];
+    Bulwark__V1__ProcessRef *ref = NULL;
+    struct procfs_stat st, me;
+    int fds[2], status;
+    pid_t a, c = 0;
+
+    (void)state;
+    assert_int_equal(procfs_read_stat("/", getpid(), &me), 0);
+    snprintf(self_comm, sizeof self_comm, "%s", me.comm);
+    assert_int_equal(procfs_read_cmdline("/", getpid(), self_cmd, PROCFS_CMDLINE_MAX), 0);
+    assert_int_equal(pipe(fds), 0);
+    a = fork();
+    assert_true(a >= 0);
+    if (a == 0) {
+        close(fds[0]);
+        setsid();
+        set_comm("chain-a");
+        if (fork() == 0) {
+            set_comm("chain-b");
+            if (fork() == 0) {
+                pid_t pid = getpid();
+
+                set_comm("chain-c");
+                if (write(fds[1], &pid, sizeof pid) != (ssize_t)sizeof pid)
+                    _exit(1);
+            }
+        }
+        for (;;)
+            pause();
+    }
+    close(fds[1]);
+    assert_int_equal(read(fds[0], &c, sizeof c), (ssize_t)sizeof c);
+    close(fds[0]);
+    assert_int_equal(procfs_process_ref("/", c, 0, 0, &ref, &st), 0);
+    kill(-a, SIGKILL);  /* a leads the group b and c are in */
+    waitpid(a, &status, 0);
+
+    assert_string_equal(ref->name, "chain-c");
+    assert_true(ref->n_ancestors >= 3);
+    assert_string_equal(ref->ancestors[0]->name, "chain-b");
+    assert_string_equal(ref->ancestors[1]->name, "chain-a");
+    assert_int_equal(ref->ancestors[1]->pid, a);
+    assert_string_equal(ref->ancestors[2]->name, self_comm);
+    assert_int_equal(ref->ancestors[2]->pid, getpid());
+    assert_true(ref->n_ancestors <= PROCFS_ANCESTORS_MAX);
+    assert_string_equal(ref->parent_name, "chain-b");
+    assert_string_equal(ref->parent_cmdline, self_cmd);  /* b forked without exec */
+    assert_string_equal(ref->ancestors[0]->exe, ref->exe);
+    assert_int_equal(ref->sid_opt_case, BULWARK__V1__PROCESS_REF__SID_OPT_SID);
+    assert_int_equal(ref->sid, a);
+    assert_int_equal(ref->pgid, a);
+    assert_string_equal(ref->session_name, "chain-a");
+    assert_int_equal(ref->vpid_opt_case, BULWARK__V1__PROCESS_REF__VPID_OPT_VPID);
+    assert_int_equal(ref->vpid, c);
+    assert_int_equal(ref->vtid, c);
+    assert_int_equal(ref->vpgid, a);  /* not the group leader */
+    assert_int_equal(ref->uid_opt_case, BULWARK__V1__PROCESS_REF__UID_OPT_UID);
+    assert_int_equal(ref->uid, geteuid());
+    if (procfs_read_at("/", lbuf, sizeof lbuf, NULL, "/proc/self/loginuid") == 0) {
+        assert_int_equal(ref->loginuid_opt_case, BULWARK__V1__PROCESS_REF__LOGINUID_OPT_LOGINUID);
+        assert_int_equal(ref->loginuid, (uint32_t)strtoul(lbuf, NULL, 10));
+    } else {
+        assert_int_equal(ref->loginuid_opt_case, BULWARK__V1__PROCESS_REF__LOGINUID_OPT__NOT_SET);
+    }
+    procfs_msg_free(&ref->base);
 }
 
 static void test_proc_scan(void **state)
@@ -318,6 +426,18 @@ static void test_proc_scan(void **state)
     assert_string_equal(ev->process->name, "python3");
     assert_string_equal(ev->process->cmdline, "python3 -m http.server 8080");
     assert_string_equal(ev->process->parent_name, "nginx");
+    assert_int_equal(ev->process->n_ancestors, 2);  /* nginx, then systemd (pid 1, ppid 0) */
+    assert_int_equal(ev->process->ancestors[0]->pid, 4100);
+    assert_string_equal(ev->process->ancestors[0]->exe, "/usr/sbin/nginx");
+    assert_string_equal(ev->process->ancestors[1]->name, "systemd");
+    assert_string_equal(ev->process->ancestors[1]->exe, "");  /* no exe link in the tree */
+    assert_string_equal(ev->process->parent_cmdline, "nginx");
+    assert_int_equal(ev->process->sid, 4242);
+    /* what this fake /proc does not give is absent, not 0 */
+    assert_int_equal(ev->process->loginuid_opt_case, BULWARK__V1__PROCESS_REF__LOGINUID_OPT__NOT_SET);
+    assert_int_equal(ev->process->vpid_opt_case, BULWARK__V1__PROCESS_REF__VPID_OPT__NOT_SET);
+    assert_int_equal(ev->exec->tty_nr_opt_case, BULWARK__V1__PROCESS_EXEC__TTY_NR_OPT_TTY_NR);
+    assert_int_equal(ev->exec->tty_nr, 0);
     assert_int_equal(ev->process->start_time_ns,
                      1700000000LL * 1000000000LL + 12345LL * 1000000000LL / hz);
     assert_int_equal(ev->time_ns, ev->process->start_time_ns);
@@ -887,6 +1007,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_stat),
+        cmocka_unit_test(test_status_readers),
+        cmocka_unit_test(test_lineage_readers),
         cmocka_unit_test(test_proc_scan),
         cmocka_unit_test(test_net_scan),
         cmocka_unit_test(test_resource_samples),
