@@ -318,6 +318,24 @@ int procfs_status_last(const char *status, const char *key, int32_t *out)
     return 0;
 }
 
+int procfs_status_mask(const char *status, const char *key, uint64_t *out)
+{
+    const char *p = status_line(status, key);
+    unsigned long long v;
+    char *end;
+
+    if (!p)
+        return BW_ENOTFOUND;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    errno = 0;
+    v = strtoull(p, &end, 16);
+    if (errno || end == p || (*end != '\n' && *end != '\0'))
+        return BW_ENOTFOUND;
+    *out = v;
+    return 0;
+}
+
 int procfs_read_cmdline(const char *root, int pid, char *buf, size_t cap)
 {
     size_t len = 0;
@@ -382,12 +400,22 @@ static int add_ancestors(const char *root, const struct procfs_stat *st,
     return 0;
 }
 
-/* The ids of status: uid, gid, and the namespace-local pid, tid and group. */
+/* The ids of status: uid, gid, the namespace-local pid, tid and group, and
+ * the capability masks. */
 static void set_status_ids(const char *status, Bulwark__V1__ProcessRef *p)
 {
+    uint64_t mask;
     uint32_t u;
     int32_t v;
 
+    if (procfs_status_mask(status, "CapEff:", &mask) == 0) {
+        p->cap_effective_opt_case = BULWARK__V1__PROCESS_REF__CAP_EFFECTIVE_OPT_CAP_EFFECTIVE;
+        p->cap_effective = mask;
+    }
+    if (procfs_status_mask(status, "CapPrm:", &mask) == 0) {
+        p->cap_permitted_opt_case = BULWARK__V1__PROCESS_REF__CAP_PERMITTED_OPT_CAP_PERMITTED;
+        p->cap_permitted = mask;
+    }
     if (procfs_status_id(status, "Uid:", &u) == 0) {
         p->uid_opt_case = BULWARK__V1__PROCESS_REF__UID_OPT_UID;
         p->uid = u;

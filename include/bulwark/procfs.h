@@ -58,6 +58,9 @@ int procfs_read_cmdline(const char *root, int pid, char *buf, size_t cap);
  * Pure. 0 and *out, or BW_ENOTFOUND when the line is missing or bad. */
 int procfs_status_id(const char *status, const char *key, uint32_t *out);
 int procfs_status_last(const char *status, const char *key, int32_t *out);
+/* The hexadecimal mask of a "CapEff:\t000001ffffffffff" line. Pure. 0 and
+ * *out, or BW_ENOTFOUND. */
+int procfs_status_mask(const char *status, const char *key, uint64_t *out);
 
 /* Parses the text of /proc/PID/stat. Pure. 0 or BW_EINVAL. */
 int procfs_parse_stat(const char *text, struct procfs_stat *st);
@@ -79,7 +82,8 @@ uint64_t procfs_link_inode(const char *link, const char *prefix);
  * cmdline (at most cmdline_max bytes read, NUL -> space, trailing spaces
  * dropped), parent name and start time; and what /proc tells without
  * tracing: the ancestors (parent first, up to PROCFS_ANCESTORS_MAX: pid,
- * comm, exe), the parent's cmdline, loginuid (absent when unset), the
+ * comm, exe), the parent's cmdline, loginuid, the effective and permitted
+ * capability masks, the
  * pid, tid and process group in the process's own pid namespace (last
  * NSpid/NSpgid entry of status), session and process group ids, and the
  * session leader's comm. A field /proc does not give stays absent (uid of

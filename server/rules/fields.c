@@ -73,6 +73,9 @@ static const struct field_def table[] = {
     {"proc.vpgid", F_PROC_VPGID, VT_INT, K_ALL, false, "process group id in the process's pid namespace"},
     {"proc.is_vpgid_leader", F_PROC_IS_VPGID_LEADER, VT_BOOL, K_ALL, false, "the process leads its process group"},
     {"proc.is_sid_leader", F_PROC_IS_SID_LEADER, VT_BOOL, K_ALL, false, "the process leads its session"},
+    {"proc.is_exe_from_memfd", F_PROC_IS_EXE_FROM_MEMFD, VT_BOOL, K_ALL, false, "the executable is a memfd (fileless)"},
+    {"thread.cap_effective", F_THREAD_CAP_EFFECTIVE, VT_STR, K_ALL, false, "effective capabilities at exec: CAP_... names separated by spaces"},
+    {"thread.cap_permitted", F_THREAD_CAP_PERMITTED, VT_STR, K_ALL, false, "permitted capabilities at exec, likewise"},
     {"fd.name", F_FD_NAME, VT_STR, K_NET | K_FILE, false, "file path, or lip:lport->rip:rport"},
     {"fd.directory", F_FD_DIRECTORY, VT_STR, K_FILE, false, "directory of the file"},
     {"fd.filename", F_FD_FILENAME, VT_STR, K_FILE, false, "file name without directory"},
@@ -550,6 +553,43 @@ NOINLINE static int body_field(struct evctx *c, enum field_id id, const char *ar
     }
 }
 
+/* Capability names by number (linux/capability.h). */
+static const char *const cap_table[] = {
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
+    "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+};
+
+/* A capability mask as Falco writes it: names separated by spaces
+ * ("CAP_CHOWN CAP_SYS_ADMIN"), "" for none; bits past the table are left
+ * out. */
+NOINLINE static int cap_names(struct evctx *c, uint64_t mask, struct fval *v)
+{
+    size_t used = 0;
+
+    _Static_assert(sizeof cap_table / sizeof *cap_table <= 64, "a mask has 64 bits");
+    c->caps[0] = '\0';
+    for (size_t i = 0; i < sizeof cap_table / sizeof *cap_table; i++) {
+        size_t n = strlen(cap_table[i]);
+
+        if (!(mask >> i & 1))
+            continue;
+        if (used + n + 2 > sizeof c->caps)
+            break;  /* cannot happen: every name fits */
+        if (used)
+            c->caps[used++] = ' ';
+        memcpy(c->caps + used, cap_table[i], n + 1);
+        used += n;
+    }
+    return vstr(v, c->caps);
+}
+
 /* N of proc.aname[N]: 0 to 99, or -1. */
 static int ancestor_index(const char *arg)
 {
@@ -601,6 +641,8 @@ NOINLINE static int lineage_field(struct evctx *c, const Bulwark__V1__ProcessRef
     case F_PROC_IS_VPGID_LEADER:
         return p->vpgid_opt_case && p->vpid_opt_case ? vbool(v, p->vpgid == p->vpid) : -1;
     case F_PROC_IS_SID_LEADER: return p->sid_opt_case ? vbool(v, p->sid == p->pid) : -1;
+    case F_PROC_IS_EXE_FROM_MEMFD:  /* the kernel names a memfd "/memfd:NAME (deleted)" */
+        return *p->exe ? vbool(v, strncmp(p->exe, "/memfd:", 7) == 0) : -1;
     case F_USER_LOGINUID:  /* Falco's -1 for "never logged in" (4294967295) */
         if (!p->loginuid_opt_case)
             return -1;
@@ -670,7 +712,12 @@ int fields_get(struct evctx *c, enum field_id id, const char *arg, struct fval *
     case F_PROC_PEXE: case F_PROC_PCMDLINE: case F_PROC_SNAME: case F_PROC_VPID:
     case F_PROC_VTID: case F_PROC_SID: case F_PROC_PGID: case F_PROC_VPGID:
     case F_PROC_IS_VPGID_LEADER: case F_PROC_IS_SID_LEADER: case F_USER_LOGINUID:
+    case F_PROC_IS_EXE_FROM_MEMFD:
         return p ? lineage_field(c, p, id, arg, v) : -1;
+    case F_THREAD_CAP_EFFECTIVE:
+        return p && p->cap_effective_opt_case ? cap_names(c, p->cap_effective, v) : -1;
+    case F_THREAD_CAP_PERMITTED:
+        return p && p->cap_permitted_opt_case ? cap_names(c, p->cap_permitted, v) : -1;
     case F_ANOMALY_MEAN: return c->has_anomaly ? vdbl(v, c->anomaly_mean) : -1;
     case F_ANOMALY_SIGMA: return c->has_anomaly ? vdbl(v, c->anomaly_sigma) : -1;
     case F_ANOMALY_VALUE: return c->has_anomaly ? vdbl(v, c->anomaly_value) : -1;

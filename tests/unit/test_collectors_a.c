@@ -295,11 +295,12 @@ static void test_parse_stat(void **state)
 }
 
 /* The status readers: effective ids, the last entry of namespace lists,
- * and missing or bad lines as absent. */
+ * capability masks, and missing or bad lines as absent. */
 static void test_status_readers(void **state)
 {
     const char *st = "Name:\tbash\nNSpid:\t4242\t7\nNSpgid:\t4242\t1\nUid:\t1000\t0\t0\t0\n"
                      "Gid:\t5\t6\t6\t6\nXNSpgid:\t9\n";
+    uint64_t m = 0;
     uint32_t u = 99;
     int32_t v = 99;
 
@@ -316,6 +317,10 @@ static void test_status_readers(void **state)
     assert_int_equal(procfs_status_id("Uid:\t1000\n", "Uid:", &u), BW_ENOTFOUND);
     assert_int_equal(procfs_status_id("Name:\tx\n", "Uid:", &u), BW_ENOTFOUND);
     assert_int_equal(u, 6);  /* untouched on failure */
+    assert_int_equal(procfs_status_mask("Name:\tx\nCapPrm:\t000001ffffffffff\nCapEff:\t0000000000210000\n",
+                                        "CapEff:", &m), 0);
+    assert_int_equal(m, 0x210000);
+    assert_int_equal(procfs_status_mask("CapEff:\tzz\n", "CapEff:", &m), BW_ENOTFOUND);
 }
 
 /* Sets this process's comm (what /proc/PID/stat shows). */
@@ -389,6 +394,8 @@ static void test_lineage_readers(void **state)
     assert_int_equal(ref->vpgid, a);  /* not the group leader */
     assert_int_equal(ref->uid_opt_case, BULWARK__V1__PROCESS_REF__UID_OPT_UID);
     assert_int_equal(ref->uid, geteuid());
+    assert_int_equal(ref->cap_effective_opt_case, BULWARK__V1__PROCESS_REF__CAP_EFFECTIVE_OPT_CAP_EFFECTIVE);
+    assert_int_equal(ref->cap_permitted_opt_case, BULWARK__V1__PROCESS_REF__CAP_PERMITTED_OPT_CAP_PERMITTED);
     if (procfs_read_at("/", lbuf, sizeof lbuf, NULL, "/proc/self/loginuid") == 0) {
         assert_int_equal(ref->loginuid_opt_case, BULWARK__V1__PROCESS_REF__LOGINUID_OPT_LOGINUID);
         assert_int_equal(ref->loginuid, (uint32_t)strtoul(lbuf, NULL, 10));

@@ -172,7 +172,8 @@ static const char *const EXEC_CHAIN =
     "{\"pid\":41,\"name\":\"sh\",\"exe\":\"/bin/sh\"},{\"pid\":40,\"name\":\"sshd\","
     "\"exe\":\"/usr/sbin/sshd\"},{\"pid\":1,\"name\":\"systemd\"}],\"parent_cmdline\":\"sh -c x\","
     "\"loginuid\":1000,\"vpid\":7,\"vtid\":7,\"sid\":40,\"pgid\":42,\"vpgid\":7,"
-    "\"session_name\":\"sshd\"},\"exec\":{\"tty\":true,\"tty_nr\":34816}}";
+    "\"session_name\":\"sshd\",\"cap_effective\":2162688,\"cap_permitted\":0},"
+    "\"exec\":{\"tty\":true,\"tty_nr\":34816}}";
 
 /* -------------------------------------------------------------- tests */
 
@@ -265,6 +266,15 @@ static void test_lineage_fields(void **state)
     assert_true(matches("proc.vpid = 7 and proc.vtid = 7 and thread.vtid = 7 and proc.vpgid = 7 and "
                         "proc.pgid = 42 and proc.is_vpgid_leader = true", EXEC_CHAIN));
     assert_true(matches("proc.tty = 34816 and user.loginuid = 1000 and user.uid = 1000", EXEC_CHAIN));
+    /* 2162688 = bits 16 and 21 */
+    assert_true(matches("thread.cap_effective = \"CAP_SYS_MODULE CAP_SYS_ADMIN\" and "
+                        "thread.cap_effective icontains sys_module and thread.cap_permitted = \"\"",
+                        EXEC_CHAIN));
+    assert_false(matches("thread.cap_effective exists", EXEC_BARE));
+    assert_true(matches("proc.is_exe_from_memfd = false", EXEC_CHAIN));
+    assert_false(matches("proc.is_exe_from_memfd exists", EXEC_BARE));  /* no exe: unknown */
+    assert_true(matches("proc.is_exe_from_memfd = true",
+                        "{\"kind\":\"exec\",\"process\":{\"pid\":5,\"exe\":\"/memfd:x (deleted)\"},\"exec\":{}}"));
     assert_true(matches("user.loginuid = -1",
                         "{\"kind\":\"exec\",\"process\":{\"pid\":5,\"loginuid\":4294967295},\"exec\":{}}"));
 }
