@@ -57,6 +57,7 @@ struct proc_col {
     bool primed;
     bool logged_vanish, logged_overrun;
     int64_t btime;
+    struct procfs_lineage lineage;  /* ancestor chains of the processes seen */
 };
 
 static int key_cmp(const void *a, const void *b)
@@ -88,7 +89,7 @@ static int proc_emit_pid(struct proc_col *p, int pid)
     char path[PROCFS_PATH_MAX], cwd[PROCFS_PATH_MAX];
     int rc;
 
-    rc = procfs_process_ref(cfg->host_root, pid, cfg->cmdline_max, p->btime, &ref, &st);
+    rc = procfs_process_ref(cfg->host_root, pid, cfg->cmdline_max, p->btime, &p->lineage, &ref, &st);
     if (rc == BW_ENOTFOUND || rc == BW_EINVAL) {
         count_vanished(p, pid);
         return 0;
@@ -413,6 +414,7 @@ static void proc_destroy(struct collector *c)
     if (p->nl_fd >= 0)
         close(p->nl_fd);
     free(p->known);
+    procfs_lineage_release(&p->lineage);
     free(p);
 }
 

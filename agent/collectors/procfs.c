@@ -365,33 +365,141 @@ static void read_exe(const char *root, int pid, char *link, size_t cap)
         link[0] = '\0';
 }
 
+/* ------------------------------------------------------------ lineage */
+
+struct lineage_link {
+    int pid;
+    char name[sizeof ((struct procfs_stat *)0)->comm];
+    char *exe;                /* malloc'd, or NULL for "" */
+};
+
+/* The chain above one process (pid, start): its parent first. */
+struct procfs_lineage_entry {
+    int pid;                  /* 0: empty slot */
+    uint64_t start;
+    size_t n;
+    struct lineage_link a[PROCFS_ANCESTORS_MAX];
+};
+
+static void entry_clear(struct procfs_lineage_entry *e)
+{
+    for (size_t i = 0; i < e->n; i++)
+        free(e->a[i].exe);
+    memset(e, 0, sizeof *e);
+}
+
+void procfs_lineage_release(struct procfs_lineage *c)
+{
+    if (!c || !c->slots)
+        return;
+    for (size_t i = 0; i < PROCFS_LINEAGE_SLOTS; i++)
+        entry_clear(&c->slots[i]);
+    free(c->slots);
+    c->slots = NULL;
+}
+
+static struct procfs_lineage_entry *lineage_slot(struct procfs_lineage *c, int pid, uint64_t start)
+{
+    uint64_t h = (uint64_t)(uint32_t)pid * 0x9E3779B97F4A7C15ull ^ start * 0xC2B2AE3D27D4EB4Full;
+
+    return &c->slots[(h >> 32) % PROCFS_LINEAGE_SLOTS];
+}
+
+/* The cached chain above (pid, start), or NULL. */
+static const struct procfs_lineage_entry *lineage_get(struct procfs_lineage *c, int pid,
+                                                      uint64_t start)
+{
+    const struct procfs_lineage_entry *e;
+
+    if (!c || !c->slots)
+        return NULL;
+    e = lineage_slot(c, pid, start);
+    return e->pid == pid && e->start == start ? e : NULL;
+}
+
+/* Remembers that the chain above (pid, start) is a[0, n). Best effort: on
+ * ENOMEM the slot is left empty. */
+static void lineage_put(struct procfs_lineage *c, int pid, uint64_t start,
+                        Bulwark__V1__ProcessAncestor *const *a, size_t n)
+{
+    struct procfs_lineage_entry *e;
+
+    if (!c || pid <= 0 || (!c->slots && !(c->slots = calloc(PROCFS_LINEAGE_SLOTS, sizeof *c->slots))))
+        return;
+    e = lineage_slot(c, pid, start);
+    entry_clear(e);
+    for (size_t i = 0; i < n && i < PROCFS_ANCESTORS_MAX; i++) {
+        struct lineage_link *l = &e->a[i];
+
+        l->pid = a[i]->pid;
+        snprintf(l->name, sizeof l->name, "%s", a[i]->name);
+        if (*a[i]->exe && !(l->exe = strdup(a[i]->exe))) {
+            entry_clear(e);
+            return;
+        }
+        e->n = i + 1;
+    }
+    e->pid = pid;
+    e->start = start;
+}
+
+/* Appends one ancestor to p (its array holds PROCFS_ANCESTORS_MAX). */
+static int add_ancestor(Bulwark__V1__ProcessRef *p, int pid, const char *name, const char *exe)
+{
+    Bulwark__V1__ProcessAncestor *x = procfs_msg_new(&bulwark__v1__process_ancestor__descriptor);
+
+    if (!x)
+        return BW_ENOMEM;
+    p->ancestors[p->n_ancestors++] = x;
+    x->pid = pid;
+    if (procfs_set_str(&x->name, name, PROCFS_STR_MAX) < 0 ||
+        procfs_set_str(&x->exe, exe ? exe : "", PROCFS_STR_MAX) < 0)
+        return BW_ENOMEM;
+    return 0;
+}
+
 /* Walks up from st's parent: one ProcessAncestor per process met, parent
- * first, stopping at pid 0, a vanished process or PROCFS_ANCESTORS_MAX. */
+ * first, stopping at pid 0, a vanished process or PROCFS_ANCESTORS_MAX;
+ * or, past an ancestor whose chain the cache holds, taking that chain.
+ * Then caches the chains above the process and above its parent. */
 static int add_ancestors(const char *root, const struct procfs_stat *st,
-                         Bulwark__V1__ProcessRef *p)
+                         struct procfs_lineage *cache, Bulwark__V1__ProcessRef *p)
 {
     char link[PROCFS_PATH_MAX];
     struct procfs_stat a;
-    int pid = st->ppid;
+    uint64_t pstart = 0;
+    size_t hit_at = 0;      /* depth of the ancestor whose chain the cache gave */
+    int pid = st->ppid, rc;
 
     p->ancestors = calloc(PROCFS_ANCESTORS_MAX, sizeof *p->ancestors);
     if (!p->ancestors)
         return BW_ENOMEM;
     while (pid > 0 && p->n_ancestors < PROCFS_ANCESTORS_MAX &&
            procfs_read_stat(root, pid, &a) == 0) {
-        Bulwark__V1__ProcessAncestor *x = procfs_msg_new(&bulwark__v1__process_ancestor__descriptor);
+        const struct procfs_lineage_entry *e;
 
-        if (!x)
-            return BW_ENOMEM;
-        p->ancestors[p->n_ancestors++] = x;
-        x->pid = a.pid;
         read_exe(root, pid, link, sizeof link);
-        if (procfs_set_str(&x->name, a.comm, PROCFS_STR_MAX) < 0 ||
-            procfs_set_str(&x->exe, link, PROCFS_STR_MAX) < 0)
-            return BW_ENOMEM;
+        if ((rc = add_ancestor(p, a.pid, a.comm, link)) < 0)
+            return rc;
+        if (p->n_ancestors == 1)
+            pstart = a.starttime;
+        if ((e = lineage_get(cache, a.pid, a.starttime))) {
+            hit_at = p->n_ancestors;
+            for (size_t i = 0; i < e->n && p->n_ancestors < PROCFS_ANCESTORS_MAX; i++)
+                if ((rc = add_ancestor(p, e->a[i].pid, e->a[i].name, e->a[i].exe)) < 0)
+                    return rc;
+            break;
+        }
         if (a.ppid == pid)
             break;
         pid = a.ppid;
+    }
+    if (cache && p->n_ancestors > 0) {
+        cache->hits += hit_at > 0;
+        cache->misses += hit_at == 0;
+        lineage_put(cache, st->pid, st->starttime, p->ancestors, p->n_ancestors);
+        if (hit_at != 1)  /* else the parent's chain is what the cache holds */
+            lineage_put(cache, p->ancestors[0]->pid, pstart, p->ancestors + 1, p->n_ancestors - 1);
     }
     if (p->n_ancestors == 0) {
         free(p->ancestors);
@@ -455,7 +563,8 @@ static void set_loginuid(const char *root, int pid, Bulwark__V1__ProcessRef *p)
 }
 
 int procfs_process_ref(const char *root, int pid, uint32_t cmdline_max, int64_t btime_s,
-                       Bulwark__V1__ProcessRef **out, struct procfs_stat *st_out)
+                       struct procfs_lineage *cache, Bulwark__V1__ProcessRef **out,
+                       struct procfs_stat *st_out)
 {
     Bulwark__V1__ProcessRef *p = NULL;
     struct procfs_stat st, sst;
@@ -491,7 +600,7 @@ int procfs_process_ref(const char *root, int pid, uint32_t cmdline_max, int64_t 
     if ((rc = procfs_set_str(&p->exe, link, PROCFS_STR_MAX)) < 0 ||
         (rc = procfs_set_str(&p->name, st.comm, PROCFS_STR_MAX)) < 0 ||
         (rc = procfs_set_str(&p->cmdline, cmd, PROCFS_CMDLINE_MAX)) < 0 ||
-        (rc = add_ancestors(root, &st, p)) < 0)
+        (rc = add_ancestors(root, &st, cache, p)) < 0)
         goto out;
     if (p->n_ancestors > 0 &&
         ((rc = procfs_set_str(&p->parent_name, p->ancestors[0]->name, PROCFS_STR_MAX)) < 0 ||

@@ -77,6 +77,22 @@ uint64_t procfs_link_inode(const char *link, const char *prefix);
 /* Ancestors walked up from a process (Falco's proc.aname[1..N]); the
  * protocol accepts up to BW_LIMIT_ANCESTORS. */
 #define PROCFS_ANCESTORS_MAX 8
+#define PROCFS_LINEAGE_SLOTS 256
+
+/* A cache of ancestor chains, owned by one collector (zero-initialise it;
+ * procfs_lineage_release() frees it). Walking up costs a stat read and a
+ * readlink per ancestor; with the cache, a process whose parent (same pid
+ * and start time) was seen before costs its parent's only: the chain above
+ * is the one read then. So a chain is as it was when first read: an
+ * ancestor that exited since (its child reparented) is still named. Direct
+ * mapped, PROCFS_LINEAGE_SLOTS entries. */
+struct procfs_lineage_entry;
+struct procfs_lineage {
+    struct procfs_lineage_entry *slots;  /* allocated on first use */
+    uint64_t hits, misses;
+};
+
+void procfs_lineage_release(struct procfs_lineage *c);
 
 /* Builds a ProcessRef of pid: pid, ppid, uid, gid (effective), exe, comm,
  * cmdline (at most cmdline_max bytes read, NUL -> space, trailing spaces
@@ -87,10 +103,12 @@ uint64_t procfs_link_inode(const char *link, const char *prefix);
  * pid, tid and process group in the process's own pid namespace (last
  * NSpid/NSpgid entry of status), session and process group ids, and the
  * session leader's comm. A field /proc does not give stays absent (uid of
- * an unreadable status is absent, not 0). The process may vanish
- * meanwhile: BW_ENOTFOUND. *st_out (may be NULL) gets its stat. */
+ * an unreadable status is absent, not 0). cache (may be NULL) keeps the
+ * chains read. The process may vanish meanwhile: BW_ENOTFOUND. *st_out
+ * (may be NULL) gets its stat. */
 int procfs_process_ref(const char *root, int pid, uint32_t cmdline_max, int64_t btime_s,
-                       Bulwark__V1__ProcessRef **out, struct procfs_stat *st_out);
+                       struct procfs_lineage *cache, Bulwark__V1__ProcessRef **out,
+                       struct procfs_stat *st_out);
 
 /* ----------------------------------------------------------- event helpers */
 

@@ -369,7 +369,7 @@ static void test_lineage_readers(void **state)
     close(fds[1]);
     assert_int_equal(read(fds[0], &c, sizeof c), (ssize_t)sizeof c);
     close(fds[0]);
-    assert_int_equal(procfs_process_ref("/", c, 0, 0, &ref, &st), 0);
+    assert_int_equal(procfs_process_ref("/", c, 0, 0, NULL, &ref, &st), 0);
     kill(-a, SIGKILL);  /* a leads the group b and c are in */
     waitpid(a, &status, 0);
 
@@ -403,6 +403,64 @@ static void test_lineage_readers(void **state)
         assert_int_equal(ref->loginuid_opt_case, BULWARK__V1__PROCESS_REF__LOGINUID_OPT__NOT_SET);
     }
     procfs_msg_free(&ref->base);
+}
+
+/* The names of p's ancestors, joined by '<'. */
+static const char *chain_of(const Bulwark__V1__ProcessRef *p, char *buf, size_t n)
+{
+    size_t used = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < p->n_ancestors; i++)
+        used += (size_t)snprintf(buf + used, n - used, "%s%s", i ? "<" : "", p->ancestors[i]->name);
+    return buf;
+}
+
+/* The lineage cache: a second child of the same parent takes the chain
+ * above the parent from the cache (a hit) and gets what a walk gives; a
+ * new process at the parent's pid (another start time) is a miss and is
+ * read afresh. */
+static void test_lineage_cache(void **state)
+{
+    char *root = host_tree(NULL), chain[256];
+    struct procfs_lineage cache = {0};
+    Bulwark__V1__ProcessRef *a = NULL, *b = NULL, *c = NULL, *plain = NULL;
+    const char *cg = "0::/\n";
+
+    (void)state;
+    wr(root, "proc/stat", "cpu 0\nbtime 1700000000\n");
+    add_proc(root, 1, 0, "systemd", 5, "/sbin/init\0", 11, "/sbin/init", cg, 1);
+    add_proc(root, 10, 1, "sshd", 50, "sshd\0", 5, "/usr/sbin/sshd", cg, 1);
+    add_proc(root, 20, 10, "bash", 100, "-bash\0", 6, "/bin/bash", cg, 1);
+    add_proc(root, 30, 20, "ls", 200, "ls\0", 3, "/bin/ls", cg, 1);
+    add_proc(root, 31, 20, "cat", 201, "cat\0", 4, "/bin/cat", cg, 1);
+    assert_int_equal(procfs_process_ref(root, 30, 0, 0, &cache, &a, NULL), 0);
+    assert_int_equal(cache.misses, 1);
+    assert_int_equal(cache.hits, 0);
+    assert_string_equal(chain_of(a, chain, sizeof chain), "bash<sshd<systemd");
+    assert_int_equal(procfs_process_ref(root, 31, 0, 0, &cache, &b, NULL), 0);
+    assert_int_equal(cache.hits, 1);
+    assert_string_equal(chain_of(b, chain, sizeof chain), "bash<sshd<systemd");
+    assert_string_equal(b->ancestors[1]->exe, "/usr/sbin/sshd");
+    assert_int_equal(b->ancestors[2]->pid, 1);
+    assert_int_equal(procfs_process_ref(root, 31, 0, 0, NULL, &plain, NULL), 0);
+    assert_true(protobuf_c_message_get_packed_size(&b->base) ==
+                protobuf_c_message_get_packed_size(&plain->base));
+
+    /* pid 20 reused by another process (new start time) under pid 1 */
+    add_proc(root, 20, 1, "cron", 300, "cron\0", 5, "/usr/sbin/cron", cg, 1);
+    assert_int_equal(procfs_process_ref(root, 31, 0, 0, &cache, &c, NULL), 0);
+    assert_int_equal(cache.hits, 1);
+    assert_int_equal(cache.misses, 2);
+    assert_string_equal(chain_of(c, chain, sizeof chain), "cron<systemd");
+    procfs_msg_free(&a->base);
+    procfs_msg_free(&b->base);
+    procfs_msg_free(&c->base);
+    procfs_msg_free(&plain->base);
+    procfs_lineage_release(&cache);
+    procfs_lineage_release(&cache);  /* twice is harmless */
+    rm_tree(root);
+    free(root);
 }
 
 static void test_proc_scan(void **state)
@@ -1016,6 +1074,7 @@ int main(void)
         cmocka_unit_test(test_parse_stat),
         cmocka_unit_test(test_status_readers),
         cmocka_unit_test(test_lineage_readers),
+        cmocka_unit_test(test_lineage_cache),
         cmocka_unit_test(test_proc_scan),
         cmocka_unit_test(test_net_scan),
         cmocka_unit_test(test_resource_samples),
