@@ -285,6 +285,10 @@ int procfs_status_id(const char *status, const char *key, uint32_t *out)
     if (end == p)
         return BW_ENOTFOUND;
     p = end;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p < '0' || *p > '9')
+        return BW_ENOTFOUND;  /* one id only: not a status line */
     v = strtoul(p, &end, 10);
     if (errno || end == p || v > UINT32_MAX)
         return BW_ENOTFOUND;
@@ -305,6 +309,8 @@ int procfs_status_last(const char *status, const char *key, int32_t *out)
 
         while (*p == ' ' || *p == '\t')
             p++;
+        if (*p < '0' || *p > '9')
+            break;  /* the end of the line (strtol would skip the newline) */
         errno = 0;
         x = strtol(p, &end, 10);
         if (end == p || errno || x < 0 || x > INT32_MAX)

@@ -314,6 +314,9 @@ static void test_status_readers(void **state)
     assert_int_equal(procfs_status_last(st, "NSpgid:", &v), 0);
     assert_int_equal(v, 1);
     assert_int_equal(procfs_status_last("NSpid:\tx\n", "NSpid:", &v), BW_ENOTFOUND);
+    assert_int_equal(procfs_status_last("NSpid:\t12\n34\n", "NSpid:", &v), 0);
+    assert_int_equal(v, 12);  /* the next line is not read */
+    assert_int_equal(procfs_status_id("Uid:\t1000\n7\n", "Uid:", &u), BW_ENOTFOUND);
     assert_int_equal(procfs_status_id("Uid:\t1000\n", "Uid:", &u), BW_ENOTFOUND);
     assert_int_equal(procfs_status_id("Name:\tx\n", "Uid:", &u), BW_ENOTFOUND);
     assert_int_equal(u, 6);  /* untouched on failure */
