@@ -21,8 +21,9 @@
  * - Input: "time" (RFC 3339 string) is accepted when "time_ns" is absent;
  *   "seq" is read but the spool assigns its own. null means absent. Unknown
  *   keys are ignored. Strings are bounded: cmdline and parent_cmdline 4 KiB,
- *   every other string (and map key) 1 KiB. Longer strings are rejected, not truncated, so what
- *   is stored is always what was sent; lists and maps hold at most 256 entries.
+ *   every other string (and map key) 1 KiB. Longer strings are rejected, not
+ *   truncated, so what is stored is always what was sent; lists and maps
+ *   hold at most 256 entries.
  * - Invalid UTF-8 in an event (it can come from the wire) is written with the
  *   offending bytes replaced by '?', since JSON strings must be UTF-8.
  *
