@@ -13,13 +13,17 @@
  * - Output omits fields at their proto3 default (0, false, "", empty lists),
  *   except enums, which are always written; absent sub-messages are omitted,
  *   present ones are written even when empty (presence survives a round trip).
+ *   Fields with presence (the scalar "*_opt" oneofs: uid, gid, tty, vpid...)
+ *   are written whenever present, 0 included, and are absent when missing or
+ *   null on input: an event without "uid" has no uid, not uid 0.
  * - uint64 values above INT64_MAX are written as decimal strings; 64-bit
  *   fields accept either form on input. Non-finite doubles are omitted.
  * - Input: "time" (RFC 3339 string) is accepted when "time_ns" is absent;
  *   "seq" is read but the spool assigns its own. null means absent. Unknown
- *   keys are ignored. Strings are bounded: cmdline 4 KiB, every other string
- *   (and map key) 1 KiB. Longer strings are rejected, not truncated, so what
- *   is stored is always what was sent; lists and maps hold at most 256 entries.
+ *   keys are ignored. Strings are bounded: cmdline and parent_cmdline 4 KiB,
+ *   every other string (and map key) 1 KiB. Longer strings are rejected, not
+ *   truncated, so what is stored is always what was sent; lists and maps
+ *   hold at most 256 entries.
  * - Invalid UTF-8 in an event (it can come from the wire) is written with the
  *   offending bytes replaced by '?', since JSON strings must be UTF-8.
  *
@@ -321,6 +325,23 @@ static bool value_is_default(const ProtobufCFieldDescriptor *f, const void *slot
     }
 }
 
+/* A scalar member of a oneof is a field with presence (bulwark.proto: each
+ * such oneof, "uid_opt", has that one member, since protoc-c 1.4 has no
+ * proto3 `optional`): when its case is set it is written even at 0, and
+ * when not it is absent. Oneofs of messages (the event body) are not. */
+static bool field_has_presence(const ProtobufCFieldDescriptor *f)
+{
+    return (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) && f->type != PROTOBUF_C_TYPE_MESSAGE;
+}
+
+/* Whether a singular field is left out of the output: absent, or holding
+ * its proto3 default without presence. Oneof members not set are skipped
+ * before this. */
+static bool value_is_left_out(const ProtobufCFieldDescriptor *f, const void *slot)
+{
+    return !field_has_presence(f) && value_is_default(f, slot);
+}
+
 static json_t *repeated_to_json(const ProtobufCFieldDescriptor *f, const void *arr, size_t n)
 {
     const ProtobufCMessageDescriptor *ed = f->descriptor;  /* entry type, for a map */
@@ -368,7 +389,7 @@ static json_t *msg_to_json(const ProtobufCMessage *m)
                 continue;
             v = repeated_to_json(f, *(const void *const *)slot, n);
         } else {
-            if (value_is_default(f, slot))
+            if (value_is_left_out(f, slot))
                 continue;
             v = value_to_json(f, slot);
         }
@@ -555,7 +576,10 @@ static int value_from_json(const ProtobufCFieldDescriptor *f, const json_t *v, v
     case PROTOBUF_C_TYPE_ENUM:
         return enum_from_json(f->descriptor, v, (int *)slot, cx, path);
     case PROTOBUF_C_TYPE_STRING:
-        return str_from_json(v, strcmp(f->name, "cmdline") == 0 ? EVJSON_CMDLINE_MAX : EVJSON_STR_MAX,
+        return str_from_json(v,
+                             strcmp(f->name, "cmdline") == 0 || strcmp(f->name, "parent_cmdline") == 0
+                                 ? EVJSON_CMDLINE_MAX
+                                 : EVJSON_STR_MAX,
                              (char **)slot, cx, path);
     case PROTOBUF_C_TYPE_MESSAGE:
         return msg_from_json(f->descriptor, v, 0, (ProtobufCMessage **)slot, cx, path);
@@ -661,6 +685,13 @@ static int msg_from_json(const ProtobufCMessageDescriptor *d, const json_t *obj,
         void *slot = (char *)m + f->offset;
 
         join_path(sub, sizeof sub, path, f->name);
+        if (field_has_presence(f)) {  /* present when given, even as 0 */
+            if (!v || json_is_null(v))
+                continue;
+            MEMBER(uint32_t, m, f->quantifier_offset) = f->id;
+            rc = value_from_json(f, v, slot, cx, sub);
+            continue;
+        }
         if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
             if (f->id != oneof)
                 continue;
@@ -1177,7 +1208,7 @@ static void jw_members(struct jw *w, const ProtobufCMessage *m, uint64_t skip, b
         if (f->label == PROTOBUF_C_LABEL_REPEATED) {
             if ((n = CMEMBER(size_t, m, f->quantifier_offset)) == 0)
                 continue;
-        } else if (value_is_default(f, slot)) {
+        } else if (value_is_left_out(f, slot)) {
             continue;
         }
         if (lead)

@@ -36,6 +36,7 @@ static const struct wire_limit wire_limits[] = {
     {&bulwark__v1__labels__extra_entry__descriptor, 1, BW_LIMIT_LABEL_KEY},
     {&bulwark__v1__labels__extra_entry__descriptor, 2, BW_LIMIT_LABEL_VALUE},
     {&bulwark__v1__container_ref__descriptor, 1, BW_LIMIT_CONTAINER_ID},
+    {&bulwark__v1__process_ref__descriptor, 11, BW_LIMIT_ANCESTORS},
     {&bulwark__v1__batch__descriptor, 2, UINT32_MAX},  /* events: max_batch_events decides */
 };
 
@@ -62,8 +63,9 @@ struct wire_walker {
 static uint32_t wire_limit_of(const ProtobufCMessageDescriptor *d,
                                 const ProtobufCFieldDescriptor *fd)
 {
-    /* Events (the bulk) have one listed field: check them without the loop. */
-    if (d == &bulwark__v1__event__descriptor || d == &bulwark__v1__process_ref__descriptor ||
+    /* Events (the bulk) have two listed fields: check them without the loop. */
+    if (d == &bulwark__v1__event__descriptor ||
+        (d == &bulwark__v1__process_ref__descriptor && fd->id != 11) ||
         (d == &bulwark__v1__container_ref__descriptor && fd->id != 1))
         goto deflt;
     for (size_t i = 0; i < sizeof wire_limits / sizeof wire_limits[0]; i++)

@@ -309,10 +309,15 @@ static int falco_fill_process(Bulwark__V1__Event *ev, const json_t *f)
     p->pid = (int32_t)pid;
     if (falco_int_field(f, "proc.ppid", &n) && n > 0 && n <= INT32_MAX)
         p->ppid = (int32_t)n;
-    if (falco_int_field(f, "user.uid", &n) && n >= 0 && n <= UINT32_MAX)
+    /* ids Falco's output does not give stay absent, not 0 (root) */
+    if (falco_int_field(f, "user.uid", &n) && n >= 0 && n <= UINT32_MAX) {
+        p->uid_opt_case = BULWARK__V1__PROCESS_REF__UID_OPT_UID;
         p->uid = (uint32_t)n;
-    if (falco_int_field(f, "group.gid", &n) && n >= 0 && n <= UINT32_MAX)
+    }
+    if (falco_int_field(f, "group.gid", &n) && n >= 0 && n <= UINT32_MAX) {
+        p->gid_opt_case = BULWARK__V1__PROCESS_REF__GID_OPT_GID;
         p->gid = (uint32_t)n;
+    }
     if (!exe || exe[0] != '/')
         exe = falco_str_field(f, "proc.exe");
     if (falco_set(&p->exe, exe, FALCO_STR_MAX) < 0 ||

@@ -136,6 +136,7 @@ struct file_col {
     const struct collector_env *env;
     int mode;
     int64_t btime_s;   /* boot time, for process start times (0: not read yet) */
+    struct procfs_lineage lineage;  /* ancestor chains of the processes seen */
     char *paths[FILE_PATHS_MAX];
     size_t npaths;
     char *host_root;   /* without trailing '/'; "" for "/" */
@@ -640,7 +641,7 @@ static void file_process(struct file_col *f, Bulwark__V1__Event *ev, int pid)
     if (!f->btime_s && procfs_btime(root, &f->btime_s) < 0)
         f->btime_s = 0;
     if (procfs_process_ref(root, pid, f->env->cfg->cmdline_max ? f->env->cfg->cmdline_max : 4096,
-                           f->btime_s, &p, NULL) == 0) {
+                           f->btime_s, &f->lineage, &p, NULL) == 0) {
         ev->process = p;
         return;
     }
@@ -1149,6 +1150,7 @@ static void file_destroy(struct collector *c)
         free(f->jobs[f->jhead++ % FILE_WATCH_MAX].path);
     for (size_t i = 0; i < f->npaths; i++)
         free(f->paths[i]);
+    procfs_lineage_release(&f->lineage);
     if (f->ifd >= 0)
         close(f->ifd);
     if (f->ffd >= 0)

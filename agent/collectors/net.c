@@ -75,6 +75,7 @@ struct net_col {
     struct inode_pid cache[NET_INODE_CACHE];
     size_t cache_next;
     int64_t btime;
+    struct procfs_lineage lineage;  /* ancestor chains of the owners seen */
     bool logged_full;
 };
 
@@ -349,8 +350,8 @@ static int emit_conn(struct net_col *nc, const struct conn *c)
         const Bulwark__V1__ContainerRef *cref;
 
         /* the owner may have exited since: then the event has no process */
-        if (procfs_process_ref(cfg->host_root, c->pid, cfg->cmdline_max, nc->btime, &ev->process,
-                               NULL) == BW_ENOMEM)
+        if (procfs_process_ref(cfg->host_root, c->pid, cfg->cmdline_max, nc->btime, &nc->lineage,
+                               &ev->process, NULL) == BW_ENOMEM)
             goto out;
         cref = nc->env->containers ? containers_lookup_pid(nc->env->containers, c->pid) : NULL;
         if (cref && !(ev->container = containers_ref_dup(cref)))
@@ -528,6 +529,7 @@ static void net_destroy(struct collector *c)
     struct net_col *nc = (struct net_col *)c;
 
     free(nc->known);
+    procfs_lineage_release(&nc->lineage);
     free(nc);
 }
 

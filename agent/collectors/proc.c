@@ -1,6 +1,7 @@
 /* proc.c - the process collector: one exec event per new process, with
- * pid, ppid, uid, exe, comm, bounded cmdline, parent name, start time, cwd
- * and the container it runs in.
+ * pid, ppid, uid, exe, comm, bounded cmdline, parent name, start time, cwd,
+ * tty, the ancestor chain, loginuid, session, process group and namespace
+ * pids (procfs_process_ref()), and the container it runs in.
  *
  * Two modes (docs/collectors.md says what each misses):
  *  - netlink: the kernel's process-event connector (NETLINK_CONNECTOR,
@@ -56,6 +57,7 @@ struct proc_col {
     bool primed;
     bool logged_vanish, logged_overrun;
     int64_t btime;
+    struct procfs_lineage lineage;  /* ancestor chains of the processes seen */
 };
 
 static int key_cmp(const void *a, const void *b)
@@ -87,7 +89,7 @@ static int proc_emit_pid(struct proc_col *p, int pid)
     char path[PROCFS_PATH_MAX], cwd[PROCFS_PATH_MAX];
     int rc;
 
-    rc = procfs_process_ref(cfg->host_root, pid, cfg->cmdline_max, p->btime, &ref, &st);
+    rc = procfs_process_ref(cfg->host_root, pid, cfg->cmdline_max, p->btime, &p->lineage, &ref, &st);
     if (rc == BW_ENOTFOUND || rc == BW_EINVAL) {
         count_vanished(p, pid);
         return 0;
@@ -110,7 +112,10 @@ static int proc_emit_pid(struct proc_col *p, int pid)
         goto out;
     ev->body_case = BULWARK__V1__EVENT__BODY_EXEC;
     ev->exec = x;
+    x->tty_opt_case = BULWARK__V1__PROCESS_EXEC__TTY_OPT_TTY;
     x->tty = st.tty_nr != 0;
+    x->tty_nr_opt_case = BULWARK__V1__PROCESS_EXEC__TTY_NR_OPT_TTY_NR;
+    x->tty_nr = (uint32_t)st.tty_nr;
     if (procfs_path(path, sizeof path, cfg->host_root, "/proc/%d/cwd", pid) == 0 &&
         procfs_readlink(path, cwd, sizeof cwd) == 0 &&
         procfs_set_str(&x->cwd, cwd, PROCFS_STR_MAX) < 0)
@@ -409,6 +414,7 @@ static void proc_destroy(struct collector *c)
     if (p->nl_fd >= 0)
         close(p->nl_fd);
     free(p->known);
+    procfs_lineage_release(&p->lineage);
     free(p);
 }
 

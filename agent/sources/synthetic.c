@@ -490,6 +490,8 @@ static Bulwark__V1__ProcessRef *set_process(struct build *b, Bulwark__V1__Event 
     slash = strrchr(sc->prof->exe, '/');
     p->pid = sc->pid;
     p->ppid = sc->pid - 1 - (int32_t)rnd_below(b->g, 40);
+    p->uid_opt_case = BULWARK__V1__PROCESS_REF__UID_OPT_UID;
+    p->gid_opt_case = BULWARK__V1__PROCESS_REF__GID_OPT_GID;
     p->uid = p->gid = sc->prof->uid;
     p->exe = sdup(b, sc->prof->exe);
     p->name = sdup(b, slash ? slash + 1 : sc->prof->exe);
@@ -528,6 +530,7 @@ static void body_exec(struct build *b, Bulwark__V1__Event *ev, const struct syn_
     ev->body_case = BULWARK__V1__EVENT__BODY_EXEC;
     ev->exec = e;
     e->cwd = sdup(b, x->tty ? "/" : "/app");
+    e->tty_opt_case = BULWARK__V1__PROCESS_EXEC__TTY_OPT_TTY;
     e->tty = x->tty;
 }
 

@@ -111,11 +111,15 @@ static void S_process(json_t *o, const Bulwark__V1__ProcessRef *p)
     api_jset_str(o, "process.parent.name", p->parent_name);
     if (p->start_time_ns)
         api_jset(o, "process.start", api_time(p->start_time_ns));
-    snprintf(id, sizeof id, "%u", p->uid);
-    api_jset(o, "process.user.id", json_string(id));
+    if (p->uid_opt_case) {  /* an absent id is left out, not written as 0 */
+        snprintf(id, sizeof id, "%u", p->uid);
+        api_jset(o, "process.user.id", json_string(id));
+    }
     api_jset_str(o, "process.user.name", p->user);
-    snprintf(id, sizeof id, "%u", p->gid);
-    api_jset(o, "process.real_group.id", json_string(id));
+    if (p->gid_opt_case) {
+        snprintf(id, sizeof id, "%u", p->gid);
+        api_jset(o, "process.real_group.id", json_string(id));
+    }
 }
 
 static void S_net(json_t *o, const Bulwark__V1__NetConnection *n)

@@ -116,8 +116,10 @@ static json_t *S_process(const Bulwark__V1__ProcessRef *p, bool parent_too)
     }
     if (p->start_time_ns)
         api_jset(o, "created_time", S_ms(p->start_time_ns));
-    snprintf(uid, sizeof uid, "%u", p->uid);
-    api_jset(o, "user.uid", json_string(uid));
+    if (p->uid_opt_case) {  /* an absent uid is left out, not written as 0 */
+        snprintf(uid, sizeof uid, "%u", p->uid);
+        api_jset(o, "user.uid", json_string(uid));
+    }
     api_jset_str(o, "user.name", p->user);
     if (parent_too && (p->ppid || (p->parent_name && *p->parent_name))) {
         if (p->ppid)

@@ -376,6 +376,8 @@ static int compile_cmp(struct cctx *cx, const struct anode *a, struct cnode **ou
     n->field = fd->id;
     n->vt = fd->type;
     n->kinds = fd->kinds;
+    if (n->field == F_PROC_ANAME_ANY && n->op == OP_IN)
+        n->op = OP_INTERSECTS;  /* as Falco: true when any ancestor is in the set */
     if (fd->takes_arg && !(n->arg = strdup(arg))) {
         rc = BW_ENOMEM;
         goto out;

@@ -50,11 +50,32 @@ static const struct field_def table[] = {
     {"proc.cmdline", F_PROC_CMDLINE, VT_STR, K_ALL, false, "command line"},
     {"proc.args", F_PROC_ARGS, VT_STR, K_ALL, false, "command line after the first word"},
     {"proc.pname", F_PROC_PNAME, VT_STR, K_ALL, false, "parent process name"},
-    {"proc.tty", F_PROC_TTY, VT_INT, K_EXEC, false, "1 with a terminal, else 0 (exec events)"},
+    {"proc.tty", F_PROC_TTY, VT_INT, K_EXEC, false, "controlling terminal's device number, 0 for none (exec events; 1/0 from sources that only know whether there is one)"},
     {"proc.cwd", F_PROC_CWD, VT_STR, K_EXEC, false, "working directory (exec events)"},
-    {"user.uid", F_USER_UID, VT_INT, K_ALL, false, "process uid"},
+    {"user.uid", F_USER_UID, VT_INT, K_ALL, false, "process uid (absent when the source did not give it)"},
     {"user.name", F_USER_NAME, VT_STR, K_ALL, false, "process user name"},
-    {"group.gid", F_GROUP_GID, VT_INT, K_ALL, false, "process gid"},
+    {"group.gid", F_GROUP_GID, VT_INT, K_ALL, false, "process gid (absent when the source did not give it)"},
+    {"user.loginuid", F_USER_LOGINUID, VT_INT, K_ALL, false, "audit login uid; -1 when never logged in"},
+    {"proc.aname", F_PROC_ANAME, VT_STR, K_ALL, true, "proc.aname[N]: name of the Nth ancestor (0: the process, 1: its parent; up to 8)"},
+    {"proc.aname", F_PROC_ANAME_ANY, VT_LIST, K_ALL, false, "names of the known ancestors (list: =, in and contains match any)"},
+    {"proc.apid", F_PROC_APID, VT_INT, K_ALL, true, "proc.apid[N]: pid of the Nth ancestor"},
+    {"proc.aexe", F_PROC_AEXE, VT_STR, K_ALL, true, "proc.aexe[N]: executable path of the Nth ancestor"},
+    {"proc.aexepath", F_PROC_AEXE, VT_STR, K_ALL, true, "alias of proc.aexe[N]"},
+    {"proc.pexe", F_PROC_PEXE, VT_STR, K_ALL, false, "parent's executable path"},
+    {"proc.pexepath", F_PROC_PEXE, VT_STR, K_ALL, false, "alias of proc.pexe"},
+    {"proc.pcmdline", F_PROC_PCMDLINE, VT_STR, K_ALL, false, "parent's command line"},
+    {"proc.sname", F_PROC_SNAME, VT_STR, K_ALL, false, "name of the session leader"},
+    {"proc.vpid", F_PROC_VPID, VT_INT, K_ALL, false, "pid in the process's own pid namespace"},
+    {"proc.vtid", F_PROC_VTID, VT_INT, K_ALL, false, "thread id in that namespace"},
+    {"thread.vtid", F_PROC_VTID, VT_INT, K_ALL, false, "alias of proc.vtid"},
+    {"proc.sid", F_PROC_SID, VT_INT, K_ALL, false, "session id"},
+    {"proc.pgid", F_PROC_PGID, VT_INT, K_ALL, false, "process group id"},
+    {"proc.vpgid", F_PROC_VPGID, VT_INT, K_ALL, false, "process group id in the process's pid namespace"},
+    {"proc.is_vpgid_leader", F_PROC_IS_VPGID_LEADER, VT_BOOL, K_ALL, false, "the process leads its process group"},
+    {"proc.is_sid_leader", F_PROC_IS_SID_LEADER, VT_BOOL, K_ALL, false, "the process leads its session"},
+    {"proc.is_exe_from_memfd", F_PROC_IS_EXE_FROM_MEMFD, VT_BOOL, K_ALL, false, "the executable is a memfd (fileless)"},
+    {"thread.cap_effective", F_THREAD_CAP_EFFECTIVE, VT_STR, K_ALL, false, "effective capabilities at exec: CAP_... names separated by spaces"},
+    {"thread.cap_permitted", F_THREAD_CAP_PERMITTED, VT_STR, K_ALL, false, "permitted capabilities at exec, likewise"},
     {"fd.name", F_FD_NAME, VT_STR, K_NET | K_FILE, false, "file path, or lip:lport->rip:rport"},
     {"fd.directory", F_FD_DIRECTORY, VT_STR, K_FILE, false, "directory of the file"},
     {"fd.filename", F_FD_FILENAME, VT_STR, K_FILE, false, "file name without directory"},
@@ -146,7 +167,7 @@ const struct field_def *fields_lookup(const char *name, char *arg, size_t arglen
         if (strlen(table[i].name) != nlen || strncmp(table[i].name, name, nlen) != 0)
             continue;
         if (table[i].takes_arg != (br != NULL))
-            return NULL;
+            continue;  /* proc.aname and proc.aname[N] are two fields */
         if (br) {
             size_t alen = strlen(br + 1);
 
@@ -481,8 +502,13 @@ NOINLINE static int body_field(struct evctx *c, enum field_id id, const char *ar
 
     switch (ev->body_case) {
     case BULWARK__V1__EVENT__BODY_EXEC:
-        if (id == F_PROC_TTY)
-            return vint(v, ev->exec->tty ? 1 : 0);
+        if (id == F_PROC_TTY) {
+            const Bulwark__V1__ProcessExec *x = ev->exec;
+
+            if (x->tty_nr_opt_case)
+                return vint(v, x->tty_nr);
+            return x->tty_opt_case ? vint(v, x->tty ? 1 : 0) : -1;
+        }
         if (id == F_PROC_CWD)
             return nonempty(v, ev->exec->cwd);
         return -1;
@@ -536,6 +562,104 @@ NOINLINE static int body_field(struct evctx *c, enum field_id id, const char *ar
     }
     default:
         return -1;
+    }
+}
+
+/* Capability names by number (linux/capability.h). */
+static const char *const cap_table[] = {
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
+    "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+};
+
+/* A capability mask as Falco writes it: names separated by spaces
+ * ("CAP_CHOWN CAP_SYS_ADMIN"), "" for none; bits past the table are left
+ * out. */
+NOINLINE static int cap_names(struct evctx *c, uint64_t mask, struct fval *v)
+{
+    size_t used = 0;
+
+    _Static_assert(sizeof cap_table / sizeof *cap_table <= 64, "a mask has 64 bits");
+    c->caps[0] = '\0';
+    for (size_t i = 0; i < sizeof cap_table / sizeof *cap_table; i++) {
+        size_t n = strlen(cap_table[i]);
+
+        if (!(mask >> i & 1))
+            continue;
+        if (used + n + 2 > sizeof c->caps)
+            break;  /* cannot happen: every name fits */
+        if (used)
+            c->caps[used++] = ' ';
+        memcpy(c->caps + used, cap_table[i], n + 1);
+        used += n;
+    }
+    return vstr(v, c->caps);
+}
+
+/* N of proc.aname[N]: 0 to 99, or -1. */
+static int ancestor_index(const char *arg)
+{
+    int n = 0;
+
+    if (!arg || !*arg || strlen(arg) > 2)
+        return -1;
+    for (; *arg; arg++) {
+        if (*arg < '0' || *arg > '9')
+            return -1;
+        n = n * 10 + (*arg - '0');
+    }
+    return n;
+}
+
+/* The fields of a process's lineage and sessions (procfs_process_ref()
+ * fills them at exec): absent when the source did not give them. */
+NOINLINE static int lineage_field(struct evctx *c, const Bulwark__V1__ProcessRef *p,
+                                  enum field_id id, const char *arg, struct fval *v)
+{
+    const Bulwark__V1__ProcessAncestor *a = NULL;
+    int k = ancestor_index(arg);
+    size_t n = 0;
+
+    if (id == F_PROC_ANAME || id == F_PROC_APID || id == F_PROC_AEXE) {
+        if (k < 0 || (k > 0 && (size_t)k > p->n_ancestors))
+            return -1;
+        if (k > 0)
+            a = p->ancestors[k - 1];
+        if (id == F_PROC_ANAME)
+            return a ? nonempty(v, a->name) : nonempty(v, p->name);
+        if (id == F_PROC_APID)
+            return vint(v, a ? a->pid : p->pid);
+        return a ? nonempty(v, a->exe) : nonempty(v, p->exe);
+    }
+    switch (id) {
+    case F_PROC_ANAME_ANY:
+        for (size_t i = 0; i < p->n_ancestors && n < RULES_LIST_MAX; i++)
+            c->list[n++] = p->ancestors[i]->name;
+        return n ? vlist(v, c->list, n) : -1;
+    case F_PROC_PEXE: return p->n_ancestors ? nonempty(v, p->ancestors[0]->exe) : -1;
+    case F_PROC_PCMDLINE: return nonempty(v, p->parent_cmdline);
+    case F_PROC_SNAME: return nonempty(v, p->session_name);
+    case F_PROC_VPID: return p->vpid_opt_case ? vint(v, p->vpid) : -1;
+    case F_PROC_VTID: return p->vtid_opt_case ? vint(v, p->vtid) : -1;
+    case F_PROC_SID: return p->sid_opt_case ? vint(v, p->sid) : -1;
+    case F_PROC_PGID: return p->pgid_opt_case ? vint(v, p->pgid) : -1;
+    case F_PROC_VPGID: return p->vpgid_opt_case ? vint(v, p->vpgid) : -1;
+    case F_PROC_IS_VPGID_LEADER:
+        return p->vpgid_opt_case && p->vpid_opt_case ? vbool(v, p->vpgid == p->vpid) : -1;
+    case F_PROC_IS_SID_LEADER: return p->sid_opt_case ? vbool(v, p->sid == p->pid) : -1;
+    case F_PROC_IS_EXE_FROM_MEMFD:  /* the kernel names a memfd "/memfd:NAME (deleted)" */
+        return *p->exe ? vbool(v, strncmp(p->exe, "/memfd:", 7) == 0) : -1;
+    case F_USER_LOGINUID:  /* Falco's -1 for "never logged in" (4294967295) */
+        if (!p->loginuid_opt_case)
+            return -1;
+        return vint(v, p->loginuid == UINT32_MAX ? -1 : (int64_t)p->loginuid);
+    default: return -1;
     }
 }
 
@@ -593,9 +717,19 @@ int fields_get(struct evctx *c, enum field_id id, const char *arg, struct fval *
         args = strchr(p->cmdline, ' ');
         return vstr(v, args ? args + 1 : "");
     case F_PROC_PNAME: return p ? vstr(v, p->parent_name) : -1;
-    case F_USER_UID: return p ? vint(v, p->uid) : -1;
+    case F_USER_UID: return p && p->uid_opt_case ? vint(v, p->uid) : -1;
     case F_USER_NAME: return p ? vstr(v, p->user) : -1;
-    case F_GROUP_GID: return p ? vint(v, p->gid) : -1;
+    case F_GROUP_GID: return p && p->gid_opt_case ? vint(v, p->gid) : -1;
+    case F_PROC_ANAME: case F_PROC_ANAME_ANY: case F_PROC_APID: case F_PROC_AEXE:
+    case F_PROC_PEXE: case F_PROC_PCMDLINE: case F_PROC_SNAME: case F_PROC_VPID:
+    case F_PROC_VTID: case F_PROC_SID: case F_PROC_PGID: case F_PROC_VPGID:
+    case F_PROC_IS_VPGID_LEADER: case F_PROC_IS_SID_LEADER: case F_USER_LOGINUID:
+    case F_PROC_IS_EXE_FROM_MEMFD:
+        return p ? lineage_field(c, p, id, arg, v) : -1;
+    case F_THREAD_CAP_EFFECTIVE:
+        return p && p->cap_effective_opt_case ? cap_names(c, p->cap_effective, v) : -1;
+    case F_THREAD_CAP_PERMITTED:
+        return p && p->cap_permitted_opt_case ? cap_names(c, p->cap_permitted, v) : -1;
     case F_ANOMALY_MEAN: return c->has_anomaly ? vdbl(v, c->anomaly_mean) : -1;
     case F_ANOMALY_SIGMA: return c->has_anomaly ? vdbl(v, c->anomaly_sigma) : -1;
     case F_ANOMALY_VALUE: return c->has_anomaly ? vdbl(v, c->anomaly_value) : -1;

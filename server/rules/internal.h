@@ -102,6 +102,11 @@ enum field_id {
     F_IMAGE_DIGEST, F_CONTAINER_RUNTIME, F_CONTAINER_PRIVILEGED, F_K8S_NS, F_K8S_POD, F_K8S_POD_UID,
     F_PROC_PID, F_PROC_PPID, F_PROC_NAME, F_PROC_EXE, F_PROC_CMDLINE, F_PROC_ARGS, F_PROC_PNAME,
     F_PROC_TTY, F_PROC_CWD, F_USER_UID, F_USER_NAME, F_GROUP_GID,
+    /* exec-time fields from /proc: ancestors, sessions, namespaces, login */
+    F_PROC_ANAME, F_PROC_ANAME_ANY, F_PROC_APID, F_PROC_AEXE, F_PROC_PEXE, F_PROC_PCMDLINE,
+    F_PROC_SNAME, F_PROC_VPID, F_PROC_VTID, F_PROC_SID, F_PROC_PGID, F_PROC_VPGID,
+    F_PROC_IS_VPGID_LEADER, F_PROC_IS_SID_LEADER, F_USER_LOGINUID, F_PROC_IS_EXE_FROM_MEMFD,
+    F_THREAD_CAP_EFFECTIVE, F_THREAD_CAP_PERMITTED,
     F_FD_NAME, F_FD_DIRECTORY, F_FD_FILENAME, F_FD_TYPECHAR, F_FD_TYPE, F_FD_L4PROTO,
     F_FD_SIP, F_FD_CIP, F_FD_RIP, F_FD_LIP, F_FD_SPORT, F_FD_CPORT, F_FD_RPORT, F_FD_LPORT,
     F_FD_SIP_NAME, F_FD_RIP_NAME,
@@ -123,7 +128,7 @@ struct field_def {
     enum field_id id;
     enum vtype type;
     uint8_t kinds;      /* event kinds where the field can be present */
-    bool takes_arg;     /* name[arg] */
+    bool takes_arg;     /* name[arg]; a name may have one entry of each form */
     const char *doc;
 };
 
@@ -135,6 +140,7 @@ struct evctx {
     unsigned kind_bit;
     uint32_t type_bit;                 /* evt.type code of this event */
     char scratch[3][RULES_KEY_MAX];    /* fd.name, fd.directory, net.dest */
+    char caps[1024];                   /* thread.cap_*: every name fits */
     const char *list[RULES_LIST_MAX];
     double anomaly_mean, anomaly_sigma, anomaly_value;
     bool has_anomaly;

@@ -11,12 +11,7 @@ import harness
 KIND_EXEC, KIND_NET = 10, 11
 
 
-def fields(data):
-    """{field: [values]} of one protobuf message."""
-    out = {}
-    for f, _, v in harness.pb_decode(data):
-        out.setdefault(f, []).append(v)
-    return out
+fields = harness.pb_fields
 
 
 class CollectorsTest(harness.BulwarkTest):

@@ -4,9 +4,11 @@
  * cmdline, comm, status, cgroup, exe/cwd/ns/fd symlinks, net/tcp{,6}). */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <dirent.h>
+#include <signal.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -284,10 +286,184 @@ static void test_parse_stat(void **state)
     assert_int_equal(st.pid, 42);
     assert_int_equal(st.ppid, 7);
     assert_string_equal(st.comm, "a) b) c");
+    assert_int_equal(st.pgrp, 42);
+    assert_int_equal(st.session, 42);
     assert_int_equal(st.tty_nr, 34816);
     assert_int_equal(st.starttime, 987);
     assert_int_equal(procfs_parse_stat("42 (x) R 1 2\n", &st), BW_EINVAL);
     assert_int_equal(procfs_parse_stat("garbage", &st), BW_EINVAL);
+}
+
+/* The status readers: effective ids, the last entry of namespace lists,
+ * capability masks, and missing or bad lines as absent. */
+static void test_status_readers(void **state)
+{
+    const char *st = "Name:\tbash\nNSpid:\t4242\t7\nNSpgid:\t4242\t1\nUid:\t1000\t0\t0\t0\n"
+                     "Gid:\t5\t6\t6\t6\nXNSpgid:\t9\n";
+    uint64_t m = 0;
+    uint32_t u = 99;
+    int32_t v = 99;
+
+    (void)state;
+    assert_int_equal(procfs_status_id(st, "Uid:", &u), 0);
+    assert_int_equal(u, 0);
+    assert_int_equal(procfs_status_id(st, "Gid:", &u), 0);
+    assert_int_equal(u, 6);
+    assert_int_equal(procfs_status_last(st, "NSpid:", &v), 0);
+    assert_int_equal(v, 7);
+    assert_int_equal(procfs_status_last(st, "NSpgid:", &v), 0);
+    assert_int_equal(v, 1);
+    assert_int_equal(procfs_status_last("NSpid:\tx\n", "NSpid:", &v), BW_ENOTFOUND);
+    assert_int_equal(procfs_status_last("NSpid:\t12\n34\n", "NSpid:", &v), 0);
+    assert_int_equal(v, 12);  /* the next line is not read */
+    assert_int_equal(procfs_status_id("Uid:\t1000\n7\n", "Uid:", &u), BW_ENOTFOUND);
+    assert_int_equal(procfs_status_id("Uid:\t1000\n", "Uid:", &u), BW_ENOTFOUND);
+    assert_int_equal(procfs_status_id("Name:\tx\n", "Uid:", &u), BW_ENOTFOUND);
+    assert_int_equal(u, 6);  /* untouched on failure */
+    assert_int_equal(procfs_status_mask("Name:\tx\nCapPrm:\t000001ffffffffff\nCapEff:\t0000000000210000\n",
+                                        "CapEff:", &m), 0);
+    assert_int_equal(m, 0x210000);
+    assert_int_equal(procfs_status_mask("CapEff:\tzz\n", "CapEff:", &m), BW_ENOTFOUND);
+}
+
+/* Sets this process's comm (what /proc/PID/stat shows). */
+static void set_comm(const char *comm)
+{
+    prctl(PR_SET_NAME, comm, 0, 0, 0);
+}
+
+/* procfs_process_ref on a chain this test makes, read from the real /proc:
+ * chain-a (a new session and process group) forks chain-b, which forks
+ * chain-c. At c the ancestors are b, a, then this test; the session and
+ * group are a's; the namespace pid is the pid seen in /proc; uid and
+ * loginuid are this process's. */
+static void test_lineage_readers(void **state)
+{
+    char self_comm[64], self_cmd[PROCFS_CMDLINE_MAX + 1], lbuf[32];
+    Bulwark__V1__ProcessRef *ref = NULL;
+    struct procfs_stat st, me;
+    int fds[2], status;
+    pid_t a, c = 0;
+
+    (void)state;
+    assert_int_equal(procfs_read_stat("/", getpid(), &me), 0);
+    snprintf(self_comm, sizeof self_comm, "%s", me.comm);
+    assert_int_equal(procfs_read_cmdline("/", getpid(), self_cmd, PROCFS_CMDLINE_MAX), 0);
+    assert_int_equal(pipe(fds), 0);
+    a = fork();
+    assert_true(a >= 0);
+    if (a == 0) {
+        close(fds[0]);
+        setsid();
+        set_comm("chain-a");
+        if (fork() == 0) {
+            set_comm("chain-b");
+            if (fork() == 0) {
+                pid_t pid = getpid();
+
+                set_comm("chain-c");
+                if (write(fds[1], &pid, sizeof pid) != (ssize_t)sizeof pid)
+                    _exit(1);
+            }
+        }
+        for (;;)
+            pause();
+    }
+    close(fds[1]);
+    assert_int_equal(read(fds[0], &c, sizeof c), (ssize_t)sizeof c);
+    close(fds[0]);
+    assert_int_equal(procfs_process_ref("/", c, 0, 0, NULL, &ref, &st), 0);
+    kill(-a, SIGKILL);  /* a leads the group b and c are in */
+    waitpid(a, &status, 0);
+
+    assert_string_equal(ref->name, "chain-c");
+    assert_true(ref->n_ancestors >= 3);
+    assert_string_equal(ref->ancestors[0]->name, "chain-b");
+    assert_string_equal(ref->ancestors[1]->name, "chain-a");
+    assert_int_equal(ref->ancestors[1]->pid, a);
+    assert_string_equal(ref->ancestors[2]->name, self_comm);
+    assert_int_equal(ref->ancestors[2]->pid, getpid());
+    assert_true(ref->n_ancestors <= PROCFS_ANCESTORS_MAX);
+    assert_string_equal(ref->parent_name, "chain-b");
+    assert_string_equal(ref->parent_cmdline, self_cmd);  /* b forked without exec */
+    assert_string_equal(ref->ancestors[0]->exe, ref->exe);
+    assert_int_equal(ref->sid_opt_case, BULWARK__V1__PROCESS_REF__SID_OPT_SID);
+    assert_int_equal(ref->sid, a);
+    assert_int_equal(ref->pgid, a);
+    assert_string_equal(ref->session_name, "chain-a");
+    assert_int_equal(ref->vpid_opt_case, BULWARK__V1__PROCESS_REF__VPID_OPT_VPID);
+    assert_int_equal(ref->vpid, c);
+    assert_int_equal(ref->vtid, c);
+    assert_int_equal(ref->vpgid, a);  /* not the group leader */
+    assert_int_equal(ref->uid_opt_case, BULWARK__V1__PROCESS_REF__UID_OPT_UID);
+    assert_int_equal(ref->uid, geteuid());
+    assert_int_equal(ref->cap_effective_opt_case, BULWARK__V1__PROCESS_REF__CAP_EFFECTIVE_OPT_CAP_EFFECTIVE);
+    assert_int_equal(ref->cap_permitted_opt_case, BULWARK__V1__PROCESS_REF__CAP_PERMITTED_OPT_CAP_PERMITTED);
+    if (procfs_read_at("/", lbuf, sizeof lbuf, NULL, "/proc/self/loginuid") == 0) {
+        assert_int_equal(ref->loginuid_opt_case, BULWARK__V1__PROCESS_REF__LOGINUID_OPT_LOGINUID);
+        assert_int_equal(ref->loginuid, (uint32_t)strtoul(lbuf, NULL, 10));
+    } else {
+        assert_int_equal(ref->loginuid_opt_case, BULWARK__V1__PROCESS_REF__LOGINUID_OPT__NOT_SET);
+    }
+    procfs_msg_free(&ref->base);
+}
+
+/* The names of p's ancestors, joined by '<'. */
+static const char *chain_of(const Bulwark__V1__ProcessRef *p, char *buf, size_t n)
+{
+    size_t used = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < p->n_ancestors; i++)
+        used += (size_t)snprintf(buf + used, n - used, "%s%s", i ? "<" : "", p->ancestors[i]->name);
+    return buf;
+}
+
+/* The lineage cache: a second child of the same parent takes the chain
+ * above the parent from the cache (a hit) and gets what a walk gives; a
+ * new process at the parent's pid (another start time) is a miss and is
+ * read afresh. */
+static void test_lineage_cache(void **state)
+{
+    char *root = host_tree(NULL), chain[256];
+    struct procfs_lineage cache = {0};
+    Bulwark__V1__ProcessRef *a = NULL, *b = NULL, *c = NULL, *plain = NULL;
+    const char *cg = "0::/\n";
+
+    (void)state;
+    wr(root, "proc/stat", "cpu 0\nbtime 1700000000\n");
+    add_proc(root, 1, 0, "systemd", 5, "/sbin/init\0", 11, "/sbin/init", cg, 1);
+    add_proc(root, 10, 1, "sshd", 50, "sshd\0", 5, "/usr/sbin/sshd", cg, 1);
+    add_proc(root, 20, 10, "bash", 100, "-bash\0", 6, "/bin/bash", cg, 1);
+    add_proc(root, 30, 20, "ls", 200, "ls\0", 3, "/bin/ls", cg, 1);
+    add_proc(root, 31, 20, "cat", 201, "cat\0", 4, "/bin/cat", cg, 1);
+    assert_int_equal(procfs_process_ref(root, 30, 0, 0, &cache, &a, NULL), 0);
+    assert_int_equal(cache.misses, 1);
+    assert_int_equal(cache.hits, 0);
+    assert_string_equal(chain_of(a, chain, sizeof chain), "bash<sshd<systemd");
+    assert_int_equal(procfs_process_ref(root, 31, 0, 0, &cache, &b, NULL), 0);
+    assert_int_equal(cache.hits, 1);
+    assert_string_equal(chain_of(b, chain, sizeof chain), "bash<sshd<systemd");
+    assert_string_equal(b->ancestors[1]->exe, "/usr/sbin/sshd");
+    assert_int_equal(b->ancestors[2]->pid, 1);
+    assert_int_equal(procfs_process_ref(root, 31, 0, 0, NULL, &plain, NULL), 0);
+    assert_true(protobuf_c_message_get_packed_size(&b->base) ==
+                protobuf_c_message_get_packed_size(&plain->base));
+
+    /* pid 20 reused by another process (new start time) under pid 1 */
+    add_proc(root, 20, 1, "cron", 300, "cron\0", 5, "/usr/sbin/cron", cg, 1);
+    assert_int_equal(procfs_process_ref(root, 31, 0, 0, &cache, &c, NULL), 0);
+    assert_int_equal(cache.hits, 1);
+    assert_int_equal(cache.misses, 2);
+    assert_string_equal(chain_of(c, chain, sizeof chain), "cron<systemd");
+    procfs_msg_free(&a->base);
+    procfs_msg_free(&b->base);
+    procfs_msg_free(&c->base);
+    procfs_msg_free(&plain->base);
+    procfs_lineage_release(&cache);
+    procfs_lineage_release(&cache);  /* twice is harmless */
+    rm_tree(root);
+    free(root);
 }
 
 static void test_proc_scan(void **state)
@@ -318,6 +494,18 @@ static void test_proc_scan(void **state)
     assert_string_equal(ev->process->name, "python3");
     assert_string_equal(ev->process->cmdline, "python3 -m http.server 8080");
     assert_string_equal(ev->process->parent_name, "nginx");
+    assert_int_equal(ev->process->n_ancestors, 2);  /* nginx, then systemd (pid 1, ppid 0) */
+    assert_int_equal(ev->process->ancestors[0]->pid, 4100);
+    assert_string_equal(ev->process->ancestors[0]->exe, "/usr/sbin/nginx");
+    assert_string_equal(ev->process->ancestors[1]->name, "systemd");
+    assert_string_equal(ev->process->ancestors[1]->exe, "");  /* no exe link in the tree */
+    assert_string_equal(ev->process->parent_cmdline, "nginx");
+    assert_int_equal(ev->process->sid, 4242);
+    /* what this fake /proc does not give is absent, not 0 */
+    assert_int_equal(ev->process->loginuid_opt_case, BULWARK__V1__PROCESS_REF__LOGINUID_OPT__NOT_SET);
+    assert_int_equal(ev->process->vpid_opt_case, BULWARK__V1__PROCESS_REF__VPID_OPT__NOT_SET);
+    assert_int_equal(ev->exec->tty_nr_opt_case, BULWARK__V1__PROCESS_EXEC__TTY_NR_OPT_TTY_NR);
+    assert_int_equal(ev->exec->tty_nr, 0);
     assert_int_equal(ev->process->start_time_ns,
                      1700000000LL * 1000000000LL + 12345LL * 1000000000LL / hz);
     assert_int_equal(ev->time_ns, ev->process->start_time_ns);
@@ -887,6 +1075,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_stat),
+        cmocka_unit_test(test_status_readers),
+        cmocka_unit_test(test_lineage_readers),
+        cmocka_unit_test(test_lineage_cache),
         cmocka_unit_test(test_proc_scan),
         cmocka_unit_test(test_net_scan),
         cmocka_unit_test(test_resource_samples),

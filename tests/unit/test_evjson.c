@@ -428,6 +428,74 @@ static void test_text_writer_matches_tree(void **state)
     evjson_event_free(ev);
 }
 
+/* ev as compact JSON text (free it). */
+static char *json_text(const Bulwark__V1__Event *ev)
+{
+    json_t *j = evjson_event_to_json(ev);
+    char *text;
+
+    assert_non_null(j);
+    text = json_dumps(j, JSON_COMPACT);
+    assert_non_null(text);
+    json_decref(j);
+    return text;
+}
+
+/* Fields with presence (uid, gid, tty, loginuid, vpid...): given as 0 they
+ * are present and written as 0 by both writers and on the wire; not given
+ * (or null) they are absent everywhere, not 0. */
+static void test_presence(void **state)
+{
+    static const char zero[] =
+        "{\"kind\":\"exec\",\"process\":{\"pid\":9,\"uid\":0,\"gid\":0,\"loginuid\":0,\"vpid\":0,"
+        "\"ancestors\":[{\"pid\":1,\"name\":\"init\"}],\"parent_cmdline\":\"init\"},"
+        "\"exec\":{\"tty\":false,\"tty_nr\":0}}";
+    static const char none[] = "{\"kind\":\"exec\",\"process\":{\"pid\":9,\"uid\":null},\"exec\":{}}";
+    Bulwark__V1__Event *ev = parse(zero), *back;
+    char *text;
+    uint8_t wire[512];
+    size_t n;
+
+    (void)state;
+    assert_int_equal(ev->process->uid_opt_case, BULWARK__V1__PROCESS_REF__UID_OPT_UID);
+    assert_int_equal(ev->process->loginuid_opt_case, BULWARK__V1__PROCESS_REF__LOGINUID_OPT_LOGINUID);
+    assert_int_equal(ev->exec->tty_opt_case, BULWARK__V1__PROCESS_EXEC__TTY_OPT_TTY);
+    assert_int_equal(ev->process->n_ancestors, 1);
+    text = json_text(ev);
+    assert_non_null(strstr(text, "\"uid\":0"));
+    assert_non_null(strstr(text, "\"gid\":0"));
+    assert_non_null(strstr(text, "\"loginuid\":0"));
+    assert_non_null(strstr(text, "\"tty\":false"));
+    assert_non_null(strstr(text, "\"tty_nr\":0"));
+    free(text);
+    assert_writer_matches(ev);
+    round_trip(ev);
+    /* and through the wire */
+    n = bulwark__v1__event__get_packed_size(ev);
+    assert_true(n <= sizeof wire);
+    bulwark__v1__event__pack(ev, wire);
+    back = bulwark__v1__event__unpack(NULL, n, wire);
+    assert_non_null(back);
+    assert_int_equal(back->process->uid_opt_case, BULWARK__V1__PROCESS_REF__UID_OPT_UID);
+    assert_int_equal(back->process->vpid_opt_case, BULWARK__V1__PROCESS_REF__VPID_OPT_VPID);
+    assert_int_equal(back->exec->tty_nr_opt_case, BULWARK__V1__PROCESS_EXEC__TTY_NR_OPT_TTY_NR);
+    assert_int_equal(back->process->sid_opt_case, BULWARK__V1__PROCESS_REF__SID_OPT__NOT_SET);
+    evjson_event_free(back);
+    evjson_event_free(ev);
+
+    ev = parse(none);
+    assert_int_equal(ev->process->uid_opt_case, BULWARK__V1__PROCESS_REF__UID_OPT__NOT_SET);
+    assert_int_equal(ev->process->gid_opt_case, BULWARK__V1__PROCESS_REF__GID_OPT__NOT_SET);
+    assert_int_equal(ev->exec->tty_opt_case, BULWARK__V1__PROCESS_EXEC__TTY_OPT__NOT_SET);
+    text = json_text(ev);
+    assert_null(strstr(text, "uid"));
+    assert_null(strstr(text, "tty"));
+    free(text);
+    assert_writer_matches(ev);
+    round_trip(ev);
+    evjson_event_free(ev);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -442,6 +510,7 @@ int main(void)
         cmocka_unit_test(test_kind_names),
         cmocka_unit_test(test_invalid_utf8_output),
         cmocka_unit_test(test_text_writer_matches_tree),
+        cmocka_unit_test(test_presence),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -291,6 +291,9 @@ static void test_wire_counts_and_enums(void **state)
     struct wire_fixture w;
     Bulwark__V1__ContainerConfig cfg = BULWARK__V1__CONTAINER_CONFIG__INIT;
     Bulwark__V1__NetConnection net = BULWARK__V1__NET_CONNECTION__INIT;
+    Bulwark__V1__ProcessRef proc = BULWARK__V1__PROCESS_REF__INIT;
+    Bulwark__V1__ProcessAncestor anc = BULWARK__V1__PROCESS_ANCESTOR__INIT;
+    Bulwark__V1__ProcessAncestor *ancs[BW_LIMIT_ANCESTORS + 1];
     char *caps[BW_LIMIT_REPEATED + 1];
     char why[256];
 
@@ -307,6 +310,19 @@ static void test_wire_counts_and_enums(void **state)
     assert_int_equal(check_packed(&w.frame, NULL, NULL, why, sizeof why), BW_EPROTO);
     assert_non_null(strstr(why, "event seq 43"));
     assert_non_null(strstr(why, "'config.cap_add[256]' has more than 256 entries"));
+
+    /* A process's ancestors have their own, smaller limit. */
+    for (size_t i = 0; i <= BW_LIMIT_ANCESTORS; i++)
+        ancs[i] = &anc;
+    anc.name = "sh";
+    wire_fixture_init(&w);
+    w.ev.ev[2].process = &proc;
+    proc.ancestors = ancs;
+    proc.n_ancestors = BW_LIMIT_ANCESTORS;
+    assert_int_equal(check_packed(&w.frame, NULL, NULL, why, sizeof why), 0);
+    proc.n_ancestors = BW_LIMIT_ANCESTORS + 1;
+    assert_int_equal(check_packed(&w.frame, NULL, NULL, why, sizeof why), BW_EPROTO);
+    assert_non_null(strstr(why, "event seq 42: field 'process.ancestors[16]' has more than 16 entries"));
 
     /* An enum value the schema does not declare. */
     wire_fixture_init(&w);

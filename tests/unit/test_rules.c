@@ -162,6 +162,20 @@ static const char *const CFG =
     "\"user_uid\":0,\"cap_add\":[\"NET_ADMIN\",\"SYS_ADMIN\"],\"mounts\":[{\"source\":\"/etc/kubernetes\","
     "\"target\":\"/k\"},{\"source\":\"/data\",\"target\":\"/d\",\"read_only\":true}]}}";
 
+/* An exec whose source gave no ids, tty, lineage or namespaces. */
+static const char *const EXEC_BARE =
+    "{\"kind\":\"exec\",\"time_ns\":1000,\"process\":{\"pid\":42,\"name\":\"bash\"},\"exec\":{}}";
+/* bash (42) < sh (41) < sshd (40, the session leader) < systemd (1), as the
+ * proc collector reads it at exec. */
+static const char *const EXEC_CHAIN =
+    "{\"kind\":\"exec\",\"time_ns\":1000,\"process\":{\"pid\":42,\"ppid\":41,\"name\":\"bash\","
+    "\"exe\":\"/bin/bash\",\"uid\":1000,\"gid\":0,\"parent_name\":\"sh\",\"ancestors\":["
+    "{\"pid\":41,\"name\":\"sh\",\"exe\":\"/bin/sh\"},{\"pid\":40,\"name\":\"sshd\","
+    "\"exe\":\"/usr/sbin/sshd\"},{\"pid\":1,\"name\":\"systemd\"}],\"parent_cmdline\":\"sh -c x\","
+    "\"loginuid\":1000,\"vpid\":7,\"vtid\":7,\"sid\":40,\"pgid\":42,\"vpgid\":7,"
+    "\"session_name\":\"sshd\",\"cap_effective\":2162688,\"cap_permitted\":0},"
+    "\"exec\":{\"tty\":true,\"tty_nr\":34816}}";
+
 /* -------------------------------------------------------------- tests */
 
 static void test_operators(void **state)
@@ -203,6 +217,67 @@ static void test_operators(void **state)
     assert_true(matches("fd.sport = 3333 and fd.sip.name = pool.example.com and fd.l4proto = tcp", NET));
     assert_true(matches("fd.name = \"10.0.0.1:40000->1.2.3.4:3333\" and net.dest = pool.example.com:3333", NET));
     assert_true(matches("container.id = host and evt.type = connect", NET));
+}
+
+/* Absent is not zero: a field the source did not give has no value, so
+ * every comparison on it is false (= and != alike, as in Falco), `not` of
+ * one is true and `exists` is false; a missing uid is never root. */
+static void test_absent_fields(void **state)
+{
+    (void)state;
+    assert_false(matches("user.uid = 0", EXEC_BARE));
+    assert_false(matches("user.uid != 0", EXEC_BARE));
+    assert_false(matches("user.uid < 1000", EXEC_BARE));
+    assert_false(matches("user.uid in (0, 1)", EXEC_BARE));
+    assert_true(matches("not user.uid = 0", EXEC_BARE));
+    assert_false(matches("user.uid exists", EXEC_BARE));
+    assert_false(matches("group.gid = 0", EXEC_BARE));
+    assert_false(matches("proc.tty = 0", EXEC_BARE));
+    assert_false(matches("proc.tty != 0", EXEC_BARE));
+    assert_false(matches("user.loginuid = -1", EXEC_BARE));
+    assert_false(matches("proc.vpid exists or proc.sid exists or proc.is_vpgid_leader = false", EXEC_BARE));
+    assert_false(matches("proc.aname exists or proc.aname[1] exists or proc.pcmdline exists", EXEC_BARE));
+    assert_true(matches("not proc.aname in (sshd)", EXEC_BARE));
+    assert_true(matches("proc.aname[0] = bash and proc.apid[0] = 42", EXEC_BARE));
+    /* present zeros are values */
+    assert_true(matches("user.uid exists and user.uid = 0", EXEC));
+    assert_true(matches("group.gid = 0", EXEC_CHAIN));
+    assert_true(matches("proc.tty = 1", EXEC));  /* a source that only knows there is one */
+    assert_false(matches("user.uid = 0", EXEC_CHAIN));
+}
+
+/* The exec-time lineage fields (procfs_process_ref fills them). */
+static void test_lineage_fields(void **state)
+{
+    (void)state;
+    assert_true(matches("proc.aname[0] = bash and proc.aname[1] = sh and proc.aname[2] = sshd and "
+                        "proc.aname[3] = systemd and proc.pname = sh", EXEC_CHAIN));
+    assert_false(matches("proc.aname[4] exists", EXEC_CHAIN));
+    assert_false(matches("proc.aname[x] exists", EXEC_CHAIN));
+    assert_true(matches("proc.apid[1] = 41 and proc.apid[2] = 40 and proc.apid[3] = 1", EXEC_CHAIN));
+    assert_true(matches("proc.aname = sshd and proc.aname in (login, sshd)", EXEC_CHAIN));
+    assert_false(matches("proc.aname in (login, su)", EXEC_CHAIN));
+    assert_false(matches("proc.aname = bash", EXEC_CHAIN));  /* the process is not its own ancestor */
+    assert_true(matches("not proc.aname in (login, su)", EXEC_CHAIN));
+    assert_true(matches("proc.aexe[2] = /usr/sbin/sshd and proc.aexepath[1] = /bin/sh and "
+                        "proc.pexe = /bin/sh and proc.pexepath = /bin/sh and proc.pcmdline = \"sh -c x\"",
+                        EXEC_CHAIN));
+    assert_false(matches("proc.aexe[3] exists", EXEC_CHAIN));  /* systemd's exe was not readable */
+    assert_true(matches("proc.sname = sshd and proc.sid = 40 and proc.is_sid_leader = false", EXEC_CHAIN));
+    assert_true(matches("proc.vpid = 7 and proc.vtid = 7 and thread.vtid = 7 and proc.vpgid = 7 and "
+                        "proc.pgid = 42 and proc.is_vpgid_leader = true", EXEC_CHAIN));
+    assert_true(matches("proc.tty = 34816 and user.loginuid = 1000 and user.uid = 1000", EXEC_CHAIN));
+    /* 2162688 = bits 16 and 21 */
+    assert_true(matches("thread.cap_effective = \"CAP_SYS_MODULE CAP_SYS_ADMIN\" and "
+                        "thread.cap_effective icontains sys_module and thread.cap_permitted = \"\"",
+                        EXEC_CHAIN));
+    assert_false(matches("thread.cap_effective exists", EXEC_BARE));
+    assert_true(matches("proc.is_exe_from_memfd = false", EXEC_CHAIN));
+    assert_false(matches("proc.is_exe_from_memfd exists", EXEC_BARE));  /* no exe: unknown */
+    assert_true(matches("proc.is_exe_from_memfd = true",
+                        "{\"kind\":\"exec\",\"process\":{\"pid\":5,\"exe\":\"/memfd:x (deleted)\"},\"exec\":{}}"));
+    assert_true(matches("user.loginuid = -1",
+                        "{\"kind\":\"exec\",\"process\":{\"pid\":5,\"loginuid\":4294967295},\"exec\":{}}"));
 }
 
 static void test_lists_macros_override_append(void **state)
@@ -735,6 +810,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_operators),
+        cmocka_unit_test(test_absent_fields),
+        cmocka_unit_test(test_lineage_fields),
         cmocka_unit_test(test_lists_macros_override_append),
         cmocka_unit_test(test_syntax_errors),
         cmocka_unit_test(test_unsupported_disabled),

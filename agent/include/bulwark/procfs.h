@@ -44,10 +44,23 @@ int procfs_load_json(const char *path, size_t max, json_t **out);
 struct procfs_stat {
     int pid, ppid;
     char state;
+    int pgrp, session;   /* in the pid namespace of the /proc read */
     int tty_nr;
     uint64_t starttime;  /* clock ticks after boot */
     char comm[64];
 };
+
+/* The command line of pid as procfs_process_ref() gives it, into buf of
+ * cap + 1 bytes (at most cap bytes read). 0 or a negative bw_err. */
+int procfs_read_cmdline(const char *root, int pid, char *buf, size_t cap);
+/* From the text of /proc/PID/status: the effective id of key ("Uid:",
+ * "Gid:") or the last entry of a namespace list ("NSpid:", "NSpgid:").
+ * Pure. 0 and *out, or BW_ENOTFOUND when the line is missing or bad. */
+int procfs_status_id(const char *status, const char *key, uint32_t *out);
+int procfs_status_last(const char *status, const char *key, int32_t *out);
+/* The hexadecimal mask of a "CapEff:\t000001ffffffffff" line. Pure. 0 and
+ * *out, or BW_ENOTFOUND. */
+int procfs_status_mask(const char *status, const char *key, uint64_t *out);
 
 /* Parses the text of /proc/PID/stat. Pure. 0 or BW_EINVAL. */
 int procfs_parse_stat(const char *text, struct procfs_stat *st);
@@ -61,12 +74,41 @@ int procfs_pid_of(const char *name);
 /* The inode in "net:[4026531840]" or "socket:[123]" (prefix given), or 0. */
 uint64_t procfs_link_inode(const char *link, const char *prefix);
 
+/* Ancestors walked up from a process (Falco's proc.aname[1..N]); the
+ * protocol accepts up to BW_LIMIT_ANCESTORS. */
+#define PROCFS_ANCESTORS_MAX 8
+#define PROCFS_LINEAGE_SLOTS 256
+
+/* A cache of ancestor chains, owned by one collector (zero-initialise it;
+ * procfs_lineage_release() frees it). Walking up costs a stat read and a
+ * readlink per ancestor; with the cache, a process whose parent (same pid
+ * and start time) was seen before costs its parent's only: the chain above
+ * is the one read then. So a chain is as it was when first read: an
+ * ancestor that exited since (its child reparented) is still named. Direct
+ * mapped, PROCFS_LINEAGE_SLOTS entries. */
+struct procfs_lineage_entry;
+struct procfs_lineage {
+    struct procfs_lineage_entry *slots;  /* allocated on first use */
+    uint64_t hits, misses;
+};
+
+void procfs_lineage_release(struct procfs_lineage *c);
+
 /* Builds a ProcessRef of pid: pid, ppid, uid, gid (effective), exe, comm,
  * cmdline (at most cmdline_max bytes read, NUL -> space, trailing spaces
- * dropped), parent name and start time. The process may vanish meanwhile:
- * BW_ENOTFOUND. *st_out (may be NULL) gets its stat. */
+ * dropped), parent name and start time; and what /proc tells without
+ * tracing: the ancestors (parent first, up to PROCFS_ANCESTORS_MAX: pid,
+ * comm, exe), the parent's cmdline, loginuid, the effective and permitted
+ * capability masks, the
+ * pid, tid and process group in the process's own pid namespace (last
+ * NSpid/NSpgid entry of status), session and process group ids, and the
+ * session leader's comm. A field /proc does not give stays absent (uid of
+ * an unreadable status is absent, not 0). cache (may be NULL) keeps the
+ * chains read. The process may vanish meanwhile: BW_ENOTFOUND. *st_out
+ * (may be NULL) gets its stat. */
 int procfs_process_ref(const char *root, int pid, uint32_t cmdline_max, int64_t btime_s,
-                       Bulwark__V1__ProcessRef **out, struct procfs_stat *st_out);
+                       struct procfs_lineage *cache, Bulwark__V1__ProcessRef **out,
+                       struct procfs_stat *st_out);
 
 /* ----------------------------------------------------------- event helpers */
 
