@@ -835,7 +835,7 @@ static int conn_process_frames(struct conn *c)
         }
         /* The frame and all protobuf-c allocates for it live in one arena
          * that goes with the batch to the writer and is freed at once. */
-        ar = arena_new(len * 4 + 4096);
+        ar = arena_new(FRAME_ARENA_SIZE(len));
         raw = ar ? arena_alloc(ar, len) : NULL;
         if (!raw) {
             arena_free(ar);

@@ -15,6 +15,12 @@
 #define BULWARK_PROTOCOL_VERSION 1u
 
 #define FRAME_HEADER_SIZE 4u
+/* The first arena chunk for a frame of len bytes and everything protobuf-c
+ * unpacks from it: the copy of the bytes plus the decoded tree, which is
+ * about three times the wire size for event batches (strings copied, one
+ * struct per message), plus the fixed part of a batch. A larger tree only
+ * takes another chunk. */
+#define FRAME_ARENA_SIZE(len) ((size_t)(len) * 4 + 4096)
 #define FRAME_DEFAULT_MAX (1024u * 1024u)
 
 struct frame_reader {

@@ -124,7 +124,7 @@ static uint64_t pb_run(struct pb_pair *p, struct rulestage *rs, uint64_t *alerts
             size_t len;
             got = tls_conn_read(p->server, &rd.in);
             while (frame_reader_next(&rd, &payload, &len) == 1) {
-                struct arena *ar = arena_new(len * 4 + 4096);
+                struct arena *ar = arena_new(FRAME_ARENA_SIZE(len));
                 uint8_t *raw = arena_alloc(ar, len);
                 ProtobufCAllocator pa = arena_pb_allocator(ar);
                 Bulwark__V1__Frame *f;

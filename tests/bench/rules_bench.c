@@ -28,6 +28,7 @@
 
 #include "bulwark/arena.h"
 #include "bulwark/err.h"
+#include "bulwark/frame.h"
 #include "bulwark/evjson.h"
 #include "bulwark/rules.h"
 
@@ -235,7 +236,7 @@ static int run_packed(struct run *r, const struct events *evs, int64_t shift)
 {
     for (size_t b = 0; b < evs->nbatch; b++) {
         size_t len = evs->boff[b + 1] - evs->boff[b];
-        struct arena *ar = arena_new(len * 4 + 4096);  /* as server/conn.c sizes it */
+        struct arena *ar = arena_new(FRAME_ARENA_SIZE(len));  /* as server/conn.c */
         ProtobufCAllocator pa;
         Bulwark__V1__Batch *batch;
 
