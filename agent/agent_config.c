@@ -3,7 +3,9 @@
 
 #include "bulwark/agent.h"
 #include "bulwark/err.h"
+#include "bulwark/frame.h"
 #include "bulwark/log.h"
+#include "bulwark/spool.h"
 
 #define F(k, t, m, d, h, lo, hi) {k, t, offsetof(struct agent_config, m), d, h, lo, hi, NULL}
 /* An enumerated option: the default is a choice, the field an int. */
@@ -24,10 +26,10 @@ const struct config_field agent_config_table[] = {
     F("hostname", CONFIG_STRING, hostname, NULL, "host name reported (default: gethostname)", 0,
       0),
     F("spool", CONFIG_STRING, spool, "agent-spool.db", "durable spool file (SQLite)", 0, 0),
-    F("spool_max_events", CONFIG_U64, spool_max_events, "1000000",
+    F("spool_max_events", CONFIG_U64, spool_max_events, BW_STR(SPOOL_DEFAULT_MAX_EVENTS),
       "spool bound in events; when full new events are refused and counted", 1, 0),
-    F("spool_max_bytes", CONFIG_U64, spool_max_bytes, "536870912", "spool bound in bytes", 65536,
-      0),
+    F("spool_max_bytes", CONFIG_U64, spool_max_bytes, BW_STR(SPOOL_DEFAULT_MAX_BYTES),
+      "spool bound in bytes", 65536, 0),
     E("spool_sync", spool_sync, "full", "SQLite synchronous of the spool", config_sync_choices),
     E("source", source, "host", "host (the collectors), synthetic, replay or none",
       agent_source_names),
@@ -77,7 +79,7 @@ const struct config_field agent_config_table[] = {
       "events waiting for the spool; beyond it collectors' events are dropped and counted",
       1024, 10000000),
     F("batch_events", CONFIG_U32, batch_events, "1024", "most events per batch", 1, 65536),
-    F("max_frame", CONFIG_U32, max_frame, "1048576", "largest frame, bytes", 4096,
+    F("max_frame", CONFIG_U32, max_frame, BW_STR(FRAME_DEFAULT_MAX_BYTES), "largest frame, bytes", 4096,
       64u * 1024 * 1024),
     F("exit_when_drained", CONFIG_BOOL, exit_when_drained, "false",
       "exit 0 once the source is done and every event is acked", 0, 0),

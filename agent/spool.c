@@ -65,8 +65,6 @@
 #include "bulwark/spool.h"
 #include "bulwark/sqlite.h"
 
-#define SPOOL_DEFAULT_MAX_EVENTS 1000000ULL
-#define SPOOL_DEFAULT_MAX_BYTES (512ULL * 1024 * 1024)
 #define SPOOL_SCHEMA_VERSION 3
 #define SPOOL_QUARANTINE_KEEP 1000
 /* Rows go in SPOOL_INSERT_ROWS at a time by one statement: a statement's

@@ -22,7 +22,7 @@ const struct config_field server_config_table[] = {
     F("tls_key", CONFIG_STRING, tls_key, NULL, "server private key (PEM)", 0, 0),
     F("max_connections", CONFIG_U32, max_connections, "10000", "most agent connections at once",
       1, 1000000),
-    F("max_frame", CONFIG_U32, max_frame, "1048576", "largest frame accepted, bytes", 4096,
+    F("max_frame", CONFIG_U32, max_frame, BW_STR(FRAME_DEFAULT_MAX_BYTES), "largest frame accepted, bytes", 4096,
       64u * 1024 * 1024),
     F("handshake_timeout_ms", CONFIG_U32, handshake_timeout_ms, "10000",
       "time from accept to a valid Hello", 100, 600000),

@@ -13,6 +13,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* A numeric macro as the text of a default: F("max_frame", ..., BW_STR(X), ...)
+ * keeps one definition of a default the code and the option table share. */
+#define BW_STR_(x) #x
+#define BW_STR(x) BW_STR_(x)
+
 enum config_type {
     CONFIG_STRING,  /* char * (heap; freed by config_release) */
     CONFIG_U32,     /* uint32_t */

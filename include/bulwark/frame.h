@@ -21,7 +21,8 @@
  * struct per message), plus the fixed part of a batch. A larger tree only
  * takes another chunk. */
 #define FRAME_ARENA_SIZE(len) ((size_t)(len) * 4 + 4096)
-#define FRAME_DEFAULT_MAX (1024u * 1024u)
+#define FRAME_DEFAULT_MAX_BYTES 1048576  /* plain digits: also the options' default text */
+#define FRAME_DEFAULT_MAX ((uint32_t)FRAME_DEFAULT_MAX_BYTES)
 
 struct frame_reader {
     struct buf in;

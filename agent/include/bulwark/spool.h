@@ -57,6 +57,10 @@ int spool_append(struct spool *s, Bulwark__V1__Event *const *evs, size_t n, size
 /* A producer's position (a file's identity and offset), named by key, kept
  * with the events it produced. */
 #define SPOOL_MARK_VALUES 4
+/* The bounds of a spool when its options give none (plain digits: also the
+ * agent options' default text). */
+#define SPOOL_DEFAULT_MAX_EVENTS 1000000
+#define SPOOL_DEFAULT_MAX_BYTES 536870912  /* 512 MiB */
 struct spool_mark {
     const char *key;
     uint64_t v[SPOOL_MARK_VALUES];
