@@ -373,6 +373,7 @@ static void test_event_numbers(void **state)
     Bulwark__V1__NetConnection net = BULWARK__V1__NET_CONNECTION__INIT;
     Bulwark__V1__VulnFinding v = BULWARK__V1__VULN_FINDING__INIT;
     Bulwark__V1__ResourceSample r = BULWARK__V1__RESOURCE_SAMPLE__INIT;
+    Bulwark__V1__ProcessExec x = BULWARK__V1__PROCESS_EXEC__INIT;
 
     (void)state;
     fixture_init(&f, 1);
@@ -390,6 +391,11 @@ static void test_event_numbers(void **state)
     f.ev[0].resource = &r;
     r.cpu_cores = -1;
     refused_with(&f, "event seq 1: field 'resource.cpu_cores'");
+    fixture_init(&f, 1);
+    f.ev[3].body_case = BULWARK__V1__EVENT__BODY_EXEC;
+    f.ev[3].exec = &x;
+    x.stdio_remote_port = 65536;
+    refused_with(&f, "event seq 4: field 'exec.stdio_remote_port' is over 65535");
 }
 
 int main(void)
