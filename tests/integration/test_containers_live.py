@@ -15,7 +15,8 @@ the default rules, and the test reads the stored events and alerts.
 - a shell spawned by a process in the container -> "Shell spawned in a
   container"; one run by the runtime (podman exec) does not;
 - nsenter and unshare in a (privileged) container -> "Namespace or mount
-  escape from a container"; a sleep beside them does not.
+  escape from a container"; a sleep beside them does not;
+- insmod in a container -> "Kernel module loaded from a container".
 Needs root (skipped otherwise); podman, runc and busybox-static come from
 deploy/install-deps.sh."""
 import os
@@ -34,6 +35,7 @@ REVERSE_SHELL = "Reverse shell (stdio is a network socket)"
 DRIFT = "Drift: executable not in the container image"
 SHELL = "Shell spawned in a container"
 ESCAPE = "Namespace or mount escape from a container"
+KMOD = "Kernel module loaded from a container"
 
 
 def message(data, names):
@@ -210,6 +212,20 @@ class ContainersLiveTest(harness.BulwarkTest):
                            what="both escapes as evidence")
         fired = {e["process"].get("cmdline") for e in self.alert_events(ESCAPE)}
         self.assertEqual(fired, {"unshare -m -f sleep 52.5", "nsenter -t 1 -m -p sleep 53.5"})
+        self.finish()
+
+    def test_kernel_module_tool(self):
+        name, cid = self.container("kmod", "/bin/sleep", "600")
+        self.pm.exec(name, "sleep", "61.5", detach=True)
+        self.wait_exec(lambda e: e["process"].get("cmdline") == "sleep 61.5", "the neighbour")
+        # insmod blocks opening a FIFO as its module, so it lives to be read;
+        # no module is loaded.
+        self.pm.exec(name, "mkfifo", "/tmp/m.ko")
+        self.pm.exec(name, "insmod", "/tmp/m.ko", detach=True)
+        self.wait_exec(lambda e: e["process"].get("cmdline") == "insmod /tmp/m.ko", "insmod")
+        self.wait_alert(KMOD, "insmod /tmp/m.ko")
+        fired = {e["process"].get("cmdline") for e in self.alert_events(KMOD)}
+        self.assertEqual(fired, {"insmod /tmp/m.ko"})
         self.finish()
 
 
