@@ -5,9 +5,10 @@ tests write their own containers.conf (CONTAINERS_CONF, nothing system-wide
 is changed) that picks runc and the cgroupfs manager, and lowers the default
 ulimits (nofile/nproc 4096; a container may not raise them above the host's).
 The one image is imported from the host's busybox-static binary (tar |
-podman import, no registry): /bin/busybox plus a link per applet. Its tag is
-the binary's hash, so building it is idempotent and a new busybox makes a new
-image. Containers run with --network none (loopback only: no CNI, no
+podman import, no registry): /bin/busybox plus a link per applet, and fake
+credentials where attackers look (a service-account token, root's AWS
+credentials). Its tag hashes the binary and this layout (FILES, LAYOUT), so
+building it is idempotent and a new busybox or layout makes a new image. Containers run with --network none (loopback only: no CNI, no
 iptables) and are named with a per-test prefix, removed at cleanup.
 
 Images and containers live in podman's default root store
@@ -24,6 +25,14 @@ import tempfile
 import unittest
 
 BUSYBOX = "/bin/busybox"
+LAYOUT = "2"   # bump when the image's contents change
+DIRS = ("bin", "tmp", "etc", "proc", "sys", "dev", "root", "root/.aws", "var", "var/run",
+        "var/run/secrets", "var/run/secrets/kubernetes.io",
+        "var/run/secrets/kubernetes.io/serviceaccount", "run")
+FILES = {"etc/passwd": "root:x:0:0:root:/root:/bin/sh\n",
+         "etc/group": "root:x:0:\n",
+         "var/run/secrets/kubernetes.io/serviceaccount/token": "fake-token-for-tests\n",
+         "root/.aws/credentials": "[default]\naws_access_key_id = AKIAFAKEFORTESTS\n"}
 CONF = """\
 [containers]
 default_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]
@@ -53,7 +62,8 @@ class Podman:
         self.env = dict(os.environ, CONTAINERS_CONF=self.conf)
         self.names = []
         with open(BUSYBOX, "rb") as f:
-            self.image = "localhost/bulwark-busybox:" + hashlib.sha256(f.read()).hexdigest()[:16]
+            h = hashlib.sha256(f.read() + LAYOUT.encode())
+        self.image = "localhost/bulwark-busybox:" + h.hexdigest()[:16]
 
     def __call__(self, *args, check=True, timeout=120, **kw):
         """Runs podman ARGS; returns its stdout (str)."""
@@ -71,7 +81,7 @@ class Podman:
                                  check=True).stdout.split()
         tar_path = os.path.join(self.workdir, "busybox-rootfs.tar")
         with tarfile.open(tar_path, "w") as tar:
-            for d in ("bin", "tmp", "etc", "proc", "sys", "dev", "root", "var", "run"):
+            for d in DIRS:
                 ti = tarfile.TarInfo(d)
                 ti.type, ti.mode = tarfile.DIRTYPE, 0o1777 if d == "tmp" else 0o755
                 tar.addfile(ti)
@@ -82,8 +92,7 @@ class Podman:
                 ti = tarfile.TarInfo(f"bin/{a}")
                 ti.type, ti.linkname = tarfile.SYMTYPE, "busybox"
                 tar.addfile(ti)
-            for name, text in (("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n"),
-                               ("etc/group", "root:x:0:\n")):
+            for name, text in FILES.items():
                 data = text.encode()
                 ti = tarfile.TarInfo(name)
                 ti.size, ti.mode = len(data), 0o644

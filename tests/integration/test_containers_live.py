@@ -16,7 +16,11 @@ the default rules, and the test reads the stored events and alerts.
   container"; one run by the runtime (podman exec) does not;
 - nsenter and unshare in a (privileged) container -> "Namespace or mount
   escape from a container"; a sleep beside them does not;
-- insmod in a container -> "Kernel module loaded from a container".
+- insmod in a container -> "Kernel module loaded from a container";
+- cat of the service-account token and of root's AWS credentials in a
+  container (file collector, fanotify opens) -> "Credential file read in a
+  container"; wc, which is not a credential reader, opening the token does
+  not fire it.
 Needs root (skipped otherwise); podman, runc and busybox-static come from
 deploy/install-deps.sh."""
 import os
@@ -25,7 +29,8 @@ import uuid
 import harness
 import podman
 
-KIND_EXEC = 10
+KIND_EXEC, KIND_FILE = 10, 12
+FILE_OPS = {0: "write", 1: "create", 2: "rename", 3: "delete", 4: "chmod", 5: "open"}
 EXEC_FIELDS = {11: "stdin_socket", 12: "stdout_socket", 13: "stderr_socket",
                14: "stdio_remote_addr", 15: "stdio_remote_port", 16: "exe_upper_layer"}
 PROC_FIELDS = {1: "pid", 2: "ppid", 5: "exe", 6: "name", 7: "cmdline", 8: "parent_name"}
@@ -36,6 +41,14 @@ DRIFT = "Drift: executable not in the container image"
 SHELL = "Shell spawned in a container"
 ESCAPE = "Namespace or mount escape from a container"
 KMOD = "Kernel module loaded from a container"
+CRED = "Credential file read in a container"
+TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+AGENT_OPTS = {"source": "host", "collect_file": "false", "collect_config": "false",
+              "collect_net": "false", "collect_resource": "false", "scan_interval_ms": 100}
+# The credential test needs the file collector (fanotify): on the host it
+# watches only /etc besides the credential directories.
+TEST_AGENT_OPTS = {"test_credential_read": {"collect_file": "true", "file_paths": "/etc"}}
 
 
 def message(data, names):
@@ -47,8 +60,8 @@ def message(data, names):
 
 
 def exec_event(body):
-    """{container, process, exec} of a stored exec event's body (dicts)."""
-    ev = {"container": {}, "process": {}, "exec": {}}
+    """{container, process, exec, file} of a stored event's body (dicts)."""
+    ev = {"container": {}, "process": {}, "exec": {}, "file": {}}
     for f, _, v in harness.pb_decode(body):
         if f == 4:
             ev["container"] = message(v, CONTAINER_FIELDS)
@@ -56,6 +69,9 @@ def exec_event(body):
             ev["process"] = message(v, PROC_FIELDS)
         elif f == KIND_EXEC:
             ev["exec"] = message(v, EXEC_FIELDS)
+        elif f == KIND_FILE:
+            ev["file"] = {"op": "write", **message(v, {1: "op", 2: "path"})}
+            ev["file"]["op"] = FILE_OPS.get(ev["file"]["op"], ev["file"]["op"])
     return ev
 
 
@@ -67,10 +83,8 @@ class ContainersLiveTest(harness.BulwarkTest):
         self.prefix = "bw-" + uuid.uuid4().hex[:8]
         certs = self.certs("ct-agent")
         self.server = self.start_server(certs, rules=os.path.join(harness.SOURCE_DIR, "rules"))
-        self.agent = self.start_agent(certs, self.server, "ct-agent", source="host",
-                                      collect_file="false", collect_config="false",
-                                      collect_net="false", collect_resource="false",
-                                      scan_interval_ms=100)
+        opts = dict(AGENT_OPTS, **TEST_AGENT_OPTS.get(self._testMethodName, {}))
+        self.agent = self.start_agent(certs, self.server, "ct-agent", **opts)
         self.agent.proc.wait_for(harness.CONNECTED_RE, timeout=60)
         self.agent.proc.wait_for(r"collectors running", timeout=30)
 
@@ -91,9 +105,9 @@ class ContainersLiveTest(harness.BulwarkTest):
         cid = self.pm.run(name, *cmd, privileged=privileged)
         return name, cid
 
-    def execs(self):
+    def execs(self, kind=KIND_EXEC):
         return [exec_event(b) for (b,) in harness.db_query(
-            self.server.db, "SELECT body FROM events WHERE kind = ?", (KIND_EXEC,))]
+            self.server.db, "SELECT body FROM events WHERE kind = ?", (kind,))]
 
     def wait_exec(self, pred, what, timeout=60):
         def find():
@@ -228,6 +242,31 @@ class ContainersLiveTest(harness.BulwarkTest):
         self.assertEqual(fired, {"insmod /tmp/m.ko"})
         self.finish()
 
+    def test_credential_read(self):
+        name, cid = self.container("cred", "/bin/sleep", "600")
+
+        def opens(proc, path):
+            return [e for e in self.execs(KIND_FILE)
+                    if e["file"] == {"op": "open", "path": path}
+                    and e["process"].get("name") == proc and e["container"].get("id") == cid]
+
+        # The file collector finds the new container within its rescan
+        # period: wc (not a credential reader) opens the token until its
+        # open is stored, which shows the directory is watched.
+        def watched():
+            self.pm.exec(name, "wc", "-c", TOKEN)
+            return opens("wc", TOKEN)
+        harness.wait_until(watched, 60, interval=0.5, what="wc's open of the token")
+        self.pm.exec(name, "cat", TOKEN)
+        self.pm.exec(name, "cat", "/root/.aws/credentials")
+        self.wait_alert(CRED, TOKEN)
+        harness.wait_until(lambda: opens("cat", "/root/.aws/credentials"), 30,
+                           what="cat's open of the AWS credentials")
+        harness.wait_until(lambda: len(self.alert_events(CRED)) >= 2, 30,
+                           what="both reads as evidence")
+        fired = {(e["process"].get("name"), e["file"].get("path")) for e in self.alert_events(CRED)}
+        self.assertEqual(fired, {("cat", TOKEN), ("cat", "/root/.aws/credentials")})
+        self.finish()
 
 if __name__ == "__main__":
     harness.main()
