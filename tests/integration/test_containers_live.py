@@ -8,7 +8,8 @@ the default rules, and the test reads the stored events and alerts.
   container's id, name, image and runtime "podman";
 - a reverse shell by its stdio: `nc 127.0.0.1 PORT -e /bin/sh` leaves a sh
   whose stdin/stdout is a TCP socket -> "Reverse shell (stdio is a network
-  socket)" with the peer's address; a sh on pipes does not fire it;
+  socket)" with the peer's address; a sh on pipes does not fire it; the
+  same on the host with a shell whose stdio is a TCP connection of this test;
 - drift: busybox copied to /tmp inside the running container and run ->
   "Drift: executable not in the container image"; the image's own sleep does
   not fire it;
@@ -24,6 +25,8 @@ the default rules, and the test reads the stored events and alerts.
 Needs root (skipped otherwise); podman, runc and busybox-static come from
 deploy/install-deps.sh."""
 import os
+import socket
+import subprocess
 import uuid
 
 import harness
@@ -187,6 +190,29 @@ class ContainersLiveTest(harness.BulwarkTest):
         self.wait_alert(REVERSE_SHELL, f"127.0.0.1:{port}")
         fired = {e["process"].get("cmdline") for e in self.alert_events(REVERSE_SHELL)}
         self.assertEqual(fired, {"/bin/sh"}, "only the shell on the socket fires")
+        self.finish()
+
+    def test_reverse_shell_on_host(self):
+        lsock = socket.create_server(("127.0.0.1", 0))
+        port = lsock.getsockname()[1]
+        csock = socket.create_connection(("127.0.0.1", port))
+        ssock, _ = lsock.accept()
+        self.addCleanup(lambda: [s.close() for s in (csock, ssock, lsock)])
+        marker = "read -r line # 71.5"
+        piped = subprocess.Popen(["/bin/sh", "-c", marker + " pipe"], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE)
+        shell = subprocess.Popen(["/bin/sh", "-c", marker], stdin=csock, stdout=csock)
+        for p in (piped, shell):
+            self.addCleanup(p.wait)
+            self.addCleanup(p.kill)
+        ev = self.wait_exec(lambda e: e["process"].get("pid") == shell.pid, "the host shell")
+        self.assertEqual(ev["exec"].get("stdio_remote_addr"), "127.0.0.1", ev)
+        self.assertEqual(ev["exec"].get("stdio_remote_port"), port, ev)
+        self.assertEqual(ev["container"], {}, ev)
+        self.wait_exec(lambda e: e["process"].get("pid") == piped.pid, "the shell on pipes")
+        self.wait_alert(REVERSE_SHELL, f"127.0.0.1:{port}")
+        fired = {e["process"].get("pid") for e in self.alert_events(REVERSE_SHELL)}
+        self.assertEqual(fired, {shell.pid})
         self.finish()
 
     def test_drift(self):
