@@ -15,13 +15,22 @@
  * written since the container started live (new files, and image files
  * changed or chmod'ed, which overlay copies up). The executable is in the
  * upper layer when upperdir/PATH exists and has the inode the exe link
- * resolves to (overlay reports an upper file's own inode number). */
+ * resolves to (overlay reports an upper file's own inode number).
+ *
+ * Written after start: the exe's ctime (a copy, a download, a chmod all set
+ * it; a file of the image keeps its extraction time) against the start of
+ * the container's init, pid 1 of the process's pid namespace, whose stat is
+ * read through the process's root (/proc/PID/root/proc/1/stat: the
+ * container's own /proc). Its start in clock ticks after boot becomes wall
+ * time with the boot instant taken from CLOCK_REALTIME - CLOCK_BOOTTIME
+ * (the btime line of /proc/stat is whole seconds). */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
+#include <time.h>
 
 #include "bulwark/err.h"
 #include "bulwark/execattr.h"
@@ -227,5 +236,34 @@ int execattr_upper_layer(const char *root, int pid, bool *upper)
     *upper = lstat(path, &st_up) == 0 && S_ISREG(st_up.st_mode) && st_up.st_ino == st_exe.st_ino;
 out:
     free(info);
+    return 0;
+}
+
+/* ---------------------------------------------------- written after start */
+
+static int64_t ts_ns(const struct timespec *t)
+{
+    return (int64_t)t->tv_sec * 1000000000LL + t->tv_nsec;
+}
+
+int execattr_written_after_start(const char *root, int pid, bool *after)
+{
+    char path[PROCFS_PATH_MAX], croot[PROCFS_PATH_MAX], ns[64], hostns[64];
+    struct timespec rt, bt;
+    struct procfs_stat init;
+    struct stat st;
+
+    *after = false;
+    if (procfs_path(path, sizeof path, root, "/proc/%d/ns/pid", pid) < 0 ||
+        procfs_readlink(path, ns, sizeof ns) < 0 ||
+        procfs_path(path, sizeof path, root, "/proc/self/ns/pid") < 0 ||
+        procfs_readlink(path, hostns, sizeof hostns) < 0 || strcmp(ns, hostns) == 0)
+        return 0;  /* the agent's (the host's) pid namespace: its pid 1 started no container */
+    if (procfs_path(croot, sizeof croot, root, "/proc/%d/root", pid) < 0 ||
+        procfs_read_stat(croot, 1, &init) < 0 ||
+        procfs_path(path, sizeof path, root, "/proc/%d/exe", pid) < 0 || stat(path, &st) < 0 ||
+        clock_gettime(CLOCK_REALTIME, &rt) < 0 || clock_gettime(CLOCK_BOOTTIME, &bt) < 0)
+        return 0;
+    *after = ts_ns(&st.st_ctim) > ts_ns(&rt) - ts_ns(&bt) + procfs_start_ns(0, init.starttime);
     return 0;
 }

@@ -77,15 +77,19 @@ static void count_vanished(struct proc_col *p, int pid)
 }
 
 /* The attack signs of an exec (bulwark/execattr.h): socket stdio always,
- * the overlay upper layer only for a process in a container. 0 or BW_ENOMEM. */
+ * drift (upper layer, written after start) only for a process in a
+ * container. 0 or BW_ENOMEM. */
 static int proc_exec_signs(const char *root, int pid, Bulwark__V1__ProcessExec *x, bool in_container)
 {
-    bool upper = false;
+    bool upper = false, after = false;
     int rc = execattr_stdio(root, pid, x);
 
     if (rc == 0 && in_container)
         rc = execattr_upper_layer(root, pid, &upper);
+    if (rc == 0 && in_container)
+        rc = execattr_written_after_start(root, pid, &after);
     x->exe_upper_layer = upper;
+    x->exe_written_after_start = after;
     return rc;
 }
 

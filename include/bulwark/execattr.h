@@ -3,8 +3,8 @@
  *  - standard streams that are sockets, and the remote end of the first one
  *    that is a TCP socket (a reverse shell: a shell talking to the network);
  *  - an executable that lives in the overlay upper layer of the container's
- *    root (drift: the file was written or changed after the container
- *    started, it is not the image's).
+ *    root, or whose inode changed after the container started (drift: it
+ *    is not the image's; the second also covers tmpfs and volumes).
  * Both read below a host root, like bulwark/procfs.h, and are bounded: three
  * readlinks and at most one TCP table walk; one mountinfo read of at most
  * EXECATTR_MOUNTINFO_MAX bytes. A process gone meanwhile leaves fields unset. */
@@ -28,7 +28,14 @@ int execattr_stdio(const char *root, int pid, Bulwark__V1__ProcessExec *x);
  * gone: *upper false), BW_ENOMEM. */
 int execattr_upper_layer(const char *root, int pid, bool *upper);
 
-/* Pure part of the above: in mountinfo text, the mount holding path (the
+/* *after = whether pid's executable changed (its inode's ctime) after the
+ * start of pid 1 of its pid namespace (the container's init, read through
+ * pid's root: /proc/PID/root/proc/1). False when pid shares the pid
+ * namespace of the agent (the host's: its pid 1 started no container) or
+ * when any of it cannot be read. Always 0. */
+int execattr_written_after_start(const char *root, int pid, bool *after);
+
+/* Pure part of execattr_upper_layer: in mountinfo text, the mount holding path (the
  * longest mount point that is a prefix of it, the last one listed when
  * several mounts share it). When that mount is an overlay with an
  * upperdir, writes upperdir + the rest of path to out and returns 1; 0 when

@@ -117,6 +117,7 @@ static const struct field_def table[] = {
     {"proc.stdio_rip", F_PROC_STDIO_RIP, VT_STR, K_EXEC, false, "remote address of a TCP socket on fds 0-2; absent if none (exec events)"},
     {"proc.stdio_rport", F_PROC_STDIO_RPORT, VT_INT, K_EXEC, false, "its remote port (exec events)"},
     {"proc.is_exe_upper_layer", F_PROC_EXE_UPPER_LAYER, VT_BOOL, K_EXEC, false, "executable in the container's overlay upper layer (exec events)"},
+    {"proc.exe_written_after_start", F_PROC_EXE_AFTER_START, VT_BOOL, K_EXEC, false, "executable changed after the container started (exec events)"},
     {"anomaly.mean", F_ANOMALY_MEAN, VT_DBL, 0, false, "output only: baseline mean"},
     {"anomaly.sigma", F_ANOMALY_SIGMA, VT_DBL, 0, false, "output only: baseline sigma"},
     {"anomaly.value", F_ANOMALY_VALUE, VT_DBL, 0, false, "output only: the sample"},
@@ -469,7 +470,7 @@ static int config_field(struct evctx *c, enum field_id id, struct fval *v)
     }
 }
 
-/* The attack signs of an exec (ProcessExec 11-16). */
+/* The attack signs of an exec (ProcessExec 11-17). */
 static int exec_sign_field(const Bulwark__V1__ProcessExec *x, enum field_id id, struct fval *v)
 {
     switch (id) {
@@ -479,6 +480,7 @@ static int exec_sign_field(const Bulwark__V1__ProcessExec *x, enum field_id id, 
     case F_PROC_STDIO_RIP: return nonempty(v, x->stdio_remote_addr);
     case F_PROC_STDIO_RPORT: return x->stdio_remote_addr && *x->stdio_remote_addr ? vint(v, x->stdio_remote_port) : -1;
     case F_PROC_EXE_UPPER_LAYER: return vbool(v, x->exe_upper_layer);
+    case F_PROC_EXE_AFTER_START: return vbool(v, x->exe_written_after_start);
     default: return -1;
     }
 }

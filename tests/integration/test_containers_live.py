@@ -11,8 +11,9 @@ the default rules, and the test reads the stored events and alerts.
   socket)" with the peer's address; a sh on pipes does not fire it; the
   same on the host with a shell whose stdio is a TCP connection of this test;
 - drift: busybox copied to /tmp inside the running container and run ->
-  "Drift: executable not in the container image"; the image's own sleep does
-  not fire it;
+  "Drift: executable not in the container image" (upper layer, written after
+  the start), and copied to a tmpfs and run (not the overlay: written after
+  the start only); the image's own sleep does not fire it;
 - a shell spawned by a process in the container -> "Shell spawned in a
   container"; one run by the runtime (podman exec) does not;
 - nsenter and unshare in a (privileged) container -> "Namespace or mount
@@ -35,7 +36,8 @@ import podman
 KIND_EXEC, KIND_FILE = 10, 12
 FILE_OPS = {0: "write", 1: "create", 2: "rename", 3: "delete", 4: "chmod", 5: "open"}
 EXEC_FIELDS = {11: "stdin_socket", 12: "stdout_socket", 13: "stderr_socket",
-               14: "stdio_remote_addr", 15: "stdio_remote_port", 16: "exe_upper_layer"}
+               14: "stdio_remote_addr", 15: "stdio_remote_port", 16: "exe_upper_layer",
+               17: "exe_written_after_start"}
 PROC_FIELDS = {1: "pid", 2: "ppid", 5: "exe", 6: "name", 7: "cmdline", 8: "parent_name"}
 CONTAINER_FIELDS = {1: "id", 2: "name", 3: "image", 5: "runtime"}
 
@@ -103,9 +105,9 @@ class ContainersLiveTest(harness.BulwarkTest):
 
     # ------------------------------------------------------------ helpers
 
-    def container(self, what, *cmd, privileged=False):
+    def container(self, what, *cmd, privileged=False, extra=()):
         name = f"{self.prefix}-{what}"
-        cid = self.pm.run(name, *cmd, privileged=privileged)
+        cid = self.pm.run(name, *cmd, privileged=privileged, extra=extra)
         return name, cid
 
     def execs(self, kind=KIND_EXEC):
@@ -216,12 +218,14 @@ class ContainersLiveTest(harness.BulwarkTest):
         self.finish()
 
     def test_drift(self):
-        name, cid = self.container("drift", "/bin/sleep", "600")
+        name, cid = self.container("drift", "/bin/sleep", "600",
+                                   extra=("--tmpfs", "/scratch:rw,exec"))
         # The image's own busybox: quiet.
         self.pm.exec(name, "/bin/sleep", "41.5", detach=True)
         own = self.wait_exec(lambda e: e["process"].get("cmdline") == "/bin/sleep 41.5",
                              "the image's sleep")
         self.assertFalse(own["exec"].get("exe_upper_layer"), own)
+        self.assertFalse(own["exec"].get("exe_written_after_start"), own)
         # A copy written after the start (busybox picks the applet by name).
         self.pm.exec(name, "cp", "/bin/busybox", "/tmp/sleep")
         self.pm.exec(name, "/tmp/sleep", "42.5", detach=True)
@@ -229,10 +233,21 @@ class ContainersLiveTest(harness.BulwarkTest):
                             "the copied sleep")
         self.assertEqual(ev["process"].get("exe"), "/tmp/sleep", ev)
         self.assertTrue(ev["exec"].get("exe_upper_layer"), ev)
+        self.assertTrue(ev["exec"].get("exe_written_after_start"), ev)
         self.assertEqual(ev["container"].get("id"), cid, ev)
         self.wait_alert(DRIFT, "/tmp/sleep")
+        # On a tmpfs: not in the overlay, but written after the start.
+        self.pm.exec(name, "cp", "/bin/busybox", "/scratch/sleep")
+        self.pm.exec(name, "/scratch/sleep", "43.5", detach=True)
+        ev = self.wait_exec(lambda e: e["process"].get("cmdline") == "/scratch/sleep 43.5",
+                            "the sleep copied to the tmpfs")
+        self.assertFalse(ev["exec"].get("exe_upper_layer"), ev)
+        self.assertTrue(ev["exec"].get("exe_written_after_start"), ev)
+        harness.wait_until(lambda: len(self.alert_events(DRIFT)) >= 2, 30,
+                           what="both copies as evidence")
         fired = {e["process"].get("cmdline") for e in self.alert_events(DRIFT)}
-        self.assertEqual(fired, {"/tmp/sleep 42.5"}, "only the copied binary fires")
+        self.assertEqual(fired, {"/tmp/sleep 42.5", "/scratch/sleep 43.5"},
+                         "only the copied binaries fire")
         self.finish()
 
     def test_namespace_escape(self):
