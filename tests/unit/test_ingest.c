@@ -254,6 +254,16 @@ static void test_wire_strings(void **state)
     big[BW_LIMIT_STRING + 1] = '\0';
     assert_int_equal(check_packed(&w.frame, NULL, NULL, why, sizeof why), BW_EPROTO);
 
+    /* The stdio peer's address has its own, shorter limit. */
+    wire_fixture_init(&w);
+    big[BW_LIMIT_ADDR] = '\0';
+    w.ev.exec.stdio_remote_addr = big;
+    assert_int_equal(check_packed(&w.frame, NULL, NULL, why, sizeof why), 0);
+    big[BW_LIMIT_ADDR] = 'a';
+    big[BW_LIMIT_ADDR + 1] = '\0';
+    assert_int_equal(check_packed(&w.frame, NULL, NULL, why, sizeof why), BW_EPROTO);
+    assert_non_null(strstr(why, "'exec.stdio_remote_addr' is 65 bytes (limit 64)"));
+
     /* A NUL inside a container id (the decoded copy would be cut at it). */
     wire_fixture_init(&w);
     w.ev.c.id = "4f1cXffee";
