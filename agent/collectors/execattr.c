@@ -39,18 +39,20 @@
 
 /* ------------------------------------------------------------ sockets */
 
-/* The TCP row of socket inode ino in pid's namespace (family 4 or 6). */
+/* The TCP row of socket inode ino in pid's namespace (family 4 or 6),
+ * among the table's first EXECATTR_TCP_ROWS rows. */
 static bool tcp_row_of(const char *root, int pid, uint8_t family, uint64_t ino,
                        struct procfs_tcp_row *r)
 {
     char path[PROCFS_PATH_MAX], line[512];
     bool found = false;
+    unsigned rows = 0;
     FILE *f;
 
     if (procfs_path(path, sizeof path, root, "/proc/%d/net/%s", pid, family == 4 ? "tcp" : "tcp6") < 0 ||
         !(f = fopen(path, "re")))
         return false;
-    while (!found && fgets(line, sizeof line, f))
+    while (!found && rows++ < EXECATTR_TCP_ROWS && fgets(line, sizeof line, f))
         found = procfs_parse_tcp_row(line, family, r) && r->inode == ino;
     fclose(f);
     return found;

@@ -6,8 +6,9 @@
  *    root, or whose inode changed after the container started (drift: it
  *    is not the image's; the second also covers tmpfs and volumes).
  * Both read below a host root, like bulwark/procfs.h, and are bounded: three
- * readlinks and at most one TCP table walk; one mountinfo read of at most
- * EXECATTR_MOUNTINFO_MAX bytes. A process gone meanwhile leaves fields unset. */
+ * readlinks and at most one TCP table walk of EXECATTR_TCP_ROWS rows; one
+ * mountinfo read of at most EXECATTR_MOUNTINFO_MAX bytes. A process gone
+ * meanwhile leaves fields unset. */
 #ifndef BULWARK_EXECATTR_H
 #define BULWARK_EXECATTR_H
 
@@ -17,6 +18,7 @@
 #include "bulwark/v1/bulwark.pb-c.h"
 
 #define EXECATTR_MOUNTINFO_MAX (256u * 1024u)
+#define EXECATTR_TCP_ROWS 65536u   /* rows of a TCP table read to find a socket */
 
 /* Sets x->stdin_socket, stdout_socket, stderr_socket and, when one of fds
  * 0-2 is a TCP socket found in net/tcp{,6} of pid's network namespace,
