@@ -104,6 +104,10 @@ static int ingest_body_check(const Bulwark__V1__Event *ev, char *why, size_t why
         if (n->local_port > 65535 || n->remote_port > 65535)
             return ingest_event_fail(ev, why, whylen, "field 'net' has a port over 65535");
         break;
+    case BULWARK__V1__EVENT__BODY_EXEC:
+        if (ev->exec->stdio_remote_port > 65535)
+            return ingest_event_fail(ev, why, whylen, "field 'exec.stdio_remote_port' is over 65535");
+        break;
     case BULWARK__V1__EVENT__BODY_RESOURCE:
         if (!isfinite(r->cpu_cores) || r->cpu_cores < 0 || r->cpu_cores > 1e6)
             return ingest_event_fail(ev, why, whylen,

@@ -36,6 +36,14 @@
  *    rename is paired by its cookie; a file moved in from an unwatched
  *    place is a rename with an empty path, moved out one with an empty
  *    new_path.
+ * Credential reads (fanotify only: an open without its process says
+ * nothing): in every root, the directories of FILE_OPEN_PATHS (mounted
+ * secrets, cloud and cluster credentials of root) are watched for opens as
+ * well, and an open of a file in them is an `open` event. In a container a
+ * directory whose real path leaves the container's root (an absolute
+ * symbolic link such as /var/run -> /run) is not watched. A secret
+ * bind-mounted into a container (Kubernetes' service-account token) is not
+ * in the root's overlay and is not seen this way.
  * Both miss: changes deeper than FILE_DEPTH_MAX or beyond FILE_WATCH_MAX;
  * changes while the queue overflowed (counted in errors, logged once);
  * writes through a hard link from an unwatched directory (inotify) and
@@ -79,6 +87,11 @@
 #define FILE_READ_BUF (64u * 1024)
 #define FILE_READS_MAX 16u        /* reads of FILE_READ_BUF per callback */
 #define FILE_DIRTY_MAX 64u
+/* Directories whose file opens are reported (credential reads), in each root. */
+static const char *const FILE_OPEN_PATHS[] = {
+    "/var/run/secrets", "/run/secrets", "/root/.aws", "/root/.kube", "/root/.config/gcloud",
+    "/root/.azure", "/root/.docker",
+};
 #define FILE_MOVES_MAX 16u
 #define FILE_STR_MAX 1024u        /* evjson's bound, so --stdout output replays */
 #define FILE_FH_MAX (8 + 4 + 128) /* fsid, handle type, MAX_HANDLE_SZ */
@@ -103,6 +116,7 @@ struct file_root {
 struct file_watch {
     uint8_t kind;      /* enum file_kind */
     uint8_t depth;
+    bool open;         /* fanotify: opens are reported too */
     uint16_t root;
     int wd;            /* inotify */
     uint16_t fhlen;    /* fanotify: fsid + type + handle bytes */
@@ -128,6 +142,7 @@ struct file_job {      /* a directory to watch (breadth-first walk) */
     uint16_t root;
     uint8_t depth;
     bool follow;
+    bool open;         /* a credential directory: watch opens too */
     char *path;
 };
 
@@ -262,7 +277,7 @@ static void file_watch_drop(struct file_col *f, struct file_watch *w, bool unmar
 
         if (snprintf(hp, sizeof hp, "%s%s", f->roots[w->root].host, w->path) < (int)sizeof hp)
             fanotify_mark(f->ffd, FAN_MARK_REMOVE | FAN_MARK_DONT_FOLLOW | FAN_MARK_ONLYDIR,
-                          file_fan_mask(f), AT_FDCWD, hp);
+                          file_fan_mask(f) | (w->open ? FAN_OPEN : 0), AT_FDCWD, hp);
     }
     file_hash_remove(f, idx);
     free(w->fh);
@@ -324,10 +339,37 @@ static size_t file_fh_of(const char *hp, bool follow, unsigned char *out)
 }
 
 
-/* Watches one directory. Returns 1 when newly watched, 0 when it already
- * was, BW_ETOOBIG at the limit, BW_EIO when it cannot be watched. */
+/* A container's credential directory must stay inside its root: an
+ * absolute link on the way (/var/run -> /run) would lead to the host's. */
+static bool file_inside_root(const struct file_col *f, uint16_t root, const char *hp)
+{
+    const char *top = f->roots[root].host;
+    char real[PATH_MAX], rtop[PATH_MAX];
+    size_t n;
+
+    if (!f->roots[root].runtime)
+        return true;
+    if (!realpath(hp, real) || !realpath(top, rtop))
+        return false;
+    n = strlen(rtop);
+    return !strncmp(real, rtop, n) && (real[n] == '/' || real[n] == '\0');
+}
+
+/* Adds FAN_OPEN to an existing fanotify watch of directory hp. */
+static void file_watch_opens(struct file_col *f, struct file_watch *w, const char *hp, bool follow)
+{
+    unsigned flags = FAN_MARK_ADD | FAN_MARK_ONLYDIR | (follow ? 0 : FAN_MARK_DONT_FOLLOW);
+
+    if (w->kind == FW_FANOTIFY && !w->open &&
+        fanotify_mark(f->ffd, flags, file_fan_mask(f) | FAN_OPEN, AT_FDCWD, hp) == 0)
+        w->open = true;
+}
+
+/* Watches one directory (with open, its file opens too: fanotify only).
+ * Returns 1 when newly watched, 0 when it already was, BW_ETOOBIG at the
+ * limit, BW_EIO when it cannot be watched. */
 static int file_watch_add(struct file_col *f, uint16_t root, const char *path, uint8_t depth,
-                          bool follow)
+                          bool follow, bool open)
 {
     unsigned char fh[FILE_FH_MAX];
     struct file_watch *w = NULL;
@@ -338,7 +380,8 @@ static int file_watch_add(struct file_col *f, uint16_t root, const char *path, u
     struct stat st;
 
     if (snprintf(hp, sizeof hp, "%s%s", f->roots[root].host, path) >= (int)sizeof hp ||
-        (follow ? stat(hp, &st) : lstat(hp, &st)) != 0 || !S_ISDIR(st.st_mode))
+        (follow ? stat(hp, &st) : lstat(hp, &st)) != 0 || !S_ISDIR(st.st_mode) ||
+        (open && !file_inside_root(f, root, hp)))
         return BW_EIO;
     if (f->ffd >= 0) {
         unsigned flags = FAN_MARK_ADD | FAN_MARK_ONLYDIR | (follow ? 0 : FAN_MARK_DONT_FOLLOW);
@@ -348,7 +391,8 @@ static int file_watch_add(struct file_col *f, uint16_t root, const char *path, u
             key = file_key_fh(fh, fhlen);
             w = file_find(f, key, FW_FANOTIFY, -1, fh, fhlen);
             if (!w && f->nwatches < FILE_WATCH_MAX &&
-                fanotify_mark(f->ffd, flags, file_fan_mask(f), AT_FDCWD, hp) == 0)
+                fanotify_mark(f->ffd, flags, file_fan_mask(f) | (open ? FAN_OPEN : 0), AT_FDCWD,
+                              hp) == 0)
                 kind = FW_FANOTIFY;
         }
     }
@@ -365,8 +409,11 @@ static int file_watch_add(struct file_col *f, uint16_t root, const char *path, u
         if (!w)
             kind = FW_INOTIFY;
     }
-    if (w)  /* already watched: a link or a bind mount */
+    if (w) {  /* already watched: a link or a bind mount */
+        if (open)
+            file_watch_opens(f, w, hp, follow);
         return 0;
+    }
     if (!kind)
         return f->nwatches >= FILE_WATCH_MAX ? BW_ETOOBIG : BW_EIO;
     w = file_watch_slot(f);
@@ -383,6 +430,7 @@ static int file_watch_add(struct file_col *f, uint16_t root, const char *path, u
         return BW_EIO;
     }
     w->kind = (uint8_t)kind;
+    w->open = open && kind == FW_FANOTIFY;
     w->root = root;
     w->depth = depth;
     w->wd = wd;
@@ -396,7 +444,7 @@ static int file_watch_add(struct file_col *f, uint16_t root, const char *path, u
 /* ------------------------------------------------------------- the walk */
 
 static void file_job_push(struct file_col *f, uint16_t root, const char *path, uint8_t depth,
-                          bool follow)
+                          bool follow, bool open)
 {
     struct file_job *j;
 
@@ -409,6 +457,7 @@ static void file_job_push(struct file_col *f, uint16_t root, const char *path, u
     j->root = root;
     j->depth = depth;
     j->follow = follow;
+    j->open = open;
     f->jtail++;
 }
 
@@ -421,7 +470,7 @@ static void file_walk(struct file_col *f)
         char hp[PATH_MAX], sub[PATH_MAX];
         struct dirent *de;
         DIR *d;
-        int rc = file_watch_add(f, job.root, job.path, job.depth, job.follow);
+        int rc = file_watch_add(f, job.root, job.path, job.depth, job.follow, job.open);
 
         if (rc == BW_ETOOBIG && !f->limit_logged) {
             log_msg(LOG_WARN, "file", "watch limit of %u directories reached at '%s%s': "
@@ -448,7 +497,7 @@ static void file_walk(struct file_col *f)
                 continue;
             }
             if (file_join(sub, sizeof sub, job.path, de->d_name))
-                file_job_push(f, job.root, sub, (uint8_t)(job.depth + 1), false);
+                file_job_push(f, job.root, sub, (uint8_t)(job.depth + 1), false, job.open);
         }
         closedir(d);
         free(job.path);
@@ -487,7 +536,9 @@ static int file_root_get(struct file_col *f, const char *host, const char *runti
     if (i == f->nroots)
         f->nroots++;
     for (size_t p = 0; p < f->npaths; p++)  /* follow links only on the host */
-        file_job_push(f, (uint16_t)i, f->paths[p], 0, runtime == NULL);
+        file_job_push(f, (uint16_t)i, f->paths[p], 0, runtime == NULL, false);
+    for (size_t p = 0; f->ffd >= 0 && p < sizeof FILE_OPEN_PATHS / sizeof *FILE_OPEN_PATHS; p++)
+        file_job_push(f, (uint16_t)i, FILE_OPEN_PATHS[p], 0, runtime == NULL, true);
     return (int)i;
 }
 
@@ -767,7 +818,7 @@ static void file_change(struct file_col *f, const struct file_watch *w, const ch
         file_emit(f, BULWARK__V1__FILE_ACCESS__OP__CREATE, root, path, NULL, pid);
         if (mask & IN_ISDIR) {
             if (w->depth < FILE_DEPTH_MAX) {
-                file_job_push(f, root, path, (uint8_t)(w->depth + 1), false);
+                file_job_push(f, root, path, (uint8_t)(w->depth + 1), false, w->open);
                 file_walk(f);
             }
         } else {
@@ -802,7 +853,7 @@ static void file_renamed(struct file_col *f, int ra, const char *from, int rb, c
     file_emit(f, BULWARK__V1__FILE_ACCESS__OP__RENAME, (uint16_t)(to ? rb : ra), from ? from : "",
               to ? to : "", pid);
     if (rewalk) {
-        file_job_push(f, (uint16_t)rb, to, (uint8_t)(wto->depth + 1), false);
+        file_job_push(f, (uint16_t)rb, to, (uint8_t)(wto->depth + 1), false, wto->open);
         file_walk(f);
     }
 }
@@ -982,6 +1033,12 @@ static void file_fan_event(struct file_col *f, const struct fanotify_event_metad
     }
     if (mask & ~IN_ISDIR)
         file_change(f, w, name, mask, m->pid);
+    if ((m->mask & FAN_OPEN) && !(m->mask & FAN_ONDIR) && w->open) {  /* a credential read */
+        char path[PATH_MAX];
+
+        if (file_join(path, sizeof path, w->path, name))
+            file_emit(f, BULWARK__V1__FILE_ACCESS__OP__OPEN, w->root, path, NULL, m->pid);
+    }
 }
 
 static void file_fan_drain(struct file_col *f)

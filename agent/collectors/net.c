@@ -98,85 +98,6 @@ static int conn_cmp(const void *a, const void *b)
     return key_cmp(&((const struct conn *)a)->k, &((const struct conn *)b)->k);
 }
 
-/* ------------------------------------------------------------- parsing */
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
-/* "0100007F:1F90" -> address bytes (as the kernel held them) and port. */
-static bool parse_endpoint(const char *s, size_t n, uint8_t family, uint8_t *addr, uint16_t *port)
-{
-    size_t words = family == 4 ? 1 : 4, i;
-    uint32_t w, pv = 0;
-
-    if (n != words * 8 + 5 || s[words * 8] != ':')
-        return false;
-    for (i = 0; i < words; i++) {
-        w = 0;
-        for (size_t j = 0; j < 8; j++) {
-            int v = hexval(s[i * 8 + j]);
-
-            if (v < 0)
-                return false;
-            w = w << 4 | (uint32_t)v;
-        }
-        memcpy(addr + i * 4, &w, 4);
-    }
-    for (i = words * 8 + 1; i < n; i++) {
-        int v = hexval(s[i]);
-
-        if (v < 0)
-            return false;
-        pv = pv << 4 | (uint32_t)v;
-    }
-    *port = (uint16_t)pv;
-    return true;
-}
-
-struct tcp_row {
-    uint8_t laddr[16], raddr[16];
-    uint16_t lport, rport;
-    int state;
-    uint64_t inode;
-};
-
-/* One line of /proc/net/tcp{,6}; false for the header or a malformed line. */
-static bool parse_row(const char *line, uint8_t family, struct tcp_row *r)
-{
-    const char *tok[10];
-    size_t len[10], nt = 0;
-    const char *p = line;
-
-    while (*p && nt < 10) {
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (!*p || *p == '\n')
-            break;
-        tok[nt] = p;
-        while (*p && *p != ' ' && *p != '\t' && *p != '\n')
-            p++;
-        len[nt] = (size_t)(p - tok[nt]);
-        nt++;
-    }
-    if (nt < 10 || len[3] != 2)
-        return false;
-    memset(r, 0, sizeof *r);
-    if (!parse_endpoint(tok[1], len[1], family, r->laddr, &r->lport) ||
-        !parse_endpoint(tok[2], len[2], family, r->raddr, &r->rport))
-        return false;
-    r->state = hexval(tok[3][0]) * 16 + hexval(tok[3][1]);
-    r->inode = strtoull(tok[9], NULL, 10);
-    return r->state >= 0;
-}
-
 /* ------------------------------------------------------------- tables */
 
 struct ns_scan {
@@ -199,7 +120,7 @@ static int read_table(struct net_col *nc, int pid, uint64_t netns, uint8_t famil
                       struct ns_scan *s, struct conn **pending, size_t *np, size_t *npcap)
 {
     char path[PROCFS_PATH_MAX], line[512];
-    struct tcp_row r;
+    struct procfs_tcp_row r;
     FILE *f;
     int rc = 0;
 
@@ -219,7 +140,7 @@ static int read_table(struct net_col *nc, int pid, uint64_t netns, uint8_t famil
                 ;
             continue;
         }
-        if (!parse_row(line, family, &r))
+        if (!procfs_parse_tcp_row(line, family, &r))
             continue;
         if (r.state == NET_LISTEN) {
             if (s->nlisten < NET_MAX_LISTEN)

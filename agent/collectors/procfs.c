@@ -259,6 +259,77 @@ uint64_t procfs_link_inode(const char *link, const char *prefix)
     return *p == ']' ? v : 0;
 }
 
+/* ------------------------------------------------------- net/tcp rows */
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* "0100007F:1F90" -> address bytes (as the kernel held them) and port. */
+static bool parse_endpoint(const char *s, size_t n, uint8_t family, uint8_t *addr, uint16_t *port)
+{
+    size_t words = family == 4 ? 1 : 4, i;
+    uint32_t w, pv = 0;
+
+    if (n != words * 8 + 5 || s[words * 8] != ':')
+        return false;
+    for (i = 0; i < words; i++) {
+        w = 0;
+        for (size_t j = 0; j < 8; j++) {
+            int v = hexval(s[i * 8 + j]);
+
+            if (v < 0)
+                return false;
+            w = w << 4 | (uint32_t)v;
+        }
+        memcpy(addr + i * 4, &w, 4);
+    }
+    for (i = words * 8 + 1; i < n; i++) {
+        int v = hexval(s[i]);
+
+        if (v < 0)
+            return false;
+        pv = pv << 4 | (uint32_t)v;
+    }
+    *port = (uint16_t)pv;
+    return true;
+}
+
+bool procfs_parse_tcp_row(const char *line, uint8_t family, struct procfs_tcp_row *r)
+{
+    const char *tok[10];
+    size_t len[10], nt = 0;
+    const char *p = line;
+
+    while (*p && nt < 10) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (!*p || *p == '\n')
+            break;
+        tok[nt] = p;
+        while (*p && *p != ' ' && *p != '\t' && *p != '\n')
+            p++;
+        len[nt] = (size_t)(p - tok[nt]);
+        nt++;
+    }
+    if (nt < 10 || len[3] != 2)
+        return false;
+    memset(r, 0, sizeof *r);
+    if (!parse_endpoint(tok[1], len[1], family, r->laddr, &r->lport) ||
+        !parse_endpoint(tok[2], len[2], family, r->raddr, &r->rport))
+        return false;
+    r->state = hexval(tok[3][0]) * 16 + hexval(tok[3][1]);
+    r->inode = strtoull(tok[9], NULL, 10);
+    return r->state >= 0;
+}
+
 /* ---------------------------------------------------------- process ref */
 
 /* The text after "\nKEY" of status (KEY includes its colon), or NULL. */

@@ -132,6 +132,13 @@ static const struct field_def table[] = {
     {"falco.source", F_FALCO_SOURCE, VT_STR, K_EXT, false, "tool that raised it (falco)"},
     {"falco.tags", F_FALCO_TAGS, VT_LIST, K_EXT, false, "external alert's tags (list)"},
     {"falco.field", F_FALCO_FIELD, VT_STR, K_EXT, true, "falco.field[proc.name]: one of its fields"},
+    {"proc.stdin_is_socket", F_PROC_STDIN_SOCKET, VT_BOOL, K_EXEC, false, "fd 0 is a socket, any family (exec events)"},
+    {"proc.stdout_is_socket", F_PROC_STDOUT_SOCKET, VT_BOOL, K_EXEC, false, "fd 1 is a socket (exec events)"},
+    {"proc.stderr_is_socket", F_PROC_STDERR_SOCKET, VT_BOOL, K_EXEC, false, "fd 2 is a socket (exec events)"},
+    {"proc.stdio_rip", F_PROC_STDIO_RIP, VT_STR, K_EXEC, false, "remote address of a TCP socket on fds 0-2; absent if none (exec events)"},
+    {"proc.stdio_rport", F_PROC_STDIO_RPORT, VT_INT, K_EXEC, false, "its remote port (exec events)"},
+    {"proc.is_exe_upper_layer", F_PROC_EXE_UPPER_LAYER, VT_BOOL, K_EXEC, false, "executable in the container's overlay upper layer (exec events)"},
+    {"proc.exe_written_after_start", F_PROC_EXE_AFTER_START, VT_BOOL, K_EXEC, false, "executable changed after the container started (exec events)"},
     {"anomaly.mean", F_ANOMALY_MEAN, VT_DBL, 0, false, "output only: baseline mean"},
     {"anomaly.sigma", F_ANOMALY_SIGMA, VT_DBL, 0, false, "output only: baseline sigma"},
     {"anomaly.value", F_ANOMALY_VALUE, VT_DBL, 0, false, "output only: the sample"},
@@ -496,6 +503,21 @@ static int config_field(struct evctx *c, enum field_id id, struct fval *v)
     }
 }
 
+/* The attack signs of an exec (ProcessExec 11-17). */
+static int exec_sign_field(const Bulwark__V1__ProcessExec *x, enum field_id id, struct fval *v)
+{
+    switch (id) {
+    case F_PROC_STDIN_SOCKET: return vbool(v, x->stdin_socket);
+    case F_PROC_STDOUT_SOCKET: return vbool(v, x->stdout_socket);
+    case F_PROC_STDERR_SOCKET: return vbool(v, x->stderr_socket);
+    case F_PROC_STDIO_RIP: return nonempty(v, x->stdio_remote_addr);
+    case F_PROC_STDIO_RPORT: return x->stdio_remote_addr && *x->stdio_remote_addr ? vint(v, x->stdio_remote_port) : -1;
+    case F_PROC_EXE_UPPER_LAYER: return vbool(v, x->exe_upper_layer);
+    case F_PROC_EXE_AFTER_START: return vbool(v, x->exe_written_after_start);
+    default: return -1;
+    }
+}
+
 NOINLINE static int body_field(struct evctx *c, enum field_id id, const char *arg, struct fval *v)
 {
     const Bulwark__V1__Event *ev = c->ev;
@@ -511,7 +533,7 @@ NOINLINE static int body_field(struct evctx *c, enum field_id id, const char *ar
         }
         if (id == F_PROC_CWD)
             return nonempty(v, ev->exec->cwd);
-        return -1;
+        return exec_sign_field(ev->exec, id, v);
     case BULWARK__V1__EVENT__BODY_NET: return net_field(c, id, v);
     case BULWARK__V1__EVENT__BODY_FILE: return file_field(c, id, v);
     case BULWARK__V1__EVENT__BODY_RESOURCE: {

@@ -1,10 +1,12 @@
 /* test_collectors_b.c - the file, trivy and falco collectors on temp dirs:
  * file activity through inotify (and fanotify when the test may use it)
- * below a temp host_root, including container root filesystems; Trivy
+ * below a temp host_root, including container root filesystems, and
+ * credential reads (fanotify opens); Trivy
  * reports (fields, severities, malformed files counted once, no repeats,
  * new files, the inotify trigger); Falco JSON lines (appends across scans,
  * partial lines, malformed and too-long lines, rotation, truncation, a
  * FIFO). Collectors are pumped by calling scan() or running their loop. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -846,24 +848,32 @@ static void test_file_containers(void **state)
     fx_free(f);
 }
 
+/* A file fixture in fanotify mode, or NULL when this test may not use
+ * privileged fanotify (as the agent's "auto" mode wants it). */
+static struct fx *fanotify_fx(void)
+{
+    int probe = fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_DFID_NAME | FAN_UNLIMITED_MARKS,
+                              O_RDONLY);
+
+    if (probe < 0)
+        return NULL;
+    close(probe);
+    return file_fx(MODE_FANOTIFY);
+}
+
 /* fanotify (when this test may use it): the same changes, with the pid of
  * the process that made them. */
 static void test_file_fanotify(void **state)
 {
-    /* privileged fanotify, as the agent's "auto" mode wants it */
-    int probe = fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_DFID_NAME | FAN_UNLIMITED_MARKS,
-                              O_RDONLY);
-    struct fx *f;
+    struct fx *f = fanotify_fx();
     char p[PATH_MAX], q[PATH_MAX];
     pid_t child;
     int status;
 
-    if (probe < 0) {
+    if (!f) {
         skip();
         return;
     }
-    close(probe);
-    f = file_fx(MODE_FANOTIFY);
     assert_int_equal(f->c->start(f->c), 0);
     host_path(f, "/etc/passwd", p);
     host_path(f, "/etc/passwd.new", q);
@@ -885,6 +895,71 @@ static void test_file_fanotify(void **state)
     file_ev(&f->sink, 1, BULWARK__V1__FILE_ACCESS__OP__RENAME, "/etc/passwd.new", "/etc/passwd");
     file_ev(&f->sink, 2, BULWARK__V1__FILE_ACCESS__OP__DELETE, "/etc/passwd", NULL);
     for (size_t i = 0; i < 3; i++) {
+        assert_non_null(f->sink.ev[i]->process);
+        assert_int_equal(f->sink.ev[i]->process->pid, child);
+    }
+    fx_free(f);
+}
+
+/* Credential reads (fanotify): an open below a credential directory of the
+ * host or of a container is an `open` event with its process; opens
+ * elsewhere, of the directory itself, or through a container's absolute
+ * link out of its root (/var/run -> /run) are not. */
+static void test_file_fanotify_opens(void **state)
+{
+    static const char id[] = "7a1e9d0c3a7f4e2d8c6b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d";
+    const char *reads[] = {"/root/.aws/credentials", "/etc/hostname",
+                           "/var/lib/containers/storage/overlay/c0ffee/merged/run/secrets/token"};
+    char p[PATH_MAX], json[512];
+    struct fx *f = fanotify_fx();
+    pid_t child;
+    int status;
+
+    if (!f) {
+        skip();
+        return;
+    }
+    mkdirs(f->dir, "root/.aws");
+    mkdirs(f->dir, "var/lib/containers/storage/overlay/c0ffee/merged/run/secrets");
+    mkdirs(f->dir, "var/lib/containers/storage/overlay/c0ffee/merged/var");
+    mkdirs(f->dir, "var/lib/containers/storage/overlay-containers");
+    snprintf(p, sizeof p, "%s/var/lib/containers/storage/overlay/c0ffee/merged/var/run", f->dir);
+    assert_int_equal(symlink("/run", p), 0);  /* leads out of the root: not followed */
+    snprintf(p, sizeof p, "%s/var/lib/containers/storage/overlay-containers/containers.json",
+             f->dir);
+    snprintf(json, sizeof json, "[{\"id\":\"%s\",\"layer\":\"c0ffee\"}]", id);
+    put(p, json, strlen(json), O_TRUNC);
+    for (size_t i = 0; i < sizeof reads / sizeof *reads; i++) {
+        host_path(f, reads[i], p);
+        put(p, "secret\n", 7, O_TRUNC);
+    }
+    assert_int_equal(f->c->start(f->c), 0);
+    child = fork();  /* the agent ignores its own pid: a child reads */
+    assert_true(child >= 0);
+    if (child == 0) {
+        char buf[16];
+
+        for (size_t i = 0; i < sizeof reads / sizeof *reads; i++) {
+            int fd;
+
+            host_path(f, reads[i], p);
+            fd = open(p, O_RDONLY | O_CLOEXEC);
+            if (fd < 0 || read(fd, buf, sizeof buf) != 7 || close(fd) != 0)
+                _exit(1);
+        }
+        host_path(f, "/root/.aws", p);
+        _exit(opendir(p) ? 0 : 1);
+    }
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_int_equal(status, 0);
+    f->c->scan(f->c);
+    assert_int_equal(f->sink.n, 2);
+    file_ev(&f->sink, 0, BULWARK__V1__FILE_ACCESS__OP__OPEN, "/root/.aws/credentials", NULL);
+    assert_null(f->sink.ev[0]->container);
+    file_ev(&f->sink, 1, BULWARK__V1__FILE_ACCESS__OP__OPEN, "/run/secrets/token", NULL);
+    assert_non_null(f->sink.ev[1]->container);
+    assert_string_equal(f->sink.ev[1]->container->id, id);
+    for (size_t i = 0; i < 2; i++) {
         assert_non_null(f->sink.ev[i]->process);
         assert_int_equal(f->sink.ev[i]->process->pid, child);
     }
@@ -964,6 +1039,7 @@ int main(void)
         cmocka_unit_test(test_file_inotify),
         cmocka_unit_test(test_file_containers),
         cmocka_unit_test(test_file_fanotify),
+        cmocka_unit_test(test_file_fanotify_opens),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

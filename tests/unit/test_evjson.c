@@ -50,6 +50,11 @@ static const char *const full_events[] = {
     "{\"kind\":\"external\",\"severity\":\"alert\",\"external\":{\"source\":\"falco\",\"rule\":\"Terminal shell in container\","
     "\"priority\":\"Warning\",\"output\":\"A shell was spawned\",\"fields\":{\"proc.name\":\"bash\","
     "\"container.id\":\"abc\"},\"tags\":[\"container\",\"shell\",\"mitre_execution\"]}}",
+
+    /* the attack signs read at exec (ProcessExec 11-16) */
+    "{\"kind\":\"exec\",\"time_ns\":7,\"severity\":\"info\",\"process\":{\"pid\":7,\"name\":\"sh\"},"
+    "\"exec\":{\"stdin_socket\":true,\"stdout_socket\":true,\"stderr_socket\":true,"
+    "\"stdio_remote_addr\":\"2001:db8::7\",\"stdio_remote_port\":4444,\"exe_upper_layer\":true}}",
 };
 
 static Bulwark__V1__Event *parse(const char *text)

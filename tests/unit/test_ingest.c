@@ -255,6 +255,16 @@ static void test_wire_strings(void **state)
     big[BW_LIMIT_STRING + 1] = '\0';
     assert_int_equal(check_packed(&w.frame, NULL, NULL, why, sizeof why), BW_EPROTO);
 
+    /* The stdio peer's address has its own, shorter limit. */
+    wire_fixture_init(&w);
+    big[BW_LIMIT_ADDR] = '\0';
+    w.ev.exec.stdio_remote_addr = big;
+    assert_int_equal(check_packed(&w.frame, NULL, NULL, why, sizeof why), 0);
+    big[BW_LIMIT_ADDR] = 'a';
+    big[BW_LIMIT_ADDR + 1] = '\0';
+    assert_int_equal(check_packed(&w.frame, NULL, NULL, why, sizeof why), BW_EPROTO);
+    assert_non_null(strstr(why, "'exec.stdio_remote_addr' is 65 bytes (limit 64)"));
+
     /* A NUL inside a container id (the decoded copy would be cut at it). */
     wire_fixture_init(&w);
     w.ev.c.id = "4f1cXffee";
@@ -390,6 +400,7 @@ static void test_event_numbers(void **state)
     Bulwark__V1__NetConnection net = BULWARK__V1__NET_CONNECTION__INIT;
     Bulwark__V1__VulnFinding v = BULWARK__V1__VULN_FINDING__INIT;
     Bulwark__V1__ResourceSample r = BULWARK__V1__RESOURCE_SAMPLE__INIT;
+    Bulwark__V1__ProcessExec x = BULWARK__V1__PROCESS_EXEC__INIT;
 
     (void)state;
     fixture_init(&f, 1);
@@ -407,6 +418,11 @@ static void test_event_numbers(void **state)
     f.ev[0].resource = &r;
     r.cpu_cores = -1;
     refused_with(&f, "event seq 1: field 'resource.cpu_cores'");
+    fixture_init(&f, 1);
+    f.ev[3].body_case = BULWARK__V1__EVENT__BODY_EXEC;
+    f.ev[3].exec = &x;
+    x.stdio_remote_port = 65536;
+    refused_with(&f, "event seq 4: field 'exec.stdio_remote_port' is over 65535");
 }
 
 int main(void)

@@ -93,6 +93,17 @@ struct procfs_lineage {
 };
 
 void procfs_lineage_release(struct procfs_lineage *c);
+/* One row of /proc/PID/net/tcp or tcp6 (family 4 or 6). Addresses are the
+ * bytes as the kernel held them ("0100007F" is 127.0.0.1 on little-endian
+ * hosts: the 32-bit words are copied back as they were), ready for inet_ntop. */
+struct procfs_tcp_row {
+    uint8_t laddr[16], raddr[16];
+    uint16_t lport, rport;
+    int state;          /* "st": 1 established, 2 syn-sent, 10 listen */
+    uint64_t inode;
+};
+/* Parses one line; false for the header or a malformed line. */
+bool procfs_parse_tcp_row(const char *line, uint8_t family, struct procfs_tcp_row *r);
 
 /* Builds a ProcessRef of pid: pid, ppid, uid, gid (effective), exe, comm,
  * cmdline (at most cmdline_max bytes read, NUL -> space, trailing spaces

@@ -1,0 +1,271 @@
+/* execattr.c - signs of an attack read at exec (bulwark/execattr.h).
+ *
+ * Reverse shell: /proc/PID/fd/{0,1,2} are links; "socket:[INODE]" is a
+ * socket. The socket's protocol is read from the socket inode itself (the
+ * sockfs xattr "system.sockprotoname", reached through the fd link: "TCP",
+ * "TCPv6", "UNIX-STREAM" ...), so only a TCP socket costs a table walk: the
+ * inode is looked up in /proc/PID/net/tcp or tcp6, which show the table of
+ * the process's own network namespace, and the row gives the remote end.
+ * systemd hands every service a unix socket as stdout (the journal), so the
+ * socket flags alone do not make a reverse shell; the remote address does.
+ *
+ * Drift: /proc/PID/exe names the executable as the process sees it. The
+ * mount that holds that path is found in /proc/PID/mountinfo; when it is an
+ * overlay (a container's root), its upperdir is a host path where the files
+ * written since the container started live (new files, and image files
+ * changed or chmod'ed, which overlay copies up). The executable is in the
+ * upper layer when upperdir/PATH exists and has the inode the exe link
+ * resolves to (overlay reports an upper file's own inode number).
+ *
+ * Written after start: the exe's ctime (a copy, a download, a chmod all set
+ * it; a file of the image keeps its extraction time) against the start of
+ * the container's init, pid 1 of the process's pid namespace, whose stat is
+ * read through the process's root (/proc/PID/root/proc/1/stat: the
+ * container's own /proc). Its start in clock ticks after boot becomes wall
+ * time with the boot instant taken from CLOCK_REALTIME - CLOCK_BOOTTIME
+ * (the btime line of /proc/stat is whole seconds). */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <time.h>
+
+#include "bulwark/err.h"
+#include "bulwark/execattr.h"
+#include "bulwark/limits.h"
+#include "bulwark/procfs.h"
+
+/* ------------------------------------------------------------ sockets */
+
+/* The TCP row of socket inode ino in pid's namespace (family 4 or 6),
+ * among the table's first EXECATTR_TCP_ROWS rows. */
+static bool tcp_row_of(const char *root, int pid, uint8_t family, uint64_t ino,
+                       struct procfs_tcp_row *r)
+{
+    char path[PROCFS_PATH_MAX], line[512];
+    bool found = false;
+    unsigned rows = 0;
+    FILE *f;
+
+    if (procfs_path(path, sizeof path, root, "/proc/%d/net/%s", pid, family == 4 ? "tcp" : "tcp6") < 0 ||
+        !(f = fopen(path, "re")))
+        return false;
+    while (!found && rows++ < EXECATTR_TCP_ROWS && fgets(line, sizeof line, f))
+        found = procfs_parse_tcp_row(line, family, r) && r->inode == ino;
+    fclose(f);
+    return found;
+}
+
+/* Fills the remote end from fd's socket when it is TCP. 1 set, 0 not, BW_ENOMEM. */
+static int stdio_remote(const char *root, int pid, const char *fdpath, uint64_t ino,
+                        Bulwark__V1__ProcessExec *x)
+{
+    char proto[32], addr[INET6_ADDRSTRLEN];
+    struct procfs_tcp_row r;
+    ssize_t n = getxattr(fdpath, "system.sockprotoname", proto, sizeof proto - 1);
+    uint8_t family;
+
+    if (n <= 0)
+        return 0;
+    proto[n] = '\0';
+    if (strcmp(proto, "TCP") == 0)
+        family = 4;
+    else if (strcmp(proto, "TCPv6") == 0)
+        family = 6;
+    else
+        return 0;
+    if (!tcp_row_of(root, pid, family, ino, &r) ||
+        !inet_ntop(family == 4 ? AF_INET : AF_INET6, r.raddr, addr, sizeof addr))
+        return 0;
+    if (procfs_set_str(&x->stdio_remote_addr, addr, BW_LIMIT_ADDR) < 0)
+        return BW_ENOMEM;
+    x->stdio_remote_port = r.rport;
+    return 1;
+}
+
+int execattr_stdio(const char *root, int pid, Bulwark__V1__ProcessExec *x)
+{
+    protobuf_c_boolean *flag[3] = {&x->stdin_socket, &x->stdout_socket, &x->stderr_socket};
+    bool have_remote = false;
+
+    for (int fd = 0; fd < 3; fd++) {
+        char path[PROCFS_PATH_MAX], link[64];
+        uint64_t ino;
+        int rc;
+
+        if (procfs_path(path, sizeof path, root, "/proc/%d/fd/%d", pid, fd) < 0 ||
+            procfs_readlink(path, link, sizeof link) < 0 || !(ino = procfs_link_inode(link, "socket")))
+            continue;
+        *flag[fd] = true;
+        if (have_remote)
+            continue;
+        rc = stdio_remote(root, pid, path, ino, x);
+        if (rc < 0)
+            return rc;
+        have_remote = rc > 0;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------- upper layer */
+
+/* Copies the mountinfo word at *s (ended by a space or end) to out,
+ * decoding the kernel's \ooo escapes, and moves *s past it. false if it
+ * does not fit. stop also ends the word (',' in options), unless escaped. */
+static bool word(const char **s, const char *end, char stop, char *out, size_t n)
+{
+    const char *p = *s;
+    size_t o = 0;
+
+    while (p < end && *p != ' ' && *p != stop) {
+        char ch = *p++;
+
+        if (ch == '\\' && end - p >= 3 && p[0] >= '0' && p[0] <= '3' && p[1] >= '0' && p[1] <= '7' &&
+            p[2] >= '0' && p[2] <= '7') {
+            ch = (char)((p[0] - '0') * 64 + (p[1] - '0') * 8 + (p[2] - '0'));
+            p += 3;
+        }
+        if (o + 1 >= n)
+            return false;
+        out[o++] = ch;
+    }
+    out[o] = '\0';
+    *s = p;
+    return true;
+}
+
+static void skip_space(const char **s, const char *end)
+{
+    while (*s < end && **s == ' ')
+        (*s)++;
+}
+
+/* Length of mount point mp when it holds path, else 0 ("/" counts 1). */
+static size_t holds(const char *mp, const char *path)
+{
+    size_t l = strlen(mp);
+
+    if (strcmp(mp, "/") == 0)
+        return 1;
+    return strncmp(path, mp, l) == 0 && (path[l] == '/' || path[l] == '\0') ? l : 0;
+}
+
+/* The upperdir= value in an overlay's super options, or false. */
+static bool upperdir_of(const char *opts, const char *end, char *out, size_t n)
+{
+    const char *p = opts;
+
+    while (p < end) {
+        if ((p == opts || p[-1] == ',') && (size_t)(end - p) > 9 && memcmp(p, "upperdir=", 9) == 0) {
+            p += 9;
+            return word(&p, end, ',', out, n) && *out;
+        }
+        p++;
+    }
+    return false;
+}
+
+int execattr_upper_path(const char *mountinfo, const char *path, char *out, size_t n)
+{
+    char mp[PROCFS_PATH_MAX], mroot[PROCFS_PATH_MAX], up[PROCFS_PATH_MAX];
+    char best_up[PROCFS_PATH_MAX] = "", best_root[PROCFS_PATH_MAX] = "", best_mp[PROCFS_PATH_MAX] = "";
+    const char *line = mountinfo;
+    size_t best = 0;
+    bool best_overlay = false;
+
+    while (*line) {
+        const char *nl = strchr(line, '\n'), *end = nl ? nl : line + strlen(line), *p = line, *sep;
+        size_t l;
+        bool ok;
+
+        /* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTS */
+        for (int i = 0; i < 3 && p < end; i++) {
+            while (p < end && *p != ' ')
+                p++;
+            skip_space(&p, end);
+        }
+        if (p < end && word(&p, end, ' ', mroot, sizeof mroot)) {
+            skip_space(&p, end);
+            ok = word(&p, end, ' ', mp, sizeof mp);
+        } else {
+            ok = false;
+        }
+        if (ok && (l = holds(mp, path)) >= best && l > 0 && (sep = strstr(p, " - ")) && sep < end) {
+            const char *fs = sep + 3, *sp;
+
+            best = l;
+            snprintf(best_mp, sizeof best_mp, "%s", mp);
+            snprintf(best_root, sizeof best_root, "%s", mroot);
+            best_overlay = false;
+            sp = memchr(fs, ' ', (size_t)(end - fs));
+            if (sp && sp - fs == 7 && memcmp(fs, "overlay", 7) == 0 &&
+                (sp = memchr(sp + 1, ' ', (size_t)(end - sp - 1))) &&
+                upperdir_of(sp + 1, end, up, sizeof up)) {
+                best_overlay = true;
+                snprintf(best_up, sizeof best_up, "%s", up);
+            }
+        }
+        line = nl ? nl + 1 : end;
+    }
+    if (!best || !best_overlay)
+        return 0;
+    /* upperdir + mount root (when the mount is a subtree) + path below the mount point */
+    if (snprintf(out, n, "%s%s%s", best_up, strcmp(best_root, "/") == 0 ? "" : best_root,
+                 path + (strcmp(best_mp, "/") == 0 ? 0 : strlen(best_mp))) >= (int)n)
+        return BW_ETOOBIG;
+    return 1;
+}
+
+int execattr_upper_layer(const char *root, int pid, bool *upper)
+{
+    char path[PROCFS_PATH_MAX], exe[PROCFS_PATH_MAX], file[PROCFS_PATH_MAX];
+    struct stat st_exe, st_up;
+    char *info;
+
+    *upper = false;
+    if (procfs_path(path, sizeof path, root, "/proc/%d/exe", pid) < 0 ||
+        procfs_readlink(path, exe, sizeof exe) < 0 || exe[0] != '/' || stat(path, &st_exe) < 0)
+        return 0;
+    info = malloc(EXECATTR_MOUNTINFO_MAX);
+    if (!info)
+        return BW_ENOMEM;
+    if (procfs_read_at(root, info, EXECATTR_MOUNTINFO_MAX, NULL, "/proc/%d/mountinfo", pid) < 0 ||
+        execattr_upper_path(info, exe, file, sizeof file) != 1 ||
+        procfs_path(path, sizeof path, root, "%s", file) < 0)
+        goto out;
+    *upper = lstat(path, &st_up) == 0 && S_ISREG(st_up.st_mode) && st_up.st_ino == st_exe.st_ino;
+out:
+    free(info);
+    return 0;
+}
+
+/* ---------------------------------------------------- written after start */
+
+static int64_t ts_ns(const struct timespec *t)
+{
+    return (int64_t)t->tv_sec * 1000000000LL + t->tv_nsec;
+}
+
+int execattr_written_after_start(const char *root, int pid, bool *after)
+{
+    char path[PROCFS_PATH_MAX], croot[PROCFS_PATH_MAX], ns[64], hostns[64];
+    struct timespec rt, bt;
+    struct procfs_stat init;
+    struct stat st;
+
+    *after = false;
+    if (procfs_path(path, sizeof path, root, "/proc/%d/ns/pid", pid) < 0 ||
+        procfs_readlink(path, ns, sizeof ns) < 0 ||
+        procfs_path(path, sizeof path, root, "/proc/self/ns/pid") < 0 ||
+        procfs_readlink(path, hostns, sizeof hostns) < 0 || strcmp(ns, hostns) == 0)
+        return 0;  /* the agent's (the host's) pid namespace: its pid 1 started no container */
+    if (procfs_path(croot, sizeof croot, root, "/proc/%d/root", pid) < 0 ||
+        procfs_read_stat(croot, 1, &init) < 0 ||
+        procfs_path(path, sizeof path, root, "/proc/%d/exe", pid) < 0 || stat(path, &st) < 0 ||
+        clock_gettime(CLOCK_REALTIME, &rt) < 0 || clock_gettime(CLOCK_BOOTTIME, &bt) < 0)
+        return 0;
+    *after = ts_ns(&st.st_ctim) > ts_ns(&rt) - ts_ns(&bt) + procfs_start_ns(0, init.starttime);
+    return 0;
+}

@@ -1,0 +1,221 @@
+/* test_execattr.c - the attack signs read at exec (agent/collectors/execattr.c):
+ * the standard streams of a real child process set to a TCP connection, a
+ * pipe and a unix socketpair, read through the real /proc; and the upper
+ * layer path found in mountinfo texts (the mount holding a path, overlays,
+ * escapes, bind mounts of a subtree, over-mounts). */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "bulwark/err.h"
+#include "bulwark/execattr.h"
+#include "bulwark/procfs.h"
+
+/* A child whose fds 0 and 1 are in_fd and out_fd, waiting to be killed. */
+static pid_t child_with_stdio(int in_fd, int out_fd)
+{
+    int ready[2];
+    char c;
+    pid_t pid;
+
+    assert_int_equal(pipe(ready), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0)
+            _exit(1);
+        close(ready[0]);
+        if (write(ready[1], "r", 1) != 1)
+            _exit(1);
+        for (;;)
+            pause();
+    }
+    close(ready[1]);
+    assert_int_equal(read(ready[0], &c, 1), 1);
+    close(ready[0]);
+    return pid;
+}
+
+static void reap(pid_t pid)
+{
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+static Bulwark__V1__ProcessExec *exec_of(pid_t pid)
+{
+    Bulwark__V1__ProcessExec *x = procfs_msg_new(&bulwark__v1__process_exec__descriptor);
+
+    assert_non_null(x);
+    assert_int_equal(execattr_stdio("/", pid, x), 0);
+    return x;
+}
+
+static void test_stdio_tcp(void **state)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    int l = socket(AF_INET, SOCK_STREAM, 0), c = socket(AF_INET, SOCK_STREAM, 0), s;
+    Bulwark__V1__ProcessExec *x;
+    pid_t pid;
+
+    (void)state;
+    assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(l, 1), 0);
+    assert_int_equal(getsockname(l, (struct sockaddr *)&a, &al), 0);
+    assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof a), 0);
+    s = accept(l, NULL, NULL);
+    assert_true(s >= 0);
+    pid = child_with_stdio(c, c);  /* the connecting end: its remote is the listener */
+    x = exec_of(pid);
+    assert_true(x->stdin_socket);
+    assert_true(x->stdout_socket);
+    assert_string_equal(x->stdio_remote_addr, "127.0.0.1");
+    assert_int_equal(x->stdio_remote_port, ntohs(a.sin_port));
+    procfs_msg_free(&x->base);
+    reap(pid);
+    close(s);
+    close(c);
+    close(l);
+}
+
+static void test_stdio_pipe_and_unix(void **state)
+{
+    int p[2], u[2];
+    Bulwark__V1__ProcessExec *x;
+    pid_t pid;
+
+    (void)state;
+    assert_int_equal(pipe(p), 0);
+    pid = child_with_stdio(p[0], p[1]);
+    x = exec_of(pid);
+    assert_false(x->stdin_socket);
+    assert_false(x->stdout_socket);
+    assert_string_equal(x->stdio_remote_addr, "");
+    procfs_msg_free(&x->base);
+    reap(pid);
+
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, u), 0);
+    pid = child_with_stdio(p[0], u[0]);  /* a journal-like stdout */
+    x = exec_of(pid);
+    assert_false(x->stdin_socket);
+    assert_true(x->stdout_socket);
+    assert_string_equal(x->stdio_remote_addr, "");
+    assert_int_equal(x->stdio_remote_port, 0);
+    procfs_msg_free(&x->base);
+    reap(pid);
+    close(p[0]);
+    close(p[1]);
+    close(u[0]);
+    close(u[1]);
+}
+
+static void test_stdio_gone(void **state)
+{
+    Bulwark__V1__ProcessExec *x;
+    pid_t pid = fork();
+
+    (void)state;
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(0);
+    waitpid(pid, NULL, 0);
+    x = exec_of(pid);  /* no such process: nothing set, no error */
+    assert_false(x->stdin_socket || x->stdout_socket || x->stderr_socket);
+    procfs_msg_free(&x->base);
+}
+
+#define OVL "overlay overlay rw,lowerdir=/var/lib/containers/storage/overlay/l/AB:/var/lib/containers/storage/overlay/l/CD,upperdir=/var/lib/containers/storage/overlay/42/diff,workdir=/var/lib/containers/storage/overlay/42/work"
+
+struct upper_case {
+    const char *path;
+    int rc;
+    const char *out;  /* when rc is 1 */
+};
+
+static void check_upper(const char *info, const struct upper_case *c, size_t n)
+{
+    char out[PROCFS_PATH_MAX];
+
+    for (size_t i = 0; i < n; i++) {
+        int rc = execattr_upper_path(info, c[i].path, out, sizeof out);
+
+        if (rc != c[i].rc)
+            fail_msg("%s: %d, want %d", c[i].path, rc, c[i].rc);
+        if (rc == 1)
+            assert_string_equal(out, c[i].out);
+    }
+}
+
+static void test_upper_path(void **state)
+{
+    static const char info[] =
+        "76 51 0:41 / / rw,relatime - " OVL "\n"
+        "77 76 0:45 / /proc rw,nosuid,nodev,noexec,relatime - proc proc rw\n"
+        "78 76 0:46 / /dev rw,nosuid - tmpfs tmpfs rw,size=65536k,mode=755\n"
+        "79 76 8:1 /vol /data rw,relatime shared:1 master:2 - ext4 /dev/sda1 rw\n"
+        "80 76 0:47 / /tmp\\040dir rw - tmpfs tmpfs rw\n";
+    static const struct upper_case cases[] = {
+        {"/tmp/x", 1, "/var/lib/containers/storage/overlay/42/diff/tmp/x"},
+        {"/bin/sh", 1, "/var/lib/containers/storage/overlay/42/diff/bin/sh"},
+        /* other file systems hold these: not an overlay */
+        {"/data/tool", 0, NULL},
+        {"/dev/shm/x", 0, NULL},
+        {"/tmp dir/x", 0, NULL},
+        /* "/datax" is not below "/data" */
+        {"/datax/tool", 1, "/var/lib/containers/storage/overlay/42/diff/datax/tool"},
+    };
+    char out[PROCFS_PATH_MAX];
+
+    (void)state;
+    check_upper(info, cases, sizeof cases / sizeof cases[0]);
+    /* too small an output */
+    assert_int_equal(execattr_upper_path(info, "/tmp/x", out, 10), BW_ETOOBIG);
+    /* no overlay anywhere (a host), garbage, empty text */
+    check_upper("22 1 8:1 / / rw - ext4 /dev/sda1 rw\n", &(struct upper_case){"/usr/bin/x", 0, NULL}, 1);
+    check_upper("", &(struct upper_case){"/x", 0, NULL}, 1);
+    check_upper("no fields here\n\n - \n", &(struct upper_case){"/x", 0, NULL}, 1);
+}
+
+static void test_upper_path_submount_and_overmount(void **state)
+{
+    /* an overlay mounted again over / (the last one listed is on top), a
+     * bind of an overlay's subtree at /app, an escaped upperdir */
+    static const char info[] =
+        "76 51 0:41 / / rw - " OVL "\n"
+        "90 76 0:50 / / rw - overlay overlay rw,lowerdir=/l,upperdir=/up\\054per,workdir=/w\n"
+        "91 90 0:50 /srv/app /app rw - overlay overlay rw,lowerdir=/l,upperdir=/up2,workdir=/w\n";
+    static const struct upper_case cases[] = {
+        {"/usr/bin/x", 1, "/up,per/usr/bin/x"},
+        {"/app/run", 1, "/up2/srv/app/run"},
+        {"/app", 1, "/up2/srv/app"},
+    };
+
+    (void)state;
+    check_upper(info, cases, sizeof cases / sizeof cases[0]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_stdio_tcp),
+        cmocka_unit_test(test_stdio_pipe_and_unix),
+        cmocka_unit_test(test_stdio_gone),
+        cmocka_unit_test(test_upper_path),
+        cmocka_unit_test(test_upper_path_submount_and_overmount),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
