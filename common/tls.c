@@ -41,6 +41,7 @@
 struct tls_ctx {
     SSL_CTX *ssl;
     enum tls_role role;
+    bool anon_peer;      /* a server that asks for no client certificate */
 };
 
 /* A certificate (with any intermediates after it) and its key, in memory. */
@@ -55,6 +56,7 @@ struct tls_conn {
     BIO *rbio;           /* network -> ssl; owned by ssl */
     BIO *wbio;           /* ssl -> network; owned by ssl */
     enum tls_role role;
+    bool anon_peer;      /* from the context: no peer CN is required */
     bool established;
     bool failed;         /* a fatal error happened; every call now fails */
     bool peer_closed;    /* close_notify received */
@@ -137,7 +139,7 @@ static struct tls_ctx *tls_ctx_build(enum tls_role role, const char *ca_file,
         goto out;
     }
     SSL_CTX_set_default_passwd_cb(s, tls_no_password);
-    if (SSL_CTX_load_verify_locations(s, ca_file, NULL) != 1) {
+    if (ca_file && SSL_CTX_load_verify_locations(s, ca_file, NULL) != 1) {
         tls_ctx_err(err, errlen, "cannot load ca", ca_file);
         goto out;
     }
@@ -158,7 +160,13 @@ static struct tls_ctx *tls_ctx_build(enum tls_role role, const char *ca_file,
     SSL_CTX_clear_mode(s, SSL_MODE_ENABLE_PARTIAL_WRITE);
     SSL_CTX_set_options(s, SSL_OP_NO_COMPRESSION);
     SSL_CTX_set_verify_depth(s, 4);
-    if (role == TLS_ROLE_SERVER) {
+    if (role == TLS_ROLE_SERVER && !ca_file) {
+        /* The enrollment listener: the peer has no certificate yet. */
+        SSL_CTX_set_verify(s, SSL_VERIFY_NONE, NULL);
+        SSL_CTX_set_options(s, SSL_OP_NO_TICKET);
+        SSL_CTX_set_num_tickets(s, 0);
+        SSL_CTX_set_session_cache_mode(s, SSL_SESS_CACHE_OFF);
+    } else if (role == TLS_ROLE_SERVER) {
         /* Every peer must present a certificate issued by our CA. */
         SSL_CTX_set_verify(s, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
         cas = SSL_load_client_CA_file(ca_file);
@@ -184,6 +192,7 @@ static struct tls_ctx *tls_ctx_build(enum tls_role role, const char *ca_file,
     }
     ctx->ssl = s;
     ctx->role = role;
+    ctx->anon_peer = role == TLS_ROLE_SERVER && !ca_file;
     s = NULL;
 out:
     SSL_CTX_free(s);
@@ -202,6 +211,19 @@ struct tls_ctx *tls_ctx_new(enum tls_role role, const char *ca_file, const char 
         return NULL;
     }
     return tls_ctx_build(role, ca_file, cert_file, key_file, err, errlen);
+}
+
+struct tls_ctx *tls_ctx_new_anon_server(const char *cert_file, const char *key_file, char *err,
+                                        size_t errlen)
+{
+    if (err && errlen)
+        err[0] = '\0';
+    if (!cert_file || !key_file) {
+        if (err && errlen)
+            snprintf(err, errlen, "certificate and key files are both required");
+        return NULL;
+    }
+    return tls_ctx_build(TLS_ROLE_SERVER, NULL, cert_file, key_file, err, errlen);
 }
 
 struct tls_ctx *tls_ctx_new_multi(const char *ca_file, char *err, size_t errlen)
@@ -387,6 +409,7 @@ struct tls_conn *tls_conn_new(struct tls_ctx *ctx, const char *server_name)
     if (!c)
         return NULL;
     c->role = ctx->role;
+    c->anon_peer = ctx->anon_peer;
     c->ssl = SSL_new(ctx->ssl);
     c->rbio = tls_mem_bio();
     c->wbio = tls_mem_bio();
@@ -490,7 +513,7 @@ int tls_conn_handshake(struct tls_conn *c)
     ERR_clear_error();
     r = SSL_do_handshake(c->ssl);
     if (r == 1) {
-        if (tls_conn_copy_cn(c) < 0 && c->role == TLS_ROLE_SERVER) {
+        if (tls_conn_copy_cn(c) < 0 && c->role == TLS_ROLE_SERVER && !c->anon_peer) {
             /* The CN is the agent's identity: without one we cannot serve. */
             snprintf(c->err, sizeof c->err, "peer certificate has no usable common name");
             c->failed = true;

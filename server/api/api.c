@@ -517,37 +517,6 @@ void api_reader_put(struct api *a, struct store_reader *r)
 
 /* --------------------------------------------------------- rate limits */
 
-/* Takes one request from the bucket of key (per_min a minute, bursts up to
- * burst), or only looks when !take; false and the seconds to wait when it
- * is empty. */
-static bool api_rl_take(struct api *a, const char *key, double per_min, double burst,
-                        bool take, unsigned *retry_s)
-{
-    uint64_t h = bw_hash(key, strlen(key)) | 1;
-    int64_t now = clock_mono_ns();
-    struct api_rl *e = &a->rl[h % API_RL_SLOTS];
-    bool ok;
-
-    pthread_mutex_lock(&a->rl_mu);
-    if (e->hash != h) {
-        /* A collision resets the slot: an attacker gains at most a burst. */
-        e->hash = h;
-        e->tokens = burst;
-        e->last_ns = now;
-    }
-    e->tokens += (double)(now - e->last_ns) / 6e10 * per_min;
-    if (e->tokens > burst)
-        e->tokens = burst;
-    e->last_ns = now;
-    ok = e->tokens >= 1.0;
-    if (take)
-        e->tokens = ok ? e->tokens - 1.0 : e->tokens;
-    else
-        *retry_s = (unsigned)((1.0 - e->tokens) * 60.0 / per_min) + 1;
-    pthread_mutex_unlock(&a->rl_mu);
-    return ok;
-}
-
 static void peer_key(struct MHD_Connection *conn, char *out, size_t n)
 {
     const union MHD_ConnectionInfo *ci =
@@ -705,14 +674,14 @@ static void api_dispatch(struct api *a, struct api_call *c, size_t *route_idx)
         peer_key(c->conn, key, sizeof key);
         /* A peer that failed too often waits before its next token is even
          * checked, so guessing gains nothing from being fast. */
-        if (!api_rl_take(a, key, fails, fails, false, &retry))
+        if (!ratelimit_take(&a->rl, key, fails, fails, false, &retry))
             goto limited;
         auth = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Authorization");
         int trc = auth ? api_token_check(c, auth) : BW_EAUTH;
         if (trc == BW_EAGAIN)
             return;  /* no reader to check it with: 503 is set */
         if (trc < 0) {
-            api_rl_take(a, key, fails, fails, true, &retry);
+            ratelimit_take(&a->rl, key, fails, fails, true, &retry);
             api_problem(c, 401, auth ? "the token is not valid, or was revoked"
                                      : "this route needs 'Authorization: Bearer <token>'");
             if (c->resp)
@@ -725,7 +694,7 @@ static void api_dispatch(struct api *a, struct api_call *c, size_t *route_idx)
             return;
         }
         snprintf(key, sizeof key, "tok:%s", c->actor);
-        if (!api_rl_take(a, key, a->cfg->api_rate_per_min,
+        if (!ratelimit_take(&a->rl, key, a->cfg->api_rate_per_min,
                          a->cfg->api_rate_per_min / 4.0 + 10, true, &retry))
             goto limited;
     }
@@ -864,7 +833,7 @@ static void api_free(struct api *a)
     free(a->tls_cert_pem);
     pthread_mutex_destroy(&a->pool_mu);
     pthread_cond_destroy(&a->pool_cv);
-    pthread_mutex_destroy(&a->rl_mu);
+    ratelimit_release(&a->rl);
     free(a);
 }
 
@@ -917,7 +886,7 @@ int api_start(struct api **out, struct server *srv)
         return BW_ENOMEM;
     pthread_mutex_init(&a->pool_mu, NULL);
     pthread_cond_init(&a->pool_cv, NULL);
-    pthread_mutex_init(&a->rl_mu, NULL);
+    ratelimit_init(&a->rl);
     a->cfg = cfg;
     a->state = srv->state;
     a->cmdq = srv->cmdq;

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "bulwark/api.h"
+#include "bulwark/ratelimit.h"
 #include "bulwark/buf.h"
 #include "bulwark/server.h"
 #include "bulwark/store.h"
@@ -36,7 +37,6 @@
 /* Memory per API connection (request line, headers, buffers): a request
  * whose head passes it is refused by libmicrohttpd itself (414/431). */
 #define API_CONN_MEMORY (256u * 1024)
-#define API_RL_SLOTS 1024u      /* rate-limit buckets (tokens and failing peers) */
 
 enum api_role { ROLE_NONE = 0, ROLE_VIEWER, ROLE_ANALYST, ROLE_ADMIN };
 
@@ -48,12 +48,6 @@ enum api_role api_role_from_name(const char *s);  /* ROLE_NONE if unknown */
 extern const unsigned api_codes[API_CODES - 1];
 
 struct api_route;
-
-struct api_rl {
-    uint64_t hash;  /* 0 = free */
-    double tokens;
-    int64_t last_ns;
-};
 
 struct api {
     struct MHD_Daemon *d;
@@ -72,9 +66,7 @@ struct api {
     size_t npool, nopen, maxopen;
     unsigned exports;            /* export streams open now (pool_mu) */
     struct store_admin *admin;
-    /* rate limits */
-    pthread_mutex_t rl_mu;
-    struct api_rl rl[API_RL_SLOTS];
+    struct ratelimit rl;         /* tokens and failing peers */
     /* metrics */
     _Atomic uint64_t (*req)[API_CODES];  /* [route][code index] */
     size_t nroutes;

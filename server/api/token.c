@@ -12,12 +12,13 @@
 #include <string.h>
 
 #include "api_internal.h"
+#include "bulwark/api.h"
 #include "bulwark/clock.h"
 #include "bulwark/config.h"
 #include "bulwark/err.h"
 #include "bulwark/evjson.h"
 
-#define TOKEN_ID_HEX 16
+_Static_assert(API_SECRET_HASH_LEN == STORE_TOKEN_HASH_LEN, "one hash size for all tokens");
 #define TOKEN_SECRET_BYTES 32
 #define TOKEN_SECRET_CHARS 43  /* base64url of 32 bytes, unpadded */
 
@@ -31,15 +32,15 @@ static int sha256(const char *s, size_t n, uint8_t out[STORE_TOKEN_HASH_LEN])
                : BW_EIO;
 }
 
-int api_token_new(const char *name, enum api_role role, char *text, size_t n,
-                  struct store_token *row)
+int api_secret_new(const char *prefix, char id[API_SECRET_ID_HEX + 1],
+                   uint8_t hash[API_SECRET_HASH_LEN], char *text, size_t n)
 {
-    uint8_t idb[TOKEN_ID_HEX / 2], sec[TOKEN_SECRET_BYTES + 1] = {0};
+    uint8_t idb[API_SECRET_ID_HEX / 2], sec[TOKEN_SECRET_BYTES + 1] = {0};
     char secret[TOKEN_SECRET_CHARS + 1];
     size_t k = 0;
+    int rc = BW_EIO;
 
-    if (!name || !*name || strlen(name) >= sizeof row->name || role == ROLE_NONE ||
-        n < sizeof API_TOKEN_PREFIX + TOKEN_ID_HEX + 1 + TOKEN_SECRET_CHARS)
+    if (n < strlen(prefix) + API_SECRET_ID_HEX + 1 + TOKEN_SECRET_CHARS + 1)
         return BW_EINVAL;
     if (RAND_bytes(idb, sizeof idb) != 1 || RAND_bytes(sec, TOKEN_SECRET_BYTES) != 1)
         return BW_EIO;
@@ -50,28 +51,55 @@ int api_token_new(const char *name, enum api_role role, char *text, size_t n,
             secret[k++] = b64[(v >> j) & 63];
     }
     secret[k] = '\0';
-    memset(row, 0, sizeof *row);
     for (size_t i = 0; i < sizeof idb; i++)
-        snprintf(row->id + 2 * i, 3, "%02x", idb[i]);
+        snprintf(id + 2 * i, 3, "%02x", idb[i]);
+    if (sha256(secret, TOKEN_SECRET_CHARS, hash) == 0) {
+        snprintf(text, n, "%s%s_%s", prefix, id, secret);
+        rc = 0;
+    }
+    OPENSSL_cleanse(secret, sizeof secret);
+    OPENSSL_cleanse(sec, sizeof sec);
+    return rc;
+}
+
+int api_secret_parse(const char *t, const char *prefix, char id[API_SECRET_ID_HEX + 1],
+                     uint8_t hash[API_SECRET_HASH_LEN])
+{
+    size_t plen = strlen(prefix);
+    bool well_formed = true;
+
+    if (strlen(t) != plen + API_SECRET_ID_HEX + 1 + TOKEN_SECRET_CHARS ||
+        strncmp(t, prefix, plen) != 0)
+        return BW_EAUTH;  /* the length and prefix are public knowledge */
+    t += plen;
+    memcpy(id, t, API_SECRET_ID_HEX);
+    id[API_SECRET_ID_HEX] = '\0';
+    for (int i = 0; i < API_SECRET_ID_HEX; i++)
+        well_formed &= (id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f');
+    if (t[API_SECRET_ID_HEX] != '_' || !well_formed)
+        return BW_EAUTH;
+    return sha256(t + API_SECRET_ID_HEX + 1, TOKEN_SECRET_CHARS, hash) < 0 ? BW_EIO : 0;
+}
+
+int api_token_new(const char *name, enum api_role role, char *text, size_t n,
+                  struct store_token *row)
+{
+    if (!name || !*name || strlen(name) >= sizeof row->name || role == ROLE_NONE)
+        return BW_EINVAL;
+    memset(row, 0, sizeof *row);
     snprintf(row->name, sizeof row->name, "%s", name);
     snprintf(row->role, sizeof row->role, "%s", api_role_name(role));
     row->created_ns = clock_wall_ns();
-    if (sha256(secret, TOKEN_SECRET_CHARS, row->secret_hash) < 0)
-        return BW_EIO;
-    snprintf(text, n, "%s%s_%s", API_TOKEN_PREFIX, row->id, secret);
-    OPENSSL_cleanse(secret, sizeof secret);
-    OPENSSL_cleanse(sec, sizeof sec);
-    return 0;
+    return api_secret_new(API_TOKEN_PREFIX, row->id, row->secret_hash, text, n);
 }
 
 int api_token_check(struct api_call *c, const char *authorization)
 {
     static const uint8_t dummy[STORE_TOKEN_HASH_LEN];
-    const char *t = authorization, *secret;
-    char id[TOKEN_ID_HEX + 1];
+    const char *t = authorization;
+    char id[API_SECRET_ID_HEX + 1];
     uint8_t h[STORE_TOKEN_HASH_LEN];
     struct store_token row;
-    bool well_formed = true;
     int rc;
 
     if (strncasecmp(t, "Bearer ", 7) != 0)
@@ -79,22 +107,11 @@ int api_token_check(struct api_call *c, const char *authorization)
     t += 7;
     while (*t == ' ')
         t++;
-    if (strlen(t) != strlen(API_TOKEN_PREFIX) + TOKEN_ID_HEX + 1 + TOKEN_SECRET_CHARS ||
-        strncmp(t, API_TOKEN_PREFIX, strlen(API_TOKEN_PREFIX)) != 0)
-        return BW_EAUTH;  /* the length and prefix are public knowledge */
-    t += strlen(API_TOKEN_PREFIX);
-    memcpy(id, t, TOKEN_ID_HEX);
-    id[TOKEN_ID_HEX] = '\0';
-    for (int i = 0; i < TOKEN_ID_HEX; i++)
-        well_formed &= (id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f');
-    if (t[TOKEN_ID_HEX] != '_' || !well_formed)
-        return BW_EAUTH;
-    secret = t + TOKEN_ID_HEX + 1;
+    if ((rc = api_secret_parse(t, API_TOKEN_PREFIX, id, h)) < 0)
+        return rc;
     if (!c->reader && !(c->reader = api_reader(c)))
         return BW_EAGAIN;
     rc = store_token_get(c->reader, id, &row);
-    if (sha256(secret, TOKEN_SECRET_CHARS, h) < 0)
-        return BW_EIO;
     if (CRYPTO_memcmp(h, rc == 0 ? row.secret_hash : dummy, sizeof h) != 0 || rc < 0 ||
         row.revoked_ns != 0)
         return BW_EAUTH;
@@ -126,47 +143,65 @@ static int on_token_row(const struct store_token *t, void *ctx)
     return 0;
 }
 
-/* Options of the token commands: --db, --role, --name ('-' or '_' spelling
- * does not arise: these are single words). */
+int api_cli_args(const char *prog, int argc, char **argv, int first, const char *const *names,
+                 const char **vals, const char **pos)
+{
+    for (int i = first; i < argc; i++) {
+        const char *a = argv[i], *v = NULL;
+        size_t k = 0, len = 0;
+
+        if (a[0] != '-') {
+            if (*pos) {
+                fprintf(stderr, "%s: unexpected argument '%s'\n", prog, a);
+                return 2;
+            }
+            *pos = a;
+            continue;
+        }
+        for (; names[k]; k++) {
+            len = strlen(names[k]);
+            if (strncmp(a, "--", 2) == 0 && strncmp(a + 2, names[k], len) == 0 &&
+                (a[2 + len] == '\0' || a[2 + len] == '='))
+                break;
+        }
+        if (!names[k]) {
+            fprintf(stderr, "%s: unknown argument '%s'\n", prog, a);
+            return 2;
+        }
+        if (a[2 + len] == '=')
+            v = a + 3 + len;
+        else if (i + 1 < argc)
+            v = argv[++i];
+        if (!v || !*v) {
+            fprintf(stderr, "%s: '%s' needs a value\n", prog, a);
+            return 2;
+        }
+        vals[k] = v;
+    }
+    return 0;
+}
+
+/* Options of the token commands: --db, --role, --name. */
 int api_token_cli(int argc, char **argv)
 {
     const char *db = "bulwark.db", *role = NULL, *name = NULL, *id = NULL, *cmd;
     struct store_admin *adm = NULL;
     char err[256], text[API_TOKEN_MAX];
     struct store_token row;
-    int rc = 2, i;
+    int rc = 2;
 
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         token_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     cmd = argv[1];
-    for (i = 2; i < argc; i++) {
-        const char *a = argv[i], *v = NULL;
-        const char **slot = NULL;
-        if (strncmp(a, "--db", 4) == 0)
-            slot = &db, a += 4;
-        else if (strncmp(a, "--role", 6) == 0)
-            slot = &role, a += 6;
-        else if (strncmp(a, "--name", 6) == 0)
-            slot = &name, a += 6;
-        else if (a[0] != '-' && !id) {
-            id = a;
-            continue;
-        } else {
-            fprintf(stderr, "bulwarkd token: unknown argument '%s'\n", argv[i]);
-            return 2;
-        }
-        if (*a == '=')
-            v = a + 1;
-        else if (*a == '\0' && i + 1 < argc)
-            v = argv[++i];
-        if (!v || !*v) {
-            fprintf(stderr, "bulwarkd token: '%s' needs a value\n", argv[i]);
-            return 2;
-        }
-        *slot = v;
-    }
+    static const char *const names[] = {"db", "role", "name", NULL};
+    const char *vals[3] = {db, NULL, NULL};
+    if (api_cli_args("bulwarkd token", argc, argv, 2, names, vals, &id) != 0)
+        return 2;
+    db = vals[0];
+    role = vals[1];
+    name = vals[2];
     if (strcmp(cmd, "create") != 0 && strcmp(cmd, "list") != 0 && strcmp(cmd, "revoke") != 0) {
         fprintf(stderr, "bulwarkd token: unknown command '%s'\n", cmd);
         token_usage(stderr);
