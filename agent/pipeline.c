@@ -753,6 +753,10 @@ static int agent_open_shipping(struct agent *a)
     sho.server_name = a->server_name;
     sho.agent_id = a->agent_id;
     sho.hostname = a->hostname;
+    sho.tls_ca = cfg->tls_ca;
+    sho.tls_cert = cfg->tls_cert;
+    sho.tls_key = cfg->tls_key;
+    sho.renew_at = cfg->renew_at;
     sho.labels[0] = cfg->label_cloud;
     sho.labels[1] = cfg->label_region;
     sho.labels[2] = cfg->label_environment;

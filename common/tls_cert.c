@@ -190,7 +190,7 @@ static int cert_check_csr(X509_REQ *req, EVP_PKEY **pk, char *why, size_t whylen
     size_t glen = 0;
 
     if (!req) {
-        snprintf(why, whylen, "certificate request is not PEM PKCS#10");
+        snprintf(why, whylen, "certificate request is not pem pkcs#10");
         return BW_EINVAL;
     }
     *pk = X509_REQ_get0_pubkey(req);

@@ -611,6 +611,12 @@ static void conn_on_hello(struct conn *c, Bulwark__V1__Frame *f, struct arena *a
                   why);
         goto out;
     }
+    if (enroll_revoked(srv->enroll, h->agent_id)) {
+        /* revoked between this stream's handshake and its Hello */
+        snprintf(why, sizeof why, "agent '%s' is revoked", h->agent_id);
+        conn_fail(c, BULWARK__V1__ERROR__CODE__AUTH, why);
+        goto out;
+    }
     host = conn_host_claim(c, h, flagged, sizeof flagged);
     if (!host) {
         conn_close(c, "out of memory");
