@@ -58,6 +58,7 @@ struct shipper {
     uv_timer_t renew_timer;     /* the certificate's renewal is due */
     char *renew_key;            /* the new key while its RenewRequest waits */
     struct tls_ctx *own_tls;    /* made from the renewed files; s->tls then */
+    int64_t cert_not_after;     /* the certificate's end (health), Unix seconds */
     uint32_t backoff_ms;
     bool stopping;
     int handles_open;
@@ -375,14 +376,16 @@ static void shipper_on_ack(struct shipper *s, struct link *l, const Bulwark__V1_
 
 static void on_renew_due(uv_timer_t *t);
 
-/* After a Welcome: arms the renewal timer for renew_at of the life of the
- * certificate in use (at once when that has passed). */
+/* After a Welcome: notes the certificate's end (for health) and arms the
+ * renewal timer for renew_at of its life (at once when that has passed). */
 static void shipper_renew_schedule(struct shipper *s)
 {
     int64_t nb, na, due, now = clock_wall_ns() / 1000000000;
 
-    if (s->opt.renew_at <= 0 || !s->opt.tls_cert ||
-        tls_cert_file_times(s->opt.tls_cert, &nb, &na) < 0 || na <= nb)
+    if (!s->opt.tls_cert || tls_cert_file_times(s->opt.tls_cert, &nb, &na) < 0 || na <= nb)
+        return;
+    s->cert_not_after = na;
+    if (s->opt.renew_at <= 0)
         return;
     due = nb + (int64_t)((double)(na - nb) * s->opt.renew_at);
     uint64_t ms = due <= now ? 0 : (uint64_t)(due - now) * 1000;
@@ -706,6 +709,7 @@ static void on_heartbeat(uv_timer_t *t)
     h.spool_dropped = st.dropped;
     h.spool_quarantined = st.quarantined;
     h.events_total = st.last_seq;
+    h.cert_not_after = s->cert_not_after;
     if (s->opt.health)
         s->opt.health(s->opt.health_ctx, &h);
     hb.sent_at_ns = clock_wall_ns();

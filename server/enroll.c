@@ -37,6 +37,10 @@
 #define ENROLL_TOKEN_PREFIX "bwe_"
 #define ENROLL_CERT_MAX (16u * 1024)
 #define ENROLL_ID_HOST_MAX 40  /* bytes of the host name kept in a new agent id */
+/* Renewals an agent may ask a minute (each is a signature and an audit
+ * record); a real agent asks once per certificate. */
+#define ENROLL_RENEWALS_PER_MIN 1.0
+#define ENROLL_RENEWAL_BURST 3.0
 
 struct enroll {
     struct server *srv;
@@ -363,7 +367,7 @@ static void on_job_done(uv_work_t *req, int status)
                 (long long)e->lifetime_s);
         j->done(j->owner, 0, j->agent_id, (const char *)buf_head(&j->cert), NULL);
     } else {
-        if (j->rc == BW_EAUTH || j->rc == BW_EINVAL)
+        if (!j->renew && (j->rc == BW_EAUTH || j->rc == BW_EINVAL))
             ratelimit_take(&e->rl, key, e->srv->cfg->enroll_failures_per_min,
                            e->srv->cfg->enroll_failures_per_min, true, NULL);
         j->done(j->owner, j->rc, NULL, NULL, j->why);
@@ -397,7 +401,10 @@ static int enroll_job_start(struct enroll *e, bool renew, const char *peer, cons
         enroll_job_free(j);
         return BW_ENOMEM;
     }
-    enroll_peer_key(peer, key, sizeof key);
+    if (renew)
+        snprintf(key, sizeof key, "renew:%s", j->agent_id);
+    else
+        enroll_peer_key(peer, key, sizeof key);
     if (!e->ca) {
         j->rc = BW_EINVAL;
         snprintf(j->why, sizeof j->why, "this server issues no certificates (enroll_listen is "
@@ -407,6 +414,13 @@ static int enroll_job_start(struct enroll *e, bool renew, const char *peer, cons
         j->rc = BW_EAGAIN;
         snprintf(j->why, sizeof j->why, "too many failed enrollments from this address; retry "
                  "in %u s", retry);
+    } else if (renew && revoked_has(e, j->agent_id)) {
+        j->rc = BW_EAUTH;
+        snprintf(j->why, sizeof j->why, "agent '%s' is revoked", j->agent_id);
+    } else if (renew && !ratelimit_take(&e->rl, key, ENROLL_RENEWALS_PER_MIN,
+                                        ENROLL_RENEWAL_BURST, true, NULL)) {
+        j->rc = BW_EAGAIN;
+        snprintf(j->why, sizeof j->why, "too many renewals; retry in a minute");
     } else if (uv_queue_work(e->srv->loop, &j->req, on_job_work, on_job_done) == 0) {
         return 0;
     } else {

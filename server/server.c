@@ -27,6 +27,7 @@
 #include "bulwark/conn.h"
 #include "bulwark/enroll.h"
 #include "bulwark/err.h"
+#include "bulwark/evjson.h"
 #include "bulwark/forward.h"
 #include "bulwark/frame.h"
 #include "bulwark/log.h"
@@ -462,6 +463,9 @@ void server_agent_health(struct server *srv, const char *agent_id,
     sh.events_total = h->events_total;
     sh.source_errors = h->source_errors;
     sh.spool_quarantined = h->spool_quarantined;
+    sh.cert_not_after_s = h->cert_not_after > 0 && h->cert_not_after < INT64_MAX / 1000000000
+                              ? h->cert_not_after
+                              : 0;
     health_by_kind(h, sh.by_kind_json, sizeof sh.by_kind_json);
     srvstate_agent_health(srv->state, agent_id, &sh);
     if (sh.at_ns - *stored_ns < HEALTH_MIN_NS ||
@@ -480,13 +484,18 @@ void server_agent_health(struct server *srv, const char *agent_id,
         writer_item_free(it);
         return;
     }
+    char cert_end[EVJSON_TIME_MAX] = "";
+    if (sh.cert_not_after_s &&
+        evjson_format_time(sh.cert_not_after_s * 1000000000, cert_end, sizeof cert_end) < 0)
+        cert_end[0] = '\0';
     snprintf(it->health_json, 1024,
              "{\"at\":%lld,\"spool_depth\":%llu,\"spool_dropped\":%llu,\"events_total\":%llu,"
-             "\"source_errors\":%llu,\"spool_quarantined\":%llu,\"events_by_kind\":%s}",
+             "\"source_errors\":%llu,\"spool_quarantined\":%llu,\"events_by_kind\":%s%s%s%s}",
              (long long)sh.at_ns, (unsigned long long)sh.spool_depth,
              (unsigned long long)sh.spool_dropped, (unsigned long long)sh.events_total,
              (unsigned long long)sh.source_errors, (unsigned long long)sh.spool_quarantined,
-             sh.by_kind_json);
+             sh.by_kind_json, *cert_end ? ",\"cert_not_after\":\"" : "", cert_end,
+             *cert_end ? "\"" : "");
     it->done = on_health_stored;
     it->owner = srv;
     writer_submit(srv->writer, it);

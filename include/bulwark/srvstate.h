@@ -42,6 +42,7 @@ struct srvstate_counters {
 struct srvstate_health {
     int64_t at_ns;  /* 0: no heartbeat yet on this stream */
     uint64_t spool_depth, spool_dropped, events_total, source_errors, spool_quarantined;
+    int64_t cert_not_after_s;  /* the agent certificate's end; 0 = not reported */
     char by_kind_json[512];  /* {"exec":12,...}, truncated entries dropped */
 };
 

@@ -14,6 +14,7 @@ with the real binaries on loopback:
    them, and no event is lost or doubled.
 4. SIGHUP with new server certificate files: new connections see the new
    serial while a stream opened before goes on."""
+import json
 import os
 import re
 import ssl
@@ -24,6 +25,10 @@ import time
 import harness
 
 ERROR_AUTH = 2
+ERROR_PROTOCOL = 1
+ERROR_LIMIT = 4
+FRAME_ERROR = 6
+FRAME_ENROLL_REQUEST = 7
 
 
 def read(path):
@@ -97,7 +102,7 @@ class EnrollTest(harness.BulwarkTest):
         t_expired = time.time()
         expired = self.token(db, max_uses=5, expires="200ms")
         wrong = good[:-8] + ("A" if good[-8] != "A" else "B") + good[-7:]
-        server = self.start_enroll_server(certs, db=db, enroll_failures_per_min=4)
+        server = self.start_enroll_server(certs, db=db)
 
         # 1. A good token: key, certificate with CN = agent id, events stored.
         tf = self.token_file("good.token", good)
@@ -122,8 +127,6 @@ class EnrollTest(harness.BulwarkTest):
                      "enrollment token is not valid")
         self.refused(certs, server, "web-5", self.token_file("junk.token", "hello"),
                      "enrollment token is not valid")
-        # the fifth failure a minute from this address: refused unchecked
-        self.refused(certs, server, "web-6", tf, "too many failed enrollments from this address")
 
         self.stop_server(server)
         audit = harness.db_query(db, "SELECT action, target, detail FROM audit "
@@ -142,15 +145,67 @@ class EnrollTest(harness.BulwarkTest):
         self.assertEqual(rc, 0)
         self.assertRegex(out, r"\s1/1\s")
 
+    def raw_enroll(self, certs, server, payload):
+        """Sends one frame to the enrollment listener (verifying the server,
+        presenting no certificate); returns (code, message) of its Error."""
+        conn = harness.tls_connect(server.enroll_port, f"{certs}/ca.pem")
+        conn.sendall(harness.frame(payload))
+        answer = harness.read_frame(conn)
+        conn.close()
+        self.assertIsNotNone(answer, "closed without an answer")
+        (field, _, body), = harness.pb_decode(answer)
+        self.assertEqual(field, FRAME_ERROR, answer)
+        err = {f: v for f, _, v in harness.pb_decode(body)}
+        return err.get(1), err.get(2, b"").decode()
+
+    def test_rate_limit_and_wrong_frames(self):
+        certs = self.certs()
+        db = self.path("server.db")
+        server = self.start_enroll_server(certs, db=db, enroll_failures_per_min=2)
+
+        def request(token):
+            return harness.pb_bytes(FRAME_ENROLL_REQUEST, harness.pb_bytes(1, token)
+                                    + harness.pb_bytes(2, "junk") + harness.pb_bytes(3, "raw"))
+        # anything but an EnrollRequest on the enrollment listener
+        code, msg = self.raw_enroll(certs, server, harness.hello_payload("x"))
+        self.assertEqual((code, msg), (ERROR_PROTOCOL, "expected an enrollment request on the "
+                                                       "enrollment listener"))
+        # a request that is not PEM: refused before the token is redeemed
+        good = self.token(db)
+        code, msg = self.raw_enroll(certs, server, request(good))
+        self.assertEqual((code, msg), (ERROR_PROTOCOL, "certificate request is not pem pkcs#10"))
+        # two failures a minute from this address; the third is refused unchecked
+        code, msg = self.raw_enroll(certs, server, request("bwe_nope"))
+        self.assertEqual((code, msg), (ERROR_AUTH, "enrollment token is not valid"))
+        code, msg = self.raw_enroll(certs, server, request(good))
+        self.assertEqual(code, ERROR_LIMIT, msg)
+        self.assertRegex(msg, r"^too many failed enrollments from this address; retry in \d+ s$")
+        server.proc.wait_for(r" warn conn: 127\.0\.0\.1:\d+: refused: too many failed enrollments",
+                             timeout=5)
+        self.stop_server(server)
+        rc, out, _ = self.cli("enroll-token", "list", "--db", db)
+        self.assertRegex(out, r"\s0/1\s", "a refused request used the token")
+
     def test_revoke(self):
         certs = self.certs()
         db = self.path("server.db")
-        server = self.start_enroll_server(certs, db=db, revocation_poll_ms=200)
+        server = self.start_enroll_server(certs, db=db, revocation_poll_ms=200,
+                                          heartbeat_interval_ms=300)
         tf = self.token_file("t.token", self.token(db))
         agent = self.enroll_agent(certs, server, "rev", tf, synthetic_rate=500)
         aid = self.enrolled_id(agent)
         agent.wait_for(harness.CONNECTED_RE, timeout=60)
         self.wait_rows(db, 200, timeout=60)
+        # the agent's health carries its certificate's end (AgentHealth 30)
+        end = self.cert_field(self.path("rev.pem"), "-enddate")  # notAfter=Mar  7 ... GMT
+        want = time.strftime("%Y-%m-%dT%H:%M:%S", time.strptime(end.split("=", 1)[1],
+                                                                "%b %d %H:%M:%S %Y %Z"))
+
+        def health():
+            rows = harness.db_query(db, "SELECT health FROM agents WHERE agent_id = ?", (aid,))
+            return rows and rows[0][0] and json.loads(rows[0][0]).get("cert_not_after")
+        got = harness.wait_until(health, 30, what="health with cert_not_after")
+        self.assertTrue(got.startswith(want), f"cert_not_after {got}, certificate ends {want}")
 
         rc, _, err = self.cli("agent", "revoke", aid, "--db", db)
         self.assertEqual(rc, 0, err)
