@@ -197,11 +197,8 @@ static int agent_enroll_run(const struct agent_config *cfg, const char *hostname
         snprintf(err, errlen, "the server's answer is not a certificate");
         goto out;
     }
-    /* The key first: a certificate never lies beside a key it does not match
-     * (the next start would enroll again only if the certificate is absent). */
-    if (secretfile_write(cfg->tls_key, key_pem, strlen(key_pem), 0600) < 0 ||
-        secretfile_write(cfg->tls_cert, ans->enroll_answer->cert_pem,
-                         strlen(ans->enroll_answer->cert_pem), 0644) < 0) {
+    if (tls_cert_install(cfg->tls_cert, cfg->tls_key, ans->enroll_answer->cert_pem,
+                         key_pem) < 0) {
         snprintf(err, errlen, "cannot write '%s' and '%s'", cfg->tls_key, cfg->tls_cert);
         rc = BW_EIO;
         goto out;
@@ -237,6 +234,10 @@ int agent_enroll(const struct agent_config *cfg, const char *hostname, const cha
     char err[512] = "";
     int rc;
 
+    if ((rc = tls_cert_recover(cfg->tls_cert, cfg->tls_key)) != 0)
+        log_msg(rc > 0 ? LOG_INFO : LOG_ERROR, "enroll", "%s the key and certificate a crash "
+                "left half-installed (%s)", rc > 0 ? "finished installing" : "cannot finish "
+                "installing", cfg->tls_key);
     if (!*cfg->enroll_token_file || access(cfg->tls_cert, F_OK) == 0)
         return 0;  /* enrolled before (or not asked to) */
     log_msg(LOG_INFO, "enroll", "no certificate at %s: enrolling with %s", cfg->tls_cert,

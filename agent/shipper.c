@@ -15,7 +15,6 @@
 #include "bulwark/frame.h"
 #include "bulwark/log.h"
 #include "bulwark/net.h"
-#include "bulwark/secretfile.h"
 #include "bulwark/shipper.h"
 #include "bulwark/limits.h"
 #include "bulwark/wirecheck.h"
@@ -415,7 +414,7 @@ static void on_renew_due(uv_timer_t *t)
     free(csr);
 }
 
-/* The answer: the new key and certificate are written (the key first), a
+/* The answer: the new key and certificate are installed (crash-safe), a
  * context is made from them, and the stream reconnects with it. */
 static void shipper_on_renewed(struct shipper *s, struct link *l, const Bulwark__V1__RenewAnswer *a)
 {
@@ -433,8 +432,7 @@ static void shipper_on_renewed(struct shipper *s, struct link *l, const Bulwark_
         shipper_renew_drop(s);
         return;
     }
-    if (secretfile_write(s->opt.tls_key, s->renew_key, strlen(s->renew_key), 0600) < 0 ||
-        secretfile_write(s->opt.tls_cert, a->cert_pem, strlen(a->cert_pem), 0644) < 0) {
+    if (tls_cert_install(s->opt.tls_cert, s->opt.tls_key, a->cert_pem, s->renew_key) < 0) {
         log_msg(LOG_ERROR, "shipper", "cannot write the renewed certificate to %s and %s",
                 s->opt.tls_cert, s->opt.tls_key);
         shipper_renew_drop(s);

@@ -18,8 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bulwark/err.h"
+#include "bulwark/secretfile.h"
 #include "bulwark/tls.h"
 
 int tls_cert_file_cn(const char *path, char *out, size_t outlen)
@@ -297,4 +299,80 @@ int tls_cert_file_times(const char *path, int64_t *not_before, int64_t *not_afte
     X509_free(x);
     ERR_clear_error();
     return rc;
+}
+
+/* ------------------------------------------------------------ key + certificate files */
+
+#define TLS_PEM_FILE_MAX (64 * 1024)
+
+/* The whole of a small file, NUL-terminated, on the heap; NULL if absent,
+ * unreadable or larger than TLS_PEM_FILE_MAX. */
+static char *cert_slurp(const char *path)
+{
+    FILE *fp = fopen(path, "re");
+    char *s = NULL;
+    size_t n;
+
+    if (!fp)
+        return NULL;
+    if ((s = malloc(TLS_PEM_FILE_MAX + 1)) != NULL) {
+        n = fread(s, 1, TLS_PEM_FILE_MAX + 1, fp);
+        if (n == 0 || n > TLS_PEM_FILE_MAX || ferror(fp)) {
+            free(s);
+            s = NULL;
+        } else {
+            s[n] = '\0';
+        }
+    }
+    fclose(fp);
+    return s;
+}
+
+/* Does the certificate in cert_path belong to the key in key_path? */
+static bool cert_files_match(const char *cert_path, const char *key_path)
+{
+    char *c = cert_slurp(cert_path), *k = cert_slurp(key_path), err[8];
+    struct tls_identity *id = NULL;
+
+    if (c && k)
+        id = tls_identity_from_pem(c, strlen(c), k, strlen(k), err, sizeof err);
+    if (k) {
+        OPENSSL_cleanse(k, strlen(k));
+        free(k);
+    }
+    free(c);
+    tls_identity_free(id);
+    return id != NULL;
+}
+
+static int cert_pending_key(const char *key_path, char *out, size_t n)
+{
+    return snprintf(out, n, "%s.new", key_path) < (int)n ? 0 : BW_EIO;
+}
+
+int tls_cert_install(const char *cert_path, const char *key_path, const char *cert_pem,
+                     const char *key_pem)
+{
+    char pending[PATH_MAX];
+
+    if (cert_pending_key(key_path, pending, sizeof pending) < 0 ||
+        secretfile_write(pending, key_pem, strlen(key_pem), 0600) < 0)
+        return BW_EIO;
+    if (secretfile_write(cert_path, cert_pem, strlen(cert_pem), 0644) < 0) {
+        unlink(pending);
+        return BW_EIO;
+    }
+    return rename(pending, key_path) == 0 ? 0 : BW_EIO;
+}
+
+int tls_cert_recover(const char *cert_path, const char *key_path)
+{
+    char pending[PATH_MAX];
+
+    if (cert_pending_key(key_path, pending, sizeof pending) < 0 || access(pending, F_OK) != 0)
+        return 0;
+    if (cert_files_match(cert_path, pending))
+        return rename(pending, key_path) == 0 ? 1 : BW_EIO;  /* finish the install */
+    unlink(pending);  /* the certificate never came: the old pair stands */
+    return 0;
 }

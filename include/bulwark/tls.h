@@ -118,6 +118,16 @@ int tls_ca_issue(struct tls_ca *ca, const char *csr_pem, size_t csr_len, const c
                  int64_t lifetime_s, struct buf *out, char *serial, size_t serial_len, char *why,
                  size_t whylen);
 
+/* Installs a new key and its certificate so that a crash at any point
+ * leaves a matching pair: the key goes to KEY.new (0600), the certificate
+ * over cert_path (0644), then KEY.new over key_path; each write is atomic
+ * and synced. 0 or BW_EIO. */
+int tls_cert_install(const char *cert_path, const char *key_path, const char *cert_pem,
+                     const char *key_pem);
+/* At start: finishes an install a crash interrupted (KEY.new matches the
+ * certificate: 1) or drops its key (0). BW_EIO when the rename fails. */
+int tls_cert_recover(const char *cert_path, const char *key_path);
+
 /* The validity of the first certificate of a PEM file, Unix seconds.
  * 0, BW_EIO (unreadable) or BW_EINVAL. */
 int tls_cert_file_times(const char *path, int64_t *not_before, int64_t *not_after);

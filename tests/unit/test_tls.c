@@ -885,6 +885,82 @@ static void test_enroll_issue(void **state)
     free(csr);
 }
 
+/* Writes s to path (a test's stand-in for a crash half-way). */
+static void put(const char *path, const char *s)
+{
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    assert_int_equal(fputs(s, fp) >= 0, 1);
+    fclose(fp);
+}
+
+/* A key and a certificate for it, issued by CA a. */
+static void issue_pair(const struct fix *f, char **key, char **cert)
+{
+    char cacrt[PATH_MAX], cakey[PATH_MAX], err[256], serial[64], why[256], *csr = NULL;
+    struct tls_ca *ca;
+    struct buf b;
+
+    join(cacrt, f->a, "ca.pem");
+    join(cakey, f->a, "ca.key");
+    ca = tls_ca_load(cacrt, cakey, err, sizeof err);
+    assert_non_null(ca);
+    assert_int_equal(tls_csr_new("x", key, &csr, err, sizeof err), 0);
+    buf_init(&b, 16384);
+    assert_int_equal(tls_ca_issue(ca, csr, strlen(csr), "pair", 3600, &b, serial, sizeof serial,
+                                  why, sizeof why), 0);
+    buf_append(&b, "", 1);
+    *cert = strdup((const char *)buf_head(&b));
+    buf_release(&b);
+    tls_ca_free(ca);
+    free(csr);
+}
+
+/* Key and certificate installed so that a crash never leaves a mismatch. */
+static void test_cert_install_recover(void **state)
+{
+    struct fix *f = *state;
+    char dir[PATH_MAX], crt[PATH_MAX], key[PATH_MAX], pend[PATH_MAX];
+    char *k1, *c1, *k2, *c2, *got;
+
+    join(dir, f->root, "install");
+    assert_int_equal(mkdir(dir, 0700), 0);
+    join(crt, dir, "agent.pem");
+    join(key, dir, "agent.key");
+    join(pend, dir, "agent.key.new");
+    issue_pair(f, &k1, &c1);
+    issue_pair(f, &k2, &c2);
+
+    assert_int_equal(tls_cert_install(crt, key, c1, k1), 0);
+    assert_int_equal(mode_of(key), 0600);
+    assert_int_equal(mode_of(pend), -1);
+    got = slurp(key);
+    assert_string_equal(got, k1);
+    free(got);
+    assert_int_equal(tls_cert_recover(crt, key), 0);  /* nothing pending */
+
+    /* A crash after the certificate, before the key's rename: finished. */
+    put(pend, k2);
+    put(crt, c2);
+    assert_int_equal(tls_cert_recover(crt, key), 1);
+    got = slurp(key);
+    assert_string_equal(got, k2);
+    free(got);
+    assert_int_equal(mode_of(pend), -1);
+
+    /* A crash before the certificate: the new key is dropped, the pair stands. */
+    put(pend, k1);
+    assert_int_equal(tls_cert_recover(crt, key), 0);
+    assert_int_equal(mode_of(pend), -1);
+    got = slurp(key);
+    assert_string_equal(got, k2);
+    free(got);
+    free(k1);
+    free(c1);
+    free(k2);
+    free(c2);
+}
+
 static void test_identity_errors(void **state)
 {
     struct fix *f = *state;
@@ -1044,6 +1120,7 @@ int main(void)
         cmocka_unit_test(test_identity_in_memory),
         cmocka_unit_test(test_identity_errors),
         cmocka_unit_test(test_enroll_issue),
+        cmocka_unit_test(test_cert_install_recover),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
