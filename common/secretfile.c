@@ -38,6 +38,27 @@ out:
     return rc;
 }
 
+char *secretfile_slurp(const char *path, size_t max)
+{
+    FILE *fp = fopen(path, "re");
+    char *s = NULL;
+    size_t n;
+
+    if (!fp)
+        return NULL;
+    if ((s = malloc(max + 1)) != NULL) {
+        n = fread(s, 1, max + 1, fp);
+        if (n == 0 || n > max || ferror(fp)) {
+            free(s);
+            s = NULL;
+        } else {
+            s[n] = '\0';
+        }
+    }
+    fclose(fp);
+    return s;
+}
+
 int secretfile_write(const char *path, const void *data, size_t len, mode_t mode)
 {
     char tmp[PATH_MAX], dir[PATH_MAX];

@@ -305,33 +305,11 @@ int tls_cert_file_times(const char *path, int64_t *not_before, int64_t *not_afte
 
 #define TLS_PEM_FILE_MAX (64 * 1024)
 
-/* The whole of a small file, NUL-terminated, on the heap; NULL if absent,
- * unreadable or larger than TLS_PEM_FILE_MAX. */
-static char *cert_slurp(const char *path)
-{
-    FILE *fp = fopen(path, "re");
-    char *s = NULL;
-    size_t n;
-
-    if (!fp)
-        return NULL;
-    if ((s = malloc(TLS_PEM_FILE_MAX + 1)) != NULL) {
-        n = fread(s, 1, TLS_PEM_FILE_MAX + 1, fp);
-        if (n == 0 || n > TLS_PEM_FILE_MAX || ferror(fp)) {
-            free(s);
-            s = NULL;
-        } else {
-            s[n] = '\0';
-        }
-    }
-    fclose(fp);
-    return s;
-}
-
 /* Does the certificate in cert_path belong to the key in key_path? */
 static bool cert_files_match(const char *cert_path, const char *key_path)
 {
-    char *c = cert_slurp(cert_path), *k = cert_slurp(key_path), err[8];
+    char *c = secretfile_slurp(cert_path, TLS_PEM_FILE_MAX);
+    char *k = secretfile_slurp(key_path, TLS_PEM_FILE_MAX), err[8];
     struct tls_identity *id = NULL;
 
     if (c && k)

@@ -11,6 +11,10 @@
  * free it). BW_ECONFIG when unreadable, empty, longer than max, starting
  * with a blank or holding control characters; BW_ENOMEM. */
 int secretfile_read(const char *path, size_t max, char **out);
+/* The whole of a file (a PEM certificate or key), NUL-terminated, on the
+ * heap (cleanse a key before freeing it); NULL when absent, unreadable,
+ * empty or larger than max bytes. */
+char *secretfile_slurp(const char *path, size_t max);
 /* Writes data to path atomically: a temporary file beside it created with
  * mode, written, fsynced, renamed over path, and the directory fsynced.
  * 0 or BW_EIO (path is then as it was). */

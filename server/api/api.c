@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "api_internal.h"
+#include "bulwark/secretfile.h"
 #include "bulwark/clock.h"
 #include "bulwark/duration.h"
 #include "bulwark/err.h"
@@ -795,26 +796,7 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const ch
 
 /* ------------------------------------------------------------ lifecycle */
 
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *text = NULL;
-    long n;
-
-    if (!f)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && n < (1L << 20) &&
-        fseek(f, 0, SEEK_SET) == 0 && (text = malloc((size_t)n + 1))) {
-        if (fread(text, 1, (size_t)n, f) != (size_t)n) {
-            free(text);
-            text = NULL;
-        } else {
-            text[n] = '\0';
-        }
-    }
-    fclose(f);
-    return text;
-}
+#define API_PEM_MAX (1u << 20)  /* the TLS certificate chain and key files */
 
 static void api_free(struct api *a)
 {
@@ -925,8 +907,8 @@ int api_start(struct api **out, struct server *srv)
             rc = BW_ECONFIG;
             goto fail;
         }
-        a->tls_cert_pem = read_file(cfg->tls_cert);
-        a->tls_key_pem = read_file(cfg->tls_key);
+        a->tls_cert_pem = secretfile_slurp(cfg->tls_cert, API_PEM_MAX);
+        a->tls_key_pem = secretfile_slurp(cfg->tls_key, API_PEM_MAX);
         if (!a->tls_cert_pem || !a->tls_key_pem) {
             log_msg(LOG_ERROR, "api", "cannot read '%s' or '%s' for HTTPS", cfg->tls_cert,
                     cfg->tls_key);
