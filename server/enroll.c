@@ -360,6 +360,10 @@ static void on_job_done(uv_work_t *req, int status)
         snprintf(j->why, sizeof j->why, "server is stopping");
     }
     enroll_peer_key(j->peer, key, sizeof key);
+    if (j->rc == 0)
+        ++*(j->renew ? &e->srv->stats.renewed : &e->srv->stats.enrolled);
+    else
+        e->srv->stats.enroll_refused++;
     if (j->rc == 0) {
         buf_append(&j->cert, "", 1);  /* NUL-terminated for the caller */
         log_msg(LOG_INFO, "enroll", "%s: %s agent %s (certificate serial %s, %lld s)", j->peer,
@@ -428,6 +432,7 @@ static int enroll_job_start(struct enroll *e, bool renew, const char *peer, cons
         snprintf(j->why, sizeof j->why, "server is stopping");
     }
     /* Refused at once: still answered through done, on the loop thread. */
+    e->srv->stats.enroll_refused++;
     done(owner, j->rc, NULL, NULL, j->why);
     enroll_job_free(j);
     return 0;

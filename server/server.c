@@ -388,6 +388,9 @@ void server_publish(struct server *srv)
     c.commit_lat_count = ws.commit_lat_count;
     c.commit_lat_sum_us = ws.commit_lat_sum_us;
     memcpy(c.commit_lat_buckets, ws.commit_lat_buckets, sizeof c.commit_lat_buckets);
+    c.enrolled = srv->stats.enrolled;
+    c.enroll_refused = srv->stats.enroll_refused;
+    c.renewed = srv->stats.renewed;
     c.started_ns = srv->started_ns;
     c.published_ns = clock_wall_ns();
     c.ready = srv->ready;

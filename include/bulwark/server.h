@@ -92,6 +92,7 @@ struct server_stats {
     uint64_t output_stalled;   /* ... and it never read it: closed */
     uint64_t prehello_waits;   /* a pre-Hello stream waited for the pre-Hello budget */
     uint64_t hostname_conflicts;  /* a Hello claimed a host name another agent holds */
+    uint64_t enrolled, enroll_refused, renewed;  /* certificates issued / refused (enroll.c) */
 };
 
 struct server {

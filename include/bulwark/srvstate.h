@@ -33,6 +33,8 @@ struct srvstate_counters {
     uint64_t commit_lat_buckets[SRVSTATE_LAT_BUCKETS + 1];  /* not cumulative */
     /* agents' own reports (sums over connected agents' last heartbeat) */
     uint64_t agent_spool_dropped, agent_spool_depth, agent_spool_quarantined;
+    /* enrollment */
+    uint64_t enrolled, enroll_refused, renewed;
     int64_t started_ns, published_ns;
     bool ready;      /* listening, store open, not draining */
     bool draining;

@@ -22,6 +22,7 @@ import stat
 import subprocess
 import time
 
+import apiclient
 import harness
 
 ERROR_AUTH = 2
@@ -102,7 +103,9 @@ class EnrollTest(harness.BulwarkTest):
         t_expired = time.time()
         expired = self.token(db, max_uses=5, expires="200ms")
         wrong = good[:-8] + ("A" if good[-8] != "A" else "B") + good[-7:]
-        server = self.start_enroll_server(certs, db=db)
+        server = self.start_enroll_server(certs, db=db, api_listen="127.0.0.1:0", web_root="")
+        m, _ = server.proc.wait_for(apiclient.API_READY_RE, timeout=30)
+        api_port, viewer = int(m.group(1)), apiclient.make_token(db, "viewer", "metrics")
 
         # 1. A good token: key, certificate with CN = agent id, events stored.
         tf = self.token_file("good.token", good)
@@ -128,6 +131,12 @@ class EnrollTest(harness.BulwarkTest):
         self.refused(certs, server, "web-5", self.token_file("junk.token", "hello"),
                      "enrollment token is not valid")
 
+        def metrics():
+            r = apiclient.call(api_port, "GET", "/metrics", token=viewer)
+            body = r.body.decode()
+            return ('bulwark_certificates_total{outcome="enrolled"} 1\n' in body and
+                    'bulwark_certificates_total{outcome="refused"} 4\n' in body)
+        harness.wait_until(metrics, 30, what="the enrollments in /metrics")
         self.stop_server(server)
         audit = harness.db_query(db, "SELECT action, target, detail FROM audit "
                                  "WHERE action LIKE 'agent.enroll%' ORDER BY id")
