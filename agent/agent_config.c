@@ -142,6 +142,11 @@ int agent_config_check(const struct agent_config *c, char *err, size_t errlen)
         snprintf(err, errlen, "enroll_token_file needs enroll_server (bulwarkd's enroll_listen)");
         return BW_ECONFIG;
     }
+    if (*c->enroll_token_file && *c->agent_id) {
+        snprintf(err, errlen, "an enrolled agent's id is the one its certificate names: do not "
+                              "set agent_id with enroll_token_file");
+        return BW_ECONFIG;
+    }
     if (c->renew_at >= 1.0) {
         snprintf(err, errlen, "'renew_at' must be below 1 (a fraction of the certificate's life)");
         return BW_ECONFIG;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -232,6 +233,7 @@ out:
 int agent_enroll(const struct agent_config *cfg, const char *hostname, const char *server_name)
 {
     char err[512] = "";
+    struct stat st;
     int rc;
 
     if ((rc = tls_cert_recover(cfg->tls_cert, cfg->tls_key)) != 0)
@@ -242,6 +244,9 @@ int agent_enroll(const struct agent_config *cfg, const char *hostname, const cha
         return 0;  /* enrolled before (or not asked to) */
     log_msg(LOG_INFO, "enroll", "no certificate at %s: enrolling with %s", cfg->tls_cert,
             cfg->enroll_server);
+    if (stat(cfg->enroll_token_file, &st) == 0 && (st.st_mode & 077))
+        log_msg(LOG_WARN, "enroll", "'%s' is readable by others (mode %03o): make it 0600",
+                cfg->enroll_token_file, (unsigned)(st.st_mode & 0777));
     rc = agent_enroll_run(cfg, hostname, server_name, err, sizeof err);
     if (rc < 0)
         log_msg(LOG_ERROR, "enroll", "enrollment failed: %s", err);

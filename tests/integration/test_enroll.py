@@ -107,8 +107,16 @@ class EnrollTest(harness.BulwarkTest):
         m, _ = server.proc.wait_for(apiclient.API_READY_RE, timeout=30)
         api_port, viewer = int(m.group(1)), apiclient.make_token(db, "viewer", "metrics")
 
-        # 1. A good token: key, certificate with CN = agent id, events stored.
+        # 0. The agent authenticates the server first: with another CA it
+        # sends nothing (the token, max 1 use, stays unused for step 1).
         tf = self.token_file("good.token", good)
+        other = self.certs(directory="other-ca")
+        spoofed = self.enroll_agent(certs, server, "spoofed", tf, tls_ca=f"{other}/ca.pem")
+        self.assertNotEqual(spoofed.wait(60), 0)
+        spoofed.wait_for(r" error enroll: enrollment failed: .*certificate verify failed", timeout=5)
+        self.assertFalse(os.path.exists(self.path("spoofed.key")))
+
+        # 1. A good token: key, certificate with CN = agent id, events stored.
         agent = self.enroll_agent(certs, server, "web-1", tf, synthetic_count=500,
                                   exit_when_drained="true")
         aid = self.enrolled_id(agent)
