@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -64,6 +65,7 @@ struct tls_conn {
     size_t rbio_peak;    /* most bytes rbio held since it was last empty */
     size_t wbio_peak;    /* likewise for wbio */
     char peer_cn[TLS_CN_MAX + 1];
+    int64_t peer_not_after;  /* the verified peer certificate's end, Unix s; 0 = unknown */
     char err[256];
 };
 
@@ -487,6 +489,9 @@ static int tls_conn_copy_cn(struct tls_conn *c)
 
     if (!peer || SSL_get_verify_result(c->ssl) != X509_V_OK)
         return BW_ENOTFOUND;
+    struct tm tm;
+    if (ASN1_TIME_to_tm(X509_get0_notAfter(peer), &tm) == 1)
+        c->peer_not_after = (int64_t)timegm(&tm);
     subj = X509_get_subject_name(peer);
     i = X509_NAME_get_index_by_NID(subj, NID_commonName, -1);
     if (i < 0 || X509_NAME_get_index_by_NID(subj, NID_commonName, i) >= 0)
@@ -738,6 +743,11 @@ const char *tls_conn_peer_cn(const struct tls_conn *c)
     if (!c->established || !c->peer_cn[0])
         return NULL;
     return c->peer_cn;
+}
+
+int64_t tls_conn_peer_not_after(const struct tls_conn *c)
+{
+    return c->established ? c->peer_not_after : 0;
 }
 
 const char *tls_conn_error(const struct tls_conn *c)

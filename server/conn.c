@@ -763,6 +763,13 @@ static void conn_on_heartbeat(struct conn *c, Bulwark__V1__Frame *f, struct aren
     Bulwark__V1__Frame out = BULWARK__V1__FRAME__INIT;
     Bulwark__V1__Heartbeat hb = BULWARK__V1__HEARTBEAT__INIT;
 
+    int64_t end = tls_conn_peer_not_after(c->tls);
+    if (end && clock_wall_ns() / 1000000000 >= end) {
+        /* a stream outlives no certificate: short lives mean something */
+        arena_free(ar);
+        conn_fail(c, BULWARK__V1__ERROR__CODE__AUTH, "agent certificate has expired");
+        return;
+    }
     hb.sent_at_ns = f->heartbeat->sent_at_ns;  /* echoed: the agent measures round trips */
     server_agent_health(c->srv, c->agent_id, f->heartbeat->health, &c->health_stored_ns,
                         &c->health_dropped);

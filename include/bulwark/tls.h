@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "bulwark/buf.h"
 
@@ -90,6 +91,9 @@ size_t tls_conn_output_pending(const struct tls_conn *c);
 void tls_conn_shutdown(struct tls_conn *c);
 /* The peer certificate's subject CN, once established; NULL otherwise. */
 const char *tls_conn_peer_cn(const struct tls_conn *c);
+/* When the verified peer certificate ends, Unix seconds; 0 before the
+ * handshake or when unknown. */
+int64_t tls_conn_peer_not_after(const struct tls_conn *c);
 /* Last error as lower-case text, "" if none. */
 const char *tls_conn_error(const struct tls_conn *c);
 

@@ -11,7 +11,8 @@ with the real binaries on loopback:
    every later handshake of that agent is refused.
 3. Renewal: with a 30 s certificate the agent renews over its stream at two
    thirds of the life, writes the new certificate and key, reconnects with
-   them, and no event is lost or doubled.
+   them, and no event is lost or doubled. An agent that does not renew loses
+   its stream when its certificate ends.
 4. SIGHUP with new server certificate files: new connections see the new
    serial while a stream opened before goes on."""
 import json
@@ -275,6 +276,28 @@ class EnrollTest(harness.BulwarkTest):
         server.proc.wait_for(rf" info enroll: \S+: renewed agent {aid} ", timeout=5)
         self.wait_drained(harness.Agent(agent, aid, None), events=events, timeout=120)
         self.assertEqual(harness.db_agent_counts(db).get(aid), (events, events, 1, events))
+        self.stop_server(server)
+
+    def test_expired_certificate_ends_the_stream(self):
+        """An agent that does not renew (renew_at 0) loses its stream when its
+        certificate ends, and cannot connect again."""
+        certs = self.certs()
+        db = self.path("server.db")
+        server = self.start_enroll_server(certs, db=db, cert_lifetime="10s",
+                                          heartbeat_interval_ms=300)
+        tf = self.token_file("t.token", self.token(db))
+        agent = self.enroll_agent(certs, server, "old", tf, synthetic_rate=50, renew_at=0)
+        aid = self.enrolled_id(agent)
+        agent.wait_for(harness.CONNECTED_RE, timeout=60)
+        server.proc.wait_for(rf" warn conn: \S+ {re.escape(aid)}: refused: agent certificate has "
+                             "expired", timeout=60)
+        agent.wait_for(rf"server error {ERROR_AUTH}: agent certificate has expired", timeout=30)
+        mark = server.proc.count()
+        server.proc.wait_for(r" warn conn: \S+: refused: tls handshake failed: .*certificate has "
+                             r"expired", timeout=30, start=mark)
+        self.assertNotIn(" info shipper: renew", read(agent.log_path))
+        agent.terminate()
+        agent.wait(30)
         self.stop_server(server)
 
     def test_sighup_reloads_server_certificate(self):
