@@ -375,20 +375,29 @@ static void shipper_on_ack(struct shipper *s, struct link *l, const Bulwark__V1_
 
 static void on_renew_due(uv_timer_t *t);
 
-/* After a Welcome: notes the certificate's end (for health) and arms the
- * renewal timer for renew_at of its life (at once when that has passed). */
-static void shipper_renew_schedule(struct shipper *s)
+/* Notes the certificate's end (for health); true when renew_at of its life
+ * has passed, else arms the renewal timer for then. */
+static bool shipper_renew_arm(struct shipper *s)
 {
     int64_t nb, na, due, now = clock_wall_ns() / 1000000000;
 
     if (!s->opt.tls_cert || tls_cert_file_times(s->opt.tls_cert, &nb, &na) < 0 || na <= nb)
-        return;
+        return false;
     s->cert_not_after = na;
     if (s->opt.renew_at <= 0)
-        return;
+        return false;
     due = nb + (int64_t)((double)(na - nb) * s->opt.renew_at);
-    uint64_t ms = due <= now ? 0 : (uint64_t)(due - now) * 1000;
-    uv_timer_start(&s->renew_timer, on_renew_due, ms > INT32_MAX ? INT32_MAX : ms, 0);
+    if (due <= now)
+        return true;
+    uv_timer_start(&s->renew_timer, on_renew_due, (uint64_t)(due - now) * 1000, 0);
+    return false;
+}
+
+/* After a Welcome: renews now or when due. */
+static void shipper_renew_schedule(struct shipper *s)
+{
+    if (shipper_renew_arm(s))
+        uv_timer_start(&s->renew_timer, on_renew_due, 0, 0);
 }
 
 static void on_renew_due(uv_timer_t *t)
@@ -401,6 +410,8 @@ static void on_renew_due(uv_timer_t *t)
 
     if (!l || l->state != LINK_STREAMING || s->renew_key)
         return;
+    if (!shipper_renew_arm(s))
+        return;  /* not due yet (the clock moved): armed again */
     if (tls_csr_new(s->opt.agent_id, &s->renew_key, &csr, err, sizeof err) < 0) {
         log_msg(LOG_ERROR, "shipper", "cannot renew the certificate: %s", err);
         return;
