@@ -286,13 +286,14 @@ static void enroll_peer_key(const char *peer, char *out, size_t n)
 }
 
 /* A new agent id: the host name's [A-Za-z0-9._-] characters (at most
- * ENROLL_ID_HOST_MAX) and 8 random hex digits, so a token holder can never
- * name, and so take over, an existing agent. */
+ * ENROLL_ID_HOST_MAX) and 12 random hex digits (48 bits: no two enrollments
+ * meet), so a token holder can never name, and so take over, an existing
+ * agent. */
 static void enroll_make_id(const char *hostname, char *out, size_t n)
 {
     char host[ENROLL_ID_HOST_MAX + 1];
     size_t k = 0;
-    uint8_t rnd[4];
+    uint8_t rnd[6];
 
     for (const char *p = hostname; *p && k < ENROLL_ID_HOST_MAX; p++) {
         char c = *p;
@@ -303,7 +304,8 @@ static void enroll_make_id(const char *hostname, char *out, size_t n)
     host[k] = '\0';
     if (RAND_bytes(rnd, sizeof rnd) != 1)
         memset(rnd, 0, sizeof rnd);
-    snprintf(out, n, "%s-%02x%02x%02x%02x", k ? host : "agent", rnd[0], rnd[1], rnd[2], rnd[3]);
+    snprintf(out, n, "%s-%02x%02x%02x%02x%02x%02x", k ? host : "agent", rnd[0], rnd[1], rnd[2],
+             rnd[3], rnd[4], rnd[5]);
 }
 
 static void on_job_work(uv_work_t *req)

@@ -121,7 +121,7 @@ class EnrollTest(harness.BulwarkTest):
         agent = self.enroll_agent(certs, server, "web-1", tf, synthetic_count=500,
                                   exit_when_drained="true")
         aid = self.enrolled_id(agent)
-        self.assertRegex(aid, r"^web-1-[0-9a-f]{8}$")
+        self.assertRegex(aid, r"^web-1-[0-9a-f]{12}$")
         self.wait_drained(harness.Agent(agent, aid, None), events=500)
         self.assertEqual(self.cert_field(self.path("web-1.pem"), "-subject"), f"subject=CN = {aid}")
         self.assertEqual(stat.S_IMODE(os.stat(self.path("web-1.key")).st_mode), 0o600)
