@@ -23,6 +23,14 @@ const struct config_field agent_config_table[] = {
     F("tls_cert", CONFIG_STRING, tls_cert, NULL, "this agent's certificate (CN = agent id)", 0, 0),
     F("tls_key", CONFIG_STRING, tls_key, NULL, "this agent's private key", 0, 0),
     F("agent_id", CONFIG_STRING, agent_id, NULL, "agent id (default: the CN of tls_cert)", 0, 0),
+    F("enroll_token_file", CONFIG_STRING, enroll_token_file, NULL,
+      "file holding an enrollment token: with no tls_cert yet, the agent makes tls_key, "
+      "enrolls and writes tls_cert (empty = off)", 0, 0),
+    F("enroll_server", CONFIG_STRING, enroll_server, NULL,
+      "bulwarkd's enrollment listener, host:port (its enroll_listen)", 0, 0),
+    F("renew_at", CONFIG_DOUBLE, renew_at, "0.6667",
+      "renew the certificate over the stream once this fraction of its life has passed "
+      "(0 = never)", 0, 0),
     F("hostname", CONFIG_STRING, hostname, NULL, "host name reported (default: gethostname)", 0,
       0),
     F("spool", CONFIG_STRING, spool, "agent-spool.db", "durable spool file (SQLite)", 0, 0),
@@ -102,6 +110,19 @@ int agent_config_check(const struct agent_config *c, char *err, size_t errlen)
     if (c->output == AGENT_OUTPUT_SERVER && (!*c->tls_ca || !*c->tls_cert || !*c->tls_key)) {
         snprintf(err, errlen, "tls_ca, tls_cert and tls_key are required to ship to a server "
                               "(or use --output stdout)");
+        return BW_ECONFIG;
+    }
+    if (*c->enroll_token_file && !*c->enroll_server) {
+        snprintf(err, errlen, "enroll_token_file needs enroll_server (bulwarkd's enroll_listen)");
+        return BW_ECONFIG;
+    }
+    if (*c->enroll_token_file && *c->agent_id) {
+        snprintf(err, errlen, "an enrolled agent's id is the one its certificate names: do not "
+                              "set agent_id with enroll_token_file");
+        return BW_ECONFIG;
+    }
+    if (c->renew_at >= 1.0) {
+        snprintf(err, errlen, "'renew_at' must be below 1 (a fraction of the certificate's life)");
         return BW_ECONFIG;
     }
     if (c->source == AGENT_SOURCE_REPLAY && !*c->replay_file) {

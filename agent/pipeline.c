@@ -631,18 +631,20 @@ static int agent_identity(struct agent *a)
     a->hostname[sizeof a->hostname - 1] = '\0';
     if (a->to_stdout)
         return 0;
-    if (*cfg->agent_id) {
-        snprintf(a->agent_id, sizeof a->agent_id, "%s", cfg->agent_id);
-    } else if (tls_cert_file_cn(cfg->tls_cert, a->agent_id, sizeof a->agent_id) < 0) {
-        log_msg(LOG_ERROR, "agent", "cannot read a CN from '%s' (set agent_id)", cfg->tls_cert);
-        return BW_ECONFIG;
-    }
     if (net_split_host_port(cfg->server, host, sizeof host, &port) < 0 || port == 0) {
         log_msg(LOG_ERROR, "agent", "'server' must be host:port, not '%s'", cfg->server);
         return BW_ECONFIG;
     }
     snprintf(a->server_name, sizeof a->server_name, "%s",
              *cfg->server_name ? cfg->server_name : host);
+    if (agent_enroll(cfg, a->hostname, a->server_name) < 0)
+        return BW_EAUTH;
+    if (*cfg->agent_id) {
+        snprintf(a->agent_id, sizeof a->agent_id, "%s", cfg->agent_id);
+    } else if (tls_cert_file_cn(cfg->tls_cert, a->agent_id, sizeof a->agent_id) < 0) {
+        log_msg(LOG_ERROR, "agent", "cannot read a CN from '%s' (set agent_id)", cfg->tls_cert);
+        return BW_ECONFIG;
+    }
     return 0;
 }
 
@@ -749,6 +751,10 @@ static int agent_open_shipping(struct agent *a)
     sho.server_name = a->server_name;
     sho.agent_id = a->agent_id;
     sho.hostname = a->hostname;
+    sho.tls_ca = cfg->tls_ca;
+    sho.tls_cert = cfg->tls_cert;
+    sho.tls_key = cfg->tls_key;
+    sho.renew_at = cfg->renew_at;
     sho.labels[0] = cfg->label_cloud;
     sho.labels[1] = cfg->label_region;
     sho.labels[2] = cfg->label_environment;

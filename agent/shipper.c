@@ -4,6 +4,7 @@
  * reader) created on connect and freed in its close callback, so a
  * reconnect never reuses a closing handle. The shipper itself keeps what
  * outlives a link: the spool position, the backoff, the latency sample. */
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -53,6 +54,10 @@ struct shipper {
     bool resolving;
     uv_timer_t retry_timer;
     uv_timer_t hb_timer;
+    uv_timer_t renew_timer;     /* the certificate's renewal is due */
+    char *renew_key;            /* the new key while its RenewRequest waits */
+    struct tls_ctx *own_tls;    /* made from the renewed files; s->tls then */
+    int64_t cert_not_after;     /* the certificate's end (health), Unix seconds */
     uint32_t backoff_ms;
     bool stopping;
     int handles_open;
@@ -85,6 +90,7 @@ struct shipper {
 
 static void link_close(struct link *l, const char *why);
 static void shipper_schedule_retry(struct shipper *s);
+static void shipper_renew_schedule(struct shipper *s);
 static void shipper_pump(struct shipper *s);
 
 /* Sets spooled event seq aside (see spool_quarantine): a poison pill, one
@@ -218,6 +224,16 @@ static void on_link_closed(uv_handle_t *h)
         s->closed_cb(s->closed_ctx);
 }
 
+/* Forgets a renewal's new key (its answer will not come on a new link). */
+static void shipper_renew_drop(struct shipper *s)
+{
+    if (s->renew_key) {
+        OPENSSL_cleanse(s->renew_key, strlen(s->renew_key));
+        free(s->renew_key);
+        s->renew_key = NULL;
+    }
+}
+
 static void link_close(struct link *l, const char *why)
 {
     struct shipper *s = l->s;
@@ -235,6 +251,8 @@ static void link_close(struct link *l, const char *why)
         log_msg(s->stopping ? LOG_INFO : LOG_WARN, "shipper", "disconnected from %s: %s",
                 s->opt.server, why);
     uv_timer_stop(&s->hb_timer);
+    uv_timer_stop(&s->renew_timer);
+    shipper_renew_drop(s);
     uv_close((uv_handle_t *)&l->tcp, on_link_closed);
     if (!s->stopping)
         shipper_schedule_retry(s);
@@ -309,6 +327,7 @@ static void shipper_on_welcome(struct shipper *s, struct link *l, const Bulwark_
     log_msg(LOG_INFO, "shipper", "connected to %s, committed_seq %llu", s->opt.server,
             (unsigned long long)w->committed_seq);
     uv_timer_start(&s->hb_timer, on_heartbeat, s->hb_interval_ms, s->hb_interval_ms);
+    shipper_renew_schedule(s);
     if (s->on_ack)
         s->on_ack(s->ctx);
     shipper_pump(s);
@@ -352,6 +371,98 @@ static void shipper_on_ack(struct shipper *s, struct link *l, const Bulwark__V1_
     shipper_pump(s);
 }
 
+/* ------------------------------------------------------------ renewal */
+
+static void on_renew_due(uv_timer_t *t);
+
+/* Notes the certificate's end (for health); true when renew_at of its life
+ * has passed, else arms the renewal timer for then. */
+static bool shipper_renew_arm(struct shipper *s)
+{
+    int64_t nb, na, due, now = clock_wall_ns() / 1000000000;
+
+    if (!s->opt.tls_cert || tls_cert_file_times(s->opt.tls_cert, &nb, &na) < 0 || na <= nb)
+        return false;
+    s->cert_not_after = na;
+    if (s->opt.renew_at <= 0)
+        return false;
+    due = nb + (int64_t)((double)(na - nb) * s->opt.renew_at);
+    if (due <= now)
+        return true;
+    uv_timer_start(&s->renew_timer, on_renew_due, (uint64_t)(due - now) * 1000, 0);
+    return false;
+}
+
+/* After a Welcome: renews now or when due. */
+static void shipper_renew_schedule(struct shipper *s)
+{
+    if (shipper_renew_arm(s))
+        uv_timer_start(&s->renew_timer, on_renew_due, 0, 0);
+}
+
+static void on_renew_due(uv_timer_t *t)
+{
+    struct shipper *s = t->data;
+    struct link *l = s->link;
+    Bulwark__V1__Frame f = BULWARK__V1__FRAME__INIT;
+    Bulwark__V1__RenewRequest r = BULWARK__V1__RENEW_REQUEST__INIT;
+    char err[256], *csr = NULL;
+
+    if (!l || l->state != LINK_STREAMING || s->renew_key)
+        return;
+    if (!shipper_renew_arm(s))
+        return;  /* not due yet (the clock moved): armed again */
+    if (tls_csr_new(s->opt.agent_id, &s->renew_key, &csr, err, sizeof err) < 0) {
+        log_msg(LOG_ERROR, "shipper", "cannot renew the certificate: %s", err);
+        return;
+    }
+    log_msg(LOG_INFO, "shipper", "renewing the certificate in %s over the stream",
+            s->opt.tls_cert);
+    r.csr_pem = csr;
+    f.msg_case = BULWARK__V1__FRAME__MSG_RENEW_REQUEST;
+    f.renew_request = &r;
+    link_send(l, &f);
+    free(csr);
+}
+
+/* The answer: the new key and certificate are installed (crash-safe), a
+ * context is made from them, and the stream reconnects with it. */
+static void shipper_on_renewed(struct shipper *s, struct link *l, const Bulwark__V1__RenewAnswer *a)
+{
+    struct tls_ctx *t;
+    char err[512];
+    int64_t nb = 0, na = 0;
+
+    if (!s->renew_key) {
+        link_close(l, "renewal answer without a request");
+        return;
+    }
+    if (!*a->cert_pem) {
+        log_msg(LOG_WARN, "shipper", "certificate renewal refused: %.256s; retried on the next "
+                "connection", a->error);
+        shipper_renew_drop(s);
+        return;
+    }
+    if (tls_cert_install(s->opt.tls_cert, s->opt.tls_key, a->cert_pem, s->renew_key) < 0) {
+        log_msg(LOG_ERROR, "shipper", "cannot write the renewed certificate to %s and %s",
+                s->opt.tls_cert, s->opt.tls_key);
+        shipper_renew_drop(s);
+        return;
+    }
+    shipper_renew_drop(s);
+    if (!(t = tls_ctx_new(TLS_ROLE_CLIENT, s->opt.tls_ca, s->opt.tls_cert, s->opt.tls_key, err,
+                          sizeof err))) {
+        log_msg(LOG_ERROR, "shipper", "renewed certificate unusable: %s", err);
+        return;
+    }
+    tls_ctx_free(s->own_tls);  /* a live conn keeps its own reference */
+    s->own_tls = s->tls = t;
+    tls_cert_file_times(s->opt.tls_cert, &nb, &na);
+    log_msg(LOG_INFO, "shipper", "renewed the certificate (valid for %lld s); reconnecting "
+            "with it", (long long)(na - nb));
+    link_close(l, "reconnecting with the renewed certificate");
+}
+
 static void link_on_frame(struct link *l, Bulwark__V1__Frame *f)
 {
     struct shipper *s = l->s;
@@ -371,6 +482,9 @@ static void link_on_frame(struct link *l, Bulwark__V1__Frame *f)
             shipper_on_ack(s, l, f->ack);
         break;
     case BULWARK__V1__FRAME__MSG_HEARTBEAT:
+        break;
+    case BULWARK__V1__FRAME__MSG_RENEW_ANSWER:
+        shipper_on_renewed(s, l, f->renew_answer);
         break;
     case BULWARK__V1__FRAME__MSG_ERROR: {
         char why[300];
@@ -604,6 +718,7 @@ static void on_heartbeat(uv_timer_t *t)
     h.spool_dropped = st.dropped;
     h.spool_quarantined = st.quarantined;
     h.events_total = st.last_seq;
+    h.cert_not_after = s->cert_not_after;
     if (s->opt.health)
         s->opt.health(s->opt.health_ctx, &h);
     hb.sent_at_ns = clock_wall_ns();
@@ -725,8 +840,9 @@ int shipper_new(struct shipper **out, uv_loop_t *loop, const struct shipper_opti
     buf_init(&s->plain, (size_t)opt->max_frame + 1024);
     uv_timer_init(loop, &s->retry_timer);
     uv_timer_init(loop, &s->hb_timer);
-    s->retry_timer.data = s->hb_timer.data = s;
-    s->handles_open = 2;
+    uv_timer_init(loop, &s->renew_timer);
+    s->retry_timer.data = s->hb_timer.data = s->renew_timer.data = s;
+    s->handles_open = 3;
     *out = s;
     return 0;
 }
@@ -770,6 +886,7 @@ void shipper_stop(struct shipper *s, void (*closed)(void *ctx), void *ctx)
     }
     uv_close((uv_handle_t *)&s->retry_timer, on_handle_closed);
     uv_close((uv_handle_t *)&s->hb_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&s->renew_timer, on_handle_closed);
 }
 
 void shipper_free(struct shipper *s)
@@ -778,6 +895,8 @@ void shipper_free(struct shipper *s)
         return;
     frame_batch_release(&s->batch);
     buf_release(&s->plain);
+    shipper_renew_drop(s);
+    tls_ctx_free(s->own_tls);
     free(s->samples);
     free(s);
 }

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -41,6 +42,7 @@
 struct tls_ctx {
     SSL_CTX *ssl;
     enum tls_role role;
+    bool anon_peer;      /* a server that asks for no client certificate */
 };
 
 /* A certificate (with any intermediates after it) and its key, in memory. */
@@ -55,6 +57,7 @@ struct tls_conn {
     BIO *rbio;           /* network -> ssl; owned by ssl */
     BIO *wbio;           /* ssl -> network; owned by ssl */
     enum tls_role role;
+    bool anon_peer;      /* from the context: no peer CN is required */
     bool established;
     bool failed;         /* a fatal error happened; every call now fails */
     bool peer_closed;    /* close_notify received */
@@ -62,6 +65,7 @@ struct tls_conn {
     size_t rbio_peak;    /* most bytes rbio held since it was last empty */
     size_t wbio_peak;    /* likewise for wbio */
     char peer_cn[TLS_CN_MAX + 1];
+    int64_t peer_not_after;  /* the verified peer certificate's end, Unix s; 0 = unknown */
     char err[256];
 };
 
@@ -137,7 +141,7 @@ static struct tls_ctx *tls_ctx_build(enum tls_role role, const char *ca_file,
         goto out;
     }
     SSL_CTX_set_default_passwd_cb(s, tls_no_password);
-    if (SSL_CTX_load_verify_locations(s, ca_file, NULL) != 1) {
+    if (ca_file && SSL_CTX_load_verify_locations(s, ca_file, NULL) != 1) {
         tls_ctx_err(err, errlen, "cannot load ca", ca_file);
         goto out;
     }
@@ -158,7 +162,13 @@ static struct tls_ctx *tls_ctx_build(enum tls_role role, const char *ca_file,
     SSL_CTX_clear_mode(s, SSL_MODE_ENABLE_PARTIAL_WRITE);
     SSL_CTX_set_options(s, SSL_OP_NO_COMPRESSION);
     SSL_CTX_set_verify_depth(s, 4);
-    if (role == TLS_ROLE_SERVER) {
+    if (role == TLS_ROLE_SERVER && !ca_file) {
+        /* The enrollment listener: the peer has no certificate yet. */
+        SSL_CTX_set_verify(s, SSL_VERIFY_NONE, NULL);
+        SSL_CTX_set_options(s, SSL_OP_NO_TICKET);
+        SSL_CTX_set_num_tickets(s, 0);
+        SSL_CTX_set_session_cache_mode(s, SSL_SESS_CACHE_OFF);
+    } else if (role == TLS_ROLE_SERVER) {
         /* Every peer must present a certificate issued by our CA. */
         SSL_CTX_set_verify(s, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
         cas = SSL_load_client_CA_file(ca_file);
@@ -184,6 +194,7 @@ static struct tls_ctx *tls_ctx_build(enum tls_role role, const char *ca_file,
     }
     ctx->ssl = s;
     ctx->role = role;
+    ctx->anon_peer = role == TLS_ROLE_SERVER && !ca_file;
     s = NULL;
 out:
     SSL_CTX_free(s);
@@ -202,6 +213,19 @@ struct tls_ctx *tls_ctx_new(enum tls_role role, const char *ca_file, const char 
         return NULL;
     }
     return tls_ctx_build(role, ca_file, cert_file, key_file, err, errlen);
+}
+
+struct tls_ctx *tls_ctx_new_anon_server(const char *cert_file, const char *key_file, char *err,
+                                        size_t errlen)
+{
+    if (err && errlen)
+        err[0] = '\0';
+    if (!cert_file || !key_file) {
+        if (err && errlen)
+            snprintf(err, errlen, "certificate and key files are both required");
+        return NULL;
+    }
+    return tls_ctx_build(TLS_ROLE_SERVER, NULL, cert_file, key_file, err, errlen);
 }
 
 struct tls_ctx *tls_ctx_new_multi(const char *ca_file, char *err, size_t errlen)
@@ -387,6 +411,7 @@ struct tls_conn *tls_conn_new(struct tls_ctx *ctx, const char *server_name)
     if (!c)
         return NULL;
     c->role = ctx->role;
+    c->anon_peer = ctx->anon_peer;
     c->ssl = SSL_new(ctx->ssl);
     c->rbio = tls_mem_bio();
     c->wbio = tls_mem_bio();
@@ -464,6 +489,9 @@ static int tls_conn_copy_cn(struct tls_conn *c)
 
     if (!peer || SSL_get_verify_result(c->ssl) != X509_V_OK)
         return BW_ENOTFOUND;
+    struct tm tm;
+    if (ASN1_TIME_to_tm(X509_get0_notAfter(peer), &tm) == 1)
+        c->peer_not_after = (int64_t)timegm(&tm);
     subj = X509_get_subject_name(peer);
     i = X509_NAME_get_index_by_NID(subj, NID_commonName, -1);
     if (i < 0 || X509_NAME_get_index_by_NID(subj, NID_commonName, i) >= 0)
@@ -490,7 +518,7 @@ int tls_conn_handshake(struct tls_conn *c)
     ERR_clear_error();
     r = SSL_do_handshake(c->ssl);
     if (r == 1) {
-        if (tls_conn_copy_cn(c) < 0 && c->role == TLS_ROLE_SERVER) {
+        if (tls_conn_copy_cn(c) < 0 && c->role == TLS_ROLE_SERVER && !c->anon_peer) {
             /* The CN is the agent's identity: without one we cannot serve. */
             snprintf(c->err, sizeof c->err, "peer certificate has no usable common name");
             c->failed = true;
@@ -715,6 +743,11 @@ const char *tls_conn_peer_cn(const struct tls_conn *c)
     if (!c->established || !c->peer_cn[0])
         return NULL;
     return c->peer_cn;
+}
+
+int64_t tls_conn_peer_not_after(const struct tls_conn *c)
+{
+    return c->established ? c->peer_not_after : 0;
 }
 
 const char *tls_conn_error(const struct tls_conn *c)

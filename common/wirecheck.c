@@ -38,6 +38,8 @@ static const struct wire_limit wire_limits[] = {
     {&bulwark__v1__container_ref__descriptor, 1, BW_LIMIT_CONTAINER_ID},
     {&bulwark__v1__process_ref__descriptor, 11, BW_LIMIT_ANCESTORS},
     {&bulwark__v1__process_exec__descriptor, 14, BW_LIMIT_ADDR},      /* stdio_remote_addr */
+    {&bulwark__v1__enroll_request__descriptor, 1, BW_LIMIT_ENROLL_TOKEN},
+    {&bulwark__v1__enroll_request__descriptor, 3, BW_LIMIT_HOSTNAME},
     {&bulwark__v1__batch__descriptor, 2, UINT32_MAX},  /* events: max_batch_events decides */
 };
 

@@ -33,6 +33,7 @@
 #include "bulwark/arena.h"
 #include "bulwark/clock.h"
 #include "bulwark/conn.h"
+#include "bulwark/enroll.h"
 #include "bulwark/err.h"
 #include "bulwark/frame.h"
 #include "bulwark/hostbind.h"
@@ -94,6 +95,8 @@ struct conn {
     bool out_paused;            /* unsent output over CONN_OUT_HIGH */
     bool out_paused_once;       /* logged: a slow reader is told of once */
     bool prehello_waiting;      /* on srv->prehello_wait */
+    bool enroll;                /* from the enrollment listener: one EnrollRequest */
+    bool renewing;              /* a RenewRequest is at enroll.c */
 };
 
 struct conn_write {
@@ -108,15 +111,16 @@ static void conn_maybe_free(struct conn *c);
 
 /* ------------------------------------------------------------ lifecycle */
 
-struct conn *conn_new(struct server *srv)
+struct conn *conn_new(struct server *srv, bool enroll)
 {
     struct conn *c = calloc(1, sizeof *c);
 
     if (!c)
         return NULL;
     c->srv = srv;
+    c->enroll = enroll;
     c->stream = ++srv->streams;
-    c->tls = tls_conn_new(srv->tls, NULL);
+    c->tls = tls_conn_new(enroll ? srv->enroll_tls : srv->tls, NULL);
     if (!c->tls) {
         free(c);
         return NULL;
@@ -607,6 +611,12 @@ static void conn_on_hello(struct conn *c, Bulwark__V1__Frame *f, struct arena *a
                   why);
         goto out;
     }
+    if (enroll_revoked(srv->enroll, h->agent_id)) {
+        /* revoked between this stream's handshake and its Hello */
+        snprintf(why, sizeof why, "agent '%s' is revoked", h->agent_id);
+        conn_fail(c, BULWARK__V1__ERROR__CODE__AUTH, why);
+        goto out;
+    }
     host = conn_host_claim(c, h, flagged, sizeof flagged);
     if (!host) {
         conn_close(c, "out of memory");
@@ -753,6 +763,13 @@ static void conn_on_heartbeat(struct conn *c, Bulwark__V1__Frame *f, struct aren
     Bulwark__V1__Frame out = BULWARK__V1__FRAME__INIT;
     Bulwark__V1__Heartbeat hb = BULWARK__V1__HEARTBEAT__INIT;
 
+    int64_t end = tls_conn_peer_not_after(c->tls);
+    if (end && clock_wall_ns() / 1000000000 >= end) {
+        /* a stream outlives no certificate: short lives mean something */
+        arena_free(ar);
+        conn_fail(c, BULWARK__V1__ERROR__CODE__AUTH, "agent certificate has expired");
+        return;
+    }
     hb.sent_at_ns = f->heartbeat->sent_at_ns;  /* echoed: the agent measures round trips */
     server_agent_health(c->srv, c->agent_id, f->heartbeat->health, &c->health_stored_ns,
                         &c->health_dropped);
@@ -762,10 +779,122 @@ static void conn_on_heartbeat(struct conn *c, Bulwark__V1__Frame *f, struct aren
     conn_send(c, &out);
 }
 
+/* ------------------------------------------------------------ enrollment */
+
+/* enroll.c's answer to an EnrollRequest: the certificate, or why not; the
+ * stream ends either way. */
+static void conn_on_enrolled(void *owner, int rc, const char *agent_id, const char *cert_pem,
+                             const char *why)
+{
+    struct conn *c = owner;
+
+    c->refs--;
+    if (c->closing) {
+        conn_maybe_free(c);
+        return;
+    }
+    if (rc == 0) {
+        Bulwark__V1__Frame f = BULWARK__V1__FRAME__INIT;
+        Bulwark__V1__EnrollAnswer a = BULWARK__V1__ENROLL_ANSWER__INIT;
+        a.agent_id = (char *)agent_id;
+        a.cert_pem = (char *)cert_pem;
+        f.msg_case = BULWARK__V1__FRAME__MSG_ENROLL_ANSWER;
+        f.enroll_answer = &a;
+        if (conn_send(c, &f) == 0)
+            conn_finish(c, BULWARK__V1__ERROR__CODE__UNSPECIFIED, NULL);
+        return;
+    }
+    conn_fail(c, rc == BW_EAUTH    ? BULWARK__V1__ERROR__CODE__AUTH
+                 : rc == BW_EAGAIN ? BULWARK__V1__ERROR__CODE__LIMIT
+                 : rc == BW_EINVAL ? BULWARK__V1__ERROR__CODE__PROTOCOL
+                                   : BULWARK__V1__ERROR__CODE__SHUTTING_DOWN,
+              why);
+}
+
+/* An EnrollRequest: reading stops until enroll.c answers. */
+static void conn_on_enroll(struct conn *c, Bulwark__V1__Frame *f, struct arena *ar)
+{
+    const Bulwark__V1__EnrollRequest *r = f->enroll_request;
+
+    c->state = CONN_WELCOMING;
+    conn_read_stop(c);
+    c->refs++;
+    if (enroll_request(c->srv->enroll, c->peer, r->token, r->csr_pem, r->hostname,
+                       conn_on_enrolled, c) < 0) {
+        c->refs--;
+        conn_close(c, "out of memory");
+    }
+    arena_free(ar);
+}
+
+/* enroll.c's answer to a RenewRequest: the stream goes on either way. */
+static void conn_on_renewed(void *owner, int rc, const char *agent_id, const char *cert_pem,
+                            const char *why)
+{
+    struct conn *c = owner;
+    Bulwark__V1__Frame f = BULWARK__V1__FRAME__INIT;
+    Bulwark__V1__RenewAnswer a = BULWARK__V1__RENEW_ANSWER__INIT;
+
+    (void)agent_id;
+    c->refs--;
+    c->renewing = false;
+    if (c->closing || c->state == CONN_CLOSING) {
+        conn_maybe_free(c);
+        return;
+    }
+    if (rc < 0)
+        log_msg(LOG_WARN, "conn", "%s %s: renewal refused: %s", c->peer, c->agent_id, why);
+    a.cert_pem = rc == 0 ? (char *)cert_pem : "";
+    a.error = rc == 0 ? "" : (char *)why;
+    f.msg_case = BULWARK__V1__FRAME__MSG_RENEW_ANSWER;
+    f.renew_answer = &a;
+    conn_send(c, &f);
+}
+
+static void conn_on_renew(struct conn *c, Bulwark__V1__Frame *f, struct arena *ar)
+{
+    if (c->renewing) {
+        arena_free(ar);
+        conn_fail(c, BULWARK__V1__ERROR__CODE__PROTOCOL, "a renewal is already in progress");
+        return;
+    }
+    c->renewing = true;
+    c->refs++;
+    if (enroll_renew(c->srv->enroll, c->peer, c->agent_id, f->renew_request->csr_pem,
+                     conn_on_renewed, c) < 0) {
+        c->refs--;
+        c->renewing = false;
+        conn_close(c, "out of memory");
+    }
+    arena_free(ar);
+}
+
+void conn_revoke_agent(struct server *srv, const char *agent_id)
+{
+    char why[BW_LIMIT_AGENT_ID + 64];
+
+    snprintf(why, sizeof why, "agent '%s' is revoked", agent_id);
+    for (struct conn *c = srv->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->agent_id && strcmp(c->agent_id, agent_id) == 0)
+            conn_fail(c, BULWARK__V1__ERROR__CODE__AUTH, why);
+    }
+}
+
 /* Takes ownership of ar, which holds f and the raw payload. */
 static void conn_on_frame(struct conn *c, Bulwark__V1__Frame *f, struct arena *ar,
                           const uint8_t *raw, size_t rawlen)
 {
+    if (c->state == CONN_HELLO && c->enroll) {
+        if (f->msg_case != BULWARK__V1__FRAME__MSG_ENROLL_REQUEST) {
+            arena_free(ar);
+            conn_fail(c, BULWARK__V1__ERROR__CODE__PROTOCOL,
+                      "expected an enrollment request on the enrollment listener");
+            return;
+        }
+        conn_on_enroll(c, f, ar);
+        return;
+    }
     if (c->state == CONN_HELLO) {
         if (f->msg_case != BULWARK__V1__FRAME__MSG_HELLO) {
             arena_free(ar);
@@ -781,6 +910,9 @@ static void conn_on_frame(struct conn *c, Bulwark__V1__Frame *f, struct arena *a
         return;
     case BULWARK__V1__FRAME__MSG_HEARTBEAT:
         conn_on_heartbeat(c, f, ar);
+        return;
+    case BULWARK__V1__FRAME__MSG_RENEW_REQUEST:
+        conn_on_renew(c, f, ar);
         return;
     case BULWARK__V1__FRAME__MSG_ERROR:
         log_msg(LOG_INFO, "conn", "%s %s: agent error: %.200s", c->peer, c->agent_id,
@@ -938,6 +1070,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         if (rc == 0)
             return;
         c->state = CONN_HELLO;
+        if (!c->enroll && enroll_revoked(c->srv->enroll, tls_conn_peer_cn(c->tls))) {
+            char why[BW_LIMIT_AGENT_ID + 64];
+            snprintf(why, sizeof why, "agent '%s' is revoked", tls_conn_peer_cn(c->tls));
+            conn_fail(c, BULWARK__V1__ERROR__CODE__AUTH, why);
+            return;
+        }
     }
     conn_arm_idle(c);
     conn_pump(c);

@@ -1,5 +1,7 @@
-/* listener.c - the listening socket: accept -> conn_new() -> conn_start(),
- * refusing beyond max_connections. Prints the ready line tests wait for. */
+/* listener.c - the listening sockets: accept -> conn_new() -> conn_start(),
+ * refusing beyond max_connections. The agent listener prints the ready line
+ * tests wait for; the enrollment listener (when enroll_listen is set) makes
+ * enrollment connections, counted in the same limit. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,7 +37,7 @@ static void on_connection(uv_stream_t *ls, int status)
         uv_close((uv_handle_t *)t, on_refused_closed);
         return;
     }
-    c = conn_new(srv);
+    c = conn_new(srv, ls == (uv_stream_t *)&srv->enroll_listener);
     if (!c) {
         log_msg(LOG_ERROR, "listener", "out of memory for a new connection");
         return;
@@ -45,32 +47,47 @@ static void on_connection(uv_stream_t *ls, int status)
         conn_close(c, "accept failed");
 }
 
-int listener_start(struct server *srv)
+/* Binds h to addr and listens; logs "<module>: listening HOST:PORT". */
+static int listener_bind(struct server *srv, uv_tcp_t *h, const char *addr, const char *module)
 {
     struct sockaddr_storage ss;
     int len = sizeof ss, rc;
     char name[INET6_ADDRSTRLEN + 8];
 
-    rc = net_addr_parse(srv->cfg->listen, &ss);
+    rc = net_addr_parse(addr, &ss);
     if (rc < 0) {
-        log_msg(LOG_ERROR, "listener", "'%s' is not an address:port", srv->cfg->listen);
+        log_msg(LOG_ERROR, module, "'%s' is not an address:port", addr);
         return BW_ECONFIG;
     }
-    uv_tcp_init(srv->loop, &srv->listener);
-    srv->listener.data = srv;
-    rc = uv_tcp_bind(&srv->listener, (struct sockaddr *)&ss, 0);
+    uv_tcp_init(srv->loop, h);
+    h->data = srv;
+    rc = uv_tcp_bind(h, (struct sockaddr *)&ss, 0);
     if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&srv->listener, 1024, on_connection);
+        rc = uv_listen((uv_stream_t *)h, 1024, on_connection);
     if (rc < 0) {
-        log_msg(LOG_ERROR, "listener", "cannot listen on '%s': %s", srv->cfg->listen,
-                uv_strerror(rc));
-        uv_close((uv_handle_t *)&srv->listener, NULL);
+        log_msg(LOG_ERROR, module, "cannot listen on '%s': %s", addr, uv_strerror(rc));
+        uv_close((uv_handle_t *)h, NULL);
         return BW_EIO;
     }
-    srv->listening = true;
-    uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&ss, &len);
+    uv_tcp_getsockname(h, (struct sockaddr *)&ss, &len);
     net_addr_format((struct sockaddr *)&ss, name, sizeof name);
-    log_msg(LOG_INFO, "listener", "listening %s", name);
+    log_msg(LOG_INFO, module, "listening %s", name);
+    return 0;
+}
+
+int listener_start(struct server *srv)
+{
+    int rc;
+
+    if (*srv->cfg->enroll_listen) {
+        if ((rc = listener_bind(srv, &srv->enroll_listener, srv->cfg->enroll_listen,
+                                "enroll")) < 0)
+            return rc;
+        srv->enroll_listening = true;
+    }
+    if ((rc = listener_bind(srv, &srv->listener, srv->cfg->listen, "listener")) < 0)
+        return rc;
+    srv->listening = true;
     return 0;
 }
 
@@ -79,5 +96,9 @@ void listener_stop(struct server *srv)
     if (srv->listening) {
         srv->listening = false;
         uv_close((uv_handle_t *)&srv->listener, NULL);
+    }
+    if (srv->enroll_listening) {
+        srv->enroll_listening = false;
+        uv_close((uv_handle_t *)&srv->enroll_listener, NULL);
     }
 }

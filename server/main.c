@@ -21,6 +21,9 @@ static void usage(FILE *out)
             "       bulwarkd token create --role viewer|analyst|admin --name NAME [--db PATH]\n"
             "       bulwarkd token list [--db PATH]\n"
             "       bulwarkd token revoke ID [--db PATH]\n"
+            "       bulwarkd enroll-token create --max-uses N --expires DURATION [--db PATH]\n"
+            "       bulwarkd enroll-token list|revoke ID [--db PATH]\n"
+            "       bulwarkd agent revoke ID [--db PATH]\n"
             "       bulwarkd --version\n"
             "\n"
             "Bulwark server: takes mutually authenticated TLS event streams from\n"
@@ -41,6 +44,10 @@ int main(int argc, char **argv)
         return rules_cli_main(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "token") == 0)
         return api_token_cli(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "enroll-token") == 0)
+        return enroll_token_cli(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "agent") == 0)
+        return enroll_agent_cli(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
         printf("bulwarkd %s\n", BULWARK_VERSION);
         return 0;

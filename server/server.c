@@ -25,7 +25,9 @@
 #include "bulwark/clock.h"
 #include "bulwark/cmdq.h"
 #include "bulwark/conn.h"
+#include "bulwark/enroll.h"
 #include "bulwark/err.h"
+#include "bulwark/evjson.h"
 #include "bulwark/forward.h"
 #include "bulwark/frame.h"
 #include "bulwark/log.h"
@@ -152,6 +154,7 @@ static void server_finish(struct server *srv)
     srv->api = NULL;
     forward_stop(srv->fwd);
     srv->fwd = NULL;
+    enroll_stop(srv->enroll);
     conn_close_all(srv);
     uv_timer_stop(&srv->publish_timer);
     uv_close((uv_handle_t *)&srv->publish_timer, NULL);
@@ -268,7 +271,7 @@ static void server_reload_abandon(struct server *srv)
 int server_reload(struct server *srv, const char *why, server_reload_fn done, void *ctx)
 {
     char err[512];
-    struct tls_ctx *t;
+    struct tls_ctx *t, *et = NULL;
     struct reload_waiter *w = NULL;
 
     if (srv->finished || srv->draining)
@@ -285,12 +288,23 @@ int server_reload(struct server *srv, const char *why, server_reload_fn done, vo
     if (!t) {
         log_msg(LOG_ERROR, "server", "%s: keeping the old TLS files: %s", why, err);
         srv->reload_tls_rc = BW_ECONFIG;
+    } else if (*srv->cfg->enroll_listen &&
+               !(et = tls_ctx_new_anon_server(srv->cfg->tls_cert, srv->cfg->tls_key, err,
+                                              sizeof err))) {
+        tls_ctx_free(t);
+        log_msg(LOG_ERROR, "server", "%s: keeping the old TLS files: %s", why, err);
+        srv->reload_tls_rc = BW_ECONFIG;
     } else {
         tls_ctx_free(srv->tls);  /* live connections hold their own reference */
         srv->tls = t;
+        if (et) {
+            tls_ctx_free(srv->enroll_tls);
+            srv->enroll_tls = et;
+        }
         srv->reload_tls_rc = 0;
         log_msg(LOG_INFO, "server", "%s: reloaded TLS certificate, key and CA", why);
     }
+    enroll_refresh(srv->enroll);  /* revocations made meanwhile count at once */
     if (!srv->rules) {
         if (w)
             reload_complete(w, srv->reload_tls_rc);
@@ -374,6 +388,9 @@ void server_publish(struct server *srv)
     c.commit_lat_count = ws.commit_lat_count;
     c.commit_lat_sum_us = ws.commit_lat_sum_us;
     memcpy(c.commit_lat_buckets, ws.commit_lat_buckets, sizeof c.commit_lat_buckets);
+    c.enrolled = srv->stats.enrolled;
+    c.enroll_refused = srv->stats.enroll_refused;
+    c.renewed = srv->stats.renewed;
     c.started_ns = srv->started_ns;
     c.published_ns = clock_wall_ns();
     c.ready = srv->ready;
@@ -449,6 +466,9 @@ void server_agent_health(struct server *srv, const char *agent_id,
     sh.events_total = h->events_total;
     sh.source_errors = h->source_errors;
     sh.spool_quarantined = h->spool_quarantined;
+    sh.cert_not_after_s = h->cert_not_after > 0 && h->cert_not_after < INT64_MAX / 1000000000
+                              ? h->cert_not_after
+                              : 0;
     health_by_kind(h, sh.by_kind_json, sizeof sh.by_kind_json);
     srvstate_agent_health(srv->state, agent_id, &sh);
     if (sh.at_ns - *stored_ns < HEALTH_MIN_NS ||
@@ -467,13 +487,18 @@ void server_agent_health(struct server *srv, const char *agent_id,
         writer_item_free(it);
         return;
     }
+    char cert_end[EVJSON_TIME_MAX] = "";
+    if (sh.cert_not_after_s &&
+        evjson_format_time(sh.cert_not_after_s * 1000000000, cert_end, sizeof cert_end) < 0)
+        cert_end[0] = '\0';
     snprintf(it->health_json, 1024,
              "{\"at\":%lld,\"spool_depth\":%llu,\"spool_dropped\":%llu,\"events_total\":%llu,"
-             "\"source_errors\":%llu,\"spool_quarantined\":%llu,\"events_by_kind\":%s}",
+             "\"source_errors\":%llu,\"spool_quarantined\":%llu,\"events_by_kind\":%s%s%s%s}",
              (long long)sh.at_ns, (unsigned long long)sh.spool_depth,
              (unsigned long long)sh.spool_dropped, (unsigned long long)sh.events_total,
              (unsigned long long)sh.source_errors, (unsigned long long)sh.spool_quarantined,
-             sh.by_kind_json);
+             sh.by_kind_json, *cert_end ? ",\"cert_not_after\":\"" : "", cert_end,
+             *cert_end ? "\"" : "");
     it->done = on_health_stored;
     it->owner = srv;
     writer_submit(srv->writer, it);
@@ -482,6 +507,26 @@ void server_agent_health(struct server *srv, const char *agent_id,
 }
 
 /* ------------------------------------------------------------- the run */
+
+/* The enrollment listener's TLS context (when enroll_listen is set) and the
+ * enrollment module (always: it holds the revocations). */
+static int server_open_enroll(struct server *srv)
+{
+    const struct server_config *cfg = srv->cfg;
+    char err[512];
+
+    if (*cfg->enroll_listen &&
+        !(srv->enroll_tls = tls_ctx_new_anon_server(cfg->tls_cert, cfg->tls_key, err,
+                                                    sizeof err))) {
+        log_msg(LOG_ERROR, "enroll", "tls: %s", err);
+        return BW_ECONFIG;
+    }
+    if (enroll_open(&srv->enroll, srv, err, sizeof err) < 0) {
+        log_msg(LOG_ERROR, "enroll", "%s", err);
+        return BW_ECONFIG;
+    }
+    return 0;
+}
 
 int server_run(const struct server_config *cfg)
 {
@@ -519,6 +564,7 @@ int server_run(const struct server_config *cfg)
         store_close(store);
         goto out_loop;
     }
+
     if (srvstate_new(&srv->state) < 0 || cmdq_new(&srv->cmdq, &loop, srv) < 0) {
         log_msg(LOG_ERROR, "server", "out of memory");
         store_close(store);
@@ -556,7 +602,7 @@ int server_run(const struct server_config *cfg)
     uv_signal_start(&srv->sig_int, on_sigterm, SIGINT);
     uv_signal_start(&srv->sig_hup, on_sighup, SIGHUP);
 
-    if (listener_start(srv) < 0 || api_start(&srv->api, srv) < 0 ||
+    if (server_open_enroll(srv) < 0 || listener_start(srv) < 0 || api_start(&srv->api, srv) < 0 ||
         forward_start(&srv->fwd, cfg) < 0) {
         listener_stop(srv);
         srv->draining = true;
@@ -581,6 +627,8 @@ out_loop:
         log_msg(LOG_WARN, "server", "loop closed with live handles");
     cmdq_free(srv->cmdq);
     srvstate_free(srv->state);
+    enroll_free(srv->enroll);
+    tls_ctx_free(srv->enroll_tls);
     tls_ctx_free(srv->tls);
     buf_release(&srv->sendbuf);
     free(srv);

@@ -1,6 +1,7 @@
 /* server_config.c - bulwarkd's option table and whole-config validation. */
 #include <string.h>
 
+#include "bulwark/duration.h"
 #include "bulwark/err.h"
 #include "bulwark/frame.h"
 #include "bulwark/log.h"
@@ -72,6 +73,20 @@ const struct config_field server_config_table[] = {
       "an origin allowed to call the API from a browser; empty = no CORS", 0, 0),
     F("web_root", CONFIG_STRING, web_root, BULWARK_WEB_DIR,
       "the dashboard's files, served at / by the API; empty = none", 0, 0),
+    F("enroll_listen", CONFIG_STRING, enroll_listen, "",
+      "address:port where new agents enroll with a token (server-authenticated TLS); "
+      "empty = off", 0, 0),
+    F("enroll_ca_cert", CONFIG_STRING, enroll_ca_cert, "",
+      "CA certificate that signs enrolled agents' certificates (one tls_ca trusts)", 0, 0),
+    F("enroll_ca_key", CONFIG_STRING, enroll_ca_key, "", "that CA's private key (PEM)", 0, 0),
+    F("cert_lifetime", CONFIG_STRING, cert_lifetime, "90d",
+      "life of an issued agent certificate (agents renew at two thirds of it); 10s..825d", 0,
+      0),
+    F("enroll_failures_per_min", CONFIG_U32, enroll_failures_per_min, "10",
+      "failed enrollments an address may make a minute; past it, refused at once", 1, 100000),
+    F("revocation_poll_ms", CONFIG_U32, revocation_poll_ms, "2000",
+      "how often agent revocations ('bulwarkd agent revoke') are read from the database", 100,
+      3600000),
     F("forward_syslog", CONFIG_STRING, forward_syslog, "",
       "host:port of a syslog receiver over TLS (RFC 5425) that gets alerts; empty = none", 0, 0),
     F("forward_syslog_ca", CONFIG_STRING, forward_syslog_ca, "",
@@ -102,6 +117,16 @@ const struct config_field server_config_table[] = {
 };
 const size_t server_config_table_len = sizeof server_config_table / sizeof server_config_table[0];
 
+int64_t server_cert_lifetime_s(const struct server_config *c)
+{
+    int64_t ns;
+
+    if (bw_duration_parse(c->cert_lifetime, 1000000000LL, &ns) < 0 ||
+        ns < 10LL * 1000000000 || ns > 825LL * 86400 * 1000000000)
+        return BW_EINVAL;
+    return ns / 1000000000;
+}
+
 int server_config_check(const struct server_config *c, char *err, size_t errlen)
 {
     /* The enumerated options are checked as they are set (CONFIG_ENUM). */
@@ -124,6 +149,15 @@ int server_config_check(const struct server_config *c, char *err, size_t errlen)
                                     !*c->forward_webhook_secret_file)) {
         snprintf(err, errlen, "'forward_webhook_url' must be https://... and needs "
                               "forward_webhook_secret_file");
+        return BW_ECONFIG;
+    }
+    if (*c->enroll_listen && (!*c->enroll_ca_cert || !*c->enroll_ca_key)) {
+        snprintf(err, errlen, "'enroll_listen' needs enroll_ca_cert and enroll_ca_key");
+        return BW_ECONFIG;
+    }
+    if (server_cert_lifetime_s(c) < 0) {
+        snprintf(err, errlen, "'cert_lifetime' must be a duration from 10s to 825d, not '%s'",
+                 c->cert_lifetime);
         return BW_ECONFIG;
     }
     if (c->queue_events < c->max_batch_events) {

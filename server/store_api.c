@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "bulwark/err.h"
 #include "store_internal.h"
 
@@ -186,6 +188,10 @@ int store_token_get(struct store_reader *r, const char *id, struct store_token *
 
 /* ------------------------------------------------------------ the admin */
 
+#define ETOKEN_SELECT                                                              \
+    "SELECT id, name, secret_hash, max_uses, uses, expires_at, created_at,"       \
+    " coalesce(revoked_at, 0) FROM enroll_tokens"
+
 enum astmt {
     A_BEGIN,
     A_COMMIT,
@@ -199,6 +205,13 @@ enum astmt {
     A_AUDIT_LIST,
     A_CURSOR_GET,
     A_CURSOR_PUT,
+    A_ETOKEN_ADD,
+    A_ETOKEN_REVOKE,
+    A_ETOKEN_LIST,
+    A_ETOKEN_GET,
+    A_ETOKEN_USE,
+    A_AGENT_REVOKE,
+    A_REVOKED_SINCE,
     A_COUNT
 };
 
@@ -224,6 +237,17 @@ static const char *const asql[A_COUNT] = {
                      " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (dest, stream) DO UPDATE"
                      " SET last_id = max(last_id, excluded.last_id),"
                      " updated_at = excluded.updated_at",
+    [A_ETOKEN_ADD] = "INSERT INTO enroll_tokens (id, name, secret_hash, max_uses, expires_at,"
+                     " created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [A_ETOKEN_REVOKE] = "UPDATE enroll_tokens SET revoked_at = coalesce(revoked_at, ?2)"
+                        " WHERE id = ?1",
+    [A_ETOKEN_LIST] = ETOKEN_SELECT " ORDER BY created_at, id",
+    [A_ETOKEN_GET] = ETOKEN_SELECT " WHERE id = ?1",
+    [A_ETOKEN_USE] = "UPDATE enroll_tokens SET uses = uses + 1 WHERE id = ?1",
+    [A_AGENT_REVOKE] = "INSERT INTO agent_revocations (agent_id, revoked_at) VALUES (?1, ?2)"
+                       " ON CONFLICT (agent_id) DO NOTHING",
+    [A_REVOKED_SINCE] = "SELECT rowid, agent_id FROM agent_revocations WHERE rowid > ?1"
+                        " ORDER BY rowid",
 };
 
 struct store_admin {
@@ -346,7 +370,10 @@ out:
     return admin_end(a, rc);
 }
 
-int store_token_revoke(struct store_admin *a, const char *id, int64_t now_ns, const char *actor)
+/* Sets revoked_at on the row id of stmt (?1 id, ?2 time) and audits it as
+ * action: store_token_revoke, store_enroll_token_revoke. */
+static int admin_revoke(struct store_admin *a, enum astmt stmt, const char *id, int64_t now_ns,
+                        const char *actor, const char *action)
 {
     int rc;
 
@@ -354,7 +381,7 @@ int store_token_revoke(struct store_admin *a, const char *id, int64_t now_ns, co
         return BW_EINVAL;
     if ((rc = admin_begin(a)) < 0)
         return rc;
-    sqlite3_stmt *st = a->st[A_TOKEN_REVOKE];
+    sqlite3_stmt *st = a->st[stmt];
     if (bind_text(st, 1, id) || sqlite3_bind_int64(st, 2, now_ns) || stmt_exec(st) < 0) {
         rc = BW_EIO;
         goto out;
@@ -363,9 +390,28 @@ int store_token_revoke(struct store_admin *a, const char *id, int64_t now_ns, co
         rc = BW_ENOTFOUND;
         goto out;
     }
-    rc = audit_add(a, actor, "token.revoke", id, NULL, now_ns);
+    rc = audit_add(a, actor, action, id, NULL, now_ns);
 out:
     return admin_end(a, rc);
+}
+
+int store_token_revoke(struct store_admin *a, const char *id, int64_t now_ns, const char *actor)
+{
+    return admin_revoke(a, A_TOKEN_REVOKE, id, now_ns, actor, "token.revoke");
+}
+
+/* Steps a list statement of the admin under its lock. */
+static int admin_list(struct store_admin *a, enum astmt stmt, store_emit_fn emit, void *fn,
+                      void *ctx)
+{
+    int rc;
+
+    if (!a || !fn)
+        return BW_EINVAL;
+    pthread_mutex_lock(&a->mu);
+    rc = store_step_rows(a->st[stmt], emit, fn, ctx);
+    pthread_mutex_unlock(&a->mu);
+    return rc;
 }
 
 static int token_emit(sqlite3_stmt *st, void *fn, void *ctx)
@@ -377,14 +423,7 @@ static int token_emit(sqlite3_stmt *st, void *fn, void *ctx)
 
 int store_token_list(struct store_admin *a, store_token_fn fn, void *ctx)
 {
-    int rc;
-
-    if (!a || !fn)
-        return BW_EINVAL;
-    pthread_mutex_lock(&a->mu);
-    rc = store_step_rows(a->st[A_TOKEN_LIST], token_emit, (void *)fn, ctx);
-    pthread_mutex_unlock(&a->mu);
-    return rc;
+    return admin_list(a, A_TOKEN_LIST, token_emit, (void *)fn, ctx);
 }
 
 int store_alert_set_status(struct store_admin *a, int64_t alert_id, const char *status,
@@ -501,4 +540,181 @@ int store_forward_cursor_put(struct store_admin *a, const char *dest, const char
         stmt_exec(st) < 0)
         rc = BW_EIO;
     return admin_end(a, rc);
+}
+
+/* ------------------------------------------------------ enrollment */
+
+/* Reads an enrollment token row (ETOKEN_SELECT columns). */
+static void etoken_read(sqlite3_stmt *st, struct store_enroll_token *t)
+{
+    const void *h = sqlite3_column_blob(st, 2);
+
+    memset(t, 0, sizeof *t);
+    snprintf(t->id, sizeof t->id, "%s", col_text(st, 0));
+    snprintf(t->name, sizeof t->name, "%s", col_text(st, 1));
+    if (h && sqlite3_column_bytes(st, 2) == STORE_TOKEN_HASH_LEN)
+        memcpy(t->secret_hash, h, STORE_TOKEN_HASH_LEN);
+    t->max_uses = (uint32_t)sqlite3_column_int64(st, 3);
+    t->uses = (uint32_t)sqlite3_column_int64(st, 4);
+    t->expires_ns = sqlite3_column_int64(st, 5);
+    t->created_ns = sqlite3_column_int64(st, 6);
+    t->revoked_ns = sqlite3_column_int64(st, 7);
+}
+
+int store_enroll_token_add(struct store_admin *a, const struct store_enroll_token *t,
+                           const char *actor)
+{
+    char detail[256];
+    int rc;
+
+    if (!a || !t || !*t->id || !*t->name || t->max_uses == 0)
+        return BW_EINVAL;
+    if ((rc = admin_begin(a)) < 0)
+        return rc;
+    sqlite3_stmt *st = a->st[A_ETOKEN_ADD];
+    if (bind_text(st, 1, t->id) || bind_text(st, 2, t->name) ||
+        sqlite3_bind_blob(st, 3, t->secret_hash, STORE_TOKEN_HASH_LEN, SQLITE_STATIC) ||
+        sqlite3_bind_int64(st, 4, t->max_uses) || sqlite3_bind_int64(st, 5, t->expires_ns) ||
+        sqlite3_bind_int64(st, 6, t->created_ns)) {
+        rc = BW_EIO;
+        goto out;
+    }
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        rc = sqlite3_extended_errcode(a->db) == SQLITE_CONSTRAINT_PRIMARYKEY ? BW_EINVAL : BW_EIO;
+        sqlite3_reset(st);
+        goto out;
+    }
+    sqlite3_reset(st);
+    snprintf(detail, sizeof detail, "max uses %u, name %s", t->max_uses, t->name);
+    rc = audit_add(a, actor, "enroll_token.create", t->id, detail, t->created_ns);
+out:
+    return admin_end(a, rc);
+}
+
+int store_enroll_token_revoke(struct store_admin *a, const char *id, int64_t now_ns,
+                              const char *actor)
+{
+    return admin_revoke(a, A_ETOKEN_REVOKE, id, now_ns, actor, "enroll_token.revoke");
+}
+
+static int etoken_emit(sqlite3_stmt *st, void *fn, void *ctx)
+{
+    struct store_enroll_token t;
+    etoken_read(st, &t);
+    return ((store_enroll_token_fn)fn)(&t, ctx);
+}
+
+int store_enroll_token_list(struct store_admin *a, store_enroll_token_fn fn, void *ctx)
+{
+    return admin_list(a, A_ETOKEN_LIST, etoken_emit, (void *)fn, ctx);
+}
+
+int store_enroll_token_redeem(struct store_admin *a, const char *id,
+                              const uint8_t hash[STORE_TOKEN_HASH_LEN], int64_t now_ns,
+                              const char *actor, const char *agent_id, char *why,
+                              size_t whylen)
+{
+    static const uint8_t dummy[STORE_TOKEN_HASH_LEN];
+    struct store_enroll_token t;
+    char detail[256];
+    bool refused = false;
+    int rc, step;
+
+    if (!a || !id || !hash || !agent_id)
+        return BW_EINVAL;
+    if ((rc = admin_begin(a)) < 0)
+        return rc;
+    sqlite3_stmt *st = a->st[A_ETOKEN_GET];
+    if (bind_text(st, 1, id)) {
+        rc = BW_EIO;
+        goto out;
+    }
+    step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        etoken_read(st, &t);
+    sqlite3_reset(st);
+    if (step != SQLITE_ROW && step != SQLITE_DONE) {
+        rc = BW_EIO;
+        goto out;
+    }
+    /* Compared even for an unknown id: the time says nothing of which part
+     * was wrong. */
+    bool same = CRYPTO_memcmp(hash, step == SQLITE_ROW ? t.secret_hash : dummy,
+                              STORE_TOKEN_HASH_LEN) == 0;
+    refused = true;
+    if (step != SQLITE_ROW || !same)
+        snprintf(why, whylen, "enrollment token is not valid");
+    else if (t.revoked_ns)
+        snprintf(why, whylen, "enrollment token was revoked");
+    else if (now_ns >= t.expires_ns)
+        snprintf(why, whylen, "enrollment token has expired");
+    else if (t.uses >= t.max_uses)
+        snprintf(why, whylen, "enrollment token is used up (%u of %u uses)", t.uses, t.max_uses);
+    else
+        refused = false;
+    if (refused) {
+        /* the refusal's audit record is committed; the caller hears no */
+        rc = audit_add(a, actor, "agent.enroll_refused", id, why, now_ns);
+        goto out;
+    }
+    st = a->st[A_ETOKEN_USE];
+    if (bind_text(st, 1, id) || stmt_exec(st) < 0) {
+        rc = BW_EIO;
+        goto out;
+    }
+    snprintf(detail, sizeof detail, "token %s, use %u of %u", id, t.uses + 1, t.max_uses);
+    rc = audit_add(a, actor, "agent.enroll", agent_id, detail, now_ns);
+out:
+    rc = admin_end(a, rc);
+    return rc == 0 && refused ? BW_EAUTH : rc;
+}
+
+int store_agent_revoke(struct store_admin *a, const char *agent_id, int64_t now_ns,
+                       const char *actor)
+{
+    int rc;
+
+    if (!a || !agent_id || !*agent_id)
+        return BW_EINVAL;
+    if ((rc = admin_begin(a)) < 0)
+        return rc;
+    sqlite3_stmt *st = a->st[A_AGENT_REVOKE];
+    if (bind_text(st, 1, agent_id) || sqlite3_bind_int64(st, 2, now_ns) || stmt_exec(st) < 0) {
+        rc = BW_EIO;
+        goto out;
+    }
+    rc = audit_add(a, actor, "agent.revoke", agent_id, NULL, now_ns);
+out:
+    return admin_end(a, rc);
+}
+
+struct revoked_ctx {
+    store_revoked_fn fn;
+    void *ctx;
+    int64_t *cursor;
+};
+
+static int revoked_emit(sqlite3_stmt *st, void *fn, void *ctx)
+{
+    struct revoked_ctx *rc = ctx;
+    (void)fn;
+    *rc->cursor = sqlite3_column_int64(st, 0);
+    return rc->fn(col_text(st, 1), rc->ctx);
+}
+
+int store_agent_revocations(struct store_admin *a, int64_t *cursor, store_revoked_fn fn,
+                            void *ctx)
+{
+    struct revoked_ctx rctx = {fn, ctx, cursor};
+    sqlite3_stmt *st;
+    int rc;
+
+    if (!a || !cursor || !fn)
+        return BW_EINVAL;
+    pthread_mutex_lock(&a->mu);
+    st = a->st[A_REVOKED_SINCE];
+    rc = sqlite3_bind_int64(st, 1, *cursor) ? BW_EIO
+                                             : store_step_rows(st, revoked_emit, NULL, &rctx);
+    pthread_mutex_unlock(&a->mu);
+    return rc;
 }

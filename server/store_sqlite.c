@@ -219,6 +219,22 @@ static const char *const store_migrations[STORE_SCHEMA_VERSION] = {
     "  updated_at INTEGER NOT NULL,"
     "  PRIMARY KEY (dest, stream)) WITHOUT ROWID;"
     "PRAGMA user_version = 6;",
+    /* 6 -> 7: enrollment (server/enroll.c): tokens stored as a SHA-256 of
+     * their secret with a use count and an expiry, and revoked agent ids
+     * (the server reads new ones by rowid). */
+    "CREATE TABLE enroll_tokens ("
+    "  id TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  secret_hash BLOB NOT NULL,"
+    "  max_uses INTEGER NOT NULL,"
+    "  uses INTEGER NOT NULL DEFAULT 0,"
+    "  expires_at INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  revoked_at INTEGER);"
+    "CREATE TABLE agent_revocations ("
+    "  agent_id TEXT NOT NULL UNIQUE,"
+    "  revoked_at INTEGER NOT NULL);"
+    "PRAGMA user_version = 7;",
 };
 
 static const char *const wsql[W_COUNT] = {

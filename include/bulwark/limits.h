@@ -18,6 +18,10 @@
 #define BW_LIMIT_LABEL_VALUE 1024u      /* ... and values */
 #define BW_LIMIT_LABELS 64u             /* entries of Labels.extra, ContainerRef.labels */
 
+/* Enrollment (EnrollRequest, RenewRequest): PEM texts are strings and
+ * keep BW_LIMIT_STRING (a P-256 request is ~450 bytes). */
+#define BW_LIMIT_ENROLL_TOKEN 128u      /* bytes of an enrollment token */
+
 /* Events. */
 #define BW_LIMIT_STRING 4096u           /* any other string field */
 #define BW_LIMIT_CONTAINER_ID 128u

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "bulwark/buf.h"
 
@@ -25,6 +26,12 @@ enum tls_role { TLS_ROLE_SERVER, TLS_ROLE_CLIENT };
 struct tls_ctx *tls_ctx_new(enum tls_role role, const char *ca_file, const char *cert_file,
                             const char *key_file, char *err, size_t errlen);
 void tls_ctx_free(struct tls_ctx *ctx);
+
+/* A server context that presents cert_file/key_file and asks the peer for
+ * no certificate (the enrollment listener: a new agent has none yet). Its
+ * conns have no peer CN. NULL and a reason in err on failure. */
+struct tls_ctx *tls_ctx_new_anon_server(const char *cert_file, const char *key_file, char *err,
+                                        size_t errlen);
 
 /* A client context that trusts ca_file and has no identity of its own: each
  * conn made from it presents the identity given to tls_conn_use_identity()
@@ -84,11 +91,49 @@ size_t tls_conn_output_pending(const struct tls_conn *c);
 void tls_conn_shutdown(struct tls_conn *c);
 /* The peer certificate's subject CN, once established; NULL otherwise. */
 const char *tls_conn_peer_cn(const struct tls_conn *c);
+/* When the verified peer certificate ends, Unix seconds; 0 before the
+ * handshake or when unknown. */
+int64_t tls_conn_peer_not_after(const struct tls_conn *c);
 /* Last error as lower-case text, "" if none. */
 const char *tls_conn_error(const struct tls_conn *c);
 
 /* Reads the subject CN of the first certificate in a PEM file (the agent's
  * default identity). 0, BW_EIO (unreadable) or BW_ENOTFOUND (no CN). */
 int tls_cert_file_cn(const char *path, char *out, size_t outlen);
+
+/* ------------------------------------------- enrollment (tls_cert.c) */
+
+/* Makes a new EC P-256 key and a PKCS#10 request for it (subject CN=cn,
+ * signed by the key), both as PEM into *key_pem and *csr_pem (heap; the
+ * caller frees, cleansing the key). 0 or BW_ETLS with a reason in err. */
+int tls_csr_new(const char *cn, char **key_pem, char **csr_pem, char *err, size_t errlen);
+
+/* A certificate authority held by the server: its certificate and key. */
+struct tls_ca;
+struct tls_ca *tls_ca_load(const char *cert_file, const char *key_file, char *err,
+                           size_t errlen);
+void tls_ca_free(struct tls_ca *ca);
+/* Issues a client certificate for the key of csr_pem (which must be an EC
+ * P-256 key that signed the request): subject CN=cn whatever the request
+ * says, valid from a minute ago for lifetime_s, clientAuth only, a random
+ * 127-bit serial (hex into serial). PEM appended to out. Thread-safe.
+ * 0, or BW_EINVAL with a reason in why (a bad request), BW_ETLS. */
+int tls_ca_issue(struct tls_ca *ca, const char *csr_pem, size_t csr_len, const char *cn,
+                 int64_t lifetime_s, struct buf *out, char *serial, size_t serial_len, char *why,
+                 size_t whylen);
+
+/* Installs a new key and its certificate so that a crash at any point
+ * leaves a matching pair: the key goes to KEY.new (0600), the certificate
+ * over cert_path (0644), then KEY.new over key_path; each write is atomic
+ * and synced. 0 or BW_EIO. */
+int tls_cert_install(const char *cert_path, const char *key_path, const char *cert_pem,
+                     const char *key_pem);
+/* At start: finishes an install a crash interrupted (KEY.new matches the
+ * certificate: 1) or drops its key (0). BW_EIO when the rename fails. */
+int tls_cert_recover(const char *cert_path, const char *key_path);
+
+/* The validity of the first certificate of a PEM file, Unix seconds.
+ * 0, BW_EIO (unreadable) or BW_EINVAL. */
+int tls_cert_file_times(const char *path, int64_t *not_before, int64_t *not_after);
 
 #endif

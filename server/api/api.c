@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "api_internal.h"
+#include "bulwark/secretfile.h"
 #include "bulwark/clock.h"
 #include "bulwark/duration.h"
 #include "bulwark/err.h"
@@ -517,37 +518,6 @@ void api_reader_put(struct api *a, struct store_reader *r)
 
 /* --------------------------------------------------------- rate limits */
 
-/* Takes one request from the bucket of key (per_min a minute, bursts up to
- * burst), or only looks when !take; false and the seconds to wait when it
- * is empty. */
-static bool api_rl_take(struct api *a, const char *key, double per_min, double burst,
-                        bool take, unsigned *retry_s)
-{
-    uint64_t h = bw_hash(key, strlen(key)) | 1;
-    int64_t now = clock_mono_ns();
-    struct api_rl *e = &a->rl[h % API_RL_SLOTS];
-    bool ok;
-
-    pthread_mutex_lock(&a->rl_mu);
-    if (e->hash != h) {
-        /* A collision resets the slot: an attacker gains at most a burst. */
-        e->hash = h;
-        e->tokens = burst;
-        e->last_ns = now;
-    }
-    e->tokens += (double)(now - e->last_ns) / 6e10 * per_min;
-    if (e->tokens > burst)
-        e->tokens = burst;
-    e->last_ns = now;
-    ok = e->tokens >= 1.0;
-    if (take)
-        e->tokens = ok ? e->tokens - 1.0 : e->tokens;
-    else
-        *retry_s = (unsigned)((1.0 - e->tokens) * 60.0 / per_min) + 1;
-    pthread_mutex_unlock(&a->rl_mu);
-    return ok;
-}
-
 static void peer_key(struct MHD_Connection *conn, char *out, size_t n)
 {
     const union MHD_ConnectionInfo *ci =
@@ -705,14 +675,14 @@ static void api_dispatch(struct api *a, struct api_call *c, size_t *route_idx)
         peer_key(c->conn, key, sizeof key);
         /* A peer that failed too often waits before its next token is even
          * checked, so guessing gains nothing from being fast. */
-        if (!api_rl_take(a, key, fails, fails, false, &retry))
+        if (!ratelimit_take(&a->rl, key, fails, fails, false, &retry))
             goto limited;
         auth = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Authorization");
         int trc = auth ? api_token_check(c, auth) : BW_EAUTH;
         if (trc == BW_EAGAIN)
             return;  /* no reader to check it with: 503 is set */
         if (trc < 0) {
-            api_rl_take(a, key, fails, fails, true, &retry);
+            ratelimit_take(&a->rl, key, fails, fails, true, &retry);
             api_problem(c, 401, auth ? "the token is not valid, or was revoked"
                                      : "this route needs 'Authorization: Bearer <token>'");
             if (c->resp)
@@ -725,7 +695,7 @@ static void api_dispatch(struct api *a, struct api_call *c, size_t *route_idx)
             return;
         }
         snprintf(key, sizeof key, "tok:%s", c->actor);
-        if (!api_rl_take(a, key, a->cfg->api_rate_per_min,
+        if (!ratelimit_take(&a->rl, key, a->cfg->api_rate_per_min,
                          a->cfg->api_rate_per_min / 4.0 + 10, true, &retry))
             goto limited;
     }
@@ -826,26 +796,7 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const ch
 
 /* ------------------------------------------------------------ lifecycle */
 
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *text = NULL;
-    long n;
-
-    if (!f)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && n < (1L << 20) &&
-        fseek(f, 0, SEEK_SET) == 0 && (text = malloc((size_t)n + 1))) {
-        if (fread(text, 1, (size_t)n, f) != (size_t)n) {
-            free(text);
-            text = NULL;
-        } else {
-            text[n] = '\0';
-        }
-    }
-    fclose(f);
-    return text;
-}
+#define API_PEM_MAX (1u << 20)  /* the TLS certificate chain and key files */
 
 static void api_free(struct api *a)
 {
@@ -864,7 +815,7 @@ static void api_free(struct api *a)
     free(a->tls_cert_pem);
     pthread_mutex_destroy(&a->pool_mu);
     pthread_cond_destroy(&a->pool_cv);
-    pthread_mutex_destroy(&a->rl_mu);
+    ratelimit_release(&a->rl);
     free(a);
 }
 
@@ -917,7 +868,7 @@ int api_start(struct api **out, struct server *srv)
         return BW_ENOMEM;
     pthread_mutex_init(&a->pool_mu, NULL);
     pthread_cond_init(&a->pool_cv, NULL);
-    pthread_mutex_init(&a->rl_mu, NULL);
+    ratelimit_init(&a->rl);
     a->cfg = cfg;
     a->state = srv->state;
     a->cmdq = srv->cmdq;
@@ -956,8 +907,8 @@ int api_start(struct api **out, struct server *srv)
             rc = BW_ECONFIG;
             goto fail;
         }
-        a->tls_cert_pem = read_file(cfg->tls_cert);
-        a->tls_key_pem = read_file(cfg->tls_key);
+        a->tls_cert_pem = secretfile_slurp(cfg->tls_cert, API_PEM_MAX);
+        a->tls_key_pem = secretfile_slurp(cfg->tls_key, API_PEM_MAX);
         if (!a->tls_cert_pem || !a->tls_key_pem) {
             log_msg(LOG_ERROR, "api", "cannot read '%s' or '%s' for HTTPS", cfg->tls_cert,
                     cfg->tls_key);

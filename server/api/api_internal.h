@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "bulwark/api.h"
+#include "bulwark/ratelimit.h"
 #include "bulwark/buf.h"
 #include "bulwark/server.h"
 #include "bulwark/store.h"
@@ -36,24 +37,13 @@
 /* Memory per API connection (request line, headers, buffers): a request
  * whose head passes it is refused by libmicrohttpd itself (414/431). */
 #define API_CONN_MEMORY (256u * 1024)
-#define API_RL_SLOTS 1024u      /* rate-limit buckets (tokens and failing peers) */
 
-enum api_role { ROLE_NONE = 0, ROLE_VIEWER, ROLE_ANALYST, ROLE_ADMIN };
-
-const char *api_role_name(enum api_role r);
-enum api_role api_role_from_name(const char *s);  /* ROLE_NONE if unknown */
 
 /* The status codes counted per route in /metrics; anything else is "other". */
 #define API_CODES 16
 extern const unsigned api_codes[API_CODES - 1];
 
 struct api_route;
-
-struct api_rl {
-    uint64_t hash;  /* 0 = free */
-    double tokens;
-    int64_t last_ns;
-};
 
 struct api {
     struct MHD_Daemon *d;
@@ -72,9 +62,7 @@ struct api {
     size_t npool, nopen, maxopen;
     unsigned exports;            /* export streams open now (pool_mu) */
     struct store_admin *admin;
-    /* rate limits */
-    pthread_mutex_t rl_mu;
-    struct api_rl rl[API_RL_SLOTS];
+    struct ratelimit rl;         /* tokens and failing peers */
     /* metrics */
     _Atomic uint64_t (*req)[API_CODES];  /* [route][code index] */
     size_t nroutes;
@@ -186,10 +174,6 @@ int enc_ocsf_severity(int32_t sev);
 /* -------------------------------------------------------------- tokens */
 
 #define API_TOKEN_PREFIX "bwk_"
-#define API_TOKEN_MAX 96
-/* A new token: its text (shown once) and the row to store. */
-int api_token_new(const char *name, enum api_role role, char *text, size_t n,
-                  struct store_token *row);
 /* Checks "Bearer <token>" against the store in constant time per token;
  * sets c->role and c->actor. BW_EAUTH when it is not a live token. */
 int api_token_check(struct api_call *c, const char *authorization);

@@ -40,6 +40,7 @@
 #include <openssl/x509v3.h>
 
 #include "api_internal.h"
+#include "bulwark/secretfile.h"
 #include "bulwark/clock.h"
 #include "bulwark/err.h"
 #include "bulwark/forward.h"
@@ -637,31 +638,6 @@ static int S_parse_hostport(struct fwd_dest *d, const char *hp)
     return 0;
 }
 
-/* The secret: the file's first line, without its line end. */
-static int S_read_secret(const char *path, char **out)
-{
-    char buf[FWD_SECRET_MAX + 2];
-    size_t n;
-    FILE *fp = fopen(path, "re");
-
-    if (!fp)
-        return BW_ECONFIG;
-    n = fread(buf, 1, sizeof buf - 1, fp);
-    fclose(fp);
-    buf[n] = 0;
-    buf[strcspn(buf, "\r\n")] = 0;
-    n = strlen(buf);
-    if (n == 0 || n > FWD_SECRET_MAX || strpbrk(buf, "\t ") == buf)
-        return BW_ECONFIG;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)buf[i] < 0x20)
-            return BW_ECONFIG;
-    if (!(*out = strdup(buf)))
-        return BW_ENOMEM;
-    OPENSSL_cleanse(buf, sizeof buf);
-    return 0;
-}
-
 static int S_dest(struct forwarder *f, enum fwd_kind kind, const char *where, const char *ca,
                   const char *secret_file, const char *format)
 {
@@ -686,7 +662,8 @@ static int S_dest(struct forwarder *f, enum fwd_kind kind, const char *where, co
                 kind == FWD_SYSLOG ? "host:port" : "https://host[:port][/path] without user@");
         return rc;
     }
-    if (secret_file && *secret_file && (rc = S_read_secret(secret_file, &d->secret)) < 0) {
+    if (secret_file && *secret_file &&
+        (rc = secretfile_read(secret_file, FWD_SECRET_MAX, &d->secret)) < 0) {
         log_msg(LOG_ERROR, "forward", "%s: cannot read a secret from '%s'", d->name,
                 secret_file);
         return rc;

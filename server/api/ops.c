@@ -95,6 +95,13 @@ void api_metrics(struct api_call *c)
                    "bulwark_connections_refused_total{reason=\"protocol\"} %llu\n",
                (unsigned long long)k.refused_limit, (unsigned long long)k.handshake_failed,
                (unsigned long long)k.auth_refused, (unsigned long long)k.protocol_errors);
+    buf_printf(&b, "# HELP bulwark_certificates_total Agent certificates, by outcome.\n"
+                   "# TYPE bulwark_certificates_total counter\n"
+                   "bulwark_certificates_total{outcome=\"enrolled\"} %llu\n"
+                   "bulwark_certificates_total{outcome=\"renewed\"} %llu\n"
+                   "bulwark_certificates_total{outcome=\"refused\"} %llu\n",
+               (unsigned long long)k.enrolled, (unsigned long long)k.renewed,
+               (unsigned long long)k.enroll_refused);
     family(&b, "bulwark_batches_received_total", "counter", "Event batches received.",
            (double)k.batches);
     family(&b, "bulwark_events_received_total", "counter", "Events received from agents.",

@@ -109,6 +109,7 @@ doc = {
                  "spool_depth": {"type": "integer"}, "spool_dropped": {"type": "integer"},
                  "events_total": {"type": "integer"}, "source_errors": {"type": "integer"},
                  "spool_quarantined": {"type": "integer"},
+                 "cert_not_after": {"type": "string", "format": "date-time", "description": "When the agent's certificate ends (agents renew at two thirds of its life)."},
                  "events_by_kind": {"type": "object", "additionalProperties": {"type": "integer"}}}},
      "Agent": {"type": "object", "required": ["agent_id","hostname","connected"],
                "properties": {"agent_id": {"type": "string"}, "hostname": {"type": "string"}, "version": {"type": "string"},

@@ -1467,6 +1467,77 @@ static void test_forward_cursors(void **state)
     store_admin_close(a);
 }
 
+/* Enrollment tokens: redeemed while live, their uses counted, refused when
+ * unknown, wrong, revoked, expired or used up (each refusal audited); agent
+ * revocations read incrementally by rowid. */
+static int on_revoked(const char *agent_id, void *ctx)
+{
+    char *seen = ctx;
+    strcat(seen, agent_id);
+    strcat(seen, ";");
+    return 0;
+}
+
+static int count_audit(const struct store_audit_row *row, void *ctx)
+{
+    if (strncmp(row->action, "agent.enroll", 12) == 0)
+        ++*(int *)ctx;
+    return 0;
+}
+
+static void test_enroll_tokens(void **state)
+{
+    struct fx *f = *state;
+    struct store_admin *a = NULL;
+    struct store_enroll_token t = {.max_uses = 2, .created_ns = 100, .expires_ns = 1000};
+    uint8_t wrong[STORE_TOKEN_HASH_LEN];
+    char err[256] = "", why[256] = "", seen[256] = "";
+    int64_t cursor = 0;
+    int audited = 0;
+
+    assert_int_equal(store_admin_open(&a, f->path, err, sizeof err), 0);
+    snprintf(t.id, sizeof t.id, "00112233aabbccdd");
+    snprintf(t.name, sizeof t.name, "fleet");
+    memset(t.secret_hash, 7, sizeof t.secret_hash);
+    memset(wrong, 8, sizeof wrong);
+    assert_int_equal(store_enroll_token_add(a, &t, "test"), 0);
+    assert_int_equal(store_enroll_token_add(a, &t, "test"), BW_EINVAL);  /* duplicate id */
+
+    assert_int_equal(store_enroll_token_redeem(a, t.id, wrong, 200, "peer x", "a-1", why,
+                                               sizeof why), BW_EAUTH);
+    assert_string_equal(why, "enrollment token is not valid");
+    assert_int_equal(store_enroll_token_redeem(a, "ffffffffffffffff", t.secret_hash, 200,
+                                               "peer x", "a-1", why, sizeof why), BW_EAUTH);
+    assert_int_equal(store_enroll_token_redeem(a, t.id, t.secret_hash, 200, "peer x", "a-1", why,
+                                               sizeof why), 0);
+    assert_int_equal(store_enroll_token_redeem(a, t.id, t.secret_hash, 1000, "peer x", "a-2",
+                                               why, sizeof why), BW_EAUTH);
+    assert_string_equal(why, "enrollment token has expired");
+    assert_int_equal(store_enroll_token_redeem(a, t.id, t.secret_hash, 300, "peer x", "a-2", why,
+                                               sizeof why), 0);
+    assert_int_equal(store_enroll_token_redeem(a, t.id, t.secret_hash, 400, "peer x", "a-3", why,
+                                               sizeof why), BW_EAUTH);
+    assert_string_equal(why, "enrollment token is used up (2 of 2 uses)");
+    assert_int_equal(store_enroll_token_revoke(a, t.id, 500, "test"), 0);
+    assert_int_equal(store_enroll_token_revoke(a, "nope", 500, "test"), BW_ENOTFOUND);
+    assert_int_equal(store_enroll_token_redeem(a, t.id, t.secret_hash, 600, "peer x", "a-3", why,
+                                               sizeof why), BW_EAUTH);
+    assert_string_equal(why, "enrollment token was revoked");
+    assert_int_equal(store_audit_list(a, 0, 100, count_audit, &audited), 0);
+    assert_int_equal(audited, 7);  /* 2 enrollments, 5 refusals */
+
+    assert_int_equal(store_agent_revoke(a, "a-1", 700, "test"), 0);
+    assert_int_equal(store_agent_revoke(a, "a-2", 700, "test"), 0);
+    assert_int_equal(store_agent_revocations(a, &cursor, on_revoked, seen), 0);
+    assert_string_equal(seen, "a-1;a-2;");
+    assert_int_equal(store_agent_revoke(a, "a-1", 800, "test"), 0);  /* again: no new row */
+    assert_int_equal(store_agent_revoke(a, "a-3", 800, "test"), 0);
+    seen[0] = '\0';
+    assert_int_equal(store_agent_revocations(a, &cursor, on_revoked, seen), 0);
+    assert_string_equal(seen, "a-3;");
+    store_admin_close(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1487,6 +1558,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rollups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_bounded_under_readers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forward_cursors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_enroll_tokens, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -806,6 +806,161 @@ static void test_identity_in_memory(void **state)
     tls_ctx_free(cctx);
 }
 
+/* ---- enrollment: key + request, the CA, the anonymous listener ------------ */
+
+static void test_enroll_issue(void **state)
+{
+    struct fix *f = *state;
+    char cacrt[PATH_MAX], cakey[PATH_MAX], srv[PATH_MAX], srvkey[PATH_MAX], err[256],
+        serial[64], why[256];
+    char *key = NULL, *csr = NULL;
+    struct tls_ca *ca;
+    struct tls_identity *id;
+    struct tls_ctx *cctx, *anon;
+    struct tls_conn *sv, *cl;
+    struct buf cert;
+    struct pair p;
+    int crc, src;
+
+    join(cacrt, f->a, "ca.pem");
+    join(cakey, f->a, "ca.key");
+    join(srv, f->a, "server.pem");
+    join(srvkey, f->a, "server.key");
+    ca = tls_ca_load(cacrt, cakey, err, sizeof err);
+    assert_non_null(ca);
+    assert_null(tls_ca_load(srv, srvkey, err, sizeof err));
+    assert_non_null(strstr(err, "is not a ca certificate"));
+    assert_null(tls_ca_load(cacrt, srvkey, err, sizeof err));
+    assert_non_null(strstr(err, "does not match"));
+
+    /* The request's subject is ignored: the CN is the one the CA is given. */
+    assert_int_equal(tls_csr_new("whatever", &key, &csr, err, sizeof err), 0);
+    assert_non_null(strstr(key, "-----BEGIN PRIVATE KEY-----"));
+    assert_non_null(strstr(csr, "-----BEGIN CERTIFICATE REQUEST-----"));
+    buf_init(&cert, 16384);
+    assert_int_equal(tls_ca_issue(ca, csr, strlen(csr), "web-1-0badf00d", 3600, &cert, serial,
+                                  sizeof serial, why, sizeof why), 0);
+    assert_true(strlen(serial) >= 16);
+    buf_append(&cert, "", 1);
+    id = tls_identity_from_pem((const char *)buf_head(&cert), buf_size(&cert) - 1, key,
+                               strlen(key), err, sizeof err);
+    assert_non_null(id);  /* the certificate is for the request's key */
+    join(cacrt, f->a, "ca.pem");
+    cctx = tls_ctx_new_multi(cacrt, err, sizeof err);
+    assert_non_null(cctx);
+    multi_open(&p, f, cctx, id);
+    assert_int_equal(p.src, 1);
+    assert_string_equal(tls_conn_peer_cn(p.sv), "web-1-0badf00d");
+    multi_close(&p);
+
+    /* Bad requests: not PEM, a signature that does not verify. */
+    buf_reset(&cert);
+    assert_int_equal(tls_ca_issue(ca, "junk", 4, "x", 60, &cert, serial, sizeof serial, why,
+                                  sizeof why), BW_EINVAL);
+    assert_string_equal(why, "certificate request is not pem pkcs#10");
+    char *sig = strstr(csr, "-----END") - 8;  /* inside the signature's base64 */
+    *sig = *sig == 'A' ? 'B' : 'A';
+    assert_int_equal(tls_ca_issue(ca, csr, strlen(csr), "x", 60, &cert, serial, sizeof serial,
+                                  why, sizeof why), BW_EINVAL);
+    assert_int_equal(buf_size(&cert), 0);
+
+    /* The enrollment listener's context asks for no client certificate. */
+    anon = tls_ctx_new_anon_server(srv, srvkey, err, sizeof err);
+    assert_non_null(anon);
+    sv = tls_conn_new(anon, NULL);
+    cl = tls_conn_new(cctx, "localhost");
+    handshake(cl, sv, &crc, &src);
+    assert_int_equal(crc, 1);
+    assert_int_equal(src, 1);
+    assert_null(tls_conn_peer_cn(sv));
+    tls_conn_free(cl);
+    tls_conn_free(sv);
+    tls_ctx_free(anon);
+
+    tls_identity_free(id);
+    tls_ctx_free(cctx);
+    buf_release(&cert);
+    tls_ca_free(ca);
+    free(key);
+    free(csr);
+}
+
+/* Writes s to path (a test's stand-in for a crash half-way). */
+static void put(const char *path, const char *s)
+{
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    assert_int_equal(fputs(s, fp) >= 0, 1);
+    fclose(fp);
+}
+
+/* A key and a certificate for it, issued by CA a. */
+static void issue_pair(const struct fix *f, char **key, char **cert)
+{
+    char cacrt[PATH_MAX], cakey[PATH_MAX], err[256], serial[64], why[256], *csr = NULL;
+    struct tls_ca *ca;
+    struct buf b;
+
+    join(cacrt, f->a, "ca.pem");
+    join(cakey, f->a, "ca.key");
+    ca = tls_ca_load(cacrt, cakey, err, sizeof err);
+    assert_non_null(ca);
+    assert_int_equal(tls_csr_new("x", key, &csr, err, sizeof err), 0);
+    buf_init(&b, 16384);
+    assert_int_equal(tls_ca_issue(ca, csr, strlen(csr), "pair", 3600, &b, serial, sizeof serial,
+                                  why, sizeof why), 0);
+    buf_append(&b, "", 1);
+    *cert = strdup((const char *)buf_head(&b));
+    buf_release(&b);
+    tls_ca_free(ca);
+    free(csr);
+}
+
+/* Key and certificate installed so that a crash never leaves a mismatch. */
+static void test_cert_install_recover(void **state)
+{
+    struct fix *f = *state;
+    char dir[PATH_MAX], crt[PATH_MAX], key[PATH_MAX], pend[PATH_MAX];
+    char *k1, *c1, *k2, *c2, *got;
+
+    join(dir, f->root, "install");
+    assert_int_equal(mkdir(dir, 0700), 0);
+    join(crt, dir, "agent.pem");
+    join(key, dir, "agent.key");
+    join(pend, dir, "agent.key.new");
+    issue_pair(f, &k1, &c1);
+    issue_pair(f, &k2, &c2);
+
+    assert_int_equal(tls_cert_install(crt, key, c1, k1), 0);
+    assert_int_equal(mode_of(key), 0600);
+    assert_int_equal(mode_of(pend), -1);
+    got = slurp(key);
+    assert_string_equal(got, k1);
+    free(got);
+    assert_int_equal(tls_cert_recover(crt, key), 0);  /* nothing pending */
+
+    /* A crash after the certificate, before the key's rename: finished. */
+    put(pend, k2);
+    put(crt, c2);
+    assert_int_equal(tls_cert_recover(crt, key), 1);
+    got = slurp(key);
+    assert_string_equal(got, k2);
+    free(got);
+    assert_int_equal(mode_of(pend), -1);
+
+    /* A crash before the certificate: the new key is dropped, the pair stands. */
+    put(pend, k1);
+    assert_int_equal(tls_cert_recover(crt, key), 0);
+    assert_int_equal(mode_of(pend), -1);
+    got = slurp(key);
+    assert_string_equal(got, k2);
+    free(got);
+    free(k1);
+    free(c1);
+    free(k2);
+    free(c2);
+}
+
 static void test_identity_errors(void **state)
 {
     struct fix *f = *state;
@@ -964,6 +1119,8 @@ int main(void)
         cmocka_unit_test(test_ctx_errors),
         cmocka_unit_test(test_identity_in_memory),
         cmocka_unit_test(test_identity_errors),
+        cmocka_unit_test(test_enroll_issue),
+        cmocka_unit_test(test_cert_install_recover),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -33,6 +33,9 @@ struct agent_config {
     char *tls_cert;
     char *tls_key;
     char *agent_id;
+    char *enroll_token_file;
+    char *enroll_server;
+    double renew_at;
     char *hostname;
     char *spool;
     uint64_t spool_max_events;
@@ -77,6 +80,11 @@ extern const struct config_field agent_config_table[];
 extern const size_t agent_config_table_len;
 /* Checks the filled config as a whole; a reason in err. */
 int agent_config_check(const struct agent_config *c, char *err, size_t errlen);
+/* At start (agent/enroll.c): with enroll_token_file set and no tls_cert
+ * yet, makes tls_key, enrolls with enroll_server (verified as server_name
+ * against tls_ca) and writes tls_cert. 0 when there is nothing to do or it
+ * is done; < 0 (logged) when it failed. */
+int agent_enroll(const struct agent_config *cfg, const char *hostname, const char *server_name);
 
 /* Runs the agent until SIGTERM/SIGINT (or, with exit_when_drained / once,
  * until its work is done). Returns the process exit code. */

@@ -27,6 +27,12 @@ struct shipper_options {
     uint32_t max_frame;
     uint32_t reconnect_min_ms;
     uint32_t reconnect_max_ms;
+    /* Renewal: once renew_at (0..1; 0 = never) of the life of the
+     * certificate in tls_cert has passed, a new key and a RenewRequest go
+     * over the stream; the answer is written to tls_key and tls_cert and
+     * the stream reconnects with them. */
+    const char *tls_ca, *tls_cert, *tls_key;
+    double renew_at;
     /* Fills the heartbeat's health beyond the spool figures (may be NULL). */
     void (*health)(void *ctx, Bulwark__V1__AgentHealth *h);
     void *health_ctx;
@@ -38,7 +44,8 @@ struct shipper_stats {
     double ack_p50_ms, ack_p99_ms;  /* batch send -> ack, over a sample */
 };
 
-/* tls is borrowed (must outlive the shipper); spool too. on_ack runs after
+/* tls is borrowed (must outlive the shipper; a renewal makes the shipper
+ * its own); spool too. on_ack runs after
  * each Ack trimmed the spool. */
 int shipper_new(struct shipper **out, uv_loop_t *loop, const struct shipper_options *opt,
                 struct tls_ctx *tls, struct spool *spool, void (*on_ack)(void *ctx), void *ctx);

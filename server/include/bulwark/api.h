@@ -10,8 +10,24 @@
 #ifndef BULWARK_API_H
 #define BULWARK_API_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 struct api;
 struct server;
+struct store_token;
+
+/* The roles of API tokens (docs/api.md, "Authentication"). */
+enum api_role { ROLE_NONE = 0, ROLE_VIEWER, ROLE_ANALYST, ROLE_ADMIN };
+
+const char *api_role_name(enum api_role r);
+enum api_role api_role_from_name(const char *s);  /* ROLE_NONE if unknown */
+
+#define API_TOKEN_MAX 96
+/* A new API token (for `bulwarkd token create`): its text, shown once, and
+ * the row to store (only a hash of the secret). */
+int api_token_new(const char *name, enum api_role role, char *text, size_t n,
+                  struct store_token *row);
 
 /* Loop thread, at start: serves cfg->api_listen (NULL *out and 0 when it
  * is empty: the API is off). Logs "api: listening HOST:PORT". */
@@ -20,7 +36,18 @@ int api_start(struct api **out, struct server *srv);
  * closed first, so none is waiting on the loop). api_stop(NULL) is a no-op. */
 void api_stop(struct api *a);
 
-/* `bulwarkd token create|list|revoke ...`; returns the exit code. */
-int api_token_cli(int argc, char **argv);
+/* Secret tokens (API and enrollment tokens share the format): PREFIX, a
+ * 16-hex-digit public id, "_", 43 base64url characters of secret (256
+ * random bits). Only the id and SHA-256 of the secret are ever stored. */
+#define API_SECRET_ID_HEX 16
+#define API_SECRET_HASH_LEN 32
+/* A new token: its text into text (n bytes), its id and its secret's hash.
+ * BW_EINVAL when text is too small, BW_EIO when no randomness. */
+int api_secret_new(const char *prefix, char id[API_SECRET_ID_HEX + 1],
+                   uint8_t hash[API_SECRET_HASH_LEN], char *text, size_t n);
+/* Splits a token's text into its id and its secret's hash. BW_EAUTH when
+ * it is not of the format (the format is public: this says nothing). */
+int api_secret_parse(const char *text, const char *prefix, char id[API_SECRET_ID_HEX + 1],
+                     uint8_t hash[API_SECRET_HASH_LEN]);
 
 #endif

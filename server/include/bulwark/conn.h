@@ -8,8 +8,10 @@
 #include "bulwark/server.h"
 
 /* Takes an accepted, initialised TCP handle's owner: call conn_new() then
- * uv_accept() into conn_tcp(). Returns NULL on ENOMEM. */
-struct conn *conn_new(struct server *srv);
+ * uv_accept() into conn_tcp(). enroll: from the enrollment listener (no
+ * client certificate; one EnrollRequest, answered, then closed). Returns
+ * NULL on ENOMEM. */
+struct conn *conn_new(struct server *srv, bool enroll);
 uv_tcp_t *conn_tcp(struct conn *c);
 /* Starts reading (after uv_accept succeeded). */
 int conn_start(struct conn *c);
@@ -23,5 +25,7 @@ void conn_drain_all(struct server *srv);
 /* Closes every connection (after the drain committed and acked) and frees
  * the host-name bindings. */
 void conn_close_all(struct server *srv);
+/* Closes every stream of agent_id, telling it it is revoked. */
+void conn_revoke_agent(struct server *srv, const char *agent_id);
 
 #endif

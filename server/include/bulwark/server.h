@@ -49,6 +49,13 @@ struct server_config {
     uint32_t api_body_max;
     char *api_cors_origin;
     char *web_root;
+    /* enrollment and certificates (server/enroll.c) */
+    char *enroll_listen;
+    char *enroll_ca_cert;
+    char *enroll_ca_key;
+    char *cert_lifetime;           /* a duration; server_cert_lifetime_s() */
+    uint32_t enroll_failures_per_min;
+    uint32_t revocation_poll_ms;
     /* forwarding to SIEMs (server/api/forward.c) */
     char *forward_syslog;          /* host:port of an RFC 5425 (syslog over TLS) receiver */
     char *forward_syslog_ca;
@@ -69,6 +76,8 @@ extern const struct config_field server_config_table[];
 extern const size_t server_config_table_len;
 /* Checks the filled config as a whole; reason in err. */
 int server_config_check(const struct server_config *c, char *err, size_t errlen);
+/* cert_lifetime in seconds, or BW_EINVAL when it is not 10s..825d. */
+int64_t server_cert_lifetime_s(const struct server_config *c);
 
 struct conn;
 struct hostbind;
@@ -80,6 +89,7 @@ struct cmdq;
 struct api;
 struct forwarder;
 struct reload_waiter;
+struct enroll;
 
 struct server_stats {
     uint64_t accepted, refused_limit, handshake_failed, auth_refused, protocol_errors;
@@ -88,6 +98,7 @@ struct server_stats {
     uint64_t output_stalled;   /* ... and it never read it: closed */
     uint64_t prehello_waits;   /* a pre-Hello stream waited for the pre-Hello budget */
     uint64_t hostname_conflicts;  /* a Hello claimed a host name another agent holds */
+    uint64_t enrolled, enroll_refused, renewed;  /* certificates issued / refused (enroll.c) */
 };
 
 struct server {
@@ -102,6 +113,10 @@ struct server {
     struct cmdq *cmdq;         /* how other threads ask the loop to act */
     struct api *api;           /* the REST API's daemon; NULL when off */
     struct forwarder *fwd;     /* push to SIEMs; NULL when no destination */
+    struct enroll *enroll;     /* enrollment, renewal, revocations */
+    struct tls_ctx *enroll_tls;  /* the enrollment listener's: no client certificate */
+    uv_tcp_t enroll_listener;
+    bool enroll_listening;
     int64_t started_ns;
     bool ready;                /* listening and not draining */
     bool cmdq_closed;

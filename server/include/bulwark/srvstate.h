@@ -33,6 +33,8 @@ struct srvstate_counters {
     uint64_t commit_lat_buckets[SRVSTATE_LAT_BUCKETS + 1];  /* not cumulative */
     /* agents' own reports (sums over connected agents' last heartbeat) */
     uint64_t agent_spool_dropped, agent_spool_depth, agent_spool_quarantined;
+    /* enrollment */
+    uint64_t enrolled, enroll_refused, renewed;
     int64_t started_ns, published_ns;
     bool ready;      /* listening, store open, not draining */
     bool draining;
@@ -42,6 +44,7 @@ struct srvstate_counters {
 struct srvstate_health {
     int64_t at_ns;  /* 0: no heartbeat yet on this stream */
     uint64_t spool_depth, spool_dropped, events_total, source_errors, spool_quarantined;
+    int64_t cert_not_after_s;  /* the agent certificate's end; 0 = not reported */
     char by_kind_json[512];  /* {"exec":12,...}, truncated entries dropped */
 };
 

@@ -464,6 +464,42 @@ typedef int (*store_audit_fn)(const struct store_audit_row *row, void *ctx);
 int store_audit_list(struct store_admin *a, int64_t before_id, uint32_t limit,
                      store_audit_fn fn, void *ctx);
 
+/* Enrollment tokens (server/enroll.c): like API tokens, only a SHA-256 of
+ * the secret is kept; a token admits max_uses enrollments until expires. */
+struct store_enroll_token {
+    char id[33];
+    char name[129];
+    uint8_t secret_hash[STORE_TOKEN_HASH_LEN];
+    uint32_t max_uses, uses;
+    int64_t created_ns, expires_ns;
+    int64_t revoked_ns;  /* 0 = live */
+};
+/* BW_EINVAL for a duplicate id or empty fields. */
+int store_enroll_token_add(struct store_admin *a, const struct store_enroll_token *t,
+                           const char *actor);
+/* BW_ENOTFOUND for an unknown id; revoking twice keeps the first time. */
+int store_enroll_token_revoke(struct store_admin *a, const char *id, int64_t now_ns,
+                              const char *actor);
+typedef int (*store_enroll_token_fn)(const struct store_enroll_token *t, void *ctx);
+int store_enroll_token_list(struct store_admin *a, store_enroll_token_fn fn, void *ctx);
+/* Redeems one use of token id whose secret hashes to hash (compared in
+ * constant time, also when the id is unknown) for a new agent_id, in one
+ * transaction with its audit record (actor: who asked, e.g. "peer
+ * 10.0.0.5"). 0 when admitted; BW_EAUTH with the reason in why (unknown,
+ * wrong secret, revoked, expired, used up), audited too; BW_EIO. */
+int store_enroll_token_redeem(struct store_admin *a, const char *id,
+                              const uint8_t hash[STORE_TOKEN_HASH_LEN], int64_t now_ns,
+                              const char *actor, const char *agent_id, char *why,
+                              size_t whylen);
+/* Revokes an agent id for good (audited); revoking twice keeps the first. */
+int store_agent_revoke(struct store_admin *a, const char *agent_id, int64_t now_ns,
+                       const char *actor);
+/* Calls fn for each agent id revoked after row *cursor (0 = all), oldest
+ * first, and moves *cursor past them. */
+typedef int (*store_revoked_fn)(const char *agent_id, void *ctx);
+int store_agent_revocations(struct store_admin *a, int64_t *cursor, store_revoked_fn fn,
+                            void *ctx);
+
 /* A forwarding destination's durable cursor for one stream ("alerts",
  * "events"): the last record id it has taken delivery of. get: 0 when the
  * destination has none yet. put: one short transaction; the cursor never
