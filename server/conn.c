@@ -642,7 +642,7 @@ static void conn_on_hello(struct conn *c, Bulwark__V1__Frame *f, struct arena *a
         }
         it->alerts = alert_rec_server("Duplicate agent identity",
                                       BULWARK__V1__SEVERITY__SEVERITY_CRITICAL, text,
-                                      h->agent_id, host, clock_wall_ns());
+                                      h->agent_id, host, "[\"identity\"]", clock_wall_ns());
     }
     c->agent_id = strdup(h->agent_id);
     c->hostname = strdup(host);

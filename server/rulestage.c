@@ -275,7 +275,8 @@ static char *dup_or_null(const char *s)
 }
 
 struct alert_rec *alert_rec_server(const char *rule, int32_t priority, const char *output,
-                                   const char *agent_id, const char *hostname, int64_t time_ns)
+                                   const char *agent_id, const char *hostname,
+                                   const char *tags_json, int64_t time_ns)
 {
     struct alert_rec *r = calloc(1, sizeof *r);
 
@@ -285,13 +286,14 @@ struct alert_rec *alert_rec_server(const char *rule, int32_t priority, const cha
     r->a.priority = priority;
     r->a.output = dup_or_null(output);
     r->a.source = dup_or_null("server");
-    r->a.group_key = dup_or_null(agent_id);  /* repeats merge per agent */
+    r->a.group_key = dup_or_null(agent_id ? agent_id : "server");  /* repeats merge per agent */
     r->a.agent_id = dup_or_null(agent_id);
     r->a.hostname = dup_or_null(hostname);
-    r->a.tags_json = dup_or_null("[\"identity\"]");
+    r->a.tags_json = dup_or_null(tags_json);
     r->a.time_ns = time_ns;
-    if (!r->a.rule || !r->a.output || !r->a.source || !r->a.group_key || !r->a.agent_id ||
-        !r->a.hostname || !r->a.tags_json) {
+    if (!r->a.rule || !r->a.output || !r->a.source || !r->a.group_key ||
+        (agent_id && !r->a.agent_id) || (hostname && !r->a.hostname) ||
+        (tags_json && !r->a.tags_json)) {
         alert_rec_free_list(r);
         return NULL;
     }

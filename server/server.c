@@ -145,6 +145,7 @@ static void server_finish(struct server *srv)
         return;
     srv->finished = true;
     srv->ready = false;
+    integrity_cancel(srv->integrity_check);  /* its callback still comes, soon */
     server_publish(srv);
     server_close_cmdq(srv);  /* API requests waiting on the loop: refused */
     server_reload_abandon(srv);
@@ -376,6 +377,7 @@ void server_publish(struct server *srv)
     memcpy(c.commit_lat_buckets, ws.commit_lat_buckets, sizeof c.commit_lat_buckets);
     c.started_ns = srv->started_ns;
     c.published_ns = clock_wall_ns();
+    c.integrity = srv->integrity;
     c.ready = srv->ready;
     c.draining = srv->draining;
     srvstate_publish(srv->state, &c);
@@ -483,6 +485,46 @@ void server_agent_health(struct server *srv, const char *agent_id,
 
 /* ------------------------------------------------------------- the run */
 
+static void on_integrity_alert_stored(struct writer_item *it, void *owner)
+{
+    (void)owner;
+    if (it->rc < 0)
+        log_msg(LOG_ERROR, "integrity", "alert not stored: %s", bw_strerror(it->rc));
+    writer_item_free(it);
+}
+
+/* The start's database check finished: publish it; damage is also an alert
+ * (source "server"), as the log line alone is easily missed. */
+static void on_integrity_done(const struct integrity_result *res, void *ctx)
+{
+    struct server *srv = ctx;
+    struct writer_item *it;
+    char text[512];
+
+    srv->integrity_check = NULL;
+    srv->integrity = *res;
+    server_publish(srv);
+    if (res->state != INTEGRITY_CORRUPT || srv->finished)
+        return;
+    snprintf(text, sizeof text,
+             "the database file %s failed its integrity check: %llu problem(s), the first: %s",
+             srv->cfg->db, (unsigned long long)res->problems, res->first);
+    /* One item over the queue's cap is harmless, and this one must not wait. */
+    if (!(it = calloc(1, sizeof *it)) ||
+        !(it->alerts = alert_rec_server("Store integrity check failed",
+                                        BULWARK__V1__SEVERITY__SEVERITY_CRITICAL, text, NULL,
+                                        NULL, "[\"integrity\",\"store\"]", res->done_ns))) {
+        free(it);
+        log_msg(LOG_ERROR, "integrity", "alert not raised: out of memory");
+        return;
+    }
+    it->type = WRITER_ALERTS;
+    it->recv_ns = res->done_ns;
+    it->done = on_integrity_alert_stored;
+    it->owner = srv;
+    writer_submit(srv->writer, it);
+}
+
 int server_run(const struct server_config *cfg)
 {
     struct server *srv = NULL;
@@ -566,6 +608,11 @@ int server_run(const struct server_config *cfg)
         goto out_loop;
     }
     srv->ready = true;
+    /* Ingest does not wait for it: the check reads on a pool thread. */
+    if (integrity_start(&srv->integrity_check, &loop, cfg->db, on_integrity_done, srv) < 0) {
+        srv->integrity.state = INTEGRITY_FAILED;
+        log_msg(LOG_ERROR, "integrity", "check not started: out of memory");
+    }
     server_publish(srv);
     uv_run(&loop, UV_RUN_DEFAULT);
     writer_free(srv->writer);

@@ -11,6 +11,7 @@
 #include "bulwark/buf.h"
 
 #include "bulwark/config.h"
+#include "bulwark/integrity.h"
 
 struct server_config {
     char *listen;
@@ -116,6 +117,8 @@ struct server {
     size_t prehello_bytes;     /* buffers held by streams before their Hello */
     struct conn *prehello_wait;  /* pre-Hello streams waiting for that budget */
     struct hostbind *hostbind; /* host name -> agent id (created at the first Hello) */
+    struct integrity *integrity_check;     /* the start's check while it runs */
+    struct integrity_result integrity;     /* its outcome (state checking until then) */
     bool draining;             /* SIGTERM: no new input, finish and exit */
     bool finished;             /* server_finish ran: handles are closing */
     bool listening;

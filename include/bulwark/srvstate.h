@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bulwark/integrity.h"
+
 /* Upper bounds of the commit latency histogram, in microseconds; one more
  * bucket counts everything above the last (+Inf). */
 #define SRVSTATE_LAT_BUCKETS 12
@@ -34,6 +36,7 @@ struct srvstate_counters {
     /* agents' own reports (sums over connected agents' last heartbeat) */
     uint64_t agent_spool_dropped, agent_spool_depth, agent_spool_quarantined;
     int64_t started_ns, published_ns;
+    struct integrity_result integrity;  /* the database check at start */
     bool ready;      /* listening, store open, not draining */
     bool draining;
 };

@@ -18,6 +18,7 @@
 #ifndef BULWARK_STORE_H
 #define BULWARK_STORE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -210,6 +211,15 @@ struct store_row {
 
 /* Return non-zero from the callback to stop early (that value is returned). */
 typedef int (*store_row_fn)(const struct store_row *row, void *ctx);
+
+/* Checks the database file's structure (PRAGMA quick_check: every page of
+ * every table and index is read) on a read-only connection of its own, so
+ * the writer and the readers go on meanwhile. Returns 0 with the number of
+ * problems found in *problems (0: intact; at most 100 are counted) and the
+ * first one's text in first; BW_EAGAIN when *cancel became true (polled
+ * while it runs); BW_EIO with the reason in err when it could not check. */
+int store_quick_check(const char *path, const atomic_bool *cancel, uint64_t *problems,
+                      char *first, size_t firstlen, char *err, size_t errlen);
 
 /* A read-only connection of its own (WAL readers never block the writer). */
 int store_reader_open(struct store_reader **out, const char *path, char *err, size_t errlen);

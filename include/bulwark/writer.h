@@ -22,8 +22,9 @@
 struct writer;
 struct writer_item;
 
-/* HEALTH: an agent's last heartbeat health (health_json). */
-enum writer_item_type { WRITER_HELLO, WRITER_BATCH, WRITER_STATE, WRITER_HEALTH };
+/* HEALTH: an agent's last heartbeat health (health_json). ALERTS: alerts
+ * the server raises about itself (alerts), e.g. a failed integrity check. */
+enum writer_item_type { WRITER_HELLO, WRITER_BATCH, WRITER_STATE, WRITER_HEALTH, WRITER_ALERTS };
 
 typedef void (*writer_done_fn)(struct writer_item *it, void *owner);
 
@@ -42,7 +43,8 @@ struct writer_item {
     struct ingest_batch batch; /* owned (batch) */
     struct arena *arena;       /* owned: the decoded frame and raw bodies the batch points into */
     struct alert_rec *alerts;  /* owned (batch): raised by its events, stored with them;
-                                  (hello): raised by the server about the stream */
+                                  (hello): raised by the server about the stream;
+                                  (alerts): raised by the server about itself */
     struct buf state;          /* owned (state): a named blob, key in agent_id */
     /* output */
     int rc;                    /* 0 or a negative bw_err; BW_ESEQ: this batch was refused
