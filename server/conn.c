@@ -649,6 +649,7 @@ static void conn_on_hello(struct conn *c, Bulwark__V1__Frame *f, struct arena *a
     if (it) {
         it->agent_id = strdup(h->agent_id);
         it->hostname = strdup(host);
+        it->holds_hostname = host == h->hostname;  /* not a flagged claim */
         it->agent_version = strdup(h->agent_version);
         it->labels_json = conn_labels_json(h->labels);
     }

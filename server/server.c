@@ -28,6 +28,7 @@
 #include "bulwark/err.h"
 #include "bulwark/forward.h"
 #include "bulwark/frame.h"
+#include "bulwark/hostbind.h"
 #include "bulwark/log.h"
 #include "bulwark/rulestage.h"
 #include "bulwark/server.h"
@@ -525,6 +526,31 @@ static void on_integrity_done(const struct integrity_result *res, void *ctx)
     writer_submit(srv->writer, it);
 }
 
+static int on_hostbind_row(const char *hostname, const char *agent_id, void *ctx)
+{
+    const char *owner;
+
+    /* The table holds one name per agent and one agent per name: no conflict. */
+    return hostbind_claim(ctx, hostname, agent_id, &owner) == BW_ENOMEM ? BW_ENOMEM : 0;
+}
+
+/* The host name bindings kept in the store, so a restart does not hand a
+ * name to whichever agent says it first. */
+static int server_load_hostbinds(struct server *srv, struct store *store)
+{
+    int rc;
+
+    if (!(srv->hostbind = hostbind_new()))
+        return BW_ENOMEM;
+    if ((rc = store_hostbind_each(store, on_hostbind_row, srv->hostbind)) < 0) {
+        log_msg(LOG_ERROR, "server", "store: host name bindings not read: %s", bw_strerror(rc));
+        return rc;
+    }
+    log_msg(LOG_INFO, "server", "%zu host name binding(s) loaded",
+            hostbind_count(srv->hostbind));
+    return 0;
+}
+
 int server_run(const struct server_config *cfg)
 {
     struct server *srv = NULL;
@@ -557,7 +583,7 @@ int server_run(const struct server_config *cfg)
     }
     log_msg(LOG_INFO, "server", "bulwarkd %s, database %s (synchronous=%s)", BULWARK_VERSION,
             cfg->db, cfg->sync);
-    if (server_open_rules(srv, store) < 0) {
+    if (server_load_hostbinds(srv, store) < 0 || server_open_rules(srv, store) < 0) {
         store_close(store);
         goto out_loop;
     }
@@ -620,6 +646,7 @@ int server_run(const struct server_config *cfg)
     log_msg(LOG_INFO, "server", "exit %d", rc);
 out_loop:
     rulestage_free(srv->rules);
+    hostbind_free(srv->hostbind);  /* when the streams never started */
     if (srv->cmdq && !srv->cmdq_closed) {
         server_close_cmdq(srv);
         uv_run(&loop, UV_RUN_DEFAULT);

@@ -219,6 +219,19 @@ static const char *const store_migrations[STORE_SCHEMA_VERSION] = {
     "  updated_at INTEGER NOT NULL,"
     "  PRIMARY KEY (dest, stream)) WITHOUT ROWID;"
     "PRAGMA user_version = 6;",
+    /* 6 -> 7: which agent each host name belongs to (server/hostbind.c),
+     * kept across restarts. A database from before starts with the names
+     * its agents hold, the earliest first seen winning a shared name;
+     * names filed as unverified claims are not holdings. */
+    "CREATE TABLE host_bindings ("
+    "  hostname TEXT PRIMARY KEY,"
+    "  agent_id TEXT NOT NULL UNIQUE,"
+    "  since INTEGER NOT NULL) WITHOUT ROWID;"
+    "INSERT OR IGNORE INTO host_bindings"
+    "  SELECT hostname, agent_id, first_seen FROM agents"
+    "  WHERE coalesce(hostname, '') <> '' AND hostname NOT LIKE '% (unverified, claimed by %'"
+    "  ORDER BY first_seen, id;"
+    "PRAGMA user_version = 7;",
 };
 
 static const char *const wsql[W_COUNT] = {
@@ -280,6 +293,11 @@ static const char *const wsql[W_COUNT] = {
                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     [W_STATE_GET] = "SELECT value FROM detector_state WHERE key = ?1",
     [W_AGENT_HEALTH] = "UPDATE agents SET health = ?2, health_at = ?3 WHERE agent_id = ?1",
+    /* An agent holds one name: a new one frees its old one. */
+    [W_HOSTBIND_DROP] = "DELETE FROM host_bindings WHERE agent_id = ?2 AND hostname <> ?1",
+    [W_HOSTBIND_PUT] = "INSERT INTO host_bindings (hostname, agent_id, since) VALUES (?1, ?2, ?3)"
+                       " ON CONFLICT (hostname) DO NOTHING",
+    [W_HOSTBIND_ALL] = "SELECT hostname, agent_id FROM host_bindings ORDER BY since, hostname",
 };
 
 /* ------------------------------------------------------------ hash maps */
@@ -948,10 +966,31 @@ int store_agent_seen(struct store *s, const struct store_agent_info *a)
     }
     e->id = id;
     e->seen = seen;
+    if (a->holds_hostname && a->hostname && *a->hostname) {
+        sqlite3_stmt *drop = s->st[W_HOSTBIND_DROP], *put = s->st[W_HOSTBIND_PUT];
+        if (bind_text(drop, 1, a->hostname) || bind_text(drop, 2, a->agent_id) ||
+            stmt_exec(drop) < 0 || bind_text(put, 1, a->hostname) ||
+            bind_text(put, 2, a->agent_id) || sqlite3_bind_int64(put, 3, a->seen_ns) ||
+            stmt_exec(put) < 0)
+            rc = BW_EIO;
+    }
 out:
     if (rc < 0 && s->in_txn)
         s->txn_failed = true;
     return rc;
+}
+
+static int emit_hostbind(sqlite3_stmt *st, void *fn, void *ctx)
+{
+    const char *host = (const char *)sqlite3_column_text(st, 0);
+    const char *agent = (const char *)sqlite3_column_text(st, 1);
+
+    return ((store_hostbind_fn)fn)(host ? host : "", agent ? agent : "", ctx);
+}
+
+int store_hostbind_each(struct store *s, store_hostbind_fn fn, void *ctx)
+{
+    return store_step_rows(s->st[W_HOSTBIND_ALL], emit_hostbind, (void *)fn, ctx);
 }
 
 /* Notes that (agent, epoch, seq) was stored as row id: extends the newest

@@ -126,6 +126,7 @@ static void writer_run_group(struct writer *w, struct writer_item *group)
                 .agent_version = it->agent_version,
                 .labels_json = it->labels_json,
                 .seen_ns = it->recv_ns,
+                .holds_hostname = it->holds_hostname,
             };
             rc = store_agent_seen(w->store, &a);
             if (rc == 0)

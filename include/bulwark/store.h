@@ -46,6 +46,8 @@ struct store_agent_info {
     const char *agent_version;
     const char *labels_json;  /* {"cloud":..,"region":..,...}; may be NULL */
     int64_t seen_ns;
+    bool holds_hostname;      /* the agent holds hostname (hostbind.h): kept in
+                               * host_bindings, its previous name freed */
 };
 
 /* One event as the store sees it: the typed columns, plus `body`, the packed
@@ -103,8 +105,14 @@ void store_rollback(struct store *s);
  * BW_EFULL for a full disk, BW_EAGAIN for lock contention, else BW_EIO. */
 const char *store_last_error(const struct store *s, int *code);
 
-/* Upserts the agents row (first/last seen, hostname, version, labels). */
+/* Upserts the agents row (first/last seen, hostname, version, labels), and
+ * the agent's host name binding when it holds the name. */
 int store_agent_seen(struct store *s, const struct store_agent_info *a);
+/* The host name bindings kept (hostname -> agent id), oldest first: fn per
+ * binding (non-zero stops, and is returned). 0 or BW_EIO. Outside a
+ * transaction, before the writer starts (bulwarkd loads them at start). */
+typedef int (*store_hostbind_fn)(const char *hostname, const char *agent_id, void *ctx);
+int store_hostbind_each(struct store *s, store_hostbind_fn fn, void *ctx);
 /* Inserts the batch's new events and advances the mark (inside a transaction).
  * A batch whose first new event does not follow the mark (an earlier batch
  * of its stream failed; see allow_gap) is refused with BW_ESEQ, nothing

@@ -38,6 +38,7 @@ struct writer_item {
     char *agent_version;       /* owned (hello) */
     char *labels_json;         /* owned (hello) */
     char *health_json;         /* owned (health) */
+    bool holds_hostname;       /* (hello) the agent holds hostname (hostbind.h) */
     uint64_t epoch;
     int64_t recv_ns;
     struct ingest_batch batch; /* owned (batch) */
