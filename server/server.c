@@ -486,12 +486,37 @@ void server_agent_health(struct server *srv, const char *agent_id,
 
 /* ------------------------------------------------------------- the run */
 
-static void on_integrity_alert_stored(struct writer_item *it, void *owner)
+static void on_server_alert_stored(struct writer_item *it, void *owner)
 {
     (void)owner;
     if (it->rc < 0)
-        log_msg(LOG_ERROR, "integrity", "alert not stored: %s", bw_strerror(it->rc));
+        log_msg(LOG_ERROR, "server", "alert '%s' not stored: %s", it->alerts->a.rule,
+                bw_strerror(it->rc));
     writer_item_free(it);
+}
+
+void server_raise_alert(struct server *srv, const char *rule, int32_t priority,
+                        const char *text, const char *agent_id, const char *hostname,
+                        const char *tags_json)
+{
+    struct writer_item *it;
+    int64_t now = clock_wall_ns();
+
+    if (srv->finished)
+        return;  /* the writer is stopping; the log line said it */
+    /* One item over the queue's cap is harmless, and this one must not wait. */
+    if (!(it = calloc(1, sizeof *it)) ||
+        !(it->alerts = alert_rec_server(rule, priority, text, agent_id, hostname, tags_json,
+                                        now))) {
+        free(it);
+        log_msg(LOG_ERROR, "server", "alert '%s' not raised: out of memory", rule);
+        return;
+    }
+    it->type = WRITER_ALERTS;
+    it->recv_ns = now;
+    it->done = on_server_alert_stored;
+    it->owner = srv;
+    writer_submit(srv->writer, it);
 }
 
 /* The start's database check finished: publish it; damage is also an alert
@@ -499,31 +524,19 @@ static void on_integrity_alert_stored(struct writer_item *it, void *owner)
 static void on_integrity_done(const struct integrity_result *res, void *ctx)
 {
     struct server *srv = ctx;
-    struct writer_item *it;
     char text[512];
 
     srv->integrity_check = NULL;
     srv->integrity = *res;
     server_publish(srv);
-    if (res->state != INTEGRITY_CORRUPT || srv->finished)
+    if (res->state != INTEGRITY_CORRUPT)
         return;
     snprintf(text, sizeof text,
              "the database file %s failed its integrity check: %llu problem(s), the first: %s",
              srv->cfg->db, (unsigned long long)res->problems, res->first);
-    /* One item over the queue's cap is harmless, and this one must not wait. */
-    if (!(it = calloc(1, sizeof *it)) ||
-        !(it->alerts = alert_rec_server("Store integrity check failed",
-                                        BULWARK__V1__SEVERITY__SEVERITY_CRITICAL, text, NULL,
-                                        NULL, "[\"integrity\",\"store\"]", res->done_ns))) {
-        free(it);
-        log_msg(LOG_ERROR, "integrity", "alert not raised: out of memory");
-        return;
-    }
-    it->type = WRITER_ALERTS;
-    it->recv_ns = res->done_ns;
-    it->done = on_integrity_alert_stored;
-    it->owner = srv;
-    writer_submit(srv->writer, it);
+    server_raise_alert(srv, "Store integrity check failed",
+                       BULWARK__V1__SEVERITY__SEVERITY_CRITICAL, text, NULL, NULL,
+                       "[\"integrity\",\"store\"]");
 }
 
 static int on_hostbind_row(const char *hostname, const char *agent_id, void *ctx)

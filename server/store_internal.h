@@ -56,6 +56,7 @@ enum wstmt {
     W_HOSTBIND_DROP,
     W_HOSTBIND_PUT,
     W_HOSTBIND_ALL,
+    W_AGENT_EPOCH,
     W_COUNT
 };
 

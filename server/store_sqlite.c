@@ -222,7 +222,10 @@ static const char *const store_migrations[STORE_SCHEMA_VERSION] = {
     /* 6 -> 7: which agent each host name belongs to (server/hostbind.c),
      * kept across restarts. A database from before starts with the names
      * its agents hold, the earliest first seen winning a shared name;
-     * names filed as unverified claims are not holdings. */
+     * names filed as unverified claims are not holdings. And each agent's
+     * epoch at its latest Hello (0: none yet), to tell when one goes back
+     * to an older epoch. */
+    "ALTER TABLE agents ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;"
     "CREATE TABLE host_bindings ("
     "  hostname TEXT PRIMARY KEY,"
     "  agent_id TEXT NOT NULL UNIQUE,"
@@ -243,10 +246,11 @@ static const char *const wsql[W_COUNT] = {
     [W_AGENT_ADD] = "INSERT INTO agents (agent_id, first_seen, last_seen, hostname)"
                     " VALUES (?1, ?2, ?2, ?3)",
     [W_AGENT_UPSERT] = "INSERT INTO agents (agent_id, hostname, version, labels, first_seen,"
-                       " last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?5)"
+                       " last_seen, epoch) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)"
                        " ON CONFLICT (agent_id) DO UPDATE SET hostname = excluded.hostname,"
                        " version = excluded.version, labels = excluded.labels,"
-                       " last_seen = max(last_seen, excluded.last_seen)"
+                       " last_seen = max(last_seen, excluded.last_seen),"
+                       " epoch = CASE excluded.epoch WHEN 0 THEN epoch ELSE excluded.epoch END"
                        " RETURNING id, last_seen",
     [W_AGENT_TOUCH] = "UPDATE agents SET last_seen = max(last_seen, ?2) WHERE id = ?1",
     [W_HOST_GET] = "SELECT id, last_seen FROM hosts WHERE hostname = ?1",
@@ -298,6 +302,7 @@ static const char *const wsql[W_COUNT] = {
     [W_HOSTBIND_PUT] = "INSERT INTO host_bindings (hostname, agent_id, since) VALUES (?1, ?2, ?3)"
                        " ON CONFLICT (hostname) DO NOTHING",
     [W_HOSTBIND_ALL] = "SELECT hostname, agent_id FROM host_bindings ORDER BY since, hostname",
+    [W_AGENT_EPOCH] = "SELECT epoch FROM agents WHERE agent_id = ?1",
 };
 
 /* ------------------------------------------------------------ hash maps */
@@ -942,7 +947,8 @@ int store_agent_seen(struct store *s, const struct store_agent_info *a)
     sqlite3_stmt *st = s->st[W_AGENT_UPSERT];
     if (bind_text(st, 1, a->agent_id) || bind_text(st, 2, a->hostname) ||
         bind_text(st, 3, a->agent_version) || bind_text(st, 4, a->labels_json) ||
-        sqlite3_bind_int64(st, 5, a->seen_ns)) {
+        sqlite3_bind_int64(st, 5, a->seen_ns) ||
+        sqlite3_bind_int64(st, 6, (sqlite3_int64)a->epoch)) {
         rc = BW_EIO;
         goto out;
     }
@@ -978,6 +984,20 @@ out:
     if (rc < 0 && s->in_txn)
         s->txn_failed = true;
     return rc;
+}
+
+int store_agent_epoch(struct store *s, const char *agent_id, uint64_t *out)
+{
+    sqlite3_stmt *st = s->st[W_AGENT_EPOCH];
+    int64_t v;
+
+    if (bind_text(st, 1, agent_id) || stmt_int(st, &v) < 0) {
+        if (s->in_txn)
+            s->txn_failed = true;
+        return BW_EIO;
+    }
+    *out = (uint64_t)v;
+    return 0;
 }
 
 static int emit_hostbind(sqlite3_stmt *st, void *fn, void *ctx)

@@ -127,8 +127,11 @@ static void writer_run_group(struct writer *w, struct writer_item *group)
                 .labels_json = it->labels_json,
                 .seen_ns = it->recv_ns,
                 .holds_hostname = it->holds_hostname,
+                .epoch = it->epoch,
             };
-            rc = store_agent_seen(w->store, &a);
+            rc = store_agent_epoch(w->store, it->agent_id, &it->prev_epoch);
+            if (rc == 0)
+                rc = store_agent_seen(w->store, &a);
             if (rc == 0)
                 rc = writer_server_alerts(w, it, &raised, &merged);
         } else if (it->type == WRITER_ALERTS) {

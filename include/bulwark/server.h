@@ -129,6 +129,12 @@ struct server {
                                   * Welcome, Ack, Heartbeat, Error), written to TLS at once */
 };
 
+/* Loop thread: stores an alert the server raises itself (source "server",
+ * alert_rec_server), in the writer's next transaction; logs on failure.
+ * agent_id NULL: about the server itself. Nothing once it is stopping. */
+void server_raise_alert(struct server *srv, const char *rule, int32_t priority,
+                        const char *text, const char *agent_id, const char *hostname,
+                        const char *tags_json);
 /* Runs bulwarkd with a checked configuration until SIGTERM/SIGINT has
  * drained it; returns the exit code. */
 int server_run(const struct server_config *cfg);

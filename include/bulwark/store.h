@@ -48,6 +48,7 @@ struct store_agent_info {
     int64_t seen_ns;
     bool holds_hostname;      /* the agent holds hostname (hostbind.h): kept in
                                * host_bindings, its previous name freed */
+    uint64_t epoch;           /* the Hello's epoch, kept as the agent's latest; 0 keeps it */
 };
 
 /* One event as the store sees it: the typed columns, plus `body`, the packed
@@ -108,6 +109,8 @@ const char *store_last_error(const struct store *s, int *code);
 /* Upserts the agents row (first/last seen, hostname, version, labels), and
  * the agent's host name binding when it holds the name. */
 int store_agent_seen(struct store *s, const struct store_agent_info *a);
+/* The epoch of the agent's latest Hello stored (0: none, or unknown agent). */
+int store_agent_epoch(struct store *s, const char *agent_id, uint64_t *out);
 /* The host name bindings kept (hostname -> agent id), oldest first: fn per
  * binding (non-zero stops, and is returned). 0 or BW_EIO. Outside a
  * transaction, before the writer starts (bulwarkd loads them at start). */

@@ -52,6 +52,7 @@ struct writer_item {
                                 * because an earlier one of its stream was not stored */
     bool refused;
     uint64_t committed_seq;
+    uint64_t prev_epoch;       /* (hello) the agent's epoch at its previous Hello; 0: none */
     uint32_t stored, duplicates;
     struct writer_item *next;
 };
