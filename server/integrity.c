@@ -33,6 +33,8 @@ const char *integrity_state_name(enum integrity_state s)
         return "corrupt";
     case INTEGRITY_FAILED:
         return "failed";
+    case INTEGRITY_SKIPPED:
+        return "skipped";
     }
     return "failed";
 }

@@ -648,7 +648,12 @@ int server_run(const struct server_config *cfg)
     }
     srv->ready = true;
     /* Ingest does not wait for it: the check reads on a pool thread. */
-    if (integrity_start(&srv->integrity_check, &loop, cfg->db, on_integrity_done, srv) < 0) {
+    if (!cfg->integrity_check) {
+        srv->integrity.state = INTEGRITY_SKIPPED;
+        log_msg(LOG_INFO, "integrity", "check of '%s' skipped (integrity_check = false)",
+                cfg->db);
+    } else if (integrity_start(&srv->integrity_check, &loop, cfg->db, on_integrity_done,
+                               srv) < 0) {
         srv->integrity.state = INTEGRITY_FAILED;
         log_msg(LOG_ERROR, "integrity", "check not started: out of memory");
     }

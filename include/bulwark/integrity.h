@@ -13,9 +13,10 @@ enum integrity_state {
     INTEGRITY_OK,            /* no problem found */
     INTEGRITY_CORRUPT,       /* problems found (the store goes on serving) */
     INTEGRITY_FAILED,        /* the check could not run (reason logged) */
+    INTEGRITY_SKIPPED,       /* integrity_check = false */
 };
 
-/* "checking", "ok", "corrupt", "failed" */
+/* "checking", "ok", "corrupt", "failed", "skipped" */
 const char *integrity_state_name(enum integrity_state s);
 
 struct integrity_result {

@@ -28,6 +28,7 @@ struct server_config {
     uint32_t max_inflight_batches;
     uint64_t queue_events;
     char *sync;
+    bool integrity_check;          /* PRAGMA quick_check at start (docs/storage.md) */
     char *rules;
     uint32_t alert_suppression_ms;
     uint32_t state_save_interval_ms;

@@ -102,8 +102,10 @@ void api_metrics(struct api_call *c)
     family(&b, "bulwark_connected_agents", "gauge", "Agent streams open now.", k.connected);
     family(&b, "bulwark_store_integrity_ok", "gauge",
            "1 when the database passed its check at start, 0 when it failed or could not run, "
-           "-1 while it runs.",
-           k.integrity.state == INTEGRITY_OK ? 1 : k.integrity.state == INTEGRITY_CHECKING ? -1 : 0);
+           "-1 while it runs or when it is off.",
+           k.integrity.state == INTEGRITY_OK                                         ? 1
+           : k.integrity.state == INTEGRITY_CHECKING || k.integrity.state == INTEGRITY_SKIPPED ? -1
+                                                                                     : 0);
     family(&b, "bulwark_store_integrity_problems", "gauge",
            "Problems the database check at start found (at most 100 are counted).",
            (double)k.integrity.problems);

@@ -93,6 +93,14 @@ class StoreIntegrityTest(harness.BulwarkTest):
         self.assertEqual(rows[0], (NEW_EVENTS, NEW_EVENTS, 1, NEW_EVENTS))
         self.assertFalse(server.proc.find(r"check of '[^']+' ok"))
 
+    def test_check_can_be_turned_off(self):
+        certs = self.certs(NEW)
+        server, api_port = apiclient.start_api_server(self, certs, integrity_check="false")
+        server.proc.wait_for(r" info integrity: check of '[^']+' skipped", timeout=30)
+        self.assertEqual(self.readyz(api_port)["state"], "skipped")
+        self.assertFalse(server.proc.find(r"check of '[^']+' started"))
+        self.stop_server(server)
+
 
 if __name__ == "__main__":
     harness.main()
