@@ -32,7 +32,8 @@
  * allocation. evjson_event_free() walks the descriptors to free them; it does
  * not rely on protobuf_c_message_free_unpacked()'s treatment of defaults.
  * The same layout is what bulwark__v1__event__unpack(NULL, ...) makes, so
- * evjson_event_free() also frees unpacked events (the tests check this). */
+ * evjson_event_free() also frees unpacked events, with the unknown fields
+ * unpack keeps (the tests check this). */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -139,6 +140,11 @@ static void msg_free(ProtobufCMessage *m)
         }
         /* the schema has no bytes fields */
     }
+    /* Fields a newer (or hostile) peer sent that this schema does not know:
+     * unpack keeps a copy of each. */
+    for (unsigned i = 0; i < m->n_unknown_fields; i++)
+        free(m->unknown_fields[i].data);
+    free(m->unknown_fields);
     free(m);
 }
 

@@ -80,6 +80,8 @@ struct conn {
     uint64_t epoch;
     uint64_t expect_next;       /* next seq the agent may send without a gap */
     bool resumed;               /* no batch yet since Welcome */
+    bool twin_live;             /* at Hello, another live stream of this agent had
+                                 * another epoch (alerted as a duplicate identity) */
     uint64_t acked;
     uint32_t inflight;          /* batches at the writer */
     size_t write_cost;          /* requests + buffer capacity of writes in flight */
@@ -652,13 +654,14 @@ static void conn_on_hello(struct conn *c, Bulwark__V1__Frame *f, struct arena *a
         }
         it->alerts = alert_rec_server("Duplicate agent identity",
                                       BULWARK__V1__SEVERITY__SEVERITY_CRITICAL, text,
-                                      h->agent_id, host, clock_wall_ns());
+                                      h->agent_id, host, "[\"identity\"]", clock_wall_ns());
     }
     c->agent_id = strdup(h->agent_id);
     c->hostname = strdup(host);
     if (it) {
         it->agent_id = strdup(h->agent_id);
         it->hostname = strdup(host);
+        it->holds_hostname = host == h->hostname;  /* not a flagged claim */
         it->agent_version = strdup(h->agent_version);
         it->labels_json = conn_labels_json(h->labels);
     }
@@ -669,6 +672,7 @@ static void conn_on_hello(struct conn *c, Bulwark__V1__Frame *f, struct arena *a
         goto out;
     }
     c->epoch = h->epoch;
+    c->twin_live = other_epoch != 0;
     it->type = WRITER_HELLO;
     it->epoch = h->epoch;
     it->recv_ns = clock_wall_ns();
@@ -1137,6 +1141,29 @@ int conn_start(struct conn *c)
 
 /* ------------------------------------------------------------ writer results */
 
+/* An agent that says Hello with an epoch it used before, after another one
+ * (its spool restored from an older copy, a disk image rolled back), went
+ * back in its own history: its older copy may also hold events it never
+ * sent. Stored events are safe (exactly-once per epoch); the operator is
+ * told, once per such Hello (the alert merges per agent). A clone beside a
+ * live original is already the duplicate identity alert. */
+static void conn_check_epoch(struct conn *c, const struct writer_item *it)
+{
+    char text[300];
+
+    if (!it->prev_epoch || it->prev_epoch == c->epoch || it->committed_seq == 0 || c->twin_live)
+        return;
+    snprintf(text, sizeof text,
+             "agent %s went back to epoch %llu (%llu events stored in it before) after epoch "
+             "%llu: a spool restored from an older copy or a rolled-back disk image?",
+             c->agent_id, (unsigned long long)c->epoch, (unsigned long long)it->committed_seq,
+             (unsigned long long)it->prev_epoch);
+    log_msg(LOG_WARN, "conn", "%s %s", c->peer, text);
+    server_raise_alert(c->srv, "Agent epoch went backwards",
+                       BULWARK__V1__SEVERITY__SEVERITY_WARNING, text, c->agent_id, c->hostname,
+                       "[\"identity\",\"integrity\"]");
+}
+
 static void conn_on_written(struct writer_item *it, void *owner)
 {
     struct conn *c = owner;
@@ -1174,6 +1201,7 @@ static void conn_on_written(struct writer_item *it, void *owner)
         c->expect_next = it->committed_seq + 1;
         c->resumed = true;
         c->acked = it->committed_seq;
+        conn_check_epoch(c, it);
         c->state = CONN_STREAMING;
         server_agent_up(c->srv, c->agent_id, c->hostname, it->agent_version, c->peer, c->stream);
         c->registered = true;

@@ -315,14 +315,16 @@ static struct alert_rec *alert_rec_new(const struct store_alert *a, uint64_t tri
 }
 
 struct alert_rec *alert_rec_server(const char *rule, int32_t priority, const char *output,
-                                   const char *agent_id, const char *hostname, int64_t time_ns)
+                                   const char *agent_id, const char *hostname,
+                                   const char *tags_json, int64_t time_ns)
 {
     struct store_alert a = {.rule = rule, .priority = priority, .output = output,
-                            .source = "server", .group_key = agent_id,  /* merged per agent */
+                            .source = "server",
+                            .group_key = agent_id ? agent_id : "server",  /* merged per agent */
                             .agent_id = agent_id, .hostname = hostname,
-                            .tags_json = "[\"identity\"]", .time_ns = time_ns};
+                            .tags_json = tags_json, .time_ns = time_ns};
 
-    if (!rule || !output || !agent_id || !hostname)
+    if (!rule || !output)
         return NULL;
     return alert_rec_new(&a, 0);
 }

@@ -30,6 +30,7 @@
 #include "bulwark/evjson.h"
 #include "bulwark/forward.h"
 #include "bulwark/frame.h"
+#include "bulwark/hostbind.h"
 #include "bulwark/log.h"
 #include "bulwark/rulestage.h"
 #include "bulwark/server.h"
@@ -147,6 +148,7 @@ static void server_finish(struct server *srv)
         return;
     srv->finished = true;
     srv->ready = false;
+    integrity_cancel(srv->integrity_check);  /* its callback still comes, soon */
     server_publish(srv);
     server_close_cmdq(srv);  /* API requests waiting on the loop: refused */
     server_reload_abandon(srv);
@@ -393,6 +395,7 @@ void server_publish(struct server *srv)
     c.renewed = srv->stats.renewed;
     c.started_ns = srv->started_ns;
     c.published_ns = clock_wall_ns();
+    c.integrity = srv->integrity;
     c.ready = srv->ready;
     c.draining = srv->draining;
     srvstate_publish(srv->state, &c);
@@ -528,6 +531,84 @@ static int server_open_enroll(struct server *srv)
     return 0;
 }
 
+static void on_server_alert_stored(struct writer_item *it, void *owner)
+{
+    (void)owner;
+    if (it->rc < 0)
+        log_msg(LOG_ERROR, "server", "alert '%s' not stored: %s", it->alerts->a.rule,
+                bw_strerror(it->rc));
+    writer_item_free(it);
+}
+
+void server_raise_alert(struct server *srv, const char *rule, int32_t priority,
+                        const char *text, const char *agent_id, const char *hostname,
+                        const char *tags_json)
+{
+    struct writer_item *it;
+    int64_t now = clock_wall_ns();
+
+    if (srv->finished)
+        return;  /* the writer is stopping; the log line said it */
+    /* One item over the queue's cap is harmless, and this one must not wait. */
+    if (!(it = calloc(1, sizeof *it)) ||
+        !(it->alerts = alert_rec_server(rule, priority, text, agent_id, hostname, tags_json,
+                                        now))) {
+        free(it);
+        log_msg(LOG_ERROR, "server", "alert '%s' not raised: out of memory", rule);
+        return;
+    }
+    it->type = WRITER_ALERTS;
+    it->recv_ns = now;
+    it->done = on_server_alert_stored;
+    it->owner = srv;
+    writer_submit(srv->writer, it);
+}
+
+/* The start's database check finished: publish it; damage is also an alert
+ * (source "server"), as the log line alone is easily missed. */
+static void on_integrity_done(const struct integrity_result *res, void *ctx)
+{
+    struct server *srv = ctx;
+    char text[512];
+
+    srv->integrity_check = NULL;
+    srv->integrity = *res;
+    server_publish(srv);
+    if (res->state != INTEGRITY_CORRUPT)
+        return;
+    snprintf(text, sizeof text,
+             "the database file %s failed its integrity check: %llu problem(s), the first: %s",
+             srv->cfg->db, (unsigned long long)res->problems, res->first);
+    server_raise_alert(srv, "Store integrity check failed",
+                       BULWARK__V1__SEVERITY__SEVERITY_CRITICAL, text, NULL, NULL,
+                       "[\"integrity\",\"store\"]");
+}
+
+static int on_hostbind_row(const char *hostname, const char *agent_id, void *ctx)
+{
+    const char *owner;
+
+    /* The table holds one name per agent and one agent per name: no conflict. */
+    return hostbind_claim(ctx, hostname, agent_id, &owner) == BW_ENOMEM ? BW_ENOMEM : 0;
+}
+
+/* The host name bindings kept in the store, so a restart does not hand a
+ * name to whichever agent says it first. */
+static int server_load_hostbinds(struct server *srv, struct store *store)
+{
+    int rc;
+
+    if (!(srv->hostbind = hostbind_new()))
+        return BW_ENOMEM;
+    if ((rc = store_hostbind_each(store, on_hostbind_row, srv->hostbind)) < 0) {
+        log_msg(LOG_ERROR, "server", "store: host name bindings not read: %s", bw_strerror(rc));
+        return rc;
+    }
+    log_msg(LOG_INFO, "server", "%zu host name binding(s) loaded",
+            hostbind_count(srv->hostbind));
+    return 0;
+}
+
 int server_run(const struct server_config *cfg)
 {
     struct server *srv = NULL;
@@ -560,7 +641,7 @@ int server_run(const struct server_config *cfg)
     }
     log_msg(LOG_INFO, "server", "bulwarkd %s, database %s (synchronous=%s)", BULWARK_VERSION,
             cfg->db, config_sync_choices[cfg->db_sync]);
-    if (server_open_rules(srv, store) < 0) {
+    if (server_load_hostbinds(srv, store) < 0 || server_open_rules(srv, store) < 0) {
         store_close(store);
         goto out_loop;
     }
@@ -612,6 +693,16 @@ int server_run(const struct server_config *cfg)
         goto out_loop;
     }
     srv->ready = true;
+    /* Ingest does not wait for it: the check reads on a pool thread. */
+    if (!cfg->integrity_check) {
+        srv->integrity.state = INTEGRITY_SKIPPED;
+        log_msg(LOG_INFO, "integrity", "check of '%s' skipped (integrity_check = false)",
+                cfg->db);
+    } else if (integrity_start(&srv->integrity_check, &loop, cfg->db, on_integrity_done,
+                               srv) < 0) {
+        srv->integrity.state = INTEGRITY_FAILED;
+        log_msg(LOG_ERROR, "integrity", "check not started: out of memory");
+    }
     server_publish(srv);
     uv_run(&loop, UV_RUN_DEFAULT);
     writer_free(srv->writer);
@@ -619,6 +710,7 @@ int server_run(const struct server_config *cfg)
     log_msg(LOG_INFO, "server", "exit %d", rc);
 out_loop:
     rulestage_free(srv->rules);
+    hostbind_free(srv->hostbind);  /* when the streams never started */
     if (srv->cmdq && !srv->cmdq_closed) {
         server_close_cmdq(srv);
         uv_run(&loop, UV_RUN_DEFAULT);

@@ -40,6 +40,8 @@ const struct config_field server_config_table[] = {
     E("db_sync", db_sync, "full",
       "full: an ack survives power loss; normal: survives a crash of bulwarkd only",
       config_sync_choices),
+    F("integrity_check", CONFIG_BOOL, integrity_check, "true",
+      "check the database file at start (PRAGMA quick_check, beside ingest)", 0, 0),
     F("rules", CONFIG_STRING, rules, BULWARK_RULES_DIR,
       "comma-separated rule files and directories (*.yaml); empty = no rules", 0, 0),
     F("alert_suppression_ms", CONFIG_U32, alert_suppression_ms, "600000",

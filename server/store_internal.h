@@ -20,7 +20,7 @@
 #include "bulwark/sqlite.h"
 #include "bulwark/store.h"
 
-#define STORE_SCHEMA_VERSION 7
+#define STORE_SCHEMA_VERSION 8
 #define STORE_SUM_BYTES 128                    /* 1024-bit membership summaries */
 #define STORE_BUSY_MS 5000
 
@@ -54,6 +54,10 @@ enum wstmt {
     W_STATE_PUT,
     W_STATE_GET,
     W_AGENT_HEALTH,
+    W_HOSTBIND_DROP,
+    W_HOSTBIND_PUT,
+    W_HOSTBIND_ALL,
+    W_AGENT_EPOCH,
     W_COUNT
 };
 

@@ -235,6 +235,22 @@ static const char *const store_migrations[STORE_SCHEMA_VERSION] = {
     "  agent_id TEXT NOT NULL UNIQUE,"
     "  revoked_at INTEGER NOT NULL);"
     "PRAGMA user_version = 7;",
+    /* 7 -> 8: which agent each host name belongs to (server/hostbind.c),
+     * kept across restarts. A database from before starts with the names
+     * its agents hold, the earliest first seen winning a shared name;
+     * names filed as unverified claims are not holdings. And each agent's
+     * epoch at its latest Hello (0: none yet), to tell when one goes back
+     * to an older epoch. */
+    "ALTER TABLE agents ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE host_bindings ("
+    "  hostname TEXT PRIMARY KEY,"
+    "  agent_id TEXT NOT NULL UNIQUE,"
+    "  since INTEGER NOT NULL) WITHOUT ROWID;"
+    "INSERT OR IGNORE INTO host_bindings"
+    "  SELECT hostname, agent_id, first_seen FROM agents"
+    "  WHERE coalesce(hostname, '') <> '' AND hostname NOT LIKE '% (unverified, claimed by %'"
+    "  ORDER BY first_seen, id;"
+    "PRAGMA user_version = 8;",
 };
 
 static const char *const wsql[W_COUNT] = {
@@ -246,10 +262,11 @@ static const char *const wsql[W_COUNT] = {
     [W_AGENT_ADD] = "INSERT INTO agents (agent_id, first_seen, last_seen, hostname)"
                     " VALUES (?1, ?2, ?2, ?3)",
     [W_AGENT_UPSERT] = "INSERT INTO agents (agent_id, hostname, version, labels, first_seen,"
-                       " last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?5)"
+                       " last_seen, epoch) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)"
                        " ON CONFLICT (agent_id) DO UPDATE SET hostname = excluded.hostname,"
                        " version = excluded.version, labels = excluded.labels,"
-                       " last_seen = max(last_seen, excluded.last_seen)"
+                       " last_seen = max(last_seen, excluded.last_seen),"
+                       " epoch = CASE excluded.epoch WHEN 0 THEN epoch ELSE excluded.epoch END"
                        " RETURNING id, last_seen",
     [W_AGENT_TOUCH] = "UPDATE agents SET last_seen = max(last_seen, ?2) WHERE id = ?1",
     [W_HOST_GET] = "SELECT id, last_seen FROM hosts WHERE hostname = ?1",
@@ -296,6 +313,12 @@ static const char *const wsql[W_COUNT] = {
                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     [W_STATE_GET] = "SELECT value FROM detector_state WHERE key = ?1",
     [W_AGENT_HEALTH] = "UPDATE agents SET health = ?2, health_at = ?3 WHERE agent_id = ?1",
+    /* An agent holds one name: a new one frees its old one. */
+    [W_HOSTBIND_DROP] = "DELETE FROM host_bindings WHERE agent_id = ?2 AND hostname <> ?1",
+    [W_HOSTBIND_PUT] = "INSERT INTO host_bindings (hostname, agent_id, since) VALUES (?1, ?2, ?3)"
+                       " ON CONFLICT (hostname) DO NOTHING",
+    [W_HOSTBIND_ALL] = "SELECT hostname, agent_id FROM host_bindings ORDER BY since, hostname",
+    [W_AGENT_EPOCH] = "SELECT epoch FROM agents WHERE agent_id = ?1",
 };
 
 /* ------------------------------------------------------------ hash maps */
@@ -871,7 +894,8 @@ int store_agent_seen(struct store *s, const struct store_agent_info *a)
     sqlite3_stmt *st = s->st[W_AGENT_UPSERT];
     if (bind_text(st, 1, a->agent_id) || bind_text(st, 2, a->hostname) ||
         bind_text(st, 3, a->agent_version) || bind_text(st, 4, a->labels_json) ||
-        sqlite3_bind_int64(st, 5, a->seen_ns)) {
+        sqlite3_bind_int64(st, 5, a->seen_ns) ||
+        sqlite3_bind_int64(st, 6, (sqlite3_int64)a->epoch)) {
         rc = BW_EIO;
         goto out;
     }
@@ -895,10 +919,45 @@ int store_agent_seen(struct store *s, const struct store_agent_info *a)
     }
     e->id = id;
     e->seen = seen;
+    if (a->holds_hostname && a->hostname && *a->hostname) {
+        sqlite3_stmt *drop = s->st[W_HOSTBIND_DROP], *put = s->st[W_HOSTBIND_PUT];
+        if (bind_text(drop, 1, a->hostname) || bind_text(drop, 2, a->agent_id) ||
+            stmt_exec(drop) < 0 || bind_text(put, 1, a->hostname) ||
+            bind_text(put, 2, a->agent_id) || sqlite3_bind_int64(put, 3, a->seen_ns) ||
+            stmt_exec(put) < 0)
+            rc = BW_EIO;
+    }
 out:
     if (rc < 0 && s->in_txn)
         s->txn_failed = true;
     return rc;
+}
+
+int store_agent_epoch(struct store *s, const char *agent_id, uint64_t *out)
+{
+    sqlite3_stmt *st = s->st[W_AGENT_EPOCH];
+    int64_t v;
+
+    if (bind_text(st, 1, agent_id) || stmt_int(st, &v) < 0) {
+        if (s->in_txn)
+            s->txn_failed = true;
+        return BW_EIO;
+    }
+    *out = (uint64_t)v;
+    return 0;
+}
+
+static int emit_hostbind(sqlite3_stmt *st, void *fn, void *ctx)
+{
+    const char *host = (const char *)sqlite3_column_text(st, 0);
+    const char *agent = (const char *)sqlite3_column_text(st, 1);
+
+    return ((store_hostbind_fn)fn)(host ? host : "", agent ? agent : "", ctx);
+}
+
+int store_hostbind_each(struct store *s, store_hostbind_fn fn, void *ctx)
+{
+    return store_step_rows(s->st[W_HOSTBIND_ALL], emit_hostbind, (void *)fn, ctx);
 }
 
 /* Notes that (agent, epoch, seq) was stored as row id: extends the newest

@@ -95,6 +95,21 @@ static int writer_raise_alerts(struct writer *w, struct writer_item *it, uint64_
     return 0;
 }
 
+/* Stores alerts the server raised (a hello's, the server's own). */
+static int writer_server_alerts(struct writer *w, struct writer_item *it, uint64_t *raised,
+                                uint64_t *merged)
+{
+    int rc = 0;
+
+    for (struct alert_rec *r = it->alerts; r && rc == 0; r = r->next) {
+        struct store_alert_result res = {0};
+        rc = store_alert_raise(w->store, &r->a, w->suppression_ns, &res);
+        *raised += res.raised;
+        *merged += rc == 0 && !res.raised;
+    }
+    return rc;
+}
+
 /* Runs one group of items in one transaction. */
 static void writer_run_group(struct writer *w, struct writer_item *group)
 {
@@ -111,14 +126,16 @@ static void writer_run_group(struct writer *w, struct writer_item *group)
                 .agent_version = it->agent_version,
                 .labels_json = it->labels_json,
                 .seen_ns = it->recv_ns,
+                .holds_hostname = it->holds_hostname,
+                .epoch = it->epoch,
             };
-            rc = store_agent_seen(w->store, &a);
-            for (struct alert_rec *r = it->alerts; r && rc == 0; r = r->next) {
-                struct store_alert_result res = {0};
-                rc = store_alert_raise(w->store, &r->a, w->suppression_ns, &res);
-                raised += res.raised;
-                merged += rc == 0 && !res.raised;
-            }
+            rc = store_agent_epoch(w->store, it->agent_id, &it->prev_epoch);
+            if (rc == 0)
+                rc = store_agent_seen(w->store, &a);
+            if (rc == 0)
+                rc = writer_server_alerts(w, it, &raised, &merged);
+        } else if (it->type == WRITER_ALERTS) {
+            rc = writer_server_alerts(w, it, &raised, &merged);
         } else if (it->type == WRITER_HEALTH) {
             rc = store_agent_health(w->store, it->agent_id, it->health_json, it->recv_ns);
         } else if (it->type == WRITER_STATE) {

@@ -213,42 +213,6 @@ void api_store_problem(struct api_call *c, int rc, const char *what)
 
 /* --------------------------------------------------------- parameters */
 
-static bool utf8_ok(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s, *end = p + n;
-
-    while (p < end) {
-        unsigned c = *p, need;
-        uint32_t cp;
-        if (c < 0x20 || c == 0x7f)
-            return false;  /* control bytes (and NUL) have no place in a parameter */
-        if (c < 0x80) {
-            p++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf)
-            need = 1, cp = c & 0x1f;
-        else if (c >= 0xe0 && c <= 0xef)
-            need = 2, cp = c & 0x0f;
-        else if (c >= 0xf0 && c <= 0xf4)
-            need = 3, cp = c & 0x07;
-        else
-            return false;
-        if ((size_t)(end - p) <= need)
-            return false;
-        for (unsigned i = 1; i <= need; i++) {
-            if ((p[i] & 0xc0) != 0x80)
-                return false;
-            cp = cp << 6 | (p[i] & 0x3f);
-        }
-        if ((need == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-            (need == 3 && (cp < 0x10000 || cp > 0x10ffff)))
-            return false;
-        p += need + 1;
-    }
-    return true;
-}
-
 json_t *api_str(const char *s)
 {
     json_t *j;
@@ -315,7 +279,7 @@ bool api_params_only(struct api_call *c, const char *const *allowed)
         char name[64];
         snprintf(name, sizeof name, "%s", pc.bad);
         api_problem(c, 400, "unknown query parameter '%s'",
-                    utf8_ok(name, strlen(name)) ? name : "?");
+                    api_text_ok(name, strlen(name)) ? name : "?");
         return false;
     }
     return true;
@@ -334,7 +298,7 @@ bool api_q_str(struct api_call *c, const char *name, size_t max, const char **ou
         api_problem(c, 400, "'%s' is longer than %zu bytes", name, max);
         return false;
     }
-    if (!utf8_ok(v, n)) {
+    if (!api_text_ok(v, n)) {
         api_problem(c, 400, "'%s' must be UTF-8 text without control characters", name);
         return false;
     }
@@ -346,17 +310,10 @@ bool api_q_time(struct api_call *c, const char *name, int64_t *out)
 {
     const char *v;
 
-    int64_t ago;
-
     if (!api_q_str(c, name, 64, &v))
         return false;
-    if (!v || evjson_parse_time(v, out) == 0)
+    if (!v || api_parse_time(v, clock_wall_ns(), out) == 0)
         return true;
-    /* Or how long ago, in the one duration grammar: since=24h. */
-    if (bw_duration_parse(v, 0, &ago) == 0 && ago < clock_wall_ns()) {
-        *out = clock_wall_ns() - ago;
-        return true;
-    }
     api_problem(c, 400, "'%s' must be an RFC 3339 time such as 2024-05-01T12:00:00Z, or how "
                         "long ago, such as 24h or 7d", name);
     return false;
@@ -365,101 +322,33 @@ bool api_q_time(struct api_call *c, const char *name, int64_t *out)
 bool api_q_int(struct api_call *c, const char *name, int64_t lo, int64_t hi, int64_t *out)
 {
     const char *v;
-    char *end;
-    long long x;
 
     if (!api_q_str(c, name, 24, &v))
         return false;
-    if (!v)
+    if (!v || api_parse_int(v, lo, hi, out) == 0)
         return true;
-    errno = 0;
-    x = strtoll(v, &end, 10);
-    if (!*v || *end || errno || x < lo || x > hi || (*v < '0' || *v > '9')) {
-        api_problem(c, 400, "'%s' must be an integer from %lld to %lld", name, (long long)lo,
-                    (long long)hi);
-        return false;
-    }
-    *out = x;
-    return true;
+    api_problem(c, 400, "'%s' must be an integer from %lld to %lld", name, (long long)lo,
+                (long long)hi);
+    return false;
 }
 
 bool api_path_id(struct api_call *c, int64_t *out)
 {
-    char *end;
-    long long x;
-
-    errno = 0;
-    x = strtoll(c->param, &end, 10);
-    if (!*c->param || *end || errno || x <= 0 || *c->param < '0' || *c->param > '9') {
-        api_problem(c, 404, "'%s' is not an id", utf8_ok(c->param, strlen(c->param))
-                                                     ? c->param : "?");
-        return false;
-    }
-    *out = x;
-    return true;
-}
-
-static const char b64url[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/* A page token is base64url("<kind>1.<id>"): opaque to clients, versioned. */
-void api_page_token(char kind, int64_t id, char *out, size_t n)
-{
-    char raw[32];
-    int len = snprintf(raw, sizeof raw, "%c1.%lld", kind, (long long)id);
-    size_t k = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-
-    for (int i = 0; i < len && k + 1 < n; i++) {
-        acc = acc << 8 | (uint8_t)raw[i];
-        bits += 8;
-        while (bits >= 6 && k + 1 < n) {
-            bits -= 6;
-            out[k++] = b64url[(acc >> bits) & 63];
-        }
-    }
-    if (bits > 0 && k + 1 < n)
-        out[k++] = b64url[(acc << (6 - bits)) & 63];
-    out[k] = '\0';
+    if (api_parse_int(c->param, 1, INT64_MAX, out) == 0)
+        return true;
+    api_problem(c, 404, "'%s' is not an id", api_text_ok(c->param, strlen(c->param))
+                                                 ? c->param : "?");
+    return false;
 }
 
 bool api_q_page_token(struct api_call *c, const char *name, char kind, int64_t *out)
 {
     const char *v;
-    char raw[32];
-    size_t k = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    long long id;
-    char *end;
 
-    if (!api_q_str(c, name, 40, &v))
+    if (!api_q_str(c, name, API_PAGE_TOKEN_MAX, &v))
         return false;
-    if (!v)
+    if (!v || api_parse_page_token(v, kind, out) == 0)
         return true;
-    for (const char *p = v; *p; p++) {
-        const char *q = *p ? strchr(b64url, *p) : NULL;
-        if (!q || k + 1 >= sizeof raw)
-            goto bad;
-        acc = acc << 6 | (uint32_t)(q - b64url);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            raw[k++] = (char)((acc >> bits) & 0xff);
-        }
-    }
-    raw[k] = '\0';
-    if (k < 4 || raw[0] != kind || raw[1] != '1' || raw[2] != '.' || raw[3] < '0' ||
-        raw[3] > '9')
-        goto bad;
-    errno = 0;
-    id = strtoll(raw + 3, &end, 10);
-    if (*end || errno || id <= 0)
-        goto bad;
-    *out = id;
-    return true;
-bad:
     api_problem(c, 400, "'%s' is not a token this server issued for this list", name);
     return false;
 }
@@ -574,7 +463,7 @@ static void api_static(struct api_call *c)
     }
     if (strcmp(p, "/") == 0)
         p = "/index.html";
-    if (strstr(p, "..") || strchr(p, '\\') || !utf8_ok(p, strlen(p)) ||
+    if (strstr(p, "..") || strchr(p, '\\') || !api_text_ok(p, strlen(p)) ||
         snprintf(want, sizeof want, "%s%s", a->web_root, p) >= (int)sizeof want ||
         !realpath(want, real) || strncmp(real, a->web_root, strlen(a->web_root)) != 0 ||
         real[strlen(a->web_root)] != '/' || stat(real, &st) != 0 || !S_ISREG(st.st_mode) ||

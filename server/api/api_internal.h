@@ -113,9 +113,22 @@ bool api_q_time(struct api_call *c, const char *name, int64_t *out);
 bool api_q_int(struct api_call *c, const char *name, int64_t lo, int64_t hi, int64_t *out);
 /* A positive row id from the path; false (404) when it is not one. */
 bool api_path_id(struct api_call *c, int64_t *out);
-/* Page tokens: an opaque base64url text of a kind letter and a row id. */
-void api_page_token(char kind, int64_t id, char *out, size_t n);
 bool api_q_page_token(struct api_call *c, const char *name, char kind, int64_t *out);
+
+/* The grammar behind those, pure (params.c; fuzzed by tests/fuzz/fuzz_apiparams.c). */
+/* Whether n bytes of s are UTF-8 text without control bytes (or NUL). */
+bool api_text_ok(const char *s, size_t n);
+/* Decimal digits only (no sign, no space) in [lo, hi]: 0, or BW_EINVAL. */
+int api_parse_int(const char *v, int64_t lo, int64_t hi, int64_t *out);
+/* An RFC 3339 time, or a duration ago from now_ns ("24h"): 0, or BW_EINVAL
+ * with *out untouched. */
+int api_parse_time(const char *v, int64_t now_ns, int64_t *out);
+/* Page tokens: an opaque base64url text of a kind letter and a row id, at
+ * most API_PAGE_TOKEN_MAX bytes. Parsing gives the positive id of a token of
+ * that kind: 0, or BW_EINVAL with *out untouched. */
+#define API_PAGE_TOKEN_MAX 40u
+void api_page_token(char kind, int64_t id, char *out, size_t n);
+int api_parse_page_token(const char *v, char kind, int64_t *out);
 
 /* A JSON string of s even when s is not valid UTF-8 (bytes replaced). */
 json_t *api_str(const char *s);

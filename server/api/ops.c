@@ -20,6 +20,19 @@ void api_healthz(struct api_call *c)
     api_reply_json(c, 200, json_pack("{s:s}", "status", "ok"));
 }
 
+/* The start's database check: {"state": "ok", "problems": 0, ...}. */
+static json_t *integrity_json(const struct integrity_result *r)
+{
+    json_t *o = json_pack("{s:s, s:I}", "state", integrity_state_name(r->state), "problems",
+                          (json_int_t)r->problems);
+
+    if (o && r->done_ns)
+        json_object_set_new(o, "checked", api_time(r->done_ns));
+    if (o && r->state == INTEGRITY_CORRUPT)
+        json_object_set_new(o, "first_problem", api_str(r->first));
+    return o;
+}
+
 void api_readyz(struct api_call *c)
 {
     struct srvstate_counters k;
@@ -30,8 +43,10 @@ void api_readyz(struct api_call *c)
                                        : "not ready: the server is starting");
         return;
     }
-    api_reply_json(c, 200, json_pack("{s:s, s:i}", "status", "ready", "connected_agents",
-                                     (int)k.connected));
+    /* A damaged database is reported, not a reason to stop taking events:
+     * new events go to new pages (docs/storage.md). */
+    api_reply_json(c, 200, json_pack("{s:s, s:i, s:o}", "status", "ready", "connected_agents",
+                                     (int)k.connected, "integrity", integrity_json(&k.integrity)));
 }
 
 void api_openapi(struct api_call *c)
@@ -85,6 +100,15 @@ void api_metrics(struct api_call *c)
     family(&b, "bulwark_start_time_seconds", "gauge", "When bulwarkd started, Unix time.",
            (double)k.started_ns / 1e9);
     family(&b, "bulwark_connected_agents", "gauge", "Agent streams open now.", k.connected);
+    family(&b, "bulwark_store_integrity_ok", "gauge",
+           "1 when the database passed its check at start, 0 when it failed or could not run, "
+           "-1 while it runs or when it is off.",
+           k.integrity.state == INTEGRITY_OK                                         ? 1
+           : k.integrity.state == INTEGRITY_CHECKING || k.integrity.state == INTEGRITY_SKIPPED ? -1
+                                                                                     : 0);
+    family(&b, "bulwark_store_integrity_problems", "gauge",
+           "Problems the database check at start found (at most 100 are counted).",
+           (double)k.integrity.problems);
     family(&b, "bulwark_connections_accepted_total", "counter", "TCP connections accepted.",
            (double)k.accepted);
     buf_printf(&b, "# HELP bulwark_connections_refused_total Streams refused, by reason.\n"

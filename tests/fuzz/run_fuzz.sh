@@ -4,10 +4,11 @@
 # finds new crashes, not only replays old ones. A crash fails the test and
 # leaves the input in the work directory (printed). New inputs stay out of
 # the source tree: copy the interesting ones into tests/fuzz/corpus/NAME.
-# Usage: run_fuzz.sh FUZZER CORPUS_DIR WORK_DIR   (BW_FUZZ_SECONDS, default 30)
+# Usage: run_fuzz.sh FUZZER CORPUS_DIR WORK_DIR
+#   (BW_FUZZ_SECONDS, else the target's BW_FUZZ_DEFAULT_SECONDS, else 30)
 set -euo pipefail
 fuzzer=$1 corpus=$2 work=$3
-secs=${BW_FUZZ_SECONDS:-30}
+secs=${BW_FUZZ_SECONDS:-${BW_FUZZ_DEFAULT_SECONDS:-30}}
 if [ ! -x "$fuzzer" ]; then
     echo "run_fuzz.sh: $fuzzer is not built (cmake --preset fuzz && cmake --build --preset fuzz)" >&2
     exit 1

@@ -25,23 +25,41 @@ class HostnameClaimTest(harness.BulwarkTest):
         self.wait_drained(a, events=EVENTS)
         return a
 
-    def test_second_claim_is_flagged(self):
-        certs = self.certs(OWNER, IMPOSTOR)
-        server = self.start_server(certs)
-        self.run_agent(certs, server, OWNER)
+    def impostor_then_owner(self, certs, server):
+        """The impostor claims HOST and is flagged; the owner comes back (a
+        new spool: a reinstall) and is not. Stops the server; checks the rows."""
         self.run_agent(certs, server, IMPOSTOR)
         server.proc.wait_for(rf" warn conn: \S+ {IMPOSTOR}: hello claims hostname '{HOST}', "
                              rf"which belongs to agent '{OWNER}'", timeout=15)
-        # The owner comes back (a new spool: a reinstall) and is not flagged.
         self.run_agent(certs, server, OWNER, spool=self.path("spool-owner-2.db"))
         self.assertEqual(len(server.proc.find(rf"{OWNER}: hello claims hostname")), 0)
         self.stop_server(server)
-
         rows = harness.db_query(server.db, HOST_COUNTS_SQL)
         self.assertEqual(rows, [(IMPOSTOR, FLAGGED, EVENTS), (OWNER, HOST, 2 * EVENTS)])
         agents = dict(harness.db_query(server.db, "SELECT agent_id, hostname FROM agents"))
         self.assertEqual(agents, {OWNER: HOST, IMPOSTOR: FLAGGED})
 
+    def test_second_claim_is_flagged(self):
+        certs = self.certs(OWNER, IMPOSTOR)
+        server = self.start_server(certs)
+        self.run_agent(certs, server, OWNER)
+        self.impostor_then_owner(certs, server)
+
+    def test_claim_survives_restart(self):
+        """The bindings are kept in the store (host_bindings): after a
+        restart the impostor, connecting first, still does not get the
+        owner's name."""
+        certs = self.certs(OWNER, IMPOSTOR)
+        server = self.start_server(certs)
+        self.run_agent(certs, server, OWNER)
+        self.stop_server(server)
+        bindings = "SELECT hostname, agent_id FROM host_bindings"
+        self.assertEqual(harness.db_query(server.db, bindings), [(HOST, OWNER)])
+
+        server = self.start_server(certs, port=server.port, db=server.db)
+        server.proc.wait_for(r" info server: 1 host name binding\(s\) loaded", timeout=15)
+        self.impostor_then_owner(certs, server)
+        self.assertEqual(harness.db_query(server.db, bindings), [(HOST, OWNER)])
 
 if __name__ == "__main__":
     harness.main()

@@ -174,7 +174,7 @@ probe = lambda opid, s, d: {"get": {"operationId": opid, "summary": s, "descript
     "responses": {"200": ok({"type": "object", "properties": {"status": {"type": "string"}}}),
                   "405": resp("MethodNotAllowed"), "503": resp("Unavailable")}}}
 P["/healthz"] = probe("healthz", "Liveness", "200 while the process answers.")
-P["/readyz"] = probe("readyz", "Readiness", "200 while listening with the store open; 503 while starting or draining.")
+P["/readyz"] = probe("readyz", "Readiness", "200 while listening with the store open; 503 while starting or draining. integrity: the database check at start (state checking, ok, corrupt, failed or skipped; problems; checked; first_problem): a damaged file is reported here, not by a 503.")
 P["/api/v1/openapi.json"] = {"get": {"operationId": "openapi", "summary": "This document", "description": "The OpenAPI 3.1 description of this API.", "tags": ["operations"], "security": [],
     "responses": {"200": ok({"type": "object"}), "405": resp("MethodNotAllowed")}}}
 obj = {"type": "object", "additionalProperties": True}

@@ -344,6 +344,22 @@ static void test_free_unpacked(void **state)
     }
 }
 
+/* ... with the fields this schema does not know, in the event and in a
+ * sub-message (found by tests/fuzz/fuzz_evjson: they leaked). */
+static void test_free_unpacked_unknown_fields(void **state)
+{
+    /* seq 1; container {id "abc", field 20 "xy"}; field 416 fixed32; field 300 "zz" */
+    static const uint8_t wire[] = {0x08, 0x01, 0x22, 0x0a, 0x0a, 0x03, 'a', 'b', 'c', 0xa2,
+                                   0x01, 0x02, 'x', 'y', 0x85, 0x1a, 1, 2, 3, 4,
+                                   0xe2, 0x12, 0x02, 'z', 'z'};
+    Bulwark__V1__Event *un = bulwark__v1__event__unpack(NULL, sizeof wire, wire);
+
+    (void)state;
+    assert_non_null(un);
+    assert_int_equal(un->base.n_unknown_fields, 2);
+    evjson_event_free(un);  /* ASan: nothing left */
+}
+
 static void test_kind_names(void **state)
 {
     assert_string_equal(evjson_kind_name(BULWARK__V1__EVENT__BODY_NET), "net");
@@ -512,6 +528,7 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_limits_lists_and_nul),
         cmocka_unit_test(test_free_unpacked),
+        cmocka_unit_test(test_free_unpacked_unknown_fields),
         cmocka_unit_test(test_kind_names),
         cmocka_unit_test(test_invalid_utf8_output),
         cmocka_unit_test(test_text_writer_matches_tree),

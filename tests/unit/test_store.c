@@ -1213,6 +1213,15 @@ static int on_stat_total(const struct store_stat_row *row, void *ctx)
     return 0;
 }
 
+static int collect_binding(const char *hostname, const char *agent_id, void *ctx)
+{
+    char *out = ctx;
+    size_t n = strlen(out);
+
+    snprintf(out + n, 256 - n, "%s=%s;", hostname, agent_id);
+    return 0;
+}
+
 static void test_migrate_from_v1(void **state)
 {
     struct fx *f = *state;
@@ -1234,8 +1243,12 @@ static void test_migrate_from_v1(void **state)
     assert_int_equal(sqlite3_exec(db, schema_v1, NULL, NULL, NULL), SQLITE_OK);
     assert_int_equal(
         sqlite3_exec(db,
-                     "INSERT INTO agents (id, agent_id, first_seen, last_seen)"
-                     " VALUES (1, 'agent-a', 1, 1);"
+                     "INSERT INTO agents (id, agent_id, hostname, first_seen, last_seen)"
+                     " VALUES (1, 'agent-a', 'host-1', 1, 1);"
+                     "INSERT INTO agents (id, agent_id, hostname, first_seen, last_seen)"
+                     " VALUES (2, 'agent-b', 'host-1', 2, 2);"
+                     "INSERT INTO agents (id, agent_id, hostname, first_seen, last_seen)"
+                     " VALUES (3, 'agent-c', 'host-1 (unverified, claimed by agent-c)', 3, 3);"
                      "INSERT INTO hosts (id, hostname, first_seen, last_seen)"
                      " VALUES (1, 'host-1', 1, 1);"
                      "INSERT INTO marks VALUES (1, 7, 2);"
@@ -1249,6 +1262,10 @@ static void test_migrate_from_v1(void **state)
     assert_null(r);
 
     fx_open(f);
+    /* 7 -> 8: the names agents hold become bindings, the first seen winning */
+    char bound[256] = "";
+    assert_int_equal(store_hostbind_each(f->s, collect_binding, bound), 0);
+    assert_string_equal(bound, "host-1=agent-a;");
     assert_int_equal(mark_of(f->s, "agent-a", 7), 2);
     assert_int_equal(store_begin(f->s), 0);
     assert_int_equal(append_range(f->s, "agent-a", 7, 1, 5, &ar), 0);
@@ -1434,6 +1451,33 @@ static void test_rollups(void **state)
 
 /* Forwarding cursors: 0 before the first delivery, durable across
  * connections, per (destination, stream), never moving backwards. */
+static void seen(struct fx *f, const char *agent, const char *host, bool holds, int64_t at)
+{
+    struct store_agent_info a = {.agent_id = agent, .hostname = host, .agent_version = "t",
+                                 .seen_ns = at, .holds_hostname = holds};
+
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_agent_seen(f->s, &a), 0);
+    assert_int_equal(store_commit(f->s), 0);
+}
+
+/* Host name bindings survive a reopen: one name per agent, a rename frees
+ * the old name, a flagged claim binds nothing. */
+static void test_host_bindings(void **state)
+{
+    struct fx *f = *state;
+    char got[256] = "";
+
+    seen(f, "a1", "h1", true, 1);
+    seen(f, "a2", "h1 (unverified, claimed by a2)", false, 2);
+    seen(f, "a1", "h1", true, 3);   /* a reconnect changes nothing */
+    seen(f, "a1", "h3", true, 4);   /* renamed: h1 is free again */
+    seen(f, "a3", "h1", true, 5);
+    fx_reopen(f);
+    assert_int_equal(store_hostbind_each(f->s, collect_binding, got), 0);
+    assert_string_equal(got, "h3=a1;h1=a3;");
+}
+
 static void test_forward_cursors(void **state)
 {
     struct fx *f = *state;
@@ -1559,6 +1603,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wal_bounded_under_readers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forward_cursors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enroll_tokens, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_host_bindings, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

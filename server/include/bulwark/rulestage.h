@@ -31,10 +31,13 @@ struct alert_rec {
 };
 
 void alert_rec_free_list(struct alert_rec *list);
-/* An alert the server itself raises (source "server"), merged per agent:
- * e.g. "Duplicate agent identity". NULL when out of memory. */
+/* An alert the server itself raises (source "server"), merged per agent
+ * (agent_id NULL: about the server itself, merged per rule): e.g. "Duplicate
+ * agent identity" (tags ["identity"]). hostname may be NULL. NULL when out
+ * of memory. */
 struct alert_rec *alert_rec_server(const char *rule, int32_t priority, const char *output,
-                                   const char *agent_id, const char *hostname, int64_t time_ns);
+                                   const char *agent_id, const char *hostname,
+                                   const char *tags_json, int64_t time_ns);
 
 /* Loads the rules named by spec ("" = none). Diagnostics are logged with
  * file:line. Returns 0, or BW_ECONFIG (nothing created) on an error. */

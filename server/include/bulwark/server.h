@@ -11,6 +11,7 @@
 #include "bulwark/buf.h"
 
 #include "bulwark/config.h"
+#include "bulwark/integrity.h"
 
 /* The values of the enumerated options, in the order of their choices. */
 enum server_api_tls { SERVER_API_TLS_AUTO = 0, SERVER_API_TLS_ON, SERVER_API_TLS_OFF };
@@ -33,6 +34,7 @@ struct server_config {
     uint32_t max_inflight_batches;
     uint64_t queue_events;
     int db_sync;               /* enum config_sync */
+    bool integrity_check;          /* PRAGMA quick_check at start (docs/storage.md) */
     char *rules;
     uint32_t alert_suppression_ms;
     uint32_t state_save_interval_ms;
@@ -137,6 +139,8 @@ struct server {
     size_t prehello_bytes;     /* buffers held by streams before their Hello */
     struct conn *prehello_wait;  /* pre-Hello streams waiting for that budget */
     struct hostbind *hostbind; /* host name -> agent id (created at the first Hello) */
+    struct integrity *integrity_check;     /* the start's check while it runs */
+    struct integrity_result integrity;     /* its outcome (state checking until then) */
     bool draining;             /* SIGTERM: no new input, finish and exit */
     bool finished;             /* server_finish ran: handles are closing */
     bool listening;
@@ -147,6 +151,12 @@ struct server {
                                   * Welcome, Ack, Heartbeat, Error), written to TLS at once */
 };
 
+/* Loop thread: stores an alert the server raises itself (source "server",
+ * alert_rec_server), in the writer's next transaction; logs on failure.
+ * agent_id NULL: about the server itself. Nothing once it is stopping. */
+void server_raise_alert(struct server *srv, const char *rule, int32_t priority,
+                        const char *text, const char *agent_id, const char *hostname,
+                        const char *tags_json);
 /* Runs bulwarkd with a checked configuration until SIGTERM/SIGINT has
  * drained it; returns the exit code. */
 int server_run(const struct server_config *cfg);

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bulwark/integrity.h"
+
 /* Upper bounds of the commit latency histogram, in microseconds; one more
  * bucket counts everything above the last (+Inf). */
 #define SRVSTATE_LAT_BUCKETS 12
@@ -36,6 +38,7 @@ struct srvstate_counters {
     /* enrollment */
     uint64_t enrolled, enroll_refused, renewed;
     int64_t started_ns, published_ns;
+    struct integrity_result integrity;  /* the database check at start */
     bool ready;      /* listening, store open, not draining */
     bool draining;
 };

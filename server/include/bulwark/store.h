@@ -18,6 +18,7 @@
 #ifndef BULWARK_STORE_H
 #define BULWARK_STORE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -45,6 +46,9 @@ struct store_agent_info {
     const char *agent_version;
     const char *labels_json;  /* {"cloud":..,"region":..,...}; may be NULL */
     int64_t seen_ns;
+    bool holds_hostname;      /* the agent holds hostname (hostbind.h): kept in
+                               * host_bindings, its previous name freed */
+    uint64_t epoch;           /* the Hello's epoch, kept as the agent's latest; 0 keeps it */
 };
 
 /* One event as the store sees it: the typed columns, plus `body`, the packed
@@ -102,8 +106,16 @@ void store_rollback(struct store *s);
  * BW_EFULL for a full disk, BW_EAGAIN for lock contention, else BW_EIO. */
 const char *store_last_error(const struct store *s, int *code);
 
-/* Upserts the agents row (first/last seen, hostname, version, labels). */
+/* Upserts the agents row (first/last seen, hostname, version, labels), and
+ * the agent's host name binding when it holds the name. */
 int store_agent_seen(struct store *s, const struct store_agent_info *a);
+/* The epoch of the agent's latest Hello stored (0: none, or unknown agent). */
+int store_agent_epoch(struct store *s, const char *agent_id, uint64_t *out);
+/* The host name bindings kept (hostname -> agent id), oldest first: fn per
+ * binding (non-zero stops, and is returned). 0 or BW_EIO. Outside a
+ * transaction, before the writer starts (bulwarkd loads them at start). */
+typedef int (*store_hostbind_fn)(const char *hostname, const char *agent_id, void *ctx);
+int store_hostbind_each(struct store *s, store_hostbind_fn fn, void *ctx);
 /* Inserts the batch's new events and advances the mark (inside a transaction).
  * A batch whose first new event does not follow the mark (an earlier batch
  * of its stream failed; see allow_gap) is refused with BW_ESEQ, nothing
@@ -208,6 +220,15 @@ struct store_row {
 
 /* Return non-zero from the callback to stop early (that value is returned). */
 typedef int (*store_row_fn)(const struct store_row *row, void *ctx);
+
+/* Checks the database file's structure (PRAGMA quick_check: every page of
+ * every table and index is read) on a read-only connection of its own, so
+ * the writer and the readers go on meanwhile. Returns 0 with the number of
+ * problems found in *problems (0: intact; at most 100 are counted) and the
+ * first one's text in first; BW_EAGAIN when *cancel became true (polled
+ * while it runs); BW_EIO with the reason in err when it could not check. */
+int store_quick_check(const char *path, const atomic_bool *cancel, uint64_t *problems,
+                      char *first, size_t firstlen, char *err, size_t errlen);
 
 /* A read-only connection of its own (WAL readers never block the writer). */
 int store_reader_open(struct store_reader **out, const char *path, char *err, size_t errlen);

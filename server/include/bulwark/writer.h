@@ -22,8 +22,9 @@
 struct writer;
 struct writer_item;
 
-/* HEALTH: an agent's last heartbeat health (health_json). */
-enum writer_item_type { WRITER_HELLO, WRITER_BATCH, WRITER_STATE, WRITER_HEALTH };
+/* HEALTH: an agent's last heartbeat health (health_json). ALERTS: alerts
+ * the server raises about itself (alerts), e.g. a failed integrity check. */
+enum writer_item_type { WRITER_HELLO, WRITER_BATCH, WRITER_STATE, WRITER_HEALTH, WRITER_ALERTS };
 
 typedef void (*writer_done_fn)(struct writer_item *it, void *owner);
 
@@ -37,18 +38,21 @@ struct writer_item {
     char *agent_version;       /* owned (hello) */
     char *labels_json;         /* owned (hello) */
     char *health_json;         /* owned (health) */
+    bool holds_hostname;       /* (hello) the agent holds hostname (hostbind.h) */
     uint64_t epoch;
     int64_t recv_ns;
     struct ingest_batch batch; /* owned (batch) */
     struct arena *arena;       /* owned: the decoded frame and raw bodies the batch points into */
     struct alert_rec *alerts;  /* owned (batch): raised by its events, stored with them;
-                                  (hello): raised by the server about the stream */
+                                  (hello): raised by the server about the stream;
+                                  (alerts): raised by the server about itself */
     struct buf state;          /* owned (state): a named blob, key in agent_id */
     /* output */
     int rc;                    /* 0 or a negative bw_err; BW_ESEQ: this batch was refused
                                 * because an earlier one of its stream was not stored */
     bool refused;
     uint64_t committed_seq;
+    uint64_t prev_epoch;       /* (hello) the agent's epoch at its previous Hello; 0: none */
     uint32_t stored, duplicates;
     struct writer_item *next;
 };
