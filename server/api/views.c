@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api_internal.h"
+#include "bulwark/arena.h"
 #include "bulwark/err.h"
 #include "bulwark/evjson.h"
 
@@ -85,8 +86,9 @@ static void nd_name(struct buf *out, const char *name, int32_t v, int *rc)
         nd_int(out, "", v, rc);
 }
 
-int api_event_ndjson(const struct store_row *row, struct buf *out)
+int api_event_ndjson(const struct store_row *row, struct buf *out, struct arena *scratch)
 {
+    ProtobufCAllocator pa = arena_pb_allocator(scratch);
     Bulwark__V1__Event *ev = NULL;
     size_t mark = out->len;
     int rc = 0;
@@ -119,13 +121,12 @@ int api_event_ndjson(const struct store_row *row, struct buf *out)
     nd_int(out, ",\"epoch\":", (long long)row->epoch, &rc);
     nd_int(out, ",\"seq\":", (long long)row->seq, &rc);
     if (rc == 0 && row->body && row->body_len)
-        ev = bulwark__v1__event__unpack(NULL, row->body_len, row->body);
+        ev = bulwark__v1__event__unpack(&pa, row->body_len, row->body);
     if (rc == 0 && row->body_len && (!ev || evjson_event_write_members(ev, out) < 0)) {
         static const char err[] = ",\"body_error\":\"the stored body does not decode\"";
         rc = buf_append(out, err, sizeof err - 1);
     }
-    if (ev)
-        bulwark__v1__event__free_unpacked(ev, NULL);
+    arena_reset(scratch);  /* frees ev */
     if (rc == 0)
         rc = buf_append(out, "}\n", 2);
     if (rc < 0)
