@@ -914,19 +914,31 @@ int evjson_format_time(int64_t ns, char *out, size_t n)
 
 size_t evjson_format_int(long long v, char out[24])
 {
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930"
+                                "31323334353637383940414243444546474849505152535455565758596061"
+                                "62636465666768697071727374757677787980818283848586878889909192"
+                                "93949596979899";
     char rev[24];
-    size_t n = 0, k = 0;
+    size_t n = sizeof rev, k = 0;
     unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
 
-    do {
-        rev[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
+    /* two digits per division, right to left */
+    while (u >= 100) {
+        unsigned d = (unsigned)(u % 100) * 2;
+        u /= 100;
+        rev[--n] = pairs[d + 1];
+        rev[--n] = pairs[d];
+    }
+    if (u >= 10) {
+        rev[--n] = pairs[u * 2 + 1];
+        rev[--n] = pairs[u * 2];
+    } else {
+        rev[--n] = (char)('0' + u);
+    }
     if (v < 0)
         out[k++] = '-';
-    while (n)
-        out[k++] = rev[--n];
-    return k;
+    memcpy(out + k, rev + n, sizeof rev - n);
+    return k + sizeof rev - n;
 }
 
 struct jw {
@@ -949,7 +961,7 @@ static void jw_key(struct jw *w, const char *name, bool comma)
 
     if (w->rc != 0)
         return;
-    if (!(o = buf_reserve(w->b, n + 4))) {
+    if (!(o = buf_room(w->b, n + 4))) {
         w->rc = BW_ETOOBIG;
         return;
     }
@@ -1054,7 +1066,7 @@ int evjson_write_string(struct buf *b, const char *s, const char *bad)
     end = start + len;
     /* The most any byte becomes: \u00XX (6), a replacement (bad, at most 6),
      * or a quarter of an escaped surrogate pair (12 for 4 bytes). */
-    if (len > (SIZE_MAX - 2) / 6 || !(o = buf_reserve(b, len * 6 + 2)))
+    if (len > (SIZE_MAX - 2) / 6 || !(o = buf_room(b, len * 6 + 2)))
         return BW_ETOOBIG;
 again:
     p = start;

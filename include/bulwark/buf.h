@@ -37,6 +37,11 @@ static inline int buf_put(struct buf *b, const void *p, size_t n)
     return buf_append(b, p, n);
 }
 void buf_commit(struct buf *b, size_t n);
+/* buf_reserve with its common case inline. */
+static inline uint8_t *buf_room(struct buf *b, size_t n)
+{
+    return n && b->cap - b->len >= n ? b->data + b->len : buf_reserve(b, n);
+}
 /* Appends formatted text (no NUL); BW_ETOOBIG past max, the buffer then
  * unchanged. */
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -211,7 +211,9 @@ struct store_row {
 /* Return non-zero from the callback to stop early (that value is returned). */
 typedef int (*store_row_fn)(const struct store_row *row, void *ctx);
 
-/* A read-only connection of its own (WAL readers never block the writer). */
+/* A read-only connection of its own (WAL readers never block the writer).
+ * One thread uses a reader at a time; it may be handed to another thread
+ * through a lock (the API's pool). */
 int store_reader_open(struct store_reader **out, const char *path, char *err, size_t errlen);
 void store_reader_close(struct store_reader *r);
 /* Runs a filtered query; returns 0, the callback's non-zero value, or a

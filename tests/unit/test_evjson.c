@@ -592,6 +592,42 @@ static void test_format_time(void **state)
     assert_int_equal(evjson_format_time(1000000000, small, sizeof small), BW_ETOOBIG);
 }
 
+
+static void assert_int_text(long long v)
+{
+    char got[24], want[32];
+    size_t n = evjson_format_int(v, got);
+    assert_int_equal(n, (size_t)snprintf(want, sizeof want, "%lld", v));
+    assert_memory_equal(got, want, n);
+}
+
+static void test_format_int(void **state)
+{
+    static const long long edges[] = {0, 1, -1, 9, 10, 11, 99, 100, 101, 999, 1000, -10, -99,
+                                      -100, 4294967295LL, 9223372036854775807LL,
+                                      -9223372036854775807LL - 1};
+    uint64_t x = 7;
+    (void)state;
+
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++)
+        assert_int_text(edges[i]);
+    long long p = 1;
+    for (int k = 0; k < 19; k++) {  /* 1 to 10^18 */
+        assert_int_text(p - 1);
+        assert_int_text(p);
+        assert_int_text(-p);
+        if (k < 18)
+            p *= 10;
+    }
+    for (int i = 0; i < 100000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        assert_int_text((long long)(x >> (x & 63)));
+        assert_int_text(-(long long)(x >> 1));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -609,6 +645,7 @@ int main(void)
         cmocka_unit_test(test_write_string_edges),
         cmocka_unit_test(test_write_string_random),
         cmocka_unit_test(test_format_time),
+        cmocka_unit_test(test_format_int),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
