@@ -29,6 +29,14 @@
 #define NET_JOIN \
     " LEFT JOIN hosts AS h ON h.id = t.host LEFT JOIN containers AS c ON c.id = t.container"
 #define NET_HOURS "hour >= ?1 AND hour < ?2"
+/* The hours of the range that roll_net has, one row each: joined to
+ * roll_net by (hour, host), they seek its primary key's prefix once per hour
+ * instead of reading every row of the range (and need no index by host,
+ * which would cost the writer an entry per new key). */
+#define NET_HOURS_CTE                                                                     \
+    "WITH RECURSIVE hours(h) AS (SELECT max(?1, (SELECT min(hour) FROM roll_net))"       \
+    " UNION ALL SELECT h + 1 FROM hours WHERE h + 1 < min(?2, (SELECT max(hour) + 1"      \
+    " FROM roll_net))) "
 #define NET_HOST_ID "SELECT id FROM hosts WHERE hostname = ?3"
 #define NET_CONT_ID "SELECT id FROM containers WHERE container_id = ?4"
 
@@ -63,28 +71,29 @@ const char *const store_fleet_rsql[R_COUNT - R_API_COUNT] = {
      * rows. */
     [R_NET - R_API_COUNT] = NET_SELECT "(SELECT * FROM roll_net WHERE " NET_HOURS ") AS t"
         NET_JOIN,
-    /* One host (and perhaps a container): rows of either end, read through
-     * the indexes of schema 7: its own side by (host, hour), then rows of
-     * other hosts whose remote address is one of its containers' by (addr,
+    /* One host (and perhaps a container): rows of either end, read by
+     * keys: its own side by (hour, host) per hour, then rows whose remote
+     * address is one of its containers' by the index of schema 7 on (addr,
      * hour); the caller checks the resolved ends exactly. */
-    [R_NET_HOST - R_API_COUNT] = NET_SELECT
-        "(SELECT * FROM roll_net WHERE host = (" NET_HOST_ID ") AND " NET_HOURS
+    [R_NET_HOST - R_API_COUNT] = NET_HOURS_CTE NET_SELECT
+        "(SELECT r.* FROM hours CROSS JOIN roll_net AS r WHERE r.hour = hours.h"
+        "  AND r.host = (" NET_HOST_ID ") AND r." NET_HOURS
         " UNION ALL SELECT * FROM roll_net WHERE addr IN"
         "  (SELECT a.addr FROM container_addrs AS a WHERE a.container IN"
         "   (SELECT id FROM containers WHERE host = (" NET_HOST_ID ")))"
         "  AND " NET_HOURS " AND host IS NOT (" NET_HOST_ID ")) AS t" NET_JOIN
         " WHERE (?4 IS NULL OR t.container = (" NET_CONT_ID ") OR t.addr IN"
         "  (SELECT a.addr FROM container_addrs AS a WHERE a.container = (" NET_CONT_ID ")))",
-    /* One container: its own side by its host's rows (a container lives on
-     * one host; one seen on several, host -1, or stored before schema 3,
-     * host 0, takes the hours' rows instead), then rows whose remote
-     * address is one of its own. */
-    [R_NET_CONTAINER - R_API_COUNT] = NET_SELECT
-        /* the container drives each join (CROSS JOIN keeps it outside):
-         * no container, or a host of the other kind, reads nothing */
-        "(SELECT r.* FROM containers AS z CROSS JOIN roll_net AS r"
-        "  WHERE z.container_id = ?4 AND z.host > 0 AND r.host = z.host"
-        "  AND r.container = z.id AND r." NET_HOURS
+    /* One container: its own side by (hour, its host) per hour (a container
+     * lives on one host; one seen on several, host -1, or stored before
+     * schema 3, host 0, takes the hours' rows instead), then rows whose
+     * remote address is one of its own. In the second branch the
+     * container drives the join (CROSS JOIN keeps it outside): no
+     * container, or one with a host, reads nothing there. */
+    [R_NET_CONTAINER - R_API_COUNT] = NET_HOURS_CTE NET_SELECT
+        "(SELECT r.* FROM hours CROSS JOIN roll_net AS r WHERE r.hour = hours.h"
+        "  AND r.host = (SELECT host FROM containers WHERE container_id = ?4 AND host > 0)"
+        "  AND r.container = (" NET_CONT_ID ") AND r." NET_HOURS
         " UNION ALL SELECT r.* FROM containers AS z CROSS JOIN roll_net AS r"
         "  WHERE z.container_id = ?4 AND z.host <= 0 AND r.container = z.id AND r." NET_HOURS
         " UNION ALL SELECT * FROM roll_net WHERE addr IN"

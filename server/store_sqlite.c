@@ -220,13 +220,12 @@ static const char *const store_migrations[STORE_SCHEMA_VERSION] = {
     "  PRIMARY KEY (dest, stream)) WITHOUT ROWID;"
     "PRAGMA user_version = 6;",
     /* 6 -> 7: a network question about one host or container reads only
-     * its rows: roll_net by (host, hour) for the edges of its own side and
-     * by (addr, hour) for those whose remote address is one of its
-     * containers', found through containers by host and container_addrs by
-     * container (store_fleet.c, R_NET_HOST and R_NET_CONTAINER). Writers
-     * pay two index entries per new roll_net key; updates of a key's counts
-     * touch neither. */
-    "CREATE INDEX roll_net_by_host ON roll_net (host, hour);"
+     * its rows: its own side by roll_net's key (hour, host, ...), one seek
+     * per hour, and the rows whose remote address is one of its
+     * containers' by (addr, hour), found through containers by host and
+     * container_addrs by container (store_fleet.c, R_NET_HOST and
+     * R_NET_CONTAINER). Writers pay one index entry per new roll_net key;
+     * updates of a key's counts touch none. */
     "CREATE INDEX roll_net_by_addr ON roll_net (addr, hour);"
     "CREATE INDEX containers_by_host ON containers (host);"
     "CREATE INDEX container_addrs_by_container ON container_addrs (container);"
