@@ -73,6 +73,17 @@ void *arena_alloc(struct arena *a, size_t n)
     return c->data + c->used - need;
 }
 
+void arena_reset(struct arena *a)
+{
+    /* head is the newest chunk; the first one (a->chunk bytes) is last */
+    while (a->head->next) {
+        struct arena_chunk *next = a->head->next;
+        free(a->head);
+        a->head = next;
+    }
+    a->head->used = 0;
+}
+
 static void *arena_pb_alloc(void *data, size_t size)
 {
     return arena_alloc(data, size);

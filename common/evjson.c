@@ -34,6 +34,7 @@
  * The same layout is what bulwark__v1__event__unpack(NULL, ...) makes, so
  * evjson_event_free() also frees unpacked events, with the unknown fields
  * unpack keeps (the tests check this). */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -885,35 +886,52 @@ static void put_digits(char *p, long long v, int w)
         p[i] = (char)('0' + v % 10);
 }
 
+/* The proleptic Gregorian date of day z since 1970-01-01 (H. Hinnant's
+ * civil_from_days): gmtime_r takes glibc's time zone lock, and the export
+ * formats two times per event. */
+static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;                                        /* [0, 146096] */
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;   /* [0, 399] */
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);                 /* [0, 365] */
+    int64_t mp = (5 * doy + 2) / 153;                                      /* [0, 11] */
+
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
 int evjson_format_time(int64_t ns, char *out, size_t n)
 {
-    int64_t sec = ns / 1000000000, frac = ns % 1000000000;
-    struct tm tm;
-    time_t t;
-    int m;
+    int64_t sec = ns / 1000000000, frac = ns % 1000000000, days, sod, year;
+    int mon, mday, m;
 
     if (frac < 0) {
         frac += 1000000000;
         sec--;
     }
-    t = (time_t)sec;
-    if (!gmtime_r(&t, &tm) || tm.tm_year + 1900 > 9999 || tm.tm_year + 1900 < 0)
+    days = sec >= 0 ? sec / 86400 : -((-sec + 86399) / 86400);
+    sod = sec - days * 86400;
+    civil_from_days(days, &year, &mon, &mday);
+    if (year > 9999 || year < 0)
         return BW_EINVAL;
     /* Digits by hand: the export formats two times per event. */
     m = frac ? 30 : 20;  /* YYYY-MM-DDTHH:MM:SS[.nnnnnnnnn]Z */
     if ((size_t)m >= n)
         return BW_ETOOBIG;
-    put_digits(out, tm.tm_year + 1900, 4);
+    put_digits(out, year, 4);
     out[4] = '-';
-    put_digits(out + 5, tm.tm_mon + 1, 2);
+    put_digits(out + 5, mon, 2);
     out[7] = '-';
-    put_digits(out + 8, tm.tm_mday, 2);
+    put_digits(out + 8, mday, 2);
     out[10] = 'T';
-    put_digits(out + 11, tm.tm_hour, 2);
+    put_digits(out + 11, sod / 3600, 2);
     out[13] = ':';
-    put_digits(out + 14, tm.tm_min, 2);
+    put_digits(out + 14, sod / 60 % 60, 2);
     out[16] = ':';
-    put_digits(out + 17, tm.tm_sec, 2);
+    put_digits(out + 17, sod % 60, 2);
     if (frac) {
         out[19] = '.';
         put_digits(out + 20, frac, 9);
@@ -933,19 +951,31 @@ int evjson_format_time(int64_t ns, char *out, size_t n)
 
 size_t evjson_format_int(long long v, char out[24])
 {
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930"
+                                "31323334353637383940414243444546474849505152535455565758596061"
+                                "62636465666768697071727374757677787980818283848586878889909192"
+                                "93949596979899";
     char rev[24];
-    size_t n = 0, k = 0;
+    size_t n = sizeof rev, k = 0;
     unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
 
-    do {
-        rev[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
+    /* two digits per division, right to left */
+    while (u >= 100) {
+        unsigned d = (unsigned)(u % 100) * 2;
+        u /= 100;
+        rev[--n] = pairs[d + 1];
+        rev[--n] = pairs[d];
+    }
+    if (u >= 10) {
+        rev[--n] = pairs[u * 2 + 1];
+        rev[--n] = pairs[u * 2];
+    } else {
+        rev[--n] = (char)('0' + u);
+    }
     if (v < 0)
         out[k++] = '-';
-    while (n)
-        out[k++] = rev[--n];
-    return k;
+    memcpy(out + k, rev + n, sizeof rev - n);
+    return k + sizeof rev - n;
 }
 
 struct jw {
@@ -956,7 +986,30 @@ struct jw {
 static void jw_put(struct jw *w, const char *p, size_t n)
 {
     if (w->rc == 0)
-        w->rc = buf_append(w->b, p, n);
+        w->rc = buf_put(w->b, p, n);
+}
+
+/* A member's name and colon, after a comma unless !comma. Field names are
+ * protobuf identifiers: nothing in them needs escaping. */
+static void jw_key(struct jw *w, const char *name, bool comma)
+{
+    size_t n = strlen(name), k = 0;
+    uint8_t *o;
+
+    if (w->rc != 0)
+        return;
+    if (!(o = buf_room(w->b, n + 4))) {
+        w->rc = BW_ETOOBIG;
+        return;
+    }
+    if (comma)
+        o[k++] = ',';
+    o[k++] = '"';
+    memcpy(o + k, name, n);
+    k += n;
+    o[k++] = '"';
+    o[k++] = ':';
+    buf_commit(w->b, k);
 }
 
 /* One UTF-8 sequence at s (n bytes left) as jansson checks it: its length
@@ -993,66 +1046,113 @@ static size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
     return need + 1;
 }
 
-int evjson_write_string(struct buf *b, const char *s, const char *bad)
+/* What each byte of a string needs: 0 none (copied in runs), 1 an ASCII
+ * escape, 2 a UTF-8 sequence starts (or an invalid byte), 3 the end (NUL). */
+static const uint8_t jw_class[256] = {
+    3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+};
+
+/* The short escapes of the control characters that have one. */
+static const char jw_short[0x20] = {['\b'] = 'b', ['\t'] = 't', ['\n'] = 'n', ['\f'] = 'f',
+                                    ['\r'] = 'r'};
+
+/* Writes \uXXXX of a UTF-16 unit at o; returns 6. */
+static size_t jw_unit(uint8_t *o, uint32_t u)
 {
     static const char hex[] = "0123456789ABCDEF";
-    const unsigned char *p = (const unsigned char *)(s ? s : ""), *end;
-    size_t len = strlen((const char *)p), blen = strlen(bad), k = 0;
-    bool valid = true, ascii = true;
+
+    o[0] = '\\';
+    o[1] = 'u';
+    o[2] = (uint8_t)hex[(u >> 12) & 15];
+    o[3] = (uint8_t)hex[(u >> 8) & 15];
+    o[4] = (uint8_t)hex[(u >> 4) & 15];
+    o[5] = (uint8_t)hex[u & 15];
+    return 6;
+}
+
+/* One pass over the string: runs of bytes that need nothing are copied in
+ * bulk, found by a table lookup per byte. Whether the string is valid UTF-8
+ * is only known at its end, and when it is not every byte from 0x80 up is
+ * written as bad (jansson refuses the whole string): on the first invalid
+ * sequence the string is written again in that mode (rare: agents send
+ * UTF-8). */
+int evjson_write_string(struct buf *b, const char *s, const char *bad)
+{
+    const unsigned char *start = (const unsigned char *)(s ? s : ""), *p, *end;
+    size_t len = strlen((const char *)start), blen = strlen(bad), k;
+    bool valid = true;
     uint32_t cp;
     uint8_t *o;
 
-    end = p + len;
-    for (const unsigned char *q = p; q < end && valid; q++)
-        ascii = ascii && *q < 0x80;
-    for (const unsigned char *q = p; !ascii && q < end && valid;) {
-        size_t l = utf8_next(q, (size_t)(end - q), &cp);
-        valid = l > 0;
-        q += l;
-    }
-    /* The most any byte becomes: \u00XX (6), a replacement, or half of an
-     * escaped surrogate pair (12 for 4 bytes). */
-    if (!(o = buf_reserve(b, len * (blen > 6 ? blen : 6) + 2)))
+    assert(blen <= 6);
+    end = start + len;
+    /* The most any byte becomes: \u00XX (6), a replacement (bad, at most 6),
+     * or a quarter of an escaped surrogate pair (12 for 4 bytes). */
+    if (len > (SIZE_MAX - 2) / 6 || !(o = buf_room(b, len * 6 + 2)))
         return BW_ETOOBIG;
+again:
+    p = start;
+    k = 0;
     o[k++] = '"';
-    while (p < end) {
+    for (;;) {
         const unsigned char *run = p;
-        while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+        unsigned c;
+
+        while (jw_class[*p] == 0)
             p++;
         memcpy(o + k, run, (size_t)(p - run));  /* most strings are one run */
         k += (size_t)(p - run);
-        if (p == end)
-            break;
-        unsigned c = *p;
-        if (!valid && c >= 0x80) {
-            memcpy(o + k, bad, blen);
-            k += blen;
+        c = *p;
+        switch (jw_class[c]) {
+        case 1:
+            o[k++] = '\\';
+            if (c == '"' || c == '\\')
+                o[k++] = (uint8_t)c;
+            else if (jw_short[c])
+                o[k++] = (uint8_t)jw_short[c];
+            else
+                k += jw_unit(o + k - 1, c) - 1;
             p++;
             continue;
-        }
-        p += utf8_next(p, (size_t)(end - p), &cp);
-        const char *short_esc = cp == '"' ? "\\\"" : cp == '\\' ? "\\\\" : cp == '\b' ? "\\b"
-                              : cp == '\f' ? "\\f" : cp == '\n' ? "\\n" : cp == '\r' ? "\\r"
-                              : cp == '\t' ? "\\t" : NULL;
-        if (short_esc) {
-            o[k++] = (uint8_t)short_esc[0];
-            o[k++] = (uint8_t)short_esc[1];
+        case 2:
+            if (!valid) {
+                memcpy(o + k, bad, blen);
+                k += blen;
+                p++;
+                continue;
+            }
+            size_t l = utf8_next(p, (size_t)(end - p), &cp);
+            if (l == 0) {
+                valid = false;
+                goto again;
+            }
+            p += l;
+            if (cp >= 0x10000) {
+                cp -= 0x10000;
+                k += jw_unit(o + k, 0xd800u | (cp >> 10));
+                cp = 0xdc00u | (cp & 0x3ff);
+            }
+            k += jw_unit(o + k, cp);
             continue;
+        default:  /* 3: the NUL at end */
+            break;
         }
-        uint32_t units[2] = {cp, 0};
-        int nu = 1;
-        if (cp >= 0x10000) {
-            cp -= 0x10000;
-            units[0] = 0xd800u | (cp >> 10);
-            units[1] = 0xdc00u | (cp & 0x3ff);
-            nu = 2;
-        }
-        for (int u = 0; u < nu; u++) {
-            o[k++] = '\\';
-            o[k++] = 'u';
-            for (int sh = 12; sh >= 0; sh -= 4)
-                o[k++] = (uint8_t)hex[(units[u] >> sh) & 15];
-        }
+        break;
     }
     o[k++] = '"';
     buf_commit(b, k);
@@ -1217,11 +1317,8 @@ static void jw_members(struct jw *w, const ProtobufCMessage *m, uint64_t skip, b
         } else if (value_is_left_out(f, slot)) {
             continue;
         }
-        if (lead)
-            jw_put(w, ",", 1);
+        jw_key(w, f->name, lead);
         lead = true;
-        jw_str(w, f->name);
-        jw_put(w, ":", 1);
         if (f->label != PROTOBUF_C_LABEL_REPEATED) {
             jw_value(w, f, slot);
         } else if (field_is_map(f)) {

@@ -21,6 +21,25 @@
     " FROM containers AS c LEFT JOIN hosts AS h ON h.id = c.host"                       \
     " LEFT JOIN container_posture AS p ON p.container = c.id"
 
+/* The network statements: ?1 since hour, ?2 until hour, ?3 hostname,
+ * ?4 container id. */
+#define NET_SELECT                                                                        \
+    "SELECT coalesce(h.hostname, ''), coalesce(c.container_id, ''), coalesce(c.image, ''),"\
+    " t.inbound, t.protocol, t.port, t.addr, t.name, t.n, t.first_ns, t.last_ns FROM "
+#define NET_JOIN \
+    " LEFT JOIN hosts AS h ON h.id = t.host LEFT JOIN containers AS c ON c.id = t.container"
+#define NET_HOURS "hour >= ?1 AND hour < ?2"
+/* The hours of the range that roll_net has, one row each: joined to
+ * roll_net by (hour, host), they seek its primary key's prefix once per hour
+ * instead of reading every row of the range (and need no index by host,
+ * which would cost the writer an entry per new key). */
+#define NET_HOURS_CTE                                                                     \
+    "WITH RECURSIVE hours(h) AS (SELECT max(?1, (SELECT min(hour) FROM roll_net))"       \
+    " UNION ALL SELECT h + 1 FROM hours WHERE h + 1 < min(?2, (SELECT max(hour) + 1"      \
+    " FROM roll_net))) "
+#define NET_HOST_ID "SELECT id FROM hosts WHERE hostname = ?3"
+#define NET_CONT_ID "SELECT id FROM containers WHERE container_id = ?4"
+
 /* Parameters of the stats statements: ?1 since minute, ?2 until minute,
  * ?3 bucket minutes, ?4 limit, ?5 since hour, ?6 until hour. */
 const char *const store_fleet_rsql[R_COUNT - R_API_COUNT] = {
@@ -46,22 +65,40 @@ const char *const store_fleet_rsql[R_COUNT - R_API_COUNT] = {
     [R_TOP_IMAGES_ALERTS - R_API_COUNT] =
         "SELECT name, sum(n) FROM roll_alert_tops WHERE " HOUR_SQL " AND what = 2"
         " GROUP BY name ORDER BY 2 DESC, 1 LIMIT ?4",
-    [R_NET - R_API_COUNT] =
-        "SELECT coalesce(h.hostname, ''), coalesce(c.container_id, ''), coalesce(c.image, ''),"
-        " t.inbound, t.protocol, t.port, t.addr, t.name, t.n, t.first_ns, t.last_ns FROM"
-        /* rows as stored, one per hour and key: no GROUP BY, so the first
-         * rows come at once and a caller that stops early pays for what it
-         * read, not for the whole range */
-        " (SELECT * FROM roll_net WHERE hour >= ?1 AND hour < ?2"
-        /* either end: the event's own side, or an address of the host's or
-         * container's (the caller checks the resolved ends exactly) */
-        "  AND (?3 IS NULL OR host = (SELECT id FROM hosts WHERE hostname = ?3) OR addr IN"
-        "   (SELECT a.addr FROM container_addrs AS a JOIN containers AS c2 ON c2.id = a.container"
-        "    JOIN hosts AS h2 ON h2.id = c2.host WHERE h2.hostname = ?3))"
-        "  AND (?4 IS NULL OR container = (SELECT id FROM containers WHERE container_id = ?4)"
-        "   OR addr IN (SELECT a.addr FROM container_addrs AS a JOIN containers AS c3"
-        "    ON c3.id = a.container WHERE c3.container_id = ?4))) AS t"
-        " LEFT JOIN hosts AS h ON h.id = t.host LEFT JOIN containers AS c ON c.id = t.container",
+    /* Network edges: rows as stored, one per hour and key, no GROUP BY, so
+     * the first rows come at once and a caller that stops early pays for
+     * what it read, not for the whole range. Without a filter: the hours'
+     * rows. */
+    [R_NET - R_API_COUNT] = NET_SELECT "(SELECT * FROM roll_net WHERE " NET_HOURS ") AS t"
+        NET_JOIN,
+    /* One host (and perhaps a container): rows of either end, read by
+     * keys: its own side by (hour, host) per hour, then rows whose remote
+     * address is one of its containers' by the index of schema 7 on (addr,
+     * hour); the caller checks the resolved ends exactly. */
+    [R_NET_HOST - R_API_COUNT] = NET_HOURS_CTE NET_SELECT
+        "(SELECT r.* FROM hours CROSS JOIN roll_net AS r WHERE r.hour = hours.h"
+        "  AND r.host = (" NET_HOST_ID ") AND r." NET_HOURS
+        " UNION ALL SELECT * FROM roll_net WHERE addr IN"
+        "  (SELECT a.addr FROM container_addrs AS a WHERE a.container IN"
+        "   (SELECT id FROM containers WHERE host = (" NET_HOST_ID ")))"
+        "  AND " NET_HOURS " AND host IS NOT (" NET_HOST_ID ")) AS t" NET_JOIN
+        " WHERE (?4 IS NULL OR t.container = (" NET_CONT_ID ") OR t.addr IN"
+        "  (SELECT a.addr FROM container_addrs AS a WHERE a.container = (" NET_CONT_ID ")))",
+    /* One container: its own side by (hour, its host) per hour (a container
+     * lives on one host; one seen on several, host -1, or stored before
+     * schema 3, host 0, takes the hours' rows instead), then rows whose
+     * remote address is one of its own. In the second branch the
+     * container drives the join (CROSS JOIN keeps it outside): no
+     * container, or one with a host, reads nothing there. */
+    [R_NET_CONTAINER - R_API_COUNT] = NET_HOURS_CTE NET_SELECT
+        "(SELECT r.* FROM hours CROSS JOIN roll_net AS r WHERE r.hour = hours.h"
+        "  AND r.host = (SELECT host FROM containers WHERE container_id = ?4 AND host > 0)"
+        "  AND r.container = (" NET_CONT_ID ") AND r." NET_HOURS
+        " UNION ALL SELECT r.* FROM containers AS z CROSS JOIN roll_net AS r"
+        "  WHERE z.container_id = ?4 AND z.host <= 0 AND r.container = z.id AND r." NET_HOURS
+        " UNION ALL SELECT * FROM roll_net WHERE addr IN"
+        "  (SELECT a.addr FROM container_addrs AS a WHERE a.container = (" NET_CONT_ID "))"
+        "  AND " NET_HOURS " AND container IS NOT (" NET_CONT_ID ")) AS t" NET_JOIN,
     [R_ADDRS - R_API_COUNT] =
         "SELECT a.addr, c.container_id, coalesce(c.image, ''), coalesce(h.hostname, ''),"
         " a.last_ns FROM container_addrs AS a JOIN containers AS c ON c.id = a.container"
@@ -188,10 +225,12 @@ int store_net_edges(struct store_reader *r, const struct store_net_query *q, sto
 
     if (!r || !q || !fn || q->until_ns <= q->since_ns)
         return BW_EINVAL;
-    st = r->st[R_NET];
+    /* the filtered statements read only the rows of their host or container */
+    st = r->st[q->hostname ? R_NET_HOST : q->container_id ? R_NET_CONTAINER : R_NET];
     if (sqlite3_bind_int64(st, 1, unit_floor(q->since_ns, STORE_HOUR_NS)) ||
         sqlite3_bind_int64(st, 2, unit_ceil(q->until_ns, STORE_HOUR_NS)) ||
-        bind_text(st, 3, q->hostname) || bind_text(st, 4, q->container_id)) {
+        (st != r->st[R_NET] &&
+         (bind_text(st, 3, q->hostname) || bind_text(st, 4, q->container_id)))) {
         sqlite3_reset(st);
         return BW_EIO;
     }

@@ -20,7 +20,7 @@
 #include "bulwark/sqlite.h"
 #include "bulwark/store.h"
 
-#define STORE_SCHEMA_VERSION 8
+#define STORE_SCHEMA_VERSION 9
 #define STORE_SUM_BYTES 128                    /* 1024-bit membership summaries */
 #define STORE_BUSY_MS 5000
 
@@ -99,6 +99,8 @@ enum rstmt {
     R_TOP_HOSTS_ALERTS,
     R_TOP_IMAGES_ALERTS,
     R_NET,
+    R_NET_HOST,
+    R_NET_CONTAINER,
     R_ADDRS,
     R_CONTAINERS,
     R_CONTAINER_GET,

@@ -251,6 +251,17 @@ static const char *const store_migrations[STORE_SCHEMA_VERSION] = {
     "  WHERE coalesce(hostname, '') <> '' AND hostname NOT LIKE '% (unverified, claimed by %'"
     "  ORDER BY first_seen, id;"
     "PRAGMA user_version = 8;",
+    /* 8 -> 9: a network question about one host or container reads only
+     * its rows: its own side by roll_net's key (hour, host, ...), one seek
+     * per hour, and the rows whose remote address is one of its
+     * containers' by (addr, hour), found through containers by host and
+     * container_addrs by container (store_fleet.c, R_NET_HOST and
+     * R_NET_CONTAINER). Writers pay one index entry per new roll_net key;
+     * updates of a key's counts touch none. */
+    "CREATE INDEX roll_net_by_addr ON roll_net (addr, hour);"
+    "CREATE INDEX containers_by_host ON containers (host);"
+    "CREATE INDEX container_addrs_by_container ON container_addrs (container);"
+    "PRAGMA user_version = 9;",
 };
 
 static const char *const wsql[W_COUNT] = {

@@ -19,6 +19,9 @@ struct arena *arena_new(size_t chunk);
 void arena_free(struct arena *a);
 /* 16-byte aligned memory valid until arena_free; NULL on ENOMEM. */
 void *arena_alloc(struct arena *a, size_t n);
+/* Forgets every allocation but keeps the first chunk for reuse, so an arena
+ * reset per item (an exported event) allocates nothing in the common case. */
+void arena_reset(struct arena *a);
 /* A protobuf-c allocator drawing from a (its free is a no-op). */
 ProtobufCAllocator arena_pb_allocator(struct arena *a);
 

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct buf {
     uint8_t *data;
@@ -24,7 +25,23 @@ int buf_append(struct buf *b, const void *p, size_t n);
 /* Makes room for at least n more bytes at the end and returns a pointer to
  * it (write, then buf_commit()); NULL if that would pass max or on ENOMEM. */
 uint8_t *buf_reserve(struct buf *b, size_t n);
+/* buf_append with its common case (the room is there) inline, for text
+ * written in many small pieces (the export's JSON). */
+static inline int buf_put(struct buf *b, const void *p, size_t n)
+{
+    if (n && b->cap - b->len >= n) {  /* cap never passes max */
+        memcpy(b->data + b->len, p, n);
+        b->len += n;
+        return 0;
+    }
+    return buf_append(b, p, n);
+}
 void buf_commit(struct buf *b, size_t n);
+/* buf_reserve with its common case inline. */
+static inline uint8_t *buf_room(struct buf *b, size_t n)
+{
+    return n && b->cap - b->len >= n ? b->data + b->len : buf_reserve(b, n);
+}
 /* Appends formatted text (no NUL); BW_ETOOBIG past max, the buffer then
  * unchanged. */
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -27,7 +27,9 @@ json_t *evjson_event_to_json(const Bulwark__V1__Event *ev);
  * building the tree. 0, or a negative bw_err with out as before. */
 int evjson_event_write_members(const Bulwark__V1__Event *ev, struct buf *out);
 /* Appends s as a JSON string the same way; when s is not valid UTF-8 each
- * byte from 0x80 up is written as bad instead (already escaped text). */
+ * byte from 0x80 up is written as bad instead (already escaped text, at
+ * most 6 bytes). BW_ETOOBIG, out unchanged, when out cannot take six bytes
+ * per byte of s. */
 int evjson_write_string(struct buf *out, const char *s, const char *bad);
 /* v in decimal into out (no NUL); returns its length (at most 20). */
 size_t evjson_format_int(long long v, char out[24]);

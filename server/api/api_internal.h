@@ -147,9 +147,11 @@ void api_reader_put(struct api *a, struct store_reader *r);
 json_t *api_event_json(const struct store_row *row);
 /* The same event as one NDJSON line (the bytes json_dumps would make of
  * api_event_json's object, and a newline) appended to out, without building
- * the tree: the export's per-row cost. 0, or a negative bw_err with out as
- * before. */
-int api_event_ndjson(const struct store_row *row, struct buf *out);
+ * the tree: the export's per-row cost. The body is decoded into scratch,
+ * which is reset before returning (no malloc per event). 0, or a negative
+ * bw_err with out as before. */
+struct arena;
+int api_event_ndjson(const struct store_row *row, struct buf *out, struct arena *scratch);
 json_t *api_alert_json(const struct store_alert_row *row);
 /* The stored body decoded (free with bulwark__v1__event__free_unpacked);
  * NULL when there is none or it does not decode. */

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "api_internal.h"
+#include "bulwark/arena.h"
 #include "bulwark/buf.h"
 #include "bulwark/err.h"
 #include "bulwark/log.h"
@@ -25,6 +26,7 @@
 #define EXPORT_DEFAULT_LIMIT 10000
 #define EXPORT_MAX_LIMIT 10000000
 #define EXPORT_BUF_MAX (64u * 1024 * 1024)  /* a page of the largest rows */
+#define EXPORT_SCRATCH (64u * 1024)  /* one decoded body, reused per row */
 
 enum export_what { EXPORT_EVENTS, EXPORT_ALERTS };
 
@@ -52,6 +54,7 @@ struct export {
     uint64_t left;   /* records still to send */
     uint64_t count;  /* records sent */
     struct buf out;
+    struct arena *scratch;  /* native: the decoded body of the current row */
     bool done;       /* the final line is in out */
     bool failed;
 };
@@ -76,7 +79,7 @@ static int on_export_event(const struct store_row *row, void *ctx)
     /* Native events are written as text directly (no JSON tree per row:
      * the export's main cost); other formats build their records. */
     if (x->fmt == &export_formats[0]) {
-        int rc = api_event_ndjson(row, &x->out);
+        int rc = api_event_ndjson(row, &x->out, x->scratch);
         if (rc == 0) {
             x->last_id = row->id;
             x->count++;
@@ -157,6 +160,7 @@ static void on_export_free(void *cls)
     a->exports--;
     pthread_mutex_unlock(&a->pool_mu);
     buf_release(&x->out);
+    arena_free(x->scratch);
     free(x);
 }
 
@@ -204,6 +208,12 @@ static void api_export(struct api_call *c, enum export_what what)
         free(x);
         return;
     }
+    if (!(x->scratch = arena_new(EXPORT_SCRATCH))) {
+        buf_release(&x->out);
+        free(x);
+        api_problem(c, 500, "out of memory");
+        return;
+    }
     /* An export holds a reader for its whole answer: at most half the
      * pool, so lists and lookups always find one. */
     pthread_mutex_lock(&a->pool_mu);
@@ -212,6 +222,8 @@ static void api_export(struct api_call *c, enum export_what what)
         a->exports++;
     pthread_mutex_unlock(&a->pool_mu);
     if (busy) {
+        buf_release(&x->out);
+        arena_free(x->scratch);
         free(x);
         api_problem(c, 429, "too many exports at once; retry shortly");
         if (c->resp)

@@ -355,11 +355,17 @@ static int on_net(const struct store_net_row *row, void *ctx)
     return 0;
 }
 
-/* Most connections first; ties by first seen, then by the JSON text so
- * the order is stable. */
+struct edge_ref {
+    const char *key;  /* the edge's key in net_ctx.edges */
+    json_t *edge;
+};
+
+/* Most connections first; ties by first seen, then by the edge's key, so
+ * the order does not depend on the order the store read the rows in. */
 static int edge_cmp(const void *a, const void *b)
 {
-    json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+    const struct edge_ref *ra = a, *rb = b;
+    json_t *x = ra->edge, *y = rb->edge;
     json_int_t cx = json_integer_value(json_object_get(x, "count"));
     json_int_t cy = json_integer_value(json_object_get(y, "count"));
     json_int_t fx = json_integer_value(json_object_get(x, "first_ns"));
@@ -368,7 +374,7 @@ static int edge_cmp(const void *a, const void *b)
         return cx > cy ? -1 : 1;
     if (fx != fy)
         return fx < fy ? -1 : 1;
-    return 0;
+    return strcmp(ra->key, rb->key);
 }
 
 void api_network(struct api_call *c)
@@ -376,7 +382,8 @@ void api_network(struct api_call *c)
     static const char *const allowed[] = {"since", "until", "host", "container", "limit", NULL};
     struct net_ctx n = {0};
     int64_t since = 0, until = 0, limit = FLEET_EDGES_DEFAULT;
-    json_t **all = NULL, *arr = NULL, *e;
+    struct edge_ref *all = NULL;
+    json_t *arr = NULL, *e;
     const char *key;
     size_t count = 0;
     int rc = BW_ENOMEM;
@@ -414,10 +421,10 @@ void api_network(struct api_call *c)
     if (!(all = malloc((json_object_size(n.edges) + 1) * sizeof *all)))
         goto fail;
     json_object_foreach(n.edges, key, e)
-        all[count++] = e;
+        all[count++] = (struct edge_ref){key, e};
     qsort(all, count, sizeof *all, edge_cmp);
     for (size_t i = 0; i < count && i < (size_t)limit; i++) {
-        e = all[i];
+        e = all[i].edge;
         json_object_set_new(e, "first_seen",
                             api_time(json_integer_value(json_object_get(e, "first_ns"))));
         json_object_set_new(e, "last_seen",

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api_internal.h"
+#include "bulwark/arena.h"
 #include "bulwark/err.h"
 #include "bulwark/evjson.h"
 
@@ -58,7 +59,7 @@ static void nd_time(struct buf *out, int64_t ns, int *rc)
 
     if (ns == 0 || evjson_format_time(ns, t, sizeof t) < 0) {
         if (*rc == 0)
-            *rc = buf_append(out, "null", 4);
+            *rc = buf_put(out, "null", 4);
         return;
     }
     nd_str(out, t, rc);
@@ -71,9 +72,9 @@ static void nd_int(struct buf *out, const char *prefix, long long v, int *rc)
     size_t n = evjson_format_int(v, t);
 
     if (*rc == 0)
-        *rc = buf_append(out, prefix, strlen(prefix));
+        *rc = buf_put(out, prefix, strlen(prefix));
     if (*rc == 0)
-        *rc = buf_append(out, t, n);
+        *rc = buf_put(out, t, n);
 }
 
 /* kind and severity: the name, else the number. */
@@ -85,49 +86,49 @@ static void nd_name(struct buf *out, const char *name, int32_t v, int *rc)
         nd_int(out, "", v, rc);
 }
 
-int api_event_ndjson(const struct store_row *row, struct buf *out)
+int api_event_ndjson(const struct store_row *row, struct buf *out, struct arena *scratch)
 {
+    ProtobufCAllocator pa = arena_pb_allocator(scratch);
     Bulwark__V1__Event *ev = NULL;
     size_t mark = out->len;
     int rc = 0;
 
     nd_int(out, "{\"id\":", row->id, &rc);
     if (rc == 0)
-        rc = buf_append(out, ",\"time\":", 8);
+        rc = buf_put(out, ",\"time\":", 8);
     nd_time(out, row->time_ns, &rc);
     if (rc == 0)
-        rc = buf_append(out, ",\"received\":", 12);
+        rc = buf_put(out, ",\"received\":", 12);
     nd_time(out, row->recv_ns, &rc);
     if (rc == 0)
-        rc = buf_append(out, ",\"kind\":", 8);
+        rc = buf_put(out, ",\"kind\":", 8);
     nd_name(out, evjson_kind_name(row->kind), row->kind, &rc);
     if (rc == 0)
-        rc = buf_append(out, ",\"severity\":", 12);
+        rc = buf_put(out, ",\"severity\":", 12);
     nd_name(out, evjson_severity_name(row->severity), row->severity, &rc);
     if (rc == 0)
-        rc = buf_append(out, ",\"agent_id\":", 12);
+        rc = buf_put(out, ",\"agent_id\":", 12);
     nd_str(out, row->agent_id, &rc);
     if (rc == 0)
-        rc = buf_append(out, ",\"hostname\":", 12);
+        rc = buf_put(out, ",\"hostname\":", 12);
     nd_str(out, row->hostname, &rc);
     if (rc == 0)
-        rc = buf_append(out, ",\"container_id\":", 16);
+        rc = buf_put(out, ",\"container_id\":", 16);
     if (*row->container_id)
         nd_str(out, row->container_id, &rc);
     else if (rc == 0)
-        rc = buf_append(out, "null", 4);
+        rc = buf_put(out, "null", 4);
     nd_int(out, ",\"epoch\":", (long long)row->epoch, &rc);
     nd_int(out, ",\"seq\":", (long long)row->seq, &rc);
     if (rc == 0 && row->body && row->body_len)
-        ev = bulwark__v1__event__unpack(NULL, row->body_len, row->body);
+        ev = bulwark__v1__event__unpack(&pa, row->body_len, row->body);
     if (rc == 0 && row->body_len && (!ev || evjson_event_write_members(ev, out) < 0)) {
         static const char err[] = ",\"body_error\":\"the stored body does not decode\"";
-        rc = buf_append(out, err, sizeof err - 1);
+        rc = buf_put(out, err, sizeof err - 1);
     }
-    if (ev)
-        bulwark__v1__event__free_unpacked(ev, NULL);
+    arena_reset(scratch);  /* frees ev */
     if (rc == 0)
-        rc = buf_append(out, "}\n", 2);
+        rc = buf_put(out, "}\n", 2);
     if (rc < 0)
         out->len = mark;
     return rc;

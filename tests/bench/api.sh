@@ -148,6 +148,12 @@ def host():
     return f"node-{rnd.randrange(500):04d}"
 
 
+def container():
+    """one of bulwark-store-query's container ids (its sq_names)"""
+    a, c = rnd.randrange(500), rnd.randrange(10)
+    return f"{(a * 1000003 + c * 7919 + 1) & 0xffffffff:08x}{c + 1:056x}"
+
+
 def day_range():
     return f"since={rfc(T0)}&until={rfc(T0 + 86400)}"
 
@@ -172,6 +178,8 @@ shapes = [
     ("network, 1 h", lambda: f"/api/v1/network?since={rfc(T0)}&until={rfc(T0 + 3600)}"),
     ("network, 1 h, one host", lambda: f"/api/v1/network?since={rfc(T0)}&until={rfc(T0 + 3600)}"
      f"&host={host()}"),
+    ("network, 1 h, one container",
+     lambda: f"/api/v1/network?since={rfc(T0)}&until={rfc(T0 + 3600)}&container={container()}"),
     ("containers, first page", lambda: "/api/v1/containers"),
     ("hosts, first page", lambda: "/api/v1/hosts"),
 ]
@@ -215,6 +223,39 @@ wait "$lg_pid" || true
 lg_pid=
 line=$(grep '^loadgen ' "$tmp/half.lg.out" || true)
 echo "api-bench: ingest during the queries: $(sed -n 's/.*\( eps=[0-9]*\).*\( ack_p99_ms=[0-9.]*\).*/\1\2/p' <<<"$line")"
+# the export again with ingest stopped: wall clock and bulwarkd's CPU
+# seconds (utime + stime), the figure that does not depend on what else the
+# shared machine runs
+python3 - "$api" "$token" "$export_events" "$server_pid" <<'EOF'
+import http.client
+import os
+import sys
+import time
+
+port, token, n, pid = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
+tick = os.sysconf("SC_CLK_TCK")
+
+
+def cpu():
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / tick
+
+
+conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+c0, t = cpu(), time.perf_counter()
+conn.request("GET", f"/api/v1/export/events?format=native&limit={n}",
+             headers={"Authorization": f"Bearer {token}"})
+r = conn.getresponse()
+lines = 0
+while chunk := r.read(1 << 20):
+    lines += chunk.count(b"\n")
+secs, cs = time.perf_counter() - t, cpu() - c0
+print(f"api export native, no ingest: {lines - 1} events in {secs:.2f} s = "
+      f"{(lines - 1) / secs:,.0f} events/s; bulwarkd {cs:.2f} CPU-s = "
+      f"{(lines - 1) / cs:,.0f} events per CPU-second (status {r.status})")
+EOF
+
 kill -TERM "$server_pid"
 wait "$server_pid" || true
 server_pid=

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../../server/api/api_internal.h"
+#include "bulwark/arena.h"
 #include "fuzz_input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -35,6 +36,7 @@ static void fuzz_event(struct fuzz_in *in)
     struct store_row row = {0};
     json_t *tree;
     struct buf b;
+    struct arena *scratch = arena_new(64 * 1024);  /* the export's per-stream scratch */
 
     row.id = (int64_t)fuzz_u64(in, 8);
     row.seq = fuzz_u64(in, 8);
@@ -51,7 +53,7 @@ static void fuzz_event(struct fuzz_in *in)
 
     buf_init(&b, 16 << 20);
     tree = api_event_json(&row);
-    if (tree && api_event_ndjson(&row, &b) == 0) {
+    if (tree && scratch && api_event_ndjson(&row, &b, scratch) == 0) {
         char *want = json_dumps(tree, JSON_COMPACT | JSON_ENSURE_ASCII);
         if (want && (b.len != strlen(want) + 1 || memcmp(buf_head(&b), want, b.len - 1) != 0 ||
                      ((const char *)buf_head(&b))[b.len - 1] != '\n'))
@@ -65,6 +67,7 @@ static void fuzz_event(struct fuzz_in *in)
     if (enc_cef_event(&row, &b) == 0)
         check_cef_line(&b);
     buf_release(&b);
+    arena_free(scratch);
 }
 
 static void fuzz_alert(struct fuzz_in *in)

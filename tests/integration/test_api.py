@@ -428,7 +428,7 @@ class ApiTest(harness.BulwarkTest):
         self.wait_rows(db, min(2000, total // 4))
 
         exported, cursor = [], None
-        paged, page_token, first_top = [], None, None
+        paged, page_token, first_top, paged_all = [], None, None, False
 
         def export_some(api_port):
             nonlocal cursor
@@ -439,7 +439,12 @@ class ApiTest(harness.BulwarkTest):
             return len(recs)
 
         def page_some(api_port, pages=3):
-            nonlocal page_token, first_top
+            # pages from the newest at the first call down to the oldest,
+            # once: when the walk has ended (it can outrun the ingest), a
+            # new walk from the top would page records again
+            nonlocal page_token, first_top, paged_all
+            if paged_all:
+                return False
             for _ in range(pages):
                 params = {"page_size": 500}
                 if page_token:
@@ -450,6 +455,7 @@ class ApiTest(harness.BulwarkTest):
                 paged.extend(e["id"] for e in p["items"])
                 page_token = p["next_page_token"]
                 if not page_token:
+                    paged_all = True
                     return False
             return True
 

@@ -216,6 +216,24 @@ class ApiFleetTest(harness.BulwarkTest):
         # filters: either side; a limit truncates
         self.assertEqual(len(self.get(f"/api/v1/network?{rng}&container={B}")["edges"]), 2)
         self.assertEqual(len(self.get(f"/api/v1/network?{rng}&host=host-fleet-a")["edges"]), 2)
+
+        # each filter (read through the indexes of schema 7) answers exactly
+        # the unfiltered answer's edges that have an end it names
+        def end(e, host, cid):
+            return ((host is None or e.get("hostname") == host) and
+                    (cid is None or e.get("container_id") == cid))
+
+        for host, cid in (("host-fleet-a", None), ("host-fleet-b", None), (None, A), (None, B),
+                          ("host-fleet-a", A), ("host-fleet-a", B), ("host-fleet-b", A),
+                          ("no-such-host", None), (None, "c" * 64)):
+            q = "".join(f"&{k}={v}" for k, v in (("host", host), ("container", cid)) if v)
+            got = self.get(f"/api/v1/network?{rng}{q}")
+            want = [e for e in nw["edges"]
+                    if end(e["source"], host, cid) or end(e["destination"], host, cid)]
+            self.assertEqual(got["edges"], want, q)
+            self.assertEqual(got["total_edges"], len(want), q)
+        self.assertEqual(len(self.get(f"/api/v1/network?{rng}&host=host-fleet-b&container={A}")
+                             ["edges"]), 0)
         lim = self.get(f"/api/v1/network?{rng}&limit=1")
         self.assertEqual((len(lim["edges"]), lim["truncated"], lim["total_edges"]), (1, True, 3))
         self.assertEqual(nw["precision"], "1h")

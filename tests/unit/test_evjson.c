@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -517,6 +518,204 @@ static void test_presence(void **state)
     evjson_event_free(ev);
 }
 
+/* evjson_write_string(s, bad) against json_dumps of jansson's string: for
+ * valid UTF-8 the same bytes; for invalid, jansson's string of s with each
+ * byte from 0x80 replaced by the text bad stands for (? or U+FFFD). */
+static void assert_string_matches(const char *s, const char *bad, const char *bad_utf8)
+{
+    json_t *j = json_string(s);
+    struct buf b;
+    char *want;
+
+    if (!j) {
+        size_t n = strlen(s), k = 0, bl = strlen(bad_utf8);
+        char *copy = malloc(n * bl + 1);
+        assert_non_null(copy);
+        for (size_t i = 0; i < n; i++) {
+            if ((unsigned char)s[i] >= 0x80) {
+                memcpy(copy + k, bad_utf8, bl);
+                k += bl;
+            } else {
+                copy[k++] = s[i];
+            }
+        }
+        copy[k] = '\0';
+        j = json_string(copy);
+        free(copy);
+    }
+    assert_non_null(j);
+    want = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_ENCODE_ANY);
+    assert_non_null(want);
+    buf_init(&b, 1 << 24);
+    assert_int_equal(evjson_write_string(&b, s, bad), 0);
+    assert_int_equal(buf_append(&b, "", 1), 0);
+    assert_string_equal((const char *)buf_head(&b), want);
+    free(want);
+    json_decref(j);
+    buf_release(&b);
+}
+
+static void test_write_string_edges(void **state)
+{
+    static const char *const cases[] = {
+        "", "plain", "\"", "\\", "\"\\\"\\", "a\x01" "b\x1f" "c\x7f", "\b\f\n\r\t\x0b\x00",
+        "/slash/", "caf\xc3\xa9", "\xe2\x80\xa8 line sep \xe2\x80\xa9", "\xef\xbf\xbf",
+        "\xf0\x9f\x98\x80 astral \xf4\x8f\xbf\xbf",
+        "\xff", "\xfe\xff", "\xc3", "abc\xc3", "\xe2\x80", "\xc0\x80 overlong NUL",
+        "\xed\xa0\x80 surrogate", "\xf4\x90\x80\x80 past U+10FFFF", "\xf5\x80\x80\x80",
+        "\x80 lone continuation", "valid \xc3\xa9 then invalid \xff and \"quote\"",
+    };
+    char big[70000];
+    (void)state;
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_string_matches(cases[i], "?", "?");
+        assert_string_matches(cases[i], "\\uFFFD", "\xef\xbf\xbd");
+    }
+    /* NULL writes "", and a buffer that cannot take the worst case is left as it was */
+    struct buf nb;
+    buf_init(&nb, 16);
+    assert_int_equal(evjson_write_string(&nb, NULL, "?"), 0);
+    assert_int_equal(buf_size(&nb), 2);
+    assert_memory_equal(buf_head(&nb), "\"\"", 2);
+    assert_int_equal(evjson_write_string(&nb, "0123", "?"), BW_ETOOBIG);
+    assert_int_equal(buf_size(&nb), 2);
+    buf_release(&nb);
+    /* long: runs that need nothing, with escapes between them and at the ends */
+    for (size_t i = 0; i < sizeof big - 1; i++)
+        big[i] = (char)('a' + i % 26);
+    big[sizeof big - 1] = '\0';
+    assert_string_matches(big, "?", "?");
+    big[0] = '"';
+    big[1000] = '\n';
+    big[sizeof big - 2] = '\\';
+    assert_string_matches(big, "?", "?");
+    memcpy(big + 30000, "\xe2\x82\xac", 3);
+    assert_string_matches(big, "\\uFFFD", "\xef\xbf\xbd");
+    big[50000] = (char)0xff;  /* one invalid byte far from the start */
+    assert_string_matches(big, "\\uFFFD", "\xef\xbf\xbd");
+    assert_string_matches(big, "?", "?");
+}
+
+/* Random strings over the bytes that matter, in both modes. */
+static void test_write_string_random(void **state)
+{
+    static const unsigned char alphabet[] = {'a', 'Z', ' ', '"', '\\', '/', 0x01, 0x1f, '\n',
+                                             0x7f, 0xc3, 0xa9, 0xe2, 0x80, 0xa8, 0xf0, 0x9f,
+                                             0x98, 0xed, 0xbf, 0xff, 0xc2};
+    uint32_t x = 12345;
+    char s[40];
+    (void)state;
+
+    for (int n = 0; n < 20000; n++) {
+        x = x * 1103515245u + 12345u;
+        size_t len = (x >> 16) % (sizeof s);
+        for (size_t i = 0; i < len; i++) {
+            x = x * 1103515245u + 12345u;
+            s[i] = (char)alphabet[(x >> 16) % sizeof alphabet];
+        }
+        s[len] = '\0';
+        assert_string_matches(s, n % 2 ? "?" : "\\uFFFD", n % 2 ? "?" : "\xef\xbf\xbd");
+    }
+}
+
+
+/* evjson_format_time by arithmetic against gmtime_r, over the whole range
+ * of int64 nanoseconds (1677 to 2262). */
+static void assert_time_matches(int64_t ns)
+{
+    int64_t sec = ns / 1000000000, frac = ns % 1000000000;
+    char got[EVJSON_TIME_MAX], want[64];
+    struct tm tm;
+    time_t t;
+
+    if (frac < 0) {
+        frac += 1000000000;
+        sec--;
+    }
+    t = (time_t)sec;
+    assert_non_null(gmtime_r(&t, &tm));
+    if (tm.tm_year + 1900 > 9999 || tm.tm_year + 1900 < 0) {
+        assert_int_equal(evjson_format_time(ns, got, sizeof got), BW_EINVAL);
+        return;
+    }
+    size_t k = strftime(want, sizeof want, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (tm.tm_year + 1900 < 1000)  /* strftime does not pad the year */
+        k = (size_t)snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d",
+                             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                             tm.tm_min, tm.tm_sec);
+    if (frac)
+        k += (size_t)snprintf(want + k, sizeof want - k, ".%09lld", (long long)frac);
+    snprintf(want + k, sizeof want - k, "Z");
+    assert_int_equal(evjson_format_time(ns, got, sizeof got), 0);
+    assert_string_equal(got, want);
+}
+
+static void test_format_time(void **state)
+{
+    static const int64_t secs[] = {0, -1, 1, 59, 60, 86399, 86400, -86400, -86401,
+                                   951782400, 951868800, 1700000000, 4102444800,
+                                   9223372035, -9223372035, 68256, -2208988800};
+    uint64_t x = 99;
+    char small[20];
+    (void)state;
+
+    for (size_t i = 0; i < sizeof secs / sizeof secs[0]; i++) {
+        assert_time_matches(secs[i] * 1000000000);
+        assert_time_matches(secs[i] * 1000000000 + 1);
+        assert_time_matches(secs[i] * 1000000000 - 1);
+        assert_time_matches(secs[i] * 1000000000 + 999999999);
+    }
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        /* either side of 1970, as far as int64 nanoseconds go */
+        int64_t s = (int64_t)(x % 18000000000ULL) - 9000000000LL;
+        assert_time_matches(s * 1000000000 + (int64_t)(x >> 40) % 1000000000);
+    }
+    assert_time_matches(INT64_MAX);
+    assert_time_matches(INT64_MIN);
+    assert_int_equal(evjson_format_time(INT64_MAX, small, sizeof small), BW_ETOOBIG);
+    assert_int_equal(evjson_format_time(1000000000, small, sizeof small), BW_ETOOBIG);
+}
+
+
+static void assert_int_text(long long v)
+{
+    char got[24], want[32];
+    size_t n = evjson_format_int(v, got);
+    assert_int_equal(n, (size_t)snprintf(want, sizeof want, "%lld", v));
+    assert_memory_equal(got, want, n);
+}
+
+static void test_format_int(void **state)
+{
+    static const long long edges[] = {0, 1, -1, 9, 10, 11, 99, 100, 101, 999, 1000, -10, -99,
+                                      -100, 4294967295LL, 9223372036854775807LL,
+                                      -9223372036854775807LL - 1};
+    uint64_t x = 7;
+    (void)state;
+
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++)
+        assert_int_text(edges[i]);
+    long long p = 1;
+    for (int k = 0; k < 19; k++) {  /* 1 to 10^18 */
+        assert_int_text(p - 1);
+        assert_int_text(p);
+        assert_int_text(-p);
+        if (k < 18)
+            p *= 10;
+    }
+    for (int i = 0; i < 100000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        assert_int_text((long long)(x >> (x & 63)));
+        assert_int_text(-(long long)(x >> 1));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -533,6 +732,10 @@ int main(void)
         cmocka_unit_test(test_invalid_utf8_output),
         cmocka_unit_test(test_text_writer_matches_tree),
         cmocka_unit_test(test_presence),
+        cmocka_unit_test(test_write_string_edges),
+        cmocka_unit_test(test_write_string_random),
+        cmocka_unit_test(test_format_time),
+        cmocka_unit_test(test_format_int),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

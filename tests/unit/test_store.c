@@ -1420,6 +1420,28 @@ static void test_rollups(void **state)
     nq.hostname = "host-2";  /* no such host: nothing */
     assert_int_equal(store_net_edges(r, &nq, on_net_row, &net), 0);
     assert_int_equal(net, 0);
+    /* by container: its host's rows, one key seek per hour of the range */
+    net = 0;
+    nq = (struct store_net_query){.since_ns = 0, .until_ns = INT64_MAX / 2,
+                                  .container_id = "ctr-1"};
+    assert_int_equal(store_net_edges(r, &nq, on_net_row, &net), 0);
+    assert_int_equal(net, N / 2);
+    /* a range through the middle counts the net events of its whole hours */
+    for (int k = 0; k < 3; k++) {
+        const char *host = k == 1 ? NULL : "host-1", *cid = k == 0 ? NULL : "ctr-1";
+        int64_t since = (100000 + 700) * MINUTE + 7 * SEC, until = (100000 + 1500) * MINUTE;
+        uint64_t want = 0;
+        for (size_t i = 0; i < N; i += 2) {
+            int64_t h = (100000 + (int64_t)i) / 60;  /* the event's hour */
+            want += h >= (since / MINUTE) / 60 && h < (until / MINUTE + 59) / 60;
+        }
+        net = 0;
+        nq = (struct store_net_query){.since_ns = since, .until_ns = until, .hostname = host,
+                                      .container_id = cid};
+        assert_int_equal(store_net_edges(r, &nq, on_net_row, &net), 0);
+        assert_int_equal(net, want);
+        assert_true(want > 0 && want < N / 2);
+    }
     /* Rollups count by the stored time, whatever the body's own says. */
     struct tev late = {.seq = N + 1, .time_ns = 5, .kind = 11, .container = "ctr-1"};
     size_t blen;
@@ -1440,6 +1462,22 @@ static void test_rollups(void **state)
     assert_int_equal(net, 1);
     assert_int_equal(stat_of(r, STORE_STAT_EVENTS, 0, MINUTE, MINUTE).total,
                      early.by_bucket[0]);
+    /* ctr-1 seen on a second host (an exec, no net): many-hosted, its
+     * container question reads the range's rows instead of one host's and
+     * still finds every net event of it */
+    struct tev other = {.seq = 1, .time_ns = 5 * MINUTE, .kind = 10, .container = "ctr-1"};
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(append_tevs(f->s, "agent-b", "host-2", 1, &other, 1, &ar), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    net = 0;
+    nq = (struct store_net_query){.since_ns = 0, .until_ns = INT64_MAX / 2,
+                                  .container_id = "ctr-1"};
+    assert_int_equal(store_net_edges(r, &nq, on_net_row, &net), 0);
+    assert_int_equal(net, N / 2 + 1);
+    net = 0;
+    nq.container_id = "ctr-2";  /* no such container: nothing */
+    assert_int_equal(store_net_edges(r, &nq, on_net_row, &net), 0);
+    assert_int_equal(net, 0);
 
     struct store_stats_query bad = {.since_ns = 5, .until_ns = 5, .bucket_ns = MINUTE};
     assert_int_equal(store_stats(r, STORE_STAT_EVENTS, &bad, on_stat, &all), BW_EINVAL);

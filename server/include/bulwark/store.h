@@ -230,7 +230,9 @@ typedef int (*store_row_fn)(const struct store_row *row, void *ctx);
 int store_quick_check(const char *path, const atomic_bool *cancel, uint64_t *problems,
                       char *first, size_t firstlen, char *err, size_t errlen);
 
-/* A read-only connection of its own (WAL readers never block the writer). */
+/* A read-only connection of its own (WAL readers never block the writer).
+ * One thread uses a reader at a time; it may be handed to another thread
+ * through a lock (the API's pool). */
 int store_reader_open(struct store_reader **out, const char *path, char *err, size_t errlen);
 void store_reader_close(struct store_reader *r);
 /* Runs a filtered query; returns 0, the callback's non-zero value, or a
