@@ -36,6 +36,7 @@ static const struct wire_limit wire_limits[] = {
     {&bulwark__v1__labels__extra_entry__descriptor, 1, BW_LIMIT_LABEL_KEY},
     {&bulwark__v1__labels__extra_entry__descriptor, 2, BW_LIMIT_LABEL_VALUE},
     {&bulwark__v1__container_ref__descriptor, 1, BW_LIMIT_CONTAINER_ID},
+    {&bulwark__v1__secret_finding__descriptor, 8, BW_LIMIT_SECRET_MATCH},
     {&bulwark__v1__batch__descriptor, 2, UINT32_MAX},  /* events: max_batch_events decides */
 };
 

@@ -21,6 +21,7 @@
 /* Events. */
 #define BW_LIMIT_STRING 4096u           /* any other string field */
 #define BW_LIMIT_CONTAINER_ID 128u
+#define BW_LIMIT_SECRET_MATCH 128u      /* SecretFinding.match_redacted: a key name and "****" */
 #define BW_LIMIT_REPEATED 256u          /* entries of any other repeated field or map */
 /* Sequence numbers and epochs are stored as SQLite integers (signed 64-bit):
  * neither may pass INT64_MAX, and a batch may not wrap past it. */
