@@ -19,7 +19,7 @@
 #include "bulwark/err.h"
 #include "bulwark/store.h"
 
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 7
 #define STORE_SUM_BYTES 128                    /* 1024-bit membership summaries */
 #define STORE_BUSY_MS 5000
 
@@ -98,6 +98,7 @@ enum rstmt {
     R_CONTAINERS,
     R_CONTAINER_GET,
     R_IMAGE_VULNS,
+    R_IMAGE_FINDINGS,
     R_HOSTS,
     R_COUNT
 };

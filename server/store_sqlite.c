@@ -219,6 +219,14 @@ static const char *const store_migrations[STORE_SCHEMA_VERSION] = {
     "  updated_at INTEGER NOT NULL,"
     "  PRIMARY KEY (dest, stream)) WITHOUT ROWID;"
     "PRAGMA user_version = 6;",
+    /* 6 -> 7: an image's posture findings from misconfig and secret events
+     * (kinds 18, 19; none existed before, so nothing to fill in), each
+     * (check or secret rule, file) once. */
+    "CREATE TABLE image_findings ("
+    "  image TEXT NOT NULL, kind INTEGER NOT NULL, finding_id TEXT NOT NULL,"
+    "  target TEXT NOT NULL, severity TEXT NOT NULL, last_ns INTEGER NOT NULL,"
+    "  PRIMARY KEY (image, kind, finding_id, target)) WITHOUT ROWID;"
+    "PRAGMA user_version = 7;",
 };
 
 static const char *const wsql[W_COUNT] = {
