@@ -7,11 +7,15 @@ which name the address was resolved from, and the connection this test then
 opens to that address carries the name in the stored event. The name is a
 mining pool's (by the default rules' suffix), so the mining-pool rule fires
 on a live connection; a connection to an address nobody resolved carries no
-name."""
+name. The same in a network namespace the test makes (unshare --net, its
+own dnsmasq): the agent enters it to watch, and the name is kept apart from
+the host's namespace."""
+import os
 import random
 import shutil
 import socket
 import struct
+import sys
 
 import harness
 
@@ -99,8 +103,7 @@ class DnsNamesTest(harness.BulwarkTest):
         proc.wait_for(r"started, version", timeout=30)
         return (addr, 53)
 
-    def test_resolved_name_reaches_the_stored_connection(self):
-        dns = self.start_dnsmasq()
+    def start(self):
         certs = self.certs("dns-agent")
         server = self.start_server(certs, rules=f"{harness.SOURCE_DIR}/rules")
         agent = self.start_agent(certs, server, "dns-agent", source="host", collect_file="false",
@@ -108,7 +111,24 @@ class DnsNamesTest(harness.BulwarkTest):
                                  collect_proc="false", scan_interval_ms=200)
         agent.proc.wait_for(harness.CONNECTED_RE, timeout=60)
         agent.proc.wait_for(r"collectors running", timeout=30)
-        self.assertFalse(agent.proc.find(r"cannot watch DNS answers"), agent.proc.tail())
+        return server, agent
+
+    def net_events(self, server):
+        """(remote_addr, remote_port, remote_name, netns_inode) of every
+        stored connection."""
+        out = []
+        for (body,) in harness.db_query(server.db, "SELECT body FROM events WHERE kind = ?",
+                                        (KIND_NET,)):
+            net = fields(body).get(KIND_NET)
+            if net:
+                n = fields(net[0])
+                out.append((n.get(5, [b""])[0].decode(), n.get(6, [0])[0],
+                            n.get(7, [b""])[0].decode(), n.get(8, [0])[0]))
+        return out
+
+    def test_resolved_name_reaches_the_stored_connection(self):
+        dns = self.start_dnsmasq()
+        server, agent = self.start()
 
         pool, pport = listen_on(POOL_ADDR, MINER_PORTS)
         plain, lport = listen_on(PLAIN_ADDR, MINER_PORTS)
@@ -122,16 +142,8 @@ class DnsNamesTest(harness.BulwarkTest):
         self.addCleanup(lambda: [s.close() for s in socks])
 
         def conns():
-            got = {}
-            for (body,) in harness.db_query(server.db, "SELECT body FROM events WHERE kind = ?",
-                                            (KIND_NET,)):
-                net = fields(body).get(KIND_NET)
-                if not net:
-                    continue
-                n = fields(net[0])
-                addr = n.get(5, [b""])[0].decode()
-                if (addr, n.get(6, [0])[0]) in ((POOL_ADDR, pport), (PLAIN_ADDR, lport)):
-                    got[addr] = n.get(7, [b""])[0].decode()
+            got = {a: name for a, p, name, _ in self.net_events(server)
+                   if (a, p) in ((POOL_ADDR, pport), (PLAIN_ADDR, lport))}
             return got if len(got) == 2 else None
         got = harness.wait_until(conns, 30, what="both connections stored")
         self.assertEqual(got, {POOL_ADDR: POOL, PLAIN_ADDR: ""})
@@ -142,6 +154,27 @@ class DnsNamesTest(harness.BulwarkTest):
             return rows or None
         rows = harness.wait_until(alert, 30, what="the mining-pool alert")
         self.assertIn(f"{POOL}:{pport}", rows[0][0])
+        self.assertFalse(agent.proc.find(r"cannot watch DNS answers"), agent.proc.tail())
+        self.stop_server(server)
+
+    def test_name_in_another_network_namespace(self):
+        server, agent = self.start()
+        stop = self.path("stop")
+        helper = self.spawn("netns", ["unshare", "--net", "--", sys.executable,
+                                      os.path.join(harness.HERE, "netns_resolver.py"), stop])
+        m, _ = helper.wait_for(r"netns listening [\d.]+:(\d+)", timeout=30)
+        port = int(m.group(1))
+        netns = os.stat(f"/proc/{helper.pid}/ns/net").st_ino
+        self.assertNotEqual(netns, os.stat("/proc/self/ns/net").st_ino)
+
+        def named():
+            hits = [e for e in self.net_events(server) if e[:2] == (POOL_ADDR, port)]
+            return [e for e in hits if e[2] == POOL] or None
+        hits = harness.wait_until(named, 30, what="a connection in the namespace with its name")
+        self.assertTrue(all(e[3] == netns for e in hits), hits)
+        open(stop, "w").close()
+        self.assertEqual(helper.wait(30), 0, helper.tail())
+        self.assertFalse(agent.proc.find(r"cannot watch DNS answers"), agent.proc.tail())
         self.stop_server(server)
 
 
