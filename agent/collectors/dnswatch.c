@@ -21,7 +21,8 @@
  * connections up (dns_watch_drain): libuv runs timers before polling, so an
  * answer queued while the loop was busy would otherwise be read after the
  * scan that finds its connection. Without CAP_NET_RAW (or CAP_SYS_ADMIN for other namespaces)
- * the failure is logged once and connections keep no name. */
+ * the failure is logged once, the namespace is not tried again while it
+ * lives, and connections there keep no name. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -44,7 +45,7 @@
 #include "bulwark/procfs.h"
 
 #define DNS_WATCH_NS 256
-#define DNS_WATCH_CACHE 4096
+#define DNS_WATCH_CACHE 2048     /* names per namespace: at most ~0.6 MB each */
 #define DNS_WATCH_TTL_MIN 300
 #define DNS_WATCH_TTL_MAX 86400
 #define DNS_WATCH_BURST 64
@@ -207,7 +208,8 @@ static void on_dns_readable(uv_poll_t *h, int status, int events)
 void dns_watch_drain(struct dns_watch *w)
 {
     for (size_t i = 0; w && i < w->nns; i++)
-        dns_ns_read(w->ns[i], DNS_WATCH_DRAIN);
+        if (w->ns[i]->fd >= 0)
+            dns_ns_read(w->ns[i], DNS_WATCH_DRAIN);
 }
 
 /* -------------------------------------------------------------- the set */
@@ -255,7 +257,6 @@ static struct dns_ns *dns_find_ns(struct dns_watch *w, uint64_t netns)
 void dns_watch_ns(struct dns_watch *w, uint64_t netns, int pid)
 {
     struct dns_ns *ns;
-    int fd;
 
     if (!w || w->stopping || !netns)
         return;
@@ -270,30 +271,29 @@ void dns_watch_ns(struct dns_watch *w, uint64_t netns, int pid)
         w->logged_full = true;
         return;
     }
-    fd = dns_socket_in(w, netns, pid);
-    if (fd < 0) {
+    if (!(ns = calloc(1, sizeof *ns)))
+        return;
+    ns->w = w;
+    ns->netns = netns;
+    ns->gen = w->gen;
+    ns->fd = dns_socket_in(w, netns, pid);
+    if (ns->fd < 0) {
+        /* kept without a socket, so the namespace is not tried every scan */
         if (!w->logged_fail)
             log_msg(LOG_WARN, "net", "cannot watch DNS answers in network namespace %" PRIu64
                     " (pid %d): %s; connections there keep no remote name", netns, pid,
-                    strerror(-fd));
+                    strerror(-ns->fd));
         w->logged_fail = true;
-        return;
-    }
-    ns = calloc(1, sizeof *ns);
-    if (!ns || !(ns->cache = dns_cache_new(DNS_WATCH_CACHE)) ||
-        uv_poll_init(w->loop, &ns->poll, fd) != 0) {
-        if (ns)
-            dns_cache_free(ns->cache);
+    } else if (!(ns->cache = dns_cache_new(DNS_WATCH_CACHE)) ||
+               uv_poll_init(w->loop, &ns->poll, ns->fd) != 0) {
+        dns_cache_free(ns->cache);
+        close(ns->fd);
         free(ns);
-        close(fd);
         return;
+    } else {
+        ns->poll.data = ns;
+        uv_poll_start(&ns->poll, UV_READABLE, on_dns_readable);
     }
-    ns->w = w;
-    ns->netns = netns;
-    ns->fd = fd;
-    ns->gen = w->gen;
-    ns->poll.data = ns;
-    uv_poll_start(&ns->poll, UV_READABLE, on_dns_readable);
     w->ns[w->nns++] = ns;
 }
 
@@ -309,9 +309,14 @@ static void on_ns_closed(uv_handle_t *h)
         w->done(w->done_arg);
 }
 
-/* Stops watching ns (its memory goes in the close callback). */
+/* Stops watching ns (its memory goes in the close callback, or now when
+ * it has no socket). */
 static void dns_ns_close(struct dns_ns *ns)
 {
+    if (ns->fd < 0) {
+        free(ns);
+        return;
+    }
     ns->w->pending++;
     uv_poll_stop(&ns->poll);
     uv_close((uv_handle_t *)&ns->poll, on_ns_closed);
@@ -337,7 +342,7 @@ const char *dns_watch_name(struct dns_watch *w, uint64_t netns, uint8_t family,
 {
     struct dns_ns *ns = w ? dns_find_ns(w, netns) : NULL;
 
-    return ns ? dns_cache_get(ns->cache, family, addr, procfs_now_ns()) : NULL;
+    return ns && ns->cache ? dns_cache_get(ns->cache, family, addr, procfs_now_ns()) : NULL;
 }
 
 void dns_watch_close(struct dns_watch *w, void (*done)(void *arg), void *arg)
