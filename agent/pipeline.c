@@ -46,7 +46,7 @@
 #define TICK_BUDGET_NS 8000000      /* spend at most ~8 ms of a tick producing */
 #define AHEAD_MAX 200000u           /* a pull source stays this close to the acks */
 #define CONTAINERS_MAX 4096u
-#define KINDS 17                    /* Event body cases go up to 16 */
+#define KINDS 20                    /* Event body cases go up to 19 */
 #define MARK_KEYS 4                 /* producers that keep a position (replay, falco) */
 #define LOG_EVERY_NS (10 * 1000000000LL)  /* a repeated warning: at most this often */
 #define FLUSH_RETRY_MS 1000u        /* the spool's disk was full: try again after */
@@ -492,9 +492,6 @@ static uint32_t agent_pull_ms(const struct agent_config *cfg)
 
 static void agent_health(void *ctx, Bulwark__V1__AgentHealth *h)
 {
-    static const char *const names[KINDS] = {[10] = "exec", [11] = "net", [12] = "file",
-                                             [13] = "resource", [14] = "config", [15] = "vuln",
-                                             [16] = "external"};
     struct agent *a = ctx;
     Bulwark__V1__AgentHealth__EventsByKindEntry *entries = a->health_kinds;
     Bulwark__V1__AgentHealth__EventsByKindEntry **ptrs = a->health_ptrs;
@@ -503,8 +500,12 @@ static void agent_health(void *ctx, Bulwark__V1__AgentHealth *h)
 
     /* The entries live in the agent: the shipper packs them at once. */
     for (int k = 10; k < KINDS; k++) {
+        const char *name = evjson_kind_name(k);
+
+        if (!name)
+            continue;  /* a number the schema does not use */
         bulwark__v1__agent_health__events_by_kind_entry__init(&entries[n]);
-        entries[n].key = (char *)names[k];
+        entries[n].key = (char *)name;
         entries[n].value = a->by_kind[k];
         ptrs[n] = &entries[n];
         n++;

@@ -40,6 +40,7 @@ static const struct wire_limit wire_limits[] = {
     {&bulwark__v1__process_exec__descriptor, 14, BW_LIMIT_ADDR},      /* stdio_remote_addr */
     {&bulwark__v1__enroll_request__descriptor, 1, BW_LIMIT_ENROLL_TOKEN},
     {&bulwark__v1__enroll_request__descriptor, 3, BW_LIMIT_HOSTNAME},
+    {&bulwark__v1__secret_finding__descriptor, 8, BW_LIMIT_SECRET_MATCH},
     {&bulwark__v1__batch__descriptor, 2, UINT32_MAX},  /* events: max_batch_events decides */
 };
 

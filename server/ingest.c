@@ -12,6 +12,7 @@
 
 #include "bulwark/err.h"
 #include "bulwark/frame.h"
+#include "bulwark/evjson.h"
 #include "bulwark/ingest.h"
 #include "bulwark/limits.h"
 #include "bulwark/wirecheck.h"
@@ -125,8 +126,7 @@ static int ingest_body_check(const Bulwark__V1__Event *ev, char *why, size_t why
 
 static int ingest_event_check(const Bulwark__V1__Event *ev, char *why, size_t whylen)
 {
-    if (ev->body_case < BULWARK__V1__EVENT__BODY_EXEC ||
-        ev->body_case > BULWARK__V1__EVENT__BODY_EXTERNAL)
+    if (!evjson_kind_name(ev->body_case))  /* any body the schema declares */
         return ingest_event_fail(ev, why, whylen, "has no known kind");
     if (ev->time_ns <= 0)
         return ingest_event_fail(ev, why, whylen, "field 'time_ns' is missing or negative");

@@ -112,6 +112,9 @@ const char *const store_fleet_rsql[R_COUNT - R_API_COUNT] = {
     [R_IMAGE_VULNS - R_API_COUNT] =
         "SELECT severity, count(*), sum(fixed_version <> '') FROM image_vulns"
         " WHERE image = ?1 GROUP BY severity ORDER BY severity",
+    [R_IMAGE_FINDINGS - R_API_COUNT] =
+        "SELECT kind, severity, count(*) FROM image_findings"
+        " WHERE image = ?1 GROUP BY kind, severity ORDER BY kind, severity",
     [R_HOSTS - R_API_COUNT] =
         "SELECT h.hostname, h.first_seen, h.last_seen,"
         " (SELECT coalesce(group_concat(agent_id, ' '), '') FROM"
@@ -343,6 +346,26 @@ int store_image_vulns(struct store_reader *r, const char *image, store_vuln_fn f
     if (bind_text(r->st[R_IMAGE_VULNS], 1, image) != SQLITE_OK)
         return BW_EIO;
     return fleet_rows(r, r->st[R_IMAGE_VULNS], vuln_emit, (void *)fn, ctx);
+}
+
+static int finding_emit(sqlite3_stmt *st, void *fn, void *ctx)
+{
+    struct store_finding_count row = {
+        .kind = (int)sqlite3_column_int64(st, 0),
+        .severity = col_text(st, 1),
+        .n = (uint64_t)sqlite3_column_int64(st, 2),
+    };
+    return ((store_finding_fn)fn)(&row, ctx);
+}
+
+int store_image_findings(struct store_reader *r, const char *image, store_finding_fn fn,
+                         void *ctx)
+{
+    if (!r || !image || !fn)
+        return BW_EINVAL;
+    if (bind_text(r->st[R_IMAGE_FINDINGS], 1, image) != SQLITE_OK)
+        return BW_EIO;
+    return fleet_rows(r, r->st[R_IMAGE_FINDINGS], finding_emit, (void *)fn, ctx);
 }
 
 static int host_emit(sqlite3_stmt *st, void *fn, void *ctx)

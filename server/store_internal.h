@@ -20,7 +20,7 @@
 #include "bulwark/sqlite.h"
 #include "bulwark/store.h"
 
-#define STORE_SCHEMA_VERSION 9
+#define STORE_SCHEMA_VERSION 10
 #define STORE_SUM_BYTES 128                    /* 1024-bit membership summaries */
 #define STORE_BUSY_MS 5000
 
@@ -105,6 +105,7 @@ enum rstmt {
     R_CONTAINERS,
     R_CONTAINER_GET,
     R_IMAGE_VULNS,
+    R_IMAGE_FINDINGS,
     R_HOSTS,
     R_COUNT
 };

@@ -14,6 +14,7 @@
  *   container_addrs    the addresses a container's net events name as local
  *   container_posture  the latest config event of each container (its id)
  *   image_vulns        the findings of vuln events per image, by (vuln, package)
+ *   image_findings     misconfig and secret findings per image, by (check or rule, file)
  *
  * Each table is keyed only by what one question needs: one keyed by
  * (minute, host, container, kind, severity) had a row for every other event
@@ -46,6 +47,7 @@ enum roll_stmt {
     RS_ADDRS = RT_ADDRS,
     RS_POSTURE,
     RS_VULN,
+    RS_FINDING,
     RS_COUNT
 };
 
@@ -77,6 +79,9 @@ static const char *const roll_sql[RS_COUNT] = {
                 " last_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO UPDATE SET"
                 " severity = excluded.severity, fixed_version = excluded.fixed_version,"
                 " last_ns = max(last_ns, excluded.last_ns)",
+    [RS_FINDING] = "INSERT INTO image_findings (image, kind, finding_id, target, severity,"
+                   " last_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO UPDATE SET"
+                   " severity = excluded.severity, last_ns = max(last_ns, excluded.last_ns)",
 };
 
 /* A pending key: up to six integers and up to three NUL-separated texts. */
@@ -302,6 +307,31 @@ static int roll_vuln(struct store *s, const Bulwark__V1__Event *ev, int64_t t)
     return stmt_exec(st);
 }
 
+/* A misconfig or secret finding of an image: (check or rule, file) once. */
+static int roll_finding(struct store *s, const Bulwark__V1__Event *ev, int64_t t)
+{
+    const char *image = ev->container ? ev->container->image : NULL;
+    sqlite3_stmt *st = s->roll->st[RS_FINDING];
+    const char *id, *target, *sev;
+
+    if (ev->body_case == BULWARK__V1__EVENT__BODY_MISCONFIG) {
+        id = ev->misconfig->check_id;
+        target = ev->misconfig->target;
+        sev = ev->misconfig->finding_severity;
+    } else {
+        id = ev->secret->rule_id;
+        target = ev->secret->target;
+        sev = ev->secret->finding_severity;
+    }
+    if (!image || !*image || !id || !*id)
+        return 0;
+    if (bind_text(st, 1, image) || sqlite3_bind_int64(st, 2, ev->body_case) ||
+        bind_text(st, 3, id) || bind_text(st, 4, target ? target : "") ||
+        bind_text(st, 5, sev ? sev : "") || sqlite3_bind_int64(st, 6, t))
+        return BW_EIO;
+    return stmt_exec(st);
+}
+
 int store_rollup_event(struct store *s, const struct store_event *se, int64_t id, int64_t host,
                        int64_t container)
 {
@@ -330,7 +360,8 @@ int store_rollup_event(struct store *s, const struct store_event *se, int64_t id
             return BW_EIO;
         return stmt_exec(st);
     }
-    if (se->kind != BULWARK__V1__EVENT__BODY_NET && se->kind != BULWARK__V1__EVENT__BODY_VULN)
+    if (se->kind != BULWARK__V1__EVENT__BODY_NET && se->kind != BULWARK__V1__EVENT__BODY_VULN &&
+        se->kind != BULWARK__V1__EVENT__BODY_MISCONFIG && se->kind != BULWARK__V1__EVENT__BODY_SECRET)
         return 0;
     if (!ev) {
         /* A body that does not decode is stored as sent; it has nothing to
@@ -344,6 +375,9 @@ int store_rollup_event(struct store *s, const struct store_event *se, int64_t id
         rc = roll_net(s, ev, se->time_ns, host, container);
     else if (ev->body_case == BULWARK__V1__EVENT__BODY_VULN && ev->vuln)
         rc = roll_vuln(s, ev, se->time_ns);
+    else if ((ev->body_case == BULWARK__V1__EVENT__BODY_MISCONFIG && ev->misconfig) ||
+             (ev->body_case == BULWARK__V1__EVENT__BODY_SECRET && ev->secret))
+        rc = roll_finding(s, ev, se->time_ns);
     if (own)
         bulwark__v1__event__free_unpacked(own, NULL);
     return rc;

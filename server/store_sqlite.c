@@ -262,6 +262,14 @@ static const char *const store_migrations[STORE_SCHEMA_VERSION] = {
     "CREATE INDEX containers_by_host ON containers (host);"
     "CREATE INDEX container_addrs_by_container ON container_addrs (container);"
     "PRAGMA user_version = 9;",
+    /* 9 -> 10: an image's posture findings from misconfig and secret events
+     * (kinds 18, 19; none existed before, so nothing to fill in), each
+     * (check or secret rule, file) once. */
+    "CREATE TABLE image_findings ("
+    "  image TEXT NOT NULL, kind INTEGER NOT NULL, finding_id TEXT NOT NULL,"
+    "  target TEXT NOT NULL, severity TEXT NOT NULL, last_ns INTEGER NOT NULL,"
+    "  PRIMARY KEY (image, kind, finding_id, target)) WITHOUT ROWID;"
+    "PRAGMA user_version = 10;",
 };
 
 static const char *const wsql[W_COUNT] = {

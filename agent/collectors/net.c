@@ -14,6 +14,9 @@
  *     process and the container;
  *  4. tuples that disappeared are forgotten (a reconnect on the same tuple
  *     is reported again).
+ * With a loop, every namespace listed in step 1 is also watched for DNS
+ * answers (dnswatch.c): a connection whose remote address was resolved
+ * there carries the name asked for in remote_name.
  * The first pass reports the connections already open. A connection that
  * opens and closes between two passes is missed; one whose owner cannot be
  * found within the budget is reported without process and container.
@@ -29,6 +32,8 @@
 
 #include "bulwark/collector.h"
 #include "bulwark/containers.h"
+#include "bulwark/dns.h"
+#include "bulwark/dnswatch.h"
 #include "bulwark/err.h"
 #include "bulwark/log.h"
 #include "bulwark/procfs.h"
@@ -77,6 +82,10 @@ struct net_col {
     int64_t btime;
     struct procfs_lineage lineage;  /* ancestor chains of the owners seen */
     bool logged_full;
+    struct dns_watch *dns;     /* NULL in one-shot mode */
+    int stopping;              /* ticker and DNS sockets still closing */
+    void (*done)(void *arg);
+    void *done_arg;
 };
 
 static int pidns_cmp(const void *a, const void *b)
@@ -249,6 +258,7 @@ static int emit_conn(struct net_col *nc, const struct conn *c)
     Bulwark__V1__NetConnection *n;
     Bulwark__V1__Event *ev;
     char a[INET6_ADDRSTRLEN];
+    const char *name;
     int af = c->k.family == 4 ? AF_INET : AF_INET6, rc = BW_ENOMEM;
 
     ev = procfs_event_new(procfs_now_ns(), BULWARK__V1__SEVERITY__SEVERITY_INFO);
@@ -266,6 +276,9 @@ static int emit_conn(struct net_col *nc, const struct conn *c)
     n->netns_inode = c->k.netns;
     if (!inet_ntop(af, c->k.laddr, a, sizeof a) || procfs_set_str(&n->local_addr, a, 64) < 0 ||
         !inet_ntop(af, c->k.raddr, a, sizeof a) || procfs_set_str(&n->remote_addr, a, 64) < 0)
+        goto out;
+    name = dns_watch_name(nc->dns, c->k.netns, c->k.family, c->k.raddr);
+    if (name && procfs_set_str(&n->remote_name, name, DNS_NAME_MAX) < 0)
         goto out;
     if (c->pid > 0) {
         const Bulwark__V1__ContainerRef *cref;
@@ -352,12 +365,14 @@ static int net_scan(struct collector *col)
     rc = list_pids(nc, &pids, &npids);
     if (rc < 0)
         goto out;
+    dns_watch_begin(nc->dns);
     for (size_t i = 0; i < npids;) {
         size_t j = i, first = nall;
         int tries = 0;
 
         while (j < npids && pids[j].netns == pids[i].netns)
             j++;
+        dns_watch_ns(nc->dns, pids[i].netns, pids[i].pid);
         /* the first of the namespace's pids whose tables can be read */
         for (size_t k = i; k < j && tries < NET_REP_TRIES; k++, tries++) {
             int r4, r6;
@@ -383,6 +398,7 @@ static int net_scan(struct collector *col)
         nall = w;
         i = j;
     }
+    dns_watch_end(nc->dns);
     if (nall)
         qsort(all, nall, sizeof *all, conn_cmp);
     keys = malloc((nall ? nall : 1) * sizeof *keys);
@@ -398,6 +414,8 @@ static int net_scan(struct collector *col)
             fresh[nfresh++] = all[i];
     }
     resolve_owners(nc, fresh, nfresh, pids, npids, &budget);
+    if (nfresh)
+        dns_watch_drain(nc->dns);  /* answers that came before these connections */
     for (size_t i = 0; i < nfresh; i++) {
         rc = emit_conn(nc, &fresh[i]);
         if (rc < 0)
@@ -433,6 +451,7 @@ static int net_start(struct collector *c)
 
     if (!nc->env->loop)
         return BW_EINVAL;
+    nc->dns = dns_watch_new(nc->env->loop, nc->env->cfg->host_root);  /* NULL: no names */
     rc = net_scan(c);
     if (rc < 0)
         log_msg(LOG_WARN, "net", "first scan of '%s/proc' failed: %s", nc->env->cfg->host_root,
@@ -440,15 +459,30 @@ static int net_start(struct collector *c)
     return procfs_ticker_start(&nc->ticker, nc->env->loop, nc->env->cfg->scan_interval_ms, c);
 }
 
+static void on_part_stopped(void *arg)
+{
+    struct net_col *nc = arg;
+
+    if (--nc->stopping == 0 && nc->done)
+        nc->done(nc->done_arg);
+}
+
 static void net_stop(struct collector *c, void (*done)(void *arg), void *arg)
 {
-    procfs_ticker_stop(&((struct net_col *)c)->ticker, done, arg);
+    struct net_col *nc = (struct net_col *)c;
+
+    nc->done = done;
+    nc->done_arg = arg;
+    nc->stopping = 2;
+    procfs_ticker_stop(&nc->ticker, on_part_stopped, nc);
+    dns_watch_close(nc->dns, on_part_stopped, nc);
 }
 
 static void net_destroy(struct collector *c)
 {
     struct net_col *nc = (struct net_col *)c;
 
+    dns_watch_free(nc->dns);
     free(nc->known);
     procfs_lineage_release(&nc->lineage);
     free(nc);

@@ -1,6 +1,7 @@
-/* trivy.c - the `trivy` collector: Trivy image-scan reports
- * (`trivy image --format json`, SchemaVersion 2) dropped in a directory
- * become one `vuln` event per vulnerability.
+/* trivy.c - the `trivy` collector: Trivy scan reports (`trivy image|fs|
+ * repo|vm --format json`, SchemaVersion 2) dropped in a directory become one
+ * event per finding: `vuln` per vulnerability, `misconfig` per failed
+ * configuration check, `secret` per secret found.
  *
  * cfg->trivy_dir is a path as the agent sees it (not below host_root: it is
  * an integration point the operator chooses and mounts). The directory is
@@ -13,20 +14,34 @@
  *
  * A file that is not a SchemaVersion 2 report (bad JSON, odd types, over
  * TRIVY_FILE_MAX) is counted in `errors`, logged once with its name, and
- * remembered so it is not retried until it changes. A file that ends early
- * and was modified less than TRIVY_SETTLE_NS ago is taken to be still being
- * written: it is neither counted nor remembered, and retried later.
+ * remembered so it is not retried until it changes. An SBOM (CycloneDX or
+ * SPDX JSON) is refused the same way but logged as "not a vulnerability
+ * report", since it is a scanner's input, not its findings. A file that ends
+ * early and was modified less than TRIVY_SETTLE_NS ago is taken to be still
+ * being written: it is neither counted nor remembered, and retried later.
  *
- * Each event: vuln {vuln_id, package, installed_version, fixed_version,
- * vuln_severity, cvss_score (nvd V3Score, else the first V3Score), title,
- * scanner "trivy", target (Results[].Target)}, time = the file's mtime,
+ * Every event: scanner "trivy", target (Results[].Target), artifact_name
+ * and artifact_type (ArtifactName, ArtifactType: so findings of two
+ * repositories or file systems stay apart), time = the file's mtime,
  * severity CRITICAL->critical, HIGH->error, MEDIUM->warning, LOW->notice,
  * anything else->info, and for container images a container ref {image =
  * ArtifactName, image_digest = RepoDigests[0] after '@', else ImageID}.
+ *   vuln      {vuln_id, package, installed_version, fixed_version, pkg_path,
+ *             vuln_severity, cvss_score (nvd V3Score, else the first), title}
+ *   misconfig {check_id (ID), avd_id, title, finding_severity, status,
+ *             message, resolution, target_type (Results[].Type), start_line,
+ *             end_line (CauseMetadata), primary_url}; checks whose Status is
+ *             PASS or EXCEPTION are not findings and are skipped
+ *   secret    {rule_id, category, title, finding_severity, start_line,
+ *             end_line, match_redacted}. The secret's value is never read
+ *             into an event or a log: Match (which Trivy writes with the
+ *             value starred out) is cut to the key name before the value,
+ *             kept only when Trivy's stars follow it ("AWS_KEY=****"), else
+ *             "****"; Code.Lines is not read at all.
  *
  * When the agent's queue is full (has_room() says no; asked before each
  * event, so the wait is not counted as a drop) the report stays pending at
- * that vulnerability and is resumed by the next scan (nothing is skipped).
+ * that finding and is resumed by the next scan (nothing is skipped).
  * One scan emits at most TRIVY_SCAN_EVENTS_MAX events and parses at most
  * TRIVY_SCAN_FILES_MAX files, so a burst of reports cannot hold the loop
  * (the rest follows TRIVY_BACKLOG_MS later); in one-shot mode (no loop) a
@@ -62,6 +77,7 @@
 #define TRIVY_SCAN_FILES_MAX 16u
 #define TRIVY_STR_MAX 1024u   /* the evjson bound, so --stdout output replays */
 #define TRIVY_INOTIFY_BUF 4096u
+#define TRIVY_KEY_MAX 48u     /* bytes of a secret's key name kept in match_redacted */
 
 struct trivy_seen {
     char *name;
@@ -72,10 +88,16 @@ struct trivy_seen {
     uint32_t gen;      /* scan generation that last saw the file */
 };
 
-/* The report being emitted: resumed at (ri, vi) when the queue was full. */
+/* Where a report's walk stands: Results[ri], its section si (one of
+ * trivy_sections), entry vi. */
+struct trivy_cursor {
+    size_t ri, si, vi;
+};
+
+/* The report being emitted: resumed at cur when the queue was full. */
 struct trivy_pending {
     json_t *root;
-    size_t ri, vi;
+    struct trivy_cursor cur;
     int64_t time_ns;
 };
 
@@ -134,32 +156,103 @@ static int trivy_set_str(char **dst, const char *v)
 
 /* ----------------------------------------------------------- validation */
 
-static bool trivy_opt_string(const json_t *obj, const char *key)
+/* Whether obj's member key is absent, null, or of the given type. */
+static bool trivy_opt(const json_t *obj, const char *key, json_type type)
 {
     const json_t *v = json_object_get(obj, key);
 
-    return !v || json_is_null(v) || json_is_string(v);
+    return !v || json_is_null(v) || json_typeof(v) == type;
 }
 
-static bool trivy_opt_array(const json_t *obj, const char *key)
+static bool trivy_vuln_ok(const json_t *v)
 {
-    const json_t *v = json_object_get(obj, key);
+    return trivy_opt(v, "CVSS", JSON_OBJECT);
+}
 
-    return !v || json_is_null(v) || json_is_array(v);
+static bool trivy_misconfig_ok(const json_t *v)
+{
+    const json_t *cause = json_object_get(v, "CauseMetadata");
+
+    return trivy_opt(v, "CauseMetadata", JSON_OBJECT) &&
+           trivy_opt(cause, "StartLine", JSON_INTEGER) && trivy_opt(cause, "EndLine", JSON_INTEGER);
+}
+
+static bool trivy_secret_ok(const json_t *v)
+{
+    return trivy_opt(v, "StartLine", JSON_INTEGER) && trivy_opt(v, "EndLine", JSON_INTEGER);
+}
+
+/* One finding and where it sits in its report. */
+struct trivy_item {
+    const json_t *root, *result, *v;
+};
+
+static int trivy_vuln_event(const struct trivy_item *it, Bulwark__V1__Event *ev);
+static int trivy_misconfig_event(const struct trivy_item *it, Bulwark__V1__Event *ev);
+static int trivy_secret_event(const struct trivy_item *it, Bulwark__V1__Event *ev);
+
+/* The finding lists of a Results[] entry: what each entry must and may hold
+ * (strings), and what makes its event body. */
+struct trivy_section {
+    const char *key;
+    const char *req[2];           /* required strings */
+    const char *opt[9];           /* optional strings */
+    bool (*ok)(const json_t *v);  /* the other members' types */
+    int (*body)(const struct trivy_item *it, Bulwark__V1__Event *ev);
+};
+
+static const struct trivy_section trivy_sections[] = {
+    {"Vulnerabilities", {"VulnerabilityID", "PkgName"},
+     {"InstalledVersion", "FixedVersion", "Severity", "Title", "PkgPath"}, trivy_vuln_ok,
+     trivy_vuln_event},
+    {"Misconfigurations", {"ID"},
+     {"AVDID", "Title", "Severity", "Status", "Message", "Resolution", "PrimaryURL", "Type"},
+     trivy_misconfig_ok, trivy_misconfig_event},
+    {"Secrets", {"RuleID"}, {"Category", "Severity", "Title", "Match"}, trivy_secret_ok,
+     trivy_secret_event},
+};
+#define TRIVY_NSECTIONS (sizeof trivy_sections / sizeof trivy_sections[0])
+
+static bool trivy_entry_ok(const struct trivy_section *sec, const json_t *v)
+{
+    if (!json_is_object(v))
+        return false;
+    for (size_t k = 0; k < sizeof sec->req / sizeof sec->req[0] && sec->req[k]; k++)
+        if (!json_is_string(json_object_get(v, sec->req[k])))
+            return false;
+    for (size_t k = 0; k < sizeof sec->opt / sizeof sec->opt[0] && sec->opt[k]; k++)
+        if (!trivy_opt(v, sec->opt[k], JSON_STRING))
+            return false;
+    return sec->ok(v);
+}
+
+/* An SBOM is a scanner's input, not a report of findings: named apart so
+ * the log says so rather than "malformed". NULL when root is not one. */
+static const char *trivy_sbom_kind(const json_t *root)
+{
+    if (json_is_string(json_object_get(root, "bomFormat")))
+        return "a CycloneDX SBOM";
+    if (json_is_string(json_object_get(root, "spdxVersion")))
+        return "an SPDX SBOM";
+    return NULL;
 }
 
 /* Checks the whole report before anything is emitted, so a bad file emits
  * nothing. Optional members may be absent or null but not of another type.
- * 0 or BW_EINVAL with the reason in why. */
-static int trivy_validate(const json_t *root, char *why, size_t whylen)
+ * 0 or BW_EINVAL with the reason in why (*sbom set for an SBOM). */
+static int trivy_validate(const json_t *root, bool *sbom, char *why, size_t whylen)
 {
-    static const char *const vstr[] = {"VulnerabilityID", "PkgName", "InstalledVersion",
-                                       "FixedVersion", "Severity", "Title"};
     const json_t *sv, *results, *meta, *r;
+    const char *bom;
     size_t ri;
 
     if (!json_is_object(root)) {
         snprintf(why, whylen, "not a json object");
+        return BW_EINVAL;
+    }
+    if ((bom = trivy_sbom_kind(root)) != NULL) {
+        *sbom = true;
+        snprintf(why, whylen, "not a vulnerability report: %s (scan it with 'trivy sbom')", bom);
         return BW_EINVAL;
     }
     sv = json_object_get(root, "SchemaVersion");
@@ -168,37 +261,36 @@ static int trivy_validate(const json_t *root, char *why, size_t whylen)
         return BW_EINVAL;
     }
     meta = json_object_get(root, "Metadata");
-    if (!trivy_opt_string(root, "ArtifactName") || !trivy_opt_string(root, "ArtifactType") ||
-        !trivy_opt_array(root, "Results") ||
+    if (!trivy_opt(root, "ArtifactName", JSON_STRING) ||
+        !trivy_opt(root, "ArtifactType", JSON_STRING) || !trivy_opt(root, "Results", JSON_ARRAY) ||
         (meta && !json_is_null(meta) &&
-         (!json_is_object(meta) || !trivy_opt_string(meta, "ImageID") ||
-          !trivy_opt_array(meta, "RepoDigests")))) {
+         (!json_is_object(meta) || !trivy_opt(meta, "ImageID", JSON_STRING) ||
+          !trivy_opt(meta, "RepoDigests", JSON_ARRAY)))) {
         snprintf(why, whylen, "odd types in the report header");
         return BW_EINVAL;
     }
     results = json_object_get(root, "Results");
     json_array_foreach(results, ri, r) {
-        const json_t *vulns, *v;
-        size_t vi;
-
-        if (!json_is_object(r) || !trivy_opt_string(r, "Target") ||
-            !trivy_opt_array(r, "Vulnerabilities")) {
+        if (!json_is_object(r) || !trivy_opt(r, "Target", JSON_STRING) ||
+            !trivy_opt(r, "Type", JSON_STRING)) {
             snprintf(why, whylen, "Results[%zu] has odd types", ri);
             return BW_EINVAL;
         }
-        vulns = json_object_get(r, "Vulnerabilities");
-        json_array_foreach(vulns, vi, v) {
-            const json_t *cvss = json_object_get(v, "CVSS");
-            bool ok = json_is_object(v) && json_is_string(json_object_get(v, "VulnerabilityID")) &&
-                      json_is_string(json_object_get(v, "PkgName"));
+        for (size_t si = 0; si < TRIVY_NSECTIONS; si++) {
+            const struct trivy_section *sec = &trivy_sections[si];
+            const json_t *list = json_object_get(r, sec->key), *v;
+            size_t vi;
 
-            for (size_t k = 0; ok && k < sizeof vstr / sizeof vstr[0]; k++)
-                ok = trivy_opt_string(v, vstr[k]);
-            if (ok && cvss && !json_is_null(cvss) && !json_is_object(cvss))
-                ok = false;
-            if (!ok) {
-                snprintf(why, whylen, "Results[%zu].Vulnerabilities[%zu] has odd types", ri, vi);
+            if (!trivy_opt(r, sec->key, JSON_ARRAY)) {
+                snprintf(why, whylen, "Results[%zu].%s is not a list", ri, sec->key);
                 return BW_EINVAL;
+            }
+            json_array_foreach(list, vi, v) {
+                if (!trivy_entry_ok(sec, v)) {
+                    snprintf(why, whylen, "Results[%zu].%s[%zu] has odd types", ri, sec->key,
+                             vi);
+                    return BW_EINVAL;
+                }
             }
         }
     }
@@ -278,32 +370,171 @@ out:
     return NULL;
 }
 
-/* Builds the event for one vulnerability. 0 or BW_ENOMEM. */
-static int trivy_event(const json_t *root, const json_t *result, const json_t *v, int64_t time_ns,
-                       Bulwark__V1__Event **out)
+/* A JSON line number as a uint32 (0: absent or out of range). */
+static uint32_t trivy_line(const json_t *v)
 {
-    Bulwark__V1__Event *ev = calloc(1, sizeof *ev);
-    Bulwark__V1__VulnFinding *f = calloc(1, sizeof *f);
-    const char *target = json_string_value(json_object_get(result, "Target"));
-    int rc = BW_ENOMEM;
+    json_int_t n = json_integer_value(v);
 
-    if (!ev || !f) {
-        free(ev);
-        free(f);
+    return n > 0 && n <= (json_int_t)UINT32_MAX ? (uint32_t)n : 0;
+}
+
+/* The report-wide strings every finding carries. 0 or BW_ENOMEM. */
+static int trivy_common(const struct trivy_item *it, char **scanner, char **target,
+                        char **artifact_name, char **artifact_type)
+{
+    if (trivy_set_str(scanner, "trivy") < 0 || trivy_set(target, it->result, "Target") < 0 ||
+        trivy_set(artifact_name, it->root, "ArtifactName") < 0 ||
+        trivy_set(artifact_type, it->root, "ArtifactType") < 0)
         return BW_ENOMEM;
-    }
-    bulwark__v1__event__init(ev);
-    bulwark__v1__vuln_finding__init(f);
+    return 0;
+}
+
+static int trivy_vuln_event(const struct trivy_item *it, Bulwark__V1__Event *ev)
+{
+    const json_t *v = it->v;
+    Bulwark__V1__VulnFinding *f = procfs_msg_new(&bulwark__v1__vuln_finding__descriptor);
+
+    if (!f)
+        return BW_ENOMEM;
     ev->body_case = BULWARK__V1__EVENT__BODY_VULN;
     ev->vuln = f;
-    ev->time_ns = time_ns;
-    ev->severity = trivy_severity(json_string_value(json_object_get(v, "Severity")));
     f->cvss_score = trivy_cvss(json_object_get(v, "CVSS"));
-    if (trivy_set(&f->vuln_id, v, "VulnerabilityID") < 0 || trivy_set(&f->package, v, "PkgName") < 0 ||
+    if (trivy_set(&f->vuln_id, v, "VulnerabilityID") < 0 ||
+        trivy_set(&f->package, v, "PkgName") < 0 ||
         trivy_set(&f->installed_version, v, "InstalledVersion") < 0 ||
         trivy_set(&f->fixed_version, v, "FixedVersion") < 0 ||
         trivy_set(&f->vuln_severity, v, "Severity") < 0 || trivy_set(&f->title, v, "Title") < 0 ||
-        trivy_set_str(&f->scanner, "trivy") < 0 || trivy_set_str(&f->target, target) < 0)
+        trivy_set(&f->pkg_path, v, "PkgPath") < 0 ||
+        trivy_common(it, &f->scanner, &f->target, &f->artifact_name, &f->artifact_type) < 0)
+        return BW_ENOMEM;
+    return 0;
+}
+
+static int trivy_misconfig_event(const struct trivy_item *it, Bulwark__V1__Event *ev)
+{
+    const json_t *v = it->v, *cause = json_object_get(v, "CauseMetadata");
+    Bulwark__V1__MisconfigFinding *f = procfs_msg_new(&bulwark__v1__misconfig_finding__descriptor);
+
+    if (!f)
+        return BW_ENOMEM;
+    ev->body_case = BULWARK__V1__EVENT__BODY_MISCONFIG;
+    ev->misconfig = f;
+    f->start_line = trivy_line(json_object_get(cause, "StartLine"));
+    f->end_line = trivy_line(json_object_get(cause, "EndLine"));
+    if (trivy_set(&f->check_id, v, "ID") < 0 || trivy_set(&f->avd_id, v, "AVDID") < 0 ||
+        trivy_set(&f->title, v, "Title") < 0 ||
+        trivy_set(&f->finding_severity, v, "Severity") < 0 ||
+        trivy_set(&f->status, v, "Status") < 0 || trivy_set(&f->message, v, "Message") < 0 ||
+        trivy_set(&f->resolution, v, "Resolution") < 0 ||
+        trivy_set(&f->primary_url, v, "PrimaryURL") < 0 ||
+        trivy_set(&f->target_type, it->result, "Type") < 0 ||
+        trivy_common(it, &f->scanner, &f->target, &f->artifact_name, &f->artifact_type) < 0)
+        return BW_ENOMEM;
+    return 0;
+}
+
+/* What of a secret's Match may be kept: the key's name before the value,
+ * and only when Trivy starred out what follows it ("AWS_KEY=****"), so the
+ * name is known not to be part of the value; else just "****". The value
+ * itself is never copied. out has room for TRIVY_KEY_MAX + 6 bytes. */
+static void trivy_redact(const char *match, char *out, size_t outlen)
+{
+    size_t k = 0, n;
+    const char *p;
+
+    snprintf(out, outlen, "****");
+    if (!match)
+        return;
+    while (match[k] == ' ' || match[k] == '\t')
+        k++;
+    match += k;
+    for (n = 0; n < TRIVY_KEY_MAX && match[n]; n++) {
+        char c = match[n];
+
+        if (c == '=' || c == ':')
+            break;
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || c == '.' || c == '"' || c == '\''))
+            return;  /* spaces, slashes...: not a plain key name */
+    }
+    if (n == 0 || (match[n] != '=' && match[n] != ':'))
+        return;
+    for (p = match + n + 1; *p == ' ' || *p == '"' || *p == '\''; p++)
+        ;
+    if (*p != '*')
+        return;  /* Trivy did not star the value out right after: keep nothing */
+    snprintf(out, outlen, "%.*s%c****", (int)n, match, match[n]);
+}
+
+static int trivy_secret_event(const struct trivy_item *it, Bulwark__V1__Event *ev)
+{
+    const json_t *v = it->v;
+    const char *match = json_string_value(json_object_get(v, "Match"));
+    Bulwark__V1__SecretFinding *f = procfs_msg_new(&bulwark__v1__secret_finding__descriptor);
+    char red[TRIVY_KEY_MAX + 8];
+
+    if (!f)
+        return BW_ENOMEM;
+    ev->body_case = BULWARK__V1__EVENT__BODY_SECRET;
+    ev->secret = f;
+    f->start_line = trivy_line(json_object_get(v, "StartLine"));
+    f->end_line = trivy_line(json_object_get(v, "EndLine"));
+    trivy_redact(match, red, sizeof red);
+    if (trivy_set(&f->rule_id, v, "RuleID") < 0 || trivy_set(&f->category, v, "Category") < 0 ||
+        trivy_set(&f->title, v, "Title") < 0 ||
+        trivy_set(&f->finding_severity, v, "Severity") < 0 ||
+        (match && *match && trivy_set_str(&f->match_redacted, red) < 0) ||
+        trivy_common(it, &f->scanner, &f->target, &f->artifact_name, &f->artifact_type) < 0)
+        return BW_ENOMEM;
+    return 0;
+}
+
+/* Whether an entry is a finding: a configuration check that passed (or is
+ * excepted) is listed only with --include-non-failures, and is not one. */
+static bool trivy_is_finding(size_t si, const json_t *v)
+{
+    const char *status = json_string_value(json_object_get(v, "Status"));
+
+    return trivy_sections[si].body != trivy_misconfig_event || !status ||
+           (strcasecmp(status, "PASS") != 0 && strcasecmp(status, "EXCEPTION") != 0);
+}
+
+/* The finding at *cur or, moving *cur on, the next one; NULL at the end. */
+static const json_t *trivy_next(const json_t *root, struct trivy_cursor *cur, const json_t **result)
+{
+    const json_t *results = json_object_get(root, "Results");
+
+    for (; cur->ri < json_array_size(results); cur->ri++, cur->si = 0, cur->vi = 0) {
+        const json_t *r = json_array_get(results, cur->ri);
+
+        for (; cur->si < TRIVY_NSECTIONS; cur->si++, cur->vi = 0) {
+            const json_t *list = json_object_get(r, trivy_sections[cur->si].key);
+
+            for (; cur->vi < json_array_size(list); cur->vi++) {
+                const json_t *v = json_array_get(list, cur->vi);
+
+                if (trivy_is_finding(cur->si, v)) {
+                    *result = r;
+                    return v;
+                }
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Builds the event for the finding v of section si. 0 or BW_ENOMEM. */
+static int trivy_event(const json_t *root, const json_t *result, size_t si, const json_t *v,
+                       int64_t time_ns, Bulwark__V1__Event **out)
+{
+    const struct trivy_item it = {.root = root, .result = result, .v = v};
+    Bulwark__V1__Event *ev = procfs_event_new(
+        time_ns, trivy_severity(json_string_value(json_object_get(v, "Severity"))));
+    int rc;
+
+    if (!ev)
+        return BW_ENOMEM;
+    if (trivy_sections[si].body(&it, ev) < 0)
         goto out;
     ev->container = trivy_container(root, &rc);
     if (rc < 0)
@@ -326,34 +557,28 @@ static void trivy_pending_clear(struct trivy *t)
  * the budget ran out (the report stays pending). */
 static int trivy_emit_pending(struct trivy *t, size_t *budget, bool *stalled)
 {
-    const json_t *results = json_object_get(t->pend.root, "Results");
+    const json_t *r, *v;
     int n = 0;
 
     *stalled = false;
-    for (; t->pend.ri < json_array_size(results); t->pend.ri++, t->pend.vi = 0) {
-        const json_t *r = json_array_get(results, t->pend.ri);
-        const json_t *vulns = json_object_get(r, "Vulnerabilities");
+    for (; (v = trivy_next(t->pend.root, &t->pend.cur, &r)) != NULL; t->pend.cur.vi++) {
+        Bulwark__V1__Event *ev = NULL;
 
-        for (; t->pend.vi < json_array_size(vulns); t->pend.vi++) {
-            Bulwark__V1__Event *ev = NULL;
-
-            if (*budget == 0 || !t->env->has_room(t->env->emit_ctx)) {
-                *stalled = true;  /* the queue is full: not a drop, wait */
-                return n;
-            }
-            if (trivy_event(t->pend.root, r, json_array_get(vulns, t->pend.vi), t->pend.time_ns,
-                            &ev) < 0) {
-                *stalled = true;  /* out of memory: try again later */
-                return n;
-            }
-            if (t->env->emit(t->env->emit_ctx, ev) < 0) {
-                *stalled = true;  /* queue full: this vulnerability again next time */
-                return n;
-            }
-            t->base.events++;
-            (*budget)--;
-            n++;
+        if (*budget == 0 || !t->env->has_room(t->env->emit_ctx)) {
+            *stalled = true;  /* the queue is full: not a drop, wait */
+            return n;
         }
+        if (trivy_event(t->pend.root, r, t->pend.cur.si, v, t->pend.time_ns, &ev) < 0) {
+            *stalled = true;  /* out of memory: try again later */
+            return n;
+        }
+        if (t->env->emit(t->env->emit_ctx, ev) < 0) {
+            *stalled = true;  /* queue full: this finding again next time */
+            return n;
+        }
+        t->base.events++;
+        (*budget)--;
+        n++;
     }
     trivy_pending_clear(t);
     return n;
@@ -362,14 +587,16 @@ static int trivy_emit_pending(struct trivy *t, size_t *budget, bool *stalled)
 /* --------------------------------------------------------------- files */
 
 /* A report's bytes to its checked JSON tree. 0 and *root, or BW_EINVAL with
- * why (*premature: the JSON ended early, perhaps still being written). */
-static int trivy_parse(const char *buf, size_t len, json_t **root, bool *premature, char *why,
-                       size_t whylen)
+ * why (*premature: the JSON ended early, perhaps still being written;
+ * *sbom: an SBOM, not a report). */
+static int trivy_parse(const char *buf, size_t len, json_t **root, bool *premature, bool *sbom,
+                       char *why, size_t whylen)
 {
     json_error_t jerr;
     int rc;
 
     *premature = false;
+    *sbom = false;
     *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!*root) {
         *premature = json_error_code(&jerr) == json_error_premature_end_of_input;
@@ -377,7 +604,7 @@ static int trivy_parse(const char *buf, size_t len, json_t **root, bool *prematu
         snprintf(why, whylen, "invalid json at line %d column %d", jerr.line, jerr.column);
         return BW_EINVAL;
     }
-    rc = trivy_validate(*root, why, whylen);
+    rc = trivy_validate(*root, sbom, why, whylen);
     if (rc < 0) {
         json_decref(*root);
         *root = NULL;
@@ -389,29 +616,23 @@ int trivy_report_events(const char *buf, size_t len, int64_t time_ns,
                         int (*fn)(void *ctx, Bulwark__V1__Event *ev), void *ctx, char *why,
                         size_t whylen)
 {
-    const json_t *results;
+    struct trivy_cursor cur = {0};
+    const json_t *r, *v;
     json_t *root = NULL;
-    bool premature;
-    size_t ri, vi;
-    int n = 0, rc = trivy_parse(buf, len, &root, &premature, why, whylen);
+    bool premature, sbom;
+    int n = 0, rc = trivy_parse(buf, len, &root, &premature, &sbom, why, whylen);
 
     if (rc < 0)
         return rc;
-    results = json_object_get(root, "Results");
-    for (ri = 0; ri < json_array_size(results); ri++) {
-        const json_t *r = json_array_get(results, ri);
-        const json_t *vulns = json_object_get(r, "Vulnerabilities");
+    for (; (v = trivy_next(root, &cur, &r)) != NULL; cur.vi++) {
+        Bulwark__V1__Event *ev = NULL;
 
-        for (vi = 0; vi < json_array_size(vulns); vi++) {
-            Bulwark__V1__Event *ev = NULL;
-
-            rc = trivy_event(root, r, json_array_get(vulns, vi), time_ns, &ev);
-            if (rc == 0)
-                rc = fn(ctx, ev);
-            if (rc < 0)
-                goto out;
-            n++;
-        }
+        rc = trivy_event(root, r, cur.si, v, time_ns, &ev);
+        if (rc == 0)
+            rc = fn(ctx, ev);
+        if (rc < 0)
+            goto out;
+        n++;
     }
     rc = n;
 out:
@@ -420,9 +641,10 @@ out:
 }
 
 /* Reads and checks one report. 0 and *root; BW_EAGAIN when it looks
- * half-written; BW_EINVAL/BW_ETOOBIG/BW_EIO with why; BW_ENOMEM. */
-static int trivy_load(const char *path, const struct stat *st, json_t **root, char *why,
-                      size_t whylen)
+ * half-written; BW_EINVAL (*sbom: an SBOM)/BW_ETOOBIG/BW_EIO with why;
+ * BW_ENOMEM. */
+static int trivy_load(const char *path, const struct stat *st, json_t **root, bool *sbom,
+                      char *why, size_t whylen)
 {
     struct timespec now;
     char *buf = NULL;
@@ -477,7 +699,7 @@ static int trivy_load(const char *path, const struct stat *st, json_t **root, ch
             break;
         len += (size_t)r;
     }
-    rc = trivy_parse(buf, len, root, &premature, why, whylen);
+    rc = trivy_parse(buf, len, root, &premature, sbom, why, whylen);
     if (rc < 0 && premature) {
         clock_gettime(CLOCK_REALTIME, &now);
         if ((int64_t)now.tv_sec * 1000000000 + now.tv_nsec -
@@ -531,6 +753,7 @@ static int trivy_file(struct trivy *t, int dfd, const char *name)
     struct stat st;
     json_t *root = NULL;
     uint64_t h = trivy_hash(name);
+    bool sbom = false;
     int64_t mtime;
     int rc;
 
@@ -551,7 +774,7 @@ static int trivy_file(struct trivy *t, int dfd, const char *name)
     }
     if (snprintf(path, sizeof path, "%s/%s", t->dir, name) >= (int)sizeof path)
         return 0;
-    rc = trivy_load(path, &st, &root, why, sizeof why);
+    rc = trivy_load(path, &st, &root, &sbom, why, sizeof why);
     if (rc == BW_EAGAIN || rc == BW_ENOMEM)
         return rc == BW_ENOMEM ? rc : 0;  /* half-written or gone: next scan */
     if (!s) {
@@ -568,6 +791,11 @@ static int trivy_file(struct trivy *t, int dfd, const char *name)
     s->ino = (uint64_t)st.st_ino;
     s->size = (int64_t)st.st_size;
     s->mtime_ns = mtime;
+    if (rc < 0 && sbom) {
+        t->base.errors++;
+        log_msg(LOG_WARN, "trivy", "'%s': skipped, %s", path, why);
+        return 0;
+    }
     if (rc < 0) {
         t->base.errors++;
         log_msg(LOG_WARN, "trivy", "'%s': skipped malformed report: %s (%" PRIu64

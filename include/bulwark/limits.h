@@ -26,6 +26,7 @@
 #define BW_LIMIT_STRING 4096u           /* any other string field */
 #define BW_LIMIT_CONTAINER_ID 128u
 #define BW_LIMIT_ADDR 64u               /* a textual IP address (ProcessExec.stdio_remote_addr) */
+#define BW_LIMIT_SECRET_MATCH 128u      /* SecretFinding.match_redacted: a key name and "****" */
 #define BW_LIMIT_REPEATED 256u          /* entries of any other repeated field or map */
 #define BW_LIMIT_ANCESTORS 16u          /* ProcessRef.ancestors (the agent sends up to 8) */
 /* Sequence numbers and epochs are stored as SQLite integers (signed 64-bit):

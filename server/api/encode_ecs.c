@@ -11,6 +11,9 @@
  *   resource  metric, host, info, container.memory.usage, labels
  *   config    state, configuration, info, labels.*
  *   vuln      state, vulnerability, info, vulnerability.*, package.*
+ *   misconfig state, configuration, info, rule.* (the check), file.path
+ *   secret    state, configuration, info, rule.* (the secret rule), file.path;
+ *             the redacted match as a label, never a value
  *   external  alert, intrusion_detection, info, rule.*, tags
  *   alerts    alert, intrusion_detection, info, rule.*, event.start/end */
 #include <stdio.h>
@@ -226,6 +229,43 @@ static void S_vuln(json_t *o, const Bulwark__V1__VulnFinding *v)
     api_jset_str(o, "package.version", v->installed_version);
     S_label(o, "fixed_version", v->fixed_version);
     S_label(o, "scan_target", v->target);
+    S_label(o, "pkg_path", v->pkg_path);
+    S_label(o, "artifact_name", v->artifact_name);
+    S_label(o, "artifact_type", v->artifact_type);
+}
+
+/* A scanner's posture finding: the check or secret rule as the ECS rule,
+ * the file as file.path, the artifact as labels. */
+static void S_posture(json_t *o, const char *action, const char *id, const char *title,
+                      const char *category, const char *scanner, const char *target,
+                      const char *artifact_name, const char *artifact_type)
+{
+    S_event(o, "state", "configuration", "info", NULL, action);
+    api_jset_str(o, "rule.id", id);
+    api_jset_str(o, "rule.name", title);
+    api_jset_str(o, "rule.category", category);
+    api_jset_str(o, "rule.ruleset", scanner);
+    api_jset_str(o, "file.path", target);
+    S_label(o, "artifact_name", artifact_name);
+    S_label(o, "artifact_type", artifact_type);
+}
+
+static void S_misconfig(json_t *o, const Bulwark__V1__MisconfigFinding *m)
+{
+    S_posture(o, "misconfiguration-found", m->check_id, m->title, m->target_type, m->scanner,
+              m->target, m->artifact_name, m->artifact_type);
+    api_jset_str(o, "rule.description", m->message);
+    api_jset_str(o, "rule.reference", m->primary_url);
+    S_label(o, "finding_severity", m->finding_severity);
+    S_label(o, "status", m->status);
+}
+
+static void S_secret(json_t *o, const Bulwark__V1__SecretFinding *s)
+{
+    S_posture(o, "secret-found", s->rule_id, s->title, s->category, s->scanner, s->target,
+              s->artifact_name, s->artifact_type);
+    S_label(o, "finding_severity", s->finding_severity);
+    S_label(o, "match_redacted", s->match_redacted);
 }
 
 static void S_external(json_t *o, const Bulwark__V1__ExternalAlert *x)
@@ -302,6 +342,12 @@ json_t *enc_ecs_event(const struct store_row *row)
         break;
     case BULWARK__V1__EVENT__BODY_EXTERNAL:
         S_external(o, ev->external);
+        break;
+    case BULWARK__V1__EVENT__BODY_MISCONFIG:
+        S_misconfig(o, ev->misconfig);
+        break;
+    case BULWARK__V1__EVENT__BODY_SECRET:
+        S_secret(o, ev->secret);
         break;
     default:
         S_event(o, "event", "host", "info", NULL, NULL);

@@ -9,6 +9,10 @@
  *   resource  Inventory Info 5001, Collect (2): the device and its usage
  *   config    Device Config State 5002, Collect (2)
  *   vuln      Vulnerability Finding 2002, Create (1)
+ *   misconfig Compliance Finding 2003, Create (1): the check as the control,
+ *             status Fail
+ *   secret    Detection Finding 2004, Create (1): the secret rule as the
+ *             analytic; the redacted match only, never a value
  *   external  Detection Finding 2004, Create (1) (Falco and the like)
  *   alerts    Detection Finding 2004, Create (1)
  *
@@ -25,6 +29,7 @@ enum {
     OCSF_FILE_ACTIVITY = 1001,
     OCSF_PROCESS_ACTIVITY = 1007,
     OCSF_VULN_FINDING = 2002,
+    OCSF_COMPLIANCE_FINDING = 2003,
     OCSF_DETECTION_FINDING = 2004,
     OCSF_NETWORK_ACTIVITY = 4001,
     OCSF_INVENTORY_INFO = 5001,
@@ -294,6 +299,67 @@ static json_t *S_external(const struct store_row *row, const Bulwark__V1__Event 
     return o;
 }
 
+/* The artifact and file of a posture finding, where OCSF has no place. */
+static void S_scan_unmapped(json_t *o, const char *target, uint32_t line, const char *name,
+                            const char *type)
+{
+    S_unmapped(o, "scan_target", api_str(target));
+    if (line)
+        S_unmapped(o, "start_line", json_integer(line));
+    if (name && *name)
+        S_unmapped(o, "artifact_name", api_str(name));
+    if (type && *type)
+        S_unmapped(o, "artifact_type", api_str(type));
+}
+
+/* A finding of the stored event row: uid bulwark-event-<id>, titled title
+ * or else fallback. */
+static json_t *S_row_finding(int class_uid, const struct store_row *row, const char *title,
+                             const char *fallback, const char *message)
+{
+    char uid[64];
+
+    snprintf(uid, sizeof uid, "bulwark-event-%lld", (long long)row->id);
+    return S_finding(class_uid, uid, title && *title ? title : fallback, row->severity,
+                     row->time_ns, message);
+}
+
+static json_t *S_misconfig(const struct store_row *row, const Bulwark__V1__Event *ev)
+{
+    const Bulwark__V1__MisconfigFinding *m = ev->misconfig;
+    json_t *o = S_row_finding(OCSF_COMPLIANCE_FINDING, row, m->title, m->check_id, m->message);
+
+    if (!o)
+        return NULL;
+    api_jset_str(o, "finding_info.desc", m->message);
+    api_jset_str(o, "compliance.control", m->check_id);
+    api_jset(o, "compliance.standards",
+             json_pack("[s]", m->scanner && *m->scanner ? m->scanner : "scanner"));
+    api_jset(o, "compliance.status_id", json_integer(3));  /* Fail */
+    api_jset(o, "compliance.status", json_string("Fail"));
+    S_device(o, row->hostname, row->agent_id);
+    S_scan_unmapped(o, m->target, m->start_line, m->artifact_name, m->artifact_type);
+    return o;
+}
+
+static json_t *S_secret(const struct store_row *row, const Bulwark__V1__Event *ev)
+{
+    const Bulwark__V1__SecretFinding *s = ev->secret;
+    json_t *o = S_row_finding(OCSF_DETECTION_FINDING, row, s->title, s->rule_id, s->title);
+
+    if (!o)
+        return NULL;
+    api_jset_str(o, "finding_info.analytic.name", s->rule_id);
+    if (s->rule_id && *s->rule_id)
+        api_jset(o, "finding_info.analytic.type_id", json_integer(1));  /* Rule */
+    api_jset_str(o, "metadata.log_provider", s->scanner);
+    S_device(o, row->hostname, row->agent_id);
+    S_scan_unmapped(o, s->target, s->start_line, s->artifact_name, s->artifact_type);
+    if (s->match_redacted && *s->match_redacted)
+        S_unmapped(o, "match_redacted", api_str(s->match_redacted));
+    return o;
+}
+
 static json_t *S_inventory(const struct store_row *row, const Bulwark__V1__Event *ev)
 {
     const Bulwark__V1__ResourceSample *r = ev->resource;
@@ -367,6 +433,12 @@ json_t *enc_ocsf_event(const struct store_row *row)
         break;
     case BULWARK__V1__EVENT__BODY_EXTERNAL:
         o = S_external(row, ev);
+        break;
+    case BULWARK__V1__EVENT__BODY_MISCONFIG:
+        o = S_misconfig(row, ev);
+        break;
+    case BULWARK__V1__EVENT__BODY_SECRET:
+        o = S_secret(row, ev);
         break;
     default:
         if ((o = S_base(OCSF_INVENTORY_INFO, 99, row->severity, row->time_ns, NULL)))

@@ -140,7 +140,7 @@ bool api_event_filters(struct api_call *c, struct store_query *q)
         return false;
     if (kind && !(q->kind = evjson_kind_from_name(kind))) {
         api_problem(c, 400, "'kind' must be one of exec, net, file, resource, config, vuln, "
-                            "external");
+                            "external, misconfig, secret");
         return false;
     }
     return true;

@@ -528,20 +528,45 @@ struct vulns {
     uint64_t total, fixable;
 };
 
-static int on_vuln(const struct store_vuln_count *v, void *ctx)
+/* Scanners name severities in capitals (CRITICAL); answers use lower:
+ * adds n to by_sev's count of severity. */
+static void count_severity(json_t *by_sev, const char *severity, uint64_t n)
 {
-    struct vulns *vs = ctx;
     char sev[32];
     size_t i;
 
-    /* Scanners name severities in capitals (CRITICAL); answers use lower. */
-    for (i = 0; i + 1 < sizeof sev && v->severity[i]; i++)
-        sev[i] = (char)(v->severity[i] >= 'A' && v->severity[i] <= 'Z' ? v->severity[i] + 32
-                                                                      : v->severity[i]);
+    for (i = 0; i + 1 < sizeof sev && severity[i]; i++)
+        sev[i] = (char)(severity[i] >= 'A' && severity[i] <= 'Z' ? severity[i] + 32 : severity[i]);
     sev[i] = '\0';
-    count_add(vs->by_sev, *sev ? sev : "unknown", v->n);
+    count_add(by_sev, *sev ? sev : "unknown", n);
+}
+
+static int on_vuln(const struct store_vuln_count *v, void *ctx)
+{
+    struct vulns *vs = ctx;
+
+    count_severity(vs->by_sev, v->severity, v->n);
     vs->total += v->n;
     vs->fixable += v->fixable;
+    return 0;
+}
+
+/* An image's misconfigurations and secrets: {"total": n, "by_severity": {}}. */
+struct findings {
+    json_t *misconfig, *secret;
+};
+
+static int on_finding(const struct store_finding_count *f, void *ctx)
+{
+    struct findings *fs = ctx;
+    json_t *o = f->kind == BULWARK__V1__EVENT__BODY_MISCONFIG ? fs->misconfig
+                : f->kind == BULWARK__V1__EVENT__BODY_SECRET  ? fs->secret
+                                                              : NULL;
+
+    if (o) {
+        count_add(o, "total", f->n);
+        count_severity(json_object_get(o, "by_severity"), f->severity, f->n);
+    }
     return 0;
 }
 
@@ -558,27 +583,35 @@ static json_t *container_json(struct store_reader *r, const struct store_contain
 {
     json_t *posture = NULL;
     struct vulns vs = {.by_sev = json_object()};
+    struct findings fs = {
+        .misconfig = json_pack("{s:I, s:{}}", "total", (json_int_t)0, "by_severity"),
+        .secret = json_pack("{s:I, s:{}}", "total", (json_int_t)0, "by_severity"),
+    };
     int rc = 0;
 
     if (row->posture_event_id > 0)
         rc = store_event_get(r, row->posture_event_id, on_posture, &posture);
-    if ((rc < 0 && rc != BW_ENOTFOUND) || !vs.by_sev ||
-        (*row->image && (rc = store_image_vulns(r, row->image, on_vuln, &vs)) < 0)) {
+    if ((rc < 0 && rc != BW_ENOTFOUND) || !vs.by_sev || !fs.misconfig || !fs.secret ||
+        (*row->image && (rc = store_image_vulns(r, row->image, on_vuln, &vs)) < 0) ||
+        (*row->image && (rc = store_image_findings(r, row->image, on_finding, &fs)) < 0)) {
         *err = rc < 0 ? rc : BW_ENOMEM;
         json_decref(posture);
         json_decref(vs.by_sev);
+        json_decref(fs.misconfig);
+        json_decref(fs.secret);
         return NULL;
     }
 #define OPT(s) (*(s) ? api_str(s) : json_null())
     json_t *o = json_pack(
-        "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:{s:I, s:I, s:o}}",
+        "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:{s:I, s:I, s:o}, s:o, s:o}",
         "container_id", api_str(row->container_id), "name", OPT(row->name), "image",
         OPT(row->image), "image_digest", OPT(row->image_digest), "runtime", OPT(row->runtime),
         "k8s_namespace", OPT(row->k8s_namespace), "k8s_pod", OPT(row->k8s_pod), "hostname",
         OPT(row->hostname), "first_seen", api_time(row->first_seen_ns), "last_seen",
         api_time(row->last_seen_ns), "posture", posture ? posture : json_null(), "open_alerts",
         (json_int_t)row->open_alerts, "vulnerabilities", "total", (json_int_t)vs.total,
-        "fixable", (json_int_t)vs.fixable, "by_severity", vs.by_sev);
+        "fixable", (json_int_t)vs.fixable, "by_severity", vs.by_sev, "misconfigurations",
+        fs.misconfig, "secrets", fs.secret);
 #undef OPT
     if (!o)
         *err = BW_ENOMEM;

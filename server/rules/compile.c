@@ -190,9 +190,9 @@ static int cmp_dbl(const void *a, const void *b)  /* finite values only */
     return (x > y) - (x < y);
 }
 
-static uint8_t type_kinds(uint32_t tmask)
+static rules_kinds type_kinds(uint32_t tmask)
 {
-    uint8_t k = 0;
+    rules_kinds k = 0;
 
     if (tmask & 0x1)
         k |= RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_EXEC);
@@ -208,6 +208,10 @@ static uint8_t type_kinds(uint32_t tmask)
         k |= RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_VULN);
     if (tmask & 0x400)
         k |= RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_EXTERNAL);
+    if (tmask & 0x800)
+        k |= RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_MISCONFIG);
+    if (tmask & 0x1000)
+        k |= RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_SECRET);
     return k;
 }
 
@@ -331,17 +335,20 @@ static int compile_operand(struct cctx *cx, struct cnode *n, const char *opname,
  * `in` on bulwark.kind or evt.dir) becomes the set of kinds where it holds. */
 static void fold_kind_const(struct cnode *n)
 {
-    uint8_t kinds = 0;
+    rules_kinds kinds = 0;
 
     if (n->type != C_CMP || n->vt != VT_STR || (n->op != OP_EQ && n->op != OP_NE && n->op != OP_IN) ||
         !fields_kind_const(n->field, 0))
         return;
     for (size_t k = 0; k < RULES_KINDS; k++) {
         const char *text = fields_kind_const(n->field, k);
-        bool hit = n->op == OP_IN ? strset_has(n->set, text, strlen(text)) : strcmp(text, n->s) == 0;
+        bool hit;
 
+        if (!text)
+            continue;  /* a kind number the schema does not use */
+        hit = n->op == OP_IN ? strset_has(n->set, text, strlen(text)) : strcmp(text, n->s) == 0;
         if (hit != (n->op == OP_NE))
-            kinds |= (uint8_t)(1u << k);
+            kinds |= (rules_kinds)(1u << k);
     }
     n->type = C_KIND;
     n->kinds &= kinds;
@@ -530,9 +537,9 @@ int compile_cond(const struct compile_env *env, const struct anode *ast, struct 
     return compile_node(&cx, ast, out);
 }
 
-uint8_t cnode_kinds(const struct cnode *n)
+rules_kinds cnode_kinds(const struct cnode *n)
 {
-    uint8_t k;
+    rules_kinds k;
 
     switch (n->type) {
     case C_FALSE: return 0;
@@ -646,7 +653,7 @@ static void cnode_become(struct cnode *n, enum cnode_type t)
 }
 
 /* What a leaf is on every event of kinds: 1 true, 0 false, -1 it depends. */
-static int leaf_const(const struct cnode *n, uint8_t kinds)
+static int leaf_const(const struct cnode *n, rules_kinds kinds)
 {
     uint32_t types = fields_kind_types(kinds), all = UINT32_MAX;
 
@@ -657,15 +664,15 @@ static int leaf_const(const struct cnode *n, uint8_t kinds)
     case C_TYPE:
         for (size_t k = 0; k < RULES_KINDS; k++)
             if (kinds & (1u << k))
-                all &= (n->tmask & fields_kind_types((uint8_t)(1u << k))) ==
-                       fields_kind_types((uint8_t)(1u << k));
+                all &= (n->tmask & fields_kind_types((rules_kinds)(1u << k))) ==
+                       fields_kind_types((rules_kinds)(1u << k));
         return all ? 1 : (n->tmask & types) == 0 ? 0 : -1;
     case C_CMP: return (n->kinds & kinds) == 0 ? 0 : -1;  /* absent field: false */
     default: return -1;
     }
 }
 
-void cnode_simplify(struct cnode *n, uint8_t kinds)
+void cnode_simplify(struct cnode *n, rules_kinds kinds)
 {
     size_t w = 0;
     int c;

@@ -16,6 +16,8 @@
 #define K_CFG RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_CONFIG)
 #define K_VULN RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_VULN)
 #define K_EXT RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_EXTERNAL)
+#define K_MISCONF RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_MISCONFIG)
+#define K_SECRET RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_SECRET)
 #define K_ALL RULES_ALL_KINDS
 
 static const struct field_def table[] = {
@@ -25,7 +27,7 @@ static const struct field_def table[] = {
     {"evt.num", F_EVT_NUM, VT_INT, K_ALL, false, "event sequence number (per agent epoch)"},
     {"evt.is_open_write", F_EVT_IS_OPEN_WRITE, VT_BOOL, K_FILE, false, "file write or create"},
     {"evt.is_open_read", F_EVT_IS_OPEN_READ, VT_BOOL, K_FILE, false, "file open"},
-    {"bulwark.kind", F_KIND, VT_STR, K_ALL, false, "exec, net, file, resource, config, vuln, external"},
+    {"bulwark.kind", F_KIND, VT_STR, K_ALL, false, "exec, net, file, resource, config, vuln, external, misconfig, secret"},
     {"bulwark.severity", F_SEVERITY, VT_STR, K_ALL, false, "event severity: debug ... emergency"},
     {"agent.id", F_AGENT_ID, VT_STR, K_ALL, false, "agent that sent the event"},
     {"host.name", F_HOST_NAME, VT_STR, K_ALL, false, "host name of that agent"},
@@ -126,6 +128,25 @@ static const struct field_def table[] = {
     {"vuln.title", F_VULN_TITLE, VT_STR, K_VULN, false, "title"},
     {"vuln.scanner", F_VULN_SCANNER, VT_STR, K_VULN, false, "trivy"},
     {"vuln.target", F_VULN_TARGET, VT_STR, K_VULN, false, "scanned target"},
+    {"vuln.pkg_path", F_VULN_PKG_PATH, VT_STR, K_VULN, false, "a language package's file (a jar)"},
+    {"scan.artifact", F_SCAN_ARTIFACT, VT_STR, K_VULN | K_MISCONF | K_SECRET, false, "what was scanned: image, path, repository"},
+    {"scan.artifact_type", F_SCAN_ARTIFACT_TYPE, VT_STR, K_VULN | K_MISCONF | K_SECRET, false, "container_image, filesystem, repository, vm"},
+    {"misconfig.id", F_MISCONF_ID, VT_STR, K_MISCONF, false, "check id: DS002, KSV017, AVD-AWS-0107"},
+    {"misconfig.avd_id", F_MISCONF_AVD_ID, VT_STR, K_MISCONF, false, "AVD-DS-0002"},
+    {"misconfig.title", F_MISCONF_TITLE, VT_STR, K_MISCONF, false, "title"},
+    {"misconfig.severity", F_MISCONF_SEVERITY, VT_STR, K_MISCONF, false, "scanner's severity: CRITICAL, HIGH..."},
+    {"misconfig.status", F_MISCONF_STATUS, VT_STR, K_MISCONF, false, "FAIL"},
+    {"misconfig.message", F_MISCONF_MESSAGE, VT_STR, K_MISCONF, false, "what is wrong, in this file"},
+    {"misconfig.target", F_MISCONF_TARGET, VT_STR, K_MISCONF, false, "the file checked"},
+    {"misconfig.type", F_MISCONF_TYPE, VT_STR, K_MISCONF, false, "dockerfile, kubernetes, terraform..."},
+    {"misconfig.line", F_MISCONF_LINE, VT_INT, K_MISCONF, false, "first line of the cause (absent if unknown)"},
+    {"secret.rule_id", F_SECRET_RULE, VT_STR, K_SECRET, false, "aws-access-key-id, github-pat..."},
+    {"secret.category", F_SECRET_CATEGORY, VT_STR, K_SECRET, false, "AWS, GitHub..."},
+    {"secret.title", F_SECRET_TITLE, VT_STR, K_SECRET, false, "title"},
+    {"secret.severity", F_SECRET_SEVERITY, VT_STR, K_SECRET, false, "scanner's severity: CRITICAL, HIGH..."},
+    {"secret.target", F_SECRET_TARGET, VT_STR, K_SECRET, false, "the file"},
+    {"secret.line", F_SECRET_LINE, VT_INT, K_SECRET, false, "line of the match (absent if unknown)"},
+    {"secret.match", F_SECRET_MATCH, VT_STR, K_SECRET, false, "redacted: the key name and ****, never the value"},
     {"falco.rule", F_FALCO_RULE, VT_STR, K_EXT, false, "external alert's rule"},
     {"falco.priority", F_FALCO_PRIORITY, VT_STR, K_EXT, false, "external alert's priority"},
     {"falco.output", F_FALCO_OUTPUT, VT_STR, K_EXT, false, "external alert's text"},
@@ -193,7 +214,8 @@ const struct field_def *fields_lookup(const char *name, char *arg, size_t arglen
 enum {
     T_EXECVE = 1u << 0, T_CONNECT = 1u << 1, T_ACCEPT = 1u << 2, T_OPEN = 1u << 3,
     T_RENAME = 1u << 4, T_UNLINK = 1u << 5, T_CHMOD = 1u << 6, T_RESOURCE = 1u << 7,
-    T_CONFIG = 1u << 8, T_VULN = 1u << 9, T_EXTERNAL = 1u << 10,
+    T_CONFIG = 1u << 8, T_VULN = 1u << 9, T_EXTERNAL = 1u << 10, T_MISCONFIG = 1u << 11,
+    T_SECRET = 1u << 12,
 };
 
 static const struct { const char *name; uint32_t bits; } type_names[] = {
@@ -206,6 +228,7 @@ static const struct { const char *name; uint32_t bits; } type_names[] = {
     {"chmod", T_CHMOD}, {"fchmod", T_CHMOD}, {"fchmodat", T_CHMOD},
     {"file", T_OPEN | T_RENAME | T_UNLINK | T_CHMOD},
     {"resource", T_RESOURCE}, {"config", T_CONFIG}, {"vuln", T_VULN}, {"external", T_EXTERNAL},
+    {"misconfig", T_MISCONFIG}, {"secret", T_SECRET},
 };
 
 uint32_t fields_type_bits(const char *name)
@@ -216,11 +239,11 @@ uint32_t fields_type_bits(const char *name)
     return 0;
 }
 
-uint32_t fields_kind_types(uint8_t kinds)
+uint32_t fields_kind_types(rules_kinds kinds)
 {
     static const uint32_t types[RULES_KINDS] = {
         T_EXECVE, T_CONNECT | T_ACCEPT, T_OPEN | T_RENAME | T_UNLINK | T_CHMOD, T_RESOURCE, T_CONFIG,
-        T_VULN, T_EXTERNAL,
+        T_VULN, T_EXTERNAL, 0 /* 17 */, T_MISCONFIG, T_SECRET,
     };
     uint32_t t = 0;
 
@@ -244,6 +267,8 @@ static const char *type_name(uint32_t bit)
     case T_CONFIG: return "config";
     case T_VULN: return "vuln";
     case T_EXTERNAL: return "external";
+    case T_MISCONFIG: return "misconfig";
+    case T_SECRET: return "secret";
     }
     return "unknown";
 }
@@ -252,7 +277,8 @@ void fields_prepare(struct evctx *c)
 {
     const Bulwark__V1__Event *ev = c->ev;
 
-    c->kind_bit = ev->body_case >= 10 && ev->body_case <= 16 ? RULES_KIND_BIT(ev->body_case) : 0;
+    c->kind_bit = ev->body_case >= 10 && ev->body_case < 10 + RULES_KINDS
+                      ? RULES_KIND_BIT(ev->body_case) : 0;
     c->has_anomaly = false;
     switch (ev->body_case) {
     case BULWARK__V1__EVENT__BODY_EXEC: c->type_bit = T_EXECVE; break;
@@ -272,6 +298,8 @@ void fields_prepare(struct evctx *c)
     case BULWARK__V1__EVENT__BODY_CONFIG: c->type_bit = T_CONFIG; break;
     case BULWARK__V1__EVENT__BODY_VULN: c->type_bit = T_VULN; break;
     case BULWARK__V1__EVENT__BODY_EXTERNAL: c->type_bit = T_EXTERNAL; break;
+    case BULWARK__V1__EVENT__BODY_MISCONFIG: c->type_bit = T_MISCONFIG; break;
+    case BULWARK__V1__EVENT__BODY_SECRET: c->type_bit = T_SECRET; break;
     default: c->type_bit = 0; break;
     }
 }
@@ -518,6 +546,41 @@ static int exec_sign_field(const Bulwark__V1__ProcessExec *x, enum field_id id, 
     }
 }
 
+static int misconfig_field(const Bulwark__V1__MisconfigFinding *f, enum field_id id,
+                           struct fval *v)
+{
+    switch (id) {
+    case F_MISCONF_ID: return vstr(v, f->check_id);
+    case F_MISCONF_AVD_ID: return nonempty(v, f->avd_id);
+    case F_MISCONF_TITLE: return vstr(v, f->title);
+    case F_MISCONF_SEVERITY: return vstr(v, f->finding_severity);
+    case F_MISCONF_STATUS: return vstr(v, f->status);
+    case F_MISCONF_MESSAGE: return vstr(v, f->message);
+    case F_MISCONF_TARGET: return vstr(v, f->target);
+    case F_MISCONF_TYPE: return nonempty(v, f->target_type);
+    case F_MISCONF_LINE: return f->start_line ? vint(v, f->start_line) : -1;
+    case F_SCAN_ARTIFACT: return nonempty(v, f->artifact_name);
+    case F_SCAN_ARTIFACT_TYPE: return nonempty(v, f->artifact_type);
+    default: return -1;
+    }
+}
+
+static int secret_field(const Bulwark__V1__SecretFinding *f, enum field_id id, struct fval *v)
+{
+    switch (id) {
+    case F_SECRET_RULE: return vstr(v, f->rule_id);
+    case F_SECRET_CATEGORY: return vstr(v, f->category);
+    case F_SECRET_TITLE: return vstr(v, f->title);
+    case F_SECRET_SEVERITY: return vstr(v, f->finding_severity);
+    case F_SECRET_TARGET: return vstr(v, f->target);
+    case F_SECRET_LINE: return f->start_line ? vint(v, f->start_line) : -1;
+    case F_SECRET_MATCH: return nonempty(v, f->match_redacted);
+    case F_SCAN_ARTIFACT: return nonempty(v, f->artifact_name);
+    case F_SCAN_ARTIFACT_TYPE: return nonempty(v, f->artifact_type);
+    default: return -1;
+    }
+}
+
 NOINLINE static int body_field(struct evctx *c, enum field_id id, const char *arg, struct fval *v)
 {
     const Bulwark__V1__Event *ev = c->ev;
@@ -562,6 +625,9 @@ NOINLINE static int body_field(struct evctx *c, enum field_id id, const char *ar
         case F_VULN_TITLE: return vstr(v, f->title);
         case F_VULN_SCANNER: return vstr(v, f->scanner);
         case F_VULN_TARGET: return vstr(v, f->target);
+        case F_VULN_PKG_PATH: return nonempty(v, f->pkg_path);
+        case F_SCAN_ARTIFACT: return nonempty(v, f->artifact_name);
+        case F_SCAN_ARTIFACT_TYPE: return nonempty(v, f->artifact_type);
         default: return -1;
         }
     }
@@ -582,6 +648,8 @@ NOINLINE static int body_field(struct evctx *c, enum field_id id, const char *ar
         default: return -1;
         }
     }
+    case BULWARK__V1__EVENT__BODY_MISCONFIG: return misconfig_field(ev->misconfig, id, v);
+    case BULWARK__V1__EVENT__BODY_SECRET: return secret_field(ev->secret, id, v);
     default:
         return -1;
     }
@@ -685,8 +753,9 @@ NOINLINE static int lineage_field(struct evctx *c, const Bulwark__V1__ProcessRef
     }
 }
 
-static const char *const kind_names[] = {"exec", "net", "file", "resource", "config", "vuln",
-                                          "external"};
+static const char *const kind_names[RULES_KINDS] = {
+    "exec", "net", "file", "resource", "config", "vuln", "external", NULL /* 17 */, "misconfig",
+    "secret"};
 
 const char *fields_kind_const(enum field_id id, size_t k)
 {

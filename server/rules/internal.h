@@ -12,9 +12,12 @@
 #include "bulwark/rules.h"
 
 #define RULES_MSG_MAX 512
-#define RULES_KINDS 7          /* event kinds 10..16 */
-#define RULES_ALL_KINDS 0x7fu
+#define RULES_KINDS 10         /* event kinds 10..19 (a kind the schema lacks never occurs) */
+#define RULES_ALL_KINDS 0x3ffu
 #define RULES_KIND_BIT(body_case) (1u << ((body_case) - 10))
+/* A set of event kinds: bit k is kind 10 + k. */
+typedef uint16_t rules_kinds;
+_Static_assert(RULES_KINDS <= 16, "rules_kinds holds a bit per kind");
 #define RULES_MAX_GROUP_FIELDS 4
 #define RULES_MAX_MEMBERS 8
 #define RULES_LIST_MAX 256     /* values a list field yields */
@@ -117,7 +120,12 @@ enum field_id {
     F_CFG_HOST_IPC, F_CFG_MOUNT_SOURCE, F_CFG_MOUNT_TARGET, F_CFG_MOUNT_RW_SOURCE, F_CFG_READ_ONLY_ROOTFS,
     F_CFG_NO_NEW_PRIVS, F_CFG_SECCOMP, F_CFG_APPARMOR, F_CFG_ENV_NAMES,
     F_VULN_ID, F_VULN_PACKAGE, F_VULN_INSTALLED, F_VULN_FIXED, F_VULN_SEVERITY, F_VULN_CVSS,
-    F_VULN_TITLE, F_VULN_SCANNER, F_VULN_TARGET,
+    F_VULN_TITLE, F_VULN_SCANNER, F_VULN_TARGET, F_VULN_PKG_PATH, F_SCAN_ARTIFACT,
+    F_SCAN_ARTIFACT_TYPE,
+    F_MISCONF_ID, F_MISCONF_AVD_ID, F_MISCONF_TITLE, F_MISCONF_SEVERITY, F_MISCONF_STATUS,
+    F_MISCONF_MESSAGE, F_MISCONF_TARGET, F_MISCONF_TYPE, F_MISCONF_LINE,
+    F_SECRET_RULE, F_SECRET_CATEGORY, F_SECRET_TITLE, F_SECRET_SEVERITY, F_SECRET_TARGET,
+    F_SECRET_LINE, F_SECRET_MATCH,
     F_FALCO_RULE, F_FALCO_PRIORITY, F_FALCO_OUTPUT, F_FALCO_SOURCE, F_FALCO_TAGS, F_FALCO_FIELD,
     F_ANOMALY_MEAN, F_ANOMALY_SIGMA, F_ANOMALY_VALUE,  /* output only, anomaly rules */
     F_PROC_STDIN_SOCKET, F_PROC_STDOUT_SOCKET, F_PROC_STDERR_SOCKET, F_PROC_STDIO_RIP,
@@ -129,7 +137,7 @@ struct field_def {
     const char *name;
     enum field_id id;
     enum vtype type;
-    uint8_t kinds;      /* event kinds where the field can be present */
+    rules_kinds kinds;      /* event kinds where the field can be present */
     bool takes_arg;     /* name[arg]; a name may have one entry of each form */
     const char *doc;
 };
@@ -168,7 +176,7 @@ uint32_t fields_type_bits(const char *name);
 /* Sets kind_bit and type_bit of c for c->ev. */
 void fields_prepare(struct evctx *c);
 /* The evt.type bits events of kinds can have. */
-uint32_t fields_kind_types(uint8_t kinds);
+uint32_t fields_kind_types(rules_kinds kinds);
 /* The text of string field id on every event of kind index k (0 = exec)
  * when it depends on nothing but the kind (bulwark.kind, evt.dir); NULL for
  * any other field. */
@@ -199,7 +207,7 @@ struct cnode {                 /* the fields evaluation reads first come first *
     enum cop op;
     enum field_id field;
     enum vtype vt;             /* type of the field */
-    uint8_t kinds;             /* kinds where the field exists (C_KIND: where the test holds) */
+    rules_kinds kinds;             /* kinds where the field exists (C_KIND: where the test holds) */
     uint32_t tmask;            /* C_TYPE */
     size_t n;
     struct cnode **kids;       /* AND/OR: n kids; NOT: 1 */
@@ -232,12 +240,12 @@ bool cnode_eval(const struct cnode *n, struct evctx *c);
 bool cnode_cmp_eval(const struct cnode *n, struct evctx *c);
 void cnode_free(struct cnode *n);
 /* Event kinds on which n can be true. */
-uint8_t cnode_kinds(const struct cnode *n);
+rules_kinds cnode_kinds(const struct cnode *n);
 /* Rewrites n for evaluation on events of kinds only (the kinds it was
  * indexed under): tests decided by the kind become constants, AND/OR drop
  * operands that cannot change the result, and cheaper operands move first.
  * The result on every event of those kinds is unchanged. */
-void cnode_simplify(struct cnode *n, uint8_t kinds);
+void cnode_simplify(struct cnode *n, rules_kinds kinds);
 
 /* prog.c: a simplified condition as a flat program of leaf tests with
  * jump targets (what the engine runs); same result as cnode_eval on the
@@ -282,7 +290,7 @@ struct member {
     int rule;                  /* index of a referenced rule, or -1 */
     struct cnode *cond;        /* inline condition, or NULL */
     struct cprog *prog;        /* cond compiled (borrows it), or NULL */
-    uint8_t kinds;
+    rules_kinds kinds;
 };
 
 struct gfield {
@@ -310,7 +318,7 @@ struct rule {
     struct output out;
     struct gfield group[RULES_MAX_GROUP_FIELDS];   /* suppression key */
     size_t ngroup;
-    uint8_t kinds;
+    rules_kinds kinds;
     /* anomaly, threshold and correlation parameters */
     struct gfield by;          /* detector key / window group */
     enum field_id value;       /* cpu: the sample; first_seen: the value */

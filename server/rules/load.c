@@ -1161,7 +1161,7 @@ static int build_indexes(struct ruleset *rs, struct loader *l)
     }
     for (size_t i = 0; i < rs->n && rc == 0; i++) {
         struct rule *r = &rs->rules[i];
-        uint8_t kinds = r->kinds;
+        rules_kinds kinds = r->kinds;
 
         r->evaluate = (r->evaluate || r->enabled) && !r->unsupported;
         rs->n_enabled += r->enabled;

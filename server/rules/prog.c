@@ -57,7 +57,7 @@ struct needles {
 
 struct insn {
     uint8_t code;                  /* enum icode */
-    uint8_t kinds;                 /* kinds where the field exists (I_KIND: where it holds) */
+    rules_kinds kinds;             /* kinds where the field exists (I_KIND: where it holds) */
     uint16_t proc_off;             /* process string fields: offset in ProcessRef, else 0 */
     enum field_id field;
     int32_t t, f;                  /* next instruction when true / false; < 0: the result */

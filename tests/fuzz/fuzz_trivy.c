@@ -1,8 +1,11 @@
 /* fuzz_trivy.c - fuzz target for the Trivy collector's report reader: the
  * input is one report file; trivy_report_events() parses and checks it and
- * makes one event per vulnerability, each packed as the spool would. Built
- * as a libFuzzer target with clang (-DBULWARK_FUZZ=ON) and always as a
- * corpus replayer. Seeded with tests/fixtures/trivy. */
+ * makes one event per finding (vulnerability, misconfiguration, secret),
+ * each packed as the spool would. Built as a libFuzzer target with clang
+ * (-DBULWARK_FUZZ=ON) and always as a corpus replayer. Seeded with
+ * tests/fixtures/trivy: image reports, a repository scan with
+ * misconfigurations and secrets, a file system scan whose secrets were not
+ * starred out, and CycloneDX/SPDX SBOMs. */
 #include <stdint.h>
 #include <stdlib.h>
 

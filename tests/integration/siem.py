@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 import urllib.request
 
 import harness
@@ -50,8 +51,40 @@ def export(port, tok, what, fmt, cursor=None, limit=100000):
     return recs, last["next_cursor"]
 
 
+# Scanners' posture findings (the synthetic source makes none), as the Trivy
+# collector writes them.
+SCAN_EVENTS = [
+    {"kind": "misconfig", "severity": "critical",
+     "container": {"image": "registry.example.org/shop:2.4.1"},
+     "misconfig": {"check_id": "AVD-AWS-0107", "avd_id": "AVD-AWS-0107",
+                   "title": "An ingress security group rule allows traffic from /0.",
+                   "finding_severity": "CRITICAL", "status": "FAIL",
+                   "message": "Security group rule allows ingress from public internet.",
+                   "target": "infra/network.tf", "target_type": "terraform", "start_line": 12,
+                   "end_line": 12, "scanner": "trivy",
+                   "artifact_name": "registry.example.org/shop:2.4.1",
+                   "artifact_type": "container_image",
+                   "primary_url": "https://avd.aquasec.com/misconfig/avd-aws-0107"}},
+    {"kind": "secret", "severity": "critical",
+     "secret": {"rule_id": "aws-access-key-id", "category": "AWS", "title": "AWS Access Key ID",
+                "finding_severity": "CRITICAL", "target": "config/shop.env", "start_line": 3,
+                "end_line": 3, "match_redacted": "AWS_ACCESS_KEY_ID=****", "scanner": "trivy",
+                "artifact_name": "https://github.com/example-org/shop",
+                "artifact_type": "repository"}},
+]
+
+
 def ingest_all_kinds(test, certs, server, mixed=3000):
-    """A mixed agent (every event kind) and the miner scenario (alerts)."""
+    """A mixed agent (every event kind the synthetic source makes), the miner
+    scenario (alerts), and a replay of scanners' posture findings (agent
+    siem-scans)."""
+    path = test.path("siem-scans.ndjson")
+    with open(path, "w") as f:
+        for e in SCAN_EVENTS:
+            f.write(json.dumps(dict(e, time_ns=time.time_ns())) + "\n")
+    scans = test.start_agent(certs, server, "siem-scans", source="replay", replay_file=path,
+                             exit_when_drained="true")
+    test.wait_drained(scans, len(SCAN_EVENTS))
     mixed_agent = test.start_agent(certs, server, "siem-mixed", synthetic_count=mixed,
                                    synthetic_rate=20000, exit_when_drained="true")
     test.wait_drained(mixed_agent, mixed)

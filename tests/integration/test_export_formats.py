@@ -14,7 +14,7 @@ import siem
 
 class ExportFormatsTest(harness.BulwarkTest):
     def test_ecs_and_ocsf_conform(self):
-        certs = self.certs("siem-mixed", "siem-miner")
+        certs = self.certs("siem-mixed", "siem-miner", "siem-scans")
         server = self.start_server(certs, rules=siem.rules_dir(self), api_listen="127.0.0.1:0")
         port = siem.api_port(server)
         tok = siem.token(server.db)
@@ -22,7 +22,8 @@ class ExportFormatsTest(harness.BulwarkTest):
 
         native, ncur = siem.export(port, tok, "events", "native")
         kinds = collections.Counter(r["kind"] for r in native)
-        for k in ("exec", "net", "file", "resource", "config", "vuln", "external"):
+        for k in ("exec", "net", "file", "resource", "config", "vuln", "external", "misconfig",
+                  "secret"):
             self.assertIn(k, kinds, f"no {k} events ingested: {kinds}")
         alerts, _ = siem.export(port, tok, "alerts", "native")
         self.assertGreater(len(alerts), 0, "the miner scenario raised no alerts")
@@ -45,7 +46,7 @@ class ExportFormatsTest(harness.BulwarkTest):
                 classes[r["class_uid"]] += 1
             self.assertFalse(probs, f"OCSF {what}: {dict(probs.most_common(10))}")
             if what == "events":
-                for uid in (1007, 4001, 1001, 2002, 2004):
+                for uid in (1007, 4001, 1001, 2002, 2003, 2004):
                     self.assertIn(uid, classes, f"no OCSF class {uid}: {classes}")
             else:
                 self.assertEqual(set(classes), {2004})

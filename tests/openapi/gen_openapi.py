@@ -53,7 +53,7 @@ doc = {
      "rule": q("rule", "Events that are evidence of this rule's alerts."),
      "container": q("container", "Container id; empty for host events only."),
      "kind": {"name": "kind", "in": "query", "required": False, "description": "Event kind.",
-              "schema": {"type": "string", "enum": ["exec","net","file","resource","config","vuln","external"]}},
+              "schema": {"type": "string", "enum": ["exec","net","file","resource","config","vuln","external","misconfig","secret"]}},
      "id": {"name": "id", "in": "path", "required": True, "description": "The row id.", "schema": {"type": "integer", "minimum": 1}},
      "cursor": {"name": "cursor", "in": "query", "required": False, "description": "The next_cursor of the previous export; absent: from the first record.",
                 "schema": {"type": "string", "maxLength": 40}},
@@ -83,7 +83,7 @@ doc = {
                                 "detail": {"type": "string"}, "instance": {"type": "string"}}},
      "Severity": sev,
      "Event": {"type": "object", "required": ["id","time","kind","severity","agent_id","hostname","epoch","seq"],
-               "description": "A stored event: its columns plus its body (exec, net, file, resource, config, vuln or external), process and container as the agent sent them.",
+               "description": "A stored event: its columns plus its body (exec, net, file, resource, config, vuln, external, misconfig or secret; a secret finding never holds the secret's value), process and container as the agent sent them.",
                "properties": {"id": {"type": "integer"}, "time": {"type": "string", "format": "date-time"},
                  "received": {"type": "string", "format": "date-time"}, "kind": {"type": "string"},
                  "severity": ref("Severity"), "agent_id": {"type": "string"}, "hostname": {"type": "string"},
@@ -188,7 +188,7 @@ P["/api/v1/network"] = {"get": op("getNetwork", "Who talks to whom", "Connection
     [pref("since"), pref("until"), pref("host"), pref("container"),
      {"name": "limit", "in": "query", "required": False, "description": "Edges returned, most connections first.", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 200}}],
     {"200": ok(obj)}, "viewer")}
-P["/api/v1/containers"] = {"get": op("listContainers", "List containers", "Containers by id with image, runtime, host, latest config posture, open alerts and vulnerabilities of their image.", "fleet",
+P["/api/v1/containers"] = {"get": op("listContainers", "List containers", "Containers by id with image, runtime, host, latest config posture, open alerts, and the vulnerabilities, misconfigurations and secrets scanners found in their image (each with total and by_severity).", "fleet",
     [strp("image", "Image reference."), pref("host"), strp("namespace", "Kubernetes namespace."), pref("page_size"),
      {"name": "page_token", "in": "query", "required": False, "description": "The next_page_token of the previous page.", "schema": {"type": "string", "maxLength": 256}}],
     {"200": ok({"type": "object", "required": ["items","next_page_token"], "properties": {"items": {"type": "array", "items": obj}, "next_page_token": {"type": ["string","null"]}}})}, "viewer")}

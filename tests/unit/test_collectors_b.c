@@ -419,6 +419,208 @@ static void test_trivy_watch(void **state)
     fx_free(f);
 }
 
+/* The first event of kind `kind` whose id (check id or rule id) is id. */
+static const Bulwark__V1__Event *find_finding(const struct sink *s, int kind, const char *id)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        const Bulwark__V1__Event *ev = s->ev[i];
+
+        if ((int)ev->body_case != kind)
+            continue;
+        if ((kind == BULWARK__V1__EVENT__BODY_MISCONFIG && !strcmp(ev->misconfig->check_id, id)) ||
+            (kind == BULWARK__V1__EVENT__BODY_SECRET && !strcmp(ev->secret->rule_id, id)))
+            return ev;
+    }
+    return NULL;
+}
+
+/* Whether needle occurs in any event's wire bytes or JSON form. */
+static bool sink_mentions(const struct sink *s, const char *needle)
+{
+    bool found = false;
+
+    for (size_t i = 0; i < s->n && !found; i++) {
+        size_t n = bulwark__v1__event__get_packed_size(s->ev[i]);
+        uint8_t *buf = malloc(n + 1);
+        json_t *j = evjson_event_to_json(s->ev[i]);
+        char *text = j ? json_dumps(j, 0) : NULL;
+
+        assert_non_null(buf);
+        assert_non_null(text);
+        assert_int_equal(bulwark__v1__event__pack(s->ev[i], buf), n);
+        found = memmem(buf, n, needle, strlen(needle)) != NULL || strstr(text, needle) != NULL;
+        free(text);
+        json_decref(j);
+        free(buf);
+    }
+    return found;
+}
+
+/* Misconfigurations and secrets become events; the artifact (a repository,
+ * a file system) and a language package's file are kept; secret values
+ * never reach an event. */
+static void test_trivy_misconfig_secret(void **state)
+{
+    struct fx *f = trivy_fx(false);
+    const Bulwark__V1__Event *ev;
+    char p[PATH_MAX];
+
+    snprintf(p, sizeof p, "%s/shop.json", f->path);
+    copy_fixture("trivy/repo-shop-config.json", p);
+    /* 3 failed checks (the PASS one is no finding) and 2 secrets */
+    assert_int_equal(f->c->scan(f->c), 5);
+    assert_int_equal(f->c->errors, 0);
+    assert_null(find_finding(&f->sink, BULWARK__V1__EVENT__BODY_MISCONFIG, "KSV001"));
+
+    ev = find_finding(&f->sink, BULWARK__V1__EVENT__BODY_MISCONFIG, "KSV017");
+    assert_non_null(ev);
+    assert_int_equal(ev->severity, BULWARK__V1__SEVERITY__SEVERITY_ERROR);
+    assert_string_equal(ev->misconfig->avd_id, "AVD-KSV-0017");
+    assert_string_equal(ev->misconfig->title, "Privileged container");
+    assert_string_equal(ev->misconfig->finding_severity, "HIGH");
+    assert_string_equal(ev->misconfig->status, "FAIL");
+    assert_string_equal(ev->misconfig->target, "deploy/shop.yaml");
+    assert_string_equal(ev->misconfig->target_type, "kubernetes");
+    assert_int_equal(ev->misconfig->start_line, 18);
+    assert_int_equal(ev->misconfig->end_line, 27);
+    assert_string_equal(ev->misconfig->primary_url, "https://avd.aquasec.com/misconfig/ksv017");
+    assert_string_equal(ev->misconfig->scanner, "trivy");
+    assert_string_equal(ev->misconfig->artifact_name, "https://github.com/example-org/shop");
+    assert_string_equal(ev->misconfig->artifact_type, "repository");
+    assert_null(ev->container);  /* not an image */
+    ev = find_finding(&f->sink, BULWARK__V1__EVENT__BODY_MISCONFIG, "DS002");
+    assert_non_null(ev);
+    assert_int_equal(ev->misconfig->start_line, 0);  /* no CauseMetadata lines */
+    assert_string_equal(ev->misconfig->resolution,
+                        "Add 'USER <non root user name>' line to the Dockerfile");
+    ev = find_finding(&f->sink, BULWARK__V1__EVENT__BODY_MISCONFIG, "AVD-AWS-0107");
+    assert_int_equal(ev->severity, BULWARK__V1__SEVERITY__SEVERITY_CRITICAL);
+    assert_string_equal(ev->misconfig->target_type, "terraform");
+
+    ev = find_finding(&f->sink, BULWARK__V1__EVENT__BODY_SECRET, "aws-access-key-id");
+    assert_non_null(ev);
+    assert_int_equal(ev->severity, BULWARK__V1__SEVERITY__SEVERITY_CRITICAL);
+    assert_string_equal(ev->secret->category, "AWS");
+    assert_string_equal(ev->secret->title, "AWS Access Key ID");
+    assert_string_equal(ev->secret->finding_severity, "CRITICAL");
+    assert_string_equal(ev->secret->target, "config/shop.env");
+    assert_int_equal(ev->secret->start_line, 3);
+    assert_int_equal(ev->secret->end_line, 3);
+    assert_string_equal(ev->secret->match_redacted, "AWS_ACCESS_KEY_ID=****");
+    assert_string_equal(ev->secret->artifact_type, "repository");
+    ev = find_finding(&f->sink, BULWARK__V1__EVENT__BODY_SECRET, "github-pat");
+    assert_string_equal(ev->secret->match_redacted, "GITHUB_TOKEN:****");
+    assert_false(sink_mentions(&f->sink, "eu-west-1"));  /* Code.Lines is not read */
+
+    /* a second artifact, a file system; its secrets were not starred out by
+     * whoever wrote the report: the value is still not carried */
+    sink_clear(&f->sink);
+    snprintf(p, sizeof p, "%s/billing.json", f->path);
+    copy_fixture("trivy/fs-billing-unredacted.json", p);
+    assert_int_equal(f->c->scan(f->c), 3);
+    ev = find_vuln(&f->sink, "CVE-2021-44228");
+    assert_non_null(ev);
+    assert_string_equal(ev->vuln->pkg_path, "app/lib/log4j-core-2.14.1.jar");
+    assert_string_equal(ev->vuln->package, "org.apache.logging.log4j:log4j-core");
+    assert_string_equal(ev->vuln->artifact_name, "/srv/billing");
+    assert_string_equal(ev->vuln->artifact_type, "filesystem");
+    assert_string_equal(ev->vuln->target, "Java");
+    assert_null(ev->container);
+    ev = find_finding(&f->sink, BULWARK__V1__EVENT__BODY_SECRET, "aws-secret-access-key");
+    assert_string_equal(ev->secret->match_redacted, "****");
+    ev = find_finding(&f->sink, BULWARK__V1__EVENT__BODY_SECRET, "private-key");
+    assert_string_equal(ev->secret->match_redacted, "****");
+    assert_int_equal(ev->severity, BULWARK__V1__SEVERITY__SEVERITY_ERROR);
+    assert_false(sink_mentions(&f->sink, "wJalrXUtnFEMI"));
+    assert_false(sink_mentions(&f->sink, "EXAMPLEKEY"));
+    assert_false(sink_mentions(&f->sink, "MIIEow"));
+
+    /* every event survives the evjson round trip (stdout mode -> replay) */
+    for (size_t i = 0; i < f->sink.n; i++) {
+        json_t *j = evjson_event_to_json(f->sink.ev[i]);
+        Bulwark__V1__Event *back = NULL;
+        char err[256];
+
+        assert_non_null(j);
+        assert_int_equal(evjson_event_from_json(j, &back, err, sizeof err), 0);
+        evjson_event_free(back);
+        json_decref(j);
+    }
+    fx_free(f);
+}
+
+static int take_one(void *ctx, Bulwark__V1__Event *ev)
+{
+    Bulwark__V1__Event **out = ctx;
+
+    evjson_event_free(*out);
+    *out = ev;
+    return 0;
+}
+
+/* What of a secret's Match is kept: a plain key name that Trivy's stars
+ * follow, nothing else. */
+static void test_trivy_redact(void **state)
+{
+    static const struct {
+        const char *match, *want;
+    } cases[] = {
+        {"PASSWORD=******", "PASSWORD=****"},
+        {"  \"db_password\": \"*****\"", "\"db_password\":****"},
+        {"token ghp_0123456789abcdef:*****", "****"},     /* a space: not a key name */
+        {"ghp_0123456789abcdef0123456789abcdef0123456789abcdef=***", "****"},  /* too long */
+        {"API_KEY=abcdef0123456789", "****"},             /* not starred out */
+        {"https://user:****@example.org", "****"},        /* a slash after the colon */
+        {"****************", "****"},
+        {"=****", "****"},
+    };
+    char doc[512], why[256];
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        Bulwark__V1__Event *ev = NULL;
+        json_t *m = json_string(cases[i].match);
+        char *q = json_dumps(m, JSON_ENCODE_ANY);
+
+        snprintf(doc, sizeof doc,
+                 "{\"SchemaVersion\":2,\"ArtifactName\":\".\",\"ArtifactType\":\"filesystem\","
+                 "\"Results\":[{\"Target\":\"a.env\",\"Class\":\"secret\",\"Secrets\":[{"
+                 "\"RuleID\":\"r\",\"Severity\":\"LOW\",\"Match\":%s}]}]}", q);
+        assert_int_equal(trivy_report_events(doc, strlen(doc), 1, take_one, &ev, why, sizeof why),
+                         1);
+        assert_non_null(ev);
+        assert_string_equal(ev->secret->match_redacted, cases[i].want);
+        evjson_event_free(ev);
+        free(q);
+        json_decref(m);
+    }
+}
+
+/* SBOMs are refused as what they are, not as malformed reports. */
+static void test_trivy_sbom(void **state)
+{
+    static const char *const boms[] = {"trivy/sbom-cyclonedx.json", "trivy/sbom-spdx.json"};
+    struct fx *f = trivy_fx(false);
+    char p[PATH_MAX], why[256];
+
+    for (size_t i = 0; i < 2; i++) {
+        char *doc = fixture(boms[i]);
+
+        assert_int_equal(trivy_report_events(doc, strlen(doc), 1, take_one, NULL, why, sizeof why),
+                         BW_EINVAL);
+        assert_non_null(strstr(why, "not a vulnerability report"));
+        assert_non_null(strstr(why, i == 0 ? "CycloneDX" : "SPDX"));
+        free(doc);
+        snprintf(p, sizeof p, "%s/bom%zu.json", f->path, i);
+        copy_fixture(boms[i], p);
+    }
+    assert_int_equal(f->c->scan(f->c), 0);
+    assert_int_equal(f->sink.n, 0);
+    assert_int_equal(f->c->errors, 2);
+    assert_int_equal(f->c->scan(f->c), 0);  /* not retried */
+    assert_int_equal(f->c->errors, 2);
+    fx_free(f);
+}
+
 /* -------------------------------------------------------------- falco */
 
 static struct fx *falco_fx(bool loop, bool create)
@@ -1030,6 +1232,9 @@ int main(void)
         cmocka_unit_test(test_trivy_malformed),
         cmocka_unit_test(test_trivy_backpressure),
         cmocka_unit_test(test_trivy_watch),
+        cmocka_unit_test(test_trivy_misconfig_secret),
+        cmocka_unit_test(test_trivy_redact),
+        cmocka_unit_test(test_trivy_sbom),
         cmocka_unit_test(test_falco_lines),
         cmocka_unit_test(test_falco_starts_at_end),
         cmocka_unit_test(test_falco_backpressure),

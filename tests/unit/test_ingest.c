@@ -293,6 +293,29 @@ static void test_wire_strings(void **state)
     w.ev.c.id = big;
     assert_int_equal(check_packed(&w.frame, NULL, NULL, why, sizeof why), BW_EPROTO);
     assert_non_null(strstr(why, "'container.id' is 200 bytes (limit 128)"));
+
+    /* A secret finding's redacted match has its own limit: a key name and
+     * stars, never room for a value; a misconfiguration's texts the usual. */
+    Bulwark__V1__SecretFinding sec = BULWARK__V1__SECRET_FINDING__INIT;
+    Bulwark__V1__MisconfigFinding mis = BULWARK__V1__MISCONFIG_FINDING__INIT;
+
+    wire_fixture_init(&w);
+    w.ev.ev[1].body_case = BULWARK__V1__EVENT__BODY_SECRET;
+    w.ev.ev[1].secret = &sec;
+    w.ev.ev[2].body_case = BULWARK__V1__EVENT__BODY_MISCONFIG;
+    w.ev.ev[2].misconfig = &mis;
+    memset(big, 'x', BW_LIMIT_SECRET_MATCH);
+    big[BW_LIMIT_SECRET_MATCH] = '\0';
+    sec.match_redacted = big;
+    mis.message = big;
+    assert_int_equal(check_packed(&w.frame, NULL, NULL, why, sizeof why), 0);
+    big[BW_LIMIT_SECRET_MATCH] = 'x';
+    big[BW_LIMIT_SECRET_MATCH + 1] = '\0';
+    assert_int_equal(check_packed(&w.frame, NULL, NULL, why, sizeof why), BW_EPROTO);
+    assert_non_null(strstr(why, "event seq 41: field 'secret.match_redacted' is 129 bytes "
+                                "(limit 128)"));
+    sec.match_redacted = "AWS_KEY=****";  /* the misconfig's 129-byte message is fine */
+    assert_int_equal(check_packed(&w.frame, NULL, NULL, why, sizeof why), 0);
     free(big);
 }
 

@@ -97,9 +97,10 @@ int falco_parse_line(const char *line, size_t len, struct containers *cache,
                      Bulwark__V1__Event **out, int *repaired);
 
 /* The Trivy collector's report reader, pure (fuzzed): a JSON report in buf
- * to one event per vulnerability, each handed to fn (which takes
- * ownership; a negative return stops). The count, or BW_EINVAL with why,
- * BW_ENOMEM, or fn's error. */
+ * to one event per finding (vuln, misconfig, secret), each handed to fn
+ * (which takes ownership; a negative return stops). The count, or BW_EINVAL
+ * with why ("not a vulnerability report: ..." for an SBOM), BW_ENOMEM, or
+ * fn's error. */
 int trivy_report_events(const char *buf, size_t len, int64_t time_ns,
                         int (*fn)(void *ctx, Bulwark__V1__Event *ev), void *ctx, char *why,
                         size_t whylen);

@@ -426,6 +426,18 @@ struct store_vuln_count {
 typedef int (*store_vuln_fn)(const struct store_vuln_count *row, void *ctx);
 int store_image_vulns(struct store_reader *r, const char *image, store_vuln_fn fn, void *ctx);
 
+/* An image's posture findings from misconfig and secret events (each (check
+ * or secret rule, file) once), per kind (an Event body number) and severity
+ * as the scanner named it. */
+struct store_finding_count {
+    int kind;
+    const char *severity;
+    uint64_t n;
+};
+typedef int (*store_finding_fn)(const struct store_finding_count *row, void *ctx);
+int store_image_findings(struct store_reader *r, const char *image, store_finding_fn fn,
+                         void *ctx);
+
 /* A host, valid only during the callback: its agents' ids separated by
  * spaces, and its events whose time lies in [rate_since_ns, rate_until_ns)
  * (whole hours, as the tops). */
