@@ -45,6 +45,12 @@ const struct config_field agent_config_table[] = {
     F("machine_id", CONFIG_STRING, machine_id, NULL,
       "this machine's identity for the spool (default: host_root/etc/machine-id); a spool "
       "found on another machine starts a new epoch (tests run two 'machines' on one host)", 0, 0),
+    F("sensor", CONFIG_STRING, sensor, "auto",
+      "host sensor: ebpf (kernel programs: every exec, connect, accept and open as it "
+      "happens), procfs (the collectors below) or auto (ebpf when it can run here)", 0, 0),
+    F("sensor_read_paths", CONFIG_STRING, sensor_read_paths,
+      "/etc,/root,/boot,/var/lib/kubelet,/run/secrets",
+      "eBPF sensor: comma-separated paths below which file reads are reported", 0, 0),
     F("collect_proc", CONFIG_BOOL, collect_proc, "true", "collector: new processes", 0, 0),
     F("collect_net", CONFIG_BOOL, collect_net, "true", "collector: outbound TCP connections", 0,
       0),
@@ -102,6 +108,7 @@ int agent_config_check(const struct agent_config *c, char *err, size_t errlen)
     static const char *const outputs[] = {"server", "stdout", NULL};
     static const char *const syncs[] = {"full", "normal", NULL};
     static const char *const fmodes[] = {"auto", "fanotify", "inotify", NULL};
+    static const char *const sensors[] = {"auto", "ebpf", "procfs", NULL};
     enum log_level lvl;
 
     if (!one_of(c->source, sources)) {
@@ -119,6 +126,10 @@ int agent_config_check(const struct agent_config *c, char *err, size_t errlen)
     }
     if (!one_of(c->file_mode, fmodes)) {
         snprintf(err, errlen, "'file_mode' must be auto, fanotify or inotify");
+        return BW_ECONFIG;
+    }
+    if (!one_of(c->sensor, sensors)) {
+        snprintf(err, errlen, "'sensor' must be auto, ebpf or procfs, not '%s'", c->sensor);
         return BW_ECONFIG;
     }
     if (log_level_parse(c->log_level, &lvl) < 0) {

@@ -271,6 +271,17 @@ static uint32_t status_id(const char *status, const char *key)
     return (uint32_t)strtoul(end, NULL, 10);
 }
 
+size_t procfs_argv_flatten(char *cmd, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (cmd[i] == '\0' || cmd[i] == '\n')
+            cmd[i] = ' ';
+    while (len > 0 && cmd[len - 1] == ' ')
+        len--;
+    cmd[len] = '\0';
+    return len;
+}
+
 int procfs_process_ref(const char *root, int pid, uint32_t cmdline_max, int64_t btime_s,
                        Bulwark__V1__ProcessRef **out, struct procfs_stat *st_out)
 {
@@ -302,12 +313,7 @@ int procfs_process_ref(const char *root, int pid, uint32_t cmdline_max, int64_t 
     /* at most cap bytes are read, whatever the command line's length */
     if (procfs_read_at(root, cmd, cap + 1, &len, "/proc/%d/cmdline", pid) < 0)
         len = 0;
-    for (size_t i = 0; i < len; i++)
-        if (cmd[i] == '\0' || cmd[i] == '\n')
-            cmd[i] = ' ';
-    while (len > 0 && cmd[len - 1] == ' ')
-        len--;
-    cmd[len] = '\0';
+    procfs_argv_flatten(cmd, len);
     if (procfs_path(path, sizeof path, root, "/proc/%d/exe", pid) == 0 &&
         procfs_readlink(path, link, sizeof link) == 0)
         rc = procfs_set_str(&p->exe, link, PROCFS_STR_MAX);

@@ -40,6 +40,8 @@ struct agent_config {
     char *replay_file;
     char *host_root;
     char *machine_id;
+    char *sensor;
+    char *sensor_read_paths;
     bool collect_proc;
     bool collect_net;
     bool collect_file;

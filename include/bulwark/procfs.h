@@ -61,6 +61,12 @@ int procfs_pid_of(const char *name);
 /* The inode in "net:[4026531840]" or "socket:[123]" (prefix given), or 0. */
 uint64_t procfs_link_inode(const char *link, const char *prefix);
 
+/* An argv as the kernel keeps it (NUL-separated, len bytes) to a command
+ * line in place: NUL and newline -> space, trailing spaces dropped, and a
+ * NUL at the new length (cmd must have room for len + 1 bytes). Returns
+ * the new length. */
+size_t procfs_argv_flatten(char *cmd, size_t len);
+
 /* Builds a ProcessRef of pid: pid, ppid, uid, gid (effective), exe, comm,
  * cmdline (at most cmdline_max bytes read, NUL -> space, trailing spaces
  * dropped), parent name and start time. The process may vanish meanwhile:

@@ -43,6 +43,8 @@ struct srvstate_health {
     int64_t at_ns;  /* 0: no heartbeat yet on this stream */
     uint64_t spool_depth, spool_dropped, events_total, source_errors, spool_quarantined;
     char by_kind_json[512];  /* {"exec":12,...}, truncated entries dropped */
+    char sensor[16];         /* "ebpf", "procfs" or "" (lower-case letters only) */
+    uint64_t sensor_kernel_drops;
 };
 
 struct srvstate_agent {

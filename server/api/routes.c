@@ -377,12 +377,13 @@ static json_t *agent_live_json(const struct srvstate_agent *a)
 static json_t *health_json(const struct srvstate_health *h)
 {
     json_t *kinds = json_loads(h->by_kind_json, 0, NULL);
-    return json_pack("{s:o, s:I, s:I, s:I, s:I, s:I, s:o}", "at", api_time(h->at_ns),
+    return json_pack("{s:o, s:I, s:I, s:I, s:I, s:I, s:o, s:s, s:I}", "at", api_time(h->at_ns),
                      "spool_depth", (json_int_t)h->spool_depth, "spool_dropped",
                      (json_int_t)h->spool_dropped, "events_total", (json_int_t)h->events_total,
                      "source_errors", (json_int_t)h->source_errors, "spool_quarantined",
                      (json_int_t)h->spool_quarantined, "events_by_kind",
-                     kinds ? kinds : json_object());
+                     kinds ? kinds : json_object(), "sensor", h->sensor, "sensor_kernel_drops",
+                     (json_int_t)h->sensor_kernel_drops);
 }
 
 static json_t *agent_json(struct api *a, const struct store_agent_row *row)

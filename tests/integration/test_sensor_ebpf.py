@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""The eBPF sensor on the real machine (issue 10): the real agent with
+--sensor ebpf and bulwarkd.
+
+- A process that lives for microseconds (/bin/true with distinctive
+  arguments) reaches the store as an exec event with its full argv and exe
+  path: the kernel reports it at exec, nothing has to catch it in /proc.
+- Reading /etc/shadow raises the Falco rule "Read sensitive file untrusted"
+  (Falco's own condition: open_read and sensitive_files); reading
+  /etc/hostname, its benign neighbour, raises nothing.
+- A short loopback connection is stored as an outbound connection.
+- The heartbeat says which sensor runs (stored agent health: "ebpf").
+Skipped, with the reason, only where BPF cannot run at all: not root, no
+kernel BTF, or an agent built without the sensor."""
+import json
+import os
+import subprocess
+import uuid
+
+import harness
+
+KIND_EXEC = 10
+
+RULES = """
+- list: sensitive_file_names
+  items: [/etc/shadow, /etc/sudoers, /etc/pam.conf, /etc/security/pwquality.conf]
+
+- macro: sensitive_files
+  condition: >
+    ((fd.name startswith /etc and fd.name in (sensitive_file_names))
+     or fd.directory in (/etc/sudoers.d, /etc/pam.d))
+
+# Falco's macro without "fd.num>=0": the sensor reports a successful open
+# only, so there is always an fd.
+- macro: open_read
+  condition: (evt.type in (open,openat,openat2) and evt.is_open_read=true and fd.typechar='f')
+
+- macro: proc_name_exists
+  condition: (proc.name!="<NA>")
+
+- rule: Read sensitive file untrusted
+  desc: an attempt to read any sensitive file (e.g. files containing user/password/authentication information)
+  condition: >
+    open_read and sensitive_files and proc_name_exists
+    and not proc.name in (iptables, ps, lsb_release, check-new-relea, dumpe2fs, accounts-daemon,
+    sshd, vsftpd, systemd, mysql_install_d, psql, screen, debconf-show, sa-update,
+    pam-auth-update, pam-config, polkit-agent-he, lsattr, file, sosreport, cockpit-session,
+    userhelper, ossec-syscheckd, unix_chkpwd, cron, login, su, sudo, passwd)
+  output: >
+    Sensitive file opened for reading by non-trusted program (file=%fd.name
+    process=%proc.name command=%proc.cmdline parent=%proc.pname)
+  priority: WARNING
+  tags: [filesystem, mitre_credential_access]
+"""
+
+
+fields = harness.pb_fields
+
+
+def bpf_unavailable():
+    """Why BPF cannot run here, or None."""
+    if os.geteuid() != 0:
+        return "not root: the sensor needs CAP_BPF and CAP_PERFMON"
+    if not os.path.exists("/sys/kernel/btf/vmlinux"):
+        return "the kernel exposes no BTF (/sys/kernel/btf/vmlinux)"
+    skel = os.path.join(os.environ.get("BW_BINARY_DIR", ""), "gen", "sensor", "sensor.skel.h")
+    if not os.path.exists(skel):
+        return "the agent was built without the eBPF sensor (no clang/bpftool/libbpf at build)"
+    return None
+
+
+class SensorEbpfTest(harness.BulwarkTest):
+    def setUp(self):
+        why = bpf_unavailable()
+        if why:
+            self.skipTest(why)
+        super().setUp()
+
+    def rules(self):
+        d = self.path("rules")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "sensitive.yaml"), "w") as f:
+            f.write(RULES)
+        return d
+
+    def test_exec_open_and_connect(self):
+        certs = self.certs("ebpf-agent")
+        server = self.start_server(certs, rules=self.rules())
+        agent = self.start_agent(certs, server, "ebpf-agent", source="host", sensor="ebpf",
+                                 collect_config="false", collect_resource="false")
+        agent.proc.wait_for(r"sensor ebpf \(asked for", timeout=60)
+        agent.proc.wait_for(harness.CONNECTED_RE, timeout=60)
+
+        marker = "ebpf-" + uuid.uuid4().hex
+        argv = ["/bin/true", marker, "second arg", "--third=3"]
+        subprocess.run(argv, check=True)
+        # the benign neighbour first: a read of a file no rule names
+        with open("/etc/hostname", "rb") as f:
+            f.read(1)
+        subprocess.run(["cat", "/etc/shadow"], check=True, stdout=subprocess.DEVNULL)
+        port = self.loopback_connection()
+
+        def find_exec():
+            for (body,) in harness.db_query(server.db, "SELECT body FROM events WHERE kind = ?",
+                                            (KIND_EXEC,)):
+                proc = fields(body).get(5)
+                if proc and marker.encode() in proc[0]:
+                    return fields(proc[0])
+            return None
+
+        p = harness.wait_until(find_exec, 60, interval=0.2, what="the exec event in the store")
+        self.assertEqual(p[7][0].decode(), " ".join(argv), "full argv as the command line")
+        self.assertEqual(os.path.realpath(p[5][0].decode()), os.path.realpath("/bin/true"))
+        self.assertEqual(p[8][0].decode(), "python3", "parent name")
+
+        def alerts():
+            return harness.db_query(server.db, "SELECT rule, output FROM alerts")
+
+        rows = harness.wait_until(
+            lambda: [r for r in alerts() if r[0] == "Read sensitive file untrusted"] or None, 60,
+            interval=0.2, what="the alert for reading /etc/shadow")
+        self.assertIn("file=/etc/shadow", rows[0][1])
+        self.assertIn("process=cat", rows[0][1])
+
+        ev = harness.wait_until(lambda: harness.stored_connection(server.db, "127.0.0.1", port), 60,
+                                interval=0.2, what="the connection in the store")
+        self.assertEqual(fields(ev[5][0]).get(1, [0])[0], os.getpid(),
+                         "the connection is attributed to this test's process")
+
+        def health():
+            rows = harness.db_query(server.db, "SELECT health FROM agents WHERE agent_id = ?",
+                                    ("ebpf-agent",))
+            h = json.loads(rows[0][0]) if rows and rows[0][0] else None
+            return h if h and h.get("sensor") else None
+
+        h = harness.wait_until(health, 60, interval=0.5, what="the agent's stored health")
+        self.assertEqual(h["sensor"], "ebpf")
+        self.assertEqual(h["sensor_kernel_drops"], 0)
+
+        # Nothing but /etc/shadow raised the rule.
+        self.stop_server(server)
+        for rule, output in alerts():
+            self.assertNotIn("/etc/hostname", output)
+        agent.proc.terminate()
+        self.assertEqual(agent.proc.wait(30), 0)
+        self.assert_clean(agent.proc)
+
+
+if __name__ == "__main__":
+    harness.main()
