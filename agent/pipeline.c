@@ -47,7 +47,7 @@
 #define TICK_BUDGET_NS 8000000      /* spend at most ~8 ms of a tick producing */
 #define AHEAD_MAX 200000u           /* a pull source stays this close to the acks */
 #define CONTAINERS_MAX 4096u
-#define KINDS 17                    /* Event body cases go up to 16 */
+#define KINDS 18                    /* Event body cases go up to 17 */
 #define MARK_KEYS 4                 /* producers that keep a position (replay, falco) */
 #define LOG_EVERY_NS (10 * 1000000000LL)  /* a repeated warning: at most this often */
 #define FLUSH_RETRY_MS 1000u        /* the spool's disk was full: try again after */
@@ -498,7 +498,7 @@ static void agent_health(void *ctx, Bulwark__V1__AgentHealth *h)
 {
     static const char *const names[KINDS] = {[10] = "exec", [11] = "net", [12] = "file",
                                              [13] = "resource", [14] = "config", [15] = "vuln",
-                                             [16] = "external"};
+                                             [16] = "external", [17] = "syscall"};
     struct agent *a = ctx;
     Bulwark__V1__AgentHealth__EventsByKindEntry *entries = a->health_kinds;
     Bulwark__V1__AgentHealth__EventsByKindEntry **ptrs = a->health_ptrs;
@@ -607,6 +607,7 @@ static int agent_start_collectors(struct agent *a)
         .file_paths = cfg->file_paths,
         .sensor_read_paths = cfg->sensor_read_paths,
         .sensor_exec = cfg->collect_proc,
+        .sensor_syscalls = cfg->collect_proc,
         .sensor_net = cfg->collect_net,
         .sensor_read = cfg->collect_file,
         .trivy_dir = cfg->trivy_dir,

@@ -36,6 +36,9 @@ static const struct wire_limit wire_limits[] = {
     {&bulwark__v1__labels__extra_entry__descriptor, 1, BW_LIMIT_LABEL_KEY},
     {&bulwark__v1__labels__extra_entry__descriptor, 2, BW_LIMIT_LABEL_VALUE},
     {&bulwark__v1__container_ref__descriptor, 1, BW_LIMIT_CONTAINER_ID},
+    {&bulwark__v1__syscall__descriptor, 1, BW_LIMIT_SYSCALL_NAME},   /* type */
+    {&bulwark__v1__syscall__descriptor, 6, BW_LIMIT_SYSCALL_ARGS},   /* args */
+    {&bulwark__v1__syscall__args_entry__descriptor, 1, BW_LIMIT_SYSCALL_NAME},
     {&bulwark__v1__batch__descriptor, 2, UINT32_MAX},  /* events: max_batch_events decides */
 };
 

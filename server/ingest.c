@@ -121,7 +121,7 @@ static int ingest_body_check(const Bulwark__V1__Event *ev, char *why, size_t why
 static int ingest_event_check(const Bulwark__V1__Event *ev, char *why, size_t whylen)
 {
     if (ev->body_case < BULWARK__V1__EVENT__BODY_EXEC ||
-        ev->body_case > BULWARK__V1__EVENT__BODY_EXTERNAL)
+        ev->body_case > BULWARK__V1__EVENT__BODY_SYSCALL)
         return ingest_event_fail(ev, why, whylen, "has no known kind");
     if (ev->time_ns <= 0)
         return ingest_event_fail(ev, why, whylen, "field 'time_ns' is missing or negative");

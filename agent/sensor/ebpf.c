@@ -6,6 +6,9 @@
  *   - connect / accept / accept4     -> NetConnection (OUTBOUND / INBOUND)
  *   - open / openat / openat2, read-only, below sensor_read_paths (but
  *     /etc/ld.so.cache)              -> FileAccess(OPEN)
+ *   - ptrace, mount, umount2, unshare, setns, init_module, finit_module,
+ *     memfd_create, the setuid/setgid families, and dup/dup2/dup3 of a
+ *     socket (fd redirection)       -> Syscall, with Falco's argument names
  * Writes, renames, deletes and chmods stay with the file collector.
  *
  * A bounded pid table (exe, command line, parent) fills the process of the
@@ -32,6 +35,7 @@
 #include "bulwark/containers.h"
 #include "bulwark/err.h"
 #include "bulwark/hash.h"
+#include "bulwark/limits.h"
 #include "bulwark/log.h"
 #include "bulwark/procfs.h"
 #include "bulwark/sensor.h"
@@ -145,10 +149,64 @@ static struct pid_entry *pid_upsert(struct ebpf_col *e, uint32_t pid)
     return &e->pids[i];
 }
 
+/* ------------------------------------------------------------ syscalls */
+
+/* The syscalls the collector turns into events, and what the kernel
+ * side must capture for each. */
+enum want_kind { W_READ, W_NET, W_SYSCALL };
+
+static const struct wanted {
+    long nr;
+    uint32_t want;
+    enum want_kind kind;
+    const char *name;            /* evt.type */
+} wanted[] = {
+#ifdef SYS_open
+    {SYS_open, SENSOR_WANT_ENTER | SENSOR_WANT_PATH0, W_READ, "open"},
+#endif
+    {SYS_openat, SENSOR_WANT_ENTER | SENSOR_WANT_PATH1, W_READ, "openat"},
+#ifdef SYS_openat2
+    {SYS_openat2, SENSOR_WANT_ENTER | SENSOR_WANT_PATH1 | SENSOR_WANT_HOW2, W_READ, "openat2"},
+#endif
+    {SYS_connect, SENSOR_WANT_ENTER | SENSOR_WANT_SOCK, W_NET, "connect"},
+#ifdef SYS_accept
+    {SYS_accept, SENSOR_WANT_ENTER | SENSOR_WANT_SOCK_RES, W_NET, "accept"},
+#endif
+    {SYS_accept4, SENSOR_WANT_ENTER | SENSOR_WANT_SOCK_RES, W_NET, "accept4"},
+    {SYS_ptrace, SENSOR_WANT_ENTER, W_SYSCALL, "ptrace"},
+    {SYS_mount, SENSOR_WANT_ENTER | SENSOR_WANT_PATH1 | SENSOR_WANT_PATH2, W_SYSCALL, "mount"},
+    {SYS_umount2, SENSOR_WANT_ENTER | SENSOR_WANT_PATH0, W_SYSCALL, "umount2"},
+    {SYS_unshare, SENSOR_WANT_ENTER, W_SYSCALL, "unshare"},
+    {SYS_setns, SENSOR_WANT_ENTER, W_SYSCALL, "setns"},
+    {SYS_init_module, SENSOR_WANT_ENTER | SENSOR_WANT_PATH2, W_SYSCALL, "init_module"},
+    {SYS_finit_module, SENSOR_WANT_ENTER, W_SYSCALL, "finit_module"},
+    {SYS_memfd_create, SENSOR_WANT_ENTER | SENSOR_WANT_PATH0, W_SYSCALL, "memfd_create"},
+#ifdef SYS_dup2
+    {SYS_dup2, SENSOR_WANT_ENTER | SENSOR_WANT_SOCK, W_SYSCALL, "dup2"},
+#endif
+    {SYS_dup, SENSOR_WANT_ENTER | SENSOR_WANT_SOCK, W_SYSCALL, "dup"},
+    {SYS_dup3, SENSOR_WANT_ENTER | SENSOR_WANT_SOCK, W_SYSCALL, "dup3"},
+    {SYS_setuid, SENSOR_WANT_ENTER, W_SYSCALL, "setuid"},
+    {SYS_setreuid, SENSOR_WANT_ENTER, W_SYSCALL, "setreuid"},
+    {SYS_setresuid, SENSOR_WANT_ENTER, W_SYSCALL, "setresuid"},
+    {SYS_setgid, SENSOR_WANT_ENTER, W_SYSCALL, "setgid"},
+    {SYS_setregid, SENSOR_WANT_ENTER, W_SYSCALL, "setregid"},
+    {SYS_setresgid, SENSOR_WANT_ENTER, W_SYSCALL, "setresgid"},
+};
+
+static const struct wanted *wanted_of(int nr)
+{
+    for (size_t i = 0; i < sizeof wanted / sizeof wanted[0]; i++)
+        if (wanted[i].nr == nr)
+            return &wanted[i];
+    return NULL;
+}
+
 /* ------------------------------------------------------------ records */
 
 /* The strings of a record: s[i] points into data, n[i] its length
- * without a final NUL. BW_EINVAL when the lengths do not fit the record. */
+ * without a final NUL (an exec's argv keeps all of its NULs). BW_EINVAL
+ * when the lengths do not fit the record. */
 static int rec_strings(const struct sensor_rec *r, size_t len, const char *s[SENSOR_NSTR],
                        size_t n[SENSOR_NSTR])
 {
@@ -160,7 +218,7 @@ static int rec_strings(const struct sensor_rec *r, size_t len, const char *s[SEN
             return BW_EINVAL;
         s[i] = p;
         n[i] = r->lens[i];
-        if (n[i] && p[n[i] - 1] == '\0' && i != 1)
+        if (n[i] && p[n[i] - 1] == '\0' && !(i == 1 && r->kind == SENSOR_EXEC))
             n[i]--;
         p += r->lens[i];
         left -= r->lens[i];
@@ -212,14 +270,32 @@ static Bulwark__V1__Event *rec_event(struct ebpf_col *e, const struct sensor_rec
         goto fail;
     /* The container from the cgroup path of /proc/PID (cached by the
      * containers module); a process gone by now is reported as a host one. */
-    cref = e->env->containers && r->cgroup_id ? containers_lookup_pid(e->env->containers, (int)r->pid)
-                                              : NULL;
+    cref = e->env->containers && r->cgroup_id
+               ? containers_lookup_pid(e->env->containers, (int)r->pid)
+               : NULL;
     if (cref && !(ev->container = containers_ref_dup(cref)))
         goto fail;
     return ev;
 fail:
     procfs_msg_free(&ev->base);
     return NULL;
+}
+
+/* rec_event() with an empty body of kind body_case (message d). */
+static Bulwark__V1__Event *rec_event_body(struct ebpf_col *e, const struct sensor_rec *r,
+                                          Bulwark__V1__Event__BodyCase body_case,
+                                          const ProtobufCMessageDescriptor *d)
+{
+    Bulwark__V1__Event *ev = rec_event(e, r);
+    void *body = ev ? procfs_msg_new(d) : NULL;
+
+    if (!body) {
+        procfs_msg_free(ev ? &ev->base : NULL);
+        return NULL;
+    }
+    ev->body_case = body_case;
+    ev->exec = body;  /* the bodies share one union */
+    return ev;
 }
 
 static void ebpf_emit(struct ebpf_col *e, Bulwark__V1__Event *ev)
@@ -237,7 +313,6 @@ static void on_exec(struct ebpf_col *e, const struct sensor_rec *r, const char *
     size_t cap = cfg->cmdline_max && cfg->cmdline_max < PROCFS_CMDLINE_MAX ? cfg->cmdline_max
                                                                            : PROCFS_CMDLINE_MAX;
     char *cmd = malloc(cap + 1), path[PROCFS_PATH_MAX], cwd[PROCFS_PATH_MAX];
-    Bulwark__V1__ProcessExec *x = NULL;
     Bulwark__V1__Event *ev = NULL;
     size_t len = n[1] < cap ? n[1] : cap;
 
@@ -253,14 +328,11 @@ static void on_exec(struct ebpf_col *e, const struct sensor_rec *r, const char *
     }
     if (!report)
         goto out;
-    ev = rec_event(e, r);
-    x = procfs_msg_new(&bulwark__v1__process_exec__descriptor);
-    if (!ev || !x)
+    ev = rec_event_body(e, r, BULWARK__V1__EVENT__BODY_EXEC,
+                        &bulwark__v1__process_exec__descriptor);
+    if (!ev)
         goto out;
-    ev->body_case = BULWARK__V1__EVENT__BODY_EXEC;
-    ev->exec = x;
-    x->tty = r->tty != 0;
-    x = NULL;
+    ev->exec->tty = r->tty != 0;
     /* the table keeps a shorter command line than the event carries */
     if (procfs_set_str(&ev->process->cmdline, cmd, PROCFS_CMDLINE_MAX) < 0)
         goto out;
@@ -279,7 +351,6 @@ static void on_exec(struct ebpf_col *e, const struct sensor_rec *r, const char *
     ebpf_emit(e, ev);
     ev = NULL;
 out:
-    procfs_msg_free(x ? &x->base : NULL);
     procfs_msg_free(ev ? &ev->base : NULL);
     free(cmd);
 }
@@ -330,7 +401,8 @@ static int abs_path(const struct ebpf_col *e, const struct sensor_rec *r, const 
     }
     rc = dirfd == AT_FDCWD
              ? procfs_path(link, sizeof link, e->env->cfg->host_root, "/proc/%u/cwd", r->pid)
-             : procfs_path(link, sizeof link, e->env->cfg->host_root, "/proc/%u/fd/%ld", r->pid, dirfd);
+             : procfs_path(link, sizeof link, e->env->cfg->host_root, "/proc/%u/fd/%ld", r->pid,
+                           dirfd);
     if (rc < 0 || (rc = procfs_readlink(link, base, sizeof base)) < 0)
         return rc;
     if ((size_t)snprintf(out, cap, "%s/%.*s", strcmp(base, "/") ? base : "", (int)n, p) >= cap)
@@ -343,7 +415,6 @@ static void on_open(struct ebpf_col *e, const struct sensor_rec *r, const char *
     char path[PROCFS_PATH_MAX];
     uint64_t flags;
     long dirfd;
-    Bulwark__V1__FileAccess *f;
     Bulwark__V1__Event *ev;
 
 #ifdef SYS_open
@@ -364,17 +435,11 @@ static void on_open(struct ebpf_col *e, const struct sensor_rec *r, const char *
     if (abs_path(e, r, s[0], n[0], dirfd, path, sizeof path) < 0 || !watched(e, path) ||
         !strcmp(path, "/etc/ld.so.cache"))
         return;
-    ev = rec_event(e, r);
-    f = procfs_msg_new(&bulwark__v1__file_access__descriptor);
-    if (!ev || !f) {
-        procfs_msg_free(f ? &f->base : NULL);
-        procfs_msg_free(ev ? &ev->base : NULL);
+    ev = rec_event_body(e, r, BULWARK__V1__EVENT__BODY_FILE, &bulwark__v1__file_access__descriptor);
+    if (!ev)
         return;
-    }
-    ev->body_case = BULWARK__V1__EVENT__BODY_FILE;
-    ev->file = f;
-    f->op = BULWARK__V1__FILE_ACCESS__OP__OPEN;
-    if (procfs_set_str(&f->path, path, PROCFS_STR_MAX) < 0) {
+    ev->file->op = BULWARK__V1__FILE_ACCESS__OP__OPEN;
+    if (procfs_set_str(&ev->file->path, path, PROCFS_STR_MAX) < 0) {
         procfs_msg_free(&ev->base);
         return;
     }
@@ -400,12 +465,11 @@ static void on_conn(struct ebpf_col *e, const struct sensor_rec *r, bool inbound
         (t->family != AF_INET && t->family != AF_INET6) ||
         (t->proto != IPPROTO_TCP && t->proto != IPPROTO_UDP))
         return;
-    ev = rec_event(e, r);
-    c = procfs_msg_new(&bulwark__v1__net_connection__descriptor);
-    if (!ev || !c)
-        goto fail;
-    ev->body_case = BULWARK__V1__EVENT__BODY_NET;
-    ev->net = c;
+    ev = rec_event_body(e, r, BULWARK__V1__EVENT__BODY_NET,
+                        &bulwark__v1__net_connection__descriptor);
+    if (!ev)
+        return;
+    c = ev->net;
     c->direction = inbound ? BULWARK__V1__NET_CONNECTION__DIRECTION__INBOUND
                            : BULWARK__V1__NET_CONNECTION__DIRECTION__OUTBOUND;
     c->protocol = t->proto == IPPROTO_UDP ? BULWARK__V1__NET_CONNECTION__PROTOCOL__UDP
@@ -417,28 +481,225 @@ static void on_conn(struct ebpf_col *e, const struct sensor_rec *r, bool inbound
         return;
     }
     ebpf_emit(e, ev);
+}
+
+/* ------------------------------------------------- other syscalls */
+
+struct flag_name {
+    uint64_t bit;
+    const char *name;
+};
+
+static const struct flag_name clone_ns[] = {
+    {0x00020000, "CLONE_NEWNS"},   {0x02000000, "CLONE_NEWCGROUP"}, {0x04000000, "CLONE_NEWUTS"},
+    {0x08000000, "CLONE_NEWIPC"},  {0x10000000, "CLONE_NEWUSER"},   {0x20000000, "CLONE_NEWPID"},
+    {0x40000000, "CLONE_NEWNET"},  {0x00000080, "CLONE_NEWTIME"},   {0, NULL},
+};
+
+static const struct flag_name ptrace_req[] = {
+    {0, "PTRACE_TRACEME"},  {1, "PTRACE_PEEKTEXT"},  {2, "PTRACE_PEEKDATA"}, {4, "PTRACE_POKETEXT"},
+    {5, "PTRACE_POKEDATA"}, {6, "PTRACE_POKEUSR"},   {7, "PTRACE_CONT"},     {8, "PTRACE_KILL"},
+    {9, "PTRACE_SINGLESTEP"}, {13, "PTRACE_SETREGS"}, {16, "PTRACE_ATTACH"}, {17, "PTRACE_DETACH"},
+    {0x4206, "PTRACE_SEIZE"}, {0, NULL},
+};
+
+static bool ptrace_reported(uint64_t req)
+{
+    static const uint64_t reported[] = {0, 4, 5, 6, 13, 16, 0x4206};  /* TRACEME .. SEIZE */
+
+    for (size_t i = 0; i < sizeof reported / sizeof reported[0]; i++)
+        if (req == reported[i])
+            return true;
+    return false;
+}
+
+/* "CLONE_NEWNS|CLONE_NEWUSER" (Falco's rendering of a flag set), or the
+ * number when no flag is known. */
+static void flags_str(char *out, size_t cap, uint64_t v, const struct flag_name *t)
+{
+    size_t used = 0;
+
+    out[0] = '\0';
+    for (; t->name; t++)
+        if (v & t->bit)
+            used += (size_t)snprintf(out + used, used < cap ? cap - used : 0, "%s%s",
+                                     used ? "|" : "", t->name);
+    if (!used)
+        snprintf(out, cap, "%llu", (unsigned long long)v);
+}
+
+static void enum_str(char *out, size_t cap, uint64_t v, const struct flag_name *t)
+{
+    for (; t->name; t++)
+        if (v == t->bit) {
+            snprintf(out, cap, "%s", t->name);
+            return;
+        }
+    snprintf(out, cap, "%llu", (unsigned long long)v);
+}
+
+/* Adds evt.arg.key = val to x (bounded by BW_LIMIT_SYSCALL_ARGS). */
+static int arg_add(Bulwark__V1__Syscall *x, const char *key, const char *val, size_t vlen)
+{
+    Bulwark__V1__Syscall__ArgsEntry *a, **tmp;
+
+    if (x->n_args >= BW_LIMIT_SYSCALL_ARGS)
+        return 0;
+    tmp = realloc(x->args, (x->n_args + 1) * sizeof *tmp);
+    if (!tmp)
+        return BW_ENOMEM;
+    x->args = tmp;
+    a = procfs_msg_new(&bulwark__v1__syscall__args_entry__descriptor);
+    if (!a)
+        return BW_ENOMEM;
+    x->args[x->n_args++] = a;
+    a->key = procfs_strdup(key, BW_LIMIT_SYSCALL_NAME);
+    a->value = procfs_strndup_utf8(val, vlen, PROCFS_STR_MAX);
+    return a->key && a->value ? 0 : BW_ENOMEM;
+}
+
+static int arg_num(Bulwark__V1__Syscall *x, const char *key, int64_t v)
+{
+    char buf[24];
+
+    return arg_add(x, key, buf, (size_t)snprintf(buf, sizeof buf, "%lld", (long long)v));
+}
+
+static int arg_str(Bulwark__V1__Syscall *x, const char *key, const char *s, size_t n)
+{
+    return n ? arg_add(x, key, s, n) : 0;
+}
+
+/* The arguments of syscall `name` as Falco names them. */
+static int syscall_args(Bulwark__V1__Syscall *x, const char *name, const struct sensor_rec *r,
+                        const char *s[], size_t n[])
+{
+    const __u64 *a = r->args;
+    char buf[160];
+    int rc = 0;
+
+    if (!strcmp(name, "ptrace")) {
+        enum_str(buf, sizeof buf, a[0], ptrace_req);
+        rc = arg_add(x, "request", buf, strlen(buf));
+        if (!rc)
+            rc = arg_num(x, "pid", (int32_t)a[1]);
+    } else if (!strcmp(name, "mount")) {
+        rc = arg_str(x, "dir", s[0], n[0]);
+        if (!rc)
+            rc = arg_str(x, "type", s[1], n[1]);
+        if (!rc)
+            rc = arg_num(x, "flags", (int64_t)a[3]);
+    } else if (!strcmp(name, "umount2")) {
+        rc = arg_str(x, "name", s[0], n[0]);
+        if (!rc)
+            rc = arg_num(x, "flags", (int32_t)a[1]);
+    } else if (!strcmp(name, "unshare") || !strcmp(name, "setns")) {
+        bool un = name[0] == 'u';
+
+        flags_str(buf, sizeof buf, un ? a[0] : a[1], clone_ns);
+        rc = un ? 0 : arg_num(x, "fd", (int32_t)a[0]);
+        if (!rc)
+            rc = arg_add(x, un ? "flags" : "nstype", buf, strlen(buf));
+    } else if (!strcmp(name, "init_module")) {
+        rc = arg_num(x, "length", (int64_t)a[1]);
+        if (!rc)
+            rc = arg_str(x, "uargs", s[1], n[1]);
+    } else if (!strcmp(name, "finit_module")) {
+        rc = arg_num(x, "fd", (int32_t)a[0]);
+        if (!rc)
+            rc = arg_num(x, "flags", (int32_t)a[2]);
+    } else if (!strcmp(name, "memfd_create")) {
+        rc = arg_str(x, "name", s[0], n[0]);
+        if (!rc)
+            rc = arg_num(x, "flags", (int32_t)a[1]);
+    } else if (!strncmp(name, "dup", 3)) {
+        rc = arg_num(x, "oldfd", (int32_t)a[0]);
+        if (!rc && name[3])
+            rc = arg_num(x, "newfd", (int32_t)a[1]);
+        if (!rc && name[3] == '3')
+            rc = arg_num(x, "flags", (int32_t)a[2]);
+    } else {  /* the setuid and setgid families: their ids in order */
+        static const char *const uid_names[] = {"uid", "ruid", "euid", "suid"};
+        static const char *const gid_names[] = {"gid", "rgid", "egid", "sgid"};
+        const char *const *names = strstr(name, "uid") ? uid_names : gid_names;
+        int first = strncmp(name, "setres", 6) && strncmp(name, "setre", 5) ? 0 : 1;
+        int count = !strncmp(name, "setres", 6) ? 3 : !strncmp(name, "setre", 5) ? 2 : 1;
+
+        for (int i = 0; i < count && !rc; i++)
+            rc = arg_num(x, names[first + i], (int32_t)a[i]);
+    }
+    return rc;
+}
+
+/* A socket's two ends as a connection (to fill fd.sip, fd.cport, ...). */
+static Bulwark__V1__NetConnection *tuple_conn(const struct sensor_tuple *t)
+{
+    Bulwark__V1__NetConnection *c = procfs_msg_new(&bulwark__v1__net_connection__descriptor);
+
+    if (!c)
+        return NULL;
+    c->protocol = t->proto == IPPROTO_UDP ? BULWARK__V1__NET_CONNECTION__PROTOCOL__UDP
+                                          : BULWARK__V1__NET_CONNECTION__PROTOCOL__TCP;
+    c->local_port = t->sport;
+    c->remote_port = t->dport;
+    if (addr_str(t, t->saddr, &c->local_addr) < 0 || addr_str(t, t->daddr, &c->remote_addr) < 0) {
+        procfs_msg_free(&c->base);
+        return NULL;
+    }
+    return c;
+}
+
+static void on_other(struct ebpf_col *e, const struct sensor_rec *r, const char *name,
+                     const char *s[], size_t n[])
+{
+    const struct sensor_tuple *t = &r->tuple;
+    bool inet = t->family == AF_INET || t->family == AF_INET6;
+    Bulwark__V1__Syscall *x;
+    Bulwark__V1__Event *ev;
+    char fdname[160];
+
+    /* fd redirection is reported for sockets only (a shell's stdio
+     * pointed at a connection), not for every dup of a file; ptrace for
+     * the requests that take hold of or change another process only (a
+     * debugger's reads and steps would be thousands of events). */
+    if (!strncmp(name, "dup", 3) && (!inet || r->res < 0))
+        return;
+    if (!strcmp(name, "ptrace") && !ptrace_reported(r->args[0]))
+        return;
+    ev = rec_event_body(e, r, BULWARK__V1__EVENT__BODY_SYSCALL, &bulwark__v1__syscall__descriptor);
+    if (!ev)
+        return;
+    x = ev->syscall;
+    x->res = r->res;
+    if (procfs_set_str(&x->type, name, BW_LIMIT_SYSCALL_NAME) < 0 ||
+        syscall_args(x, name, r, s, n) < 0)
+        goto fail;
+    if (inet) {
+        x->fd = (int32_t)r->args[0];
+        if (!(x->conn = tuple_conn(t)))
+            goto fail;
+        snprintf(fdname, sizeof fdname, "%s:%u->%s:%u", x->conn->local_addr, t->sport,
+                 x->conn->remote_addr, t->dport);
+        if (procfs_set_str(&x->fd_name, fdname, PROCFS_STR_MAX) < 0 ||
+            procfs_set_str(&x->fd_type, t->family == AF_INET6 ? "6" : "4", 2) < 0)
+            goto fail;
+    }
+    ebpf_emit(e, ev);
     return;
 fail:
-    procfs_msg_free(c ? &c->base : NULL);
-    procfs_msg_free(ev ? &ev->base : NULL);
+    procfs_msg_free(&ev->base);
 }
 
 static void on_syscall(struct ebpf_col *e, const struct sensor_rec *r, const char *s[], size_t n[])
 {
-    switch (r->nr) {
-#ifdef SYS_open
-    case SYS_open:
-#endif
-#ifdef SYS_openat2
-    case SYS_openat2:
-#endif
-    case SYS_openat: on_open(e, r, s, n); break;
-    case SYS_connect: on_conn(e, r, false); break;
-#ifdef SYS_accept
-    case SYS_accept:
-#endif
-    case SYS_accept4: on_conn(e, r, true); break;
-    default: break;
+    const struct wanted *w = wanted_of(r->nr);
+
+    if (!w)
+        return;
+    switch (w->kind) {
+    case W_READ: on_open(e, r, s, n); break;
+    case W_NET: on_conn(e, r, w->nr != SYS_connect); break;
+    case W_SYSCALL: on_other(e, r, w->name, s, n); break;
     }
 }
 
@@ -472,26 +733,6 @@ static int on_record(void *ctx, void *data, size_t len)
 
 /* ------------------------------------------------------------ loading */
 
-/* The syscalls the collector turns into events, and what the kernel
- * side must capture for each. */
-static const struct {
-    long nr;
-    uint32_t want;
-} wanted[] = {
-#ifdef SYS_open
-    {SYS_open, SENSOR_WANT_ENTER | SENSOR_WANT_PATH0},
-#endif
-    {SYS_openat, SENSOR_WANT_ENTER | SENSOR_WANT_PATH1},
-#ifdef SYS_openat2
-    {SYS_openat2, SENSOR_WANT_ENTER | SENSOR_WANT_PATH1 | SENSOR_WANT_HOW2},
-#endif
-    {SYS_connect, SENSOR_WANT_ENTER | SENSOR_WANT_SOCK},
-#ifdef SYS_accept
-    {SYS_accept, SENSOR_WANT_ENTER | SENSOR_WANT_SOCK_RES},
-#endif
-    {SYS_accept4, SENSOR_WANT_ENTER | SENSOR_WANT_SOCK_RES},
-};
-
 /* Fills the kernel's filter map with the syscalls the enabled kinds need;
  * the others never leave the kernel. The count traced, or -errno. */
 static int ebpf_set_filter(struct ebpf_col *e)
@@ -501,9 +742,11 @@ static int ebpf_set_filter(struct ebpf_col *e)
 
     for (size_t i = 0; i < sizeof wanted / sizeof wanted[0]; i++) {
         uint32_t key = (uint32_t)wanted[i].nr, v = wanted[i].want;
-        bool net = v & (SENSOR_WANT_SOCK | SENSOR_WANT_SOCK_RES);
+        bool on = wanted[i].kind == W_NET    ? cfg->sensor_net
+                  : wanted[i].kind == W_READ ? cfg->sensor_read
+                                             : cfg->sensor_syscalls;
 
-        if (!(net ? cfg->sensor_net : cfg->sensor_read))
+        if (!on)
             continue;
         if (key >= SENSOR_SYSCALLS || bpf_map_update_elem(fd, &key, &v, BPF_ANY) < 0)
             return -errno;

@@ -132,7 +132,8 @@ static __always_inline void submit(struct scratch *s, __u32 off)
 }
 
 /* Copies a string (user memory when user, else kernel) as string i at *off. */
-static __always_inline void put_str(struct scratch *s, int i, __u32 *off, const void *src, bool user)
+static __always_inline void put_str(struct scratch *s, int i, __u32 *off, const void *src,
+                                    bool user)
 {
     __u32 o = *off;
     long n;

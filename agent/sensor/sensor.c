@@ -51,7 +51,8 @@ bool sensor_ebpf_usable(char *why, size_t whylen)
         snprintf(why, whylen, "the agent lacks CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN)");
         return false;
     }
-    snprintf(why, whylen, "kernel BTF and %s present", bpf ? "CAP_BPF+CAP_PERFMON" : "CAP_SYS_ADMIN");
+    snprintf(why, whylen, "kernel BTF and %s present",
+             bpf ? "CAP_BPF+CAP_PERFMON" : "CAP_SYS_ADMIN");
     return true;
 #endif
 }

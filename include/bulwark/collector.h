@@ -33,6 +33,7 @@ struct collect_config {
     const char *sensor_read_paths;  /* eBPF sensor: reads reported below these (comma-separated) */
     bool sensor_exec, sensor_net, sensor_read;  /* what the eBPF sensor reports (collect_proc,
                                                  * collect_net, collect_file) */
+    bool sensor_syscalls;           /* ... and its Syscall events (collect_proc) */
     const char *trivy_dir;          /* directory of Trivy JSON reports; "" = off */
     const char *falco_file;         /* Falco JSON output file or FIFO; "" = off */
     bool report_existing;           /* first pass reports what already runs (one-shot) */

@@ -22,6 +22,8 @@
 #define BW_LIMIT_STRING 4096u           /* any other string field */
 #define BW_LIMIT_CONTAINER_ID 128u
 #define BW_LIMIT_REPEATED 256u          /* entries of any other repeated field or map */
+#define BW_LIMIT_SYSCALL_NAME 64u       /* Syscall.type and the keys of Syscall.args */
+#define BW_LIMIT_SYSCALL_ARGS 16u       /* entries of Syscall.args */
 /* Sequence numbers and epochs are stored as SQLite integers (signed 64-bit):
  * neither may pass INT64_MAX, and a batch may not wrap past it. */
 #define BW_LIMIT_SEQ ((uint64_t)INT64_MAX)

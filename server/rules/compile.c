@@ -208,6 +208,8 @@ static uint8_t type_kinds(uint32_t tmask)
         k |= RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_VULN);
     if (tmask & 0x400)
         k |= RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_EXTERNAL);
+    if (tmask & 0x1ff800)  /* ptrace ... setgid (fields.c) */
+        k |= RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_SYSCALL);
     return k;
 }
 

@@ -16,6 +16,7 @@
 #define K_CFG RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_CONFIG)
 #define K_VULN RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_VULN)
 #define K_EXT RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_EXTERNAL)
+#define K_SYS RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_SYSCALL)
 #define K_ALL RULES_ALL_KINDS
 
 static const struct field_def table[] = {
@@ -25,6 +26,9 @@ static const struct field_def table[] = {
     {"evt.num", F_EVT_NUM, VT_INT, K_ALL, false, "event sequence number (per agent epoch)"},
     {"evt.is_open_write", F_EVT_IS_OPEN_WRITE, VT_BOOL, K_FILE, false, "file write or create"},
     {"evt.is_open_read", F_EVT_IS_OPEN_READ, VT_BOOL, K_FILE, false, "file open"},
+    {"evt.res", F_EVT_RES, VT_STR, K_SYS, false, "SUCCESS, or the error's name: ENOENT, EPERM... (syscall events)"},
+    {"evt.rawres", F_EVT_RAWRES, VT_INT, K_SYS, false, "the syscall's return value (syscall events)"},
+    {"evt.arg", F_EVT_ARG, VT_STR, K_SYS, true, "evt.arg[NAME] or evt.arg.NAME: an argument (syscall events)"},
     {"bulwark.kind", F_KIND, VT_STR, K_ALL, false, "exec, net, file, resource, config, vuln, external"},
     {"bulwark.severity", F_SEVERITY, VT_STR, K_ALL, false, "event severity: debug ... emergency"},
     {"agent.id", F_AGENT_ID, VT_STR, K_ALL, false, "agent that sent the event"},
@@ -55,20 +59,21 @@ static const struct field_def table[] = {
     {"user.uid", F_USER_UID, VT_INT, K_ALL, false, "process uid"},
     {"user.name", F_USER_NAME, VT_STR, K_ALL, false, "process user name"},
     {"group.gid", F_GROUP_GID, VT_INT, K_ALL, false, "process gid"},
-    {"fd.name", F_FD_NAME, VT_STR, K_NET | K_FILE, false, "file path, or lip:lport->rip:rport"},
+    {"fd.name", F_FD_NAME, VT_STR, K_NET | K_FILE | K_SYS, false, "file path, or lip:lport->rip:rport"},
+    {"fd.num", F_FD_NUM, VT_INT, K_SYS, false, "the fd a syscall event acts on"},
     {"fd.directory", F_FD_DIRECTORY, VT_STR, K_FILE, false, "directory of the file"},
     {"fd.filename", F_FD_FILENAME, VT_STR, K_FILE, false, "file name without directory"},
-    {"fd.typechar", F_FD_TYPECHAR, VT_STR, K_NET | K_FILE, false, "f (file), 4 or 6 (ip)"},
-    {"fd.type", F_FD_TYPE, VT_STR, K_NET | K_FILE, false, "file, ipv4, ipv6"},
-    {"fd.l4proto", F_FD_L4PROTO, VT_STR, K_NET, false, "tcp, udp"},
-    {"fd.sip", F_FD_SIP, VT_STR, K_NET, false, "server address (remote if outbound)"},
-    {"fd.cip", F_FD_CIP, VT_STR, K_NET, false, "client address"},
-    {"fd.rip", F_FD_RIP, VT_STR, K_NET, false, "remote address"},
-    {"fd.lip", F_FD_LIP, VT_STR, K_NET, false, "local address"},
-    {"fd.sport", F_FD_SPORT, VT_INT, K_NET, false, "server port"},
-    {"fd.cport", F_FD_CPORT, VT_INT, K_NET, false, "client port"},
-    {"fd.rport", F_FD_RPORT, VT_INT, K_NET, false, "remote port"},
-    {"fd.lport", F_FD_LPORT, VT_INT, K_NET, false, "local port"},
+    {"fd.typechar", F_FD_TYPECHAR, VT_STR, K_NET | K_FILE | K_SYS, false, "f (file), 4 or 6 (ip)"},
+    {"fd.type", F_FD_TYPE, VT_STR, K_NET | K_FILE | K_SYS, false, "file, ipv4, ipv6"},
+    {"fd.l4proto", F_FD_L4PROTO, VT_STR, K_NET | K_SYS, false, "tcp, udp"},
+    {"fd.sip", F_FD_SIP, VT_STR, K_NET | K_SYS, false, "server address (remote if outbound)"},
+    {"fd.cip", F_FD_CIP, VT_STR, K_NET | K_SYS, false, "client address"},
+    {"fd.rip", F_FD_RIP, VT_STR, K_NET | K_SYS, false, "remote address"},
+    {"fd.lip", F_FD_LIP, VT_STR, K_NET | K_SYS, false, "local address"},
+    {"fd.sport", F_FD_SPORT, VT_INT, K_NET | K_SYS, false, "server port"},
+    {"fd.cport", F_FD_CPORT, VT_INT, K_NET | K_SYS, false, "client port"},
+    {"fd.rport", F_FD_RPORT, VT_INT, K_NET | K_SYS, false, "remote port"},
+    {"fd.lport", F_FD_LPORT, VT_INT, K_NET | K_SYS, false, "local port"},
     {"fd.sip.name", F_FD_SIP_NAME, VT_STR, K_NET, false, "server host name when known"},
     {"fd.rip.name", F_FD_RIP_NAME, VT_STR, K_NET, false, "remote host name when known"},
     {"net.direction", F_NET_DIRECTION, VT_STR, K_NET, false, "outbound, inbound"},
@@ -130,6 +135,18 @@ const struct field_def *fields_lookup(const char *name, char *arg, size_t arglen
 
     if (arglen)
         arg[0] = '\0';
+    /* Falco spells evt.arg[NAME] also evt.arg.NAME */
+    if (!br && !strncmp(name, "evt.arg.", 8) && name[8]) {
+        size_t alen = strlen(name + 8);
+
+        if (alen >= arglen)
+            return NULL;
+        memcpy(arg, name + 8, alen + 1);
+        for (size_t i = 0; i < sizeof table / sizeof *table; i++)
+            if (table[i].id == F_EVT_ARG)
+                return &table[i];
+        return NULL;
+    }
     for (size_t i = 0; i < sizeof table / sizeof *table; i++) {
         if (strlen(table[i].name) != nlen || strncmp(table[i].name, name, nlen) != 0)
             continue;
@@ -154,7 +171,14 @@ enum {
     T_EXECVE = 1u << 0, T_CONNECT = 1u << 1, T_ACCEPT = 1u << 2, T_OPEN = 1u << 3,
     T_RENAME = 1u << 4, T_UNLINK = 1u << 5, T_CHMOD = 1u << 6, T_RESOURCE = 1u << 7,
     T_CONFIG = 1u << 8, T_VULN = 1u << 9, T_EXTERNAL = 1u << 10,
+    /* syscall events (the eBPF sensor); compile.c's type_kinds() knows the range */
+    T_PTRACE = 1u << 11, T_MOUNT = 1u << 12, T_UMOUNT = 1u << 13, T_UNSHARE = 1u << 14,
+    T_SETNS = 1u << 15, T_MODULE = 1u << 16, T_MEMFD = 1u << 17, T_DUP = 1u << 18,
+    T_SETUID = 1u << 19, T_SETGID = 1u << 20,
 };
+#define T_SYSCALLS 0x1ff800u
+_Static_assert(T_SYSCALLS == (T_PTRACE | T_MOUNT | T_UMOUNT | T_UNSHARE | T_SETNS | T_MODULE |
+                              T_MEMFD | T_DUP | T_SETUID | T_SETGID), "syscall type bits");
 
 static const struct { const char *name; uint32_t bits; } type_names[] = {
     {"execve", T_EXECVE}, {"execveat", T_EXECVE}, {"exec", T_EXECVE},
@@ -166,6 +190,12 @@ static const struct { const char *name; uint32_t bits; } type_names[] = {
     {"chmod", T_CHMOD}, {"fchmod", T_CHMOD}, {"fchmodat", T_CHMOD},
     {"file", T_OPEN | T_RENAME | T_UNLINK | T_CHMOD},
     {"resource", T_RESOURCE}, {"config", T_CONFIG}, {"vuln", T_VULN}, {"external", T_EXTERNAL},
+    {"ptrace", T_PTRACE}, {"mount", T_MOUNT}, {"umount", T_UMOUNT}, {"umount2", T_UMOUNT},
+    {"unshare", T_UNSHARE}, {"setns", T_SETNS}, {"init_module", T_MODULE},
+    {"finit_module", T_MODULE}, {"memfd_create", T_MEMFD}, {"dup", T_DUP}, {"dup2", T_DUP},
+    {"dup3", T_DUP}, {"setuid", T_SETUID}, {"setreuid", T_SETUID}, {"setresuid", T_SETUID},
+    {"setgid", T_SETGID}, {"setregid", T_SETGID}, {"setresgid", T_SETGID},
+    {"syscall", T_SYSCALLS},
 };
 
 uint32_t fields_type_bits(const char *name)
@@ -180,7 +210,7 @@ uint32_t fields_kind_types(uint8_t kinds)
 {
     static const uint32_t types[RULES_KINDS] = {
         T_EXECVE, T_CONNECT | T_ACCEPT, T_OPEN | T_RENAME | T_UNLINK | T_CHMOD, T_RESOURCE, T_CONFIG,
-        T_VULN, T_EXTERNAL,
+        T_VULN, T_EXTERNAL, T_SYSCALLS,
     };
     uint32_t t = 0;
 
@@ -212,7 +242,7 @@ void fields_prepare(struct evctx *c)
 {
     const Bulwark__V1__Event *ev = c->ev;
 
-    c->kind_bit = ev->body_case >= 10 && ev->body_case <= 16 ? RULES_KIND_BIT(ev->body_case) : 0;
+    c->kind_bit = ev->body_case >= 10 && ev->body_case <= 17 ? RULES_KIND_BIT(ev->body_case) : 0;
     c->has_anomaly = false;
     switch (ev->body_case) {
     case BULWARK__V1__EVENT__BODY_EXEC: c->type_bit = T_EXECVE; break;
@@ -232,6 +262,10 @@ void fields_prepare(struct evctx *c)
     case BULWARK__V1__EVENT__BODY_CONFIG: c->type_bit = T_CONFIG; break;
     case BULWARK__V1__EVENT__BODY_VULN: c->type_bit = T_VULN; break;
     case BULWARK__V1__EVENT__BODY_EXTERNAL: c->type_bit = T_EXTERNAL; break;
+    case BULWARK__V1__EVENT__BODY_SYSCALL:  /* one bit (a name we do not know: none) */
+        c->type_bit = fields_type_bits(ev->syscall->type) & T_SYSCALLS;
+        c->type_bit &= -c->type_bit;
+        break;
     default: c->type_bit = 0; break;
     }
 }
@@ -363,9 +397,9 @@ NOINLINE static int net_dest(struct evctx *c, const Bulwark__V1__NetConnection *
     return vstr(v, c->scratch[2]);
 }
 
-static int net_field(struct evctx *c, enum field_id id, struct fval *v)
+static int net_field(struct evctx *c, const Bulwark__V1__NetConnection *n, enum field_id id,
+                     struct fval *v)
 {
-    const Bulwark__V1__NetConnection *n = c->ev->net;
     bool out = n->direction != BULWARK__V1__NET_CONNECTION__DIRECTION__INBOUND;
     const char *name = n->remote_name && *n->remote_name ? n->remote_name : NULL;
 
@@ -430,6 +464,37 @@ static int file_field(struct evctx *c, enum field_id id, struct fval *v)
     }
 }
 
+/* evt.res: Falco's rendering of a result */
+static const char *syscall_res(int64_t res)
+{
+    const char *name;
+
+    if (res >= 0)
+        return "SUCCESS";
+    name = res >= -4095 ? strerrorname_np((int)-res) : NULL;
+    return name ? name : "EUNKNOWN";
+}
+
+static int syscall_field(struct evctx *c, enum field_id id, const char *arg, struct fval *v)
+{
+    const Bulwark__V1__Syscall *x = c->ev->syscall;
+    bool has_fd = x->fd_type && *x->fd_type;
+
+    switch (id) {
+    case F_EVT_RES: return vstr(v, syscall_res(x->res));
+    case F_EVT_RAWRES: return vint(v, x->res);
+    case F_EVT_ARG:
+        for (size_t i = 0; arg && i < x->n_args; i++)
+            if (strcmp(x->args[i]->key, arg) == 0)
+                return vstr(v, x->args[i]->value);
+        return -1;
+    case F_FD_NUM: return has_fd ? vint(v, x->fd) : -1;
+    case F_FD_NAME: return has_fd ? vstr(v, x->fd_name) : -1;
+    case F_FD_TYPECHAR: return has_fd ? vstr(v, x->fd_type) : -1;
+    default: return x->conn ? net_field(c, x->conn, id, v) : -1;
+    }
+}
+
 static int config_field(struct evctx *c, enum field_id id, struct fval *v)
 {
     const Bulwark__V1__ContainerConfig *k = c->ev->config;
@@ -474,7 +539,8 @@ NOINLINE static int body_field(struct evctx *c, enum field_id id, const char *ar
         if (id == F_PROC_CWD)
             return nonempty(v, ev->exec->cwd);
         return -1;
-    case BULWARK__V1__EVENT__BODY_NET: return net_field(c, id, v);
+    case BULWARK__V1__EVENT__BODY_NET: return net_field(c, ev->net, id, v);
+    case BULWARK__V1__EVENT__BODY_SYSCALL: return syscall_field(c, id, arg, v);
     case BULWARK__V1__EVENT__BODY_FILE: return file_field(c, id, v);
     case BULWARK__V1__EVENT__BODY_RESOURCE: {
         const Bulwark__V1__ResourceSample *r = ev->resource;
@@ -528,7 +594,7 @@ NOINLINE static int body_field(struct evctx *c, enum field_id id, const char *ar
 }
 
 static const char *const kind_names[] = {"exec", "net", "file", "resource", "config", "vuln",
-                                          "external"};
+                                          "external", "syscall"};
 
 const char *fields_kind_const(enum field_id id, size_t k)
 {
@@ -551,7 +617,10 @@ int fields_get(struct evctx *c, enum field_id id, const char *arg, struct fval *
     const char *args;
 
     switch (id) {
-    case F_EVT_TYPE: return vstr(v, type_name(c->type_bit));
+    case F_EVT_TYPE:
+        if (ev->body_case == BULWARK__V1__EVENT__BODY_SYSCALL)
+            return vstr(v, ev->syscall->type);
+        return vstr(v, type_name(c->type_bit));
     case F_EVT_DIR: return vstr(v, "<");
     case F_EVT_TIME: return vint(v, ev->time_ns);
     case F_EVT_NUM: return c->m ? vint(v, (int64_t)c->m->seq) : -1;

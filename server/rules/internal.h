@@ -12,8 +12,8 @@
 #include "bulwark/rules.h"
 
 #define RULES_MSG_MAX 512
-#define RULES_KINDS 7          /* event kinds 10..16 */
-#define RULES_ALL_KINDS 0x7fu
+#define RULES_KINDS 8          /* event kinds 10..17 */
+#define RULES_ALL_KINDS 0xffu
 #define RULES_KIND_BIT(body_case) (1u << ((body_case) - 10))
 #define RULES_MAX_GROUP_FIELDS 4
 #define RULES_MAX_MEMBERS 8
@@ -97,6 +97,7 @@ enum vtype { VT_STR, VT_INT, VT_DBL, VT_BOOL, VT_LIST, VT_TYPE };
 enum field_id {
     F_NONE = 0,
     F_EVT_TYPE, F_EVT_DIR, F_EVT_TIME, F_EVT_NUM, F_EVT_IS_OPEN_WRITE, F_EVT_IS_OPEN_READ,
+    F_EVT_RES, F_EVT_RAWRES, F_EVT_ARG, F_FD_NUM,
     F_KIND, F_SEVERITY, F_AGENT_ID, F_HOST_NAME,
     F_CONTAINER_ID, F_CONTAINER_NAME, F_CONTAINER_IMAGE, F_IMAGE_REPOSITORY, F_IMAGE_TAG,
     F_IMAGE_DIGEST, F_CONTAINER_RUNTIME, F_CONTAINER_PRIVILEGED, F_K8S_NS, F_K8S_POD, F_K8S_POD_UID,

@@ -525,17 +525,25 @@ class BulwarkTest(unittest.TestCase):
     def path(self, *parts):
         return os.path.join(self.tmp, *parts)
 
+    def loopback_listener(self):
+        """A TCP listener on 127.0.0.1 and a port chosen now (closed at
+        cleanup); returns the port."""
+        lsock = socket.socket()
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen(16)
+        self.addCleanup(lsock.close)
+        self._listeners = getattr(self, "_listeners", {})
+        self._listeners[lsock.getsockname()[1]] = lsock
+        return lsock.getsockname()[1]
+
     def loopback_connection(self):
         """Opens a TCP connection from this process to a loopback listener
         on a port chosen now (all three sockets closed at cleanup); returns
         the port."""
-        lsock = socket.socket()
-        lsock.bind(("127.0.0.1", 0))
-        lsock.listen(4)
-        port = lsock.getsockname()[1]
+        port = self.loopback_listener()
         csock = socket.create_connection(("127.0.0.1", port))
-        ssock, _ = lsock.accept()
-        self.addCleanup(lambda: [s.close() for s in (csock, ssock, lsock)])
+        ssock, _ = self._listeners[port].accept()
+        self.addCleanup(lambda: [s.close() for s in (csock, ssock)])
         return port
 
     def spawn(self, name, argv, env=None):

@@ -9,6 +9,9 @@
   (Falco's own condition: open_read and sensitive_files); reading
   /etc/hostname, its benign neighbour, raises nothing.
 - A short loopback connection is stored as an outbound connection.
+- dup2 of a socket onto stdout raises Falco's stdio-redirection rule (a
+  Syscall event: evt.type, evt.rawres, fd.type, fd.sport); dup2 of the same
+  socket onto fd 7 raises nothing.
 - The heartbeat says which sensor runs (stored agent health: "ebpf").
 Skipped, with the reason, only where BPF cannot run at all: not root, no
 kernel BTF, or an agent built without the sensor."""
@@ -51,6 +54,30 @@ RULES = """
     process=%proc.name command=%proc.cmdline parent=%proc.pname)
   priority: WARNING
   tags: [filesystem, mitre_credential_access]
+
+- macro: dup
+  condition: evt.type in (dup, dup2, dup3)
+
+# Falco's "Redirect STDOUT/STDIN to Network Connection in Container" without
+# "and container": the test's process runs on the host.
+- rule: Redirect STDOUT/STDIN to Network Connection
+  desc: a process points its stdin, stdout or stderr at a network connection (reverse shell)
+  condition: dup and evt.rawres in (0, 1, 2) and fd.type in ("ipv4", "ipv6")
+  output: >
+    Redirect stdout/stdin to network connection (process=%proc.name cmdline=%proc.cmdline
+    fd.name=%fd.name fd.num=%fd.num evt.type=%evt.type evt.res=%evt.res
+    newfd=%evt.arg.newfd sport=%fd.sport)
+  priority: NOTICE
+  tags: [network, process, mitre_execution]
+"""
+
+# A reverse shell's first step, then its benign neighbour (the same
+# socket duplicated onto fd 7, not onto stdio).
+REDIRECT = """
+import os, socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+os.dup2(s.fileno(), 7)
+os.dup2(s.fileno(), 1)
 """
 
 
@@ -137,10 +164,25 @@ class SensorEbpfTest(harness.BulwarkTest):
         self.assertEqual(h["sensor"], "ebpf")
         self.assertEqual(h["sensor_kernel_drops"], 0)
 
-        # Nothing but /etc/shadow raised the rule.
+        # fd redirection: a Syscall event (dup2) with Falco's fd and evt fields
+        port2 = self.loopback_listener()
+        subprocess.run(["python3", "-c", REDIRECT, str(port2), marker], check=True)
+        rows = harness.wait_until(
+            lambda: [r for r in alerts() if r[0] == "Redirect STDOUT/STDIN to Network Connection"]
+            or None, 60, interval=0.2, what="the alert for dup2 of a socket onto stdout")
+        self.assertIn("cmdline=python3 -c", rows[0][1])
+        self.assertIn("evt.type=dup2 evt.res=SUCCESS newfd=1", rows[0][1])
+        self.assertIn(f"sport={port2}", rows[0][1])
+        self.assertIn(f"->127.0.0.1:{port2}", rows[0][1])
+
+        # Nothing but /etc/shadow raised the rule, nothing but fd 1 the other.
         self.stop_server(server)
         for rule, output in alerts():
             self.assertNotIn("/etc/hostname", output)
+            self.assertNotIn("newfd=7", output)
+        self.assertEqual(harness.db_query(
+            server.db, "SELECT count FROM alerts WHERE rule = ?",
+            ("Redirect STDOUT/STDIN to Network Connection",))[0][0], 1)
         agent.proc.terminate()
         self.assertEqual(agent.proc.wait(30), 0)
         self.assert_clean(agent.proc)
