@@ -20,7 +20,7 @@
 #define K_ALL RULES_ALL_KINDS
 
 static const struct field_def table[] = {
-    {"evt.type", F_EVT_TYPE, VT_TYPE, K_ALL, false, "execve (exec), connect/accept (net), openat/rename/unlink/chmod (file), or our kind names"},
+    {"evt.type", F_EVT_TYPE, VT_TYPE, K_ALL, false, "execve (exec), connect/accept (net), openat/rename/unlink/chmod (file), the syscall's name (syscall), or our kind names"},
     {"evt.dir", F_EVT_DIR, VT_STR, K_ALL, false, "always '<' (events are complete)"},
     {"evt.time", F_EVT_TIME, VT_INT, K_ALL, false, "event time, Unix ns"},
     {"evt.num", F_EVT_NUM, VT_INT, K_ALL, false, "event sequence number (per agent epoch)"},
@@ -29,7 +29,7 @@ static const struct field_def table[] = {
     {"evt.res", F_EVT_RES, VT_STR, K_SYS, false, "SUCCESS, or the error's name: ENOENT, EPERM... (syscall events)"},
     {"evt.rawres", F_EVT_RAWRES, VT_INT, K_SYS, false, "the syscall's return value (syscall events)"},
     {"evt.arg", F_EVT_ARG, VT_STR, K_SYS, true, "evt.arg[NAME] or evt.arg.NAME: an argument (syscall events)"},
-    {"bulwark.kind", F_KIND, VT_STR, K_ALL, false, "exec, net, file, resource, config, vuln, external"},
+    {"bulwark.kind", F_KIND, VT_STR, K_ALL, false, "exec, net, file, resource, config, vuln, external, syscall"},
     {"bulwark.severity", F_SEVERITY, VT_STR, K_ALL, false, "event severity: debug ... emergency"},
     {"agent.id", F_AGENT_ID, VT_STR, K_ALL, false, "agent that sent the event"},
     {"host.name", F_HOST_NAME, VT_STR, K_ALL, false, "host name of that agent"},
