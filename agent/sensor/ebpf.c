@@ -46,12 +46,24 @@
 #define PIDS_MAX (PIDS_CAP / 4 * 3)
 #define PID_STR_MAX 1024u        /* exe and command line kept per pid */
 #define PATHS_MAX 32             /* watched path prefixes */
+#define EBPF_TURN 4096u          /* records read per loop turn */
+#define CGROUPS_CAP 1024u        /* cgroup id -> container cache (direct-mapped) */
 
 struct pid_entry {
     uint32_t pid;                /* 0: free slot */
     uint32_t ppid;
     char *exe, *cmdline;
     char comm[SENSOR_COMM];
+};
+
+/* What a cgroup id was found to be: a container's runtime and id, or the
+ * host. A short-lived process may be gone before its record is read; the
+ * cgroup it ran in was usually seen before (cgroup v2 ids are not reused). */
+struct cgroup_slot {
+    uint64_t cgroup_id;          /* 0: free */
+    bool host;
+    char runtime[16];
+    char id[BW_LIMIT_CONTAINER_ID + 1];
 };
 
 struct ebpf_col {
@@ -69,6 +81,8 @@ struct ebpf_col {
     char *paths[PATHS_MAX];      /* watched prefixes, without a trailing '/' */
     size_t npaths;
     uint64_t records;
+    uint32_t turn;               /* records read in this loop turn */
+    struct cgroup_slot *cgroups; /* CGROUPS_CAP slots */
     bool logged_full, logged_bad;
     char error[SENSOR_WHY_MAX];
 };
@@ -256,6 +270,36 @@ static Bulwark__V1__ProcessRef *rec_process(struct ebpf_col *e, const struct sen
     return p;
 }
 
+/* The container of the record's process: by its cgroup id when that was
+ * seen before, else from the cgroup path of /proc/PID (the containers
+ * module), remembered by cgroup id. A process gone by now whose cgroup was
+ * never seen is reported as a host process. */
+static const Bulwark__V1__ContainerRef *rec_container(struct ebpf_col *e,
+                                                      const struct sensor_rec *r)
+{
+    struct cgroup_slot *c;
+    const Bulwark__V1__ContainerRef *ref;
+    char path[PROCFS_PATH_MAX];
+
+    if (!e->env->containers)
+        return NULL;
+    c = &e->cgroups[bw_hash(&r->cgroup_id, sizeof r->cgroup_id) & (CGROUPS_CAP - 1)];
+    if (r->cgroup_id && c->cgroup_id == r->cgroup_id)
+        return c->host ? NULL : containers_lookup_id(e->env->containers, c->runtime, c->id);
+    ref = containers_lookup_pid(e->env->containers, (int)r->pid);
+    if (!r->cgroup_id)
+        return ref;
+    if (ref && strlen(ref->runtime) < sizeof c->runtime && strlen(ref->id) < sizeof c->id) {
+        *c = (struct cgroup_slot){.cgroup_id = r->cgroup_id};
+        memcpy(c->runtime, ref->runtime, strlen(ref->runtime) + 1);
+        memcpy(c->id, ref->id, strlen(ref->id) + 1);
+    } else if (!ref && procfs_path(path, sizeof path, e->env->cfg->host_root, "/proc/%u",
+                                   r->pid) == 0 && access(path, F_OK) == 0) {
+        *c = (struct cgroup_slot){.cgroup_id = r->cgroup_id, .host = true};
+    }
+    return ref;
+}
+
 /* A new event of the record's time and process, with its container. */
 static Bulwark__V1__Event *rec_event(struct ebpf_col *e, const struct sensor_rec *r)
 {
@@ -268,11 +312,7 @@ static Bulwark__V1__Event *rec_event(struct ebpf_col *e, const struct sensor_rec
     ev->process = rec_process(e, r);
     if (!ev->process)
         goto fail;
-    /* The container from the cgroup path of /proc/PID (cached by the
-     * containers module); a process gone by now is reported as a host one. */
-    cref = e->env->containers && r->cgroup_id
-               ? containers_lookup_pid(e->env->containers, (int)r->pid)
-               : NULL;
+    cref = rec_container(e, r);
     if (cref && !(ev->container = containers_ref_dup(cref)))
         goto fail;
     return ev;
@@ -703,7 +743,9 @@ static void on_syscall(struct ebpf_col *e, const struct sensor_rec *r, const cha
     }
 }
 
-/* ring_buffer callback: one record. Never stops the read (returns 0). */
+/* ring_buffer callback: one record. Ends the loop turn (-EAGAIN) after
+ * EBPF_TURN records, so that the queue's flush and the shipper run between
+ * bursts; the rest waits in the ring (the poll stays readable). */
 static int on_record(void *ctx, void *data, size_t len)
 {
     struct ebpf_col *e = ctx;
@@ -728,7 +770,8 @@ static int on_record(void *ctx, void *data, size_t len)
     case SENSOR_SYSCALL: on_syscall(e, r, s, n); break;
     default: e->base.errors++; break;
     }
-    return 0;
+    /* This record is consumed either way; a negative return ends the turn. */
+    return ++e->turn < EBPF_TURN ? 0 : -EAGAIN;
 }
 
 /* ------------------------------------------------------------ loading */
@@ -794,8 +837,9 @@ static void on_readable(uv_poll_t *h, int status, int events)
     (void)events;
     if (status < 0)
         return;
+    e->turn = 0;
     rc = ring_buffer__consume(e->rb);
-    if (rc < 0)
+    if (rc < 0 && rc != -EAGAIN)
         log_msg(LOG_WARN, "ebpf", "reading the ring buffer: %s", strerror(-rc));
 }
 
@@ -907,6 +951,7 @@ static void ebpf_destroy(struct collector *c)
     for (size_t i = 0; i < e->npaths; i++)
         free(e->paths[i]);
     free(e->pids);
+    free(e->cgroups);
     free(e);
 }
 
@@ -917,7 +962,10 @@ struct collector *collector_ebpf_new(const struct collector_env *env)
     if (!e)
         return NULL;
     e->pids = calloc(PIDS_CAP, sizeof *e->pids);
-    if (!e->pids) {
+    e->cgroups = calloc(CGROUPS_CAP, sizeof *e->cgroups);
+    if (!e->pids || !e->cgroups) {
+        free(e->pids);
+        free(e->cgroups);
         free(e);
         return NULL;
     }
