@@ -843,6 +843,8 @@ static void on_readable(uv_poll_t *h, int status, int events)
         log_msg(LOG_WARN, "ebpf", "reading the ring buffer: %s", strerror(-rc));
 }
 
+/* libbpf's messages (its fmt is printf's) go to our log at debug level. */
+__attribute__((format(printf, 2, 0)))
 static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
     char line[512];

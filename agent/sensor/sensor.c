@@ -12,6 +12,7 @@
 #define CAP_BPF_BIT 39
 #define SENSOR_BTF "/sys/kernel/btf/vmlinux"
 
+#ifdef BULWARK_HAVE_EBPF
 /* The effective capability set of this process (the CapEff line). */
 static int cap_effective(uint64_t *out)
 {
@@ -30,10 +31,6 @@ static int cap_effective(uint64_t *out)
 
 bool sensor_ebpf_usable(char *why, size_t whylen)
 {
-#ifndef BULWARK_HAVE_EBPF
-    snprintf(why, whylen, "this agent was built without the eBPF sensor");
-    return false;
-#else
     uint64_t caps = 0;
     bool admin, bpf;
 
@@ -54,10 +51,15 @@ bool sensor_ebpf_usable(char *why, size_t whylen)
     snprintf(why, whylen, "kernel BTF and %s present",
              bpf ? "CAP_BPF+CAP_PERFMON" : "CAP_SYS_ADMIN");
     return true;
-#endif
 }
 
-#ifndef BULWARK_HAVE_EBPF
+#else  /* built without the sensor */
+bool sensor_ebpf_usable(char *why, size_t whylen)
+{
+    snprintf(why, whylen, "this agent was built without the eBPF sensor");
+    return false;
+}
+
 struct collector *collector_ebpf_new(const struct collector_env *env)
 {
     (void)env;
