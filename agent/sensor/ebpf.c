@@ -72,7 +72,9 @@ struct ebpf_col {
     struct sensor_bpf *skel;
     struct ring_buffer *rb;
     uv_poll_t poll;
-    bool poll_on;
+    uv_timer_t timer;            /* reads what waits below the wake-up mark */
+    bool poll_on, timer_on;
+    int closing;
     void (*done)(void *);
     void *done_arg;
     int64_t boot_to_unix_ns;     /* add to a boot-clock time */
@@ -829,18 +831,26 @@ static int64_t clock_ns(clockid_t id)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static void on_readable(uv_poll_t *h, int status, int events)
+static void ebpf_read(struct ebpf_col *e)
 {
-    struct ebpf_col *e = h->data;
     int rc;
 
-    (void)events;
-    if (status < 0)
-        return;
     e->turn = 0;
     rc = ring_buffer__consume(e->rb);
     if (rc < 0 && rc != -EAGAIN)
         log_msg(LOG_WARN, "ebpf", "reading the ring buffer: %s", strerror(-rc));
+}
+
+static void on_readable(uv_poll_t *h, int status, int events)
+{
+    (void)events;
+    if (status == 0)
+        ebpf_read(h->data);
+}
+
+static void on_read_timer(uv_timer_t *t)
+{
+    ebpf_read(t->data);
 }
 
 /* libbpf's messages (its fmt is printf's) go to our log at debug level. */
@@ -899,6 +909,10 @@ static int ebpf_start(struct collector *c)
     e->poll.data = e;
     e->poll_on = true;
     uv_poll_start(&e->poll, UV_READABLE, on_readable);
+    uv_timer_init(e->env->loop, &e->timer);
+    e->timer.data = e;
+    e->timer_on = true;
+    uv_timer_start(&e->timer, on_read_timer, SENSOR_READ_MS, SENSOR_READ_MS);
     log_msg(LOG_INFO, "ebpf", "sensor running: exec, fork, exit and %d syscalls traced%s", traced,
             e->env->cfg->sensor_exec ? "; execs reported" : "");
     return 0;
@@ -917,11 +931,11 @@ static int ebpf_scan(struct collector *c)
     return 0;
 }
 
-static void on_poll_closed(uv_handle_t *h)
+static void on_handle_closed(uv_handle_t *h)
 {
     struct ebpf_col *e = h->data;
 
-    if (e->done)
+    if (--e->closing == 0 && e->done)
         e->done(e->done_arg);
 }
 
@@ -931,13 +945,27 @@ static void ebpf_stop(struct collector *c, void (*done)(void *arg), void *arg)
 
     e->done = done;
     e->done_arg = arg;
+    if (e->skel) {
+        struct sensor_stats st;
+
+        collector_ebpf_stats(c, &st);
+        log_msg(LOG_INFO, "ebpf", "sensor stopped: %llu records read, %llu lost in the kernel "
+                "(ring buffer full), %llu syscalls unpaired", (unsigned long long)st.records,
+                (unsigned long long)st.kernel_drops, (unsigned long long)st.pending_drops);
+    }
+    if (e->timer_on) {
+        e->timer_on = false;
+        e->closing++;
+        uv_timer_stop(&e->timer);
+        uv_close((uv_handle_t *)&e->timer, on_handle_closed);
+    }
     if (e->poll_on) {
         e->poll_on = false;
+        e->closing++;
         uv_poll_stop(&e->poll);
-        uv_close((uv_handle_t *)&e->poll, on_poll_closed);
-        return;
+        uv_close((uv_handle_t *)&e->poll, on_handle_closed);
     }
-    if (done)
+    if (!e->closing && done)
         done(arg);
 }
 

@@ -120,6 +120,17 @@ static __always_inline void fill_task(struct sensor_rec *r, struct task_struct *
     r->lens[0] = r->lens[1] = r->lens[2] = 0;
 }
 
+/* Whether to wake the reader: only once SENSOR_WAKEUP_BYTES wait in the
+ * ring. A wake-up per record costs the traced process more than the record
+ * itself; the agent also reads on a short timer, so a quiet trickle still
+ * arrives within SENSOR_READ_MS. */
+static __always_inline __u64 wakeup_flag(void)
+{
+    return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= SENSOR_WAKEUP_BYTES
+               ? BPF_RB_FORCE_WAKEUP
+               : BPF_RB_NO_WAKEUP;
+}
+
 /* Writes the record and its strings (off bytes of data) to the ring. */
 static __always_inline void submit(struct scratch *s, __u32 off)
 {
@@ -127,7 +138,7 @@ static __always_inline void submit(struct scratch *s, __u32 off)
 
     if (size > sizeof *s)
         return;
-    if (bpf_ringbuf_output(&events, s, size, 0) < 0)
+    if (bpf_ringbuf_output(&events, s, size, wakeup_flag()) < 0)
         count_drop(SENSOR_DROP_RINGBUF);
 }
 
@@ -310,7 +321,7 @@ static __always_inline void task_event(struct task_struct *t, __u32 kind)
     r->kind = kind;
     r->nr = -1;
     r->res = 0;
-    bpf_ringbuf_submit(r, 0);
+    bpf_ringbuf_submit(r, wakeup_flag());
 }
 
 SEC("raw_tracepoint/sched_process_fork")

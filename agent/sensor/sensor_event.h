@@ -23,6 +23,8 @@
 #define SENSOR_NSTR 3
 #define SENSOR_SYSCALLS 512u       /* size of the filter map: syscall numbers below it */
 #define SENSOR_COMM 16
+#define SENSOR_WAKEUP_BYTES (256u << 10)  /* the kernel wakes the reader past this */
+#define SENSOR_READ_MS 20u         /* ... and the reader also reads this often */
 
 enum sensor_kind {
     SENSOR_SYSCALL = 1,
