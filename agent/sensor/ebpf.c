@@ -178,11 +178,12 @@ static const struct wanted {
     const char *name;            /* evt.type */
 } wanted[] = {
 #ifdef SYS_open
-    {SYS_open, SENSOR_WANT_ENTER | SENSOR_WANT_PATH0, W_READ, "open"},
+    {SYS_open, SENSOR_WANT_ENTER | SENSOR_WANT_READ | SENSOR_WANT_PATH0, W_READ, "open"},
 #endif
-    {SYS_openat, SENSOR_WANT_ENTER | SENSOR_WANT_PATH1, W_READ, "openat"},
+    {SYS_openat, SENSOR_WANT_ENTER | SENSOR_WANT_READ | SENSOR_WANT_PATH1, W_READ, "openat"},
 #ifdef SYS_openat2
-    {SYS_openat2, SENSOR_WANT_ENTER | SENSOR_WANT_PATH1 | SENSOR_WANT_HOW2, W_READ, "openat2"},
+    {SYS_openat2, SENSOR_WANT_ENTER | SENSOR_WANT_READ | SENSOR_WANT_PATH1 | SENSOR_WANT_HOW2,
+     W_READ, "openat2"},
 #endif
     {SYS_connect, SENSOR_WANT_ENTER | SENSOR_WANT_SOCK, W_NET, "connect"},
 #ifdef SYS_accept
@@ -426,6 +427,37 @@ static bool watched(const struct ebpf_col *e, const char *path)
     return false;
 }
 
+/* Removes "." and empty segments and resolves ".." of an absolute path in
+ * place (lexically, as Falco's fd.name does; symlinks are not followed). */
+static void path_normalize(char *p)
+{
+    char *out = p, *in = p;
+
+    while (*in) {
+        char *seg;
+        size_t n;
+
+        while (*in == '/')
+            in++;
+        seg = in;
+        n = strcspn(seg, "/");
+        in += n;
+        if (n == 0 || (n == 1 && seg[0] == '.'))
+            continue;
+        if (n == 2 && seg[0] == '.' && seg[1] == '.') {
+            while (out > p && *--out != '/')
+                ;
+            continue;
+        }
+        *out++ = '/';
+        memmove(out, seg, n);
+        out += n;
+    }
+    if (out == p)
+        *out++ = '/';
+    *out = '\0';
+}
+
 /* An absolute form of the path an open got (relative to its dirfd or
  * cwd, read from /proc while the process lives). BW_ENOTFOUND if gone. */
 static int abs_path(const struct ebpf_col *e, const struct sensor_rec *r, const char *p, size_t n,
@@ -439,6 +471,7 @@ static int abs_path(const struct ebpf_col *e, const struct sensor_rec *r, const 
             return BW_ETOOBIG;
         memcpy(out, p, n);
         out[n] = '\0';
+        path_normalize(out);
         return 0;
     }
     rc = dirfd == AT_FDCWD
@@ -449,6 +482,7 @@ static int abs_path(const struct ebpf_col *e, const struct sensor_rec *r, const 
         return rc;
     if ((size_t)snprintf(out, cap, "%s/%.*s", strcmp(base, "/") ? base : "", (int)n, p) >= cap)
         return BW_ETOOBIG;
+    path_normalize(out);
     return 0;
 }
 
@@ -823,6 +857,30 @@ static int ebpf_paths(struct ebpf_col *e)
     return 0;
 }
 
+/* The read prefixes for the kernel's filter (two words, a mask and a
+ * length each); more or longer ones than it holds turn it off (user space
+ * then filters alone). */
+static void ebpf_kernel_prefixes(struct ebpf_col *e)
+{
+    struct sensor_bpf__rodata *ro = e->skel->rodata;
+
+    ro->nprefixes = e->npaths <= SENSOR_PREFIXES ? (uint32_t)e->npaths : SENSOR_PREFIXES + 1;
+    for (size_t i = 0; i < e->npaths && i < SENSOR_PREFIXES; i++) {
+        size_t l = strlen(e->paths[i]);
+        unsigned char w[SENSOR_PREFIX_MAX] = {0}, m[SENSOR_PREFIX_MAX] = {0};
+
+        if (l > SENSOR_PREFIX_MAX) {
+            ro->nprefixes = SENSOR_PREFIXES + 1;
+            return;
+        }
+        memcpy(w, e->paths[i], l);
+        memset(m, 0xff, l);
+        memcpy((void *)ro->prefix_word[i], w, sizeof w);  /* the host's byte order, as the */
+        memcpy((void *)ro->prefix_mask[i], m, sizeof m);  /* kernel loads the path's words */
+        ro->prefix_len[i] = (uint32_t)l;
+    }
+}
+
 static int64_t clock_ns(clockid_t id)
 {
     struct timespec ts;
@@ -886,6 +944,7 @@ static int ebpf_start(struct collector *c)
         goto fail;
     }
     e->skel->rodata->self_tgid = (uint32_t)getpid();
+    ebpf_kernel_prefixes(e);
     step = "load";
     if ((rc = sensor_bpf__load(e->skel)) < 0)
         goto fail;

@@ -6,7 +6,9 @@
  *  - raw_tracepoint/sys_enter: when the filter map asks for the syscall,
  *    keeps its arguments in `pending` (one entry per thread);
  *  - raw_tracepoint/sys_exit: pairs them with the result and writes one
- *    record (struct sensor_rec plus its strings) to the ring buffer;
+ *    record (struct sensor_rec plus its strings) to the ring buffer; opens
+ *    are filtered here (successful reads below the watched prefixes only),
+ *    so a busy host's other opens never cross into user space;
  *  - sched_process_exec: one record per successful exec, with the exe path
  *    and argv read from the new image;
  *  - sched_process_fork / sched_process_exit: process lifetimes, so that
@@ -27,8 +29,18 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+#define SENSOR_SCAN_MAX 256u  /* longest path the read filter decides on */
+
 /* Set by user space before load. */
 const volatile __u32 self_tgid = 0;
+/* Reads are reported below these prefixes (without a trailing '/'; "" is
+ * everything), each as two little-endian 64-bit words, the mask of the bytes
+ * that count and its length; nprefixes > SENSOR_PREFIXES turns the filter
+ * off. Comparing words keeps the verifier's work small. */
+const volatile __u32 nprefixes = 0;
+const volatile __u64 prefix_word[SENSOR_PREFIXES][2] = {};
+const volatile __u64 prefix_mask[SENSOR_PREFIXES][2] = {};
+const volatile __u32 prefix_len[SENSOR_PREFIXES] = {};
 
 struct pending {
     __u64 args[6];
@@ -124,21 +136,24 @@ static __always_inline void fill_task(struct sensor_rec *r, struct task_struct *
  * ring. A wake-up per record costs the traced process more than the record
  * itself; the agent also reads on a short timer, so a quiet trickle still
  * arrives within SENSOR_READ_MS. */
-static __always_inline __u64 wakeup_flag(void)
+static __always_inline __u64 wakeup_flag(bool urgent)
 {
-    return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= SENSOR_WAKEUP_BYTES
+    return urgent || bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= SENSOR_WAKEUP_BYTES
                ? BPF_RB_FORCE_WAKEUP
                : BPF_RB_NO_WAKEUP;
 }
 
-/* Writes the record and its strings (off bytes of data) to the ring. */
-static __always_inline void submit(struct scratch *s, __u32 off)
+/* Writes the record and its strings (off bytes of data) to the ring. An
+ * urgent record wakes the reader at once: one that user space completes
+ * from /proc while the process may still live (an exec's cwd, the cwd a
+ * relative path is resolved against). */
+static __always_inline void submit(struct scratch *s, __u32 off, bool urgent)
 {
     __u64 size = sizeof s->rec + off;
 
     if (size > sizeof *s)
         return;
-    if (bpf_ringbuf_output(&events, s, size, wakeup_flag()) < 0)
+    if (bpf_ringbuf_output(&events, s, size, wakeup_flag(urgent)) < 0)
         count_drop(SENSOR_DROP_RINGBUF);
 }
 
@@ -199,6 +214,47 @@ static __always_inline void fill_tuple(struct sensor_tuple *tp, struct sock *sk)
     }
 }
 
+/* Whether an open with these flags and result is reported: success,
+ * read-only, no O_CREAT or O_TRUNC (writes come from the file collector). */
+static __always_inline bool read_open(__u64 flags, __s64 res)
+{
+    return res >= 0 && (flags & 03) == 0 && !(flags & (0100 | 01000));
+}
+
+/* Whether the absolute path at data (n bytes with its NUL) is below a
+ * prefix; a relative path is left to user space (it knows the cwd), and so
+ * is one with a "/." in its first SENSOR_SCAN_MAX bytes or a longer one
+ * ("/tmp/../etc/shadow" is below /etc once normalized, as user space does). */
+static __always_inline bool path_wanted(const char *data, __u32 n)
+{
+    __u64 w0, w1;
+
+    if (nprefixes > SENSOR_PREFIXES || n == 0 || data[0] != '/' || n > SENSOR_SCAN_MAX)
+        return true;
+    for (__u32 k = 0; k + 1 < SENSOR_SCAN_MAX; k++) {
+        if (k + 1 >= n)
+            break;
+        if (data[k] == '/' && data[k + 1] == '.')
+            return true;
+    }
+    __builtin_memcpy(&w0, data, 8);
+    __builtin_memcpy(&w1, data + 8, 8);
+    for (__u32 i = 0; i < SENSOR_PREFIXES; i++) {
+        __u32 l = prefix_len[i];
+        char next;
+
+        if (i >= nprefixes)
+            break;
+        if (((w0 ^ prefix_word[i][0]) & prefix_mask[i][0]) ||
+            ((w1 ^ prefix_word[i][1]) & prefix_mask[i][1]) || l >= n)
+            continue;
+        next = data[l & (SENSOR_PREFIX_MAX - 1)];
+        if (l == 0 || l == SENSOR_PREFIX_MAX || next == '/' || next == '\0')
+            return true;
+    }
+    return false;
+}
+
 SEC("raw_tracepoint/sys_enter")
 int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -241,6 +297,17 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
         return 0;
     p = *pp;
     bpf_map_delete_elem(&pending, &tid);
+    if (p.want & SENSOR_WANT_HOW2) {
+        struct open_how how = {};
+
+        if (bpf_probe_read_user(&how, sizeof how, (const void *)p.args[2]) == 0) {
+            p.args[2] = how.flags;  /* as openat carries them */
+            p.args[3] = how.mode;
+        }
+    }
+    if ((p.want & SENSOR_WANT_READ) &&
+        !read_open((p.want & SENSOR_WANT_PATH0) ? p.args[1] : p.args[2], res))
+        return 0;
     s = scratch_get();
     if (!s)
         return 0;
@@ -257,19 +324,13 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
         put_str(s, 1, &off, (const void *)p.args[2], true);
     else if (p.want & SENSOR_WANT_PATH3)
         put_str(s, 1, &off, (const void *)p.args[3], true);
-    if (p.want & SENSOR_WANT_HOW2) {
-        struct open_how how = {};
-
-        if (bpf_probe_read_user(&how, sizeof how, (const void *)p.args[2]) == 0) {
-            s->rec.args[2] = how.flags;  /* as open/openat carry them */
-            s->rec.args[3] = how.mode;
-        }
-    }
+    if ((p.want & SENSOR_WANT_READ) && !path_wanted(s->data, s->rec.lens[0]))
+        return 0;
     if (p.want & SENSOR_WANT_SOCK)
         fill_tuple(&s->rec.tuple, sock_of_fd((long)p.args[0]));
     else if ((p.want & SENSOR_WANT_SOCK_RES) && res >= 0)
         fill_tuple(&s->rec.tuple, sock_of_fd(res));
-    submit(s, off);
+    submit(s, off, (p.want & SENSOR_WANT_READ) && s->rec.lens[0] && s->data[0] != '/');
     return 0;
 }
 
@@ -304,7 +365,7 @@ int sched_exec(struct bpf_raw_tracepoint_args *ctx)
         s->rec.lens[1] = len;
         off += len;
     }
-    submit(s, off);
+    submit(s, off, true);
     return 0;
 }
 
@@ -321,7 +382,7 @@ static __always_inline void task_event(struct task_struct *t, __u32 kind)
     r->kind = kind;
     r->nr = -1;
     r->res = 0;
-    bpf_ringbuf_submit(r, wakeup_flag());
+    bpf_ringbuf_submit(r, wakeup_flag(false));
 }
 
 SEC("raw_tracepoint/sched_process_fork")

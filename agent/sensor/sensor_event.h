@@ -23,6 +23,8 @@
 #define SENSOR_NSTR 3
 #define SENSOR_SYSCALLS 512u       /* size of the filter map: syscall numbers below it */
 #define SENSOR_COMM 16
+#define SENSOR_PREFIXES 8u         /* path prefixes the kernel filters reads by */
+#define SENSOR_PREFIX_MAX 16u      /* bytes of one (compared as two 64-bit words) */
 #define SENSOR_WAKEUP_BYTES (256u << 10)  /* the kernel wakes the reader past this */
 #define SENSOR_READ_MS 20u         /* ... and the reader also reads this often */
 
@@ -50,6 +52,8 @@ enum sensor_want {
     SENSOR_WANT_HOW2 = 1 << 5,     /* openat2: flags and mode from the open_how at args[2] */
     SENSOR_WANT_PATH2 = 1 << 6,    /* s1 = the string at args[2] (rename's new path) */
     SENSOR_WANT_PATH3 = 1 << 7,    /* s1 = the string at args[3] (renameat's new path) */
+    SENSOR_WANT_READ = 1 << 8,     /* an open: report successful read-only opens only, of
+                                    * paths below the prefixes (or relative ones) */
 };
 
 struct sensor_tuple {
