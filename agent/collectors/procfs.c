@@ -282,6 +282,40 @@ size_t procfs_argv_flatten(char *cmd, size_t len)
     return len;
 }
 
+/* Every segment kept had a '/' before it, so the output never outgrows the
+ * input; a path that does not start with '/' would break that and is left
+ * alone. */
+void procfs_path_normalize(char *p)
+{
+    char *out = p, *in = p;
+
+    if (p[0] != '/')
+        return;
+    while (*in) {
+        char *seg;
+        size_t n;
+
+        while (*in == '/')
+            in++;
+        seg = in;
+        n = strcspn(seg, "/");
+        in += n;
+        if (n == 0 || (n == 1 && seg[0] == '.'))
+            continue;
+        if (n == 2 && seg[0] == '.' && seg[1] == '.') {
+            while (out > p && *--out != '/')
+                ;
+            continue;
+        }
+        *out++ = '/';
+        memmove(out, seg, n);
+        out += n;
+    }
+    if (out == p)
+        *out++ = '/';
+    *out = '\0';
+}
+
 int procfs_process_ref(const char *root, int pid, uint32_t cmdline_max, int64_t btime_s,
                        Bulwark__V1__ProcessRef **out, struct procfs_stat *st_out)
 {

@@ -427,37 +427,6 @@ static bool watched(const struct ebpf_col *e, const char *path)
     return false;
 }
 
-/* Removes "." and empty segments and resolves ".." of an absolute path in
- * place (lexically, as Falco's fd.name does; symlinks are not followed). */
-static void path_normalize(char *p)
-{
-    char *out = p, *in = p;
-
-    while (*in) {
-        char *seg;
-        size_t n;
-
-        while (*in == '/')
-            in++;
-        seg = in;
-        n = strcspn(seg, "/");
-        in += n;
-        if (n == 0 || (n == 1 && seg[0] == '.'))
-            continue;
-        if (n == 2 && seg[0] == '.' && seg[1] == '.') {
-            while (out > p && *--out != '/')
-                ;
-            continue;
-        }
-        *out++ = '/';
-        memmove(out, seg, n);
-        out += n;
-    }
-    if (out == p)
-        *out++ = '/';
-    *out = '\0';
-}
-
 /* An absolute form of the path an open got (relative to its dirfd or
  * cwd, read from /proc while the process lives). BW_ENOTFOUND if gone. */
 static int abs_path(const struct ebpf_col *e, const struct sensor_rec *r, const char *p, size_t n,
@@ -471,7 +440,7 @@ static int abs_path(const struct ebpf_col *e, const struct sensor_rec *r, const 
             return BW_ETOOBIG;
         memcpy(out, p, n);
         out[n] = '\0';
-        path_normalize(out);
+        procfs_path_normalize(out);
         return 0;
     }
     rc = dirfd == AT_FDCWD
@@ -480,9 +449,13 @@ static int abs_path(const struct ebpf_col *e, const struct sensor_rec *r, const 
                            dirfd);
     if (rc < 0 || (rc = procfs_readlink(link, base, sizeof base)) < 0)
         return rc;
+    /* "(unreachable)/..." (a cwd outside the process's root), "socket:[N]"
+     * (a dirfd that is no directory): nothing to resolve against */
+    if (base[0] != '/')
+        return BW_EINVAL;
     if ((size_t)snprintf(out, cap, "%s/%.*s", strcmp(base, "/") ? base : "", (int)n, p) >= cap)
         return BW_ETOOBIG;
-    path_normalize(out);
+    procfs_path_normalize(out);
     return 0;
 }
 

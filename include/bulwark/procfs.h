@@ -67,6 +67,13 @@ uint64_t procfs_link_inode(const char *link, const char *prefix);
  * the new length. */
 size_t procfs_argv_flatten(char *cmd, size_t len);
 
+/* Removes "." and empty segments and resolves ".." of an absolute path in
+ * place, lexically (as Falco's fd.name; symlinks are not followed):
+ * "/tmp/../etc//shadow" -> "/etc/shadow", "/.." -> "/". The result is never
+ * longer than the input. A path that does not start with '/' is left as it
+ * is. */
+void procfs_path_normalize(char *p);
+
 /* Builds a ProcessRef of pid: pid, ppid, uid, gid (effective), exe, comm,
  * cmdline (at most cmdline_max bytes read, NUL -> space, trailing spaces
  * dropped), parent name and start time. The process may vanish meanwhile:

@@ -290,6 +290,25 @@ static void test_parse_stat(void **state)
     assert_int_equal(procfs_parse_stat("garbage", &st), BW_EINVAL);
 }
 
+static void test_path_normalize(void **state)
+{
+    static const char *const cases[][2] = {
+        {"/etc/./hostname", "/etc/hostname"}, {"/etc//passwd", "/etc/passwd"},
+        {"/tmp/../etc/shadow", "/etc/shadow"}, {"/a/b/../c", "/a/c"}, {"/..", "/"},
+        {"/", "/"}, {"/a/b/..", "/a"}, {"/a/./../../etc/shadow", "/etc/shadow"}, {"/etc/", "/etc"},
+        /* not absolute: left alone (it once grew without bound and smashed the stack) */
+        {"(unreachable)/a/../b", "(unreachable)/a/../b"}, {"socket:[12]/x", "socket:[12]/x"},
+    };
+    char buf[64];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(buf, sizeof buf, "%s", cases[i][0]);
+        procfs_path_normalize(buf);
+        assert_string_equal(buf, cases[i][1]);
+    }
+}
+
 static void test_proc_scan(void **state)
 {
     struct rig *r = rig_new(host_tree("docker"), true, collector_proc_new);
@@ -887,6 +906,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_stat),
+        cmocka_unit_test(test_path_normalize),
         cmocka_unit_test(test_proc_scan),
         cmocka_unit_test(test_net_scan),
         cmocka_unit_test(test_resource_samples),
