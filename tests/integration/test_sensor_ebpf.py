@@ -103,6 +103,16 @@ class SensorEbpfTest(harness.BulwarkTest):
             self.skipTest(why)
         super().setUp()
 
+    def stored_health(self, server, agent_id):
+        """The agent's health as bulwarkd stored it, once it names a sensor."""
+        def health():
+            rows = harness.db_query(server.db, "SELECT health FROM agents WHERE agent_id = ?",
+                                    (agent_id,))
+            h = json.loads(rows[0][0]) if rows and rows[0][0] else None
+            return h if h and h.get("sensor") else None
+
+        return harness.wait_until(health, 60, interval=0.5, what="the agent's stored health")
+
     def rules(self):
         d = self.path("rules")
         os.makedirs(d, exist_ok=True)
@@ -154,13 +164,7 @@ class SensorEbpfTest(harness.BulwarkTest):
         self.assertEqual(fields(ev[5][0]).get(1, [0])[0], os.getpid(),
                          "the connection is attributed to this test's process")
 
-        def health():
-            rows = harness.db_query(server.db, "SELECT health FROM agents WHERE agent_id = ?",
-                                    ("ebpf-agent",))
-            h = json.loads(rows[0][0]) if rows and rows[0][0] else None
-            return h if h and h.get("sensor") else None
-
-        h = harness.wait_until(health, 60, interval=0.5, what="the agent's stored health")
+        h = self.stored_health(server, "ebpf-agent")
         self.assertEqual(h["sensor"], "ebpf")
         self.assertEqual(h["sensor_kernel_drops"], 0)
 
@@ -186,6 +190,22 @@ class SensorEbpfTest(harness.BulwarkTest):
         agent.proc.terminate()
         self.assertEqual(agent.proc.wait(30), 0)
         self.assert_clean(agent.proc)
+
+    def test_auto_picks_ebpf_and_says_why(self):
+        """--sensor auto (the default) runs the eBPF sensor where it can run,
+        logs why, and reports it in the heartbeat."""
+        certs = self.certs("auto-agent")
+        server = self.start_server(certs)
+        agent = self.start_agent(certs, server, "auto-agent", source="host",
+                                 collect_config="false", collect_resource="false")
+        agent.proc.wait_for(r"sensor ebpf \(auto: kernel BTF and CAP_BPF\+CAP_PERFMON present\)",
+                            timeout=60)
+        self.assertEqual(agent.proc.find(r"sensor procfs"), [])
+        self.assertEqual(self.stored_health(server, "auto-agent")["sensor"], "ebpf")
+        agent.proc.terminate()
+        self.assertEqual(agent.proc.wait(30), 0)
+        self.assert_clean(agent.proc)
+        self.stop_server(server)
 
 
 if __name__ == "__main__":
