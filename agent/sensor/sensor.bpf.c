@@ -255,6 +255,20 @@ static __always_inline bool path_wanted(const char *data, __u32 n)
     return false;
 }
 
+/* Whether the current syscall is a 32-bit (compat) one: its number is from
+ * another table (ia32's 42 is pipe, x86-64's connect) and its arguments in
+ * other registers, so it is not traced. */
+static __always_inline bool compat_syscall(void)
+{
+#ifdef __TARGET_ARCH_x86
+    struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+
+    return BPF_CORE_READ(t, thread_info.status) & 0x0002;  /* TS_COMPAT */
+#else
+    return false;
+#endif
+}
+
 SEC("raw_tracepoint/sys_enter")
 int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -266,7 +280,7 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
     if (nr >= SENSOR_SYSCALLS || (id >> 32) == self_tgid)
         return 0;
     want = bpf_map_lookup_elem(&filter, &nr);
-    if (!want || !(*want & SENSOR_WANT_ENTER))
+    if (!want || !(*want & SENSOR_WANT_ENTER) || compat_syscall())
         return 0;
     p.nr = nr;
     p.want = *want;
