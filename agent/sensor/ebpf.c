@@ -376,6 +376,7 @@ static void on_exec(struct ebpf_col *e, const struct sensor_rec *r, const char *
     if (!ev)
         goto out;
     ev->exec->tty = r->tty != 0;
+    ev->process->exe_from_memfd = (r->flags & SENSOR_F_EXE_MEMFD) != 0;
     /* the table keeps a shorter command line than the event carries */
     if (procfs_set_str(&ev->process->cmdline, cmd, PROCFS_CMDLINE_MAX) < 0)
         goto out;

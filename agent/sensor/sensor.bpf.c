@@ -117,6 +117,7 @@ static __always_inline void fill_task(struct sensor_rec *r, struct task_struct *
     else
         r->loginuid = (__u32)-1;
     r->tty = 0;
+    r->flags = 0;
     if (tty) {
         int major = BPF_CORE_READ(tty, driver, major);
         int minor = BPF_CORE_READ(tty, driver, minor_start) + BPF_CORE_READ(tty, index);
@@ -369,6 +370,15 @@ int sched_exec(struct bpf_raw_tracepoint_args *ctx)
     s->rec.nr = -1;
     s->rec.res = 0;
     put_str(s, 0, &off, BPF_CORE_READ(bprm, filename), false);
+    /* a memfd's dentry is named "memfd:NAME" (fileless execution) */
+    {
+        const unsigned char *dn = BPF_CORE_READ(bprm, file, f_path.dentry, d_name.name);
+        char pfx[8] = {};
+
+        if (dn && bpf_probe_read_kernel(pfx, 6, dn) == 0 && pfx[0] == 'm' && pfx[1] == 'e' &&
+            pfx[2] == 'm' && pfx[3] == 'f' && pfx[4] == 'd' && pfx[5] == ':')
+            s->rec.flags |= SENSOR_F_EXE_MEMFD;
+    }
     a0 = BPF_CORE_READ(t, mm, arg_start);
     a1 = BPF_CORE_READ(t, mm, arg_end);
     len = a1 > a0 ? a1 - a0 : 0;

@@ -56,6 +56,11 @@ enum sensor_want {
                                     * paths below the prefixes (or relative ones) */
 };
 
+/* struct sensor_rec.flags */
+enum sensor_flag {
+    SENSOR_F_EXE_MEMFD = 1 << 0,   /* exec: the new image's file is a memfd */
+};
+
 struct sensor_tuple {
     __u16 family;                  /* AF_INET, AF_INET6, AF_UNIX, 0 = none */
     __u16 proto;                   /* IPPROTO_TCP / IPPROTO_UDP */
@@ -73,7 +78,7 @@ struct sensor_rec {
     __u32 pid, tid, ppid;          /* tgid, thread id, parent's tgid */
     __u32 uid, gid, loginuid;
     __u32 tty;                     /* dev_t of the controlling terminal, 0 = none */
-    __u32 pad;
+    __u32 flags;                   /* SENSOR_F_* */
     __u64 start_ns;                /* task start (boot ns): tells a reused pid apart */
     char comm[SENSOR_COMM];
     char pcomm[SENSOR_COMM];       /* parent's comm */

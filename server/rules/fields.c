@@ -56,6 +56,7 @@ static const struct field_def table[] = {
     {"proc.pname", F_PROC_PNAME, VT_STR, K_ALL, false, "parent process name"},
     {"proc.tty", F_PROC_TTY, VT_INT, K_EXEC, false, "1 with a terminal, else 0 (exec events)"},
     {"proc.cwd", F_PROC_CWD, VT_STR, K_EXEC, false, "working directory (exec events)"},
+    {"proc.is_exe_from_memfd", F_PROC_EXE_MEMFD, VT_BOOL, K_EXEC, false, "the executable is a memfd (exec events of the eBPF sensor)"},
     {"user.uid", F_USER_UID, VT_INT, K_ALL, false, "process uid"},
     {"user.name", F_USER_NAME, VT_STR, K_ALL, false, "process user name"},
     {"group.gid", F_GROUP_GID, VT_INT, K_ALL, false, "process gid"},
@@ -650,6 +651,7 @@ int fields_get(struct evctx *c, enum field_id id, const char *arg, struct fval *
         args = strchr(p->cmdline, ' ');
         return vstr(v, args ? args + 1 : "");
     case F_PROC_PNAME: return p ? vstr(v, p->parent_name) : -1;
+    case F_PROC_EXE_MEMFD: return p ? vbool(v, p->exe_from_memfd) : -1;
     case F_USER_UID: return p ? vint(v, p->uid) : -1;
     case F_USER_NAME: return p ? vstr(v, p->user) : -1;
     case F_GROUP_GID: return p ? vint(v, p->gid) : -1;

@@ -9,6 +9,9 @@
   (Falco's own condition: open_read and sensitive_files); reading
   /etc/hostname, its benign neighbour, raises nothing.
 - A short loopback connection is stored as an outbound connection.
+- An exec of a binary copied into a memfd raises Falco's "Fileless
+  execution via memfd_create" (proc.is_exe_from_memfd); /bin/true from disk
+  does not.
 - dup2 of a socket onto stdout raises Falco's stdio-redirection rule (a
   Syscall event: evt.type, evt.rawres, fd.type, fd.sport); dup2 of the same
   socket onto fd 7 raises nothing.
@@ -69,6 +72,41 @@ RULES = """
     newfd=%evt.arg.newfd sport=%fd.sport)
   priority: NOTICE
   tags: [network, process, mitre_execution]
+"""
+
+# Falco's rule as it is (its output's fields trimmed to ours).
+RULES += """
+- macro: spawned_process
+  condition: (evt.type in (execve, execveat))
+
+- list: known_memfd_execution_binaries
+  items: []
+
+- macro: known_memfd_execution_processes
+  condition: >
+    (proc.name in (known_memfd_execution_binaries))
+    or (proc.pname in (known_memfd_execution_binaries))
+
+- rule: Fileless execution via memfd_create
+  desc: a binary executed from memory with the memfd_create technique
+  condition: >
+    spawned_process
+    and proc.is_exe_from_memfd=true
+    and not known_memfd_execution_processes
+  output: >
+    Fileless execution via memfd_create (process=%proc.name command=%proc.cmdline
+    exe=%proc.exe parent=%proc.pname)
+  priority: CRITICAL
+  tags: [host, container, process, mitre_defense_evasion, T1620]
+"""
+
+# /bin/true copied into a memfd and executed from there.
+MEMFD_EXEC = """
+import os, sys
+fd = os.memfd_create("bw-payload", 0)
+with open("/bin/true", "rb") as f:
+    os.write(fd, f.read())
+os.execv(f"/proc/self/fd/{fd}", ["memfd-true", sys.argv[1]])
 """
 
 # A reverse shell's first step, then its benign neighbour (the same
@@ -179,14 +217,24 @@ class SensorEbpfTest(harness.BulwarkTest):
         self.assertIn(f"sport={port2}", rows[0][1])
         self.assertIn(f"->127.0.0.1:{port2}", rows[0][1])
 
-        # Nothing but /etc/shadow raised the rule, nothing but fd 1 the other.
+        # fileless execution: the exec event says its image is a memfd
+        subprocess.run(["python3", "-c", MEMFD_EXEC, marker + "-memfd"], check=True)
+        rows = harness.wait_until(
+            lambda: [r for r in alerts() if r[0] == "Fileless execution via memfd_create"]
+            or None, 60, interval=0.2, what="the alert for an exec from a memfd")
+        self.assertIn(f"command=memfd-true {marker}-memfd", rows[0][1])
+        self.assertIn("exe=/proc/self/fd/", rows[0][1])  # the path execve was given
+
+        # Nothing but /etc/shadow raised the rule, nothing but fd 1 the other,
+        # nothing but the memfd exec the third (/bin/true from disk did not).
         self.stop_server(server)
         for rule, output in alerts():
             self.assertNotIn("/etc/hostname", output)
             self.assertNotIn("newfd=7", output)
-        self.assertEqual(harness.db_query(
-            server.db, "SELECT count FROM alerts WHERE rule = ?",
-            ("Redirect STDOUT/STDIN to Network Connection",))[0][0], 1)
+        for rule in ("Redirect STDOUT/STDIN to Network Connection",
+                     "Fileless execution via memfd_create"):
+            self.assertEqual(harness.db_query(
+                server.db, "SELECT count FROM alerts WHERE rule = ?", (rule,))[0][0], 1, rule)
         agent.proc.terminate()
         self.assertEqual(agent.proc.wait(30), 0)
         self.assert_clean(agent.proc)
