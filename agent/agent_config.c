@@ -14,6 +14,7 @@
 const char *const agent_source_names[] = {"host", "synthetic", "replay", "none", NULL};
 static const char *const output_names[] = {"server", "stdout", NULL};
 static const char *const file_mode_names[] = {"auto", "fanotify", "inotify", NULL};
+static const char *const sensor_names[] = {"auto", "ebpf", "procfs", NULL};
 
 const struct config_field agent_config_table[] = {
     F("server", CONFIG_STRING, server, "127.0.0.1:7443", "bulwarkd address, host:port", 0, 0),
@@ -60,6 +61,13 @@ const struct config_field agent_config_table[] = {
     F("machine_id", CONFIG_STRING, machine_id, NULL,
       "this machine's identity for the spool (default: host_root/etc/machine-id); a spool "
       "found on another machine starts a new epoch (tests run two 'machines' on one host)", 0, 0),
+    E("sensor", sensor, "auto",
+      "host sensor: ebpf (kernel programs: every exec, connect, accept and open as it "
+      "happens), procfs (the collectors below) or auto (ebpf when it can run here)",
+      sensor_names),
+    F("sensor_read_paths", CONFIG_STRING, sensor_read_paths,
+      "/etc,/root,/boot,/var/lib/kubelet,/run/secrets",
+      "eBPF sensor: comma-separated paths below which file reads are reported", 0, 0),
     F("collect_proc", CONFIG_BOOL, collect_proc, "true", "collector: new processes", 0, 0),
     F("collect_net", CONFIG_BOOL, collect_net, "true", "collector: outbound TCP connections", 0,
       0),

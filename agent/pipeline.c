@@ -29,6 +29,7 @@
 #include "bulwark/evjson.h"
 #include "bulwark/log.h"
 #include "bulwark/net.h"
+#include "bulwark/sensor.h"
 #include "bulwark/shipper.h"
 #include "bulwark/source.h"
 #include "bulwark/spool.h"
@@ -71,6 +72,9 @@ struct agent {
     struct collector *collectors[8];
     size_t ncollectors;
     int closing_collectors;
+    struct collector *ebpf;     /* the eBPF sensor when it runs (also in collectors[]) */
+    const char *sensor;         /* "ebpf" or "procfs" (source=host), else NULL */
+    char sensor_why[2 * SENSOR_WHY_MAX];
 
     /* the queue: a ring of owned events */
     Bulwark__V1__Event **q;
@@ -516,18 +520,78 @@ static void agent_health(void *ctx, Bulwark__V1__AgentHealth *h)
     h->events_by_kind = ptrs;
     h->spool_dropped += a->queue_dropped;
     h->source_errors = errors;
+    if (a->sensor) {
+        h->sensor = (char *)a->sensor;
+        h->sensor_reason = a->sensor_why;
+    }
+    if (a->ebpf) {
+        struct sensor_stats st;
+
+        collector_ebpf_stats(a->ebpf, &st);
+        h->sensor_records = st.records;
+        h->sensor_kernel_drops = st.kernel_drops;
+        h->sensor_pending_drops = st.pending_drops;
+    }
 }
 
 /* ------------------------------------------------------------ collectors */
 
-static void agent_start_collectors(struct agent *a)
+/* --sensor: starts the eBPF sensor when asked (ebpf) or when it can run
+ * here (auto), and says which sensor runs and why. 0, or BW_EIO when ebpf
+ * was asked for and cannot run. */
+static int agent_start_sensor(struct agent *a)
+{
+    int want = a->cfg->sensor;
+    char why[SENSOR_WHY_MAX];
+    struct collector *c;
+    int rc;
+
+    a->sensor = "procfs";
+    if (want == AGENT_SENSOR_PROCFS || a->cfg->once ||
+        !(a->cfg->collect_proc || a->cfg->collect_net || a->cfg->collect_file)) {
+        snprintf(a->sensor_why, sizeof a->sensor_why, "%s",
+                 a->cfg->once              ? "one-shot scan"
+                 : want == AGENT_SENSOR_PROCFS ? "asked for (--sensor procfs)"
+                                           : "no process, connection or file collector asked for");
+        goto out;
+    }
+    if (!sensor_ebpf_usable(why, sizeof why)) {
+        snprintf(a->sensor_why, sizeof a->sensor_why, "ebpf unusable: %s", why);
+        goto refused;
+    }
+    if (!(c = collector_ebpf_new(&a->env))) {
+        snprintf(a->sensor_why, sizeof a->sensor_why, "ebpf: out of memory");
+        goto refused;
+    }
+    if ((rc = c->start(c)) < 0) {
+        snprintf(a->sensor_why, sizeof a->sensor_why, "ebpf did not start: %s",
+                 collector_ebpf_error(c));
+        collector_free(c);
+        goto refused;
+    }
+    a->collectors[a->ncollectors++] = a->ebpf = c;
+    a->sensor = "ebpf";
+    snprintf(a->sensor_why, sizeof a->sensor_why, "%s: %s",
+             want == AGENT_SENSOR_EBPF ? "asked for" : "auto", why);
+    goto out;
+refused:
+    if (want == AGENT_SENSOR_EBPF) {
+        log_msg(LOG_ERROR, "agent", "--sensor ebpf: %s", a->sensor_why);
+        return BW_EIO;
+    }
+out:
+    log_msg(LOG_INFO, "agent", "sensor %s (%s)", a->sensor, a->sensor_why);
+    return 0;
+}
+
+static int agent_start_collectors(struct agent *a)
 {
     const struct agent_config *cfg = a->cfg;
     struct {
         bool on;
         struct collector *(*make)(const struct collector_env *);
     } table[] = {
-        {cfg->collect_proc, collector_proc_new},
+        {cfg->collect_proc, collector_proc_new},  /* both replaced by the eBPF sensor */
         {cfg->collect_net, collector_net_new},
         {cfg->collect_file, collector_file_new},
         {cfg->collect_resource, collector_resource_new},
@@ -542,6 +606,11 @@ static void agent_start_collectors(struct agent *a)
         .resource_interval_ms = cfg->resource_interval_ms,
         .cmdline_max = cfg->cmdline_max,
         .file_paths = cfg->file_paths,
+        .sensor_read_paths = cfg->sensor_read_paths,
+        .sensor_exec = cfg->collect_proc,
+        .sensor_syscalls = cfg->collect_proc,
+        .sensor_net = cfg->collect_net,
+        .sensor_read = cfg->collect_file,
         .trivy_dir = cfg->trivy_dir,
         .falco_file = cfg->falco_file,
         .report_existing = cfg->once,
@@ -557,7 +626,9 @@ static void agent_start_collectors(struct agent *a)
         .mark_get = agent_mark_get,
         .emit_ctx = a,
     };
-    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+    if (agent_start_sensor(a) < 0)
+        return BW_EIO;
+    for (size_t i = a->ebpf ? 2 : 0; i < sizeof table / sizeof table[0]; i++) {
         struct collector *c;
         int rc;
         if (!table[i].on)
@@ -579,6 +650,7 @@ static void agent_start_collectors(struct agent *a)
         a->source_done = true;
     log_msg(LOG_INFO, "agent", "%zu collectors %s, reading below %s", a->ncollectors,
             cfg->once ? "scanned once" : "running", cfg->host_root);
+    return 0;
 }
 
 static void on_collector_closed(void *arg)
@@ -804,7 +876,8 @@ int agent_run(const struct agent_config *cfg)
         a->containers = containers_new(cfg->host_root, CONTAINERS_MAX);
         if (!a->containers)
             goto out;
-        agent_start_collectors(a);
+        if (agent_start_collectors(a) < 0)
+            goto out;
     } else if (cfg->source == AGENT_SOURCE_NONE) {
         a->source_done = true;
     } else if (!(a->source = agent_make_source(cfg, a->hostname))) {

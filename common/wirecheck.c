@@ -41,6 +41,9 @@ static const struct wire_limit wire_limits[] = {
     {&bulwark__v1__enroll_request__descriptor, 1, BW_LIMIT_ENROLL_TOKEN},
     {&bulwark__v1__enroll_request__descriptor, 3, BW_LIMIT_HOSTNAME},
     {&bulwark__v1__secret_finding__descriptor, 8, BW_LIMIT_SECRET_MATCH},
+    {&bulwark__v1__syscall__descriptor, 1, BW_LIMIT_SYSCALL_NAME},   /* type */
+    {&bulwark__v1__syscall__descriptor, 6, BW_LIMIT_SYSCALL_ARGS},   /* args */
+    {&bulwark__v1__syscall__args_entry__descriptor, 1, BW_LIMIT_SYSCALL_NAME},
     {&bulwark__v1__batch__descriptor, 2, UINT32_MAX},  /* events: max_batch_events decides */
 };
 

@@ -447,6 +447,21 @@ static void health_by_kind(const struct Bulwark__V1__AgentHealth *h, char *out, 
     snprintf(out + n, cap - n, "}");
 }
 
+/* The sensor's name when it is a plain word (it goes into JSON unescaped), else "". */
+static void health_sensor(const struct Bulwark__V1__AgentHealth *h, char *out, size_t cap)
+{
+    const char *s = h->sensor ? h->sensor : "";
+    size_t n = strlen(s);
+
+    out[0] = '\0';
+    if (n >= cap)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < 'a' || s[i] > 'z')
+            return;
+    memcpy(out, s, n + 1);
+}
+
 static void on_health_stored(struct writer_item *it, void *owner)
 {
     (void)owner;
@@ -473,6 +488,8 @@ void server_agent_health(struct server *srv, const char *agent_id,
                               ? h->cert_not_after
                               : 0;
     health_by_kind(h, sh.by_kind_json, sizeof sh.by_kind_json);
+    health_sensor(h, sh.sensor, sizeof sh.sensor);
+    sh.sensor_kernel_drops = h->sensor_kernel_drops;
     srvstate_agent_health(srv->state, agent_id, &sh);
     if (sh.at_ns - *stored_ns < HEALTH_MIN_NS ||
         (sh.at_ns - *stored_ns < HEALTH_STORE_NS && h->spool_dropped <= *stored_dropped))
@@ -496,12 +513,13 @@ void server_agent_health(struct server *srv, const char *agent_id,
         cert_end[0] = '\0';
     snprintf(it->health_json, 1024,
              "{\"at\":%lld,\"spool_depth\":%llu,\"spool_dropped\":%llu,\"events_total\":%llu,"
-             "\"source_errors\":%llu,\"spool_quarantined\":%llu,\"events_by_kind\":%s%s%s%s}",
+             "\"source_errors\":%llu,\"spool_quarantined\":%llu,\"events_by_kind\":%s,"
+             "\"sensor\":\"%s\",\"sensor_kernel_drops\":%llu%s%s%s}",
              (long long)sh.at_ns, (unsigned long long)sh.spool_depth,
              (unsigned long long)sh.spool_dropped, (unsigned long long)sh.events_total,
              (unsigned long long)sh.source_errors, (unsigned long long)sh.spool_quarantined,
-             sh.by_kind_json, *cert_end ? ",\"cert_not_after\":\"" : "", cert_end,
-             *cert_end ? "\"" : "");
+             sh.by_kind_json, sh.sensor, (unsigned long long)sh.sensor_kernel_drops,
+             *cert_end ? ",\"cert_not_after\":\"" : "", cert_end, *cert_end ? "\"" : "");
     it->done = on_health_stored;
     it->owner = srv;
     writer_submit(srv->writer, it);

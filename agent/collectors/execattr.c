@@ -269,3 +269,66 @@ int execattr_written_after_start(const char *root, int pid, bool *after)
     *after = ts_ns(&st.st_ctim) > ts_ns(&rt) - ts_ns(&bt) + procfs_start_ns(0, init.starttime);
     return 0;
 }
+
+int execattr_signs(const char *root, int pid, Bulwark__V1__ProcessExec *x, bool in_container)
+{
+    bool upper = false, after = false;
+    int rc = execattr_stdio(root, pid, x);
+
+    if (rc == 0 && in_container)
+        rc = execattr_upper_layer(root, pid, &upper);
+    if (rc == 0 && in_container)
+        rc = execattr_written_after_start(root, pid, &after);
+    x->exe_upper_layer = upper;
+    x->exe_written_after_start = after;
+    return rc;
+}
+
+/* Copies a string field of src into dst when dst has none. 0 or BW_ENOMEM. */
+static int take_str(char **dst, const char *src, size_t max)
+{
+    if ((!*dst || !**dst) && src && *src)
+        return procfs_set_str(dst, src, max);
+    return 0;
+}
+
+int execattr_enrich(const char *root, int pid, int64_t btime_s, struct procfs_lineage *cache,
+                    Bulwark__V1__Event *ev)
+{
+    Bulwark__V1__ProcessRef *p = ev->process, *full = NULL;
+    int rc;
+
+    if (!p || ev->body_case != BULWARK__V1__EVENT__BODY_EXEC)
+        return BW_EINVAL;
+    rc = procfs_process_ref(root, pid, 0, btime_s, cache, &full, NULL);
+    if (rc < 0)
+        return rc == BW_ENOMEM ? rc : BW_ENOTFOUND;
+    if (p->n_ancestors == 0) {
+        p->n_ancestors = full->n_ancestors;
+        p->ancestors = full->ancestors;
+        full->n_ancestors = 0;
+        full->ancestors = NULL;
+    }
+    if (take_str(&p->parent_cmdline, full->parent_cmdline, PROCFS_CMDLINE_MAX) < 0 ||
+        take_str(&p->session_name, full->session_name, PROCFS_STR_MAX) < 0 ||
+        take_str(&p->parent_name, full->parent_name, PROCFS_STR_MAX) < 0) {
+        procfs_msg_free(&full->base);
+        return BW_ENOMEM;
+    }
+#define TAKE(f, C)                                              \
+    if (!p->f##_opt_case && full->f##_opt_case) {               \
+        p->f##_opt_case = BULWARK__V1__PROCESS_REF__##C;        \
+        p->f = full->f;                                         \
+    }
+    TAKE(loginuid, LOGINUID_OPT_LOGINUID)
+    TAKE(vpid, VPID_OPT_VPID)
+    TAKE(vtid, VTID_OPT_VTID)
+    TAKE(sid, SID_OPT_SID)
+    TAKE(pgid, PGID_OPT_PGID)
+    TAKE(vpgid, VPGID_OPT_VPGID)
+    TAKE(cap_effective, CAP_EFFECTIVE_OPT_CAP_EFFECTIVE)
+    TAKE(cap_permitted, CAP_PERMITTED_OPT_CAP_PERMITTED)
+#undef TAKE
+    procfs_msg_free(&full->base);
+    return execattr_signs(root, pid, ev->exec, ev->container != NULL);
+}

@@ -78,23 +78,6 @@ static void count_vanished(struct proc_col *p, int pid)
     }
 }
 
-/* The attack signs of an exec (bulwark/execattr.h): socket stdio always,
- * drift (upper layer, written after start) only for a process in a
- * container. 0 or BW_ENOMEM. */
-static int proc_exec_signs(const char *root, int pid, Bulwark__V1__ProcessExec *x, bool in_container)
-{
-    bool upper = false, after = false;
-    int rc = execattr_stdio(root, pid, x);
-
-    if (rc == 0 && in_container)
-        rc = execattr_upper_layer(root, pid, &upper);
-    if (rc == 0 && in_container)
-        rc = execattr_written_after_start(root, pid, &after);
-    x->exe_upper_layer = upper;
-    x->exe_written_after_start = after;
-    return rc;
-}
-
 /* Reads pid from /proc and emits its exec event. 1 emitted, 0 skipped. */
 static int proc_emit_pid(struct proc_col *p, int pid)
 {
@@ -141,7 +124,7 @@ static int proc_emit_pid(struct proc_col *p, int pid)
     cref = p->env->containers ? containers_lookup_pid(p->env->containers, pid) : NULL;
     if (cref && !(ev->container = containers_ref_dup(cref)))
         goto out;
-    if (proc_exec_signs(cfg->host_root, pid, x, cref != NULL) < 0)
+    if (execattr_signs(cfg->host_root, pid, x, cref != NULL) < 0)
         goto out;
     rc = p->env->emit(p->env->emit_ctx, ev);
     ev = NULL;  /* owned (or freed and counted) by the agent */

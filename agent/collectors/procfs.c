@@ -422,12 +422,7 @@ int procfs_read_cmdline(const char *root, int pid, char *buf, size_t cap)
         buf[0] = '\0';
         return rc;
     }
-    for (size_t i = 0; i < len; i++)
-        if (buf[i] == '\0' || buf[i] == '\n')
-            buf[i] = ' ';
-    while (len > 0 && buf[len - 1] == ' ')
-        len--;
-    buf[len] = '\0';
+    procfs_argv_flatten(buf, len);
     return 0;
 }
 
@@ -637,6 +632,51 @@ static void set_loginuid(const char *root, int pid, Bulwark__V1__ProcessRef *p)
         return;
     p->loginuid_opt_case = BULWARK__V1__PROCESS_REF__LOGINUID_OPT_LOGINUID;
     p->loginuid = (uint32_t)v;
+}
+
+size_t procfs_argv_flatten(char *cmd, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (cmd[i] == '\0' || cmd[i] == '\n')
+            cmd[i] = ' ';
+    while (len > 0 && cmd[len - 1] == ' ')
+        len--;
+    cmd[len] = '\0';
+    return len;
+}
+
+/* Every segment kept had a '/' before it, so the output never outgrows the
+ * input; a path that does not start with '/' would break that and is left
+ * alone. */
+void procfs_path_normalize(char *p)
+{
+    char *out = p, *in = p;
+
+    if (p[0] != '/')
+        return;
+    while (*in) {
+        char *seg;
+        size_t n;
+
+        while (*in == '/')
+            in++;
+        seg = in;
+        n = strcspn(seg, "/");
+        in += n;
+        if (n == 0 || (n == 1 && seg[0] == '.'))
+            continue;
+        if (n == 2 && seg[0] == '.' && seg[1] == '.') {
+            while (out > p && *--out != '/')
+                ;
+            continue;
+        }
+        *out++ = '/';
+        memmove(out, seg, n);
+        out += n;
+    }
+    if (out == p)
+        *out++ = '/';
+    *out = '\0';
 }
 
 int procfs_process_ref(const char *root, int pid, uint32_t cmdline_max, int64_t btime_s,

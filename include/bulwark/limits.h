@@ -29,6 +29,8 @@
 #define BW_LIMIT_SECRET_MATCH 128u      /* SecretFinding.match_redacted: a key name and "****" */
 #define BW_LIMIT_REPEATED 256u          /* entries of any other repeated field or map */
 #define BW_LIMIT_ANCESTORS 16u          /* ProcessRef.ancestors (the agent sends up to 8) */
+#define BW_LIMIT_SYSCALL_NAME 64u       /* Syscall.type and the keys of Syscall.args */
+#define BW_LIMIT_SYSCALL_ARGS 16u       /* entries of Syscall.args */
 /* Sequence numbers and epochs are stored as SQLite integers (signed 64-bit):
  * neither may pass INT64_MAX, and a batch may not wrap past it. */
 #define BW_LIMIT_SEQ ((uint64_t)INT64_MAX)

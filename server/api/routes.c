@@ -377,13 +377,14 @@ static json_t *agent_live_json(const struct srvstate_agent *a)
 static json_t *health_json(const struct srvstate_health *h)
 {
     json_t *kinds = json_loads(h->by_kind_json, 0, NULL);
-    json_t *o = json_pack("{s:o, s:I, s:I, s:I, s:I, s:I, s:o}", "at", api_time(h->at_ns),
-                          "spool_depth", (json_int_t)h->spool_depth, "spool_dropped",
-                          (json_int_t)h->spool_dropped, "events_total",
+    json_t *o = json_pack("{s:o, s:I, s:I, s:I, s:I, s:I, s:o, s:s, s:I}", "at",
+                          api_time(h->at_ns), "spool_depth", (json_int_t)h->spool_depth,
+                          "spool_dropped", (json_int_t)h->spool_dropped, "events_total",
                           (json_int_t)h->events_total, "source_errors",
                           (json_int_t)h->source_errors, "spool_quarantined",
                           (json_int_t)h->spool_quarantined, "events_by_kind",
-                          kinds ? kinds : json_object());
+                          kinds ? kinds : json_object(), "sensor", h->sensor,
+                          "sensor_kernel_drops", (json_int_t)h->sensor_kernel_drops);
     if (o && h->cert_not_after_s)
         json_object_set_new(o, "cert_not_after", api_time(h->cert_not_after_s * 1000000000));
     return o;

@@ -212,6 +212,8 @@ static rules_kinds type_kinds(uint32_t tmask)
         k |= RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_MISCONFIG);
     if (tmask & 0x1000)
         k |= RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_SECRET);
+    if (tmask & 0x7fe000)  /* ptrace ... setgid (fields.c) */
+        k |= RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_SYSCALL);
     return k;
 }
 

@@ -18,16 +18,20 @@
 #define K_EXT RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_EXTERNAL)
 #define K_MISCONF RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_MISCONFIG)
 #define K_SECRET RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_SECRET)
+#define K_SYS RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_SYSCALL)
 #define K_ALL RULES_ALL_KINDS
 
 static const struct field_def table[] = {
-    {"evt.type", F_EVT_TYPE, VT_TYPE, K_ALL, false, "execve (exec), connect/accept (net), openat/rename/unlink/chmod (file), or our kind names"},
+    {"evt.type", F_EVT_TYPE, VT_TYPE, K_ALL, false, "execve (exec), connect/accept (net), openat/rename/unlink/chmod (file), the syscall's name (syscall), or our kind names"},
     {"evt.dir", F_EVT_DIR, VT_STR, K_ALL, false, "always '<' (events are complete)"},
     {"evt.time", F_EVT_TIME, VT_INT, K_ALL, false, "event time, Unix ns"},
     {"evt.num", F_EVT_NUM, VT_INT, K_ALL, false, "event sequence number (per agent epoch)"},
     {"evt.is_open_write", F_EVT_IS_OPEN_WRITE, VT_BOOL, K_FILE, false, "file write or create"},
     {"evt.is_open_read", F_EVT_IS_OPEN_READ, VT_BOOL, K_FILE, false, "file open"},
-    {"bulwark.kind", F_KIND, VT_STR, K_ALL, false, "exec, net, file, resource, config, vuln, external, misconfig, secret"},
+    {"evt.res", F_EVT_RES, VT_STR, K_SYS, false, "SUCCESS, or the error's name: ENOENT, EPERM... (syscall events)"},
+    {"evt.rawres", F_EVT_RAWRES, VT_INT, K_SYS, false, "the syscall's return value (syscall events)"},
+    {"evt.arg", F_EVT_ARG, VT_STR, K_SYS, true, "evt.arg[NAME] or evt.arg.NAME: an argument (syscall events)"},
+    {"bulwark.kind", F_KIND, VT_STR, K_ALL, false, "exec, net, file, resource, config, vuln, external, syscall, misconfig, secret"},
     {"bulwark.severity", F_SEVERITY, VT_STR, K_ALL, false, "event severity: debug ... emergency"},
     {"agent.id", F_AGENT_ID, VT_STR, K_ALL, false, "agent that sent the event"},
     {"host.name", F_HOST_NAME, VT_STR, K_ALL, false, "host name of that agent"},
@@ -78,20 +82,21 @@ static const struct field_def table[] = {
     {"proc.is_exe_from_memfd", F_PROC_IS_EXE_FROM_MEMFD, VT_BOOL, K_ALL, false, "the executable is a memfd (fileless)"},
     {"thread.cap_effective", F_THREAD_CAP_EFFECTIVE, VT_STR, K_ALL, false, "effective capabilities at exec: CAP_... names separated by spaces"},
     {"thread.cap_permitted", F_THREAD_CAP_PERMITTED, VT_STR, K_ALL, false, "permitted capabilities at exec, likewise"},
-    {"fd.name", F_FD_NAME, VT_STR, K_NET | K_FILE, false, "file path, or lip:lport->rip:rport"},
+    {"fd.name", F_FD_NAME, VT_STR, K_NET | K_FILE | K_SYS, false, "file path, or lip:lport->rip:rport"},
+    {"fd.num", F_FD_NUM, VT_INT, K_SYS, false, "the fd a syscall event acts on"},
     {"fd.directory", F_FD_DIRECTORY, VT_STR, K_FILE, false, "directory of the file"},
     {"fd.filename", F_FD_FILENAME, VT_STR, K_FILE, false, "file name without directory"},
-    {"fd.typechar", F_FD_TYPECHAR, VT_STR, K_NET | K_FILE, false, "f (file), 4 or 6 (ip)"},
-    {"fd.type", F_FD_TYPE, VT_STR, K_NET | K_FILE, false, "file, ipv4, ipv6"},
-    {"fd.l4proto", F_FD_L4PROTO, VT_STR, K_NET, false, "tcp, udp"},
-    {"fd.sip", F_FD_SIP, VT_STR, K_NET, false, "server address (remote if outbound)"},
-    {"fd.cip", F_FD_CIP, VT_STR, K_NET, false, "client address"},
-    {"fd.rip", F_FD_RIP, VT_STR, K_NET, false, "remote address"},
-    {"fd.lip", F_FD_LIP, VT_STR, K_NET, false, "local address"},
-    {"fd.sport", F_FD_SPORT, VT_INT, K_NET, false, "server port"},
-    {"fd.cport", F_FD_CPORT, VT_INT, K_NET, false, "client port"},
-    {"fd.rport", F_FD_RPORT, VT_INT, K_NET, false, "remote port"},
-    {"fd.lport", F_FD_LPORT, VT_INT, K_NET, false, "local port"},
+    {"fd.typechar", F_FD_TYPECHAR, VT_STR, K_NET | K_FILE | K_SYS, false, "f (file), 4 or 6 (ip)"},
+    {"fd.type", F_FD_TYPE, VT_STR, K_NET | K_FILE | K_SYS, false, "file, ipv4, ipv6"},
+    {"fd.l4proto", F_FD_L4PROTO, VT_STR, K_NET | K_SYS, false, "tcp, udp"},
+    {"fd.sip", F_FD_SIP, VT_STR, K_NET | K_SYS, false, "server address (remote if outbound)"},
+    {"fd.cip", F_FD_CIP, VT_STR, K_NET | K_SYS, false, "client address"},
+    {"fd.rip", F_FD_RIP, VT_STR, K_NET | K_SYS, false, "remote address"},
+    {"fd.lip", F_FD_LIP, VT_STR, K_NET | K_SYS, false, "local address"},
+    {"fd.sport", F_FD_SPORT, VT_INT, K_NET | K_SYS, false, "server port"},
+    {"fd.cport", F_FD_CPORT, VT_INT, K_NET | K_SYS, false, "client port"},
+    {"fd.rport", F_FD_RPORT, VT_INT, K_NET | K_SYS, false, "remote port"},
+    {"fd.lport", F_FD_LPORT, VT_INT, K_NET | K_SYS, false, "local port"},
     {"fd.sip.name", F_FD_SIP_NAME, VT_STR, K_NET, false, "server host name when known"},
     {"fd.rip.name", F_FD_RIP_NAME, VT_STR, K_NET, false, "remote host name when known"},
     {"net.direction", F_NET_DIRECTION, VT_STR, K_NET, false, "outbound, inbound"},
@@ -191,6 +196,18 @@ const struct field_def *fields_lookup(const char *name, char *arg, size_t arglen
 
     if (arglen)
         arg[0] = '\0';
+    /* Falco spells evt.arg[NAME] also evt.arg.NAME */
+    if (!br && !strncmp(name, "evt.arg.", 8) && name[8]) {
+        size_t alen = strlen(name + 8);
+
+        if (alen >= arglen)
+            return NULL;
+        memcpy(arg, name + 8, alen + 1);
+        for (size_t i = 0; i < sizeof table / sizeof *table; i++)
+            if (table[i].id == F_EVT_ARG)
+                return &table[i];
+        return NULL;
+    }
     for (size_t i = 0; i < sizeof table / sizeof *table; i++) {
         if (strlen(table[i].name) != nlen || strncmp(table[i].name, name, nlen) != 0)
             continue;
@@ -216,7 +233,14 @@ enum {
     T_RENAME = 1u << 4, T_UNLINK = 1u << 5, T_CHMOD = 1u << 6, T_RESOURCE = 1u << 7,
     T_CONFIG = 1u << 8, T_VULN = 1u << 9, T_EXTERNAL = 1u << 10, T_MISCONFIG = 1u << 11,
     T_SECRET = 1u << 12,
+    /* syscall events (the eBPF sensor); compile.c's type_kinds() knows the range */
+    T_PTRACE = 1u << 13, T_MOUNT = 1u << 14, T_UMOUNT = 1u << 15, T_UNSHARE = 1u << 16,
+    T_SETNS = 1u << 17, T_MODULE = 1u << 18, T_MEMFD = 1u << 19, T_DUP = 1u << 20,
+    T_SETUID = 1u << 21, T_SETGID = 1u << 22,
 };
+#define T_SYSCALLS 0x7fe000u
+_Static_assert(T_SYSCALLS == (T_PTRACE | T_MOUNT | T_UMOUNT | T_UNSHARE | T_SETNS | T_MODULE |
+                              T_MEMFD | T_DUP | T_SETUID | T_SETGID), "syscall type bits");
 
 static const struct { const char *name; uint32_t bits; } type_names[] = {
     {"execve", T_EXECVE}, {"execveat", T_EXECVE}, {"exec", T_EXECVE},
@@ -229,6 +253,12 @@ static const struct { const char *name; uint32_t bits; } type_names[] = {
     {"file", T_OPEN | T_RENAME | T_UNLINK | T_CHMOD},
     {"resource", T_RESOURCE}, {"config", T_CONFIG}, {"vuln", T_VULN}, {"external", T_EXTERNAL},
     {"misconfig", T_MISCONFIG}, {"secret", T_SECRET},
+    {"ptrace", T_PTRACE}, {"mount", T_MOUNT}, {"umount", T_UMOUNT}, {"umount2", T_UMOUNT},
+    {"unshare", T_UNSHARE}, {"setns", T_SETNS}, {"init_module", T_MODULE},
+    {"finit_module", T_MODULE}, {"memfd_create", T_MEMFD}, {"dup", T_DUP}, {"dup2", T_DUP},
+    {"dup3", T_DUP}, {"setuid", T_SETUID}, {"setreuid", T_SETUID}, {"setresuid", T_SETUID},
+    {"setgid", T_SETGID}, {"setregid", T_SETGID}, {"setresgid", T_SETGID},
+    {"syscall", T_SYSCALLS},
 };
 
 uint32_t fields_type_bits(const char *name)
@@ -243,7 +273,7 @@ uint32_t fields_kind_types(rules_kinds kinds)
 {
     static const uint32_t types[RULES_KINDS] = {
         T_EXECVE, T_CONNECT | T_ACCEPT, T_OPEN | T_RENAME | T_UNLINK | T_CHMOD, T_RESOURCE, T_CONFIG,
-        T_VULN, T_EXTERNAL, 0 /* 17 */, T_MISCONFIG, T_SECRET,
+        T_VULN, T_EXTERNAL, T_SYSCALLS, T_MISCONFIG, T_SECRET,
     };
     uint32_t t = 0;
 
@@ -300,6 +330,10 @@ void fields_prepare(struct evctx *c)
     case BULWARK__V1__EVENT__BODY_EXTERNAL: c->type_bit = T_EXTERNAL; break;
     case BULWARK__V1__EVENT__BODY_MISCONFIG: c->type_bit = T_MISCONFIG; break;
     case BULWARK__V1__EVENT__BODY_SECRET: c->type_bit = T_SECRET; break;
+    case BULWARK__V1__EVENT__BODY_SYSCALL:  /* one bit (a name we do not know: none) */
+        c->type_bit = fields_type_bits(ev->syscall->type) & T_SYSCALLS;
+        c->type_bit &= -c->type_bit;
+        break;
     default: c->type_bit = 0; break;
     }
 }
@@ -431,9 +465,9 @@ NOINLINE static int net_dest(struct evctx *c, const Bulwark__V1__NetConnection *
     return vstr(v, c->scratch[2]);
 }
 
-static int net_field(struct evctx *c, enum field_id id, struct fval *v)
+static int net_field(struct evctx *c, const Bulwark__V1__NetConnection *n, enum field_id id,
+                     struct fval *v)
 {
-    const Bulwark__V1__NetConnection *n = c->ev->net;
     bool out = n->direction != BULWARK__V1__NET_CONNECTION__DIRECTION__INBOUND;
     const char *name = n->remote_name && *n->remote_name ? n->remote_name : NULL;
 
@@ -495,6 +529,37 @@ static int file_field(struct evctx *c, enum field_id id, struct fval *v)
         return vbool(v, f->op == BULWARK__V1__FILE_ACCESS__OP__WRITE || f->op == BULWARK__V1__FILE_ACCESS__OP__CREATE);
     case F_EVT_IS_OPEN_READ: return vbool(v, f->op == BULWARK__V1__FILE_ACCESS__OP__OPEN);
     default: return -1;
+    }
+}
+
+/* evt.res: Falco's rendering of a result */
+static const char *syscall_res(int64_t res)
+{
+    const char *name;
+
+    if (res >= 0)
+        return "SUCCESS";
+    name = res >= -4095 ? strerrorname_np((int)-res) : NULL;
+    return name ? name : "EUNKNOWN";
+}
+
+static int syscall_field(struct evctx *c, enum field_id id, const char *arg, struct fval *v)
+{
+    const Bulwark__V1__Syscall *x = c->ev->syscall;
+    bool has_fd = x->fd_type && *x->fd_type;
+
+    switch (id) {
+    case F_EVT_RES: return vstr(v, syscall_res(x->res));
+    case F_EVT_RAWRES: return vint(v, x->res);
+    case F_EVT_ARG:
+        for (size_t i = 0; arg && i < x->n_args; i++)
+            if (strcmp(x->args[i]->key, arg) == 0)
+                return vstr(v, x->args[i]->value);
+        return -1;
+    case F_FD_NUM: return has_fd ? vint(v, x->fd) : -1;
+    case F_FD_NAME: return has_fd ? vstr(v, x->fd_name) : -1;
+    case F_FD_TYPECHAR: return has_fd ? vstr(v, x->fd_type) : -1;
+    default: return x->conn ? net_field(c, x->conn, id, v) : -1;
     }
 }
 
@@ -597,7 +662,8 @@ NOINLINE static int body_field(struct evctx *c, enum field_id id, const char *ar
         if (id == F_PROC_CWD)
             return nonempty(v, ev->exec->cwd);
         return exec_sign_field(ev->exec, id, v);
-    case BULWARK__V1__EVENT__BODY_NET: return net_field(c, id, v);
+    case BULWARK__V1__EVENT__BODY_NET: return net_field(c, ev->net, id, v);
+    case BULWARK__V1__EVENT__BODY_SYSCALL: return syscall_field(c, id, arg, v);
     case BULWARK__V1__EVENT__BODY_FILE: return file_field(c, id, v);
     case BULWARK__V1__EVENT__BODY_RESOURCE: {
         const Bulwark__V1__ResourceSample *r = ev->resource;
@@ -743,7 +809,10 @@ NOINLINE static int lineage_field(struct evctx *c, const Bulwark__V1__ProcessRef
     case F_PROC_IS_VPGID_LEADER:
         return p->vpgid_opt_case && p->vpid_opt_case ? vbool(v, p->vpgid == p->vpid) : -1;
     case F_PROC_IS_SID_LEADER: return p->sid_opt_case ? vbool(v, p->sid == p->pid) : -1;
-    case F_PROC_IS_EXE_FROM_MEMFD:  /* the kernel names a memfd "/memfd:NAME (deleted)" */
+    case F_PROC_IS_EXE_FROM_MEMFD:  /* the sensor says so, or the kernel names a memfd
+                                     * "/memfd:NAME (deleted)" */
+        if (p->exe_from_memfd)
+            return vbool(v, true);
         return *p->exe ? vbool(v, strncmp(p->exe, "/memfd:", 7) == 0) : -1;
     case F_USER_LOGINUID:  /* Falco's -1 for "never logged in" (4294967295) */
         if (!p->loginuid_opt_case)
@@ -754,7 +823,7 @@ NOINLINE static int lineage_field(struct evctx *c, const Bulwark__V1__ProcessRef
 }
 
 static const char *const kind_names[RULES_KINDS] = {
-    "exec", "net", "file", "resource", "config", "vuln", "external", NULL /* 17 */, "misconfig",
+    "exec", "net", "file", "resource", "config", "vuln", "external", "syscall", "misconfig",
     "secret"};
 
 const char *fields_kind_const(enum field_id id, size_t k)
@@ -778,7 +847,10 @@ int fields_get(struct evctx *c, enum field_id id, const char *arg, struct fval *
     const char *args;
 
     switch (id) {
-    case F_EVT_TYPE: return vstr(v, type_name(c->type_bit));
+    case F_EVT_TYPE:
+        if (ev->body_case == BULWARK__V1__EVENT__BODY_SYSCALL)
+            return vstr(v, ev->syscall->type);
+        return vstr(v, type_name(c->type_bit));
     case F_EVT_DIR: return vstr(v, "<");
     case F_EVT_TIME: return vint(v, ev->time_ns);
     case F_EVT_NUM: return c->m ? vint(v, (int64_t)c->m->seq) : -1;

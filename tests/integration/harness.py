@@ -345,6 +345,25 @@ def pb_decode(data):
     return out
 
 
+def pb_fields(data):
+    """{field: [values]} of one protobuf message."""
+    out = {}
+    for f, _, v in pb_decode(data):
+        out.setdefault(f, []).append(v)
+    return out
+
+
+def stored_connection(db, remote_addr, remote_port):
+    """The fields of the first stored connection event (kind 11) to
+    remote_addr:remote_port, or None."""
+    for (body,) in db_query(db, "SELECT body FROM events WHERE kind = 11"):
+        ev = pb_fields(body)
+        net = pb_fields(ev[11][0]) if 11 in ev else {}
+        if net.get(6, [0])[0] == remote_port and net.get(5, [b""])[0] == remote_addr.encode():
+            return ev
+    return None
+
+
 FRAME_FIELDS = {1: "hello", 2: "welcome", 3: "batch", 4: "ack", 5: "heartbeat", 6: "error"}
 ERROR_AUTH = 2
 
@@ -513,6 +532,27 @@ class BulwarkTest(unittest.TestCase):
 
     def path(self, *parts):
         return os.path.join(self.tmp, *parts)
+
+    def loopback_listener(self):
+        """A TCP listener on 127.0.0.1 and a port chosen now (closed at
+        cleanup); returns the port."""
+        lsock = socket.socket()
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen(16)
+        self.addCleanup(lsock.close)
+        self._listeners = getattr(self, "_listeners", {})
+        self._listeners[lsock.getsockname()[1]] = lsock
+        return lsock.getsockname()[1]
+
+    def loopback_connection(self):
+        """Opens a TCP connection from this process to a loopback listener
+        on a port chosen now (all three sockets closed at cleanup); returns
+        the port."""
+        port = self.loopback_listener()
+        csock = socket.create_connection(("127.0.0.1", port))
+        ssock, _ = self._listeners[port].accept()
+        self.addCleanup(lambda: [s.close() for s in (csock, ssock)])
+        return port
 
     def spawn(self, name, argv, env=None):
         self._nlogs += 1

@@ -106,9 +106,11 @@ class DnsNamesTest(harness.BulwarkTest):
     def start(self):
         certs = self.certs("dns-agent")
         server = self.start_server(certs, rules=f"{harness.SOURCE_DIR}/rules")
+        # the connection collector watches DNS answers; the eBPF sensor does
+        # not yet (docs/collectors.md), so this test pins the procfs one
         agent = self.start_agent(certs, server, "dns-agent", source="host", collect_file="false",
                                  collect_config="false", collect_resource="false",
-                                 collect_proc="false", scan_interval_ms=200)
+                                 collect_proc="false", scan_interval_ms=200, sensor="procfs")
         agent.proc.wait_for(harness.CONNECTED_RE, timeout=60)
         agent.proc.wait_for(r"collectors running", timeout=30)
         return server, agent

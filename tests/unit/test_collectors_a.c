@@ -466,6 +466,25 @@ static void test_lineage_cache(void **state)
     free(root);
 }
 
+static void test_path_normalize(void **state)
+{
+    static const char *const cases[][2] = {
+        {"/etc/./hostname", "/etc/hostname"}, {"/etc//passwd", "/etc/passwd"},
+        {"/tmp/../etc/shadow", "/etc/shadow"}, {"/a/b/../c", "/a/c"}, {"/..", "/"},
+        {"/", "/"}, {"/a/b/..", "/a"}, {"/a/./../../etc/shadow", "/etc/shadow"}, {"/etc/", "/etc"},
+        /* not absolute: left alone (it once grew without bound and smashed the stack) */
+        {"(unreachable)/a/../b", "(unreachable)/a/../b"}, {"socket:[12]/x", "socket:[12]/x"},
+    };
+    char buf[64];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(buf, sizeof buf, "%s", cases[i][0]);
+        procfs_path_normalize(buf);
+        assert_string_equal(buf, cases[i][1]);
+    }
+}
+
 static void test_proc_scan(void **state)
 {
     struct rig *r = rig_new(host_tree("docker"), true, collector_proc_new);
@@ -1078,6 +1097,7 @@ int main(void)
         cmocka_unit_test(test_status_readers),
         cmocka_unit_test(test_lineage_readers),
         cmocka_unit_test(test_lineage_cache),
+        cmocka_unit_test(test_path_normalize),
         cmocka_unit_test(test_proc_scan),
         cmocka_unit_test(test_net_scan),
         cmocka_unit_test(test_resource_samples),

@@ -378,7 +378,7 @@ static void test_unsupported_disabled(void **state)
     size_t total, enabled, unsupported;
 
     (void)state;
-    assert_int_equal(load_text("- macro: open_write\n  condition: evt.type in (open, openat) and evt.is_open_write=true and fd.num>=0\n"
+    assert_int_equal(load_text("- macro: open_write\n  condition: evt.type in (open, openat) and evt.is_open_write=true and fd.ino>=0\n"
                                "- rule: Uses macro\n  condition: open_write and fd.name startswith /etc\n  output: x\n  priority: INFO\n"
                                "- rule: Regex\n  condition: proc.name regex 'a.*'\n  output: x\n  priority: INFO\n"
                                "- rule: Transformer\n  condition: tolower(proc.name) = bash\n  output: x\n  priority: INFO\n"
@@ -394,7 +394,7 @@ static void test_unsupported_disabled(void **state)
     assert_int_equal(enabled, 1);
     assert_int_equal(unsupported, 7);
     assert_int_equal(d.count, 7);  /* each reported once */
-    assert_non_null(strstr(d.text, "r.yaml:3: rule 'Uses macro' disabled: unsupported field 'fd.num'"));
+    assert_non_null(strstr(d.text, "r.yaml:3: rule 'Uses macro' disabled: unsupported field 'fd.ino'"));
     assert_non_null(strstr(d.text, "r.yaml:7: rule 'Regex' disabled: unsupported operator 'regex'"));
     assert_non_null(strstr(d.text, "unsupported transformer 'tolower'"));
     assert_non_null(strstr(d.text, "unsupported transformer in value of 'proc.name'"));
@@ -761,7 +761,7 @@ static void test_cli(void **state)
     const char *src = getenv("BW_SOURCE_DIR");
     char rules_dir[1024], fixtures[1024], glob_rules[4][1024];
     const char *good = write_file("good.yaml", "- rule: a\n  condition: proc.name = a\n  output: x\n  priority: INFO\n"
-                                               "- rule: b\n  condition: fd.num = 1\n  output: x\n  priority: INFO\n");
+                                               "- rule: b\n  condition: fd.ino = 1\n  output: x\n  priority: INFO\n");
     const char *bad = write_file("broken.yaml", "- rule: a\n  condition: (proc.name = a\n  output: x\n  priority: INFO\n");
 
     (void)state;

@@ -23,6 +23,7 @@
 enum agent_source { AGENT_SOURCE_HOST = 0, AGENT_SOURCE_SYNTHETIC, AGENT_SOURCE_REPLAY,
                     AGENT_SOURCE_NONE };
 enum agent_output { AGENT_OUTPUT_SERVER = 0, AGENT_OUTPUT_STDOUT };
+enum agent_sensor { AGENT_SENSOR_AUTO = 0, AGENT_SENSOR_EBPF, AGENT_SENSOR_PROCFS };
 /* "host", "synthetic", ...: for logs. */
 extern const char *const agent_source_names[];
 
@@ -51,6 +52,8 @@ struct agent_config {
     char *replay_file;
     char *host_root;
     char *machine_id;
+    int sensor;                 /* enum agent_sensor */
+    char *sensor_read_paths;
     bool collect_proc;
     bool collect_net;
     bool collect_file;

@@ -30,6 +30,10 @@ struct collect_config {
     uint32_t resource_interval_ms;  /* cgroup samples: 5000 */
     uint32_t cmdline_max;           /* bytes of command line kept: 4096 */
     const char *file_paths;         /* comma-separated paths watched for file activity */
+    const char *sensor_read_paths;  /* eBPF sensor: reads reported below these (comma-separated) */
+    bool sensor_exec, sensor_net, sensor_read;  /* what the eBPF sensor reports (collect_proc,
+                                                 * collect_net, collect_file) */
+    bool sensor_syscalls;           /* ... and its Syscall events (collect_proc) */
     const char *trivy_dir;          /* directory of Trivy JSON reports; "" = off */
     const char *falco_file;         /* Falco JSON output file or FIFO; "" = off */
     bool report_existing;           /* first pass reports what already runs (one-shot) */

@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "bulwark/v1/bulwark.pb-c.h"
 
@@ -36,6 +37,23 @@ int execattr_upper_layer(const char *root, int pid, bool *upper);
  * namespace of the agent (the host's: its pid 1 started no container) or
  * when any of it cannot be read. Always 0. */
 int execattr_written_after_start(const char *root, int pid, bool *after);
+
+/* The attack signs of an exec into x: socket stdio always, drift (upper
+ * layer, written after start) only for a process in a container. 0 or
+ * BW_ENOMEM. */
+int execattr_signs(const char *root, int pid, Bulwark__V1__ProcessExec *x, bool in_container);
+
+struct procfs_lineage;
+/* For an exec event another source built from what the kernel said (the
+ * eBPF sensor): what /proc adds, as the proc collector reads it
+ * (procfs_process_ref): the ancestors, parent command line, login uid,
+ * namespace pids, session and group ids, session leader's name and
+ * capability masks, then the attack signs (execattr_signs, in a container
+ * when ev->container is set). What the event already holds (pid, uid, gid,
+ * exe, command line, parent name) is kept. 0, BW_ENOTFOUND (the process is
+ * gone: the event stays as it was) or BW_ENOMEM. */
+int execattr_enrich(const char *root, int pid, int64_t btime_s, struct procfs_lineage *cache,
+                    Bulwark__V1__Event *ev);
 
 /* Pure part of execattr_upper_layer: in mountinfo text, the mount holding path (the
  * longest mount point that is a prefix of it, the last one listed when

@@ -104,6 +104,18 @@ struct procfs_tcp_row {
 };
 /* Parses one line; false for the header or a malformed line. */
 bool procfs_parse_tcp_row(const char *line, uint8_t family, struct procfs_tcp_row *r);
+/* An argv as the kernel keeps it (NUL-separated, len bytes) to a command
+ * line in place: NUL and newline -> space, trailing spaces dropped, and a
+ * NUL at the new length (cmd must have room for len + 1 bytes). Returns
+ * the new length. */
+size_t procfs_argv_flatten(char *cmd, size_t len);
+
+/* Removes "." and empty segments and resolves ".." of an absolute path in
+ * place, lexically (as Falco's fd.name; symlinks are not followed):
+ * "/tmp/../etc//shadow" -> "/etc/shadow", "/.." -> "/". The result is never
+ * longer than the input. A path that does not start with '/' is left as it
+ * is. */
+void procfs_path_normalize(char *p);
 
 /* Builds a ProcessRef of pid: pid, ppid, uid, gid (effective), exe, comm,
  * cmdline (at most cmdline_max bytes read, NUL -> space, trailing spaces

@@ -49,6 +49,8 @@ struct srvstate_health {
     uint64_t spool_depth, spool_dropped, events_total, source_errors, spool_quarantined;
     int64_t cert_not_after_s;  /* the agent certificate's end; 0 = not reported */
     char by_kind_json[512];  /* {"exec":12,...}, truncated entries dropped */
+    char sensor[16];         /* "ebpf", "procfs" or "" (lower-case letters only) */
+    uint64_t sensor_kernel_drops;
 };
 
 struct srvstate_agent {

@@ -1,0 +1,437 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* sensor.bpf.c - the eBPF sensor's kernel programs (CO-RE, compiled by
+ * clang -target bpf against the running kernel's BTF; the skeleton built
+ * from it is linked into bulwark-agent).
+ *
+ *  - raw_tracepoint/sys_enter: when the filter map asks for the syscall,
+ *    keeps its arguments in `pending` (one entry per thread);
+ *  - raw_tracepoint/sys_exit: pairs them with the result and writes one
+ *    record (struct sensor_rec plus its strings) to the ring buffer; opens
+ *    are filtered here (successful reads below the watched prefixes only),
+ *    so a busy host's other opens never cross into user space;
+ *  - sched_process_exec: one record per successful exec, with the exe path
+ *    and argv read from the new image;
+ *  - sched_process_fork / sched_process_exit: process lifetimes, so that
+ *    user space keeps its pid table exact and bounded.
+ * Records are built in a per-CPU scratch buffer (a path or an argv does not
+ * fit the 512-byte BPF stack) and copied into the ring buffer in one
+ * bpf_ringbuf_output(); a full ring buffer or pairing table is counted in
+ * the per-CPU `drops` array, which user space reports in its health.
+ * The agent's own process is never traced (its reads of /proc would feed
+ * back into the ring). GPL: bpf_probe_read_user_str and friends need it. */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "sensor_event.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define SENSOR_SCAN_MAX 256u  /* longest path the read filter decides on */
+
+/* Set by user space before load. */
+const volatile __u32 self_tgid = 0;
+/* Reads are reported below these prefixes (without a trailing '/'; "" is
+ * everything), each as two little-endian 64-bit words, the mask of the bytes
+ * that count and its length; nprefixes > SENSOR_PREFIXES turns the filter
+ * off. Comparing words keeps the verifier's work small. */
+const volatile __u32 nprefixes = 0;
+const volatile __u64 prefix_word[SENSOR_PREFIXES][2] = {};
+const volatile __u64 prefix_mask[SENSOR_PREFIXES][2] = {};
+const volatile __u32 prefix_len[SENSOR_PREFIXES] = {};
+
+struct pending {
+    __u64 args[6];
+    __s32 nr;
+    __u32 want;
+};
+
+struct scratch {
+    struct sensor_rec rec;
+    char data[SENSOR_NSTR * SENSOR_STR_MAX];
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, 8 << 20);
+} events SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, SENSOR_SYSCALLS);
+    __type(key, __u32);
+    __type(value, __u32);       /* enum sensor_want bits; 0 = not traced */
+} filter SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 32768);
+    __type(key, __u32);         /* thread id */
+    __type(value, struct pending);
+} pending SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct scratch);
+} scratch SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, SENSOR_DROP_N);
+    __type(key, __u32);
+    __type(value, __u64);
+} drops SEC(".maps");
+
+static __always_inline void count_drop(__u32 what)
+{
+    __u64 *n = bpf_map_lookup_elem(&drops, &what);
+
+    if (n)
+        (*n)++;
+}
+
+static __always_inline struct scratch *scratch_get(void)
+{
+    __u32 zero = 0;
+
+    return bpf_map_lookup_elem(&scratch, &zero);
+}
+
+/* The process fields of every record, from task t (current, or a fork's child). */
+static __always_inline void fill_task(struct sensor_rec *r, struct task_struct *t)
+{
+    struct task_struct *parent = BPF_CORE_READ(t, real_parent);
+    struct tty_struct *tty = BPF_CORE_READ(t, signal, tty);
+
+    r->pid = BPF_CORE_READ(t, tgid);
+    r->tid = BPF_CORE_READ(t, pid);
+    r->ppid = BPF_CORE_READ(parent, tgid);
+    r->uid = BPF_CORE_READ(t, cred, euid.val);
+    r->gid = BPF_CORE_READ(t, cred, egid.val);
+    if (bpf_core_field_exists(t->loginuid))
+        r->loginuid = BPF_CORE_READ(t, loginuid.val);
+    else
+        r->loginuid = (__u32)-1;
+    r->tty = 0;
+    r->flags = 0;
+    if (tty) {
+        int major = BPF_CORE_READ(tty, driver, major);
+        int minor = BPF_CORE_READ(tty, driver, minor_start) + BPF_CORE_READ(tty, index);
+
+        r->tty = ((__u32)major << 20) | ((__u32)minor & 0xfffff);
+    }
+    r->start_ns = BPF_CORE_READ(t, group_leader, start_boottime);
+    bpf_probe_read_kernel_str(r->comm, sizeof r->comm, &t->comm);
+    bpf_probe_read_kernel_str(r->pcomm, sizeof r->pcomm, &parent->comm);
+    r->ts_ns = bpf_ktime_get_boot_ns();
+    r->cgroup_id = bpf_get_current_cgroup_id();
+    r->tuple.family = 0;
+    r->lens[0] = r->lens[1] = r->lens[2] = 0;
+}
+
+/* Whether to wake the reader: only once SENSOR_WAKEUP_BYTES wait in the
+ * ring. A wake-up per record costs the traced process more than the record
+ * itself; the agent also reads on a short timer, so a quiet trickle still
+ * arrives within SENSOR_READ_MS. */
+static __always_inline __u64 wakeup_flag(bool urgent)
+{
+    return urgent || bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= SENSOR_WAKEUP_BYTES
+               ? BPF_RB_FORCE_WAKEUP
+               : BPF_RB_NO_WAKEUP;
+}
+
+/* Writes the record and its strings (off bytes of data) to the ring. An
+ * urgent record wakes the reader at once: one that user space completes
+ * from /proc while the process may still live (an exec's cwd, the cwd a
+ * relative path is resolved against). */
+static __always_inline void submit(struct scratch *s, __u32 off, bool urgent)
+{
+    __u64 size = sizeof s->rec + off;
+
+    if (size > sizeof *s)
+        return;
+    if (bpf_ringbuf_output(&events, s, size, wakeup_flag(urgent)) < 0)
+        count_drop(SENSOR_DROP_RINGBUF);
+}
+
+/* Copies a string (user memory when user, else kernel) as string i at *off. */
+static __always_inline void put_str(struct scratch *s, int i, __u32 *off, const void *src,
+                                    bool user)
+{
+    __u32 o = *off;
+    long n;
+
+    if (!src || o > (SENSOR_NSTR - 1) * SENSOR_STR_MAX || i < 0 || i >= SENSOR_NSTR)
+        return;
+    if (user)
+        n = bpf_probe_read_user_str(&s->data[o], SENSOR_STR_MAX, src);
+    else
+        n = bpf_probe_read_kernel_str(&s->data[o], SENSOR_STR_MAX, src);
+    if (n <= 0)
+        return;
+    s->rec.lens[i] = n;
+    *off = o + n;
+}
+
+/* The socket behind fd of the current process, or NULL. */
+static __always_inline struct sock *sock_of_fd(long fd)
+{
+    struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+    struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+    struct file **fds, *f = NULL;
+    struct socket *sock;
+    umode_t mode;
+
+    if (fd < 0 || !fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+        return NULL;
+    fds = BPF_CORE_READ(fdt, fd);
+    if (bpf_probe_read_kernel(&f, sizeof f, &fds[fd]) < 0 || !f)
+        return NULL;
+    mode = BPF_CORE_READ(f, f_inode, i_mode);
+    if ((mode & 00170000) != 0140000)  /* S_IFSOCK */
+        return NULL;
+    sock = BPF_CORE_READ(f, private_data);
+    return sock ? BPF_CORE_READ(sock, sk) : NULL;
+}
+
+static __always_inline void fill_tuple(struct sensor_tuple *tp, struct sock *sk)
+{
+    if (!sk)
+        return;
+    tp->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+    tp->proto = BPF_CORE_READ(sk, sk_protocol);
+    tp->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+    tp->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+    if (tp->family == 2) {  /* AF_INET */
+        BPF_CORE_READ_INTO((__u32 *)tp->saddr, sk, __sk_common.skc_rcv_saddr);
+        BPF_CORE_READ_INTO((__u32 *)tp->daddr, sk, __sk_common.skc_daddr);
+    } else if (tp->family == 10) {  /* AF_INET6 */
+        BPF_CORE_READ_INTO(tp->saddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+        BPF_CORE_READ_INTO(tp->daddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+    }
+}
+
+/* Whether an open with these flags and result is reported: success,
+ * read-only, no O_CREAT or O_TRUNC (writes come from the file collector). */
+static __always_inline bool read_open(__u64 flags, __s64 res)
+{
+    return res >= 0 && (flags & 03) == 0 && !(flags & (0100 | 01000));
+}
+
+/* Whether the absolute path at data (n bytes with its NUL) is below a
+ * prefix; a relative path is left to user space (it knows the cwd), and so
+ * is one with a "/." in its first SENSOR_SCAN_MAX bytes or a longer one
+ * ("/tmp/../etc/shadow" is below /etc once normalized, as user space does). */
+static __always_inline bool path_wanted(const char *data, __u32 n)
+{
+    __u64 w0, w1;
+
+    if (nprefixes > SENSOR_PREFIXES || n == 0 || data[0] != '/' || n > SENSOR_SCAN_MAX)
+        return true;
+    for (__u32 k = 0; k + 1 < SENSOR_SCAN_MAX; k++) {
+        if (k + 1 >= n)
+            break;
+        if (data[k] == '/' && data[k + 1] == '.')
+            return true;
+    }
+    __builtin_memcpy(&w0, data, 8);
+    __builtin_memcpy(&w1, data + 8, 8);
+    for (__u32 i = 0; i < SENSOR_PREFIXES; i++) {
+        __u32 l = prefix_len[i];
+        char next;
+
+        if (i >= nprefixes)
+            break;
+        if (((w0 ^ prefix_word[i][0]) & prefix_mask[i][0]) ||
+            ((w1 ^ prefix_word[i][1]) & prefix_mask[i][1]) || l >= n)
+            continue;
+        next = data[l & (SENSOR_PREFIX_MAX - 1)];
+        if (l == 0 || l == SENSOR_PREFIX_MAX || next == '/' || next == '\0')
+            return true;
+    }
+    return false;
+}
+
+/* Whether the current syscall is a 32-bit (compat) one: its number is from
+ * another table (ia32's 42 is pipe, x86-64's connect) and its arguments in
+ * other registers, so it is not traced. */
+static __always_inline bool compat_syscall(void)
+{
+#ifdef __TARGET_ARCH_x86
+    struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+
+    return BPF_CORE_READ(t, thread_info.status) & 0x0002;  /* TS_COMPAT */
+#else
+    return false;
+#endif
+}
+
+SEC("raw_tracepoint/sys_enter")
+int sys_enter(struct bpf_raw_tracepoint_args *ctx)
+{
+    struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+    __u32 nr = ctx->args[1], *want, tid;
+    __u64 id = bpf_get_current_pid_tgid();
+    struct pending p = {};
+
+    if (nr >= SENSOR_SYSCALLS || (id >> 32) == self_tgid)
+        return 0;
+    want = bpf_map_lookup_elem(&filter, &nr);
+    if (!want || !(*want & SENSOR_WANT_ENTER) || compat_syscall())
+        return 0;
+    p.nr = nr;
+    p.want = *want;
+    p.args[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
+    p.args[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
+    p.args[2] = PT_REGS_PARM3_CORE_SYSCALL(regs);
+    p.args[3] = PT_REGS_PARM4_CORE_SYSCALL(regs);
+    p.args[4] = PT_REGS_PARM5_CORE_SYSCALL(regs);
+#ifdef __TARGET_ARCH_x86  /* libbpf 1.1 has no PARM6 macro; none of ours needs it elsewhere */
+    p.args[5] = BPF_CORE_READ(regs, r9);
+#endif
+    tid = (__u32)id;
+    if (bpf_map_update_elem(&pending, &tid, &p, BPF_ANY) < 0)
+        count_drop(SENSOR_DROP_PENDING);
+    return 0;
+}
+
+SEC("raw_tracepoint/sys_exit")
+int sys_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+    __u32 tid = (__u32)bpf_get_current_pid_tgid(), off = 0;
+    struct pending *pp = bpf_map_lookup_elem(&pending, &tid);
+    struct scratch *s;
+    struct pending p;
+    __s64 res = ctx->args[1];
+
+    if (!pp)
+        return 0;
+    p = *pp;
+    bpf_map_delete_elem(&pending, &tid);
+    if (p.want & SENSOR_WANT_HOW2) {
+        struct open_how how = {};
+
+        if (bpf_probe_read_user(&how, sizeof how, (const void *)p.args[2]) == 0) {
+            p.args[2] = how.flags;  /* as openat carries them */
+            p.args[3] = how.mode;
+        }
+    }
+    if ((p.want & SENSOR_WANT_READ) &&
+        !read_open((p.want & SENSOR_WANT_PATH0) ? p.args[1] : p.args[2], res))
+        return 0;
+    s = scratch_get();
+    if (!s)
+        return 0;
+    fill_task(&s->rec, (struct task_struct *)bpf_get_current_task());
+    s->rec.kind = SENSOR_SYSCALL;
+    s->rec.nr = p.nr;
+    s->rec.res = res;
+    __builtin_memcpy(s->rec.args, p.args, sizeof p.args);
+    if (p.want & SENSOR_WANT_PATH0)
+        put_str(s, 0, &off, (const void *)p.args[0], true);
+    else if (p.want & SENSOR_WANT_PATH1)
+        put_str(s, 0, &off, (const void *)p.args[1], true);
+    if (p.want & SENSOR_WANT_PATH2)
+        put_str(s, 1, &off, (const void *)p.args[2], true);
+    else if (p.want & SENSOR_WANT_PATH3)
+        put_str(s, 1, &off, (const void *)p.args[3], true);
+    if ((p.want & SENSOR_WANT_READ) && !path_wanted(s->data, s->rec.lens[0]))
+        return 0;
+    if (p.want & SENSOR_WANT_SOCK)
+        fill_tuple(&s->rec.tuple, sock_of_fd((long)p.args[0]));
+    else if ((p.want & SENSOR_WANT_SOCK_RES) && res >= 0)
+        fill_tuple(&s->rec.tuple, sock_of_fd(res));
+    submit(s, off, (p.want & SENSOR_WANT_READ) && s->rec.lens[0] && s->data[0] != '/');
+    return 0;
+}
+
+SEC("raw_tracepoint/sched_process_exec")
+int sched_exec(struct bpf_raw_tracepoint_args *ctx)
+{
+    struct task_struct *t = (struct task_struct *)ctx->args[0];
+    struct linux_binprm *bprm = (struct linux_binprm *)ctx->args[2];
+    __u32 old_tid = ctx->args[1], off = 0;
+    unsigned long a0, a1;
+    struct scratch *s;
+    __u64 len;
+
+    bpf_map_delete_elem(&pending, &old_tid);
+    if (BPF_CORE_READ(t, tgid) == self_tgid)
+        return 0;
+    s = scratch_get();
+    if (!s)
+        return 0;
+    fill_task(&s->rec, t);
+    s->rec.kind = SENSOR_EXEC;
+    s->rec.nr = -1;
+    s->rec.res = 0;
+    put_str(s, 0, &off, BPF_CORE_READ(bprm, filename), false);
+    /* a memfd's dentry is named "memfd:NAME" (fileless execution) */
+    {
+        const unsigned char *dn = BPF_CORE_READ(bprm, file, f_path.dentry, d_name.name);
+        char pfx[8] = {};
+
+        if (dn && bpf_probe_read_kernel(pfx, 6, dn) == 0 && pfx[0] == 'm' && pfx[1] == 'e' &&
+            pfx[2] == 'm' && pfx[3] == 'f' && pfx[4] == 'd' && pfx[5] == ':')
+            s->rec.flags |= SENSOR_F_EXE_MEMFD;
+    }
+    a0 = BPF_CORE_READ(t, mm, arg_start);
+    a1 = BPF_CORE_READ(t, mm, arg_end);
+    len = a1 > a0 ? a1 - a0 : 0;
+    if (len > SENSOR_STR_MAX)
+        len = SENSOR_STR_MAX;
+    if (off <= SENSOR_STR_MAX && len > 0 &&
+        bpf_probe_read_user(&s->data[off], len, (const void *)a0) == 0) {
+        s->rec.lens[1] = len;
+        off += len;
+    }
+    submit(s, off, true);
+    return 0;
+}
+
+/* A small record (no strings) about task t: reserved straight in the ring. */
+static __always_inline void task_event(struct task_struct *t, __u32 kind)
+{
+    struct sensor_rec *r = bpf_ringbuf_reserve(&events, sizeof *r, 0);
+
+    if (!r) {
+        count_drop(SENSOR_DROP_RINGBUF);
+        return;
+    }
+    fill_task(r, t);
+    r->kind = kind;
+    r->nr = -1;
+    r->res = 0;
+    bpf_ringbuf_submit(r, wakeup_flag(false));
+}
+
+SEC("raw_tracepoint/sched_process_fork")
+int sched_fork(struct bpf_raw_tracepoint_args *ctx)
+{
+    struct task_struct *child = (struct task_struct *)ctx->args[1];
+
+    /* New processes only, not new threads. */
+    if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid) ||
+        BPF_CORE_READ(child, real_parent, tgid) == self_tgid)
+        return 0;
+    task_event(child, SENSOR_FORK);
+    return 0;
+}
+
+SEC("raw_tracepoint/sched_process_exit")
+int sched_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+    struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+    __u64 id = bpf_get_current_pid_tgid();
+    __u32 tid = (__u32)id;
+
+    bpf_map_delete_elem(&pending, &tid);
+    if ((__u32)id != (__u32)(id >> 32) || (id >> 32) == self_tgid)
+        return 0;
+    task_event(t, SENSOR_EXIT);
+    return 0;
+}

@@ -1,0 +1,260 @@
+#!/usr/bin/env python3
+"""The eBPF sensor on the real machine (issue 10): the real agent with
+--sensor ebpf and bulwarkd.
+
+- A process that lives for microseconds (/bin/true with distinctive
+  arguments) reaches the store as an exec event with its full argv and exe
+  path: the kernel reports it at exec, nothing has to catch it in /proc.
+- Reading /etc/shadow raises the Falco rule "Read sensitive file untrusted"
+  (Falco's own condition: open_read and sensitive_files); reading
+  /etc/hostname, its benign neighbour, raises nothing.
+- A short loopback connection is stored as an outbound connection.
+- An exec of a binary copied into a memfd raises Falco's "Fileless
+  execution via memfd_create" (proc.is_exe_from_memfd); /bin/true from disk
+  does not.
+- dup2 of a socket onto stdout raises Falco's stdio-redirection rule (a
+  Syscall event: evt.type, evt.rawres, fd.type, fd.sport); dup2 of the same
+  socket onto fd 7 raises nothing.
+- The heartbeat says which sensor runs (stored agent health: "ebpf").
+Skipped, with the reason, only where BPF cannot run at all: not root, no
+kernel BTF, or an agent built without the sensor."""
+import json
+import os
+import subprocess
+import uuid
+
+import harness
+
+KIND_EXEC = 10
+
+RULES = """
+- list: sensitive_file_names
+  items: [/etc/shadow, /etc/sudoers, /etc/pam.conf, /etc/security/pwquality.conf]
+
+- macro: sensitive_files
+  condition: >
+    ((fd.name startswith /etc and fd.name in (sensitive_file_names))
+     or fd.directory in (/etc/sudoers.d, /etc/pam.d))
+
+# Falco's macro without "fd.num>=0": the sensor reports a successful open
+# only, so there is always an fd.
+- macro: open_read
+  condition: (evt.type in (open,openat,openat2) and evt.is_open_read=true and fd.typechar='f')
+
+- macro: proc_name_exists
+  condition: (proc.name!="<NA>")
+
+- rule: Read sensitive file untrusted
+  desc: an attempt to read any sensitive file (e.g. files containing user/password/authentication information)
+  condition: >
+    open_read and sensitive_files and proc_name_exists
+    and not proc.name in (iptables, ps, lsb_release, check-new-relea, dumpe2fs, accounts-daemon,
+    sshd, vsftpd, systemd, mysql_install_d, psql, screen, debconf-show, sa-update,
+    pam-auth-update, pam-config, polkit-agent-he, lsattr, file, sosreport, cockpit-session,
+    userhelper, ossec-syscheckd, unix_chkpwd, cron, login, su, sudo, passwd)
+  output: >
+    Sensitive file opened for reading by non-trusted program (file=%fd.name
+    process=%proc.name command=%proc.cmdline parent=%proc.pname)
+  priority: WARNING
+  tags: [filesystem, mitre_credential_access]
+
+- macro: dup
+  condition: evt.type in (dup, dup2, dup3)
+
+# Falco's "Redirect STDOUT/STDIN to Network Connection in Container" without
+# "and container": the test's process runs on the host.
+- rule: Redirect STDOUT/STDIN to Network Connection
+  desc: a process points its stdin, stdout or stderr at a network connection (reverse shell)
+  condition: dup and evt.rawres in (0, 1, 2) and fd.type in ("ipv4", "ipv6")
+  output: >
+    Redirect stdout/stdin to network connection (process=%proc.name cmdline=%proc.cmdline
+    fd.name=%fd.name fd.num=%fd.num evt.type=%evt.type evt.res=%evt.res
+    newfd=%evt.arg.newfd sport=%fd.sport)
+  priority: NOTICE
+  tags: [network, process, mitre_execution]
+"""
+
+# Falco's rule as it is (its output's fields trimmed to ours).
+RULES += """
+- macro: spawned_process
+  condition: (evt.type in (execve, execveat))
+
+- list: known_memfd_execution_binaries
+  items: []
+
+- macro: known_memfd_execution_processes
+  condition: >
+    (proc.name in (known_memfd_execution_binaries))
+    or (proc.pname in (known_memfd_execution_binaries))
+
+- rule: Fileless execution via memfd_create
+  desc: a binary executed from memory with the memfd_create technique
+  condition: >
+    spawned_process
+    and proc.is_exe_from_memfd=true
+    and not known_memfd_execution_processes
+  output: >
+    Fileless execution via memfd_create (process=%proc.name command=%proc.cmdline
+    exe=%proc.exe parent=%proc.pname)
+  priority: CRITICAL
+  tags: [host, container, process, mitre_defense_evasion, T1620]
+"""
+
+# /bin/true copied into a memfd and executed from there.
+MEMFD_EXEC = """
+import os, sys
+fd = os.memfd_create("bw-payload", 0)
+with open("/bin/true", "rb") as f:
+    os.write(fd, f.read())
+os.execv(f"/proc/self/fd/{fd}", ["memfd-true", sys.argv[1]])
+"""
+
+# A reverse shell's first step, then its benign neighbour (the same
+# socket duplicated onto fd 7, not onto stdio).
+REDIRECT = """
+import os, socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+os.dup2(s.fileno(), 7)
+os.dup2(s.fileno(), 1)
+"""
+
+
+fields = harness.pb_fields
+
+
+def bpf_unavailable():
+    """Why BPF cannot run here, or None."""
+    if os.geteuid() != 0:
+        return "not root: the sensor needs CAP_BPF and CAP_PERFMON"
+    if not os.path.exists("/sys/kernel/btf/vmlinux"):
+        return "the kernel exposes no BTF (/sys/kernel/btf/vmlinux)"
+    skel = os.path.join(os.environ.get("BW_BINARY_DIR", ""), "gen", "sensor", "sensor.skel.h")
+    if not os.path.exists(skel):
+        return "the agent was built without the eBPF sensor (no clang/bpftool/libbpf at build)"
+    return None
+
+
+class SensorEbpfTest(harness.BulwarkTest):
+    def setUp(self):
+        why = bpf_unavailable()
+        if why:
+            self.skipTest(why)
+        super().setUp()
+
+    def stored_health(self, server, agent_id):
+        """The agent's health as bulwarkd stored it, once it names a sensor."""
+        def health():
+            rows = harness.db_query(server.db, "SELECT health FROM agents WHERE agent_id = ?",
+                                    (agent_id,))
+            h = json.loads(rows[0][0]) if rows and rows[0][0] else None
+            return h if h and h.get("sensor") else None
+
+        return harness.wait_until(health, 60, interval=0.5, what="the agent's stored health")
+
+    def rules(self):
+        d = self.path("rules")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "sensitive.yaml"), "w") as f:
+            f.write(RULES)
+        return d
+
+    def test_exec_open_and_connect(self):
+        certs = self.certs("ebpf-agent")
+        server = self.start_server(certs, rules=self.rules())
+        agent = self.start_agent(certs, server, "ebpf-agent", source="host", sensor="ebpf",
+                                 collect_config="false", collect_resource="false")
+        agent.proc.wait_for(r"sensor ebpf \(asked for", timeout=60)
+        agent.proc.wait_for(harness.CONNECTED_RE, timeout=60)
+
+        marker = "ebpf-" + uuid.uuid4().hex
+        argv = ["/bin/true", marker, "second arg", "--third=3"]
+        subprocess.run(argv, check=True)
+        # the benign neighbour first: a read of a file no rule names
+        with open("/etc/hostname", "rb") as f:
+            f.read(1)
+        subprocess.run(["cat", "/etc/shadow"], check=True, stdout=subprocess.DEVNULL)
+        port = self.loopback_connection()
+
+        def find_exec():
+            for (body,) in harness.db_query(server.db, "SELECT body FROM events WHERE kind = ?",
+                                            (KIND_EXEC,)):
+                proc = fields(body).get(5)
+                if proc and marker.encode() in proc[0]:
+                    return fields(proc[0])
+            return None
+
+        p = harness.wait_until(find_exec, 60, interval=0.2, what="the exec event in the store")
+        self.assertEqual(p[7][0].decode(), " ".join(argv), "full argv as the command line")
+        self.assertEqual(os.path.realpath(p[5][0].decode()), os.path.realpath("/bin/true"))
+        self.assertEqual(p[8][0].decode(), "python3", "parent name")
+
+        def alerts():
+            return harness.db_query(server.db, "SELECT rule, output FROM alerts")
+
+        rows = harness.wait_until(
+            lambda: [r for r in alerts() if r[0] == "Read sensitive file untrusted"] or None, 60,
+            interval=0.2, what="the alert for reading /etc/shadow")
+        self.assertIn("file=/etc/shadow", rows[0][1])
+        self.assertIn("process=cat", rows[0][1])
+
+        ev = harness.wait_until(lambda: harness.stored_connection(server.db, "127.0.0.1", port), 60,
+                                interval=0.2, what="the connection in the store")
+        self.assertEqual(fields(ev[5][0]).get(1, [0])[0], os.getpid(),
+                         "the connection is attributed to this test's process")
+
+        h = self.stored_health(server, "ebpf-agent")
+        self.assertEqual(h["sensor"], "ebpf")
+        self.assertEqual(h["sensor_kernel_drops"], 0)
+
+        # fd redirection: a Syscall event (dup2) with Falco's fd and evt fields
+        port2 = self.loopback_listener()
+        subprocess.run(["python3", "-c", REDIRECT, str(port2), marker], check=True)
+        rows = harness.wait_until(
+            lambda: [r for r in alerts() if r[0] == "Redirect STDOUT/STDIN to Network Connection"]
+            or None, 60, interval=0.2, what="the alert for dup2 of a socket onto stdout")
+        self.assertIn("cmdline=python3 -c", rows[0][1])
+        self.assertIn("evt.type=dup2 evt.res=SUCCESS newfd=1", rows[0][1])
+        self.assertIn(f"sport={port2}", rows[0][1])
+        self.assertIn(f"->127.0.0.1:{port2}", rows[0][1])
+
+        # fileless execution: the exec event says its image is a memfd
+        subprocess.run(["python3", "-c", MEMFD_EXEC, marker + "-memfd"], check=True)
+        rows = harness.wait_until(
+            lambda: [r for r in alerts() if r[0] == "Fileless execution via memfd_create"]
+            or None, 60, interval=0.2, what="the alert for an exec from a memfd")
+        self.assertIn(f"command=memfd-true {marker}-memfd", rows[0][1])
+        self.assertIn("exe=/proc/self/fd/", rows[0][1])  # the path execve was given
+
+        # Nothing but /etc/shadow raised the rule, nothing but fd 1 the other,
+        # nothing but the memfd exec the third (/bin/true from disk did not).
+        self.stop_server(server)
+        for rule, output in alerts():
+            self.assertNotIn("/etc/hostname", output)
+            self.assertNotIn("newfd=7", output)
+        for rule in ("Redirect STDOUT/STDIN to Network Connection",
+                     "Fileless execution via memfd_create"):
+            self.assertEqual(harness.db_query(
+                server.db, "SELECT count FROM alerts WHERE rule = ?", (rule,))[0][0], 1, rule)
+        agent.proc.terminate()
+        self.assertEqual(agent.proc.wait(30), 0)
+        self.assert_clean(agent.proc)
+
+    def test_auto_picks_ebpf_and_says_why(self):
+        """--sensor auto (the default) runs the eBPF sensor where it can run,
+        logs why, and reports it in the heartbeat."""
+        certs = self.certs("auto-agent")
+        server = self.start_server(certs)
+        agent = self.start_agent(certs, server, "auto-agent", source="host",
+                                 collect_config="false", collect_resource="false")
+        agent.proc.wait_for(r"sensor ebpf \(auto: kernel BTF and CAP_BPF\+CAP_PERFMON present\)",
+                            timeout=60)
+        self.assertEqual(agent.proc.find(r"sensor procfs"), [])
+        self.assertEqual(self.stored_health(server, "auto-agent")["sensor"], "ebpf")
+        agent.proc.terminate()
+        self.assertEqual(agent.proc.wait(30), 0)
+        self.assert_clean(agent.proc)
+        self.stop_server(server)
+
+
+if __name__ == "__main__":
+    harness.main()
