@@ -25,9 +25,11 @@
  * when a table of pending keys fills: SQL adds, so an early flush changes
  * nothing but the number of statements. A rollback drops what is pending.
  * Posture and findings are few and upserted as they come. */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bulwark/buf.h"
 #include "bulwark/err.h"
 #include "bulwark/hash.h"
 #include "store_internal.h"
@@ -37,40 +39,48 @@
 
 enum roll_table { RT_KINDS, RT_HOSTS, RT_IMAGES, RT_ALERTS, RT_ALERT_TOPS, RT_NET, RT_ADDRS, RT_N };
 
-enum roll_stmt {
-    RS_KINDS = RT_KINDS,
-    RS_HOSTS = RT_HOSTS,
-    RS_IMAGES = RT_IMAGES,
-    RS_ALERTS = RT_ALERTS,
-    RS_ALERT_TOPS = RT_ALERT_TOPS,
-    RS_NET = RT_NET,
-    RS_ADDRS = RT_ADDRS,
-    RS_POSTURE,
-    RS_VULN,
-    RS_FINDING,
-    RS_COUNT
+/* The pending keys' upserts: an INSERT head, one row of values and the
+ * conflict clause. In a row, ?N names a value of the key, not a parameter:
+ * 1-6 its integers, 7 n, 8 first, 9 last, 10-12 its texts. Each table has a
+ * statement of one row and one of ROLL_ROWS rows, numbered from these
+ * (roll_prepare): per key, a multi-row upsert skips most of a statement's
+ * fixed cost (bind checks, step, halt, reset), which was most of the writer's
+ * rollup time. */
+#define ROLL_ROWS 16
+#define ROLL_VALUES 12
+
+struct roll_def {
+    const char *head, *row, *tail;
 };
 
+static const struct roll_def roll_defs[RT_N] = {
+    [RT_KINDS] = {"INSERT INTO roll_kinds (minute, kind, severity, n) VALUES ", "(?1, ?2, ?3, ?7)",
+                  " ON CONFLICT DO UPDATE SET n = n + excluded.n"},
+    [RT_HOSTS] = {"INSERT INTO roll_hosts (hour, host, n) VALUES ", "(?1, ?2, ?7)",
+                  " ON CONFLICT DO UPDATE SET n = n + excluded.n"},
+    [RT_IMAGES] = {"INSERT INTO roll_images (hour, image, n) VALUES ", "(?1, ?10, ?7)",
+                   " ON CONFLICT DO UPDATE SET n = n + excluded.n"},
+    [RT_ALERTS] = {"INSERT INTO roll_alerts (minute, priority, n) VALUES ", "(?1, ?2, ?7)",
+                   " ON CONFLICT DO UPDATE SET n = n + excluded.n"},
+    [RT_ALERT_TOPS] = {"INSERT INTO roll_alert_tops (hour, what, name, n) VALUES ",
+                       "(?1, ?2, ?10, ?7)", " ON CONFLICT DO UPDATE SET n = n + excluded.n"},
+    [RT_NET] = {"INSERT INTO roll_net (hour, host, container, inbound, protocol, port, addr,"
+                " name, n, first_ns, last_ns) VALUES ",
+                "(?1, ?2, ?3, ?4, ?5, ?6, ?10, ?11, ?7, ?8, ?9)",
+                " ON CONFLICT DO UPDATE SET n = n + excluded.n,"
+                " first_ns = min(first_ns, excluded.first_ns),"
+                " last_ns = max(last_ns, excluded.last_ns)"},
+    [RT_ADDRS] = {"INSERT INTO container_addrs (container, addr, first_ns, last_ns) VALUES ",
+                  "(?1, ?10, ?8, ?9)",
+                  " ON CONFLICT DO UPDATE SET"
+                  " first_ns = min(first_ns, excluded.first_ns),"
+                  " last_ns = max(last_ns, excluded.last_ns)"},
+};
+
+/* Posture and findings: upserted as they come, one row each. */
+enum roll_stmt { RS_POSTURE, RS_VULN, RS_FINDING, RS_COUNT };
+
 static const char *const roll_sql[RS_COUNT] = {
-    [RS_KINDS] = "INSERT INTO roll_kinds (minute, kind, severity, n) VALUES (?1, ?2, ?3, ?7)"
-                 " ON CONFLICT DO UPDATE SET n = n + excluded.n",
-    [RS_HOSTS] = "INSERT INTO roll_hosts (hour, host, n) VALUES (?1, ?2, ?7)"
-                 " ON CONFLICT DO UPDATE SET n = n + excluded.n",
-    [RS_IMAGES] = "INSERT INTO roll_images (hour, image, n) VALUES (?1, ?10, ?7)"
-                  " ON CONFLICT DO UPDATE SET n = n + excluded.n",
-    [RS_ALERTS] = "INSERT INTO roll_alerts (minute, priority, n) VALUES (?1, ?2, ?7)"
-                  " ON CONFLICT DO UPDATE SET n = n + excluded.n",
-    [RS_ALERT_TOPS] = "INSERT INTO roll_alert_tops (hour, what, name, n) VALUES (?1, ?2, ?10, ?7)"
-                      " ON CONFLICT DO UPDATE SET n = n + excluded.n",
-    [RS_NET] = "INSERT INTO roll_net (hour, host, container, inbound, protocol, port, addr,"
-               " name, n, first_ns, last_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?10, ?11, ?7, ?8, ?9)"
-               " ON CONFLICT DO UPDATE SET n = n + excluded.n,"
-               " first_ns = min(first_ns, excluded.first_ns),"
-               " last_ns = max(last_ns, excluded.last_ns)",
-    [RS_ADDRS] = "INSERT INTO container_addrs (container, addr, first_ns, last_ns)"
-                 " VALUES (?1, ?10, ?8, ?9) ON CONFLICT DO UPDATE SET"
-                 " first_ns = min(first_ns, excluded.first_ns),"
-                 " last_ns = max(last_ns, excluded.last_ns)",
     [RS_POSTURE] = "INSERT INTO container_posture (container, time_ns, event_id)"
                    " VALUES (?1, ?2, ?3) ON CONFLICT DO UPDATE SET"
                    " time_ns = excluded.time_ns, event_id = excluded.event_id"
@@ -102,16 +112,86 @@ struct roll_map {
     size_t n;
 };
 
+/* A table's upserts: param j of a row is the key's value src[j] (as ?N of
+ * its roll_def row, less one). */
+struct roll_upsert {
+    sqlite3_stmt *one, *many;
+    uint8_t src[ROLL_VALUES];
+    int nsrc;
+};
+
 struct rollup {
     sqlite3_stmt *st[RS_COUNT];
+    struct roll_upsert up[RT_N];
     struct roll_map maps[RT_N];
 };
 
+/* The index in u->src of value v, or -1. */
+static int roll_param_of(const struct roll_upsert *u, unsigned long v)
+{
+    for (int j = 0; j < u->nsrc; j++)
+        if (u->src[j] == v - 1)
+            return j;
+    return -1;
+}
+
+/* Prepares def's upsert of rows rows into *st: row r's parameters are
+ * r * u->nsrc + 1.., one per value the row names (u->src, set here). */
+static int roll_prepare(sqlite3 *db, const struct roll_def *def, int rows, struct roll_upsert *u,
+                        sqlite3_stmt **st, char *err, size_t errlen)
+{
+    struct buf sql;
+    int rc = 0;
+
+    u->nsrc = 0;
+    for (const char *p = strchr(def->row, '?'); p; p = strchr(p + 1, '?')) {
+        unsigned long v = strtoul(p + 1, NULL, 10);
+        assert(v >= 1 && v <= ROLL_VALUES && u->nsrc < ROLL_VALUES);
+        if (roll_param_of(u, v) < 0)
+            u->src[u->nsrc++] = (uint8_t)(v - 1);
+    }
+    buf_init(&sql, 16384);
+    rc |= buf_printf(&sql, "%s", def->head);
+    for (int r = 0; r < rows; r++) {
+        rc |= buf_printf(&sql, "%s", r ? ", " : "");
+        for (const char *p = def->row; *p; p++) {
+            char *end;
+            unsigned long v;
+            if (*p != '?') {
+                rc |= buf_printf(&sql, "%c", *p);
+                continue;
+            }
+            v = strtoul(p + 1, &end, 10);
+            rc |= buf_printf(&sql, "?%d", r * u->nsrc + roll_param_of(u, v) + 1);
+            p = end - 1;
+        }
+    }
+    rc |= buf_printf(&sql, "%s", def->tail);
+    if (rc) {
+        store_set_err(err, errlen, "rollup upsert too long");
+        rc = BW_ETOOBIG;
+    } else if (sqlite3_prepare_v3(db, (const char *)buf_head(&sql), (int)buf_size(&sql),
+                                  SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK) {
+        store_set_err(err, errlen, "prepare rollup upsert: %s", sqlite3_errmsg(db));
+        rc = BW_EIO;
+    }
+    buf_release(&sql);
+    return rc;
+}
+
 int store_rollup_open(struct store *s, char *err, size_t errlen)
 {
+    int rc;
+
     if (!(s->roll = calloc(1, sizeof *s->roll))) {
         store_set_err(err, errlen, "out of memory");
         return BW_ENOMEM;
+    }
+    for (int t = 0; t < RT_N; t++) {
+        struct roll_upsert *u = &s->roll->up[t];
+        if ((rc = roll_prepare(s->db, &roll_defs[t], 1, u, &u->one, err, errlen)) < 0 ||
+            (rc = roll_prepare(s->db, &roll_defs[t], ROLL_ROWS, u, &u->many, err, errlen)) < 0)
+            return rc;
     }
     return sql_prepare_all(s->db, roll_sql, RS_COUNT, s->roll->st, "rollup", err, errlen);
 }
@@ -142,34 +222,54 @@ void store_rollup_close(struct store *s)
     store_rollup_reset(s);
     for (int i = 0; i < RS_COUNT; i++)
         sqlite3_finalize(s->roll->st[i]);
+    for (int t = 0; t < RT_N; t++) {
+        sqlite3_finalize(s->roll->up[t].one);
+        sqlite3_finalize(s->roll->up[t].many);
+    }
     free(s->roll);
     s->roll = NULL;
 }
 
-/* Upserts one table's pending keys (parameters: ?1..?6 the integers, ?7 n,
- * ?8 first, ?9 last, ?10.. the texts) and empties it. */
+/* Binds entry e as row r of table t's upsert st. */
+static int roll_bind(sqlite3_stmt *st, const struct roll_upsert *u, int r,
+                     const struct roll_entry *e)
+{
+    const char *text[3] = {"", "", ""};
+    const char *p = e->text;
+    int b = 0;
+
+    /* the key's texts, NUL-separated in e->text (missing ones are "") */
+    for (int k = 0; k < 3 && p; k++) {
+        text[k] = p;
+        p = p + strlen(p) + 1 < e->text + e->tlen ? p + strlen(p) + 1 : NULL;
+    }
+    for (int j = 0; j < u->nsrc; j++) {
+        int at = r * u->nsrc + j + 1, v = u->src[j];
+        if (v >= 9)
+            b |= sqlite3_bind_text(st, at, text[v - 9], -1, SQLITE_STATIC);
+        else
+            b |= sqlite3_bind_int64(st, at, v < 6 ? e->k[v] : v == 6 ? e->n
+                                                           : v == 7 ? e->first : e->last);
+    }
+    return b == SQLITE_OK ? 0 : BW_EIO;
+}
+
+/* Upserts one table's pending keys, ROLL_ROWS per statement while there are
+ * as many, and empties it. */
 static int roll_flush_map(struct store *s, enum roll_table t)
 {
     struct roll_map *m = &s->roll->maps[t];
-    sqlite3_stmt *st = s->roll->st[t];
+    const struct roll_upsert *u = &s->roll->up[t];
     int rc = 0;
 
-    for (size_t i = 0; i < m->n && rc == 0; i++) {
-        const struct roll_entry *e = &m->slot[m->used[i]];
-        int b = 0, np = sqlite3_bind_parameter_count(st);
-        int64_t v[9] = {e->k[0], e->k[1], e->k[2], e->k[3], e->k[4], e->k[5],
-                        e->n, e->first, e->last};
-        for (int k = 0; k < 9 && k < np; k++)
-            b |= sqlite3_bind_int64(st, k + 1, v[k]);
-        const char *p = e->text;
-        for (int k = 0; k < 3 && 10 + k <= np; k++) {
-            b |= sqlite3_bind_text(st, 10 + k, p ? p : "", -1, SQLITE_STATIC);
-            if (p && p + strlen(p) + 1 < e->text + e->tlen)
-                p += strlen(p) + 1;
-            else
-                p = NULL;
-        }
-        rc = b != SQLITE_OK ? BW_EIO : stmt_exec(st);
+    for (size_t i = 0; i < m->n && rc == 0;) {
+        int rows = m->n - i >= ROLL_ROWS ? ROLL_ROWS : 1;
+        sqlite3_stmt *st = rows > 1 ? u->many : u->one;
+        for (int r = 0; r < rows && rc == 0; r++)
+            rc = roll_bind(st, u, r, &m->slot[m->used[i + (size_t)r]]);
+        if (rc == 0)
+            rc = stmt_exec(st);
+        i += (size_t)rows;
     }
     roll_map_clear(m);
     return rc;

@@ -151,20 +151,21 @@ static int needles_add(struct needles *nd, const struct cnode *k)
     return 0;
 }
 
-/* One I_NEEDLES, to (t, f), for operand `first` of OR node `or` and every
- * later operand that tests the same field with a substring. */
-static int32_t emit_needles(struct cprog *p, const struct cnode *or, size_t first, int32_t t,
-                            int32_t f)
+/* One I_NEEDLES, to (t, f), for kids[first] and every later one of the n
+ * (an OR's operands) that tests the same field with a substring. A proc.*
+ * string is read through its offset, as I_STR_EQ does. */
+static int32_t emit_needles(struct cprog *p, const struct cnode *const *kids, size_t n,
+                            size_t first, int32_t t, int32_t f)
 {
-    const struct cnode *k0 = or->kids[first];
+    const struct cnode *k0 = kids[first];
     struct insn in = {.code = I_NEEDLES, .kinds = k0->kinds, .field = k0->field, .t = t, .f = f,
-                      .n = k0};
+                      .n = k0, .proc_off = (uint16_t)fields_proc_str_offset(k0->field)};
     int32_t at;
 
     if (!(in.nd = calloc(1, sizeof *in.nd)))
         return PROG_NOMEM;
-    for (size_t i = first; i < or->n; i++) {
-        if (same_needle_field(k0, or->kids[i]) && needles_add(in.nd, or->kids[i]) < 0) {
+    for (size_t i = first; i < n; i++) {
+        if (same_needle_field(k0, kids[i]) && needles_add(in.nd, kids[i]) < 0) {
             needles_free(in.nd);
             return PROG_NOMEM;
         }
@@ -208,7 +209,7 @@ static int32_t compile_or(struct cprog *p, const struct cnode *n, int32_t t, int
         if (merged[i])
             continue;
         if (lead[i])
-            next = emit_needles(p, n, i, t, next);
+            next = emit_needles(p, (const struct cnode *const *)n->kids, n->n, i, t, next);
         else
             next = compile_node(p, n->kids[i], t, next);
     }
@@ -238,6 +239,8 @@ static int32_t compile_node(struct cprog *p, const struct cnode *n, int32_t t, i
     case C_KIND: in.code = I_KIND; break;
     case C_TYPE: in.code = I_TYPE; break;
     case C_CMP:
+        if (is_needle(n))  /* a lone substring test: no generic dispatch */
+            return emit_needles(p, &n, 1, 0, t, f);
         in.code = I_CMP;
         if (n->vt == VT_STR && n->op == OP_IN)
             in.code = I_STR_IN;

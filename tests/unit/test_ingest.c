@@ -12,6 +12,7 @@
 #include "bulwark/frame.h"
 #include "bulwark/ingest.h"
 #include "bulwark/limits.h"
+#include "bulwark/wirecheck.h"
 
 static void test_hello(void **state)
 {
@@ -448,6 +449,61 @@ static void test_event_numbers(void **state)
     refused_with(&f, "event seq 4: field 'exec.stdio_remote_port' is over 65535");
 }
 
+/* wirecheck_event() on hand-made bytes: the edges of the walk's fast paths
+ * (one-byte keys, skipped varints, ASCII checked a word at a time). */
+static int raw_event(const uint8_t *tail, size_t n, char *why, size_t whylen)
+{
+    uint8_t b[64] = {0x08, 0x05};  /* seq 5 */
+
+    assert_true(n <= sizeof b - 2);
+    memcpy(b + 2, tail, n);
+    return wirecheck_event(b, n + 2, 5, why, whylen);
+}
+
+static void test_wire_raw_edges(void **state)
+{
+    /* time_ns as the longest varint, one byte too long, cut short */
+    static const uint8_t t10[] = {0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
+    static const uint8_t t11[] = {0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
+    static const uint8_t tcut[] = {0x10, 0xff, 0xff};
+    /* fields the schema does not know: 200 (varint), 1000 (3 bytes), 9 */
+    static const uint8_t unknown[] = {0xc0, 0x0c, 0x01, 0xc2, 0x3e, 0x03, 'a', 0x00, 0xff,
+                                      0x4a, 0x01, 0x00};
+    /* severity 200 and -1 */
+    static const uint8_t sev200[] = {0x18, 0xc8, 0x01};
+    static const uint8_t sevneg[] = {0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
+    char why[256];
+
+    (void)state;
+    assert_int_equal(raw_event(t10, sizeof t10, why, sizeof why), 0);
+    assert_int_equal(raw_event(t11, sizeof t11, why, sizeof why), BW_EPROTO);
+    assert_int_equal(raw_event(tcut, sizeof tcut, why, sizeof why), BW_EPROTO);
+    assert_int_equal(raw_event(unknown, sizeof unknown, why, sizeof why), 0);
+    assert_int_equal(raw_event(sev200, sizeof sev200, why, sizeof why), BW_EPROTO);
+    assert_string_equal(why, "event seq 5: field 'severity' has no value 200");
+    assert_int_equal(raw_event(sevneg, sizeof sevneg, why, sizeof why), BW_EPROTO);
+    assert_string_equal(why, "event seq 5: field 'severity' has no value -1");
+
+    /* exec.cwd of every length up to 20: a NUL or a stray 0x80 anywhere in
+     * it is found, whichever word or tail it falls in */
+    for (size_t len = 1; len <= 20; len++) {
+        uint8_t ex[24] = {0x52, (uint8_t)(len + 2), 0x0a, (uint8_t)len};
+        memset(ex + 4, 'a', len);
+        assert_int_equal(raw_event(ex, len + 4, why, sizeof why), 0);
+        for (size_t at = 0; at < len; at++) {
+            ex[4 + at] = 0;
+            assert_int_equal(raw_event(ex, len + 4, why, sizeof why), BW_EPROTO);
+            assert_string_equal(why, "event seq 5: field 'exec.cwd' has a nul byte");
+            ex[4 + at] = 0x80;
+            assert_int_equal(raw_event(ex, len + 4, why, sizeof why), BW_EPROTO);
+            assert_string_equal(why, "event seq 5: field 'exec.cwd' is not valid utf-8");
+            ex[4 + at] = 0x7f;
+            assert_int_equal(raw_event(ex, len + 4, why, sizeof why), 0);
+            ex[4 + at] = 'a';
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -459,6 +515,7 @@ int main(void)
         cmocka_unit_test(test_wire_counts_and_enums),
         cmocka_unit_test(test_wire_hello),
         cmocka_unit_test(test_event_numbers),
+        cmocka_unit_test(test_wire_raw_edges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

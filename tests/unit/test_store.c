@@ -1344,6 +1344,21 @@ static int on_net_row(const struct store_net_row *row, void *ctx)
     return 0;
 }
 
+struct net_span {
+    uint64_t rows, n;
+    int64_t sum_first, sum_last;
+};
+
+static int on_net_span(const struct store_net_row *row, void *ctx)
+{
+    struct net_span *s = ctx;
+    s->rows++;
+    s->n += row->n;
+    s->sum_first += row->first_ns;
+    s->sum_last += row->last_ns;
+    return 0;
+}
+
 /* Rollups count exactly what is committed: a rollback leaves nothing,
  * more keys than the pending table holds are flushed early and still sum
  * up, bodies without a decoded event (ev NULL) are unpacked, alert hits
@@ -1478,6 +1493,30 @@ static void test_rollups(void **state)
     nq.container_id = "ctr-2";  /* no such container: nothing */
     assert_int_equal(store_net_edges(r, &nq, on_net_row, &net), 0);
     assert_int_equal(net, 0);
+
+    /* The same events again 30 s later (same minutes, a second epoch): the
+     * upserts, sixteen keys a statement, meet their rows and add to them. */
+    struct net_span sp0 = {0}, sp1 = {0};
+    nq = (struct store_net_query){.since_ns = 0, .until_ns = 800000 * MINUTE};
+    assert_int_equal(store_net_edges(r, &nq, on_net_span, &sp0), 0);
+    assert_true(sp0.rows > 16);
+    struct stat_sum before = stat_of(r, STORE_STAT_EVENTS, 0, 7 * MINUTE, MINUTE);
+    for (size_t i = 0; i < N; i++)
+        t[i].time_ns += 30 * SEC;
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(append_tevs(f->s, "agent-a", "host-1", 2, t, N, &ar), 0);
+    assert_int_equal(ar.stored, N);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_net_edges(r, &nq, on_net_span, &sp1), 0);
+    assert_int_equal(sp1.rows, sp0.rows);
+    assert_int_equal(sp1.n, 2 * sp0.n);
+    assert_int_equal(sp1.sum_first, sp0.sum_first);
+    assert_int_equal(sp1.sum_last, sp0.sum_last + (int64_t)sp0.rows * 30 * SEC);
+    struct stat_sum again = stat_of(r, STORE_STAT_EVENTS, 0, 7 * MINUTE, MINUTE);
+    for (int m = 0; m < 7; m++)
+        assert_int_equal(again.by_bucket[m], before.by_bucket[m] + early.by_bucket[m]);
+    /* N twice, the late event and agent-b's one */
+    assert_int_equal(stat_of(r, STORE_STAT_EVENTS, 0, INT64_MAX / 2, MINUTE).total, 2 * N + 2);
 
     struct store_stats_query bad = {.since_ns = 5, .until_ns = 5, .bucket_ns = MINUTE};
     assert_int_equal(store_stats(r, STORE_STAT_EVENTS, &bad, on_stat, &all), BW_EINVAL);
