@@ -310,9 +310,10 @@ static void parse_spec(struct parse *p, const json_t *spec, const json_t *ann,
     size_t ncaps, i;
     const json_t *d;
 
-    if (uid && json_integer_value(uid) >= 0 && json_integer_value(uid) <= UINT32_MAX)
+    if (uid && json_integer_value(uid) >= 0 && json_integer_value(uid) <= UINT32_MAX) {
+        c->user_uid_opt_case = BULWARK__V1__CONTAINER_CONFIG__USER_UID_OPT_USER_UID;
         c->user_uid = (uint32_t)json_integer_value(uid);
-    else if (uid)
+    } else if (uid)
         p->odd++;
     ncaps = parse_caps(p, process, c, &sys_admin);
     parse_env(p, process, c);

@@ -636,6 +636,7 @@ static void body_config(struct build *b, Bulwark__V1__Event *ev, const struct sy
     ev->body_case = BULWARK__V1__EVENT__BODY_CONFIG;
     ev->config = c;
     c->privileged = sc->privileged;
+    c->user_uid_opt_case = BULWARK__V1__CONTAINER_CONFIG__USER_UID_OPT_USER_UID;
     c->user_uid = sc->prof->uid;
     if (sc->privileged)
         c->cap_add = str_list(b, &c->n_cap_add, caps, NELEM(caps));

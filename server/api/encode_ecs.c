@@ -204,8 +204,10 @@ static void S_config(json_t *o, const Bulwark__V1__ContainerConfig *c)
     S_label(o, "host_ipc", c->host_ipc ? "true" : "false");
     S_label(o, "read_only_rootfs", c->read_only_rootfs ? "true" : "false");
     S_label(o, "no_new_privileges", c->no_new_privileges ? "true" : "false");
-    snprintf(v, sizeof v, "%u", c->user_uid);
-    S_label(o, "user_uid", v);
+    if (c->user_uid_opt_case) {  /* absent when the runtime's config does not say */
+        snprintf(v, sizeof v, "%u", c->user_uid);
+        S_label(o, "user_uid", v);
+    }
     S_label(o, "seccomp_profile", c->seccomp_profile);
     S_label(o, "apparmor_profile", c->apparmor_profile);
     S_label(o, "config_path", c->config_path);

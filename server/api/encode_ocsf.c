@@ -390,7 +390,8 @@ static json_t *S_config(const struct store_row *row, const Bulwark__V1__Event *e
     S_unmapped(o, "host_ipc", json_boolean(c->host_ipc));
     S_unmapped(o, "read_only_rootfs", json_boolean(c->read_only_rootfs));
     S_unmapped(o, "no_new_privileges", json_boolean(c->no_new_privileges));
-    S_unmapped(o, "user_uid", json_integer(c->user_uid));
+    if (c->user_uid_opt_case)  /* absent when the runtime's config does not say */
+        S_unmapped(o, "user_uid", json_integer(c->user_uid));
     S_unmapped(o, "seccomp_profile", api_str(c->seccomp_profile));
     S_unmapped(o, "apparmor_profile", api_str(c->apparmor_profile));
     return o;

@@ -512,8 +512,9 @@ static int on_posture(const struct store_row *row, void *ctx)
                                   cf->mounts[i]->read_only));
     for (size_t i = 0; i < cf->n_cap_add && caps; i++)
         json_array_append_new(caps, api_str(cf->cap_add[i]));
-    *out = json_pack("{s:o, s:I, s:b, s:b, s:b, s:b, s:b, s:b, s:o, s:o, s:I}", "time",
-                     api_time(row->time_ns), "user_uid", (json_int_t)cf->user_uid, "privileged",
+    *out = json_pack("{s:o, s:o, s:b, s:b, s:b, s:b, s:b, s:b, s:o, s:o, s:I}", "time",
+                     api_time(row->time_ns), "user_uid",
+                     cf->user_uid_opt_case ? json_integer(cf->user_uid) : json_null(), "privileged",
                      cf->privileged, "host_network", cf->host_network, "host_pid", cf->host_pid,
                      "host_ipc", cf->host_ipc, "read_only_rootfs", cf->read_only_rootfs,
                      "no_new_privileges", cf->no_new_privileges, "cap_add",

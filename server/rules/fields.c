@@ -111,7 +111,7 @@ static const struct field_def table[] = {
     {"resource.interval_ms", F_RES_INTERVAL, VT_INT, K_RES, false, "sample interval"},
     {"resource.scope", F_RES_SCOPE, VT_STR, K_RES, false, "container or host"},
     {"config.privileged", F_CFG_PRIVILEGED, VT_BOOL, K_CFG, false, "privileged"},
-    {"config.user_uid", F_CFG_USER_UID, VT_INT, K_CFG, false, "uid the container runs as"},
+    {"config.user_uid", F_CFG_USER_UID, VT_INT, K_CFG, false, "uid the container runs as (absent when the runtime's config does not say)"},
     {"config.cap_add", F_CFG_CAP_ADD, VT_LIST, K_CFG, false, "added capabilities (list)"},
     {"config.host_network", F_CFG_HOST_NETWORK, VT_BOOL, K_CFG, false, "host network namespace"},
     {"config.host_pid", F_CFG_HOST_PID, VT_BOOL, K_CFG, false, "host PID namespace"},
@@ -571,7 +571,7 @@ static int config_field(struct evctx *c, enum field_id id, struct fval *v)
     switch (id) {
     case F_CONTAINER_PRIVILEGED:
     case F_CFG_PRIVILEGED: return vbool(v, k->privileged);
-    case F_CFG_USER_UID: return vint(v, k->user_uid);
+    case F_CFG_USER_UID: return k->user_uid_opt_case ? vint(v, k->user_uid) : -1;
     case F_CFG_CAP_ADD: return vlist(v, (const char *const *)k->cap_add, k->n_cap_add);
     case F_CFG_HOST_NETWORK: return vbool(v, k->host_network);
     case F_CFG_HOST_PID: return vbool(v, k->host_pid);

@@ -941,7 +941,8 @@ static void test_config_odd_types(void **state)
     c = r->sink.ev[0]->config;
     assert_int_equal(c->n_env_names, 1);
     assert_string_equal(c->env_names[0], "A");
-    assert_int_equal(c->user_uid, 0);
+    /* no uid in the config: absent, not root */
+    assert_int_equal(c->user_uid_opt_case, BULWARK__V1__CONTAINER_CONFIG__USER_UID_OPT__NOT_SET);
     assert_int_equal(c->n_mounts, 1);
     assert_string_equal(c->mounts[0]->source, "/x");
     assert_string_equal(c->mounts[0]->target, "");
