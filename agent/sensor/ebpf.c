@@ -972,7 +972,8 @@ static int ebpf_scan(struct collector *c)
 }
 
 /* Remote names as the connection collector gets them (dnswatch.c): the
- * namespace pass now and every scan_interval_ms. Failures leave the
+ * namespace pass now and every scan_interval_ms. Nothing (no packet
+ * socket) when connections are not reported; failures leave the
  * connections without names. */
 static void ebpf_dns_start(struct ebpf_col *e)
 {
@@ -980,6 +981,8 @@ static void ebpf_dns_start(struct ebpf_col *e)
     bool own;
     int rc;
 
+    if (!cfg->sensor_net)
+        return;
     e->host_netns = pid_netns(cfg->host_root, 1, 0, &own);
     e->dns = dns_watch_new(e->env->loop, cfg->host_root);
     if (!e->dns)
