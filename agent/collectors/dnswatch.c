@@ -1,5 +1,6 @@
-/* dnswatch.c - the connection collector's source of remote names: DNS
- * answers seen on the wire in every network namespace it watches.
+/* dnswatch.c - the source of remote names of the connection collector and
+ * the eBPF sensor: DNS answers seen on the wire in every network namespace
+ * it watches (listed by dns_watch_scan, the one namespace pass both use).
  *
  * One AF_PACKET SOCK_DGRAM socket per network namespace, with a classic BPF
  * filter that passes only UDP packets from port 53 (IPv4 unfragmented, IPv6
@@ -24,6 +25,7 @@
  * the failure is logged once, the namespace is not tried again while it
  * lives, and connections there keep no name. */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -52,6 +54,7 @@
 #define DNS_WATCH_DRAIN 1024     /* packets read per namespace before a scan */
 #define DNS_WATCH_PKT 9216       /* an EDNS answer with its IP and UDP headers */
 #define DNS_WATCH_RCVBUF (1 << 20)
+#define DNS_WATCH_PIDS (1u << 20)   /* processes listed per pass */
 
 struct dns_ns {
     struct dns_watch *w;
@@ -335,6 +338,78 @@ void dns_watch_end(struct dns_watch *w)
             dns_ns_close(w->ns[i]);  /* the namespace is gone */
     }
     w->nns = j;
+}
+
+static int netns_pid_cmp(const void *a, const void *b)
+{
+    const struct netns_pid *x = a, *y = b;
+
+    if (x->netns != y->netns)
+        return x->netns < y->netns ? -1 : 1;
+    return x->pid < y->pid ? -1 : x->pid > y->pid;
+}
+
+/* Every pid with its network namespace, sorted by (netns, pid). */
+static int list_pids(const char *root, struct netns_pid **out, size_t *nout)
+{
+    char path[PROCFS_PATH_MAX], link[64];
+    struct netns_pid *v = NULL, *tmp;
+    size_t n = 0, cap = 0;
+    struct dirent *de;
+    DIR *d;
+
+    if (procfs_path(path, sizeof path, root, "/proc") < 0 || !(d = opendir(path)))
+        return BW_EIO;
+    while ((de = readdir(d))) {
+        int pid = procfs_pid_of(de->d_name);
+        uint64_t ino;
+
+        if (pid < 0 || procfs_path(path, sizeof path, root, "/proc/%d/ns/net", pid) < 0 ||
+            procfs_readlink(path, link, sizeof link) < 0 || !(ino = procfs_link_inode(link, "net")))
+            continue;  /* gone, a kernel thread, or not ours to read */
+        if (n == cap) {
+            if (cap >= DNS_WATCH_PIDS)
+                break;
+            cap = cap ? cap * 2 : 1024;
+            tmp = realloc(v, cap * sizeof *v);
+            if (!tmp) {
+                free(v);
+                closedir(d);
+                return BW_ENOMEM;
+            }
+            v = tmp;
+        }
+        v[n++] = (struct netns_pid){ino, pid};
+    }
+    closedir(d);
+    if (n)
+        qsort(v, n, sizeof *v, netns_pid_cmp);
+    *out = v;
+    *nout = n;
+    return 0;
+}
+
+int dns_watch_scan(struct dns_watch *w, const char *host_root, struct netns_pid **pids,
+                   size_t *npids)
+{
+    struct netns_pid *v = NULL;
+    size_t n = 0;
+    int rc = list_pids(host_root, &v, &n);
+
+    if (rc < 0)
+        return rc;
+    dns_watch_begin(w);
+    for (size_t i = 0; i < n; i++)
+        if (i == 0 || v[i].netns != v[i - 1].netns)
+            dns_watch_ns(w, v[i].netns, v[i].pid);
+    dns_watch_end(w);
+    if (pids) {
+        *pids = v;
+        *npids = n;
+    } else {
+        free(v);
+    }
+    return 0;
 }
 
 const char *dns_watch_name(struct dns_watch *w, uint64_t netns, uint8_t family,

@@ -38,7 +38,6 @@
 #include "bulwark/log.h"
 #include "bulwark/procfs.h"
 
-#define NET_MAX_PIDS (1u << 20)
 #define NET_MAX_CONNS (1u << 18)   /* tracked tuples, all namespaces */
 #define NET_MAX_LISTEN 4096        /* listening ports remembered per namespace */
 #define NET_FD_BUDGET 50000        /* fd readlinks per pass */
@@ -46,11 +45,6 @@
 #define NET_REP_TRIES 3            /* pids tried to read a namespace's tables */
 
 enum { NET_ESTABLISHED = 1, NET_SYN_SENT = 2, NET_LISTEN = 10 };  /* /proc/net/tcp "st" */
-
-struct pid_ns {
-    uint64_t netns;
-    int pid;
-};
 
 struct conn_key {  /* compared with memcmp: always memset first */
     uint64_t netns;
@@ -87,15 +81,6 @@ struct net_col {
     void (*done)(void *arg);
     void *done_arg;
 };
-
-static int pidns_cmp(const void *a, const void *b)
-{
-    const struct pid_ns *x = a, *y = b;
-
-    if (x->netns != y->netns)
-        return x->netns < y->netns ? -1 : 1;
-    return x->pid < y->pid ? -1 : x->pid > y->pid;
-}
 
 static int key_cmp(const void *a, const void *b)
 {
@@ -209,7 +194,7 @@ static void cache_put(struct net_col *nc, uint64_t inode, int pid)
 /* Finds owners of the unresolved new connections new[0..n) among the pids
  * of their namespace, spending at most *budget readlinks. */
 static void resolve_owners(struct net_col *nc, struct conn *fresh, size_t n,
-                           const struct pid_ns *pids, size_t npids, long *budget)
+                           const struct netns_pid *pids, size_t npids, long *budget)
 {
     const char *root = nc->env->cfg->host_root;
     char path[PROCFS_PATH_MAX], link[64];
@@ -306,51 +291,10 @@ out:
 
 /* --------------------------------------------------------------- scan */
 
-/* Every pid with its network namespace, sorted by (netns, pid). */
-static int list_pids(struct net_col *nc, struct pid_ns **out, size_t *nout)
-{
-    const char *root = nc->env->cfg->host_root;
-    char path[PROCFS_PATH_MAX], link[64];
-    struct pid_ns *v = NULL, *tmp;
-    size_t n = 0, cap = 0;
-    struct dirent *de;
-    DIR *d;
-
-    if (procfs_path(path, sizeof path, root, "/proc") < 0 || !(d = opendir(path)))
-        return BW_EIO;
-    while ((de = readdir(d))) {
-        int pid = procfs_pid_of(de->d_name);
-        uint64_t ino;
-
-        if (pid < 0 || procfs_path(path, sizeof path, root, "/proc/%d/ns/net", pid) < 0 ||
-            procfs_readlink(path, link, sizeof link) < 0 || !(ino = procfs_link_inode(link, "net")))
-            continue;  /* gone, a kernel thread, or not ours to read */
-        if (n == cap) {
-            if (cap >= NET_MAX_PIDS)
-                break;
-            cap = cap ? cap * 2 : 1024;
-            tmp = realloc(v, cap * sizeof *v);
-            if (!tmp) {
-                free(v);
-                closedir(d);
-                return BW_ENOMEM;
-            }
-            v = tmp;
-        }
-        v[n++] = (struct pid_ns){ino, pid};
-    }
-    closedir(d);
-    if (n)
-        qsort(v, n, sizeof *v, pidns_cmp);
-    *out = v;
-    *nout = n;
-    return 0;
-}
-
 static int net_scan(struct collector *col)
 {
     struct net_col *nc = (struct net_col *)col;
-    struct pid_ns *pids = NULL;
+    struct netns_pid *pids = NULL;
     struct conn *all = NULL, *fresh = NULL;
     struct conn_key *keys = NULL;
     size_t npids = 0, nall = 0, capall = 0, nfresh = 0;
@@ -362,17 +306,16 @@ static int net_scan(struct collector *col)
         return BW_ENOMEM;
     if (!nc->btime && procfs_btime(nc->env->cfg->host_root, &nc->btime) < 0)
         nc->btime = 0;
-    rc = list_pids(nc, &pids, &npids);
+    /* step 1, and the DNS watch follows the namespaces listed */
+    rc = dns_watch_scan(nc->dns, nc->env->cfg->host_root, &pids, &npids);
     if (rc < 0)
         goto out;
-    dns_watch_begin(nc->dns);
     for (size_t i = 0; i < npids;) {
         size_t j = i, first = nall;
         int tries = 0;
 
         while (j < npids && pids[j].netns == pids[i].netns)
             j++;
-        dns_watch_ns(nc->dns, pids[i].netns, pids[i].pid);
         /* the first of the namespace's pids whose tables can be read */
         for (size_t k = i; k < j && tries < NET_REP_TRIES; k++, tries++) {
             int r4, r6;
@@ -398,7 +341,6 @@ static int net_scan(struct collector *col)
         nall = w;
         i = j;
     }
-    dns_watch_end(nc->dns);
     if (nall)
         qsort(all, nall, sizeof *all, conn_cmp);
     keys = malloc((nall ? nall : 1) * sizeof *keys);

@@ -3,7 +3,9 @@
  * to report (the filter map), reads their ring buffer on the agent's loop
  * (uv_poll on ring_buffer__epoll_fd) and turns each record into an event:
  *   - exec (sched_process_exec)      -> ProcessExec, full argv from the new image
- *   - connect / accept / accept4     -> NetConnection (OUTBOUND / INBOUND)
+ *   - connect / accept / accept4     -> NetConnection (OUTBOUND / INBOUND),
+ *     with the remote name from the DNS answers seen in the process's
+ *     network namespace (dnswatch.c, as the connection collector does)
  *   - open / openat / openat2, read-only, below sensor_read_paths (but
  *     /etc/ld.so.cache)              -> FileAccess(OPEN)
  *   - ptrace, mount, umount2, unshare, setns, init_module, finit_module,
@@ -33,6 +35,8 @@
 #include <bpf/libbpf.h>
 
 #include "bulwark/containers.h"
+#include "bulwark/dns.h"
+#include "bulwark/dnswatch.h"
 #include "bulwark/err.h"
 #include "bulwark/execattr.h"
 #include "bulwark/hash.h"
@@ -90,6 +94,10 @@ struct ebpf_col {
     char error[SENSOR_WHY_MAX];
     int64_t btime;                   /* boot time, for /proc start times */
     struct procfs_lineage lineage;   /* ancestor chains read at exec */
+    struct dns_watch *dns;           /* remote names; NULL: none */
+    struct procfs_ticker ticker;     /* the namespace pass of the DNS watch */
+    uint64_t host_netns;             /* of host_root's pid 1: a gone process's */
+    bool dns_drained;                /* in this loop turn */
 };
 
 /* ------------------------------------------------------------ pid table
@@ -520,6 +528,45 @@ static int addr_str(const struct sensor_tuple *t, const uint8_t *a, char **out)
     return procfs_set_str(out, buf, PROCFS_STR_MAX);
 }
 
+/* The network namespace of pid, or the host's when pid is gone (then
+ * *own is false). */
+static uint64_t pid_netns(const char *root, uint32_t pid, uint64_t host, bool *own)
+{
+    char path[PROCFS_PATH_MAX], link[64];
+    uint64_t ino = 0;
+
+    if (procfs_path(path, sizeof path, root, "/proc/%u/ns/net", pid) == 0 &&
+        procfs_readlink(path, link, sizeof link) == 0)
+        ino = procfs_link_inode(link, "net");
+    *own = ino != 0;
+    return ino ? ino : host;
+}
+
+/* The name c's remote address was resolved from in the namespace of r's
+ * process, and that namespace. The DNS sockets are drained once per loop
+ * turn: every record of the turn was written before it began, so the
+ * answers that preceded its connects are queued by then. */
+static int conn_name(struct ebpf_col *e, const struct sensor_rec *r,
+                     Bulwark__V1__NetConnection *c)
+{
+    const struct sensor_tuple *t = &r->tuple;
+    const char *name;
+    uint64_t netns;
+    bool own;
+
+    if (!e->dns)
+        return 0;
+    if (!e->dns_drained) {
+        dns_watch_drain(e->dns);
+        e->dns_drained = true;
+    }
+    netns = pid_netns(e->env->cfg->host_root, r->pid, e->host_netns, &own);
+    name = dns_watch_name(e->dns, netns, t->family == AF_INET ? 4 : 6, t->daddr);
+    if (own || name)
+        c->netns_inode = netns;
+    return name ? procfs_set_str(&c->remote_name, name, DNS_NAME_MAX) : 0;
+}
+
 static void on_conn(struct ebpf_col *e, const struct sensor_rec *r, bool inbound)
 {
     const struct sensor_tuple *t = &r->tuple;
@@ -541,7 +588,8 @@ static void on_conn(struct ebpf_col *e, const struct sensor_rec *r, bool inbound
                                           : BULWARK__V1__NET_CONNECTION__PROTOCOL__TCP;
     c->local_port = t->sport;
     c->remote_port = t->dport;
-    if (addr_str(t, t->saddr, &c->local_addr) < 0 || addr_str(t, t->daddr, &c->remote_addr) < 0) {
+    if (addr_str(t, t->saddr, &c->local_addr) < 0 || addr_str(t, t->daddr, &c->remote_addr) < 0 ||
+        conn_name(e, r, c) < 0) {
         procfs_msg_free(&ev->base);
         return;
     }
@@ -883,6 +931,7 @@ static void ebpf_read(struct ebpf_col *e)
     int rc;
 
     e->turn = 0;
+    e->dns_drained = false;
     rc = ring_buffer__consume(e->rb);
     if (rc < 0 && rc != -EAGAIN)
         log_msg(LOG_WARN, "ebpf", "reading the ring buffer: %s", strerror(-rc));
@@ -912,6 +961,38 @@ static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list 
     line[strcspn(line, "\n")] = '\0';
     log_msg(LOG_DEBUG, "ebpf", "libbpf: %s", line);
     return 0;
+}
+
+static int ebpf_scan(struct collector *c)
+{
+    struct ebpf_col *e = (struct ebpf_col *)c;
+
+    /* the namespace pass: new namespaces watched, gone ones dropped */
+    return e->dns ? dns_watch_scan(e->dns, e->env->cfg->host_root, NULL, NULL) : 0;
+}
+
+/* Remote names as the connection collector gets them (dnswatch.c): the
+ * namespace pass now and every scan_interval_ms. Nothing (no packet
+ * socket) when connections are not reported; failures leave the
+ * connections without names. */
+static void ebpf_dns_start(struct ebpf_col *e)
+{
+    const struct collect_config *cfg = e->env->cfg;
+    bool own;
+    int rc;
+
+    if (!cfg->sensor_net)
+        return;
+    e->host_netns = pid_netns(cfg->host_root, 1, 0, &own);
+    e->dns = dns_watch_new(e->env->loop, cfg->host_root);
+    if (!e->dns)
+        return;
+    rc = ebpf_scan(&e->base);
+    if (rc < 0)
+        log_msg(LOG_WARN, "ebpf", "listing the network namespaces of '%s/proc' failed: %s",
+                cfg->host_root, bw_strerror(rc));
+    if (procfs_ticker_start(&e->ticker, e->env->loop, cfg->scan_interval_ms, &e->base) < 0)
+        log_msg(LOG_WARN, "ebpf", "no namespace pass timer: new namespaces get no remote names");
 }
 
 static int ebpf_start(struct collector *c)
@@ -961,6 +1042,7 @@ static int ebpf_start(struct collector *c)
     e->timer.data = e;
     e->timer_on = true;
     uv_timer_start(&e->timer, on_read_timer, SENSOR_READ_MS, SENSOR_READ_MS);
+    ebpf_dns_start(e);
     log_msg(LOG_INFO, "ebpf", "sensor running: exec, fork, exit and %d syscalls traced%s", traced,
             e->env->cfg->sensor_exec ? "; execs reported" : "");
     return 0;
@@ -973,18 +1055,17 @@ fail:
     return BW_EIO;
 }
 
-static int ebpf_scan(struct collector *c)
+static void on_part_closed(void *arg)
 {
-    (void)c;
-    return 0;
+    struct ebpf_col *e = arg;
+
+    if (--e->closing == 0 && e->done)
+        e->done(e->done_arg);
 }
 
 static void on_handle_closed(uv_handle_t *h)
 {
-    struct ebpf_col *e = h->data;
-
-    if (--e->closing == 0 && e->done)
-        e->done(e->done_arg);
+    on_part_closed(h->data);
 }
 
 static void ebpf_stop(struct collector *c, void (*done)(void *arg), void *arg)
@@ -993,6 +1074,7 @@ static void ebpf_stop(struct collector *c, void (*done)(void *arg), void *arg)
 
     e->done = done;
     e->done_arg = arg;
+    e->closing++;  /* held until every part was asked to close */
     if (e->skel) {
         struct sensor_stats st;
 
@@ -1013,8 +1095,10 @@ static void ebpf_stop(struct collector *c, void (*done)(void *arg), void *arg)
         uv_poll_stop(&e->poll);
         uv_close((uv_handle_t *)&e->poll, on_handle_closed);
     }
-    if (!e->closing && done)
-        done(arg);
+    e->closing += 2;
+    procfs_ticker_stop(&e->ticker, on_part_closed, e);
+    dns_watch_close(e->dns, on_part_closed, e);
+    on_part_closed(e);
 }
 
 static void ebpf_destroy(struct collector *c)
@@ -1031,6 +1115,7 @@ static void ebpf_destroy(struct collector *c)
     free(e->pids);
     free(e->cgroups);
     procfs_lineage_release(&e->lineage);
+    dns_watch_free(e->dns);
     free(e);
 }
 

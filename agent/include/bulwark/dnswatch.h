@@ -1,12 +1,20 @@
-/* dnswatch.h - DNS answers watched per network namespace, for the
- * connection collector's remote names (agent/collectors/dnswatch.c). */
+/* dnswatch.h - DNS answers watched per network namespace, for the remote
+ * names of the connection collector and the eBPF sensor
+ * (agent/collectors/dnswatch.c). */
 #ifndef BULWARK_DNSWATCH_H
 #define BULWARK_DNSWATCH_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
 struct dns_watch;
+
+/* A process and its network namespace (the inode of its ns/net link). */
+struct netns_pid {
+    uint64_t netns;
+    int pid;
+};
 
 /* NULL on ENOMEM. host_root is where the host's /proc is. */
 struct dns_watch *dns_watch_new(uv_loop_t *loop, const char *host_root);
@@ -17,6 +25,14 @@ struct dns_watch *dns_watch_new(uv_loop_t *loop, const char *host_root);
 void dns_watch_begin(struct dns_watch *w);
 void dns_watch_ns(struct dns_watch *w, uint64_t netns, int pid);
 void dns_watch_end(struct dns_watch *w);
+/* The whole pass: lists every process of host_root/proc with its network
+ * namespace (kernel threads and unreadable ones left out), then begin, ns
+ * for each namespace (its lowest pid), end (w NULL: the list only). With
+ * pids, *pids (sorted by (netns, pid); the caller frees it) and *npids are
+ * set on success; without, the list is freed. 0, BW_EIO (no /proc) or
+ * BW_ENOMEM. */
+int dns_watch_scan(struct dns_watch *w, const char *host_root, struct netns_pid **pids,
+                   size_t *npids);
 /* Reads the answers already queued (bounded), so a connection found now is
  * looked up after the answer that preceded it. */
 void dns_watch_drain(struct dns_watch *w);
