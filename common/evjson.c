@@ -209,6 +209,23 @@ static json_t *jstr(const char *s)
     return j;
 }
 
+/* json_object_set_new() with a key repaired as jstr() repairs a value (each
+ * byte from 0x80 of an invalid key as '?', as the text writer writes it):
+ * jansson refuses a key that is not UTF-8, which would lose the whole map. */
+static int jkey_set(json_t *o, const char *key, json_t *v)
+{
+    json_t *k = jstr(key ? key : "");
+    int rc;
+
+    if (!k) {
+        json_decref(v);
+        return -1;
+    }
+    rc = json_object_set_new(o, json_string_value(k), v);
+    json_decref(k);
+    return rc;
+}
+
 static json_t *u64_to_json(uint64_t v)
 {
     char num[24];
@@ -363,8 +380,8 @@ static json_t *repeated_to_json(const ProtobufCFieldDescriptor *f, const void *a
             const ProtobufCMessage *e = *(const ProtobufCMessage *const *)slot;
             const ProtobufCFieldDescriptor *vf = &ed->fields[1];
 
-            rc = json_object_set_new(out, CMEMBER(char *, e, ed->fields[0].offset),
-                                     value_to_json(vf, (const char *)e + vf->offset));
+            rc = jkey_set(out, CMEMBER(char *, e, ed->fields[0].offset),
+                          value_to_json(vf, (const char *)e + vf->offset));
         } else {
             rc = json_array_append_new(out, value_to_json(f, slot));
         }

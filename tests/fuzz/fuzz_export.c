@@ -6,6 +6,7 @@
  * strings, then the stored body (a protobuf Event); for an alert its
  * numbers and strings. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,8 +57,11 @@ static void fuzz_event(struct fuzz_in *in)
     if (tree && scratch && api_event_ndjson(&row, &b, scratch) == 0) {
         char *want = json_dumps(tree, JSON_COMPACT | JSON_ENSURE_ASCII);
         if (want && (b.len != strlen(want) + 1 || memcmp(buf_head(&b), want, b.len - 1) != 0 ||
-                     ((const char *)buf_head(&b))[b.len - 1] != '\n'))
+                     ((const char *)buf_head(&b))[b.len - 1] != '\n')) {
+            fprintf(stderr, "ndjson: %.*s\ntree:   %s\n", (int)b.len, (const char *)buf_head(&b),
+                    want);
             abort();
+        }
         free(want);
     }
     json_decref(tree);
