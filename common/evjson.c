@@ -1176,6 +1176,42 @@ again:
     return 0;
 }
 
+/* Whether s is valid UTF-8 (as jansson checks a key or a string). */
+static bool utf8_ok(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
+    uint32_t cp;
+
+    while (p < end) {
+        size_t l = *p < 0x80 ? 1 : utf8_next(p, (size_t)(end - p), &cp);
+        if (l == 0)
+            return false;
+        p += l;
+    }
+    return true;
+}
+
+/* Whether two map keys are the same once written: a key that is not UTF-8
+ * has each byte from 0x80 written as '?' (as jstr() repairs it for the
+ * tree), so two such keys may become one, and the last value wins, as in
+ * the tree. */
+static bool key_same(const char *a, const char *b)
+{
+    bool va = utf8_ok(a), vb = utf8_ok(b);
+
+    for (;; a++, b++) {
+        unsigned char ca = (unsigned char)*a, cb = (unsigned char)*b;
+        if (!va && ca >= 0x80)
+            ca = '?';
+        if (!vb && cb >= 0x80)
+            cb = '?';
+        if (ca != cb)
+            return false;
+        if (!ca)
+            return true;
+    }
+}
+
 static void jw_str(struct jw *w, const char *s)
 {
     if (w->rc == 0)
@@ -1295,12 +1331,12 @@ static void jw_map(struct jw *w, const ProtobufCFieldDescriptor *f, const void *
     for (size_t i = 0; i < n; i++) {
         const char *key = CMEMBER(char *, e[i], ed->fields[0].offset);
         size_t last = i, k;
-        for (k = 0; k < i && strcmp(key, CMEMBER(char *, e[k], ed->fields[0].offset)); k++)
+        for (k = 0; k < i && !key_same(key, CMEMBER(char *, e[k], ed->fields[0].offset)); k++)
             ;
         if (k < i)
             continue;  /* written at its first place */
         for (k = i + 1; k < n; k++)
-            if (strcmp(key, CMEMBER(char *, e[k], ed->fields[0].offset)) == 0)
+            if (key_same(key, CMEMBER(char *, e[k], ed->fields[0].offset)))
                 last = k;
         if (!first)
             jw_put(w, ",", 1);

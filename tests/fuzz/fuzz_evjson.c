@@ -6,6 +6,7 @@
  * event must read back from its own tree. */
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,8 +36,10 @@ static void check_writer(const Bulwark__V1__Event *ev, json_t *tree)
         char *got = (char *)buf_head(&b);
         if (got[1] == ',')
             memmove(got + 1, got + 2, strlen(got + 2) + 1);
-        if (strcmp(got, want) != 0)
+        if (strcmp(got, want) != 0) {
+            fprintf(stderr, "writer: %s\ntree:   %s\n", got, want);
             abort();
+        }
     }
     free(want);
     buf_release(&b);
