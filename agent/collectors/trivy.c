@@ -64,6 +64,7 @@
 
 #include "bulwark/collector.h"
 #include "bulwark/err.h"
+#include "bulwark/hash.h"
 #include "bulwark/evjson.h"
 #include "bulwark/log.h"
 #include "bulwark/procfs.h"
@@ -122,17 +123,6 @@ struct trivy {
 };
 
 static void on_trivy_timer(uv_timer_t *h);
-
-/* ------------------------------------------------------------- helpers */
-
-static uint64_t trivy_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
 
 /* Sets *dst to a bounded copy of the string member `key` of obj (left at
  * the empty default when absent or null). 0 or BW_ENOMEM. */
@@ -752,7 +742,7 @@ static int trivy_file(struct trivy *t, int dfd, const char *name)
     struct trivy_seen *s;
     struct stat st;
     json_t *root = NULL;
-    uint64_t h = trivy_hash(name);
+    uint64_t h = bw_hash(name, strlen(name));
     bool sbom = false;
     int64_t mtime;
     int rc;
