@@ -50,6 +50,7 @@
 #include "bulwark/buf.h"
 #include "bulwark/err.h"
 #include "bulwark/evjson.h"
+#include "bulwark/utf8.h"
 
 #define EVJSON_STR_MAX 1024
 #define EVJSON_CMDLINE_MAX 4096
@@ -1029,40 +1030,6 @@ static void jw_key(struct jw *w, const char *name, bool comma)
     buf_commit(w->b, k);
 }
 
-/* One UTF-8 sequence at s (n bytes left) as jansson checks it: its length
- * and *cp, or 0 when it is not valid. */
-static size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
-{
-    unsigned c = s[0];
-    size_t need;
-    uint32_t v;
-
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    if (c >= 0xc2 && c <= 0xdf)
-        need = 1, v = c & 0x1f;
-    else if (c >= 0xe0 && c <= 0xef)
-        need = 2, v = c & 0x0f;
-    else if (c >= 0xf0 && c <= 0xf4)
-        need = 3, v = c & 0x07;
-    else
-        return 0;
-    if (n <= need)
-        return 0;
-    for (size_t i = 1; i <= need; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        v = v << 6 | (s[i] & 0x3f);
-    }
-    if ((need == 2 && (v < 0x800 || (v >= 0xd800 && v <= 0xdfff))) ||
-        (need == 3 && (v < 0x10000 || v > 0x10ffff)))
-        return 0;
-    *cp = v;
-    return need + 1;
-}
-
 /* What each byte of a string needs: 0 none (copied in runs), 1 an ASCII
  * escape, 2 a UTF-8 sequence starts (or an invalid byte), 3 the end (NUL). */
 static const uint8_t jw_class[256] = {
@@ -1153,7 +1120,7 @@ again:
                 p++;
                 continue;
             }
-            size_t l = utf8_next(p, (size_t)(end - p), &cp);
+            size_t l = bw_utf8_next(p, (size_t)(end - p), &cp);
             if (l == 0) {
                 valid = false;
                 goto again;
@@ -1183,7 +1150,7 @@ static bool utf8_ok(const char *s)
     uint32_t cp;
 
     while (p < end) {
-        size_t l = *p < 0x80 ? 1 : utf8_next(p, (size_t)(end - p), &cp);
+        size_t l = *p < 0x80 ? 1 : bw_utf8_next(p, (size_t)(end - p), &cp);
         if (l == 0)
             return false;
         p += l;

@@ -10,6 +10,7 @@
 
 #include "bulwark/err.h"
 #include "bulwark/limits.h"
+#include "bulwark/utf8.h"
 #include "bulwark/wirecheck.h"
 
 /* ------------------------------------------------------------ wire checks
@@ -251,35 +252,11 @@ static bool wire_utf8_ok(const uint8_t *p, size_t n, bool *nul)
         if (i >= n)
             break;
         c = p[i];
-        if (c < 0x80) {
-            if (c == 0) {
-                *nul = true;
-                return false;
-            }
-            i++;
-            continue;
-        }
-        if (c >= 0xC2 && c <= 0xDF) {
-            len = 2;
-            cp = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            len = 3;
-            cp = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            len = 4;
-            cp = c & 0x07;
-        } else {
+        if (c == 0) {
+            *nul = true;
             return false;
         }
-        if (n - i < len)
-            return false;
-        for (size_t k = 1; k < len; k++) {
-            if ((p[i + k] & 0xC0) != 0x80)
-                return false;
-            cp = cp << 6 | (p[i + k] & 0x3F);
-        }
-        if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-            (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+        if (!(len = bw_utf8_next(p + i, n - i, &cp)))
             return false;
         i += len;
     }

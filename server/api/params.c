@@ -11,41 +11,22 @@
 #include "bulwark/duration.h"
 #include "bulwark/err.h"
 #include "bulwark/evjson.h"
+#include "bulwark/utf8.h"
 
 /* ------------------------------------------------------------------ text */
 
 bool api_text_ok(const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    uint32_t cp;
 
     while (p < end) {
-        unsigned c = *p, need;
-        uint32_t cp;
-        if (c < 0x20 || c == 0x7f)
+        size_t len;
+        if (*p < 0x20 || *p == 0x7f)
             return false;  /* control bytes (and NUL) have no place in a parameter */
-        if (c < 0x80) {
-            p++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf)
-            need = 1, cp = c & 0x1f;
-        else if (c >= 0xe0 && c <= 0xef)
-            need = 2, cp = c & 0x0f;
-        else if (c >= 0xf0 && c <= 0xf4)
-            need = 3, cp = c & 0x07;
-        else
+        if (!(len = bw_utf8_next(p, (size_t)(end - p), &cp)))
             return false;
-        if ((size_t)(end - p) <= need)
-            return false;
-        for (unsigned i = 1; i <= need; i++) {
-            if ((p[i] & 0xc0) != 0x80)
-                return false;
-            cp = cp << 6 | (p[i] & 0x3f);
-        }
-        if ((need == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-            (need == 3 && (cp < 0x10000 || cp > 0x10ffff)))
-            return false;
-        p += need + 1;
+        p += len;
     }
     return true;
 }
