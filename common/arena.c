@@ -1,6 +1,7 @@
 /* arena.c - bump allocator over a list of chunks (see bulwark/arena.h). */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "bulwark/arena.h"
 
@@ -71,6 +72,16 @@ void *arena_alloc(struct arena *a, size_t n)
     }
     c->used += need;
     return c->data + c->used - need;
+}
+
+char *arena_strdup(struct arena *a, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = arena_alloc(a, n);
+
+    if (p)
+        memcpy(p, s, n);
+    return p;
 }
 
 void arena_reset(struct arena *a)

@@ -3,9 +3,12 @@
  * roll_alerts, net edges from roll_net, the fleet's container addresses,
  * containers with their posture and open alerts, image findings, hosts.
  * store_rollup.c keeps those tables; each query here reads one snapshot. */
+#include <stdint.h>
 #include <stdlib.h>
 
+#include "bulwark/buf.h"
 #include "bulwark/err.h"
+#include "bulwark/evjson.h"
 #include "store_internal.h"
 
 #define MINUTE_SQL "minute >= ?1 AND minute < ?2"
@@ -99,11 +102,13 @@ const char *const store_fleet_rsql[R_COUNT - R_API_COUNT] = {
         " UNION ALL SELECT * FROM roll_net WHERE addr IN"
         "  (SELECT a.addr FROM container_addrs AS a WHERE a.container = (" NET_CONT_ID "))"
         "  AND " NET_HOURS " AND container IS NOT (" NET_CONT_ID ")) AS t" NET_JOIN,
+    /* ?3: the addresses as a JSON array of strings, one seek each. */
     [R_ADDRS - R_API_COUNT] =
-        "SELECT a.addr, c.container_id, coalesce(c.image, ''), coalesce(h.hostname, ''),"
-        " a.last_ns FROM container_addrs AS a JOIN containers AS c ON c.id = a.container"
-        " LEFT JOIN hosts AS h ON h.id = c.host WHERE a.addr = ?3"
-        " ORDER BY (a.last_ns >= ?1 AND a.first_ns < ?2) DESC, a.last_ns DESC LIMIT 1",
+        "SELECT j.value, c.container_id, coalesce(c.image, ''), coalesce(h.hostname, '')"
+        " FROM json_each(?3) AS j JOIN containers AS c ON c.id ="
+        "  (SELECT a.container FROM container_addrs AS a WHERE a.addr = j.value"
+        "   ORDER BY (a.last_ns >= ?1 AND a.first_ns < ?2) DESC, a.last_ns DESC LIMIT 1)"
+        " LEFT JOIN hosts AS h ON h.id = c.host",
     [R_CONTAINERS - R_API_COUNT] =
         CONTAINER_SELECT " WHERE c.container_id > ?1 AND (?3 IS NULL OR c.image = ?3)"
         " AND (?4 IS NULL OR h.hostname = ?4) AND (?5 IS NULL OR c.k8s_namespace = ?5)"
@@ -247,23 +252,49 @@ static int addr_emit(sqlite3_stmt *st, void *fn, void *ctx)
         .container_id = col_text(st, 1),
         .image = col_text(st, 2),
         .hostname = col_text(st, 3),
-        .last_ns = sqlite3_column_int64(st, 4),
     };
     return ((store_addr_fn)fn)(&row, ctx);
 }
 
-int store_container_by_addr(struct store_reader *r, const char *addr, int64_t since_ns,
-                            int64_t until_ns, store_addr_fn fn, void *ctx)
+int store_containers_by_addrs(struct store_reader *r, const char *const *addrs, size_t n,
+                              int64_t since_ns, int64_t until_ns, store_addr_fn fn, void *ctx)
 {
+    struct buf list;
     sqlite3_stmt *st;
+    int rc = 0;
 
-    if (!r || !addr || !fn)
+    if (!r || (!addrs && n) || !fn || n > STORE_ADDRS_MAX)
         return BW_EINVAL;
+    if (n == 0)
+        return 0;
+    /* Addresses are IP literals (ingest checks them); one that is not
+     * UTF-8 is written with U+FFFD and so matches nothing, as it could
+     * not have been stored. */
+    buf_init(&list, SIZE_MAX);
+    rc = buf_put(&list, "[", 1);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (i)
+            rc = buf_put(&list, ",", 1);
+        if (rc == 0)
+            rc = evjson_write_string(&list, addrs[i], "\\uFFFD");
+    }
+    if (rc == 0)
+        rc = buf_put(&list, "]", 1);
+    if (rc < 0) {
+        buf_release(&list);
+        return rc;
+    }
     st = r->st[R_ADDRS];
     if (sqlite3_bind_int64(st, 1, since_ns) || sqlite3_bind_int64(st, 2, until_ns) ||
-        bind_text(st, 3, addr))
+        sqlite3_bind_text(st, 3, (const char *)buf_head(&list), (int)buf_size(&list),
+                          SQLITE_STATIC)) {
+        sqlite3_reset(st);
+        buf_release(&list);
         return BW_EIO;
-    return fleet_rows(r, st, addr_emit, (void *)fn, ctx);
+    }
+    rc = fleet_rows(r, st, addr_emit, (void *)fn, ctx);
+    buf_release(&list);
+    return rc;
 }
 
 static int container_emit(sqlite3_stmt *st, void *fn, void *ctx)

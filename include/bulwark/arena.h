@@ -19,6 +19,8 @@ struct arena *arena_new(size_t chunk);
 void arena_free(struct arena *a);
 /* 16-byte aligned memory valid until arena_free; NULL on ENOMEM. */
 void *arena_alloc(struct arena *a, size_t n);
+/* A copy of the string s in a; NULL on ENOMEM. */
+char *arena_strdup(struct arena *a, const char *s);
 /* Forgets every allocation but keeps the first chunk for reuse, so an arena
  * reset per item (an exported event) allocates nothing in the common case. */
 void arena_reset(struct arena *a);

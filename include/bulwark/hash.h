@@ -1,6 +1,6 @@
 /* hash.h - the one hash function of Bulwark's in-memory maps (the store's
  * dimension and mark caches, the server's table of connected agents, the
- * rules engine's LRU maps (server/rules/lru.h), the agent's file watches).
+ * LRU map (include/bulwark/lru.h: rules engine, API), the agent's file watches).
  * Checksums of saved state are not hashing for a map and use their own
  * (anomaly_blob_checksum, fixed by the blob format).
  *

@@ -156,6 +156,21 @@ void api_reply_json(struct api_call *c, unsigned status, json_t *body)
     api_set(c, status, text, strlen(text), "application/json");
 }
 
+void api_reply_text(struct api_call *c, unsigned status, struct buf *body)
+{
+    size_t n = buf_size(body);
+    char *text = (char *)body->data;
+
+    if (body->off) {
+        memmove(text, text + body->off, n);
+    } else if (!text) {
+        api_problem(c, 500, "out of memory rendering the answer");
+        return;
+    }
+    *body = (struct buf){.max = body->max};
+    api_set(c, status, text, n, "application/json");
+}
+
 static const char *status_phrase(unsigned status)
 {
     switch (status) {

@@ -90,6 +90,9 @@ typedef void (*api_handler)(struct api_call *c);
 
 /* Sets a JSON answer (takes the reference to body). */
 void api_reply_json(struct api_call *c, unsigned status, json_t *body);
+/* The same with the JSON text already written in body, whose memory the
+ * answer takes (body is left empty). */
+void api_reply_text(struct api_call *c, unsigned status, struct buf *body);
 /* Sets an RFC 9457 problem document: application/problem+json with type,
  * title (the status phrase), status, detail (printf) and instance. */
 void api_problem(struct api_call *c, unsigned status, const char *fmt, ...)
@@ -164,6 +167,12 @@ void api_jset(json_t *root, const char *path, json_t *v);
 int api_json_append(struct buf *out, json_t *o);
 /* api_jset of a string, only when s is not empty. */
 void api_jset_str(json_t *root, const char *path, const char *s);
+/* JSON text without a tree, the bytes json_dumps makes of api_str(s),
+ * api_time(ns) and an integer (after prefix): appended to out while *rc is
+ * 0, which the first failure sets. */
+void api_text_str(struct buf *out, const char *s, int *rc);
+void api_text_time(struct buf *out, int64_t ns, int *rc);
+void api_text_int(struct buf *out, const char *prefix, long long v, int *rc);
 
 /* ------------------------------------------------------------ encoders */
 

@@ -12,6 +12,8 @@
 #include "bulwark/clock.h"
 #include "bulwark/err.h"
 #include "bulwark/evjson.h"
+#include "bulwark/arena.h"
+#include "bulwark/lru.h"
 #include "bulwark/srvstate.h"
 
 #define FLEET_DEFAULT_RANGE_NS (24LL * 3600 * 1000000000LL)
@@ -233,49 +235,93 @@ fail:
 
 /* -------------------------------------------------------------- network */
 
+#define NET_BATCH 256  /* rows per address question (<= STORE_ADDRS_MAX) */
+
+/* One end of an edge; strings in the answer's arena ("" when absent). */
+struct net_end {
+    char type;  /* 'c' container, 'h' host, 'x' external */
+    const char *cid, *image, *host;   /* 'c': all three; 'h': host */
+    const char *addr, *name;          /* 'x' */
+};
+
+/* An address and the fleet container it resolves to (type 0: none). */
+struct net_addr {
+    struct lru_node node;
+    struct net_end end;
+};
+
+struct net_edge {
+    struct lru_node node;           /* key: source, destination, protocol, port */
+    struct net_end src, dst;
+    const char *proto;
+    uint32_t port;
+    uint64_t count, by_source, by_destination;
+    int64_t first_ns, last_ns;
+};
+
 struct net_ctx {
     struct store_reader *reader;
     int64_t since, until;
-    json_t *addrs;   /* addr -> the container endpoint it resolves to, or null */
-    json_t *edges;   /* key -> edge */
-    uint32_t rows;   /* rollup rows read */
+    struct lru addrs;    /* addr -> struct net_addr, looked up once per answer */
+    struct lru edges;    /* key -> struct net_edge */
+    struct arena *strs;  /* the ends' strings */
+    uint32_t rows;       /* rollup rows read */
     const char *host, *container;  /* filters (either side) */
+    /* rows read but not yet folded: their addresses are resolved together
+     * (one store question per batch instead of one per address) */
+    struct store_net_row *batch;  /* NET_BATCH */
+    size_t nbatch;
+    struct arena *batch_strs;  /* the batch's strings, reset after each fold */
 };
 
 static int on_addr(const struct store_addr_row *row, void *ctx)
 {
-    json_t **out = ctx;
-    *out = json_pack("{s:s, s:o, s:o, s:o}", "type", "container", "container_id",
-                     api_str(row->container_id), "image", api_str(row->image), "hostname",
-                     api_str(row->hostname));
-    return *out ? 0 : BW_ENOMEM;
-}
+    struct net_ctx *n = ctx;
+    size_t len = strlen(row->addr);
+    struct net_addr *a = (struct net_addr *)lru_find(&n->addrs, row->addr, len,
+                                                     lru_hash(row->addr, len));
 
-/* The fleet container addr belongs to (borrowed), or NULL: looked up once
- * per address and request. */
-static int resolve_addr(struct net_ctx *n, const char *addr, json_t **out)
-{
-    json_t *e = json_object_get(n->addrs, addr);
-    int rc;
-
-    if (!e) {
-        if ((rc = store_container_by_addr(n->reader, addr, n->since, n->until, on_addr, &e)) < 0)
-            return rc;
-        if (json_object_set_new(n->addrs, addr, e ? e : json_null()) != 0)
-            return BW_ENOMEM;
-    }
-    *out = json_is_null(e) ? NULL : e;
+    if (!a || a->end.type)
+        return 0;
+    a->end.cid = arena_strdup(n->strs, row->container_id);
+    a->end.image = arena_strdup(n->strs, row->image);
+    a->end.host = arena_strdup(n->strs, row->hostname);
+    if (!a->end.cid || !a->end.image || !a->end.host)
+        return BW_ENOMEM;
+    a->end.type = 'c';
     return 0;
 }
 
-/* The endpoint an event's own side is: its container, else its host. */
-static json_t *local_endpoint(const struct store_net_row *row)
+/* Resolves the batch's addresses not seen before in this answer, in one
+ * store question: each address is looked up once per answer. */
+static int resolve_batch(struct net_ctx *n)
 {
-    if (*row->container_id)
-        return json_pack("{s:s, s:o, s:o, s:o}", "type", "container", "container_id",
-                         api_str(row->container_id), "image", api_str(row->image), "hostname",
-                         api_str(row->hostname));
-    return json_pack("{s:s, s:o}", "type", "host", "hostname", api_str(row->hostname));
+    const char *ask[NET_BATCH];
+    size_t nask = 0;
+
+    for (size_t i = 0; i < n->nbatch; i++) {
+        const char *addr = n->batch[i].addr;
+        size_t len = strlen(addr);
+        uint64_t h = lru_hash(addr, len);
+        struct net_addr *a;
+        if (lru_find(&n->addrs, addr, len, h))
+            continue;
+        if (!(a = lru_entry_alloc(sizeof *a, addr, len, h)))
+            return BW_ENOMEM;
+        lru_insert(&n->addrs, &a->node, false);
+        ask[nask++] = a->node.key;
+    }
+    return store_containers_by_addrs(n->reader, ask, nask, n->since, n->until, on_addr, n);
+}
+
+/* The fleet container addr belongs to, or NULL (resolve_batch ran). */
+static const struct net_end *resolved(const struct net_ctx *n, const char *addr)
+{
+    size_t len = strlen(addr);
+    const struct net_addr *a =
+        (const struct net_addr *)lru_find(&n->addrs, addr, len, lru_hash(addr, len));
+
+    return a && a->end.type ? &a->end : NULL;
 }
 
 /* Whether an endpoint (its container id and host, "" when none) passes the
@@ -286,36 +332,37 @@ static bool end_is(const struct net_ctx *n, const char *cid, const char *host)
            (!n->container || strcmp(cid, n->container) == 0);
 }
 
-static const char *jstr_of(const json_t *o, const char *key)
+/* The event's own side: its container, else its host. */
+static int local_end(struct net_ctx *n, const struct store_net_row *row, struct net_end *e)
 {
-    const char *v = json_string_value(json_object_get(o, key));
-    return v ? v : "";
+    e->type = *row->container_id ? 'c' : 'h';
+    e->host = arena_strdup(n->strs, row->hostname);
+    if (e->type == 'c') {
+        e->cid = arena_strdup(n->strs, row->container_id);
+        e->image = arena_strdup(n->strs, row->image);
+        return e->host && e->cid && e->image ? 0 : BW_ENOMEM;
+    }
+    return e->host ? 0 : BW_ENOMEM;
 }
 
 /* Folds one row into its edge. Keys and filters work on the row's strings;
- * the endpoints' JSON is built only when an edge is new. */
-static int on_net(const struct store_net_row *row, void *ctx)
+ * an edge's ends are copied only when the edge is new. */
+static int fold_row(struct net_ctx *n, const struct store_net_row *row)
 {
-    struct net_ctx *n = ctx;
-    json_t *remote, *edge;
-    char key[8800];
+    const struct net_end *remote = resolved(n, row->addr);
+    struct net_edge *edge;
     const char *proto = row->protocol == BULWARK__V1__NET_CONNECTION__PROTOCOL__UDP ? "udp"
                                                                                    : "tcp";
     const char *rcid, *rhost;
-    int rc;
 
-    if (++n->rows > FLEET_NET_ROWS_MAX)
-        return FLEET_TOO_MANY;
-    if ((rc = resolve_addr(n, row->addr, &remote)) < 0)
-        return rc;
-    rcid = remote ? jstr_of(remote, "container_id") : "";
-    rhost = remote ? jstr_of(remote, "hostname") : "";
+    rcid = remote ? remote->cid : "";
+    rhost = remote ? remote->host : "";
     if ((n->host || n->container) && !end_is(n, row->container_id, row->hostname) &&
         !end_is(n, rcid, rhost))
         return 0;
     /* local end: c:<container> or h:<host>; remote end: c:<container> or
      * x:<addr>|<name>; the order says which is the source */
-    char lk[400], rk[4300];  /* names are at most 4 KiB (ingest) */
+    char key[8800], lk[400], rk[4300];  /* names are at most 4 KiB (ingest) */
     if (*row->container_id)
         snprintf(lk, sizeof lk, "c:%s", row->container_id);
     else
@@ -324,70 +371,182 @@ static int on_net(const struct store_net_row *row, void *ctx)
         snprintf(rk, sizeof rk, "c:%s", rcid);
     else
         snprintf(rk, sizeof rk, "x:%s|%s", row->addr, row->name);
-    snprintf(key, sizeof key, "%s\x1f%s\x1f%s\x1f%u", row->inbound ? rk : lk,
-             row->inbound ? lk : rk, proto, row->port);
-    if (!(edge = json_object_get(n->edges, key))) {
-        if (json_object_size(n->edges) >= FLEET_NET_GROUPS_MAX)
+    int klen = snprintf(key, sizeof key, "%s\x1f%s\x1f%s\x1f%u", row->inbound ? rk : lk,
+                        row->inbound ? lk : rk, proto, row->port);
+    if (klen < 0 || (size_t)klen >= sizeof key)
+        klen = (int)strlen(key);
+    uint64_t h = lru_hash(key, (size_t)klen);
+    if (!(edge = (struct net_edge *)lru_find(&n->edges, key, (size_t)klen, h))) {
+        struct net_end local = {0}, far = {0};
+        if (n->edges.n >= FLEET_NET_GROUPS_MAX)
             return FLEET_TOO_MANY;
-        json_t *local = local_endpoint(row);
-        json_t *far = remote ? json_incref(remote)
-                             : json_pack("{s:s, s:o, s:o}", "type", "external", "address",
-                                         api_str(row->addr), "name", api_str(row->name));
-        edge = local && far ? json_pack("{s:O, s:O, s:s, s:I, s:i, s:i, s:i, s:I, s:I}",
-                                        "source", row->inbound ? far : local, "destination",
-                                        row->inbound ? local : far, "protocol", proto, "port",
-                                        (json_int_t)row->port, "count", 0, "by_source", 0,
-                                        "by_destination", 0, "first_ns",
-                                        (json_int_t)row->first_ns, "last_ns",
-                                        (json_int_t)row->last_ns)
-                            : NULL;
-        json_decref(local);
-        json_decref(far);
-        if (!edge || json_object_set_new(n->edges, key, edge) != 0)
+        if (local_end(n, row, &local) < 0)
             return BW_ENOMEM;
+        if (remote) {
+            far = *remote;
+        } else {
+            far = (struct net_end){.type = 'x', .addr = arena_strdup(n->strs, row->addr),
+                                   .name = arena_strdup(n->strs, row->name)};
+            if (!far.addr || !far.name)
+                return BW_ENOMEM;
+        }
+        if (!(edge = lru_entry_alloc(sizeof *edge, key, (size_t)klen, h)))
+            return BW_ENOMEM;
+        edge->src = row->inbound ? far : local;
+        edge->dst = row->inbound ? local : far;
+        edge->proto = proto;
+        edge->port = row->port;
+        edge->first_ns = row->first_ns;
+        edge->last_ns = row->last_ns;
+        lru_insert(&n->edges, &edge->node, false);
     }
-    count_add(edge, "count", row->n);
-    count_add(edge, row->inbound ? "by_destination" : "by_source", row->n);
-    if (row->first_ns < json_integer_value(json_object_get(edge, "first_ns")))
-        json_object_set_new(edge, "first_ns", json_integer(row->first_ns));
-    if (row->last_ns > json_integer_value(json_object_get(edge, "last_ns")))
-        json_object_set_new(edge, "last_ns", json_integer(row->last_ns));
+    edge->count += row->n;
+    if (row->inbound)
+        edge->by_destination += row->n;
+    else
+        edge->by_source += row->n;
+    if (row->first_ns < edge->first_ns)
+        edge->first_ns = row->first_ns;
+    if (row->last_ns > edge->last_ns)
+        edge->last_ns = row->last_ns;
     return 0;
 }
 
-struct edge_ref {
-    const char *key;  /* the edge's key in net_ctx.edges */
-    json_t *edge;
-};
+/* Resolves and folds the rows read so far. */
+static int fold_batch(struct net_ctx *n)
+{
+    int rc = resolve_batch(n);
+
+    for (size_t i = 0; i < n->nbatch && rc == 0; i++)
+        rc = fold_row(n, &n->batch[i]);
+    n->nbatch = 0;
+    arena_reset(n->batch_strs);
+    return rc;
+}
+
+/* Keeps one row (its strings are the store's only during the call) and
+ * folds the batch when it is full. */
+static int on_net(const struct store_net_row *row, void *ctx)
+{
+    struct net_ctx *n = ctx;
+    struct store_net_row *b = &n->batch[n->nbatch];
+
+    if (++n->rows > FLEET_NET_ROWS_MAX)
+        return FLEET_TOO_MANY;
+    *b = *row;
+    b->hostname = arena_strdup(n->batch_strs, row->hostname);
+    b->container_id = arena_strdup(n->batch_strs, row->container_id);
+    b->image = arena_strdup(n->batch_strs, row->image);
+    b->addr = arena_strdup(n->batch_strs, row->addr);
+    b->name = arena_strdup(n->batch_strs, row->name);
+    if (!b->hostname || !b->container_id || !b->image || !b->addr || !b->name)
+        return BW_ENOMEM;
+    return ++n->nbatch == NET_BATCH ? fold_batch(n) : 0;
+}
 
 /* Most connections first; ties by first seen, then by the edge's key, so
  * the order does not depend on the order the store read the rows in. */
 static int edge_cmp(const void *a, const void *b)
 {
-    const struct edge_ref *ra = a, *rb = b;
-    json_t *x = ra->edge, *y = rb->edge;
-    json_int_t cx = json_integer_value(json_object_get(x, "count"));
-    json_int_t cy = json_integer_value(json_object_get(y, "count"));
-    json_int_t fx = json_integer_value(json_object_get(x, "first_ns"));
-    json_int_t fy = json_integer_value(json_object_get(y, "first_ns"));
-    if (cx != cy)
-        return cx > cy ? -1 : 1;
-    if (fx != fy)
-        return fx < fy ? -1 : 1;
-    return strcmp(ra->key, rb->key);
+    const struct net_edge *x = *(struct net_edge *const *)a, *y = *(struct net_edge *const *)b;
+
+    if (x->count != y->count)
+        return x->count > y->count ? -1 : 1;
+    if (x->first_ns != y->first_ns)
+        return x->first_ns < y->first_ns ? -1 : 1;
+    return strcmp(x->node.key, y->node.key);
 }
+
+/* An end as the answer shows it (docs/api.md): container, host or external. */
+static void end_text(struct buf *out, const struct net_end *e, int *rc)
+{
+    if (e->type == 'c') {
+        api_text_str(out, "container", rc);
+        if (*rc == 0)
+            *rc = buf_put(out, ",\"container_id\":", 16);
+        api_text_str(out, e->cid, rc);
+        if (*rc == 0)
+            *rc = buf_put(out, ",\"image\":", 9);
+        api_text_str(out, e->image, rc);
+        if (*rc == 0)
+            *rc = buf_put(out, ",\"hostname\":", 12);
+        api_text_str(out, e->host, rc);
+    } else if (e->type == 'h') {
+        api_text_str(out, "host", rc);
+        if (*rc == 0)
+            *rc = buf_put(out, ",\"hostname\":", 12);
+        api_text_str(out, e->host, rc);
+    } else {
+        api_text_str(out, "external", rc);
+        if (*rc == 0)
+            *rc = buf_put(out, ",\"address\":", 11);
+        api_text_str(out, e->addr, rc);
+        if (*rc == 0)
+            *rc = buf_put(out, ",\"name\":", 8);
+        api_text_str(out, e->name, rc);
+    }
+}
+
+#define PUT(lit)                                                                         \
+    do {                                                                                 \
+        if (rc == 0)                                                                     \
+            rc = buf_put(&out, lit, sizeof lit - 1);                                     \
+    } while (0)
+
+/* The answer as JSON text, written without a tree (an hour of one host's
+ * edges built as jansson objects was a third of the question's CPU). */
+static int net_answer(struct buf *out_, int64_t since, int64_t until, struct net_edge **all,
+                      size_t count, size_t limit)
+{
+    struct buf out = *out_;
+    int rc = 0;
+
+    PUT("{\"since\":");
+    api_text_time(&out, floor_to(since, STORE_HOUR_NS), &rc);
+    PUT(",\"until\":");
+    api_text_time(&out, ceil_to(until, STORE_HOUR_NS), &rc);
+    PUT(",\"precision\":\"1h\",\"edges\":[");
+    for (size_t i = 0; i < count && i < limit; i++) {
+        const struct net_edge *e = all[i];
+        if (i)
+            PUT(",");
+        PUT("{\"source\":{\"type\":");
+        end_text(&out, &e->src, &rc);
+        PUT("},\"destination\":{\"type\":");
+        end_text(&out, &e->dst, &rc);
+        PUT("},\"protocol\":");
+        api_text_str(&out, e->proto, &rc);
+        api_text_int(&out, ",\"port\":", e->port, &rc);
+        api_text_int(&out, ",\"count\":", (long long)e->count, &rc);
+        api_text_int(&out, ",\"by_source\":", (long long)e->by_source, &rc);
+        api_text_int(&out, ",\"by_destination\":", (long long)e->by_destination, &rc);
+        PUT(",\"first_seen\":");
+        api_text_time(&out, e->first_ns, &rc);
+        PUT(",\"last_seen\":");
+        api_text_time(&out, e->last_ns, &rc);
+        PUT("}");
+    }
+    api_text_int(&out, "],\"total_edges\":", (long long)count, &rc);
+    if (count > limit)
+        PUT(",\"truncated\":true}");
+    else
+        PUT(",\"truncated\":false}");
+    *out_ = out;
+    return rc;
+}
+#undef PUT
 
 void api_network(struct api_call *c)
 {
     static const char *const allowed[] = {"since", "until", "host", "container", "limit", NULL};
     struct net_ctx n = {0};
     int64_t since = 0, until = 0, limit = FLEET_EDGES_DEFAULT;
-    struct edge_ref *all = NULL;
-    json_t *arr = NULL, *e;
-    const char *key;
+    struct net_edge **all = NULL;
+    struct buf out;
     size_t count = 0;
     int rc = BW_ENOMEM;
 
+    buf_init(&out, SIZE_MAX);
     if (!api_params_only(c, allowed) || !fleet_range(c, &since, &until) ||
         !api_q_str(c, "host", FLEET_ID_MAX, &n.host) ||
         !api_q_str(c, "container", FLEET_ID_MAX, &n.container) ||
@@ -395,64 +554,49 @@ void api_network(struct api_call *c)
         return;
     if (!c->reader && !(c->reader = api_reader(c)))
         return;
-    n.addrs = json_object();
-    n.edges = json_object();
-    arr = json_array();
-    if (!n.addrs || !n.edges || !arr)
+    if (lru_init(&n.addrs, FLEET_NET_ROWS_MAX) < 0 ||
+        lru_init(&n.edges, FLEET_NET_GROUPS_MAX) < 0 || !(n.strs = arena_new(64 * 1024)) ||
+        !(n.batch_strs = arena_new(64 * 1024)) ||
+        !(n.batch = malloc(NET_BATCH * sizeof *n.batch)))
         goto fail;
     n.reader = c->reader;
     n.since = since;
     n.until = until;
     struct store_net_query nq = {.since_ns = since, .until_ns = until, .hostname = n.host,
                                  .container_id = n.container};
-    if ((rc = store_net_edges(c->reader, &nq, on_net, &n)) == FLEET_TOO_MANY) {
-        free(all);
-        json_decref(n.addrs);
-        json_decref(n.edges);
-        json_decref(arr);
+    if ((rc = store_net_edges(c->reader, &nq, on_net, &n)) == 0)
+        rc = fold_batch(&n);
+    if (rc == FLEET_TOO_MANY) {
         api_problem(c, 400, "the range holds more than %u distinct connections (or %u "
                             "connection-hours); narrow it with host, container or a shorter "
                             "since/until", FLEET_NET_GROUPS_MAX, FLEET_NET_ROWS_MAX);
-        return;
+        goto out;
     }
     if (rc < 0)
         goto fail;
     rc = BW_ENOMEM;
-    if (!(all = malloc((json_object_size(n.edges) + 1) * sizeof *all)))
+    if (!(all = malloc((n.edges.n + 1) * sizeof *all)))
         goto fail;
-    json_object_foreach(n.edges, key, e)
-        all[count++] = (struct edge_ref){key, e};
+    for (struct lru_node *e = n.edges.head.next; e != &n.edges.head; e = e->next)
+        all[count++] = (struct net_edge *)e;
     qsort(all, count, sizeof *all, edge_cmp);
-    for (size_t i = 0; i < count && i < (size_t)limit; i++) {
-        e = all[i].edge;
-        json_object_set_new(e, "first_seen",
-                            api_time(json_integer_value(json_object_get(e, "first_ns"))));
-        json_object_set_new(e, "last_seen",
-                            api_time(json_integer_value(json_object_get(e, "last_ns"))));
-        json_object_del(e, "first_ns");
-        json_object_del(e, "last_ns");
-        if (json_array_append(arr, e) != 0)
-            goto fail;
-    }
-    free(all);
-    json_decref(n.addrs);
-    api_reply_json(c, 200,
-                   json_pack("{s:o, s:o, s:s, s:o, s:I, s:b}", "since",
-                             api_time(floor_to(since, STORE_HOUR_NS)), "until",
-                             api_time(ceil_to(until, STORE_HOUR_NS)), "precision", "1h",
-                             "edges", arr, "total_edges", (json_int_t)count, "truncated",
-                             count > (size_t)limit));
-    json_decref(n.edges);
-    return;
+    if ((rc = net_answer(&out, since, until, all, count, (size_t)limit)) < 0)
+        goto fail;
+    api_reply_text(c, 200, &out);
+    goto out;
 fail:
-    free(all);
-    json_decref(n.addrs);
-    json_decref(n.edges);
-    json_decref(arr);
     if (rc == BW_ENOMEM)
         api_problem(c, 500, "out of memory");
     else
         api_store_problem(c, rc, "network");
+out:
+    free(all);
+    buf_release(&out);
+    lru_release(&n.addrs, NULL);
+    lru_release(&n.edges, NULL);
+    arena_free(n.strs);
+    arena_free(n.batch_strs);
+    free(n.batch);
 }
 
 /* Answers a page of items ordered by a name (the store's rc < 0: the

@@ -47,13 +47,13 @@ json_t *api_event_json(const struct store_row *row)
 }
 
 /* A column string as api_str() renders it: invalid UTF-8 bytes as U+FFFD. */
-static void nd_str(struct buf *out, const char *s, int *rc)
+void api_text_str(struct buf *out, const char *s, int *rc)
 {
     if (*rc == 0)
         *rc = evjson_write_string(out, s, "\\uFFFD");
 }
 
-static void nd_time(struct buf *out, int64_t ns, int *rc)
+void api_text_time(struct buf *out, int64_t ns, int *rc)
 {
     char t[EVJSON_TIME_MAX];
 
@@ -62,11 +62,11 @@ static void nd_time(struct buf *out, int64_t ns, int *rc)
             *rc = buf_put(out, "null", 4);
         return;
     }
-    nd_str(out, t, rc);
+    api_text_str(out, t, rc);
 }
 
 /* prefix, then v in decimal. */
-static void nd_int(struct buf *out, const char *prefix, long long v, int *rc)
+void api_text_int(struct buf *out, const char *prefix, long long v, int *rc)
 {
     char t[24];
     size_t n = evjson_format_int(v, t);
@@ -78,12 +78,12 @@ static void nd_int(struct buf *out, const char *prefix, long long v, int *rc)
 }
 
 /* kind and severity: the name, else the number. */
-static void nd_name(struct buf *out, const char *name, int32_t v, int *rc)
+static void text_name(struct buf *out, const char *name, int32_t v, int *rc)
 {
     if (name)
-        nd_str(out, name, rc);
+        api_text_str(out, name, rc);
     else
-        nd_int(out, "", v, rc);
+        api_text_int(out, "", v, rc);
 }
 
 int api_event_ndjson(const struct store_row *row, struct buf *out, struct arena *scratch)
@@ -93,33 +93,33 @@ int api_event_ndjson(const struct store_row *row, struct buf *out, struct arena 
     size_t mark = out->len;
     int rc = 0;
 
-    nd_int(out, "{\"id\":", row->id, &rc);
+    api_text_int(out, "{\"id\":", row->id, &rc);
     if (rc == 0)
         rc = buf_put(out, ",\"time\":", 8);
-    nd_time(out, row->time_ns, &rc);
+    api_text_time(out, row->time_ns, &rc);
     if (rc == 0)
         rc = buf_put(out, ",\"received\":", 12);
-    nd_time(out, row->recv_ns, &rc);
+    api_text_time(out, row->recv_ns, &rc);
     if (rc == 0)
         rc = buf_put(out, ",\"kind\":", 8);
-    nd_name(out, evjson_kind_name(row->kind), row->kind, &rc);
+    text_name(out, evjson_kind_name(row->kind), row->kind, &rc);
     if (rc == 0)
         rc = buf_put(out, ",\"severity\":", 12);
-    nd_name(out, evjson_severity_name(row->severity), row->severity, &rc);
+    text_name(out, evjson_severity_name(row->severity), row->severity, &rc);
     if (rc == 0)
         rc = buf_put(out, ",\"agent_id\":", 12);
-    nd_str(out, row->agent_id, &rc);
+    api_text_str(out, row->agent_id, &rc);
     if (rc == 0)
         rc = buf_put(out, ",\"hostname\":", 12);
-    nd_str(out, row->hostname, &rc);
+    api_text_str(out, row->hostname, &rc);
     if (rc == 0)
         rc = buf_put(out, ",\"container_id\":", 16);
     if (*row->container_id)
-        nd_str(out, row->container_id, &rc);
+        api_text_str(out, row->container_id, &rc);
     else if (rc == 0)
         rc = buf_put(out, "null", 4);
-    nd_int(out, ",\"epoch\":", (long long)row->epoch, &rc);
-    nd_int(out, ",\"seq\":", (long long)row->seq, &rc);
+    api_text_int(out, ",\"epoch\":", (long long)row->epoch, &rc);
+    api_text_int(out, ",\"seq\":", (long long)row->seq, &rc);
     if (rc == 0 && row->body && row->body_len)
         ev = bulwark__v1__event__unpack(&pa, row->body_len, row->body);
     if (rc == 0 && row->body_len && (!ev || evjson_event_write_members(ev, out) < 0)) {

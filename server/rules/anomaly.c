@@ -42,7 +42,7 @@
 #include <string.h>
 
 #include "bulwark/err.h"
-#include "lru.h"
+#include "bulwark/lru.h"
 
 #define ANOMALY_KEY_MAX 1024u
 #define ANOMALY_VERSION 1u      /* first-seen blobs */

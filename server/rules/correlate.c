@@ -14,7 +14,7 @@
 
 #include "bulwark/err.h"
 #include "internal.h"
-#include "lru.h"
+#include "bulwark/lru.h"
 
 #define STATE_VERSION 1
 #define EVI_AGENT_MAX 65

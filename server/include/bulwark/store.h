@@ -381,17 +381,19 @@ struct store_net_query {
 int store_net_edges(struct store_reader *r, const struct store_net_query *q, store_net_fn fn,
                     void *ctx);
 
-/* The container of the fleet that addr belongs to (learnt from the local
- * address of containers' net events): the one seen with it during [since,
- * until), else the one seen with it last. fn is called once if there is
- * one; 0 either way. */
+/* The containers of the fleet that addresses belong to (learnt from the
+ * local address of containers' net events): for each address, the one seen
+ * with it during [since, until), else the one seen with it last. fn is
+ * called once per address that has one (row.addr is that address), in no
+ * particular order; an address no container had is left out. One
+ * question for n addresses (at most STORE_ADDRS_MAX); 0 or a bw_err. */
+#define STORE_ADDRS_MAX 1024u
 struct store_addr_row {
     const char *addr, *container_id, *image, *hostname;
-    int64_t last_ns;
 };
 typedef int (*store_addr_fn)(const struct store_addr_row *row, void *ctx);
-int store_container_by_addr(struct store_reader *r, const char *addr, int64_t since_ns,
-                            int64_t until_ns, store_addr_fn fn, void *ctx);
+int store_containers_by_addrs(struct store_reader *r, const char *const *addrs, size_t n,
+                              int64_t since_ns, int64_t until_ns, store_addr_fn fn, void *ctx);
 
 struct store_container_query {
     const char *after;      /* container ids after this one ("" = first) */

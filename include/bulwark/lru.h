@@ -1,15 +1,15 @@
-/* lru.h - the one bounded LRU map of the rules engine (correlation and
+/* lru.h - the one bounded LRU map (the rules engine's correlation and
  * running-image state in correlate.c, the anomaly detectors' per-key state
- * in anomaly.c).
+ * in anomaly.c; the API's network edges and address cache).
  *
  * Intrusive: an entry is one allocation that begins with a struct lru_node
  * and has its key copied after the caller's bytes (lru_entry_alloc). Keys
  * are bytes (klen), hashed with bw_hash. The map holds at most max entries;
  * lru_get evicts the least recently used one (through the caller's free
  * function) to make room. Buckets double while the load passes 1. Not
- * thread-safe: one engine, one thread. */
-#ifndef BULWARK_RULES_LRU_H
-#define BULWARK_RULES_LRU_H
+ * thread-safe: one user, one thread. */
+#ifndef BULWARK_LRU_H
+#define BULWARK_LRU_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "bulwark/err.h"
-#include "lru.h"
+#include "bulwark/lru.h"
 
 int lru_init(struct lru *l, size_t max)
 {
