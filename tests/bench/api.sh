@@ -99,7 +99,7 @@ run_loadgen half --agents=8 --duration=3600 --batch=256 --rate="$((half / 8))"
 sleep 5
 
 # ------------------------------------------------------------ queries
-python3 - "$api" "$token" "$rounds" "$export_events" <<'EOF'
+python3 - "$api" "$token" "$rounds" "$export_events" "$server_pid" <<'EOF'
 import http.client
 import json
 import random
@@ -108,6 +108,7 @@ import time
 import base64
 
 port, token, rounds, export_n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+server_pid = sys.argv[5]
 T0 = 1700000000  # bulwark-store-query's first event time (s); events 1 ms apart
 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
 hdr = {"Authorization": f"Bearer {token}"}
@@ -142,6 +143,24 @@ last_id = json.loads(get("/api/v1/events?page_size=1"))["items"][0]["id"]
 
 def token_for(i):
     return base64.urlsafe_b64encode(f"e1.{i}".encode()).decode().rstrip("=")
+
+
+def api_cpu_s():
+    """CPU-seconds of bulwarkd's API threads (libmicrohttpd's workers): the
+    questions' own work, whatever the machine's load and without ingest's"""
+    import os
+    total = 0
+    for tid in os.listdir(f"/proc/{server_pid}/task"):
+        try:
+            with open(f"/proc/{server_pid}/task/{tid}/stat") as f:
+                st = f.read()
+        except OSError:
+            continue
+        comm = st[st.index("(") + 1:st.rindex(")")]
+        if comm.startswith("MHD"):
+            fields = st[st.rindex(")") + 2:].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def host():
@@ -187,18 +206,21 @@ print(f"api: {total} events in the rollups; {rounds} rounds per shape, one keep-
 for name, make in shapes:
     lat = []
     size = 0
-    # network answers scan every edge of the range: fewer rounds
+    # network answers read every edge of their range: fewer rounds
     net = name.startswith("network")
-    n = max(5, rounds // 10) if net else rounds
+    n = max(10, rounds // 4) if net else rounds
     refused = 0
+    cpu0 = api_cpu_s()
     for _ in range(n):
         path = make()
         t = time.perf_counter()
         size += len(get(path, net))
         lat.append((time.perf_counter() - t) * 1000)
+    cpu_ms = (api_cpu_s() - cpu0) * 1000 / n
     lat.sort()
     print(f"api {name:42s} p50 {lat[len(lat) // 2]:8.2f} ms  p99 "
           f"{lat[int((len(lat) - 1) * 0.99)]:8.2f} ms  max {lat[-1]:8.2f} ms  "
+          f"cpu {cpu_ms:6.1f} ms/q  "
           f"({size // n} bytes, {n} rounds{f', {refused} refused as too broad' if refused else ''})")
 
 # export: native NDJSON from the start, export_n events, streamed
