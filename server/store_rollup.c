@@ -268,7 +268,7 @@ static int roll_flush_map(struct store *s, enum roll_table t)
         for (int r = 0; r < rows && rc == 0; r++)
             rc = roll_bind(st, u, r, &m->slot[m->used[i + (size_t)r]]);
         if (rc == 0)
-            rc = stmt_exec(st);
+            rc = sql_exec(st);
         i += (size_t)rows;
     }
     roll_map_clear(m);
@@ -404,7 +404,7 @@ static int roll_vuln(struct store *s, const Bulwark__V1__Event *ev, int64_t t)
         bind_text(st, 5, v->fixed_version ? v->fixed_version : "") ||
         sqlite3_bind_int64(st, 6, t))
         return BW_EIO;
-    return stmt_exec(st);
+    return sql_exec(st);
 }
 
 /* A misconfig or secret finding of an image: (check or rule, file) once. */
@@ -429,7 +429,7 @@ static int roll_finding(struct store *s, const Bulwark__V1__Event *ev, int64_t t
         bind_text(st, 3, id) || bind_text(st, 4, target ? target : "") ||
         bind_text(st, 5, sev ? sev : "") || sqlite3_bind_int64(st, 6, t))
         return BW_EIO;
-    return stmt_exec(st);
+    return sql_exec(st);
 }
 
 int store_rollup_event(struct store *s, const struct store_event *se, int64_t id, int64_t host,
@@ -458,7 +458,7 @@ int store_rollup_event(struct store *s, const struct store_event *se, int64_t id
         if (sqlite3_bind_int64(st, 1, container) || sqlite3_bind_int64(st, 2, se->time_ns) ||
             sqlite3_bind_int64(st, 3, id))
             return BW_EIO;
-        return stmt_exec(st);
+        return sql_exec(st);
     }
     if (se->kind != BULWARK__V1__EVENT__BODY_NET && se->kind != BULWARK__V1__EVENT__BODY_VULN &&
         se->kind != BULWARK__V1__EVENT__BODY_MISCONFIG && se->kind != BULWARK__V1__EVENT__BODY_SECRET)
