@@ -863,7 +863,7 @@ int store_open(struct store **out, const struct store_options *opt, char *err, s
     if ((rc = store_schema_migrate(s->db, opt->path, err, errlen)) < 0)
         goto out;
     if ((rc = sql_prepare_all(s->db, wsql, W_COUNT, s->st, "store", err, errlen)) < 0 ||
-        (rc = sql_prepare_rows(s->db, STORE_EVENT_INSERT, STORE_EVENT_COLS, STORE_INSERT_ROWS,
+        (rc = sql_prepare_rows(s->db, STORE_EVENT_INSERT, STORE_EVENT_COLS, STORE_INSERT_ROWS, NULL,
                                &s->ins_many, err, errlen)) < 0 ||
         (rc = store_rollup_open(s, err, errlen)) < 0)
         goto out;
