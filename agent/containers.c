@@ -39,9 +39,6 @@
 #define CT_CGROUP_MAX 16384
 #define CT_RUNTIME_MAX 16
 
-#define TASK_DIR "/run/containerd/io.containerd.runtime.v2.task"
-#define STORAGE_RUN "/run/containers/storage/overlay-containers"
-#define STORAGE_LIB "/var/lib/containers/storage/overlay-containers"
 
 struct ct_entry {
     char id[CT_ID_LEN + 1];
@@ -356,7 +353,7 @@ static int enrich_docker(const char *root, Bulwark__V1__ContainerRef *r, const c
     json_t *j = NULL, *v;
     int rc = 0;
 
-    if (procfs_path(path, sizeof path, root, "/var/lib/docker/containers/%s/config.v2.json", id) < 0 ||
+    if (procfs_path(path, sizeof path, root, CT_DOCKER_CONTAINERS "/%s/config.v2.json", id) < 0 ||
         procfs_load_json(path, PROCFS_JSON_MAX, &j) < 0)
         return 0;
     name = jstr(j, "Name");
@@ -387,11 +384,11 @@ static int enrich_containerd(const char *root, Bulwark__V1__ContainerRef *r, con
     DIR *d;
     int rc = 0;
 
-    if (procfs_path(dir, sizeof dir, root, TASK_DIR) < 0 || !(d = opendir(dir)))
+    if (procfs_path(dir, sizeof dir, root, CT_CONTAINERD_TASKS) < 0 || !(d = opendir(dir)))
         return 0;
     while (rc == 0 && (de = readdir(d))) {
         if (de->d_name[0] == '.' ||
-            snprintf(rel, sizeof rel, TASK_DIR "/%s/%s/config.json", de->d_name, id) >= (int)sizeof rel)
+            snprintf(rel, sizeof rel, CT_CONTAINERD_TASKS "/%s/%s/config.json", de->d_name, id) >= (int)sizeof rel)
             continue;
         rc = enrich_oci(root, r, rel);
     }
@@ -408,7 +405,7 @@ static int enrich_storage_meta(const char *root, Bulwark__V1__ContainerRef *r, c
     size_t i;
     int rc = 0;
 
-    if (procfs_path(path, sizeof path, root, STORAGE_LIB "/containers.json") < 0 ||
+    if (procfs_path(path, sizeof path, root, CT_STORAGE_LIB "/containers.json") < 0 ||
         procfs_load_json(path, PROCFS_JSON_MAX, &j) < 0)
         return 0;
     json_array_foreach(j, i, e) {
@@ -440,8 +437,8 @@ static int enrich_storage(const char *root, Bulwark__V1__ContainerRef *r, const 
     char a[PROCFS_PATH_MAX], b[PROCFS_PATH_MAX];
     int rc;
 
-    snprintf(a, sizeof a, "%s/%s/userdata/config.json", crio ? STORAGE_RUN : STORAGE_LIB, id);
-    snprintf(b, sizeof b, "%s/%s/userdata/config.json", crio ? STORAGE_LIB : STORAGE_RUN, id);
+    snprintf(a, sizeof a, "%s/%s/userdata/config.json", crio ? CT_STORAGE_RUN : CT_STORAGE_LIB, id);
+    snprintf(b, sizeof b, "%s/%s/userdata/config.json", crio ? CT_STORAGE_LIB : CT_STORAGE_RUN, id);
     rc = enrich_oci(root, r, a);
     if (rc == 0)
         rc = enrich_oci(root, r, b);

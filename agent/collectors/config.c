@@ -64,14 +64,12 @@ static const struct layout {
     const char *file;
     const char *runtime;
 } layouts[] = {
-    {"/run/containerd/io.containerd.runtime.v2.task", true, "config.json", "containerd"},
-    {"/run/containerd/io.containerd.runtime.v1.linux", true, "config.json", "containerd"},
-    {"/run/docker/containerd/daemon/io.containerd.runtime.v2.task/moby", false, "config.json",
-     "docker"},
-    {"/run/docker/containerd/daemon/io.containerd.runtime.v1.linux/moby", false, "config.json",
-     "docker"},
-    {"/run/containers/storage/overlay-containers", false, "userdata/config.json", "cri-o"},
-    {"/var/lib/containers/storage/overlay-containers", false, "userdata/config.json", "podman"},
+    {CT_CONTAINERD_TASKS, true, "config.json", "containerd"},
+    {CT_CONTAINERD_TASKS_V1, true, "config.json", "containerd"},
+    {CT_DOCKER_TASKS, false, "config.json", "docker"},
+    {CT_DOCKER_TASKS_V1, false, "config.json", "docker"},
+    {CT_STORAGE_RUN, false, "userdata/config.json", "cri-o"},
+    {CT_STORAGE_LIB, false, "userdata/config.json", "podman"},
 };
 
 static const char *const caps_docker[] = {
@@ -282,7 +280,7 @@ static bool docker_privileged(struct parse *p)
     json_t *j = NULL;
     bool priv = false;
 
-    if (procfs_path(path, sizeof path, p->root, "/var/lib/docker/containers/%s/hostconfig.json",
+    if (procfs_path(path, sizeof path, p->root, CT_DOCKER_CONTAINERS "/%s/hostconfig.json",
                     p->id) < 0 ||
         procfs_load_json(path, PROCFS_JSON_MAX, &j) < 0)
         return false;

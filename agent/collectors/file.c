@@ -578,7 +578,7 @@ static void file_find_containerd(struct file_col *f)
     struct dirent *ns, *ct;
     DIR *d, *e;
 
-    snprintf(base, sizeof base, "%s/run/containerd/io.containerd.runtime.v2.task", f->host_root);
+    snprintf(base, sizeof base, "%s" CT_CONTAINERD_TASKS, f->host_root);
     if (!(d = opendir(base)))
         return;
     while ((ns = readdir(d)) != NULL) {
@@ -606,14 +606,14 @@ static void file_find_docker(struct file_col *f)
     struct dirent *de;
     DIR *d;
 
-    snprintf(base, sizeof base, "%s/var/lib/docker/image/overlay2/layerdb/mounts", f->host_root);
+    snprintf(base, sizeof base, "%s" CT_DOCKER_MOUNTS, f->host_root);
     if (!(d = opendir(base)))
         return;
     while ((de = readdir(d)) != NULL) {
         if (!file_safe_name(de->d_name) ||
             snprintf(p, sizeof p, "%s/%s/mount-id", base, de->d_name) >= (int)sizeof p ||
             !file_read_line(p, mid, sizeof mid) || !file_safe_name(mid) ||
-            snprintf(merged, sizeof merged, "%s/var/lib/docker/overlay2/%s/merged", f->host_root,
+            snprintf(merged, sizeof merged, "%s" CT_DOCKER_OVERLAY "/%s/merged", f->host_root,
                      mid) >= (int)sizeof merged ||
             !file_is_dir(merged))
             continue;
@@ -632,7 +632,7 @@ static void file_find_storage(struct file_col *f)
     json_t *arr;
     size_t i;
 
-    snprintf(p, sizeof p, "%s/var/lib/containers/storage/overlay-containers/containers.json",
+    snprintf(p, sizeof p, "%s" CT_STORAGE_LIB "/containers.json",
              f->host_root);
     arr = json_load_file(p, JSON_DISABLE_EOF_CHECK, &jerr);
     if (!arr)
@@ -645,7 +645,7 @@ static void file_find_storage(struct file_col *f)
         if (i >= FILE_ROOTS_MAX)
             break;
         if (!id || !layer || !file_safe_name(id) || !file_safe_name(layer) ||
-            snprintf(merged, sizeof merged, "%s/var/lib/containers/storage/overlay/%s/merged",
+            snprintf(merged, sizeof merged, "%s" CT_STORAGE_OVERLAY "/%s/merged",
                      f->host_root, layer) >= (int)sizeof merged ||
             !file_is_dir(merged))
             continue;
