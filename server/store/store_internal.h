@@ -1,8 +1,8 @@
 /* store_internal.h - what the store's files share (not a public header):
  * the statement indexes of the writer and reader connections, the cache map,
  * the chunk summary, struct store and struct store_reader, and the helpers
- * more than one store file calls. Only server/store*.c include it (and so
- * sqlite3.h).
+ * more than one store file calls. Only the files of server/store/ include
+ * it (and so sqlite3.h).
  *
  *   store_sqlite.c  open, schema and migration, the write path, the caches
  *   store_alerts.c  alerts, evidence links, detector state: raise and queries

@@ -152,7 +152,7 @@ static const char *const store_migrations[STORE_SCHEMA_VERSION] = {
     "  BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"
     "PRAGMA user_version = 4;",
     /* 4 -> 5: the rollups the REST API's stats, network and containers
-     * answer from (server/store_rollup.c keeps them in the events'
+     * answer from (server/store/store_rollup.c keeps them in the events'
      * transaction). The event counts and the posture are rebuilt here from
      * the stored events; net edges, container addresses and image findings
      * live in the bodies and start with this version. The user_version
