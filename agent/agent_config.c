@@ -7,9 +7,9 @@
 #include "bulwark/log.h"
 #include "bulwark/spool.h"
 
-#define F(k, t, m, d, h, lo, hi) {k, t, offsetof(struct agent_config, m), d, h, lo, hi, NULL}
-/* An enumerated option: the default is a choice, the field an int. */
-#define E(k, m, d, h, ch) {k, CONFIG_ENUM, offsetof(struct agent_config, m), d, h, 0, 0, ch}
+/* The option table's rows (config.h): F an option, E an enumerated one. */
+#define F(...) CONFIG_FIELD(struct agent_config, __VA_ARGS__)
+#define E(...) CONFIG_ENUM_FIELD(struct agent_config, __VA_ARGS__)
 
 const char *const agent_source_names[] = {"host", "synthetic", "replay", "none", NULL};
 static const char *const output_names[] = {"server", "stdout", NULL};

@@ -31,6 +31,7 @@
 
 #include "bulwark/containers.h"
 #include "bulwark/err.h"
+#include "bulwark/evbuild.h"
 #include "bulwark/procfs.h"
 
 #define CT_ID_LEN 64
@@ -39,9 +40,6 @@
 #define CT_CGROUP_MAX 16384
 #define CT_RUNTIME_MAX 16
 
-#define TASK_DIR "/run/containerd/io.containerd.runtime.v2.task"
-#define STORAGE_RUN "/run/containers/storage/overlay-containers"
-#define STORAGE_LIB "/var/lib/containers/storage/overlay-containers"
 
 struct ct_entry {
     char id[CT_ID_LEN + 1];
@@ -216,7 +214,7 @@ int containers_parse_cgroup(const char *text, char *runtime, size_t rlen, char *
 
 static void ref_free(Bulwark__V1__ContainerRef *r)
 {
-    procfs_msg_free(r ? &r->base : NULL);
+    evb_msg_free(r ? &r->base : NULL);
 }
 
 static int ref_label(Bulwark__V1__ContainerRef *r, const char *k, const char *v)
@@ -230,12 +228,12 @@ static int ref_label(Bulwark__V1__ContainerRef *r, const char *k, const char *v)
         if (!r->labels)
             return BW_ENOMEM;
     }
-    e = procfs_msg_new(&bulwark__v1__container_ref__labels_entry__descriptor);
+    e = evb_msg_new(&bulwark__v1__container_ref__labels_entry__descriptor);
     if (!e)
         return BW_ENOMEM;
     r->labels[r->n_labels++] = e;
-    if (procfs_set_str(&e->key, k, PROCFS_STR_MAX) < 0 ||
-        procfs_set_str(&e->value, v, PROCFS_STR_MAX) < 0)
+    if (evb_set_str(&e->key, k, EVB_STR_MAX) < 0 ||
+        evb_set_str(&e->value, v, EVB_STR_MAX) < 0)
         return BW_ENOMEM;
     return 0;
 }
@@ -248,7 +246,7 @@ Bulwark__V1__ContainerRef *containers_ref_dup(const Bulwark__V1__ContainerRef *r
 
     if (!ref)
         return NULL;
-    d = procfs_msg_new(desc);
+    d = evb_msg_new(desc);
     if (!d)
         return NULL;
     /* every singular field is a string */
@@ -257,8 +255,8 @@ Bulwark__V1__ContainerRef *containers_ref_dup(const Bulwark__V1__ContainerRef *r
 
         if (f->label == PROTOBUF_C_LABEL_REPEATED || f->type != PROTOBUF_C_TYPE_STRING)
             continue;
-        rc = procfs_set_str((char **)((char *)d + f->offset),
-                            *(char *const *)((const char *)ref + f->offset), PROCFS_STR_MAX);
+        rc = evb_set_str((char **)((char *)d + f->offset),
+                         *(char *const *)((const char *)ref + f->offset), EVB_STR_MAX);
     }
     for (size_t i = 0; i < ref->n_labels && rc == 0; i++)
         rc = ref_label(d, ref->labels[i]->key, ref->labels[i]->value);
@@ -283,7 +281,7 @@ static int fill(char **field, const char *s)
 {
     if (!s || !*s || (*field && **field))
         return 0;
-    return procfs_set_str(field, s, PROCFS_STR_MAX);
+    return evb_set_str(field, s, EVB_STR_MAX);
 }
 
 /* "sha256:<hex>" from a digest, an "image@sha256:..." reference or a bare id. */
@@ -356,7 +354,7 @@ static int enrich_docker(const char *root, Bulwark__V1__ContainerRef *r, const c
     json_t *j = NULL, *v;
     int rc = 0;
 
-    if (procfs_path(path, sizeof path, root, "/var/lib/docker/containers/%s/config.v2.json", id) < 0 ||
+    if (procfs_path(path, sizeof path, root, CT_DOCKER_CONTAINERS "/%s/config.v2.json", id) < 0 ||
         procfs_load_json(path, PROCFS_JSON_MAX, &j) < 0)
         return 0;
     name = jstr(j, "Name");
@@ -387,11 +385,11 @@ static int enrich_containerd(const char *root, Bulwark__V1__ContainerRef *r, con
     DIR *d;
     int rc = 0;
 
-    if (procfs_path(dir, sizeof dir, root, TASK_DIR) < 0 || !(d = opendir(dir)))
+    if (procfs_path(dir, sizeof dir, root, CT_CONTAINERD_TASKS) < 0 || !(d = opendir(dir)))
         return 0;
     while (rc == 0 && (de = readdir(d))) {
         if (de->d_name[0] == '.' ||
-            snprintf(rel, sizeof rel, TASK_DIR "/%s/%s/config.json", de->d_name, id) >= (int)sizeof rel)
+            snprintf(rel, sizeof rel, CT_CONTAINERD_TASKS "/%s/%s/config.json", de->d_name, id) >= (int)sizeof rel)
             continue;
         rc = enrich_oci(root, r, rel);
     }
@@ -408,7 +406,7 @@ static int enrich_storage_meta(const char *root, Bulwark__V1__ContainerRef *r, c
     size_t i;
     int rc = 0;
 
-    if (procfs_path(path, sizeof path, root, STORAGE_LIB "/containers.json") < 0 ||
+    if (procfs_path(path, sizeof path, root, CT_STORAGE_LIB "/containers.json") < 0 ||
         procfs_load_json(path, PROCFS_JSON_MAX, &j) < 0)
         return 0;
     json_array_foreach(j, i, e) {
@@ -440,8 +438,8 @@ static int enrich_storage(const char *root, Bulwark__V1__ContainerRef *r, const 
     char a[PROCFS_PATH_MAX], b[PROCFS_PATH_MAX];
     int rc;
 
-    snprintf(a, sizeof a, "%s/%s/userdata/config.json", crio ? STORAGE_RUN : STORAGE_LIB, id);
-    snprintf(b, sizeof b, "%s/%s/userdata/config.json", crio ? STORAGE_LIB : STORAGE_RUN, id);
+    snprintf(a, sizeof a, "%s/%s/userdata/config.json", crio ? CT_STORAGE_RUN : CT_STORAGE_LIB, id);
+    snprintf(b, sizeof b, "%s/%s/userdata/config.json", crio ? CT_STORAGE_LIB : CT_STORAGE_RUN, id);
     rc = enrich_oci(root, r, a);
     if (rc == 0)
         rc = enrich_oci(root, r, b);
@@ -476,7 +474,7 @@ static int enrich(const char *root, Bulwark__V1__ContainerRef *r, const char *ru
     }
     if (rc < 0)
         return rc;
-    return procfs_set_str(&r->runtime, hit ? hit : runtime ? runtime : "containerd", CT_RUNTIME_MAX);
+    return evb_set_str(&r->runtime, hit ? hit : runtime ? runtime : "containerd", CT_RUNTIME_MAX);
 }
 
 /* ----------------------------------------------------------------- cache */
@@ -488,7 +486,7 @@ struct containers *containers_new(const char *host_root, size_t max_entries)
     if (!c)
         return NULL;
     c->max = max_entries ? max_entries : 1;
-    c->root = procfs_strdup(host_root ? host_root : "/", PROCFS_PATH_MAX);
+    c->root = evb_strdup(host_root ? host_root : "/", PROCFS_PATH_MAX);
     c->e = calloc(c->max, sizeof *c->e);
     if (!c->root || !c->e) {
         containers_free(c);
@@ -521,8 +519,8 @@ static const Bulwark__V1__ContainerRef *lookup(struct containers *c, const char 
             c->e[i].used = ++c->tick;
             return c->e[i].ref;
         }
-    r = procfs_msg_new(&bulwark__v1__container_ref__descriptor);
-    if (!r || procfs_set_str(&r->id, id, CT_ID_LEN) < 0 ||
+    r = evb_msg_new(&bulwark__v1__container_ref__descriptor);
+    if (!r || evb_set_str(&r->id, id, CT_ID_LEN) < 0 ||
         enrich(c->root, r, runtime && *runtime ? runtime : NULL, id) < 0 ||
         fill(&r->k8s_pod_uid, pod_uid) < 0) {
         ref_free(r);

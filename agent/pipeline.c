@@ -13,6 +13,7 @@
  * makes before killing the agent) is durable and on its way within a loop
  * turn, and a stream still costs at most one commit per FLUSH_MAX_AGE. An
  * idle agent with an empty queue has no timer running at all. */
+#include <assert.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -155,6 +156,7 @@ static int agent_emit(void *ctx, Bulwark__V1__Event *ev)
         }
         return BW_EFULL;
     }
+    assert(a->q_len < a->q_cap);
     a->q[(a->q_head + a->q_len) % a->q_cap] = ev;
     if (a->qm)
         a->qm[(a->q_head + a->q_len) % a->q_cap].key = 0;
@@ -306,6 +308,7 @@ static int agent_flush(struct agent *a)
              * and the marks with it, to be tried again */
             a->q_head = (a->q_head + a->q_cap - (uint32_t)n) % a->q_cap;
             a->q_len += (uint32_t)n;
+            assert(a->q_len <= a->q_cap);
             memcpy(a->loose, loose, sizeof loose);
             if (rc == BW_EFULL && a->chunk_max > 1)
                 a->chunk_max /= 2;  /* a smaller transaction may fit what is left */

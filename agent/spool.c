@@ -529,7 +529,7 @@ int spool_open(struct spool **out, const struct spool_options *opt, char *err, s
         s->page_size = 4096;
     if ((rc = sql_prepare_all(s->db, spool_sql, ST_COUNT, s->st, "spool", err, errlen)) < 0 ||
         (rc = sql_prepare_rows(s->db, "INSERT INTO events(seq, data) VALUES ", 2,
-                               SPOOL_INSERT_ROWS, &s->ins_many, err, errlen)) < 0)
+                               SPOOL_INSERT_ROWS, NULL, &s->ins_many, err, errlen)) < 0)
         goto out;
     *out = s;
     return 0;

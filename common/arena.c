@@ -1,4 +1,5 @@
 /* arena.c - bump allocator over a list of chunks (see bulwark/arena.h). */
+#include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,7 @@ void *arena_alloc(struct arena *a, size_t n)
         a->head = c;
     }
     c->used += need;
+    assert(c->used <= c->size);
     return c->data + c->used - need;
 }
 

@@ -1,4 +1,5 @@
 /* buf.c - bounded growable byte buffer (see bulwark/buf.h). */
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +80,7 @@ uint8_t *buf_reserve(struct buf *b, size_t n)
 
 void buf_commit(struct buf *b, size_t n)
 {
+    assert(n <= b->cap - b->len);  /* at most what buf_reserve gave */
     b->len += n;
 }
 

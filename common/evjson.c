@@ -426,6 +426,11 @@ static json_t *msg_to_json(const ProtobufCMessage *m)
     return o;
 }
 
+json_t *evjson_message_to_json(const ProtobufCMessage *m)
+{
+    return msg_to_json(m);
+}
+
 json_t *evjson_event_to_json(const Bulwark__V1__Event *ev)
 {
     const char *kind = evjson_kind_name((int)ev->body_case);

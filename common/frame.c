@@ -1,5 +1,6 @@
 /* frame.c - bytes <-> frames (4-byte big-endian length + packed Frame).
  * Pure: no sockets, no logging. See bulwark/frame.h. */
+#include <assert.h>
 #include <string.h>
 
 #include "bulwark/err.h"
@@ -81,7 +82,8 @@ int frame_encode(const Bulwark__V1__Frame *f, uint32_t max_frame, struct buf *ou
     p[1] = (uint8_t)(n >> 16);
     p[2] = (uint8_t)(n >> 8);
     p[3] = (uint8_t)n;
-    bulwark__v1__frame__pack(f, p + FRAME_HEADER_SIZE);
+    if (bulwark__v1__frame__pack(f, p + FRAME_HEADER_SIZE) != n)
+        assert(!"a frame packs to the size it said");
     buf_commit(out, FRAME_HEADER_SIZE + n);
     return 0;
 }
@@ -174,6 +176,8 @@ int frame_batch_finish(struct frame_batch *b, uint64_t epoch, uint32_t max_frame
         p[n++] = (uint8_t)(1u << 3 | PB_WIRE_VARINT);
         n += frame_put_varint(p + n, epoch);
     }
+    /* the header and the Batch prefix are what frame_batch_payload counted */
+    assert(n - FRAME_HEADER_SIZE + body == payload);
     memcpy(p + n, buf_head(&b->body), body);
     buf_commit(out, n + body);
     buf_reset(&b->body);

@@ -1,4 +1,5 @@
 /* sqlite.c - the SQLite plumbing the store and the spool share (sqlite.h). */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,14 +61,16 @@ int sql_prepare_all(sqlite3 *db, const char *const *sql, int n, sqlite3_stmt **s
     return 0;
 }
 
-int sql_prepare_rows(sqlite3 *db, const char *head, int ncols, int nrows, sqlite3_stmt **out,
-                     char *err, size_t errlen)
+int sql_prepare_rows(sqlite3 *db, const char *head, int ncols, int nrows, const char *tail,
+                     sqlite3_stmt **out, char *err, size_t errlen)
 {
-    size_t hl = strlen(head), size = hl + (size_t)nrows * ((size_t)ncols * 2 + 2) + 1;
-    char *sql = malloc(size), *p;
+    size_t hl = strlen(head), tl = tail ? strlen(tail) : 0;
+    size_t size = hl + (size_t)nrows * ((size_t)ncols * 2 + 2) + tl + 1;
+    char *sql, *p;
     int rc;
 
-    if (!sql)
+    assert(ncols > 0 && nrows > 0);
+    if (!(sql = malloc(size)))
         return BW_ENOMEM;
     memcpy(sql, head, hl);
     p = sql + hl;
@@ -80,7 +83,8 @@ int sql_prepare_rows(sqlite3 *db, const char *head, int ncols, int nrows, sqlite
             *p++ = c + 1 < ncols ? ',' : ')';
         }
     }
-    *p = '\0';
+    memcpy(p, tail ? tail : "", tl);
+    p[tl] = '\0';
     rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL);
     free(sql);
     if (rc != SQLITE_OK) {

@@ -26,7 +26,8 @@
  * bytes at a time, and all pre-Hello streams together may hold at most
  * CONN_PREHELLO_BUDGET of buffers; past it a stream that already holds part
  * of a Hello stops reading and waits for room (or its handshake timeout). */
-#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -456,6 +457,33 @@ static void conn_fail(struct conn *c, Bulwark__V1__Error__Code code, const char 
     conn_finish(c, code, why);
 }
 
+/* The agent agent_id was revoked (before or after its Hello): refused. */
+static void conn_refuse_revoked(struct conn *c, const char *agent_id)
+{
+    char why[BW_LIMIT_AGENT_ID + 64];
+
+    snprintf(why, sizeof why, "agent '%s' is revoked", agent_id);
+    conn_fail(c, BULWARK__V1__ERROR__CODE__AUTH, why);
+}
+
+/* Refuses a stream whose TLS handshake or Hello did not complete: logs
+ * once, counts it and closes; there is no protocol yet to tell it why (a
+ * TLS alert, flushed by the caller, does). */
+static void conn_refuse_handshake(struct conn *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void conn_refuse_handshake(struct conn *c, const char *fmt, ...)
+{
+    char why[256];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    c->srv->stats.handshake_failed++;
+    log_msg(LOG_WARN, "conn", "%s: refused: %s", c->peer, why);
+    conn_close(c, NULL);
+}
+
 /* ------------------------------------------------------------ reading */
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
@@ -478,9 +506,7 @@ static void on_timeout(uv_timer_t *t)
                  c->srv->cfg->idle_timeout_ms, conn_out_cost(c));
         conn_close(c, why);
     } else if (c->state == CONN_HANDSHAKE || c->state == CONN_HELLO) {
-        c->srv->stats.handshake_failed++;
-        log_msg(LOG_WARN, "conn", "%s: refused: handshake timeout", c->peer);
-        conn_close(c, NULL);
+        conn_refuse_handshake(c, "handshake timeout");
     } else {
         conn_close(c, "idle timeout");
     }
@@ -546,29 +572,6 @@ static void conn_out_pause(struct conn *c)
 
 static void conn_on_written(struct writer_item *it, void *owner);
 
-static char *conn_labels_json(const Bulwark__V1__Labels *l)
-{
-    json_t *o = json_object(), *extra = json_object();
-    char *s = NULL;
-
-    if (!o || !extra)
-        goto out;
-    if (l) {
-        json_object_set_new(o, "cloud", json_string(l->cloud));
-        json_object_set_new(o, "region", json_string(l->region));
-        json_object_set_new(o, "environment", json_string(l->environment));
-        json_object_set_new(o, "tenant", json_string(l->tenant));
-        for (size_t i = 0; i < l->n_extra && i < 64; i++)
-            json_object_set_new(extra, l->extra[i]->key, json_string(l->extra[i]->value));
-    }
-    json_object_set(o, "extra", extra);
-    s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-out:
-    json_decref(extra);
-    json_decref(o);
-    return s;
-}
-
 /* The host name this agent's events are filed under. The agent id is the
  * certificate's; the host name is a claim: the first agent that claims a
  * name holds it (hostbind.h), and another agent claiming it is logged,
@@ -615,8 +618,7 @@ static void conn_on_hello(struct conn *c, Bulwark__V1__Frame *f, struct arena *a
     }
     if (enroll_revoked(srv->enroll, h->agent_id)) {
         /* revoked between this stream's handshake and its Hello */
-        snprintf(why, sizeof why, "agent '%s' is revoked", h->agent_id);
-        conn_fail(c, BULWARK__V1__ERROR__CODE__AUTH, why);
+        conn_refuse_revoked(c, h->agent_id);
         goto out;
     }
     host = conn_host_claim(c, h, flagged, sizeof flagged);
@@ -663,7 +665,7 @@ static void conn_on_hello(struct conn *c, Bulwark__V1__Frame *f, struct arena *a
         it->hostname = strdup(host);
         it->holds_hostname = host == h->hostname;  /* not a flagged claim */
         it->agent_version = strdup(h->agent_version);
-        it->labels_json = conn_labels_json(h->labels);
+        it->labels_json = ingest_hello_labels_json(h);
     }
     if (!it || !c->agent_id || !c->hostname || !it->agent_id || !it->hostname ||
         !it->agent_version || !it->labels_json) {
@@ -875,13 +877,10 @@ static void conn_on_renew(struct conn *c, Bulwark__V1__Frame *f, struct arena *a
 
 void conn_revoke_agent(struct server *srv, const char *agent_id)
 {
-    char why[BW_LIMIT_AGENT_ID + 64];
-
-    snprintf(why, sizeof why, "agent '%s' is revoked", agent_id);
     for (struct conn *c = srv->conns, *next; c; c = next) {
         next = c->next;
         if (c->agent_id && strcmp(c->agent_id, agent_id) == 0)
-            conn_fail(c, BULWARK__V1__ERROR__CODE__AUTH, why);
+            conn_refuse_revoked(c, agent_id);
     }
 }
 
@@ -1038,10 +1037,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         return;
     if (nread < 0) {
         if (c->state == CONN_HANDSHAKE || c->state == CONN_HELLO) {
-            c->srv->stats.handshake_failed++;
-            log_msg(LOG_WARN, "conn", "%s: refused: %s before hello", c->peer,
-                    nread == UV_EOF ? "peer closed" : uv_strerror((int)nread));
-            conn_close(c, NULL);
+            conn_refuse_handshake(c, "%s before hello",
+                                  nread == UV_EOF ? "peer closed" : uv_strerror((int)nread));
         } else {
             conn_close(c, nread == UV_EOF ? "peer closed" : uv_strerror((int)nread));
         }
@@ -1049,11 +1046,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     }
     if (tls_conn_feed(c->tls, b->base, (size_t)nread) < 0) {
         if (c->state == CONN_HANDSHAKE) {
-            c->srv->stats.handshake_failed++;
             conn_flush(c);  /* the alert tells the client why */
-            log_msg(LOG_WARN, "conn", "%s: refused: tls handshake failed: %s", c->peer,
-                    tls_conn_error(c->tls));
-            conn_close(c, NULL);
+            conn_refuse_handshake(c, "tls handshake failed: %s", tls_conn_error(c->tls));
         } else {
             conn_fail(c, BULWARK__V1__ERROR__CODE__PROTOCOL, tls_conn_error(c->tls));
         }
@@ -1065,19 +1059,14 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         if (c->closing)
             return;
         if (rc < 0) {
-            c->srv->stats.handshake_failed++;
-            log_msg(LOG_WARN, "conn", "%s: refused: tls handshake failed: %s", c->peer,
-                    tls_conn_error(c->tls));
-            conn_close(c, NULL);
+            conn_refuse_handshake(c, "tls handshake failed: %s", tls_conn_error(c->tls));
             return;
         }
         if (rc == 0)
             return;
         c->state = CONN_HELLO;
         if (!c->enroll && enroll_revoked(c->srv->enroll, tls_conn_peer_cn(c->tls))) {
-            char why[BW_LIMIT_AGENT_ID + 64];
-            snprintf(why, sizeof why, "agent '%s' is revoked", tls_conn_peer_cn(c->tls));
-            conn_fail(c, BULWARK__V1__ERROR__CODE__AUTH, why);
+            conn_refuse_revoked(c, tls_conn_peer_cn(c->tls));
             return;
         }
     }

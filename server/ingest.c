@@ -86,6 +86,15 @@ int ingest_check_hello(const Bulwark__V1__Hello *h, const char *peer_cn, char *w
     return 0;
 }
 
+char *ingest_hello_labels_json(const Bulwark__V1__Hello *h)
+{
+    json_t *o = h->labels ? evjson_message_to_json(&h->labels->base) : json_object();
+    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+
+    json_decref(o);
+    return s;
+}
+
 static int ingest_event_fail(const Bulwark__V1__Event *ev, char *why, size_t whylen,
                              const char *what)
 {

@@ -7,9 +7,9 @@
 #include "bulwark/log.h"
 #include "bulwark/server.h"
 
-#define F(k, t, m, d, h, lo, hi) {k, t, offsetof(struct server_config, m), d, h, lo, hi, NULL}
-/* An enumerated option: the default is a choice, the field an int. */
-#define E(k, m, d, h, ch) {k, CONFIG_ENUM, offsetof(struct server_config, m), d, h, 0, 0, ch}
+/* The option table's rows (config.h): F an option, E an enumerated one. */
+#define F(...) CONFIG_FIELD(struct server_config, __VA_ARGS__)
+#define E(...) CONFIG_ENUM_FIELD(struct server_config, __VA_ARGS__)
 
 static const char *const api_tls_names[] = {"auto", "on", "off", NULL};
 const char *const server_forward_format_names[] = {"cef", "json", "ecs", "ocsf", NULL};

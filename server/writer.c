@@ -9,6 +9,7 @@
  * The queue is bounded in events (the cap is checked by the loop before it
  * reads more); nothing is ever dropped: a failed commit hands every item back
  * with rc < 0, and the connection closes so the agent resends. */
+#include <assert.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,6 +256,8 @@ static void on_async(uv_async_t *h)
     for (; done; done = next) {
         next = done->next;
         done->next = NULL;
+        /* every item handed back was counted in by writer_submit */
+        assert(w->pending_items > 0 && w->queued_events >= writer_item_events(done));
         w->queued_events -= writer_item_events(done);
         w->pending_items--;
         done->done(done, done->owner);  /* the owner frees the item */

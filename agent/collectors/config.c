@@ -35,6 +35,7 @@
 #include "bulwark/collector.h"
 #include "bulwark/containers.h"
 #include "bulwark/err.h"
+#include "bulwark/evbuild.h"
 #include "bulwark/log.h"
 #include "bulwark/procfs.h"
 
@@ -50,7 +51,7 @@ struct cfg_seen {
 struct cfg_col {
     struct collector base;
     const struct collector_env *env;
-    struct procfs_ticker ticker;
+    struct collector_ticker ticker;
     struct cfg_seen *known;
     size_t nknown;
     bool logged_full;
@@ -64,14 +65,12 @@ static const struct layout {
     const char *file;
     const char *runtime;
 } layouts[] = {
-    {"/run/containerd/io.containerd.runtime.v2.task", true, "config.json", "containerd"},
-    {"/run/containerd/io.containerd.runtime.v1.linux", true, "config.json", "containerd"},
-    {"/run/docker/containerd/daemon/io.containerd.runtime.v2.task/moby", false, "config.json",
-     "docker"},
-    {"/run/docker/containerd/daemon/io.containerd.runtime.v1.linux/moby", false, "config.json",
-     "docker"},
-    {"/run/containers/storage/overlay-containers", false, "userdata/config.json", "cri-o"},
-    {"/var/lib/containers/storage/overlay-containers", false, "userdata/config.json", "podman"},
+    {CT_CONTAINERD_TASKS, true, "config.json", "containerd"},
+    {CT_CONTAINERD_TASKS_V1, true, "config.json", "containerd"},
+    {CT_DOCKER_TASKS, false, "config.json", "docker"},
+    {CT_DOCKER_TASKS_V1, false, "config.json", "docker"},
+    {CT_STORAGE_RUN, false, "userdata/config.json", "cri-o"},
+    {CT_STORAGE_LIB, false, "userdata/config.json", "podman"},
 };
 
 static const char *const caps_docker[] = {
@@ -137,8 +136,8 @@ static void list_add(struct parse *p, char ***arr, size_t *n, const char *s, siz
         p->oom = true;
         return;
     }
-    if (len > PROCFS_STR_MAX)
-        len = PROCFS_STR_MAX;
+    if (len > EVB_STR_MAX)
+        len = EVB_STR_MAX;
     d = malloc(len + 1);
     if (!d) {
         p->oom = true;
@@ -230,15 +229,15 @@ static void parse_mounts(struct parse *p, const json_t *spec, Bulwark__V1__Conta
             p->oom = true;
             return;
         }
-        mt = procfs_msg_new(&bulwark__v1__mount__descriptor);
+        mt = evb_msg_new(&bulwark__v1__mount__descriptor);
         if (!mt) {
             p->oom = true;
             return;
         }
         c->mounts[c->n_mounts++] = mt;
-        if (procfs_set_str(&mt->source, get_str(p, m, "source"), PROCFS_STR_MAX) < 0 ||
-            procfs_set_str(&mt->target, get_str(p, m, "destination"), PROCFS_STR_MAX) < 0 ||
-            procfs_set_str(&mt->type, get_str(p, m, "type"), PROCFS_STR_MAX) < 0) {
+        if (evb_set_str(&mt->source, get_str(p, m, "source"), EVB_STR_MAX) < 0 ||
+            evb_set_str(&mt->target, get_str(p, m, "destination"), EVB_STR_MAX) < 0 ||
+            evb_set_str(&mt->type, get_str(p, m, "type"), EVB_STR_MAX) < 0) {
             p->oom = true;
             return;
         }
@@ -282,7 +281,7 @@ static bool docker_privileged(struct parse *p)
     json_t *j = NULL;
     bool priv = false;
 
-    if (procfs_path(path, sizeof path, p->root, "/var/lib/docker/containers/%s/hostconfig.json",
+    if (procfs_path(path, sizeof path, p->root, CT_DOCKER_CONTAINERS "/%s/hostconfig.json",
                     p->id) < 0 ||
         procfs_load_json(path, PROCFS_JSON_MAX, &j) < 0)
         return false;
@@ -333,9 +332,9 @@ static void parse_spec(struct parse *p, const json_t *spec, const json_t *ann,
                     (strcmp(p->runtime, "docker") == 0 && docker_privileged(p)) ||
                     (sys_admin && ncaps >= CFG_ALL_CAPS && !seccomp &&
                      (json_array_size(masked) == 0 || all_devices));
-    if (procfs_set_str(&c->seccomp_profile, !seccomp ? "unconfined" : sp && *sp ? sp : "present",
-                       PROCFS_STR_MAX) < 0 ||
-        procfs_set_str(&c->apparmor_profile, aa && *aa ? aa : "unconfined", PROCFS_STR_MAX) < 0)
+    if (evb_set_str(&c->seccomp_profile, !seccomp ? "unconfined" : sp && *sp ? sp : "present",
+                    EVB_STR_MAX) < 0 ||
+        evb_set_str(&c->apparmor_profile, aa && *aa ? aa : "unconfined", EVB_STR_MAX) < 0)
         p->oom = true;
 }
 
@@ -348,7 +347,7 @@ static Bulwark__V1__ContainerRef *make_ref(struct cfg_col *cc, struct parse *p, 
     const Bulwark__V1__ContainerRef *cached =
         cc->env->containers ? containers_lookup_id(cc->env->containers, p->runtime, p->id) : NULL;
     Bulwark__V1__ContainerRef *r = cached ? containers_ref_dup(cached)
-                                          : procfs_msg_new(&bulwark__v1__container_ref__descriptor);
+                                          : evb_msg_new(&bulwark__v1__container_ref__descriptor);
     const char *img = get_str(p, ann, "io.kubernetes.cri.image-name");
     const char *dig = get_str(p, ann, "io.kubernetes.cri-o.ImageRef");
 
@@ -360,11 +359,11 @@ static Bulwark__V1__ContainerRef *make_ref(struct cfg_col *cc, struct parse *p, 
         dig = NULL;
     if (!r)
         return NULL;
-    if ((!*r->id && procfs_set_str(&r->id, p->id, CFG_ID_MAX) < 0) ||
-        (!*r->runtime && procfs_set_str(&r->runtime, p->runtime, 16) < 0) ||
-        (!*r->image && img && procfs_set_str(&r->image, img, PROCFS_STR_MAX) < 0) ||
-        (!*r->image_digest && dig && procfs_set_str(&r->image_digest, strstr(dig, "sha256:"), 128) < 0)) {
-        procfs_msg_free(&r->base);
+    if ((!*r->id && evb_set_str(&r->id, p->id, CFG_ID_MAX) < 0) ||
+        (!*r->runtime && evb_set_str(&r->runtime, p->runtime, 16) < 0) ||
+        (!*r->image && img && evb_set_str(&r->image, img, EVB_STR_MAX) < 0) ||
+        (!*r->image_digest && dig && evb_set_str(&r->image_digest, strstr(dig, "sha256:"), 128) < 0)) {
+        evb_msg_free(&r->base);
         return NULL;
     }
     return r;
@@ -406,13 +405,13 @@ static int report(struct cfg_col *cc, const char *runtime, const char *id, const
     else if (strcmp(runtime, "cri-o") == 0 && ann && json_object_get(ann, "io.container.manager"))
         p.runtime = "podman";
     rc = BW_ENOMEM;
-    ev = procfs_event_new(procfs_now_ns(), BULWARK__V1__SEVERITY__SEVERITY_INFO);
-    if (!ev || !(c = procfs_msg_new(&bulwark__v1__container_config__descriptor)))
+    ev = evb_event_new(evb_now_ns(), BULWARK__V1__SEVERITY__SEVERITY_INFO);
+    if (!ev || !(c = evb_msg_new(&bulwark__v1__container_config__descriptor)))
         goto out;
     ev->body_case = BULWARK__V1__EVENT__BODY_CONFIG;
     ev->config = c;
     parse_spec(&p, spec, ann, c);
-    if (p.oom || procfs_set_str(&c->config_path, rel, PROCFS_STR_MAX) < 0 ||
+    if (p.oom || evb_set_str(&c->config_path, rel, EVB_STR_MAX) < 0 ||
         !(ev->container = make_ref(cc, &p, ann)))
         goto out;
     if (c->privileged || c->host_network || c->host_pid || c->host_ipc)
@@ -430,7 +429,7 @@ static int report(struct cfg_col *cc, const char *runtime, const char *id, const
     cc->base.events++;
     rc = 1;
 out:
-    procfs_msg_free(ev ? &ev->base : NULL);
+    evb_msg_free(ev ? &ev->base : NULL);
     json_decref(spec);
     return rc;
 }
@@ -562,12 +561,12 @@ static int cfg_start(struct collector *c)
     rc = cfg_scan(c);
     if (rc < 0)
         log_msg(LOG_WARN, "config", "first scan failed: %s", bw_strerror(rc));
-    return procfs_ticker_start(&cc->ticker, cc->env->loop, cc->env->cfg->scan_interval_ms, c);
+    return collector_ticker_start(&cc->ticker, cc->env->loop, cc->env->cfg->scan_interval_ms, c);
 }
 
 static void cfg_stop(struct collector *c, void (*done)(void *arg), void *arg)
 {
-    procfs_ticker_stop(&((struct cfg_col *)c)->ticker, done, arg);
+    collector_ticker_stop(&((struct cfg_col *)c)->ticker, done, arg);
 }
 
 static void cfg_destroy(struct collector *c)

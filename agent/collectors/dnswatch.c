@@ -43,6 +43,7 @@
 #include "bulwark/dns.h"
 #include "bulwark/dnswatch.h"
 #include "bulwark/err.h"
+#include "bulwark/evbuild.h"
 #include "bulwark/log.h"
 #include "bulwark/procfs.h"
 
@@ -188,7 +189,7 @@ static void dns_ns_read(struct dns_ns *ns, int max)
 
     for (int i = 0; i < max; i++) {
         ssize_t r = recv(ns->fd, w->pkt, sizeof w->pkt, 0);
-        struct dns_put p = {.cache = ns->cache, .now = procfs_now_ns()};
+        struct dns_put p = {.cache = ns->cache, .now = evb_now_ns()};
         int n;
 
         if (r < 0 && errno == EINTR)
@@ -417,7 +418,7 @@ const char *dns_watch_name(struct dns_watch *w, uint64_t netns, uint8_t family,
 {
     struct dns_ns *ns = w ? dns_find_ns(w, netns) : NULL;
 
-    return ns && ns->cache ? dns_cache_get(ns->cache, family, addr, procfs_now_ns()) : NULL;
+    return ns && ns->cache ? dns_cache_get(ns->cache, family, addr, evb_now_ns()) : NULL;
 }
 
 void dns_watch_close(struct dns_watch *w, void (*done)(void *arg), void *arg)

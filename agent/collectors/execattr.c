@@ -33,9 +33,11 @@
 #include <time.h>
 
 #include "bulwark/err.h"
+#include "bulwark/evbuild.h"
 #include "bulwark/execattr.h"
 #include "bulwark/limits.h"
 #include "bulwark/procfs.h"
+#include "bulwark/procref.h"
 
 /* ------------------------------------------------------------ sockets */
 
@@ -79,7 +81,7 @@ static int stdio_remote(const char *root, int pid, const char *fdpath, uint64_t 
     if (!tcp_row_of(root, pid, family, ino, &r) ||
         !inet_ntop(family == 4 ? AF_INET : AF_INET6, r.raddr, addr, sizeof addr))
         return 0;
-    if (procfs_set_str(&x->stdio_remote_addr, addr, BW_LIMIT_ADDR) < 0)
+    if (evb_set_str(&x->stdio_remote_addr, addr, BW_LIMIT_ADDR) < 0)
         return BW_ENOMEM;
     x->stdio_remote_port = r.rport;
     return 1;
@@ -288,11 +290,11 @@ int execattr_signs(const char *root, int pid, Bulwark__V1__ProcessExec *x, bool 
 static int take_str(char **dst, const char *src, size_t max)
 {
     if ((!*dst || !**dst) && src && *src)
-        return procfs_set_str(dst, src, max);
+        return evb_set_str(dst, src, max);
     return 0;
 }
 
-int execattr_enrich(const char *root, int pid, int64_t btime_s, struct procfs_lineage *cache,
+int execattr_enrich(const char *root, int pid, int64_t btime_s, struct procref_lineage *cache,
                     Bulwark__V1__Event *ev)
 {
     Bulwark__V1__ProcessRef *p = ev->process, *full = NULL;
@@ -300,7 +302,7 @@ int execattr_enrich(const char *root, int pid, int64_t btime_s, struct procfs_li
 
     if (!p || ev->body_case != BULWARK__V1__EVENT__BODY_EXEC)
         return BW_EINVAL;
-    rc = procfs_process_ref(root, pid, 0, btime_s, cache, &full, NULL);
+    rc = procref_build(root, pid, 0, btime_s, cache, &full, NULL);
     if (rc < 0)
         return rc == BW_ENOMEM ? rc : BW_ENOTFOUND;
     if (p->n_ancestors == 0) {
@@ -309,10 +311,10 @@ int execattr_enrich(const char *root, int pid, int64_t btime_s, struct procfs_li
         full->n_ancestors = 0;
         full->ancestors = NULL;
     }
-    if (take_str(&p->parent_cmdline, full->parent_cmdline, PROCFS_CMDLINE_MAX) < 0 ||
-        take_str(&p->session_name, full->session_name, PROCFS_STR_MAX) < 0 ||
-        take_str(&p->parent_name, full->parent_name, PROCFS_STR_MAX) < 0) {
-        procfs_msg_free(&full->base);
+    if (take_str(&p->parent_cmdline, full->parent_cmdline, EVB_CMDLINE_MAX) < 0 ||
+        take_str(&p->session_name, full->session_name, EVB_STR_MAX) < 0 ||
+        take_str(&p->parent_name, full->parent_name, EVB_STR_MAX) < 0) {
+        evb_msg_free(&full->base);
         return BW_ENOMEM;
     }
 #define TAKE(f, C)                                              \
@@ -329,6 +331,6 @@ int execattr_enrich(const char *root, int pid, int64_t btime_s, struct procfs_li
     TAKE(cap_effective, CAP_EFFECTIVE_OPT_CAP_EFFECTIVE)
     TAKE(cap_permitted, CAP_PERMITTED_OPT_CAP_PERMITTED)
 #undef TAKE
-    procfs_msg_free(&full->base);
+    evb_msg_free(&full->base);
     return execattr_signs(root, pid, ev->exec, ev->container != NULL);
 }

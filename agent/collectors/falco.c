@@ -63,9 +63,9 @@
 #include "bulwark/collector.h"
 #include "bulwark/containers.h"
 #include "bulwark/err.h"
+#include "bulwark/evbuild.h"
 #include "bulwark/evjson.h"
 #include "bulwark/log.h"
-#include "bulwark/procfs.h"
 
 #define FALCO_LINE_MAX (1024u * 1024)
 #define FALCO_CHUNK (64u * 1024)
@@ -127,7 +127,7 @@ static int falco_set(char **dst, const char *v, size_t max)
 {
     if (!v || !*v)
         return 0;
-    *dst = procfs_strndup_utf8(v, strlen(v), max);
+    *dst = evb_strndup_utf8(v, strlen(v), max);
     return *dst ? 0 : BW_ENOMEM;
 }
 
@@ -142,7 +142,7 @@ static char *falco_value_text(const json_t *v, bool *nomem)
         return NULL;  /* an absent key (source, hostname before Falco 0.30 / 0.33) */
     switch (json_typeof(v)) {
     case JSON_STRING:
-        s = procfs_strndup_utf8(json_string_value(v), json_string_length(v), FALCO_STR_MAX);
+        s = evb_strndup_utf8(json_string_value(v), json_string_length(v), FALCO_STR_MAX);
         break;
     case JSON_INTEGER:
         snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
@@ -159,7 +159,7 @@ static char *falco_value_text(const json_t *v, bool *nomem)
     case JSON_ARRAY:
     case JSON_OBJECT:
         dump = json_dumps(v, JSON_COMPACT);
-        s = dump ? procfs_strndup_utf8(dump, strlen(dump), FALCO_STR_MAX) : NULL;
+        s = dump ? evb_strndup_utf8(dump, strlen(dump), FALCO_STR_MAX) : NULL;
         free(dump);
         break;
     default:
@@ -243,7 +243,7 @@ static int falco_add_field(Bulwark__V1__ExternalAlert *x, const char *key, char 
     bulwark__v1__external_alert__fields_entry__init(e);
     e->value = value;
     x->fields[x->n_fields++] = e;
-    e->key = procfs_strndup_utf8(key, strlen(key), FALCO_STR_MAX);
+    e->key = evb_strndup_utf8(key, strlen(key), FALCO_STR_MAX);
     return e->key ? 0 : BW_ENOMEM;
 }
 
@@ -285,7 +285,7 @@ static int falco_fill_alert(Bulwark__V1__ExternalAlert *x, const json_t *o)
             if (!json_is_string(v))
                 continue;
             x->tags[x->n_tags] =
-                procfs_strndup_utf8(json_string_value(v), json_string_length(v), FALCO_STR_MAX);
+                evb_strndup_utf8(json_string_value(v), json_string_length(v), FALCO_STR_MAX);
             if (!x->tags[x->n_tags++])
                 return BW_ENOMEM;
         }
@@ -395,7 +395,7 @@ static int falco_event(struct containers *cache, const json_t *o, Bulwark__V1__E
     else if (falco_int_field(fields, "evt.time", &t) && t > 0)
         ev->time_ns = t;
     else
-        ev->time_ns = procfs_now_ns();
+        ev->time_ns = evb_now_ns();
     ev->severity = falco_severity(json_string_value(json_object_get(o, "priority")));
     if (falco_fill_alert(x, o) < 0 || falco_fill_process(ev, fields) < 0 ||
         falco_fill_container(cache, ev, fields) < 0) {

@@ -72,10 +72,12 @@
 #include "bulwark/collector.h"
 #include "bulwark/containers.h"
 #include "bulwark/err.h"
+#include "bulwark/evbuild.h"
 #include "bulwark/evjson.h"
 #include "bulwark/hash.h"
 #include "bulwark/log.h"
 #include "bulwark/procfs.h"
+#include "bulwark/procref.h"
 
 #define FILE_PATHS_DEFAULT "/etc,/usr/bin,/usr/sbin,/bin,/sbin,/usr/lib,/lib"
 #define FILE_PATHS_MAX 32u
@@ -151,7 +153,7 @@ struct file_col {
     const struct collector_env *env;
     int mode;
     int64_t btime_s;   /* boot time, for process start times (0: not read yet) */
-    struct procfs_lineage lineage;  /* ancestor chains of the processes seen */
+    struct procref_lineage lineage;  /* ancestor chains of the processes seen */
     char *paths[FILE_PATHS_MAX];
     size_t npaths;
     char *host_root;   /* without trailing '/'; "" for "/" */
@@ -196,7 +198,7 @@ static int file_set(char **dst, const char *v)
 {
     if (!v || !*v)
         return 0;
-    *dst = procfs_strndup_utf8(v, strlen(v), FILE_STR_MAX);
+    *dst = evb_strndup_utf8(v, strlen(v), FILE_STR_MAX);
     return *dst ? 0 : BW_ENOMEM;
 }
 
@@ -578,7 +580,7 @@ static void file_find_containerd(struct file_col *f)
     struct dirent *ns, *ct;
     DIR *d, *e;
 
-    snprintf(base, sizeof base, "%s/run/containerd/io.containerd.runtime.v2.task", f->host_root);
+    snprintf(base, sizeof base, "%s" CT_CONTAINERD_TASKS, f->host_root);
     if (!(d = opendir(base)))
         return;
     while ((ns = readdir(d)) != NULL) {
@@ -606,14 +608,14 @@ static void file_find_docker(struct file_col *f)
     struct dirent *de;
     DIR *d;
 
-    snprintf(base, sizeof base, "%s/var/lib/docker/image/overlay2/layerdb/mounts", f->host_root);
+    snprintf(base, sizeof base, "%s" CT_DOCKER_MOUNTS, f->host_root);
     if (!(d = opendir(base)))
         return;
     while ((de = readdir(d)) != NULL) {
         if (!file_safe_name(de->d_name) ||
             snprintf(p, sizeof p, "%s/%s/mount-id", base, de->d_name) >= (int)sizeof p ||
             !file_read_line(p, mid, sizeof mid) || !file_safe_name(mid) ||
-            snprintf(merged, sizeof merged, "%s/var/lib/docker/overlay2/%s/merged", f->host_root,
+            snprintf(merged, sizeof merged, "%s" CT_DOCKER_OVERLAY "/%s/merged", f->host_root,
                      mid) >= (int)sizeof merged ||
             !file_is_dir(merged))
             continue;
@@ -632,7 +634,7 @@ static void file_find_storage(struct file_col *f)
     json_t *arr;
     size_t i;
 
-    snprintf(p, sizeof p, "%s/var/lib/containers/storage/overlay-containers/containers.json",
+    snprintf(p, sizeof p, "%s" CT_STORAGE_LIB "/containers.json",
              f->host_root);
     arr = json_load_file(p, JSON_DISABLE_EOF_CHECK, &jerr);
     if (!arr)
@@ -645,7 +647,7 @@ static void file_find_storage(struct file_col *f)
         if (i >= FILE_ROOTS_MAX)
             break;
         if (!id || !layer || !file_safe_name(id) || !file_safe_name(layer) ||
-            snprintf(merged, sizeof merged, "%s/var/lib/containers/storage/overlay/%s/merged",
+            snprintf(merged, sizeof merged, "%s" CT_STORAGE_OVERLAY "/%s/merged",
                      f->host_root, layer) >= (int)sizeof merged ||
             !file_is_dir(merged))
             continue;
@@ -691,8 +693,8 @@ static void file_process(struct file_col *f, Bulwark__V1__Event *ev, int pid)
 
     if (!f->btime_s && procfs_btime(root, &f->btime_s) < 0)
         f->btime_s = 0;
-    if (procfs_process_ref(root, pid, f->env->cfg->cmdline_max ? f->env->cfg->cmdline_max : 4096,
-                           f->btime_s, &f->lineage, &p, NULL) == 0) {
+    if (procref_build(root, pid, f->env->cfg->cmdline_max ? f->env->cfg->cmdline_max : 4096,
+                      f->btime_s, &f->lineage, &p, NULL) == 0) {
         ev->process = p;
         return;
     }
@@ -756,7 +758,7 @@ static void file_emit(struct file_col *f, Bulwark__V1__FileAccess__Op op, uint16
     bulwark__v1__file_access__init(fa);
     ev->body_case = BULWARK__V1__EVENT__BODY_FILE;
     ev->file = fa;
-    ev->time_ns = procfs_now_ns();
+    ev->time_ns = evb_now_ns();
     ev->severity = op == BULWARK__V1__FILE_ACCESS__OP__CHMOD ? BULWARK__V1__SEVERITY__SEVERITY_INFO
                                                              : BULWARK__V1__SEVERITY__SEVERITY_NOTICE;
     fa->op = op;
@@ -1207,7 +1209,7 @@ static void file_destroy(struct collector *c)
         free(f->jobs[f->jhead++ % FILE_WATCH_MAX].path);
     for (size_t i = 0; i < f->npaths; i++)
         free(f->paths[i]);
-    procfs_lineage_release(&f->lineage);
+    procref_lineage_release(&f->lineage);
     if (f->ifd >= 0)
         close(f->ifd);
     if (f->ffd >= 0)

@@ -35,8 +35,10 @@
 #include "bulwark/dns.h"
 #include "bulwark/dnswatch.h"
 #include "bulwark/err.h"
+#include "bulwark/evbuild.h"
 #include "bulwark/log.h"
 #include "bulwark/procfs.h"
+#include "bulwark/procref.h"
 
 #define NET_MAX_CONNS (1u << 18)   /* tracked tuples, all namespaces */
 #define NET_MAX_LISTEN 4096        /* listening ports remembered per namespace */
@@ -68,13 +70,13 @@ struct inode_pid {
 struct net_col {
     struct collector base;
     const struct collector_env *env;
-    struct procfs_ticker ticker;
+    struct collector_ticker ticker;
     struct conn_key *known;
     size_t nknown;
     struct inode_pid cache[NET_INODE_CACHE];
     size_t cache_next;
     int64_t btime;
-    struct procfs_lineage lineage;  /* ancestor chains of the owners seen */
+    struct procref_lineage lineage;  /* ancestor chains of the owners seen */
     bool logged_full;
     struct dns_watch *dns;     /* NULL in one-shot mode */
     int stopping;              /* ticker and DNS sockets still closing */
@@ -246,10 +248,10 @@ static int emit_conn(struct net_col *nc, const struct conn *c)
     const char *name;
     int af = c->k.family == 4 ? AF_INET : AF_INET6, rc = BW_ENOMEM;
 
-    ev = procfs_event_new(procfs_now_ns(), BULWARK__V1__SEVERITY__SEVERITY_INFO);
+    ev = evb_event_new(evb_now_ns(), BULWARK__V1__SEVERITY__SEVERITY_INFO);
     if (!ev)
         return BW_ENOMEM;
-    n = procfs_msg_new(&bulwark__v1__net_connection__descriptor);
+    n = evb_msg_new(&bulwark__v1__net_connection__descriptor);
     if (!n)
         goto out;
     ev->body_case = BULWARK__V1__EVENT__BODY_NET;
@@ -259,18 +261,18 @@ static int emit_conn(struct net_col *nc, const struct conn *c)
     n->local_port = c->k.lport;
     n->remote_port = c->k.rport;
     n->netns_inode = c->k.netns;
-    if (!inet_ntop(af, c->k.laddr, a, sizeof a) || procfs_set_str(&n->local_addr, a, 64) < 0 ||
-        !inet_ntop(af, c->k.raddr, a, sizeof a) || procfs_set_str(&n->remote_addr, a, 64) < 0)
+    if (!inet_ntop(af, c->k.laddr, a, sizeof a) || evb_set_str(&n->local_addr, a, 64) < 0 ||
+        !inet_ntop(af, c->k.raddr, a, sizeof a) || evb_set_str(&n->remote_addr, a, 64) < 0)
         goto out;
     name = dns_watch_name(nc->dns, c->k.netns, c->k.family, c->k.raddr);
-    if (name && procfs_set_str(&n->remote_name, name, DNS_NAME_MAX) < 0)
+    if (name && evb_set_str(&n->remote_name, name, DNS_NAME_MAX) < 0)
         goto out;
     if (c->pid > 0) {
         const Bulwark__V1__ContainerRef *cref;
 
         /* the owner may have exited since: then the event has no process */
-        if (procfs_process_ref(cfg->host_root, c->pid, cfg->cmdline_max, nc->btime, &nc->lineage,
-                               &ev->process, NULL) == BW_ENOMEM)
+        if (procref_build(cfg->host_root, c->pid, cfg->cmdline_max, nc->btime, &nc->lineage,
+                          &ev->process, NULL) == BW_ENOMEM)
             goto out;
         cref = nc->env->containers ? containers_lookup_pid(nc->env->containers, c->pid) : NULL;
         if (cref && !(ev->container = containers_ref_dup(cref)))
@@ -285,7 +287,7 @@ static int emit_conn(struct net_col *nc, const struct conn *c)
     nc->base.events++;
     rc = 1;
 out:
-    procfs_msg_free(ev ? &ev->base : NULL);
+    evb_msg_free(ev ? &ev->base : NULL);
     return rc;
 }
 
@@ -398,7 +400,7 @@ static int net_start(struct collector *c)
     if (rc < 0)
         log_msg(LOG_WARN, "net", "first scan of '%s/proc' failed: %s", nc->env->cfg->host_root,
                 bw_strerror(rc));
-    return procfs_ticker_start(&nc->ticker, nc->env->loop, nc->env->cfg->scan_interval_ms, c);
+    return collector_ticker_start(&nc->ticker, nc->env->loop, nc->env->cfg->scan_interval_ms, c);
 }
 
 static void on_part_stopped(void *arg)
@@ -416,7 +418,7 @@ static void net_stop(struct collector *c, void (*done)(void *arg), void *arg)
     nc->done = done;
     nc->done_arg = arg;
     nc->stopping = 2;
-    procfs_ticker_stop(&nc->ticker, on_part_stopped, nc);
+    collector_ticker_stop(&nc->ticker, on_part_stopped, nc);
     dns_watch_close(nc->dns, on_part_stopped, nc);
 }
 
@@ -426,7 +428,7 @@ static void net_destroy(struct collector *c)
 
     dns_watch_free(nc->dns);
     free(nc->known);
-    procfs_lineage_release(&nc->lineage);
+    procref_lineage_release(&nc->lineage);
     free(nc);
 }
 

@@ -1,7 +1,7 @@
 /* proc.c - the process collector: one exec event per new process, with
  * pid, ppid, uid, exe, comm, bounded cmdline, parent name, start time, cwd,
  * tty, the ancestor chain, loginuid, session, process group and namespace
- * pids (procfs_process_ref()), and the container it runs in.
+ * pids (procref_build()), and the container it runs in.
  *
  * Two modes (docs/collectors.md says what each misses):
  *  - netlink: the kernel's process-event connector (NETLINK_CONNECTOR,
@@ -30,9 +30,11 @@
 #include "bulwark/collector.h"
 #include "bulwark/containers.h"
 #include "bulwark/err.h"
+#include "bulwark/evbuild.h"
 #include "bulwark/execattr.h"
 #include "bulwark/log.h"
 #include "bulwark/procfs.h"
+#include "bulwark/procref.h"
 
 #define PROC_MAX_PIDS (1u << 20)
 #define PROC_NL_BUF 8192
@@ -58,7 +60,7 @@ struct proc_col {
     bool primed;
     bool logged_vanish, logged_overrun;
     int64_t btime;
-    struct procfs_lineage lineage;  /* ancestor chains of the processes seen */
+    struct procref_lineage lineage;  /* ancestor chains of the processes seen */
 };
 
 static int key_cmp(const void *a, const void *b)
@@ -90,7 +92,7 @@ static int proc_emit_pid(struct proc_col *p, int pid)
     char path[PROCFS_PATH_MAX], cwd[PROCFS_PATH_MAX];
     int rc;
 
-    rc = procfs_process_ref(cfg->host_root, pid, cfg->cmdline_max, p->btime, &p->lineage, &ref, &st);
+    rc = procref_build(cfg->host_root, pid, cfg->cmdline_max, p->btime, &p->lineage, &ref, &st);
     if (rc == BW_ENOTFOUND || rc == BW_EINVAL) {
         count_vanished(p, pid);
         return 0;
@@ -98,17 +100,17 @@ static int proc_emit_pid(struct proc_col *p, int pid)
     if (rc < 0)
         return rc;
     if ((st.pid == 2 || st.ppid == 2) && !*ref->cmdline) {  /* kernel thread */
-        procfs_msg_free(&ref->base);
+        evb_msg_free(&ref->base);
         return 0;
     }
     rc = BW_ENOMEM;
-    ev = procfs_event_new(ref->start_time_ns, BULWARK__V1__SEVERITY__SEVERITY_INFO);
+    ev = evb_event_new(ref->start_time_ns, BULWARK__V1__SEVERITY__SEVERITY_INFO);
     if (!ev) {
-        procfs_msg_free(&ref->base);
+        evb_msg_free(&ref->base);
         goto out;
     }
     ev->process = ref;
-    x = procfs_msg_new(&bulwark__v1__process_exec__descriptor);
+    x = evb_msg_new(&bulwark__v1__process_exec__descriptor);
     if (!x)
         goto out;
     ev->body_case = BULWARK__V1__EVENT__BODY_EXEC;
@@ -119,7 +121,7 @@ static int proc_emit_pid(struct proc_col *p, int pid)
     x->tty_nr = (uint32_t)st.tty_nr;
     if (procfs_path(path, sizeof path, cfg->host_root, "/proc/%d/cwd", pid) == 0 &&
         procfs_readlink(path, cwd, sizeof cwd) == 0 &&
-        procfs_set_str(&x->cwd, cwd, PROCFS_STR_MAX) < 0)
+        evb_set_str(&x->cwd, cwd, EVB_STR_MAX) < 0)
         goto out;
     cref = p->env->containers ? containers_lookup_pid(p->env->containers, pid) : NULL;
     if (cref && !(ev->container = containers_ref_dup(cref)))
@@ -135,7 +137,7 @@ static int proc_emit_pid(struct proc_col *p, int pid)
     p->base.events++;
     rc = 1;
 out:
-    procfs_msg_free(ev ? &ev->base : NULL);
+    evb_msg_free(ev ? &ev->base : NULL);
     return rc;
 }
 
@@ -417,7 +419,7 @@ static void proc_destroy(struct collector *c)
     if (p->nl_fd >= 0)
         close(p->nl_fd);
     free(p->known);
-    procfs_lineage_release(&p->lineage);
+    procref_lineage_release(&p->lineage);
     free(p);
 }
 

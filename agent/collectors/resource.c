@@ -29,6 +29,7 @@
 #include "bulwark/containers.h"
 #include "bulwark/err.h"
 #include "bulwark/clock.h"
+#include "bulwark/evbuild.h"
 #include "bulwark/log.h"
 #include "bulwark/procfs.h"
 
@@ -55,7 +56,7 @@ struct res_state {
 struct res_col {
     struct collector base;
     const struct collector_env *env;
-    struct procfs_ticker ticker;
+    struct collector_ticker ticker;
     struct res_state *st;
     size_t nst;
     uint64_t host_busy;
@@ -88,7 +89,7 @@ static void walk_add(struct walk *w, const char *runtime, const char *id, const 
         snprintf(f->id, sizeof f->id, "%s", id);
         snprintf(f->runtime, sizeof f->runtime, "%s", runtime);
     }
-    if (!f->dir[w->hier] && !(f->dir[w->hier] = procfs_strdup(dir, PROCFS_PATH_MAX)))
+    if (!f->dir[w->hier] && !(f->dir[w->hier] = evb_strdup(dir, PROCFS_PATH_MAX)))
         w->oom = true;
 }
 
@@ -218,12 +219,12 @@ static int emit_sample(struct res_col *rc_, const struct found *f, double cores,
                        uint64_t limit, int64_t interval_ns)
 {
     Bulwark__V1__ResourceSample *r;
-    Bulwark__V1__Event *ev = procfs_event_new(procfs_now_ns(), BULWARK__V1__SEVERITY__SEVERITY_INFO);
+    Bulwark__V1__Event *ev = evb_event_new(evb_now_ns(), BULWARK__V1__SEVERITY__SEVERITY_INFO);
     int rc = BW_ENOMEM;
 
     if (!ev)
         return BW_ENOMEM;
-    r = procfs_msg_new(&bulwark__v1__resource_sample__descriptor);
+    r = evb_msg_new(&bulwark__v1__resource_sample__descriptor);
     if (!r)
         goto out;
     ev->body_case = BULWARK__V1__EVENT__BODY_RESOURCE;
@@ -232,7 +233,7 @@ static int emit_sample(struct res_col *rc_, const struct found *f, double cores,
     r->memory_bytes = mem;
     r->memory_limit_bytes = limit;
     r->interval_ms = (uint32_t)(interval_ns / 1000000);
-    if (procfs_set_str(&r->scope, f ? "container" : "host", 16) < 0)
+    if (evb_set_str(&r->scope, f ? "container" : "host", 16) < 0)
         goto out;
     if (f) {
         const Bulwark__V1__ContainerRef *cref =
@@ -240,9 +241,9 @@ static int emit_sample(struct res_col *rc_, const struct found *f, double cores,
 
         if (cref) {
             ev->container = containers_ref_dup(cref);
-        } else if ((ev->container = procfs_msg_new(&bulwark__v1__container_ref__descriptor))) {
-            if (procfs_set_str(&ev->container->id, f->id, 64) < 0 ||
-                procfs_set_str(&ev->container->runtime, f->runtime, 16) < 0)
+        } else if ((ev->container = evb_msg_new(&bulwark__v1__container_ref__descriptor))) {
+            if (evb_set_str(&ev->container->id, f->id, 64) < 0 ||
+                evb_set_str(&ev->container->runtime, f->runtime, 16) < 0)
                 goto out;
         }
         if (!ev->container)
@@ -257,7 +258,7 @@ static int emit_sample(struct res_col *rc_, const struct found *f, double cores,
     rc_->base.events++;
     rc = 1;
 out:
-    procfs_msg_free(ev ? &ev->base : NULL);
+    evb_msg_free(ev ? &ev->base : NULL);
     return rc;
 }
 
@@ -403,15 +404,15 @@ static int res_start(struct collector *c)
     rc = res_scan(c);  /* primes */
     if (rc < 0)
         log_msg(LOG_WARN, "resource", "first sample failed: %s", bw_strerror(rc));
-    return procfs_ticker_start(&r->ticker, r->env->loop,
-                               r->env->cfg->resource_interval_ms ? r->env->cfg->resource_interval_ms
-                                                                 : 5000,
-                               c);
+    return collector_ticker_start(&r->ticker, r->env->loop,
+                                  r->env->cfg->resource_interval_ms ? r->env->cfg->resource_interval_ms
+                                                                    : 5000,
+                                  c);
 }
 
 static void res_stop(struct collector *c, void (*done)(void *arg), void *arg)
 {
-    procfs_ticker_stop(&((struct res_col *)c)->ticker, done, arg);
+    collector_ticker_stop(&((struct res_col *)c)->ticker, done, arg);
 }
 
 static void res_destroy(struct collector *c)

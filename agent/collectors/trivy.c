@@ -64,10 +64,10 @@
 
 #include "bulwark/collector.h"
 #include "bulwark/err.h"
+#include "bulwark/evbuild.h"
 #include "bulwark/hash.h"
 #include "bulwark/evjson.h"
 #include "bulwark/log.h"
-#include "bulwark/procfs.h"
 
 #define TRIVY_FILE_MAX (64u * 1024 * 1024)
 #define TRIVY_SEEN_MAX 4096u
@@ -132,7 +132,7 @@ static int trivy_set(char **dst, const json_t *obj, const char *key)
 
     if (!v || !*v)
         return 0;
-    *dst = procfs_strndup_utf8(v, strlen(v), TRIVY_STR_MAX);
+    *dst = evb_strndup_utf8(v, strlen(v), TRIVY_STR_MAX);
     return *dst ? 0 : BW_ENOMEM;
 }
 
@@ -140,7 +140,7 @@ static int trivy_set_str(char **dst, const char *v)
 {
     if (!v || !*v)
         return 0;
-    *dst = procfs_strndup_utf8(v, strlen(v), TRIVY_STR_MAX);
+    *dst = evb_strndup_utf8(v, strlen(v), TRIVY_STR_MAX);
     return *dst ? 0 : BW_ENOMEM;
 }
 
@@ -382,7 +382,7 @@ static int trivy_common(const struct trivy_item *it, char **scanner, char **targ
 static int trivy_vuln_event(const struct trivy_item *it, Bulwark__V1__Event *ev)
 {
     const json_t *v = it->v;
-    Bulwark__V1__VulnFinding *f = procfs_msg_new(&bulwark__v1__vuln_finding__descriptor);
+    Bulwark__V1__VulnFinding *f = evb_msg_new(&bulwark__v1__vuln_finding__descriptor);
 
     if (!f)
         return BW_ENOMEM;
@@ -403,7 +403,7 @@ static int trivy_vuln_event(const struct trivy_item *it, Bulwark__V1__Event *ev)
 static int trivy_misconfig_event(const struct trivy_item *it, Bulwark__V1__Event *ev)
 {
     const json_t *v = it->v, *cause = json_object_get(v, "CauseMetadata");
-    Bulwark__V1__MisconfigFinding *f = procfs_msg_new(&bulwark__v1__misconfig_finding__descriptor);
+    Bulwark__V1__MisconfigFinding *f = evb_msg_new(&bulwark__v1__misconfig_finding__descriptor);
 
     if (!f)
         return BW_ENOMEM;
@@ -460,7 +460,7 @@ static int trivy_secret_event(const struct trivy_item *it, Bulwark__V1__Event *e
 {
     const json_t *v = it->v;
     const char *match = json_string_value(json_object_get(v, "Match"));
-    Bulwark__V1__SecretFinding *f = procfs_msg_new(&bulwark__v1__secret_finding__descriptor);
+    Bulwark__V1__SecretFinding *f = evb_msg_new(&bulwark__v1__secret_finding__descriptor);
     char red[TRIVY_KEY_MAX + 8];
 
     if (!f)
@@ -518,7 +518,7 @@ static int trivy_event(const json_t *root, const json_t *result, size_t si, cons
                        int64_t time_ns, Bulwark__V1__Event **out)
 {
     const struct trivy_item it = {.root = root, .result = result, .v = v};
-    Bulwark__V1__Event *ev = procfs_event_new(
+    Bulwark__V1__Event *ev = evb_event_new(
         time_ns, trivy_severity(json_string_value(json_object_get(v, "Severity"))));
     int rc;
 

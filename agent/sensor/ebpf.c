@@ -38,11 +38,13 @@
 #include "bulwark/dns.h"
 #include "bulwark/dnswatch.h"
 #include "bulwark/err.h"
+#include "bulwark/evbuild.h"
 #include "bulwark/execattr.h"
 #include "bulwark/hash.h"
 #include "bulwark/limits.h"
 #include "bulwark/log.h"
 #include "bulwark/procfs.h"
+#include "bulwark/procref.h"
 #include "bulwark/sensor.h"
 #include "sensor_event.h"
 #include "sensor.skel.h"
@@ -93,9 +95,9 @@ struct ebpf_col {
     bool logged_full, logged_bad;
     char error[SENSOR_WHY_MAX];
     int64_t btime;                   /* boot time, for /proc start times */
-    struct procfs_lineage lineage;   /* ancestor chains read at exec */
+    struct procref_lineage lineage;   /* ancestor chains read at exec */
     struct dns_watch *dns;           /* remote names; NULL: none */
-    struct procfs_ticker ticker;     /* the namespace pass of the DNS watch */
+    struct collector_ticker ticker;     /* the namespace pass of the DNS watch */
     uint64_t host_netns;             /* of host_root's pid 1: a gone process's */
     bool dns_drained;                /* in this loop turn */
 };
@@ -258,7 +260,7 @@ static int rec_strings(const struct sensor_rec *r, size_t len, const char *s[SEN
  * command line from the pid table. NULL on ENOMEM. */
 static Bulwark__V1__ProcessRef *rec_process(struct ebpf_col *e, const struct sensor_rec *r)
 {
-    Bulwark__V1__ProcessRef *p = procfs_msg_new(&bulwark__v1__process_ref__descriptor);
+    Bulwark__V1__ProcessRef *p = evb_msg_new(&bulwark__v1__process_ref__descriptor);
     const struct pid_entry *pe = pid_find(e, r->pid);
     char comm[SENSOR_COMM + 1], pcomm[SENSOR_COMM + 1];
 
@@ -276,11 +278,11 @@ static Bulwark__V1__ProcessRef *rec_process(struct ebpf_col *e, const struct sen
     p->gid = r->gid;
     p->cgroup_id = r->cgroup_id;
     p->start_time_ns = e->boot_to_unix_ns + (int64_t)r->start_ns;
-    if (procfs_set_str(&p->name, comm, PROCFS_STR_MAX) < 0 ||
-        procfs_set_str(&p->parent_name, pcomm, PROCFS_STR_MAX) < 0 ||
-        (pe && pe->exe && procfs_set_str(&p->exe, pe->exe, PROCFS_STR_MAX) < 0) ||
-        (pe && pe->cmdline && procfs_set_str(&p->cmdline, pe->cmdline, PROCFS_CMDLINE_MAX) < 0)) {
-        procfs_msg_free(&p->base);
+    if (evb_set_str(&p->name, comm, EVB_STR_MAX) < 0 ||
+        evb_set_str(&p->parent_name, pcomm, EVB_STR_MAX) < 0 ||
+        (pe && pe->exe && evb_set_str(&p->exe, pe->exe, EVB_STR_MAX) < 0) ||
+        (pe && pe->cmdline && evb_set_str(&p->cmdline, pe->cmdline, EVB_CMDLINE_MAX) < 0)) {
+        evb_msg_free(&p->base);
         return NULL;
     }
     return p;
@@ -319,8 +321,8 @@ static const Bulwark__V1__ContainerRef *rec_container(struct ebpf_col *e,
 /* A new event of the record's time and process, with its container. */
 static Bulwark__V1__Event *rec_event(struct ebpf_col *e, const struct sensor_rec *r)
 {
-    Bulwark__V1__Event *ev = procfs_event_new(e->boot_to_unix_ns + (int64_t)r->ts_ns,
-                                              BULWARK__V1__SEVERITY__SEVERITY_INFO);
+    Bulwark__V1__Event *ev = evb_event_new(e->boot_to_unix_ns + (int64_t)r->ts_ns,
+                                           BULWARK__V1__SEVERITY__SEVERITY_INFO);
     const Bulwark__V1__ContainerRef *cref;
 
     if (!ev)
@@ -333,7 +335,7 @@ static Bulwark__V1__Event *rec_event(struct ebpf_col *e, const struct sensor_rec
         goto fail;
     return ev;
 fail:
-    procfs_msg_free(&ev->base);
+    evb_msg_free(&ev->base);
     return NULL;
 }
 
@@ -343,10 +345,10 @@ static Bulwark__V1__Event *rec_event_body(struct ebpf_col *e, const struct senso
                                           const ProtobufCMessageDescriptor *d)
 {
     Bulwark__V1__Event *ev = rec_event(e, r);
-    void *body = ev ? procfs_msg_new(d) : NULL;
+    void *body = ev ? evb_msg_new(d) : NULL;
 
     if (!body) {
-        procfs_msg_free(ev ? &ev->base : NULL);
+        evb_msg_free(ev ? &ev->base : NULL);
         return NULL;
     }
     ev->body_case = body_case;
@@ -366,8 +368,8 @@ static void on_exec(struct ebpf_col *e, const struct sensor_rec *r, const char *
 {
     struct pid_entry *pe = pid_upsert(e, r->pid);
     const struct collect_config *cfg = e->env->cfg;
-    size_t cap = cfg->cmdline_max && cfg->cmdline_max < PROCFS_CMDLINE_MAX ? cfg->cmdline_max
-                                                                           : PROCFS_CMDLINE_MAX;
+    size_t cap = cfg->cmdline_max && cfg->cmdline_max < EVB_CMDLINE_MAX ? cfg->cmdline_max
+                                                                           : EVB_CMDLINE_MAX;
     char *cmd = malloc(cap + 1), path[PROCFS_PATH_MAX], cwd[PROCFS_PATH_MAX];
     Bulwark__V1__Event *ev = NULL;
     size_t len = n[1] < cap ? n[1] : cap;
@@ -379,8 +381,8 @@ static void on_exec(struct ebpf_col *e, const struct sensor_rec *r, const char *
     if (pe) {
         pe->ppid = r->ppid;
         memcpy(pe->comm, r->comm, SENSOR_COMM);
-        pe->exe = procfs_strndup_utf8(s[0], n[0], PID_STR_MAX);
-        pe->cmdline = procfs_strdup(cmd, PID_STR_MAX);
+        pe->exe = evb_strndup_utf8(s[0], n[0], PID_STR_MAX);
+        pe->cmdline = evb_strdup(cmd, PID_STR_MAX);
     }
     if (!report)
         goto out;
@@ -394,10 +396,10 @@ static void on_exec(struct ebpf_col *e, const struct sensor_rec *r, const char *
     ev->exec->tty_nr = r->tty;
     ev->process->exe_from_memfd = (r->flags & SENSOR_F_EXE_MEMFD) != 0;
     /* the table keeps a shorter command line than the event carries */
-    if (procfs_set_str(&ev->process->cmdline, cmd, PROCFS_CMDLINE_MAX) < 0)
+    if (evb_set_str(&ev->process->cmdline, cmd, EVB_CMDLINE_MAX) < 0)
         goto out;
     if (n[0] && s[0][0] == '/') {
-        char *exe = procfs_strndup_utf8(s[0], n[0], PROCFS_STR_MAX);
+        char *exe = evb_strndup_utf8(s[0], n[0], EVB_STR_MAX);
 
         if (!exe)
             goto out;
@@ -406,7 +408,7 @@ static void on_exec(struct ebpf_col *e, const struct sensor_rec *r, const char *
     }
     if (procfs_path(path, sizeof path, cfg->host_root, "/proc/%u/cwd", r->pid) == 0 &&
         procfs_readlink(path, cwd, sizeof cwd) == 0 &&
-        procfs_set_str(&ev->exec->cwd, cwd, PROCFS_STR_MAX) < 0)
+        evb_set_str(&ev->exec->cwd, cwd, EVB_STR_MAX) < 0)
         goto out;
     /* what /proc adds, as for the proc collector's execs: lineage, sessions,
      * login uid, capabilities, the attack signs (a process already gone
@@ -418,7 +420,7 @@ static void on_exec(struct ebpf_col *e, const struct sensor_rec *r, const char *
     ebpf_emit(e, ev);
     ev = NULL;
 out:
-    procfs_msg_free(ev ? &ev->base : NULL);
+    evb_msg_free(ev ? &ev->base : NULL);
     free(cmd);
 }
 
@@ -512,8 +514,8 @@ static void on_open(struct ebpf_col *e, const struct sensor_rec *r, const char *
     if (!ev)
         return;
     ev->file->op = BULWARK__V1__FILE_ACCESS__OP__OPEN;
-    if (procfs_set_str(&ev->file->path, path, PROCFS_STR_MAX) < 0) {
-        procfs_msg_free(&ev->base);
+    if (evb_set_str(&ev->file->path, path, EVB_STR_MAX) < 0) {
+        evb_msg_free(&ev->base);
         return;
     }
     ebpf_emit(e, ev);
@@ -525,7 +527,7 @@ static int addr_str(const struct sensor_tuple *t, const uint8_t *a, char **out)
 
     if (!inet_ntop(t->family, a, buf, sizeof buf))
         return BW_EINVAL;
-    return procfs_set_str(out, buf, PROCFS_STR_MAX);
+    return evb_set_str(out, buf, EVB_STR_MAX);
 }
 
 /* The network namespace of pid, or the host's when pid is gone (then
@@ -564,7 +566,7 @@ static int conn_name(struct ebpf_col *e, const struct sensor_rec *r,
     name = dns_watch_name(e->dns, netns, t->family == AF_INET ? 4 : 6, t->daddr);
     if (own || name)
         c->netns_inode = netns;
-    return name ? procfs_set_str(&c->remote_name, name, DNS_NAME_MAX) : 0;
+    return name ? evb_set_str(&c->remote_name, name, DNS_NAME_MAX) : 0;
 }
 
 static void on_conn(struct ebpf_col *e, const struct sensor_rec *r, bool inbound)
@@ -590,7 +592,7 @@ static void on_conn(struct ebpf_col *e, const struct sensor_rec *r, bool inbound
     c->remote_port = t->dport;
     if (addr_str(t, t->saddr, &c->local_addr) < 0 || addr_str(t, t->daddr, &c->remote_addr) < 0 ||
         conn_name(e, r, c) < 0) {
-        procfs_msg_free(&ev->base);
+        evb_msg_free(&ev->base);
         return;
     }
     ebpf_emit(e, ev);
@@ -662,12 +664,12 @@ static int arg_add(Bulwark__V1__Syscall *x, const char *key, const char *val, si
     if (!tmp)
         return BW_ENOMEM;
     x->args = tmp;
-    a = procfs_msg_new(&bulwark__v1__syscall__args_entry__descriptor);
+    a = evb_msg_new(&bulwark__v1__syscall__args_entry__descriptor);
     if (!a)
         return BW_ENOMEM;
     x->args[x->n_args++] = a;
-    a->key = procfs_strdup(key, BW_LIMIT_SYSCALL_NAME);
-    a->value = procfs_strndup_utf8(val, vlen, PROCFS_STR_MAX);
+    a->key = evb_strdup(key, BW_LIMIT_SYSCALL_NAME);
+    a->value = evb_strndup_utf8(val, vlen, EVB_STR_MAX);
     return a->key && a->value ? 0 : BW_ENOMEM;
 }
 
@@ -747,7 +749,7 @@ static int syscall_args(Bulwark__V1__Syscall *x, const char *name, const struct 
 /* A socket's two ends as a connection (to fill fd.sip, fd.cport, ...). */
 static Bulwark__V1__NetConnection *tuple_conn(const struct sensor_tuple *t)
 {
-    Bulwark__V1__NetConnection *c = procfs_msg_new(&bulwark__v1__net_connection__descriptor);
+    Bulwark__V1__NetConnection *c = evb_msg_new(&bulwark__v1__net_connection__descriptor);
 
     if (!c)
         return NULL;
@@ -756,7 +758,7 @@ static Bulwark__V1__NetConnection *tuple_conn(const struct sensor_tuple *t)
     c->local_port = t->sport;
     c->remote_port = t->dport;
     if (addr_str(t, t->saddr, &c->local_addr) < 0 || addr_str(t, t->daddr, &c->remote_addr) < 0) {
-        procfs_msg_free(&c->base);
+        evb_msg_free(&c->base);
         return NULL;
     }
     return c;
@@ -784,7 +786,7 @@ static void on_other(struct ebpf_col *e, const struct sensor_rec *r, const char 
         return;
     x = ev->syscall;
     x->res = r->res;
-    if (procfs_set_str(&x->type, name, BW_LIMIT_SYSCALL_NAME) < 0 ||
+    if (evb_set_str(&x->type, name, BW_LIMIT_SYSCALL_NAME) < 0 ||
         syscall_args(x, name, r, s, n) < 0)
         goto fail;
     if (inet) {
@@ -793,14 +795,14 @@ static void on_other(struct ebpf_col *e, const struct sensor_rec *r, const char 
             goto fail;
         snprintf(fdname, sizeof fdname, "%s:%u->%s:%u", x->conn->local_addr, t->sport,
                  x->conn->remote_addr, t->dport);
-        if (procfs_set_str(&x->fd_name, fdname, PROCFS_STR_MAX) < 0 ||
-            procfs_set_str(&x->fd_type, t->family == AF_INET6 ? "6" : "4", 2) < 0)
+        if (evb_set_str(&x->fd_name, fdname, EVB_STR_MAX) < 0 ||
+            evb_set_str(&x->fd_type, t->family == AF_INET6 ? "6" : "4", 2) < 0)
             goto fail;
     }
     ebpf_emit(e, ev);
     return;
 fail:
-    procfs_msg_free(&ev->base);
+    evb_msg_free(&ev->base);
 }
 
 static void on_syscall(struct ebpf_col *e, const struct sensor_rec *r, const char *s[], size_t n[])
@@ -991,7 +993,7 @@ static void ebpf_dns_start(struct ebpf_col *e)
     if (rc < 0)
         log_msg(LOG_WARN, "ebpf", "listing the network namespaces of '%s/proc' failed: %s",
                 cfg->host_root, bw_strerror(rc));
-    if (procfs_ticker_start(&e->ticker, e->env->loop, cfg->scan_interval_ms, &e->base) < 0)
+    if (collector_ticker_start(&e->ticker, e->env->loop, cfg->scan_interval_ms, &e->base) < 0)
         log_msg(LOG_WARN, "ebpf", "no namespace pass timer: new namespaces get no remote names");
 }
 
@@ -1096,7 +1098,7 @@ static void ebpf_stop(struct collector *c, void (*done)(void *arg), void *arg)
         uv_close((uv_handle_t *)&e->poll, on_handle_closed);
     }
     e->closing += 2;
-    procfs_ticker_stop(&e->ticker, on_part_closed, e);
+    collector_ticker_stop(&e->ticker, on_part_closed, e);
     dns_watch_close(e->dns, on_part_closed, e);
     on_part_closed(e);
 }
@@ -1114,7 +1116,7 @@ static void ebpf_destroy(struct collector *c)
         free(e->paths[i]);
     free(e->pids);
     free(e->cgroups);
-    procfs_lineage_release(&e->lineage);
+    procref_lineage_release(&e->lineage);
     dns_watch_free(e->dns);
     free(e);
 }

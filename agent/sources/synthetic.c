@@ -28,6 +28,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bulwark/containers.h"
 #include "bulwark/err.h"
 #include "bulwark/evjson.h"
 #include "bulwark/source.h"
@@ -647,13 +648,13 @@ static void body_config(struct build *b, Bulwark__V1__Event *ev, const struct sy
     c->apparmor_profile = sdup(b, sc->privileged ? "unconfined" : "docker-default");
     c->env_names = str_list(b, &c->n_env_names, env, 2 + rnd_below(b->g, 3));
     if (sc->ns)
-        c->config_path = sfmt(b, "/run/containerd/io.containerd.runtime.v2.task/k8s.io/%.12s/config.json",
+        c->config_path = sfmt(b, CT_CONTAINERD_TASKS "/k8s.io/%.12s/config.json",
                               sc->id);
     else if (strcmp(sc->runtime, "podman") == 0)
-        c->config_path = sfmt(b, "/var/lib/containers/storage/overlay-containers/%.12s/userdata/config.json",
+        c->config_path = sfmt(b, CT_STORAGE_LIB "/%.12s/userdata/config.json",
                               sc->id);
     else
-        c->config_path = sfmt(b, "/var/lib/docker/containers/%.12s/config.v2.json", sc->id);
+        c->config_path = sfmt(b, CT_DOCKER_CONTAINERS "/%.12s/config.v2.json", sc->id);
     c->mounts = b_alloc(b, sizeof *c->mounts);
     if (!c->mounts)
         return;

@@ -37,6 +37,14 @@ struct config_field {
     const char *const *choices;  /* CONFIG_ENUM: the values, NULL-terminated */
 };
 
+/* Rows of an option table that fills struct type S: an option of type t
+ * stored in member m, with default d (text), help h and, for integers, the
+ * range lo..hi (hi 0 = no bound); and an enumerated option whose member is
+ * an int, its default one of the NULL-terminated choices ch. A table file
+ * binds S once: #define F(...) CONFIG_FIELD(struct x_config, __VA_ARGS__). */
+#define CONFIG_FIELD(S, k, t, m, d, h, lo, hi) {k, t, offsetof(S, m), d, h, lo, hi, NULL}
+#define CONFIG_ENUM_FIELD(S, k, m, d, h, ch) {k, CONFIG_ENUM, offsetof(S, m), d, h, 0, 0, ch}
+
 /* SQLite's synchronous setting of a database (bulwarkd's db_sync, the
  * agent's spool_sync): the choices in enum order, NULL-terminated. */
 enum config_sync { CONFIG_SYNC_FULL = 0, CONFIG_SYNC_NORMAL };

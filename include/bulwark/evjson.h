@@ -21,6 +21,10 @@ int evjson_event_from_line(const char *line, size_t len, Bulwark__V1__Event **ou
                            size_t errlen);
 /* A new JSON object (caller decrefs) describing ev; NULL on ENOMEM. */
 json_t *evjson_event_to_json(const Bulwark__V1__Event *ev);
+/* A new JSON object (caller decrefs) of any message, written as an
+ * event's members are (proto3 defaults left out, maps as objects, enums by
+ * name); NULL on ENOMEM. */
+json_t *evjson_message_to_json(const ProtobufCMessage *m);
 /* Appends to out the members of that object except kind, seq, time_ns and
  * severity, each preceded by a comma (",\"container\":{...},\"net\":{...}"),
  * as json_dumps(JSON_COMPACT | JSON_ENSURE_ASCII) writes them, without

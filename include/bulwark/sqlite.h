@@ -25,9 +25,12 @@ int sql_int(sqlite3_stmt *st, int64_t *out);
 int sql_prepare_all(sqlite3 *db, const char *const *sql, int n, sqlite3_stmt **st,
                     const char *what, char *err, size_t errlen);
 /* Prepares head (e.g. "INSERT INTO t(a, b) VALUES ") followed by nrows
- * groups of ncols parameters: row r's column c is parameter r*ncols+c+1. */
-int sql_prepare_rows(sqlite3 *db, const char *head, int ncols, int nrows, sqlite3_stmt **out,
-                     char *err, size_t errlen);
+ * groups of ncols parameters and then tail (NULL for none; e.g. an
+ * "ON CONFLICT ..." clause): row r's column c is parameter r*ncols+c+1, so
+ * a caller binds row r from r*ncols+1 on, whichever of its values it maps
+ * to the columns. */
+int sql_prepare_rows(sqlite3 *db, const char *head, int ncols, int nrows, const char *tail,
+                     sqlite3_stmt **out, char *err, size_t errlen);
 /* PRAGMA user_version. */
 int sql_user_version(sqlite3 *db, int64_t *out);
 /* Brings the schema of `what` (a path, for messages) from its user_version

@@ -773,7 +773,7 @@ static int ancestor_index(const char *arg)
     return n;
 }
 
-/* The fields of a process's lineage and sessions (procfs_process_ref()
+/* The fields of a process's lineage and sessions (procref_build()
  * fills them at exec): absent when the source did not give them. */
 NOINLINE static int lineage_field(struct evctx *c, const Bulwark__V1__ProcessRef *p,
                                   enum field_id id, const char *arg, struct fval *v)

@@ -29,6 +29,13 @@ check agent -- "#include \"(bulwark/($server_h)\.h|[./]*server/)" "agent code in
 check server -- "#include \"(bulwark/($agent_h)\.h|[./]*agent/)" "server code includes an agent header"
 check common include -- "#include \"(bulwark/($server_h|$agent_h)\.h|[./]*(server|agent)/)" \
     "common code includes a server or agent header"
+# Inside the agent: attribution (containers), the /proc readers (procfs)
+# and the event builders (evbuild) sit below the collectors and the sensor,
+# which use them; they include none of the collectors' headers (no cycle).
+check agent/containers.c agent/procfs.c agent/evbuild.c agent/include/bulwark/containers.h \
+    agent/include/bulwark/procfs.h agent/include/bulwark/evbuild.h -- \
+    "#include \"(bulwark/(collector|procref|execattr|dnswatch|sensor|source)\.h|[./]*(collectors|sensor|sources)/)" \
+    "attribution, the /proc readers or the event builders include a collector's header"
 if ((status == 0)); then
     echo "layering: agent -> common <- server holds ($(echo "$server_h" | tr '|' ' ' | wc -w) server," \
          "$(echo "$agent_h" | tr '|' ' ' | wc -w) agent headers)"

@@ -28,8 +28,10 @@
 #include "bulwark/collector.h"
 #include "bulwark/containers.h"
 #include "bulwark/err.h"
+#include "bulwark/evbuild.h"
 #include "bulwark/evjson.h"
 #include "bulwark/procfs.h"
+#include "bulwark/procref.h"
 
 #define D "d0cce701d0cce701d0cce701d0cce701d0cce701d0cce701d0cce701d0cce701"
 #define C "c0d7a1e2c0d7a1e2c0d7a1e2c0d7a1e2c0d7a1e2c0d7a1e2c0d7a1e2c0d7a1e2"
@@ -332,14 +334,14 @@ static void set_comm(const char *comm)
     prctl(PR_SET_NAME, comm, 0, 0, 0);
 }
 
-/* procfs_process_ref on a chain this test makes, read from the real /proc:
+/* procref_build on a chain this test makes, read from the real /proc:
  * chain-a (a new session and process group) forks chain-b, which forks
  * chain-c. At c the ancestors are b, a, then this test; the session and
  * group are a's; the namespace pid is the pid seen in /proc; uid and
  * loginuid are this process's. */
 static void test_lineage_readers(void **state)
 {
-    char self_comm[64], self_cmd[PROCFS_CMDLINE_MAX + 1], lbuf[32];
+    char self_comm[64], self_cmd[EVB_CMDLINE_MAX + 1], lbuf[32];
     Bulwark__V1__ProcessRef *ref = NULL;
     struct procfs_stat st, me;
     int fds[2], status;
@@ -348,7 +350,7 @@ static void test_lineage_readers(void **state)
     (void)state;
     assert_int_equal(procfs_read_stat("/", getpid(), &me), 0);
     snprintf(self_comm, sizeof self_comm, "%s", me.comm);
-    assert_int_equal(procfs_read_cmdline("/", getpid(), self_cmd, PROCFS_CMDLINE_MAX), 0);
+    assert_int_equal(procfs_read_cmdline("/", getpid(), self_cmd, EVB_CMDLINE_MAX), 0);
     assert_int_equal(pipe(fds), 0);
     a = fork();
     assert_true(a >= 0);
@@ -372,7 +374,7 @@ static void test_lineage_readers(void **state)
     close(fds[1]);
     assert_int_equal(read(fds[0], &c, sizeof c), (ssize_t)sizeof c);
     close(fds[0]);
-    assert_int_equal(procfs_process_ref("/", c, 0, 0, NULL, &ref, &st), 0);
+    assert_int_equal(procref_build("/", c, 0, 0, NULL, &ref, &st), 0);
     kill(-a, SIGKILL);  /* a leads the group b and c are in */
     waitpid(a, &status, 0);
 
@@ -383,7 +385,7 @@ static void test_lineage_readers(void **state)
     assert_int_equal(ref->ancestors[1]->pid, a);
     assert_string_equal(ref->ancestors[2]->name, self_comm);
     assert_int_equal(ref->ancestors[2]->pid, getpid());
-    assert_true(ref->n_ancestors <= PROCFS_ANCESTORS_MAX);
+    assert_true(ref->n_ancestors <= PROCREF_ANCESTORS_MAX);
     assert_string_equal(ref->parent_name, "chain-b");
     assert_string_equal(ref->parent_cmdline, self_cmd);  /* b forked without exec */
     assert_string_equal(ref->ancestors[0]->exe, ref->exe);
@@ -405,7 +407,7 @@ static void test_lineage_readers(void **state)
     } else {
         assert_int_equal(ref->loginuid_opt_case, BULWARK__V1__PROCESS_REF__LOGINUID_OPT__NOT_SET);
     }
-    procfs_msg_free(&ref->base);
+    evb_msg_free(&ref->base);
 }
 
 /* The names of p's ancestors, joined by '<'. */
@@ -426,7 +428,7 @@ static const char *chain_of(const Bulwark__V1__ProcessRef *p, char *buf, size_t 
 static void test_lineage_cache(void **state)
 {
     char *root = host_tree(NULL), chain[256];
-    struct procfs_lineage cache = {0};
+    struct procref_lineage cache = {0};
     Bulwark__V1__ProcessRef *a = NULL, *b = NULL, *c = NULL, *plain = NULL;
     const char *cg = "0::/\n";
 
@@ -437,31 +439,31 @@ static void test_lineage_cache(void **state)
     add_proc(root, 20, 10, "bash", 100, "-bash\0", 6, "/bin/bash", cg, 1);
     add_proc(root, 30, 20, "ls", 200, "ls\0", 3, "/bin/ls", cg, 1);
     add_proc(root, 31, 20, "cat", 201, "cat\0", 4, "/bin/cat", cg, 1);
-    assert_int_equal(procfs_process_ref(root, 30, 0, 0, &cache, &a, NULL), 0);
+    assert_int_equal(procref_build(root, 30, 0, 0, &cache, &a, NULL), 0);
     assert_int_equal(cache.misses, 1);
     assert_int_equal(cache.hits, 0);
     assert_string_equal(chain_of(a, chain, sizeof chain), "bash<sshd<systemd");
-    assert_int_equal(procfs_process_ref(root, 31, 0, 0, &cache, &b, NULL), 0);
+    assert_int_equal(procref_build(root, 31, 0, 0, &cache, &b, NULL), 0);
     assert_int_equal(cache.hits, 1);
     assert_string_equal(chain_of(b, chain, sizeof chain), "bash<sshd<systemd");
     assert_string_equal(b->ancestors[1]->exe, "/usr/sbin/sshd");
     assert_int_equal(b->ancestors[2]->pid, 1);
-    assert_int_equal(procfs_process_ref(root, 31, 0, 0, NULL, &plain, NULL), 0);
+    assert_int_equal(procref_build(root, 31, 0, 0, NULL, &plain, NULL), 0);
     assert_true(protobuf_c_message_get_packed_size(&b->base) ==
                 protobuf_c_message_get_packed_size(&plain->base));
 
     /* pid 20 reused by another process (new start time) under pid 1 */
     add_proc(root, 20, 1, "cron", 300, "cron\0", 5, "/usr/sbin/cron", cg, 1);
-    assert_int_equal(procfs_process_ref(root, 31, 0, 0, &cache, &c, NULL), 0);
+    assert_int_equal(procref_build(root, 31, 0, 0, &cache, &c, NULL), 0);
     assert_int_equal(cache.hits, 1);
     assert_int_equal(cache.misses, 2);
     assert_string_equal(chain_of(c, chain, sizeof chain), "cron<systemd");
-    procfs_msg_free(&a->base);
-    procfs_msg_free(&b->base);
-    procfs_msg_free(&c->base);
-    procfs_msg_free(&plain->base);
-    procfs_lineage_release(&cache);
-    procfs_lineage_release(&cache);  /* twice is harmless */
+    evb_msg_free(&a->base);
+    evb_msg_free(&b->base);
+    evb_msg_free(&c->base);
+    evb_msg_free(&plain->base);
+    procref_lineage_release(&cache);
+    procref_lineage_release(&cache);  /* twice is harmless */
     rm_tree(root);
     free(root);
 }
@@ -998,7 +1000,7 @@ static void test_real_proc(void **state)
 {
     uv_loop_t loop;
     uv_timer_t poll;
-    struct rig *r = rig_new(procfs_strdup("/", 8), false, collector_proc_new);
+    struct rig *r = rig_new(evb_strdup("/", 8), false, collector_proc_new);
     struct waiter w = {.r = r, .deadline = mono_ns() + 5000000000LL};
     bool stopped = false;
     Bulwark__V1__Event *ev;
@@ -1038,7 +1040,7 @@ static void test_real_proc(void **state)
  * this pid; the listener's side of it is not. */
 static void test_real_net(void **state)
 {
-    struct rig *r = rig_new(procfs_strdup("/", 8), false, collector_net_new);
+    struct rig *r = rig_new(evb_strdup("/", 8), false, collector_net_new);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t sl = sizeof sa;
     int ls = socket(AF_INET, SOCK_STREAM, 0), cs = socket(AF_INET, SOCK_STREAM, 0), as;
@@ -1078,7 +1080,7 @@ static void test_real_net(void **state)
 /* This machine's cgroups (hybrid here): host samples after priming. */
 static void test_real_resource(void **state)
 {
-    struct rig *r = rig_new(procfs_strdup("/", 8), false, collector_resource_new);
+    struct rig *r = rig_new(evb_strdup("/", 8), false, collector_resource_new);
     Bulwark__V1__Event *ev;
 
     assert_true(r->col->scan(r->col) >= 0);

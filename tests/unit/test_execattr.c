@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "bulwark/err.h"
+#include "bulwark/evbuild.h"
 #include "bulwark/execattr.h"
 #include "bulwark/procfs.h"
 
@@ -56,7 +57,7 @@ static void reap(pid_t pid)
 
 static Bulwark__V1__ProcessExec *exec_of(pid_t pid)
 {
-    Bulwark__V1__ProcessExec *x = procfs_msg_new(&bulwark__v1__process_exec__descriptor);
+    Bulwark__V1__ProcessExec *x = evb_msg_new(&bulwark__v1__process_exec__descriptor);
 
     assert_non_null(x);
     assert_int_equal(execattr_stdio("/", pid, x), 0);
@@ -84,7 +85,7 @@ static void test_stdio_tcp(void **state)
     assert_true(x->stdout_socket);
     assert_string_equal(x->stdio_remote_addr, "127.0.0.1");
     assert_int_equal(x->stdio_remote_port, ntohs(a.sin_port));
-    procfs_msg_free(&x->base);
+    evb_msg_free(&x->base);
     reap(pid);
     close(s);
     close(c);
@@ -104,7 +105,7 @@ static void test_stdio_pipe_and_unix(void **state)
     assert_false(x->stdin_socket);
     assert_false(x->stdout_socket);
     assert_string_equal(x->stdio_remote_addr, "");
-    procfs_msg_free(&x->base);
+    evb_msg_free(&x->base);
     reap(pid);
 
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, u), 0);
@@ -114,7 +115,7 @@ static void test_stdio_pipe_and_unix(void **state)
     assert_true(x->stdout_socket);
     assert_string_equal(x->stdio_remote_addr, "");
     assert_int_equal(x->stdio_remote_port, 0);
-    procfs_msg_free(&x->base);
+    evb_msg_free(&x->base);
     reap(pid);
     close(p[0]);
     close(p[1]);
@@ -134,7 +135,7 @@ static void test_stdio_gone(void **state)
     waitpid(pid, NULL, 0);
     x = exec_of(pid);  /* no such process: nothing set, no error */
     assert_false(x->stdin_socket || x->stdout_socket || x->stderr_socket);
-    procfs_msg_free(&x->base);
+    evb_msg_free(&x->base);
 }
 
 #define OVL "overlay overlay rw,lowerdir=/var/lib/containers/storage/overlay/l/AB:/var/lib/containers/storage/overlay/l/CD,upperdir=/var/lib/containers/storage/overlay/42/diff,workdir=/var/lib/containers/storage/overlay/42/work"

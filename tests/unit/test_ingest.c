@@ -504,6 +504,37 @@ static void test_wire_raw_edges(void **state)
     }
 }
 
+/* The labels the store keeps: evjson's rendering, sorted, set fields only. */
+static void test_hello_labels_json(void **state)
+{
+    Bulwark__V1__Hello h = BULWARK__V1__HELLO__INIT;
+    Bulwark__V1__Labels l = BULWARK__V1__LABELS__INIT;
+    Bulwark__V1__Labels__ExtraEntry e1 = BULWARK__V1__LABELS__EXTRA_ENTRY__INIT,
+                                    e2 = BULWARK__V1__LABELS__EXTRA_ENTRY__INIT;
+    Bulwark__V1__Labels__ExtraEntry *extra[] = {&e1, &e2};
+    char *s;
+
+    (void)state;
+    s = ingest_hello_labels_json(&h);
+    assert_non_null(s);
+    assert_string_equal(s, "{}");
+    free(s);
+    l.cloud = "aws";
+    l.tenant = "t\"1";
+    e1.key = "team";
+    e1.value = "web";
+    e2.key = "app";
+    e2.value = "caf\xc3\xa9";
+    l.n_extra = 2;
+    l.extra = extra;
+    h.labels = &l;
+    s = ingest_hello_labels_json(&h);
+    assert_non_null(s);
+    assert_string_equal(s, "{\"cloud\":\"aws\",\"extra\":{\"app\":\"caf\xc3\xa9\",\"team\":\"web\"},"
+                           "\"tenant\":\"t\\\"1\"}");
+    free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -516,6 +547,7 @@ int main(void)
         cmocka_unit_test(test_wire_hello),
         cmocka_unit_test(test_event_numbers),
         cmocka_unit_test(test_wire_raw_edges),
+        cmocka_unit_test(test_hello_labels_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -246,7 +246,7 @@ static void test_absent_fields(void **state)
     assert_false(matches("user.uid = 0", EXEC_CHAIN));
 }
 
-/* The exec-time lineage fields (procfs_process_ref fills them). */
+/* The exec-time lineage fields (procref_build fills them). */
 static void test_lineage_fields(void **state)
 {
     (void)state;

@@ -115,4 +115,19 @@ static inline void collector_free(struct collector *c)
         c->destroy(c);
 }
 
+/* A timer that runs c->scan(c) every ms, embedded in the collector. */
+struct collector_ticker {
+    uv_timer_t timer;
+    struct collector *c;
+    bool on;
+    void (*done)(void *arg);
+    void *done_arg;
+};
+
+/* Starts the timer (first scan after ms). 0 or BW_EIO. */
+int collector_ticker_start(struct collector_ticker *t, uv_loop_t *loop, uint32_t ms,
+                           struct collector *c);
+/* Closes the timer; done(arg) runs once it is closed (at once if never started). */
+void collector_ticker_stop(struct collector_ticker *t, void (*done)(void *arg), void *arg);
+
 #endif

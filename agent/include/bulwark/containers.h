@@ -15,6 +15,30 @@
 
 #include "bulwark/v1/bulwark.pb-c.h"
 
+/* Where the container runtimes keep their state, below the host root: the
+ * one table of these paths (attribution, the config and file collectors
+ * read them).
+ *   CT_CONTAINERD_TASKS     <ns>/<id>/config.json (the OCI spec), <ns>/<id>/rootfs;
+ *                           Docker's own containerd runs in namespace "moby"
+ *   CT_CONTAINERD_TASKS_V1  the same, containerd's v1 shim
+ *   CT_DOCKER_TASKS(_V1)    Docker's private containerd: <id>/config.json
+ *   CT_DOCKER_CONTAINERS    <id>/config.v2.json (name, image), <id>/hostconfig.json
+ *   CT_DOCKER_MOUNTS        <id>/mount-id: the container's overlay2 layer
+ *   CT_DOCKER_OVERLAY       <mount-id>/merged: its root
+ *   CT_STORAGE_RUN          CRI-O (containers/storage): <id>/userdata/config.json
+ *   CT_STORAGE_LIB          Podman: <id>/userdata/config.json, containers.json (id -> layer)
+ *   CT_STORAGE_OVERLAY      <layer>/merged: a CRI-O or Podman container's root */
+#define CT_CONTAINERD_TASKS "/run/containerd/io.containerd.runtime.v2.task"
+#define CT_CONTAINERD_TASKS_V1 "/run/containerd/io.containerd.runtime.v1.linux"
+#define CT_DOCKER_TASKS "/run/docker/containerd/daemon/io.containerd.runtime.v2.task/moby"
+#define CT_DOCKER_TASKS_V1 "/run/docker/containerd/daemon/io.containerd.runtime.v1.linux/moby"
+#define CT_DOCKER_CONTAINERS "/var/lib/docker/containers"
+#define CT_DOCKER_MOUNTS "/var/lib/docker/image/overlay2/layerdb/mounts"
+#define CT_DOCKER_OVERLAY "/var/lib/docker/overlay2"
+#define CT_STORAGE_RUN "/run/containers/storage/overlay-containers"
+#define CT_STORAGE_LIB "/var/lib/containers/storage/overlay-containers"
+#define CT_STORAGE_OVERLAY "/var/lib/containers/storage/overlay"
+
 struct containers;
 
 struct containers *containers_new(const char *host_root, size_t max_entries);

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bulwark/procref.h"
 #include "bulwark/v1/bulwark.pb-c.h"
 
 #define EXECATTR_MOUNTINFO_MAX (256u * 1024u)
@@ -43,16 +44,16 @@ int execattr_written_after_start(const char *root, int pid, bool *after);
  * BW_ENOMEM. */
 int execattr_signs(const char *root, int pid, Bulwark__V1__ProcessExec *x, bool in_container);
 
-struct procfs_lineage;
+struct procref_lineage;
 /* For an exec event another source built from what the kernel said (the
  * eBPF sensor): what /proc adds, as the proc collector reads it
- * (procfs_process_ref): the ancestors, parent command line, login uid,
+ * (procref_build): the ancestors, parent command line, login uid,
  * namespace pids, session and group ids, session leader's name and
  * capability masks, then the attack signs (execattr_signs, in a container
  * when ev->container is set). What the event already holds (pid, uid, gid,
  * exe, command line, parent name) is kept. 0, BW_ENOTFOUND (the process is
  * gone: the event stays as it was) or BW_ENOMEM. */
-int execattr_enrich(const char *root, int pid, int64_t btime_s, struct procfs_lineage *cache,
+int execattr_enrich(const char *root, int pid, int64_t btime_s, struct procref_lineage *cache,
                     Bulwark__V1__Event *ev);
 
 /* Pure part of execattr_upper_layer: in mountinfo text, the mount holding path (the

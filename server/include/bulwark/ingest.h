@@ -24,6 +24,11 @@ int ingest_check_frame(const Bulwark__V1__Frame *f, const uint8_t *raw, size_t l
  * control characters or spaces, long version); a lower-case reason goes to
  * why. */
 int ingest_check_hello(const Bulwark__V1__Hello *h, const char *peer_cn, char *why, size_t whylen);
+/* The agent's labels of a checked Hello as the store keeps them: compact
+ * JSON with sorted keys, as evjson writes a message ("{}" when there are
+ * none; the wire check bounded their number and sizes). malloc'd; NULL on
+ * ENOMEM. */
+char *ingest_hello_labels_json(const Bulwark__V1__Hello *h);
 
 /* A validated batch in the store's terms. Owns the packed bodies. */
 struct ingest_batch {

@@ -3,8 +3,9 @@
  * bulwarkd's writer thread is the only caller of the write half (begin,
  * agent_seen, append, commit); readers (the API, tests, benchmarks) open their
  * own struct store_reader. The SQLite implementation lives in
- * server/store_sqlite.c, the only server file that includes sqlite3.h; a
- * PostgreSQL backend would implement this same header.
+ * server/store/ (store_sqlite.c and the files beside it), the only server
+ * code that includes sqlite3.h; a PostgreSQL backend would implement this
+ * same header.
  *
  * Exactly-once: for each (agent_id, epoch) the store keeps the highest
  * committed sequence number. store_append() skips events at or below it

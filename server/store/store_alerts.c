@@ -104,7 +104,7 @@ static int alert_link(struct store *s, int64_t alert_id, const struct store_aler
             sqlite3_bind_int64(st, 3, (sqlite3_int64)ev->epoch) ||
             sqlite3_bind_int64(st, 4, (sqlite3_int64)ev->seq) ||
             (id ? sqlite3_bind_int64(st, 5, id) : sqlite3_bind_null(st, 5)) ||
-            stmt_exec(st) < 0)
+            sql_exec(st) < 0)
             return BW_EIO;
         *added += (uint32_t)sqlite3_changes(s->db);
     }
@@ -159,7 +159,7 @@ int store_alert_flush(struct store *s)
         const struct alert_bump *b = &s->bumps[i];
         if (sqlite3_bind_int64(st, 1, b->id) || sqlite3_bind_int64(st, 2, b->count) ||
             sqlite3_bind_int64(st, 3, b->hi) || sqlite3_bind_int64(st, 4, b->lo) ||
-            stmt_exec(st) < 0)
+            sql_exec(st) < 0)
             return BW_EIO;
     }
     s->n_bumps = 0;
@@ -209,7 +209,7 @@ int store_alert_raise(struct store *s, const struct store_alert *a, int64_t supp
         bind_opt(st, 7, a->hostname) || bind_opt(st, 8, a->container_id) ||
         bind_opt(st, 9, a->image) || bind_opt(st, 10, a->tags_json) ||
         sqlite3_bind_int64(st, 11, a->time_ns) || sqlite3_bind_int(st, 12, a->retrospective) ||
-        stmt_exec(st) < 0) {
+        sql_exec(st) < 0) {
         rc = BW_EIO;
         goto out;
     }
@@ -246,7 +246,7 @@ int store_state_put(struct store *s, const char *key, const uint8_t *p, size_t n
     int rc = bind_text(st, 1, key) |
              (n ? sqlite3_bind_blob(st, 2, p, (int)n, SQLITE_STATIC)
                 : sqlite3_bind_zeroblob(st, 2, 0));
-    if (rc != SQLITE_OK || stmt_exec(st) < 0) {
+    if (rc != SQLITE_OK || sql_exec(st) < 0) {
         s->txn_failed = true;
         return BW_EIO;
     }
@@ -363,7 +363,7 @@ static int evidence_search(struct store_reader *r, int64_t agent, uint64_t epoch
     int rc, step = SQLITE_DONE;
 
     *found = false;
-    if ((rc = stmt_int(r->st[R_LAST_CHUNK], &last_id)) < 0 ||
+    if ((rc = sql_int(r->st[R_LAST_CHUNK], &last_id)) < 0 ||
         (rc = evidence_scan(r, last_id + 1, INT64_MAX, agent, epoch, seq, found)) < 0 || *found)
         return rc;
     if (sqlite3_bind_int64(chunks, 1, INT64_MAX) != SQLITE_OK)
@@ -427,7 +427,7 @@ int store_alert_evidence(struct store_reader *r, int64_t alert_id, store_row_fn 
 
     if (!r || !fn)
         return BW_EINVAL;
-    if (stmt_exec(r->st[R_BEGIN]) < 0)
+    if (sql_exec(r->st[R_BEGIN]) < 0)
         return BW_EIO;
     list = r->st[R_EVID_LIST];
     if (sqlite3_bind_int64(list, 1, alert_id) != SQLITE_OK) {
@@ -441,7 +441,7 @@ int store_alert_evidence(struct store_reader *r, int64_t alert_id, store_row_fn 
         rc = BW_EIO;
 out:
     sqlite3_reset(list);
-    if (stmt_exec(r->st[R_COMMIT]) < 0 && rc == 0)
+    if (sql_exec(r->st[R_COMMIT]) < 0 && rc == 0)
         rc = BW_EIO;
     return rc;
 }
@@ -451,7 +451,7 @@ int store_count_alerts(struct store_reader *r, uint64_t *out)
     int64_t n;
     if (!r || !out)
         return BW_EINVAL;
-    if (stmt_int(r->st[R_ALERT_COUNT], &n) < 0)
+    if (sql_int(r->st[R_ALERT_COUNT], &n) < 0)
         return BW_EIO;
     *out = (uint64_t)n;
     return 0;

@@ -29,7 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bulwark/buf.h"
 #include "bulwark/err.h"
 #include "bulwark/hash.h"
 #include "store_internal.h"
@@ -41,11 +40,12 @@ enum roll_table { RT_KINDS, RT_HOSTS, RT_IMAGES, RT_ALERTS, RT_ALERT_TOPS, RT_NE
 
 /* The pending keys' upserts: an INSERT head, one row of values and the
  * conflict clause. In a row, ?N names a value of the key, not a parameter:
- * 1-6 its integers, 7 n, 8 first, 9 last, 10-12 its texts. Each table has a
- * statement of one row and one of ROLL_ROWS rows, numbered from these
- * (roll_prepare): per key, a multi-row upsert skips most of a statement's
- * fixed cost (bind checks, step, halt, reset), which was most of the writer's
- * rollup time. */
+ * 1-6 its integers, 7 n, 8 first, 9 last, 10-12 its texts; a row lists the
+ * values of its columns in order, each once, and nothing else. Each table
+ * has a statement of one row and one of ROLL_ROWS rows, both built by
+ * sql_prepare_rows (roll_open_table): per key, a multi-row upsert skips most
+ * of a statement's fixed cost (bind checks, step, halt, reset), which was
+ * most of the writer's rollup time. */
 #define ROLL_ROWS 16
 #define ROLL_VALUES 12
 
@@ -126,57 +126,25 @@ struct rollup {
     struct roll_map maps[RT_N];
 };
 
-/* The index in u->src of value v, or -1. */
-static int roll_param_of(const struct roll_upsert *u, unsigned long v)
+/* Prepares table def's upserts of one and of ROLL_ROWS rows; u->src[j],
+ * set from def's row, is the key's value that column j of a row takes. */
+static int roll_open_table(sqlite3 *db, const struct roll_def *def, struct roll_upsert *u,
+                           char *err, size_t errlen)
 {
-    for (int j = 0; j < u->nsrc; j++)
-        if (u->src[j] == v - 1)
-            return j;
-    return -1;
-}
+    int rc;
 
-/* Prepares def's upsert of rows rows into *st: row r's parameters are
- * r * u->nsrc + 1.., one per value the row names (u->src, set here). */
-static int roll_prepare(sqlite3 *db, const struct roll_def *def, int rows, struct roll_upsert *u,
-                        sqlite3_stmt **st, char *err, size_t errlen)
-{
-    struct buf sql;
-    int rc = 0;
-
+    assert(strspn(def->row, "(?0123456789, )") == strlen(def->row));
     u->nsrc = 0;
     for (const char *p = strchr(def->row, '?'); p; p = strchr(p + 1, '?')) {
         unsigned long v = strtoul(p + 1, NULL, 10);
         assert(v >= 1 && v <= ROLL_VALUES && u->nsrc < ROLL_VALUES);
-        if (roll_param_of(u, v) < 0)
-            u->src[u->nsrc++] = (uint8_t)(v - 1);
+        for (int j = 0; j < u->nsrc; j++)
+            assert(u->src[j] != v - 1);  /* each value once */
+        u->src[u->nsrc++] = (uint8_t)(v - 1);
     }
-    buf_init(&sql, 16384);
-    rc |= buf_printf(&sql, "%s", def->head);
-    for (int r = 0; r < rows; r++) {
-        rc |= buf_printf(&sql, "%s", r ? ", " : "");
-        for (const char *p = def->row; *p; p++) {
-            char *end;
-            unsigned long v;
-            if (*p != '?') {
-                rc |= buf_printf(&sql, "%c", *p);
-                continue;
-            }
-            v = strtoul(p + 1, &end, 10);
-            rc |= buf_printf(&sql, "?%d", r * u->nsrc + roll_param_of(u, v) + 1);
-            p = end - 1;
-        }
-    }
-    rc |= buf_printf(&sql, "%s", def->tail);
-    if (rc) {
-        store_set_err(err, errlen, "rollup upsert too long");
-        rc = BW_ETOOBIG;
-    } else if (sqlite3_prepare_v3(db, (const char *)buf_head(&sql), (int)buf_size(&sql),
-                                  SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK) {
-        store_set_err(err, errlen, "prepare rollup upsert: %s", sqlite3_errmsg(db));
-        rc = BW_EIO;
-    }
-    buf_release(&sql);
-    return rc;
+    if ((rc = sql_prepare_rows(db, def->head, u->nsrc, 1, def->tail, &u->one, err, errlen)) < 0)
+        return rc;
+    return sql_prepare_rows(db, def->head, u->nsrc, ROLL_ROWS, def->tail, &u->many, err, errlen);
 }
 
 int store_rollup_open(struct store *s, char *err, size_t errlen)
@@ -187,12 +155,9 @@ int store_rollup_open(struct store *s, char *err, size_t errlen)
         store_set_err(err, errlen, "out of memory");
         return BW_ENOMEM;
     }
-    for (int t = 0; t < RT_N; t++) {
-        struct roll_upsert *u = &s->roll->up[t];
-        if ((rc = roll_prepare(s->db, &roll_defs[t], 1, u, &u->one, err, errlen)) < 0 ||
-            (rc = roll_prepare(s->db, &roll_defs[t], ROLL_ROWS, u, &u->many, err, errlen)) < 0)
+    for (int t = 0; t < RT_N; t++)
+        if ((rc = roll_open_table(s->db, &roll_defs[t], &s->roll->up[t], err, errlen)) < 0)
             return rc;
-    }
     return sql_prepare_all(s->db, roll_sql, RS_COUNT, s->roll->st, "rollup", err, errlen);
 }
 
@@ -268,7 +233,7 @@ static int roll_flush_map(struct store *s, enum roll_table t)
         for (int r = 0; r < rows && rc == 0; r++)
             rc = roll_bind(st, u, r, &m->slot[m->used[i + (size_t)r]]);
         if (rc == 0)
-            rc = stmt_exec(st);
+            rc = sql_exec(st);
         i += (size_t)rows;
     }
     roll_map_clear(m);
@@ -404,7 +369,7 @@ static int roll_vuln(struct store *s, const Bulwark__V1__Event *ev, int64_t t)
         bind_text(st, 5, v->fixed_version ? v->fixed_version : "") ||
         sqlite3_bind_int64(st, 6, t))
         return BW_EIO;
-    return stmt_exec(st);
+    return sql_exec(st);
 }
 
 /* A misconfig or secret finding of an image: (check or rule, file) once. */
@@ -429,7 +394,7 @@ static int roll_finding(struct store *s, const Bulwark__V1__Event *ev, int64_t t
         bind_text(st, 3, id) || bind_text(st, 4, target ? target : "") ||
         bind_text(st, 5, sev ? sev : "") || sqlite3_bind_int64(st, 6, t))
         return BW_EIO;
-    return stmt_exec(st);
+    return sql_exec(st);
 }
 
 int store_rollup_event(struct store *s, const struct store_event *se, int64_t id, int64_t host,
@@ -458,7 +423,7 @@ int store_rollup_event(struct store *s, const struct store_event *se, int64_t id
         if (sqlite3_bind_int64(st, 1, container) || sqlite3_bind_int64(st, 2, se->time_ns) ||
             sqlite3_bind_int64(st, 3, id))
             return BW_EIO;
-        return stmt_exec(st);
+        return sql_exec(st);
     }
     if (se->kind != BULWARK__V1__EVENT__BODY_NET && se->kind != BULWARK__V1__EVENT__BODY_VULN &&
         se->kind != BULWARK__V1__EVENT__BODY_MISCONFIG && se->kind != BULWARK__V1__EVENT__BODY_SECRET)

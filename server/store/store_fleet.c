@@ -139,13 +139,13 @@ static int fleet_rows(struct store_reader *r, sqlite3_stmt *st, store_emit_fn em
     int rc;
     bool own = sqlite3_get_autocommit(r->db) != 0;
 
-    if (own && stmt_exec(r->st[R_BEGIN]) < 0) {
+    if (own && sql_exec(r->st[R_BEGIN]) < 0) {
         sqlite3_reset(st);
         return BW_EIO;
     }
     rc = store_step_rows(st, emit, fn, ctx);
     sqlite3_clear_bindings(st);
-    if (own && stmt_exec(r->st[R_COMMIT]) < 0 && rc == 0)
+    if (own && sql_exec(r->st[R_COMMIT]) < 0 && rc == 0)
         rc = BW_EIO;
     return rc;
 }

@@ -309,7 +309,7 @@ int store_query_events(struct store_reader *r, const struct store_query *q, stor
         q->before_id < 0 || q->after_id < 0)
         return BW_EINVAL;
     /* One read transaction: one snapshot for the chunk walk and the scans. */
-    if (stmt_exec(r->st[R_BEGIN]) < 0)
+    if (sql_exec(r->st[R_BEGIN]) < 0)
         return BW_EIO;
     if ((rc = reader_filter(r, q, &f, &none)) < 0 || none)
         goto out;
@@ -326,7 +326,7 @@ int store_query_events(struct store_reader *r, const struct store_query *q, stor
     }
     hi = q->before_id > 0 ? q->before_id - 1 : INT64_MAX;
     left = q->limit;
-    if ((rc = stmt_int(r->st[R_LAST_CHUNK], &last_id)) < 0)
+    if ((rc = sql_int(r->st[R_LAST_CHUNK], &last_id)) < 0)
         goto out;
     /* Rows past the last summarised chunk are always candidates. */
     if (hi > last_id && ((rc = reader_scan(r, q, &f, last_id + 1, hi, &left, fn, ctx)) != 0 ||
@@ -349,7 +349,7 @@ int store_query_events(struct store_reader *r, const struct store_query *q, stor
 out:
     if (chunks)
         sqlite3_reset(chunks);
-    if (stmt_exec(r->st[R_COMMIT]) < 0 && rc == 0)
+    if (sql_exec(r->st[R_COMMIT]) < 0 && rc == 0)
         rc = BW_EIO;
     return rc;
 }
@@ -361,16 +361,16 @@ int store_count_events(struct store_reader *r, uint64_t *out)
 
     if (!r || !out)
         return BW_EINVAL;
-    if (stmt_exec(r->st[R_BEGIN]) < 0)
+    if (sql_exec(r->st[R_BEGIN]) < 0)
         return BW_EIO;
-    if ((rc = stmt_int(r->st[R_SUM_ROWS], &summed)) < 0 ||
-        (rc = stmt_int(r->st[R_LAST_CHUNK], &last_id)) < 0 ||
+    if ((rc = sql_int(r->st[R_SUM_ROWS], &summed)) < 0 ||
+        (rc = sql_int(r->st[R_LAST_CHUNK], &last_id)) < 0 ||
         (rc = sqlite3_bind_int64(r->st[R_COUNT_TAIL], 1, last_id) ? BW_EIO : 0) < 0 ||
-        (rc = stmt_int(r->st[R_COUNT_TAIL], &tail)) < 0)
+        (rc = sql_int(r->st[R_COUNT_TAIL], &tail)) < 0)
         goto out;
     *out = (uint64_t)(summed + tail);
 out:
-    if (stmt_exec(r->st[R_COMMIT]) < 0 && rc == 0)
+    if (sql_exec(r->st[R_COMMIT]) < 0 && rc == 0)
         rc = BW_EIO;
     return rc;
 }

@@ -1,8 +1,8 @@
 /* store_internal.h - what the store's files share (not a public header):
  * the statement indexes of the writer and reader connections, the cache map,
  * the chunk summary, struct store and struct store_reader, and the helpers
- * more than one store file calls. Only server/store*.c include it (and so
- * sqlite3.h).
+ * more than one store file calls. Only the files of server/store/ include
+ * it (and so sqlite3.h).
  *
  *   store_sqlite.c  open, schema and migration, the write path, the caches
  *   store_alerts.c  alerts, evidence links, detector state: raise and queries
@@ -274,23 +274,6 @@ int store_dim_ensure(struct store *s, enum dim_kind d, const char *key, int64_t 
                      const void *extra, int64_t *id);
 /* The row id of (agent, epoch, seq) if it is in a recent run; 0 if not. */
 int64_t store_range_lookup(const struct store *s, int64_t agent, uint64_t epoch, uint64_t seq);
-
-/* Steps a statement that returns no rows, then resets it: 0 or BW_EIO. */
-static inline int stmt_exec(sqlite3_stmt *st)
-{
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : BW_EIO;
-}
-
-/* Steps a statement expected to return one integer row (none = 0). */
-static inline int stmt_int(sqlite3_stmt *st, int64_t *out)
-{
-    int rc = sqlite3_step(st);
-    *out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : BW_EIO;
-}
 
 static inline int bind_text(sqlite3_stmt *st, int i, const char *s)
 {

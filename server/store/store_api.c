@@ -311,17 +311,17 @@ static int audit_add(struct store_admin *a, const char *actor, const char *actio
         bind_text(st, 3, action) || bind_text(st, 4, target ? target : "") ||
         bind_text(st, 5, detail))
         return BW_EIO;
-    return stmt_exec(st);
+    return sql_exec(st);
 }
 
 /* Ends the transaction: commit when rc is 0, else roll back; returns rc
  * (or BW_EIO when the commit failed). */
 static int admin_end(struct store_admin *a, int rc)
 {
-    if (rc == 0 && stmt_exec(a->st[A_COMMIT]) < 0)
+    if (rc == 0 && sql_exec(a->st[A_COMMIT]) < 0)
         rc = BW_EIO;
     if (rc < 0 && !sqlite3_get_autocommit(a->db))
-        stmt_exec(a->st[A_ROLLBACK]);
+        sql_exec(a->st[A_ROLLBACK]);
     for (int i = 0; i < A_COUNT; i++)
         sqlite3_clear_bindings(a->st[i]);
     pthread_mutex_unlock(&a->mu);
@@ -331,7 +331,7 @@ static int admin_end(struct store_admin *a, int rc)
 static int admin_begin(struct store_admin *a)
 {
     pthread_mutex_lock(&a->mu);
-    if (stmt_exec(a->st[A_BEGIN]) < 0) {
+    if (sql_exec(a->st[A_BEGIN]) < 0) {
         pthread_mutex_unlock(&a->mu);
         return BW_EIO;
     }
@@ -349,7 +349,7 @@ int store_token_add(struct store_admin *a, const struct store_token *t, const ch
     if ((rc = admin_begin(a)) < 0)
         return rc;
     sqlite3_stmt *st = a->st[A_TOKEN_EXISTS];
-    if (bind_text(st, 1, t->id) || (rc = stmt_int(st, &exists)) < 0) {
+    if (bind_text(st, 1, t->id) || (rc = sql_int(st, &exists)) < 0) {
         rc = BW_EIO;
         goto out;
     }
@@ -360,7 +360,7 @@ int store_token_add(struct store_admin *a, const struct store_token *t, const ch
     st = a->st[A_TOKEN_ADD];
     if (bind_text(st, 1, t->id) || bind_text(st, 2, t->name) || bind_text(st, 3, t->role) ||
         sqlite3_bind_blob(st, 4, t->secret_hash, STORE_TOKEN_HASH_LEN, SQLITE_STATIC) ||
-        sqlite3_bind_int64(st, 5, t->created_ns) || stmt_exec(st) < 0) {
+        sqlite3_bind_int64(st, 5, t->created_ns) || sql_exec(st) < 0) {
         rc = BW_EIO;
         goto out;
     }
@@ -382,7 +382,7 @@ static int admin_revoke(struct store_admin *a, enum astmt stmt, const char *id, 
     if ((rc = admin_begin(a)) < 0)
         return rc;
     sqlite3_stmt *st = a->st[stmt];
-    if (bind_text(st, 1, id) || sqlite3_bind_int64(st, 2, now_ns) || stmt_exec(st) < 0) {
+    if (bind_text(st, 1, id) || sqlite3_bind_int64(st, 2, now_ns) || sql_exec(st) < 0) {
         rc = BW_EIO;
         goto out;
     }
@@ -439,7 +439,7 @@ int store_alert_set_status(struct store_admin *a, int64_t alert_id, const char *
     sqlite3_stmt *st = a->st[A_ALERT_STATUS];
     if (sqlite3_bind_int64(st, 1, alert_id) || bind_text(st, 2, status) ||
         bind_text(st, 3, note) || bind_text(st, 4, actor) || sqlite3_bind_int64(st, 5, now_ns) ||
-        stmt_exec(st) < 0) {
+        sql_exec(st) < 0) {
         rc = BW_EIO;
         goto out;
     }
@@ -537,7 +537,7 @@ int store_forward_cursor_put(struct store_admin *a, const char *dest, const char
     sqlite3_stmt *st = a->st[A_CURSOR_PUT];
     if (bind_text(st, 1, dest) || bind_text(st, 2, stream) ||
         sqlite3_bind_int64(st, 3, last_id) || sqlite3_bind_int64(st, 4, now_ns) ||
-        stmt_exec(st) < 0)
+        sql_exec(st) < 0)
         rc = BW_EIO;
     return admin_end(a, rc);
 }
@@ -658,7 +658,7 @@ int store_enroll_token_redeem(struct store_admin *a, const char *id,
         goto out;
     }
     st = a->st[A_ETOKEN_USE];
-    if (bind_text(st, 1, id) || stmt_exec(st) < 0) {
+    if (bind_text(st, 1, id) || sql_exec(st) < 0) {
         rc = BW_EIO;
         goto out;
     }
@@ -679,7 +679,7 @@ int store_agent_revoke(struct store_admin *a, const char *agent_id, int64_t now_
     if ((rc = admin_begin(a)) < 0)
         return rc;
     sqlite3_stmt *st = a->st[A_AGENT_REVOKE];
-    if (bind_text(st, 1, agent_id) || sqlite3_bind_int64(st, 2, now_ns) || stmt_exec(st) < 0) {
+    if (bind_text(st, 1, agent_id) || sqlite3_bind_int64(st, 2, now_ns) || sql_exec(st) < 0) {
         rc = BW_EIO;
         goto out;
     }

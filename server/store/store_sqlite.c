@@ -152,7 +152,7 @@ static const char *const store_migrations[STORE_SCHEMA_VERSION] = {
     "  BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"
     "PRAGMA user_version = 4;",
     /* 4 -> 5: the rollups the REST API's stats, network and containers
-     * answer from (server/store_rollup.c keeps them in the events'
+     * answer from (server/store/store_rollup.c keeps them in the events'
      * transaction). The event counts and the posture are rebuilt here from
      * the stored events; net edges, container addresses and image findings
      * live in the bodies and start with this version. The user_version
@@ -521,7 +521,7 @@ static int chunk_flush(struct store *s)
         sqlite3_bind_blob(st, 8, c->containers, STORE_SUM_BYTES, SQLITE_STATIC) ||
         sqlite3_bind_blob(st, 9, c->agents, STORE_SUM_BYTES, SQLITE_STATIC))
         return BW_EIO;
-    return stmt_exec(st);
+    return sql_exec(st);
 }
 
 /* Folds one row into the open chunk; a chunk that reaches chunk_rows is
@@ -598,7 +598,7 @@ static int container_check_host(struct store *s, struct map_entry *e)
 
     if (e->host == s->append_host || e->host == -1 || e->host == 0)
         return 0;
-    if (sqlite3_bind_int64(st, 1, e->id) || sqlite3_bind_int64(st, 2, -1) || stmt_exec(st) < 0)
+    if (sqlite3_bind_int64(st, 1, e->id) || sqlite3_bind_int64(st, 2, -1) || sql_exec(st) < 0)
         return BW_EIO;
     e->host = -1;
     return 0;
@@ -620,7 +620,7 @@ int store_dim_ensure(struct store *s, enum dim_kind d, const char *key, int64_t 
         if (now > e->seen && now - e->seen >= STORE_TOUCH_NS) {
             sqlite3_stmt *st = s->st[dim_stmt[d].touch];
             if (sqlite3_bind_int64(st, 1, e->id) || sqlite3_bind_int64(st, 2, now) ||
-                stmt_exec(st) < 0)
+                sql_exec(st) < 0)
                 return BW_EIO;
             e->seen = now;
         }
@@ -638,7 +638,7 @@ int store_dim_ensure(struct store *s, enum dim_kind d, const char *key, int64_t 
               bind_text(st, 7, c->k8s_namespace) | bind_text(st, 8, c->k8s_pod) |
               sqlite3_bind_int64(st, 9, s->append_host);
     }
-    if (rc != SQLITE_OK || stmt_exec(st) < 0)
+    if (rc != SQLITE_OK || sql_exec(st) < 0)
         return BW_EIO;
     int64_t nid = sqlite3_last_insert_rowid(s->db);
     if (!(e = store_map_add(&s->dims[d], key, strlen(key))))
@@ -666,7 +666,7 @@ static int mark_get(struct store *s, int64_t agent, uint64_t epoch, uint64_t *ou
         sqlite3_stmt *st = s->st[W_MARK_GET];
         int64_t v;
         if (sqlite3_bind_int64(st, 1, agent) ||
-            sqlite3_bind_int64(st, 2, (sqlite3_int64)epoch) || stmt_int(st, &v) < 0)
+            sqlite3_bind_int64(st, 2, (sqlite3_int64)epoch) || sql_int(st, &v) < 0)
             return BW_EIO;
         if (!(e = store_map_add(&s->marks, key, sizeof key)))
             return BW_ENOMEM;
@@ -681,7 +681,7 @@ static int mark_put(struct store *s, int64_t agent, uint64_t epoch, uint64_t seq
     uint8_t key[16];
     sqlite3_stmt *st = s->st[W_MARK_PUT];
     if (sqlite3_bind_int64(st, 1, agent) || sqlite3_bind_int64(st, 2, (sqlite3_int64)epoch) ||
-        sqlite3_bind_int64(st, 3, (sqlite3_int64)seq) || stmt_exec(st) < 0)
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)seq) || sql_exec(st) < 0)
         return BW_EIO;
     mark_key(key, agent, epoch);
     struct map_entry *e = store_map_find(&s->marks, key, sizeof key);
@@ -708,7 +708,7 @@ static void store_abort(struct store *s)
         snprintf(s->last_err, sizeof s->last_err, "a write of the transaction failed");
     }
     if (!sqlite3_get_autocommit(s->db))
-        stmt_exec(s->st[W_ROLLBACK]);
+        sql_exec(s->st[W_ROLLBACK]);
     s->next_id = s->saved_next_id;
     s->cur = s->saved_cur;
     for (int d = 0; d < DIM_N; d++)
@@ -726,7 +726,7 @@ int store_begin(struct store *s)
 {
     if (!s || s->in_txn)
         return BW_EINVAL;
-    if (stmt_exec(s->st[W_BEGIN]) < 0)
+    if (sql_exec(s->st[W_BEGIN]) < 0)
         return BW_EIO;
     s->in_txn = true;
     s->txn_failed = false;
@@ -743,7 +743,7 @@ int store_commit(struct store *s)
         return BW_EINVAL;
     if (s->txn_failed || store_alert_flush(s) < 0 || store_rollup_flush(s) < 0 ||
         (s->cur.dirty && chunk_flush(s) < 0) ||
-        stmt_exec(s->st[W_COMMIT]) < 0) {
+        sql_exec(s->st[W_COMMIT]) < 0) {
         store_abort(s);
         return s->last_err_code;
     }
@@ -819,7 +819,7 @@ static int store_load(struct store *s)
     sqlite3_reset(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return BW_EIO;
-    if (stmt_int(s->st[W_MAX_ID], &max_id) < 0)
+    if (sql_int(s->st[W_MAX_ID], &max_id) < 0)
         return BW_EIO;
     s->next_id = (max_id > last_id ? max_id : last_id) + 1;
     if (max_id > last_id)
@@ -863,7 +863,7 @@ int store_open(struct store **out, const struct store_options *opt, char *err, s
     if ((rc = store_schema_migrate(s->db, opt->path, err, errlen)) < 0)
         goto out;
     if ((rc = sql_prepare_all(s->db, wsql, W_COUNT, s->st, "store", err, errlen)) < 0 ||
-        (rc = sql_prepare_rows(s->db, STORE_EVENT_INSERT, STORE_EVENT_COLS, STORE_INSERT_ROWS,
+        (rc = sql_prepare_rows(s->db, STORE_EVENT_INSERT, STORE_EVENT_COLS, STORE_INSERT_ROWS, NULL,
                                &s->ins_many, err, errlen)) < 0 ||
         (rc = store_rollup_open(s, err, errlen)) < 0)
         goto out;
@@ -941,9 +941,9 @@ int store_agent_seen(struct store *s, const struct store_agent_info *a)
     if (a->holds_hostname && a->hostname && *a->hostname) {
         sqlite3_stmt *drop = s->st[W_HOSTBIND_DROP], *put = s->st[W_HOSTBIND_PUT];
         if (bind_text(drop, 1, a->hostname) || bind_text(drop, 2, a->agent_id) ||
-            stmt_exec(drop) < 0 || bind_text(put, 1, a->hostname) ||
+            sql_exec(drop) < 0 || bind_text(put, 1, a->hostname) ||
             bind_text(put, 2, a->agent_id) || sqlite3_bind_int64(put, 3, a->seen_ns) ||
-            stmt_exec(put) < 0)
+            sql_exec(put) < 0)
             rc = BW_EIO;
     }
 out:
@@ -957,7 +957,7 @@ int store_agent_epoch(struct store *s, const char *agent_id, uint64_t *out)
     sqlite3_stmt *st = s->st[W_AGENT_EPOCH];
     int64_t v;
 
-    if (bind_text(st, 1, agent_id) || stmt_int(st, &v) < 0) {
+    if (bind_text(st, 1, agent_id) || sql_int(st, &v) < 0) {
         if (s->in_txn)
             s->txn_failed = true;
         return BW_EIO;
@@ -1055,12 +1055,12 @@ static int rows_flush(struct store *s, const struct store_batch *b)
     if (n == STORE_INSERT_ROWS) {
         for (size_t i = 0; i < n && rc == 0; i++)
             rc = row_bind(s->ins_many, (int)i * STORE_EVENT_COLS, &s->pend[i], b);
-        return rc == 0 ? stmt_exec(s->ins_many) : rc;
+        return rc == 0 ? sql_exec(s->ins_many) : rc;
     }
     for (size_t i = 0; i < n && rc == 0; i++) {
         rc = row_bind(s->st[W_EVENT_ADD], 0, &s->pend[i], b);
         if (rc == 0)
-            rc = stmt_exec(s->st[W_EVENT_ADD]);
+            rc = sql_exec(s->st[W_EVENT_ADD]);
     }
     return rc;
 }
@@ -1177,7 +1177,7 @@ int store_agent_health(struct store *s, const char *agent_id, const char *health
         return BW_EIO;
     sqlite3_stmt *st = s->st[W_AGENT_HEALTH];
     if (bind_text(st, 1, agent_id) || bind_text(st, 2, health_json) ||
-        sqlite3_bind_int64(st, 3, at_ns) || stmt_exec(st) < 0) {
+        sqlite3_bind_int64(st, 3, at_ns) || sql_exec(st) < 0) {
         s->txn_failed = true;
         return BW_EIO;
     }
