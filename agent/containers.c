@@ -32,6 +32,7 @@
 #include "bulwark/containers.h"
 #include "bulwark/err.h"
 #include "bulwark/evbuild.h"
+#include "bulwark/lru.h"
 #include "bulwark/procfs.h"
 
 #define CT_ID_LEN 64
@@ -41,17 +42,16 @@
 #define CT_RUNTIME_MAX 16
 
 
+/* One container's enriched reference: an entry of the shared LRU map
+ * (bulwark/lru.h) keyed by the container id. */
 struct ct_entry {
-    char id[CT_ID_LEN + 1];
-    uint64_t used;
+    struct lru_node node;
     Bulwark__V1__ContainerRef *ref;
 };
 
 struct containers {
     char *root;
-    size_t max, n;
-    uint64_t tick;
-    struct ct_entry *e;
+    struct lru map;
 };
 
 /* ----------------------------------------------------------------- parse */
@@ -485,23 +485,25 @@ struct containers *containers_new(const char *host_root, size_t max_entries)
 
     if (!c)
         return NULL;
-    c->max = max_entries ? max_entries : 1;
     c->root = evb_strdup(host_root ? host_root : "/", PROCFS_PATH_MAX);
-    c->e = calloc(c->max, sizeof *c->e);
-    if (!c->root || !c->e) {
+    if (!c->root || lru_init(&c->map, max_entries ? max_entries : 1) < 0) {
         containers_free(c);
         return NULL;
     }
     return c;
 }
 
+static void ct_entry_free(struct lru_node *n)
+{
+    ref_free(((struct ct_entry *)n)->ref);
+    free(n);
+}
+
 void containers_free(struct containers *c)
 {
     if (!c)
         return;
-    for (size_t i = 0; i < c->n; i++)
-        ref_free(c->e[i].ref);
-    free(c->e);
+    lru_release(&c->map, ct_entry_free);
     free(c->root);
     free(c);
 }
@@ -510,34 +512,25 @@ static const Bulwark__V1__ContainerRef *lookup(struct containers *c, const char 
                                                const char *id, const char *pod_uid)
 {
     Bulwark__V1__ContainerRef *r;
-    struct ct_entry *slot;
+    struct lru_node *n;
+    uint64_t h;
 
     if (!id || strlen(id) != CT_ID_LEN || !is_hex(id, CT_ID_LEN))
         return NULL;
-    for (size_t i = 0; i < c->n; i++)
-        if (strcmp(c->e[i].id, id) == 0) {
-            c->e[i].used = ++c->tick;
-            return c->e[i].ref;
-        }
+    h = lru_hash(id, CT_ID_LEN);
+    if ((n = lru_find(&c->map, id, CT_ID_LEN, h))) {
+        lru_touch(&c->map, n);
+        return ((struct ct_entry *)n)->ref;
+    }
     r = evb_msg_new(&bulwark__v1__container_ref__descriptor);
     if (!r || evb_set_str(&r->id, id, CT_ID_LEN) < 0 ||
         enrich(c->root, r, runtime && *runtime ? runtime : NULL, id) < 0 ||
-        fill(&r->k8s_pod_uid, pod_uid) < 0) {
+        fill(&r->k8s_pod_uid, pod_uid) < 0 ||
+        lru_get(&c->map, id, CT_ID_LEN, sizeof(struct ct_entry), ct_entry_free, &n, NULL) < 0) {
         ref_free(r);
         return NULL;
     }
-    if (c->n < c->max) {
-        slot = &c->e[c->n++];
-    } else {  /* evict the least recently used */
-        slot = &c->e[0];
-        for (size_t i = 1; i < c->n; i++)
-            if (c->e[i].used < slot->used)
-                slot = &c->e[i];
-        ref_free(slot->ref);
-    }
-    memcpy(slot->id, id, CT_ID_LEN + 1);
-    slot->ref = r;
-    slot->used = ++c->tick;
+    ((struct ct_entry *)n)->ref = r;
     return r;
 }
 

@@ -7,17 +7,16 @@
  * name is at most DNS_NAME_MAX bytes of text, and at most DNS_RECORDS_MAX
  * answer records are read. Nothing is allocated.
  *
- * The cache is a chained hash table (bw_hash of family and address) over a
- * fixed array of entries linked in least-recently-used order: get and put
- * are O(1) on average, and a full cache replaces its least recently used
- * entry. */
+ * The cache is the shared bounded LRU map (bulwark/lru.h) keyed by family
+ * and address: get and put are O(1) on average, and a full cache replaces
+ * its least recently used entry. */
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bulwark/dns.h"
 #include "bulwark/err.h"
-#include "bulwark/hash.h"
+#include "bulwark/lru.h"
 
 #define DNS_JUMPS_MAX 32
 #define DNS_HEADER 12
@@ -214,154 +213,92 @@ int dns_parse_packet(const uint8_t *pkt, size_t len, dns_answer_fn fn, void *ctx
 
 /* --------------------------------------------------------------- cache */
 
-#define DNS_NIL UINT32_MAX
+/* An address's name: one entry of the shared LRU map (include/bulwark/lru.h),
+ * keyed by the family and the address's 16 bytes (zero-padded). */
+#define DNS_KEY_LEN 17
 
 struct dns_entry {
-    uint8_t key[17];       /* family, then 16 address bytes (zero-padded) */
+    struct lru_node node;
     char *name;
     int64_t expires_ns;
-    uint32_t prev, next;   /* LRU list: head is the most recent */
-    uint32_t chain;        /* next in the bucket */
 };
 
 struct dns_cache {
-    struct dns_entry *e;
-    uint32_t *bucket;
-    size_t cap, n, nbucket;
-    uint32_t head, tail;
+    struct lru map;
 };
+
+static void dns_entry_free(struct lru_node *n)
+{
+    struct dns_entry *e = (struct dns_entry *)n;
+
+    free(e->name);
+    free(e);
+}
 
 struct dns_cache *dns_cache_new(size_t cap)
 {
     struct dns_cache *c = calloc(1, sizeof *c);
 
-    if (!c || cap == 0 || cap >= DNS_NIL)
-        goto fail;
-    c->cap = cap;
-    for (c->nbucket = 16; c->nbucket < cap; c->nbucket *= 2)
-        ;
-    c->e = calloc(cap, sizeof *c->e);
-    c->bucket = malloc(c->nbucket * sizeof *c->bucket);
-    if (!c->e || !c->bucket)
-        goto fail;
-    for (size_t i = 0; i < c->nbucket; i++)
-        c->bucket[i] = DNS_NIL;
-    c->head = c->tail = DNS_NIL;
+    if (!c || cap == 0 || lru_init(&c->map, cap) < 0) {
+        free(c);
+        return NULL;
+    }
     return c;
-fail:
-    dns_cache_free(c);
-    return NULL;
 }
 
 void dns_cache_free(struct dns_cache *c)
 {
     if (!c)
         return;
-    for (size_t i = 0; i < c->n; i++)
-        free(c->e[i].name);
-    free(c->e);
-    free(c->bucket);
+    lru_release(&c->map, dns_entry_free);
     free(c);
 }
 
 size_t dns_cache_count(const struct dns_cache *c)
 {
-    return c ? c->n : 0;
+    return c ? c->map.n : 0;
 }
 
-static void dns_key(uint8_t key[17], uint8_t family, const uint8_t *addr)
+static void dns_key(uint8_t key[DNS_KEY_LEN], uint8_t family, const uint8_t *addr)
 {
-    memset(key, 0, 17);
+    memset(key, 0, DNS_KEY_LEN);
     key[0] = family;
     memcpy(key + 1, addr, family == 4 ? 4 : 16);
-}
-
-static uint32_t *dns_slot(struct dns_cache *c, const uint8_t key[17])
-{
-    return &c->bucket[bw_hash(key, 17) & (c->nbucket - 1)];
-}
-
-static void lru_unlink(struct dns_cache *c, uint32_t i)
-{
-    struct dns_entry *e = &c->e[i];
-
-    if (e->prev != DNS_NIL)
-        c->e[e->prev].next = e->next;
-    else
-        c->head = e->next;
-    if (e->next != DNS_NIL)
-        c->e[e->next].prev = e->prev;
-    else
-        c->tail = e->prev;
-}
-
-static void lru_push(struct dns_cache *c, uint32_t i)
-{
-    struct dns_entry *e = &c->e[i];
-
-    e->prev = DNS_NIL;
-    e->next = c->head;
-    if (c->head != DNS_NIL)
-        c->e[c->head].prev = i;
-    c->head = i;
-    if (c->tail == DNS_NIL)
-        c->tail = i;
-}
-
-static uint32_t dns_find(struct dns_cache *c, const uint8_t key[17])
-{
-    for (uint32_t i = *dns_slot(c, key); i != DNS_NIL; i = c->e[i].chain)
-        if (memcmp(c->e[i].key, key, 17) == 0)
-            return i;
-    return DNS_NIL;
 }
 
 const char *dns_cache_get(struct dns_cache *c, uint8_t family, const uint8_t *addr,
                           int64_t now_ns)
 {
-    uint8_t key[17];
-    uint32_t i;
+    uint8_t key[DNS_KEY_LEN];
+    struct dns_entry *e;
 
     dns_key(key, family, addr);
-    if ((i = dns_find(c, key)) == DNS_NIL || c->e[i].expires_ns <= now_ns)
+    e = (struct dns_entry *)lru_find(&c->map, (const char *)key, DNS_KEY_LEN,
+                                     lru_hash((const char *)key, DNS_KEY_LEN));
+    if (!e || e->expires_ns <= now_ns)
         return NULL;
-    lru_unlink(c, i);
-    lru_push(c, i);
-    return c->e[i].name;
+    lru_touch(&c->map, &e->node);
+    return e->name;
 }
 
 int dns_cache_put(struct dns_cache *c, uint8_t family, const uint8_t *addr, const char *name,
                   int64_t expires_ns)
 {
     char *copy = strndup(name, DNS_NAME_MAX);
-    uint8_t key[17];
-    uint32_t i, *pp;
+    uint8_t key[DNS_KEY_LEN];
+    struct lru_node *n;
 
     if (!copy)
         return BW_ENOMEM;
     dns_key(key, family, addr);
-    if ((i = dns_find(c, key)) != DNS_NIL) {
-        lru_unlink(c, i);
-    } else {
-        if (c->n < c->cap) {
-            i = (uint32_t)c->n++;
-        } else {  /* replace the least recently used */
-            i = c->tail;
-            lru_unlink(c, i);
-            for (pp = dns_slot(c, c->e[i].key); *pp != i; pp = &c->e[*pp].chain)
-                ;
-            *pp = c->e[i].chain;
-        }
-        memcpy(c->e[i].key, key, sizeof key);
-        free(c->e[i].name);
-        c->e[i].name = NULL;
-        pp = dns_slot(c, key);
-        c->e[i].chain = *pp;
-        *pp = i;
+    if (lru_get(&c->map, (const char *)key, DNS_KEY_LEN, sizeof(struct dns_entry),
+                dns_entry_free, &n, NULL) < 0) {
+        free(copy);
+        return BW_ENOMEM;
     }
-    free(c->e[i].name);
-    c->e[i].name = copy;
-    c->e[i].expires_ns = expires_ns;
-    lru_push(c, i);
+    struct dns_entry *e = (struct dns_entry *)n;
+    free(e->name);
+    e->name = copy;
+    e->expires_ns = expires_ns;
     return 0;
 }
