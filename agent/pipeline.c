@@ -711,8 +711,13 @@ static int agent_identity(struct agent *a)
         log_msg(LOG_ERROR, "agent", "'server' must be host:port, not '%s'", cfg->server);
         return BW_ECONFIG;
     }
-    snprintf(a->server_name, sizeof a->server_name, "%s",
-             *cfg->server_name ? cfg->server_name : host);
+    const char *name = *cfg->server_name ? cfg->server_name : host;
+    if (tls_server_name_check(name) < 0 || strlen(name) >= sizeof a->server_name) {
+        log_msg(LOG_ERROR, "agent", "'%s' cannot name the TLS server: 1 to %d bytes "
+                "(set server_name)", name, TLS_SERVER_NAME_MAX);
+        return BW_ECONFIG;
+    }
+    snprintf(a->server_name, sizeof a->server_name, "%s", name);
     if (agent_enroll(cfg, a->hostname, a->server_name) < 0)
         return BW_EAUTH;
     if (*cfg->agent_id) {

@@ -656,7 +656,9 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     if (!l || !(l->tls = tls_conn_new(s->tls, s->opt.server_name))) {
         free(l);
         uv_freeaddrinfo(res);
-        log_msg(LOG_ERROR, "shipper", "out of memory");
+        /* the server name was checked at start (agent_init): only memory
+         * is left to fail here */
+        log_msg(LOG_ERROR, "shipper", "cannot start a TLS session: out of memory");
         shipper_schedule_retry(s);
         return;
     }

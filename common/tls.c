@@ -386,11 +386,16 @@ static BIO *tls_mem_bio(void)
 }
 
 /* Client side: what the server certificate must name; SNI for DNS names. */
+int tls_server_name_check(const char *name)
+{
+    return name && name[0] && strlen(name) <= TLS_SERVER_NAME_MAX ? 0 : BW_EINVAL;
+}
+
 static int tls_conn_set_peer_name(struct tls_conn *c, const char *name)
 {
     unsigned char addr[sizeof(struct in6_addr)];
 
-    if (!name || !name[0])
+    if (tls_server_name_check(name) < 0)
         return BW_EINVAL;
     if (inet_pton(AF_INET, name, addr) == 1 || inet_pton(AF_INET6, name, addr) == 1) {
         if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), name) != 1)

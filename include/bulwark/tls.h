@@ -57,6 +57,12 @@ void tls_identity_free(struct tls_identity *id);
 /* server_name: for a client, the name the server certificate must carry
  * (DNS name or IP address); ignored for a server. */
 struct tls_conn *tls_conn_new(struct tls_ctx *ctx, const char *server_name);
+/* Whether name can name a TLS server (what tls_conn_new needs of it): an IP
+ * literal, or a host name of 1 to TLS_SERVER_NAME_MAX bytes (SNI's limit).
+ * 0 or BW_EINVAL; callers check it where the name is configured, so that
+ * tls_conn_new failing later means only out of memory. */
+#define TLS_SERVER_NAME_MAX 255
+int tls_server_name_check(const char *name);
 void tls_conn_free(struct tls_conn *c);
 /* Presents id instead of the context's identity on this conn. Only before
  * the handshake starts; the conn keeps its own references, so id may be

@@ -1102,6 +1102,26 @@ static void test_ctx_errors(void **state)
     tls_conn_free(NULL);
 }
 
+/* A name tls_conn_new could not use is refused up front (the agent checks
+ * it at start instead of failing each connection as "out of memory"). */
+static void test_server_name_check(void **state)
+{
+    (void)state;
+    char longest[TLS_SERVER_NAME_MAX + 2];
+
+    assert_int_equal(tls_server_name_check("bulwark.example"), 0);
+    assert_int_equal(tls_server_name_check("127.0.0.1"), 0);
+    assert_int_equal(tls_server_name_check("::1"), 0);
+    assert_int_equal(tls_server_name_check(""), BW_EINVAL);
+    assert_int_equal(tls_server_name_check(NULL), BW_EINVAL);
+    memset(longest, 'a', sizeof longest - 1);
+    longest[TLS_SERVER_NAME_MAX] = '\0';
+    assert_int_equal(tls_server_name_check(longest), 0);
+    longest[TLS_SERVER_NAME_MAX] = 'a';
+    longest[TLS_SERVER_NAME_MAX + 1] = '\0';
+    assert_int_equal(tls_server_name_check(longest), BW_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1121,6 +1141,7 @@ int main(void)
         cmocka_unit_test(test_identity_errors),
         cmocka_unit_test(test_enroll_issue),
         cmocka_unit_test(test_cert_install_recover),
+        cmocka_unit_test(test_server_name_check),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
