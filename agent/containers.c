@@ -262,6 +262,8 @@ Bulwark__V1__ContainerRef *containers_ref_dup(const Bulwark__V1__ContainerRef *r
     }
     for (size_t i = 0; i < ref->n_labels && rc == 0; i++)
         rc = ref_label(d, ref->labels[i]->key, ref->labels[i]->value);
+    d->privileged_opt_case = ref->privileged_opt_case;
+    d->privileged = ref->privileged;
     if (rc < 0) {
         ref_free(d);
         return NULL;
@@ -333,6 +335,41 @@ static int apply_annotations(Bulwark__V1__ContainerRef *r, const json_t *ann)
     return rc;
 }
 
+bool containers_spec_privileged(const json_t *spec)
+{
+    const json_t *ann = json_object_get(spec, "annotations");
+    const json_t *process = json_object_get(spec, "process");
+    const json_t *linux = json_object_get(spec, "linux");
+    const json_t *bounding = json_object_get(json_object_get(process, "capabilities"), "bounding");
+    const json_t *devices = json_object_get(json_object_get(linux, "resources"), "devices");
+    const json_t *masked = json_object_get(linux, "maskedPaths"), *v;
+    const char *crio = jstr(ann, "io.kubernetes.cri-o.Privileged");
+    const char *podman = jstr(ann, "io.podman.annotations.privileged");
+    bool sys_admin = false, all_devices = false;
+    size_t i, ncaps = 0;
+
+    if ((crio && strcmp(crio, "true") == 0) || (podman && strcasecmp(podman, "true") == 0))
+        return true;
+    json_array_foreach(bounding, i, v) {
+        const char *name = json_string_value(v);
+
+        if (!name)
+            continue;
+        ncaps++;
+        if (strcmp(name, "CAP_SYS_ADMIN") == 0 || strcmp(name, "SYS_ADMIN") == 0)
+            sys_admin = true;
+    }
+    json_array_foreach(devices, i, v) {
+        const char *access = jstr(v, "access");
+
+        if (json_is_true(json_object_get(v, "allow")) && !jstr(v, "type") && access &&
+            strcmp(access, "rwm") == 0)
+            all_devices = true;
+    }
+    return sys_admin && ncaps >= CONTAINERS_ALL_CAPS && !json_is_object(json_object_get(linux, "seccomp")) &&
+           (!json_is_array(masked) || json_array_size(masked) == 0 || all_devices);
+}
+
 /* 1 when root+rel is a readable JSON object with annotations applied, 0 if absent. */
 static int enrich_oci(const char *root, Bulwark__V1__ContainerRef *r, const char *rel)
 {
@@ -344,6 +381,8 @@ static int enrich_oci(const char *root, Bulwark__V1__ContainerRef *r, const char
         procfs_load_json(path, PROCFS_JSON_MAX, &j) < 0)
         return 0;
     rc = apply_annotations(r, json_object_get(j, "annotations"));
+    r->privileged_opt_case = BULWARK__V1__CONTAINER_REF__PRIVILEGED_OPT_PRIVILEGED;
+    r->privileged = containers_spec_privileged(j);
     json_decref(j);
     return rc < 0 ? rc : 1;
 }
