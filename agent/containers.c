@@ -370,6 +370,20 @@ bool containers_spec_privileged(const json_t *spec)
            (!json_is_array(masked) || json_array_size(masked) == 0 || all_devices);
 }
 
+int containers_docker_privileged(const char *root, const char *id)
+{
+    char path[PROCFS_PATH_MAX];
+    json_t *j = NULL;
+    int rc;
+
+    if (procfs_path(path, sizeof path, root, "/var/lib/docker/containers/%s/hostconfig.json", id) < 0 ||
+        procfs_load_json(path, PROCFS_JSON_MAX, &j) < 0)
+        return BW_ENOTFOUND;
+    rc = json_is_true(json_object_get(j, "Privileged"));
+    json_decref(j);
+    return rc;
+}
+
 /* 1 when root+rel is a readable JSON object with annotations applied, 0 if absent. */
 static int enrich_oci(const char *root, Bulwark__V1__ContainerRef *r, const char *rel)
 {
@@ -403,6 +417,10 @@ static int enrich_docker(const char *root, Bulwark__V1__ContainerRef *r, const c
         name++;
     cfg = json_object_get(j, "Config");
     labels = json_object_get(cfg, "Labels");
+    if ((rc = containers_docker_privileged(root, id)) >= 0) {
+        r->privileged_opt_case = BULWARK__V1__CONTAINER_REF__PRIVILEGED_OPT_PRIVILEGED;
+        r->privileged = rc == 1;
+    }
     rc = fill(&r->name, name);
     if (rc == 0)
         rc = fill(&r->image, jstr(cfg, "Image"));

@@ -270,21 +270,6 @@ static bool host_ns(struct parse *p, const json_t *nss, const char *type, const 
     return true;
 }
 
-static bool docker_privileged(struct parse *p)
-{
-    char path[PROCFS_PATH_MAX];
-    json_t *j = NULL;
-    bool priv = false;
-
-    if (procfs_path(path, sizeof path, p->root, "/var/lib/docker/containers/%s/hostconfig.json",
-                    p->id) < 0 ||
-        procfs_load_json(path, PROCFS_JSON_MAX, &j) < 0)
-        return false;
-    priv = get_bool(p, j, "Privileged");
-    json_decref(j);
-    return priv;
-}
-
 /* Fills c from the spec; the caller counts p->odd. */
 static void parse_spec(struct parse *p, const json_t *spec, const json_t *ann,
                        Bulwark__V1__ContainerConfig *c)
@@ -312,7 +297,8 @@ static void parse_spec(struct parse *p, const json_t *spec, const json_t *ann,
     c->host_pid = host_ns(p, nss, "pid", "pid");
     c->host_ipc = host_ns(p, nss, "ipc", "ipc");
     c->privileged = containers_spec_privileged(spec) ||
-                    (strcmp(p->runtime, "docker") == 0 && docker_privileged(p));
+                    (strcmp(p->runtime, "docker") == 0 &&
+                     containers_docker_privileged(p->root, p->id) == 1);
     if (procfs_set_str(&c->seccomp_profile, !seccomp ? "unconfined" : sp && *sp ? sp : "present",
                        PROCFS_STR_MAX) < 0 ||
         procfs_set_str(&c->apparmor_profile, aa && *aa ? aa : "unconfined", PROCFS_STR_MAX) < 0)

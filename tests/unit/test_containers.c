@@ -146,6 +146,7 @@ static void test_enrich_docker(void **state)
     assert_string_equal(r->image_digest, IMG);
     assert_string_equal(r->k8s_pod, "");
     assert_label(r, "com.docker.compose.service", "web");
+    assert_true(r->privileged_opt_case && r->privileged);  /* hostconfig.json */
     assert_null(containers_lookup_pid(c, 1));     /* init is a host process */
     assert_null(containers_lookup_pid(c, 9999));  /* no such process */
     containers_free(c);
