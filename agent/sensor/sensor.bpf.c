@@ -302,6 +302,22 @@ static __always_inline bool wname_wanted(const char *data, __u32 n)
     return false;
 }
 
+/* Whether the write open p is reported: its path names a file of the
+ * write names. Decided before the record is built (the path is read into
+ * the scratch buffer, then again as the record's string), so the host's
+ * other write opens cost one string read. */
+static __always_inline bool wname_open(const struct pending *p)
+{
+    const void *path = (const void *)((p->want & SENSOR_WANT_PATH0) ? p->args[0] : p->args[1]);
+    struct scratch *s = scratch_get();
+    long n;
+
+    if (!s)
+        return false;
+    n = bpf_probe_read_user_str(s->data, SENSOR_STR_MAX, path);
+    return n > 0 && wname_wanted(s->data, (__u32)n);
+}
+
 /* Whether a socket of this family is reported (SENSOR_WANT_FAMILY): the
  * common ones are not, their connections are. */
 static __always_inline bool family_wanted(__u64 family)
@@ -393,9 +409,10 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
     if ((p.want & SENSOR_WANT_READ) &&
         !read_open((p.want & SENSOR_WANT_PATH0) ? p.args[1] : p.args[2], res)) {
         if (!(p.want & SENSOR_WANT_WNAME) ||
-            !write_open((p.want & SENSOR_WANT_PATH0) ? p.args[1] : p.args[2], res))
+            !write_open((p.want & SENSOR_WANT_PATH0) ? p.args[1] : p.args[2], res) ||
+            !wname_open(&p))
             return 0;
-        p.want &= ~SENSOR_WANT_READ;  /* a write open: decided by its name below */
+        p.want &= ~SENSOR_WANT_READ;  /* a write open of a write name */
     }
     if ((p.want & SENSOR_WANT_FAMILY) && (res < 0 || !family_wanted(p.args[0])))
         return 0;
@@ -416,9 +433,6 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
     else if (p.want & SENSOR_WANT_PATH3)
         put_str(s, 1, &off, (const void *)p.args[3], true);
     if ((p.want & SENSOR_WANT_READ) && !path_wanted(s->data, s->rec.lens[0]))
-        return 0;
-    if ((p.want & (SENSOR_WANT_WNAME | SENSOR_WANT_READ)) == SENSOR_WANT_WNAME &&
-        !wname_wanted(s->data, s->rec.lens[0]))
         return 0;
     if (p.want & SENSOR_WANT_SOCK)
         fill_tuple(&s->rec.tuple, sock_of_fd((long)p.args[0]));
