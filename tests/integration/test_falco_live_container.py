@@ -50,7 +50,7 @@ import podman
 from test_containers_live import message
 from test_sensor_ebpf import bpf_unavailable
 
-STABLE = os.path.join(harness.SOURCE_DIR, "tests", "fixtures", "falco-rules")
+STABLE = os.path.join(harness.SOURCE_DIR, "tests", "fixtures", "falco-rules", "falco_rules.yaml")
 KIND_EXEC, KIND_NET, KIND_FILE, KIND_SYSCALL = 10, 11, 12, 17
 PROC_FIELDS = {1: "pid", 2: "ppid", 5: "exe", 6: "name", 7: "cmdline", 8: "parent_name"}
 CONTAINER_FIELDS = {1: "id", 2: "name", 3: "image", 5: "runtime"}
@@ -108,6 +108,10 @@ class FalcoLiveContainerTest(unittest.TestCase):
             cls.image = cls.pm.ensure_image()
             certs = fx.certs("fc-agent")
             cls.server = fx.start_server(certs, rules=STABLE)
+            # the stable file alone, with its 22 (or more) enabled rules
+            m, _ = cls.server.proc.wait_for(r"rules: loaded 1 rule files: 25 rules, (\d+) enabled",
+                                            timeout=30)
+            fx.assertGreaterEqual(int(m.group(1)), 22, m.group(0))
             cls.agent = fx.start_agent(certs, cls.server, "fc-agent", source="host", sensor="ebpf",
                                        collect_config="false", collect_resource="false",
                                        scan_interval_ms=100)
