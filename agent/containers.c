@@ -260,6 +260,8 @@ Bulwark__V1__ContainerRef *containers_ref_dup(const Bulwark__V1__ContainerRef *r
     }
     for (size_t i = 0; i < ref->n_labels && rc == 0; i++)
         rc = ref_label(d, ref->labels[i]->key, ref->labels[i]->value);
+    d->privileged_opt_case = ref->privileged_opt_case;
+    d->privileged = ref->privileged;
     if (rc < 0) {
         ref_free(d);
         return NULL;
@@ -331,6 +333,55 @@ static int apply_annotations(Bulwark__V1__ContainerRef *r, const json_t *ann)
     return rc;
 }
 
+bool containers_spec_privileged(const json_t *spec)
+{
+    const json_t *ann = json_object_get(spec, "annotations");
+    const json_t *process = json_object_get(spec, "process");
+    const json_t *linux = json_object_get(spec, "linux");
+    const json_t *bounding = json_object_get(json_object_get(process, "capabilities"), "bounding");
+    const json_t *devices = json_object_get(json_object_get(linux, "resources"), "devices");
+    const json_t *masked = json_object_get(linux, "maskedPaths"), *v;
+    const char *crio = jstr(ann, "io.kubernetes.cri-o.Privileged");
+    const char *podman = jstr(ann, "io.podman.annotations.privileged");
+    bool sys_admin = false, all_devices = false;
+    size_t i, ncaps = 0;
+
+    if ((crio && strcmp(crio, "true") == 0) || (podman && strcasecmp(podman, "true") == 0))
+        return true;
+    json_array_foreach(bounding, i, v) {
+        const char *name = json_string_value(v);
+
+        if (!name)
+            continue;
+        ncaps++;
+        if (strcmp(name, "CAP_SYS_ADMIN") == 0 || strcmp(name, "SYS_ADMIN") == 0)
+            sys_admin = true;
+    }
+    json_array_foreach(devices, i, v) {
+        const char *access = jstr(v, "access");
+
+        if (json_is_true(json_object_get(v, "allow")) && !jstr(v, "type") && access &&
+            strcmp(access, "rwm") == 0)
+            all_devices = true;
+    }
+    return sys_admin && ncaps >= CONTAINERS_ALL_CAPS && !json_is_object(json_object_get(linux, "seccomp")) &&
+           (!json_is_array(masked) || json_array_size(masked) == 0 || all_devices);
+}
+
+int containers_docker_privileged(const char *root, const char *id)
+{
+    char path[PROCFS_PATH_MAX];
+    json_t *j = NULL;
+    int rc;
+
+    if (procfs_path(path, sizeof path, root, "/var/lib/docker/containers/%s/hostconfig.json", id) < 0 ||
+        procfs_load_json(path, PROCFS_JSON_MAX, &j) < 0)
+        return BW_ENOTFOUND;
+    rc = json_is_true(json_object_get(j, "Privileged"));
+    json_decref(j);
+    return rc;
+}
+
 /* 1 when root+rel is a readable JSON object with annotations applied, 0 if absent. */
 static int enrich_oci(const char *root, Bulwark__V1__ContainerRef *r, const char *rel)
 {
@@ -342,6 +393,8 @@ static int enrich_oci(const char *root, Bulwark__V1__ContainerRef *r, const char
         procfs_load_json(path, PROCFS_JSON_MAX, &j) < 0)
         return 0;
     rc = apply_annotations(r, json_object_get(j, "annotations"));
+    r->privileged_opt_case = BULWARK__V1__CONTAINER_REF__PRIVILEGED_OPT_PRIVILEGED;
+    r->privileged = containers_spec_privileged(j);
     json_decref(j);
     return rc < 0 ? rc : 1;
 }
@@ -362,6 +415,10 @@ static int enrich_docker(const char *root, Bulwark__V1__ContainerRef *r, const c
         name++;
     cfg = json_object_get(j, "Config");
     labels = json_object_get(cfg, "Labels");
+    if ((rc = containers_docker_privileged(root, id)) >= 0) {
+        r->privileged_opt_case = BULWARK__V1__CONTAINER_REF__PRIVILEGED_OPT_PRIVILEGED;
+        r->privileged = rc == 1;
+    }
     rc = fill(&r->name, name);
     if (rc == 0)
         rc = fill(&r->image, jstr(cfg, "Image"));

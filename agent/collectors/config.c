@@ -42,7 +42,6 @@
 #define CFG_ID_MAX 128
 #define CFG_MAX_CONTAINERS 16384
 #define CFG_LIST_MAX 256          /* evjson's bound on lists */
-#define CFG_ALL_CAPS 37           /* a bounding set this large (with SYS_ADMIN) is "all" */
 
 struct cfg_seen {
     char id[CFG_ID_MAX + 1];
@@ -165,14 +164,13 @@ static const char *const *default_caps(const char *runtime)
     return caps_docker;
 }
 
-/* Capabilities beyond the runtime's default; returns the bounding set's size. */
-static size_t parse_caps(struct parse *p, const json_t *process, Bulwark__V1__ContainerConfig *c,
-                         bool *sys_admin)
+/* Capabilities beyond the runtime's default. */
+static void parse_caps(struct parse *p, const json_t *process, Bulwark__V1__ContainerConfig *c)
 {
     const json_t *caps = get(p, process, "capabilities", JSON_OBJECT);
     const json_t *bounding = get(p, caps, "bounding", JSON_ARRAY), *v;
     const char *const *defaults = default_caps(p->runtime);
-    size_t i, n = 0;
+    size_t i;
 
     json_array_foreach(bounding, i, v) {
         const char *name = json_string_value(v);
@@ -183,13 +181,9 @@ static size_t parse_caps(struct parse *p, const json_t *process, Bulwark__V1__Co
         }
         if (strncmp(name, "CAP_", 4) == 0)
             name += 4;
-        n++;
-        if (strcmp(name, "SYS_ADMIN") == 0)
-            *sys_admin = true;
         if (!in_list(defaults, name))
             list_add(p, &c->cap_add, &c->n_cap_add, name, strlen(name));
     }
-    return n;
 }
 
 /* Environment variable names only: the value after '=' is never copied. */
@@ -275,21 +269,6 @@ static bool host_ns(struct parse *p, const json_t *nss, const char *type, const 
     return true;
 }
 
-static bool docker_privileged(struct parse *p)
-{
-    char path[PROCFS_PATH_MAX];
-    json_t *j = NULL;
-    bool priv = false;
-
-    if (procfs_path(path, sizeof path, p->root, CT_DOCKER_CONTAINERS "/%s/hostconfig.json",
-                    p->id) < 0 ||
-        procfs_load_json(path, PROCFS_JSON_MAX, &j) < 0)
-        return false;
-    priv = get_bool(p, j, "Privileged");
-    json_decref(j);
-    return priv;
-}
-
 /* Fills c from the spec; the caller counts p->odd. */
 static void parse_spec(struct parse *p, const json_t *spec, const json_t *ann,
                        Bulwark__V1__ContainerConfig *c)
@@ -299,22 +278,16 @@ static void parse_spec(struct parse *p, const json_t *spec, const json_t *ann,
     const json_t *linux = get(p, spec, "linux", JSON_OBJECT);
     const json_t *nss = get(p, linux, "namespaces", JSON_ARRAY);
     const json_t *seccomp = get(p, linux, "seccomp", JSON_OBJECT);
-    const json_t *masked = get(p, linux, "maskedPaths", JSON_ARRAY);
-    const json_t *res = get(p, linux, "resources", JSON_OBJECT);
-    const json_t *devices = get(p, res, "devices", JSON_ARRAY), *uid = get(p, user, "uid", JSON_INTEGER);
+    const json_t *uid = get(p, user, "uid", JSON_INTEGER);
     const char *aa = get_str(p, process, "apparmorProfile");
     const char *sp = get_str(p, ann, "io.kubernetes.cri-o.SeccompProfilePath");
-    const char *cp = get_str(p, ann, "io.kubernetes.cri-o.Privileged");
-    bool sys_admin = false, all_devices = false;
-    size_t ncaps, i;
-    const json_t *d;
 
     if (uid && json_integer_value(uid) >= 0 && json_integer_value(uid) <= UINT32_MAX) {
         c->user_uid_opt_case = BULWARK__V1__CONTAINER_CONFIG__USER_UID_OPT_USER_UID;
         c->user_uid = (uint32_t)json_integer_value(uid);
     } else if (uid)
         p->odd++;
-    ncaps = parse_caps(p, process, c, &sys_admin);
+    parse_caps(p, process, c);
     parse_env(p, process, c);
     parse_mounts(p, spec, c);
     c->no_new_privileges = get_bool(p, process, "noNewPrivileges");
@@ -322,18 +295,11 @@ static void parse_spec(struct parse *p, const json_t *spec, const json_t *ann,
     c->host_network = host_ns(p, nss, "network", "net");
     c->host_pid = host_ns(p, nss, "pid", "pid");
     c->host_ipc = host_ns(p, nss, "ipc", "ipc");
-    json_array_foreach(devices, i, d) {
-        const char *access = get_str(p, d, "access");
-
-        if (get_bool(p, d, "allow") && !get_str(p, d, "type") && access && strcmp(access, "rwm") == 0)
-            all_devices = true;
-    }
-    c->privileged = (cp && strcmp(cp, "true") == 0) ||
-                    (strcmp(p->runtime, "docker") == 0 && docker_privileged(p)) ||
-                    (sys_admin && ncaps >= CFG_ALL_CAPS && !seccomp &&
-                     (json_array_size(masked) == 0 || all_devices));
+    c->privileged = containers_spec_privileged(spec) ||
+                    (strcmp(p->runtime, "docker") == 0 &&
+                     containers_docker_privileged(p->root, p->id) == 1);
     if (evb_set_str(&c->seccomp_profile, !seccomp ? "unconfined" : sp && *sp ? sp : "present",
-                    EVB_STR_MAX) < 0 ||
+                       EVB_STR_MAX) < 0 ||
         evb_set_str(&c->apparmor_profile, aa && *aa ? aa : "unconfined", EVB_STR_MAX) < 0)
         p->oom = true;
 }

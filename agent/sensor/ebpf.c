@@ -7,11 +7,19 @@
  *     with the remote name from the DNS answers seen in the process's
  *     network namespace (dnswatch.c, as the connection collector does)
  *   - open / openat / openat2, read-only, below sensor_read_paths (but
- *     /etc/ld.so.cache)              -> FileAccess(OPEN)
+ *     /etc/ld.so.cache)              -> FileAccess(OPEN), with the fd
+ *   - open / openat / openat2 for writing of a file named one of
+ *     write_names (a cgroup's release_agent: the file collector does not
+ *     watch the cgroup hierarchy a container mounts) -> FileAccess(WRITE)
+ *   - socket of a family other than AF_UNIX, AF_INET, AF_INET6 and
+ *     AF_NETLINK (AF_PACKET: raw frames) -> Syscall
  *   - ptrace, mount, umount2, unshare, setns, init_module, finit_module,
  *     memfd_create, the setuid/setgid families, and dup/dup2/dup3 of a
  *     socket (fd redirection)       -> Syscall, with Falco's argument names
- * Writes, renames, deletes and chmods stay with the file collector.
+ * Other writes, renames, deletes and chmods stay with the file collector.
+ * Every event's process carries the task's effective capabilities, and an
+ * exec whether its executable is in an overlay's upper layer (from the
+ * kernel: a process gone before /proc is read keeps both).
  *
  * A bounded pid table (exe, command line, parent) fills the process of the
  * syscall events: an exec sets a pid's entry, a fork copies its parent's,
@@ -19,6 +27,7 @@
  * with its comm only (counted in errors), never by growing the table.
  * A record the kernel could not write (ring buffer full) is counted by the
  * kernel (sensor_stats.kernel_drops) and reported in the heartbeat. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -191,12 +200,14 @@ static const struct wanted {
     const char *name;            /* evt.type */
 } wanted[] = {
 #ifdef SYS_open
-    {SYS_open, SENSOR_WANT_ENTER | SENSOR_WANT_READ | SENSOR_WANT_PATH0, W_READ, "open"},
+    {SYS_open, SENSOR_WANT_ENTER | SENSOR_WANT_READ | SENSOR_WANT_WNAME | SENSOR_WANT_PATH0, W_READ,
+     "open"},
 #endif
-    {SYS_openat, SENSOR_WANT_ENTER | SENSOR_WANT_READ | SENSOR_WANT_PATH1, W_READ, "openat"},
+    {SYS_openat, SENSOR_WANT_ENTER | SENSOR_WANT_READ | SENSOR_WANT_WNAME | SENSOR_WANT_PATH1,
+     W_READ, "openat"},
 #ifdef SYS_openat2
-    {SYS_openat2, SENSOR_WANT_ENTER | SENSOR_WANT_READ | SENSOR_WANT_PATH1 | SENSOR_WANT_HOW2,
-     W_READ, "openat2"},
+    {SYS_openat2, SENSOR_WANT_ENTER | SENSOR_WANT_READ | SENSOR_WANT_WNAME | SENSOR_WANT_PATH1 |
+     SENSOR_WANT_HOW2, W_READ, "openat2"},
 #endif
     {SYS_connect, SENSOR_WANT_ENTER | SENSOR_WANT_SOCK, W_NET, "connect"},
 #ifdef SYS_accept
@@ -222,7 +233,16 @@ static const struct wanted {
     {SYS_setgid, SENSOR_WANT_ENTER, W_SYSCALL, "setgid"},
     {SYS_setregid, SENSOR_WANT_ENTER, W_SYSCALL, "setregid"},
     {SYS_setresgid, SENSOR_WANT_ENTER, W_SYSCALL, "setresgid"},
+    {SYS_socket, SENSOR_WANT_ENTER | SENSOR_WANT_FAMILY, W_SYSCALL, "socket"},
 };
+
+/* Files whose opens for writing the kernel reports (by their last path
+ * component; at most SENSOR_WNAMES, each shorter than SENSOR_WNAME_MAX):
+ * a cgroup v1 hierarchy's release_agent, which a privileged container
+ * writes to escape (the file collector does not watch the cgroup
+ * hierarchy a container mounts). */
+static const char *const write_names[] = {"release_agent"};
+_Static_assert(sizeof write_names / sizeof write_names[0] <= SENSOR_WNAMES, "write names");
 
 static const struct wanted *wanted_of(int nr)
 {
@@ -277,6 +297,8 @@ static Bulwark__V1__ProcessRef *rec_process(struct ebpf_col *e, const struct sen
     p->gid_opt_case = BULWARK__V1__PROCESS_REF__GID_OPT_GID;
     p->gid = r->gid;
     p->cgroup_id = r->cgroup_id;
+    p->cap_effective_opt_case = BULWARK__V1__PROCESS_REF__CAP_EFFECTIVE_OPT_CAP_EFFECTIVE;
+    p->cap_effective = r->cap_effective;
     p->start_time_ns = e->boot_to_unix_ns + (int64_t)r->start_ns;
     if (evb_set_str(&p->name, comm, EVB_STR_MAX) < 0 ||
         evb_set_str(&p->parent_name, pcomm, EVB_STR_MAX) < 0 ||
@@ -417,6 +439,8 @@ static void on_exec(struct ebpf_col *e, const struct sensor_rec *r, const char *
         e->btime = 0;
     if (execattr_enrich(cfg->host_root, (int)r->pid, e->btime, &e->lineage, ev) == BW_ENOMEM)
         goto out;
+    /* the kernel saw the executable itself, also of a process gone by now */
+    ev->exec->exe_upper_layer = (r->flags & SENSOR_F_EXE_UPPER) != 0;
     ebpf_emit(e, ev);
     ev = NULL;
 out:
@@ -485,11 +509,24 @@ static int abs_path(const struct ebpf_col *e, const struct sensor_rec *r, const 
     return 0;
 }
 
+/* Whether the path p (n bytes) names a file of write_names. */
+static bool write_named(const char *p, size_t n)
+{
+    const char *slash = memrchr(p, '/', n);
+    size_t off = slash ? (size_t)(slash - p) + 1 : 0;
+
+    for (size_t i = 0; i < sizeof write_names / sizeof write_names[0]; i++)
+        if (n - off == strlen(write_names[i]) && !memcmp(p + off, write_names[i], n - off))
+            return true;
+    return false;
+}
+
 static void on_open(struct ebpf_col *e, const struct sensor_rec *r, const char *s[], size_t n[])
 {
     char path[PROCFS_PATH_MAX];
     uint64_t flags;
     long dirfd;
+    bool write;
     Bulwark__V1__Event *ev;
 
 #ifdef SYS_open
@@ -502,18 +539,22 @@ static void on_open(struct ebpf_col *e, const struct sensor_rec *r, const char *
         flags = r->args[2];
         dirfd = (long)(int)r->args[0];
     }
-    /* Reads only: writes, creations and the rest come from the file collector. */
-    if (r->res < 0 || (flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC)))
+    /* Reads, and writes of the write names: other writes, creations and the
+     * rest come from the file collector. */
+    write = (flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC));
+    if (r->res < 0 || (write && !write_named(s[0], n[0])))
         return;
     /* The dynamic loader reads its cache at every exec: an event per exec
      * that no rule asks for. */
-    if (abs_path(e, r, s[0], n[0], dirfd, path, sizeof path) < 0 || !watched(e, path) ||
-        !strcmp(path, "/etc/ld.so.cache"))
+    if (abs_path(e, r, s[0], n[0], dirfd, path, sizeof path) < 0 ||
+        (!write && (!watched(e, path) || !strcmp(path, "/etc/ld.so.cache"))))
         return;
     ev = rec_event_body(e, r, BULWARK__V1__EVENT__BODY_FILE, &bulwark__v1__file_access__descriptor);
     if (!ev)
         return;
-    ev->file->op = BULWARK__V1__FILE_ACCESS__OP__OPEN;
+    ev->file->op = write ? BULWARK__V1__FILE_ACCESS__OP__WRITE : BULWARK__V1__FILE_ACCESS__OP__OPEN;
+    ev->file->fd_opt_case = BULWARK__V1__FILE_ACCESS__FD_OPT_FD;
+    ev->file->fd = (int32_t)r->res;
     if (evb_set_str(&ev->file->path, path, EVB_STR_MAX) < 0) {
         evb_msg_free(&ev->base);
         return;
@@ -616,6 +657,18 @@ static const struct flag_name ptrace_req[] = {
     {5, "PTRACE_POKEDATA"}, {6, "PTRACE_POKEUSR"},   {7, "PTRACE_CONT"},     {8, "PTRACE_KILL"},
     {9, "PTRACE_SINGLESTEP"}, {13, "PTRACE_SETREGS"}, {16, "PTRACE_ATTACH"}, {17, "PTRACE_DETACH"},
     {0x4206, "PTRACE_SEIZE"}, {0, NULL},
+};
+
+static const struct flag_name socket_family[] = {
+    {1, "AF_UNIX"},      {2, "AF_INET"},   {3, "AF_AX25"},     {4, "AF_IPX"},
+    {5, "AF_APPLETALK"}, {9, "AF_X25"},    {10, "AF_INET6"},   {15, "AF_KEY"},
+    {16, "AF_NETLINK"},  {17, "AF_PACKET"}, {29, "AF_CAN"},    {31, "AF_BLUETOOTH"},
+    {38, "AF_ALG"},      {40, "AF_VSOCK"}, {44, "AF_XDP"},     {0, NULL},
+};
+
+static const struct flag_name socket_type[] = {
+    {1, "SOCK_STREAM"}, {2, "SOCK_DGRAM"}, {3, "SOCK_RAW"}, {4, "SOCK_RDM"},
+    {5, "SOCK_SEQPACKET"}, {6, "SOCK_DCCP"}, {10, "SOCK_PACKET"}, {0, NULL},
 };
 
 static bool ptrace_reported(uint64_t req)
@@ -727,6 +780,14 @@ static int syscall_args(Bulwark__V1__Syscall *x, const char *name, const struct 
         rc = arg_str(x, "name", s[0], n[0]);
         if (!rc)
             rc = arg_num(x, "flags", (int32_t)a[1]);
+    } else if (!strcmp(name, "socket")) {
+        enum_str(buf, sizeof buf, a[0], socket_family);
+        rc = arg_add(x, "domain", buf, strlen(buf));
+        enum_str(buf, sizeof buf, a[1] & 0xf, socket_type);
+        if (!rc)
+            rc = arg_add(x, "type", buf, strlen(buf));
+        if (!rc)
+            rc = arg_num(x, "proto", (int32_t)a[2]);
     } else if (!strncmp(name, "dup", 3)) {
         rc = arg_num(x, "oldfd", (int32_t)a[0]);
         if (!rc && name[3])
@@ -920,6 +981,21 @@ static void ebpf_kernel_prefixes(struct ebpf_col *e)
     }
 }
 
+/* The write names for the kernel's filter. */
+static void ebpf_kernel_wnames(struct ebpf_col *e)
+{
+    struct sensor_bpf__rodata *ro = e->skel->rodata;
+
+    ro->nwnames = sizeof write_names / sizeof write_names[0];
+    for (size_t i = 0; i < sizeof write_names / sizeof write_names[0]; i++) {
+        size_t l = strlen(write_names[i]);
+
+        assert(l < SENSOR_WNAME_MAX);
+        memcpy((void *)ro->wname[i], write_names[i], l);
+        ro->wname_len[i] = (uint32_t)l;
+    }
+}
+
 static int64_t clock_ns(clockid_t id)
 {
     struct timespec ts;
@@ -1017,6 +1093,7 @@ static int ebpf_start(struct collector *c)
     }
     e->skel->rodata->self_tgid = (uint32_t)getpid();
     ebpf_kernel_prefixes(e);
+    ebpf_kernel_wnames(e);
     step = "load";
     if ((rc = sensor_bpf__load(e->skel)) < 0)
         goto fail;

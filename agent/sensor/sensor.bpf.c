@@ -10,7 +10,8 @@
  *    are filtered here (successful reads below the watched prefixes only),
  *    so a busy host's other opens never cross into user space;
  *  - sched_process_exec: one record per successful exec, with the exe path
- *    and argv read from the new image;
+ *    and argv read from the new image, and whether the executable is in an
+ *    overlay's upper layer (written into a container: "drop and execute");
  *  - sched_process_fork / sched_process_exit: process lifetimes, so that
  *    user space keeps its pid table exact and bounded.
  * Records are built in a per-CPU scratch buffer (a path or an argv does not
@@ -41,6 +42,11 @@ const volatile __u32 nprefixes = 0;
 const volatile __u64 prefix_word[SENSOR_PREFIXES][2] = {};
 const volatile __u64 prefix_mask[SENSOR_PREFIXES][2] = {};
 const volatile __u32 prefix_len[SENSOR_PREFIXES] = {};
+/* Write opens are reported of files with these names (NUL-padded, without
+ * a '/'), SENSOR_WANT_WNAME. */
+const volatile __u32 nwnames = 0;
+const volatile char wname[SENSOR_WNAMES][SENSOR_WNAME_MAX] = {};
+const volatile __u32 wname_len[SENSOR_WNAMES] = {};
 
 struct pending {
     __u64 args[6];
@@ -125,6 +131,10 @@ static __always_inline void fill_task(struct sensor_rec *r, struct task_struct *
         r->tty = ((__u32)major << 20) | ((__u32)minor & 0xfffff);
     }
     r->start_ns = BPF_CORE_READ(t, group_leader, start_boottime);
+    /* kernel_cap_t: one u64, or two u32 (before 6.3): the same 8 bytes */
+    r->cap_effective = 0;
+    bpf_probe_read_kernel(&r->cap_effective, sizeof r->cap_effective,
+                          &BPF_CORE_READ(t, cred)->cap_effective);
     bpf_probe_read_kernel_str(r->comm, sizeof r->comm, &t->comm);
     bpf_probe_read_kernel_str(r->pcomm, sizeof r->pcomm, &parent->comm);
     r->ts_ns = bpf_ktime_get_boot_ns();
@@ -256,6 +266,82 @@ static __always_inline bool path_wanted(const char *data, __u32 n)
     return false;
 }
 
+/* Whether an open with these flags and result is a successful write open
+ * (for writing, or creating or truncating). */
+static __always_inline bool write_open(__u64 flags, __s64 res)
+{
+    return res >= 0 && ((flags & 03) != 0 || (flags & (0100 | 01000)));
+}
+
+/* Whether the path at data (n bytes with its NUL) names a file one of the
+ * write names: its last component equals one. */
+static __always_inline bool wname_wanted(const char *data, __u32 n)
+{
+    for (__u32 i = 0; i < SENSOR_WNAMES; i++) {
+        __u32 l = wname_len[i], start;
+        bool same = true;
+
+        if (i >= nwnames)
+            break;
+        if (l == 0 || l >= SENSOR_WNAME_MAX || n < l + 1)
+            continue;
+        start = n - 1 - l;  /* the name's first byte, before the NUL */
+        if (start > 0 && data[(start - 1) & (SENSOR_STR_MAX - 1)] != '/')
+            continue;
+        for (__u32 k = 0; k < SENSOR_WNAME_MAX - 1; k++) {
+            if (k >= l)
+                break;
+            if (data[(start + k) & (SENSOR_STR_MAX - 1)] != wname[i][k]) {
+                same = false;
+                break;
+            }
+        }
+        if (same)
+            return true;
+    }
+    return false;
+}
+
+/* Whether the write open p is reported: its path names a file of the
+ * write names. Decided before the record is built (the path is read into
+ * the scratch buffer, then again as the record's string), so the host's
+ * other write opens cost one string read. */
+static __always_inline bool wname_open(const struct pending *p)
+{
+    const void *path = (const void *)((p->want & SENSOR_WANT_PATH0) ? p->args[0] : p->args[1]);
+    struct scratch *s = scratch_get();
+    long n;
+
+    if (!s)
+        return false;
+    n = bpf_probe_read_user_str(s->data, SENSOR_STR_MAX, path);
+    return n > 0 && wname_wanted(s->data, (__u32)n);
+}
+
+/* Whether a socket of this family is reported (SENSOR_WANT_FAMILY): the
+ * common ones are not, their connections are. */
+static __always_inline bool family_wanted(__u64 family)
+{
+    return family != 1 && family != 2 && family != 10 && family != 16;
+}
+
+/* Whether the executable of bprm is in an overlay's upper layer: the
+ * overlay inode of its path (an ovl_inode, whose __upperdentry follows
+ * its vfs_inode) has an upper dentry whose inode is the file's. */
+static __always_inline bool exe_upper_layer(struct linux_binprm *bprm)
+{
+    struct file *f = BPF_CORE_READ(bprm, file);
+    struct inode *ino = BPF_CORE_READ(f, f_path.dentry, d_inode);
+    struct dentry *upper = NULL;
+    __u64 size = bpf_core_type_size(struct inode);
+
+    if (!ino || !size || BPF_CORE_READ(ino, i_sb, s_magic) != 0x794c7630)  /* OVERLAYFS */
+        return false;
+    if (bpf_probe_read_kernel(&upper, sizeof upper, (char *)ino + size) < 0 || !upper)
+        return false;
+    return BPF_CORE_READ(upper, d_inode, i_ino) == BPF_CORE_READ(f, f_inode, i_ino);
+}
+
 /* Whether the current syscall is a 32-bit (compat) one: its number is from
  * another table (ia32's 42 is pipe, x86-64's connect) and its arguments in
  * other registers, so it is not traced. */
@@ -321,7 +407,14 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
         }
     }
     if ((p.want & SENSOR_WANT_READ) &&
-        !read_open((p.want & SENSOR_WANT_PATH0) ? p.args[1] : p.args[2], res))
+        !read_open((p.want & SENSOR_WANT_PATH0) ? p.args[1] : p.args[2], res)) {
+        if (!(p.want & SENSOR_WANT_WNAME) ||
+            !write_open((p.want & SENSOR_WANT_PATH0) ? p.args[1] : p.args[2], res) ||
+            !wname_open(&p))
+            return 0;
+        p.want &= ~SENSOR_WANT_READ;  /* a write open of a write name */
+    }
+    if ((p.want & SENSOR_WANT_FAMILY) && (res < 0 || !family_wanted(p.args[0])))
         return 0;
     s = scratch_get();
     if (!s)
@@ -345,7 +438,8 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
         fill_tuple(&s->rec.tuple, sock_of_fd((long)p.args[0]));
     else if ((p.want & SENSOR_WANT_SOCK_RES) && res >= 0)
         fill_tuple(&s->rec.tuple, sock_of_fd(res));
-    submit(s, off, (p.want & SENSOR_WANT_READ) && s->rec.lens[0] && s->data[0] != '/');
+    submit(s, off, (p.want & (SENSOR_WANT_READ | SENSOR_WANT_WNAME)) && s->rec.lens[0] &&
+                       s->data[0] != '/');
     return 0;
 }
 
@@ -379,6 +473,8 @@ int sched_exec(struct bpf_raw_tracepoint_args *ctx)
             pfx[2] == 'm' && pfx[3] == 'f' && pfx[4] == 'd' && pfx[5] == ':')
             s->rec.flags |= SENSOR_F_EXE_MEMFD;
     }
+    if (exe_upper_layer(bprm))
+        s->rec.flags |= SENSOR_F_EXE_UPPER;
     a0 = BPF_CORE_READ(t, mm, arg_start);
     a1 = BPF_CORE_READ(t, mm, arg_end);
     len = a1 > a0 ? a1 - a0 : 0;

@@ -27,6 +27,8 @@
 #define SENSOR_PREFIX_MAX 16u      /* bytes of one (compared as two 64-bit words) */
 #define SENSOR_WAKEUP_BYTES (256u << 10)  /* the kernel wakes the reader past this */
 #define SENSOR_READ_MS 20u         /* ... and the reader also reads this often */
+#define SENSOR_WNAMES 4u           /* file names whose write opens are reported */
+#define SENSOR_WNAME_MAX 16u       /* bytes of one, NUL included */
 
 enum sensor_kind {
     SENSOR_SYSCALL = 1,
@@ -54,11 +56,16 @@ enum sensor_want {
     SENSOR_WANT_PATH3 = 1 << 7,    /* s1 = the string at args[3] (renameat's new path) */
     SENSOR_WANT_READ = 1 << 8,     /* an open: report successful read-only opens only, of
                                     * paths below the prefixes (or relative ones) */
+    SENSOR_WANT_WNAME = 1 << 9,    /* ... and successful write opens of files named one of
+                                    * the write names (a cgroup's release_agent) */
+    SENSOR_WANT_FAMILY = 1 << 10,  /* socket: only of families other than AF_UNIX, AF_INET,
+                                    * AF_INET6 and AF_NETLINK (connects report those) */
 };
 
 /* struct sensor_rec.flags */
 enum sensor_flag {
     SENSOR_F_EXE_MEMFD = 1 << 0,   /* exec: the new image's file is a memfd */
+    SENSOR_F_EXE_UPPER = 1 << 1,   /* exec: ... is in an overlay's upper layer */
 };
 
 struct sensor_tuple {
@@ -85,6 +92,7 @@ struct sensor_rec {
     struct sensor_tuple tuple;
     __u16 lens[SENSOR_NSTR];
     __u16 pad2;
+    __u64 cap_effective;           /* the task's effective capabilities (bit n: cap n) */
 };
 
 #endif

@@ -212,7 +212,7 @@ static rules_kinds type_kinds(uint32_t tmask)
         k |= RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_MISCONFIG);
     if (tmask & 0x1000)
         k |= RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_SECRET);
-    if (tmask & 0x7fe000)  /* ptrace ... setgid (fields.c) */
+    if (tmask & 0xffe000)  /* ptrace ... socket (fields.c) */
         k |= RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_SYSCALL);
     return k;
 }

@@ -44,7 +44,7 @@ static const struct field_def table[] = {
     {"container.image.digest", F_IMAGE_DIGEST, VT_STR, K_ALL, false, "image digest sha256:..."},
     {"container.type", F_CONTAINER_RUNTIME, VT_STR, K_ALL, false, "docker, containerd, cri-o, podman"},
     {"container.runtime", F_CONTAINER_RUNTIME, VT_STR, K_ALL, false, "alias of container.type"},
-    {"container.privileged", F_CONTAINER_PRIVILEGED, VT_BOOL, K_CFG, false, "privileged (config events)"},
+    {"container.privileged", F_CONTAINER_PRIVILEGED, VT_BOOL, K_ALL, false, "privileged (config events; other events when the agent read the container's spec)"},
     {"k8s.ns.name", F_K8S_NS, VT_STR, K_ALL, false, "Kubernetes namespace"},
     {"k8s.pod.name", F_K8S_POD, VT_STR, K_ALL, false, "Kubernetes pod"},
     {"k8s.pod.uid", F_K8S_POD_UID, VT_STR, K_ALL, false, "Kubernetes pod uid"},
@@ -83,7 +83,7 @@ static const struct field_def table[] = {
     {"thread.cap_effective", F_THREAD_CAP_EFFECTIVE, VT_STR, K_ALL, false, "effective capabilities at exec: CAP_... names separated by spaces"},
     {"thread.cap_permitted", F_THREAD_CAP_PERMITTED, VT_STR, K_ALL, false, "permitted capabilities at exec, likewise"},
     {"fd.name", F_FD_NAME, VT_STR, K_NET | K_FILE | K_SYS, false, "file path, or lip:lport->rip:rport"},
-    {"fd.num", F_FD_NUM, VT_INT, K_SYS, false, "the fd a syscall event acts on"},
+    {"fd.num", F_FD_NUM, VT_INT, K_FILE | K_SYS, false, "the fd a syscall event acts on, or an open returned (eBPF sensor)"},
     {"fd.directory", F_FD_DIRECTORY, VT_STR, K_FILE, false, "directory of the file"},
     {"fd.filename", F_FD_FILENAME, VT_STR, K_FILE, false, "file name without directory"},
     {"fd.typechar", F_FD_TYPECHAR, VT_STR, K_NET | K_FILE | K_SYS, false, "f (file), 4 or 6 (ip)"},
@@ -236,11 +236,12 @@ enum {
     /* syscall events (the eBPF sensor); compile.c's type_kinds() knows the range */
     T_PTRACE = 1u << 13, T_MOUNT = 1u << 14, T_UMOUNT = 1u << 15, T_UNSHARE = 1u << 16,
     T_SETNS = 1u << 17, T_MODULE = 1u << 18, T_MEMFD = 1u << 19, T_DUP = 1u << 20,
-    T_SETUID = 1u << 21, T_SETGID = 1u << 22,
+    T_SETUID = 1u << 21, T_SETGID = 1u << 22, T_SOCKET = 1u << 23,
 };
-#define T_SYSCALLS 0x7fe000u
+#define T_SYSCALLS 0xffe000u
 _Static_assert(T_SYSCALLS == (T_PTRACE | T_MOUNT | T_UMOUNT | T_UNSHARE | T_SETNS | T_MODULE |
-                              T_MEMFD | T_DUP | T_SETUID | T_SETGID), "syscall type bits");
+                              T_MEMFD | T_DUP | T_SETUID | T_SETGID | T_SOCKET),
+               "syscall type bits");
 
 static const struct { const char *name; uint32_t bits; } type_names[] = {
     {"execve", T_EXECVE}, {"execveat", T_EXECVE}, {"exec", T_EXECVE},
@@ -257,7 +258,7 @@ static const struct { const char *name; uint32_t bits; } type_names[] = {
     {"unshare", T_UNSHARE}, {"setns", T_SETNS}, {"init_module", T_MODULE},
     {"finit_module", T_MODULE}, {"memfd_create", T_MEMFD}, {"dup", T_DUP}, {"dup2", T_DUP},
     {"dup3", T_DUP}, {"setuid", T_SETUID}, {"setreuid", T_SETUID}, {"setresuid", T_SETUID},
-    {"setgid", T_SETGID}, {"setregid", T_SETGID}, {"setresgid", T_SETGID},
+    {"setgid", T_SETGID}, {"setregid", T_SETGID}, {"setresgid", T_SETGID}, {"socket", T_SOCKET},
     {"syscall", T_SYSCALLS},
 };
 
@@ -523,6 +524,7 @@ static int file_field(struct evctx *c, enum field_id id, struct fval *v)
         return vstr(v, slash ? slash + 1 : f->path);
     case F_FD_TYPECHAR: return vstr(v, "f");
     case F_FD_TYPE: return vstr(v, "file");
+    case F_FD_NUM: return f->fd_opt_case ? vint(v, f->fd) : -1;
     case F_FILE_OP: return (unsigned)f->op < 6 ? vstr(v, ops[f->op]) : -1;
     case F_FILE_NEW_PATH: return nonempty(v, f->new_path);
     case F_EVT_IS_OPEN_WRITE:
@@ -866,6 +868,10 @@ int fields_get(struct evctx *c, enum field_id id, const char *arg, struct fval *
     case F_IMAGE_TAG: return ct && *ct->image ? image_tag(c, ct->image, v) : -1;
     case F_IMAGE_DIGEST: return ct ? nonempty(v, ct->image_digest) : -1;
     case F_CONTAINER_RUNTIME: return ct ? nonempty(v, ct->runtime) : -1;
+    case F_CONTAINER_PRIVILEGED:  /* a config event's own, else the reference's */
+        if (ev->body_case == BULWARK__V1__EVENT__BODY_CONFIG)
+            return body_field(c, id, arg, v);
+        return ct && ct->privileged_opt_case ? vbool(v, ct->privileged) : -1;
     case F_K8S_NS: return ct ? nonempty(v, ct->k8s_namespace) : -1;
     case F_K8S_POD: return ct ? nonempty(v, ct->k8s_pod) : -1;
     case F_K8S_POD_UID: return ct ? nonempty(v, ct->k8s_pod_uid) : -1;

@@ -72,6 +72,9 @@ RULES = """
     newfd=%evt.arg.newfd sport=%fd.sport)
   priority: NOTICE
   tags: [network, process, mitre_execution]
+  # one alert per process: another process of the machine (a unit test of
+  # another build) redirecting its stdio meanwhile has its own
+  group_by: proc.pid
 """
 
 # Falco's rule as it is (its output's fields trimmed to ours).
@@ -98,6 +101,7 @@ RULES += """
     exe=%proc.exe parent=%proc.pname)
   priority: CRITICAL
   tags: [host, container, process, mitre_defense_evasion, T1620]
+  group_by: proc.pid   # as above: others' fileless execs have their own alerts
 """
 
 # /bin/true copied into a memfd and executed from there.
@@ -210,7 +214,8 @@ class SensorEbpfTest(harness.BulwarkTest):
         port2 = self.loopback_listener()
         subprocess.run(["python3", "-c", REDIRECT, str(port2), marker], check=True)
         rows = harness.wait_until(
-            lambda: [r for r in alerts() if r[0] == "Redirect STDOUT/STDIN to Network Connection"]
+            lambda: [r for r in alerts() if r[0] == "Redirect STDOUT/STDIN to Network Connection"
+                     and f"sport={port2}" in r[1]]
             or None, 60, interval=0.2, what="the alert for dup2 of a socket onto stdout")
         self.assertIn("cmdline=python3 -c", rows[0][1])
         self.assertIn("evt.type=dup2 evt.res=SUCCESS newfd=1", rows[0][1])
@@ -220,21 +225,27 @@ class SensorEbpfTest(harness.BulwarkTest):
         # fileless execution: the exec event says its image is a memfd
         subprocess.run(["python3", "-c", MEMFD_EXEC, marker + "-memfd"], check=True)
         rows = harness.wait_until(
-            lambda: [r for r in alerts() if r[0] == "Fileless execution via memfd_create"]
+            lambda: [r for r in alerts() if r[0] == "Fileless execution via memfd_create"
+                     and f"{marker}-memfd" in r[1]]
             or None, 60, interval=0.2, what="the alert for an exec from a memfd")
         self.assertIn(f"command=memfd-true {marker}-memfd", rows[0][1])
         self.assertIn("exe=/proc/self/fd/", rows[0][1])  # the path execve was given
 
         # Nothing but /etc/shadow raised the rule, nothing but fd 1 the other,
         # nothing but the memfd exec the third (/bin/true from disk did not).
+        # Alerts of other processes of the machine (other builds' tests) are
+        # apart: the last two rules group by pid, and this test's are told
+        # by their port and marker.
         self.stop_server(server)
         for rule, output in alerts():
             self.assertNotIn("/etc/hostname", output)
             self.assertNotIn("newfd=7", output)
-        for rule in ("Redirect STDOUT/STDIN to Network Connection",
-                     "Fileless execution via memfd_create"):
-            self.assertEqual(harness.db_query(
-                server.db, "SELECT count FROM alerts WHERE rule = ?", (rule,))[0][0], 1, rule)
+        self.assertEqual(harness.db_query(
+            server.db, "SELECT count FROM alerts WHERE rule = ? AND output LIKE ?",
+            ("Redirect STDOUT/STDIN to Network Connection", f"%sport={port2})"))[0][0], 1)
+        self.assertEqual(harness.db_query(
+            server.db, "SELECT count FROM alerts WHERE rule = ? AND output LIKE ?",
+            ("Fileless execution via memfd_create", f"%{marker}-memfd %"))[0][0], 1)
         agent.proc.terminate()
         self.assertEqual(agent.proc.wait(30), 0)
         self.assert_clean(agent.proc)

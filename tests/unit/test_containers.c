@@ -146,6 +146,7 @@ static void test_enrich_docker(void **state)
     assert_string_equal(r->image_digest, IMG);
     assert_string_equal(r->k8s_pod, "");
     assert_label(r, "com.docker.compose.service", "web");
+    assert_true(r->privileged_opt_case && r->privileged);  /* hostconfig.json */
     assert_null(containers_lookup_pid(c, 1));     /* init is a host process */
     assert_null(containers_lookup_pid(c, 9999));  /* no such process */
     containers_free(c);
@@ -203,7 +204,66 @@ static void test_enrich_podman(void **state)
     assert_string_equal(r->name, "db");
     assert_string_equal(r->image, "docker.io/library/postgres:16");
     assert_string_equal(r->image_digest, IMG);
+    /* its spec was read: an ordinary container */
+    assert_int_equal(r->privileged_opt_case, BULWARK__V1__CONTAINER_REF__PRIVILEGED_OPT_PRIVILEGED);
+    assert_false(r->privileged);
     containers_free(c);
+    /* CRI-O's annotation says privileged; the copy keeps it */
+    c = open_host("crio", 8);
+    r = containers_lookup_id(c, "cri-o", O);
+    assert_non_null(r);
+    assert_true(r->privileged_opt_case && r->privileged);
+    Bulwark__V1__ContainerRef *d = containers_ref_dup(r);
+    assert_non_null(d);
+    assert_true(d->privileged_opt_case && d->privileged);
+    containers_free(c);
+    Bulwark__V1__Event *ev = calloc(1, sizeof *ev);
+    assert_non_null(ev);
+    bulwark__v1__event__init(ev);
+    ev->container = d;
+    evjson_event_free(ev);
+}
+
+/* What makes a spec privileged: the runtimes' annotations, or its shape. */
+static void test_spec_privileged(void **state)
+{
+    static const char *const priv[] = {
+        "{\"annotations\":{\"io.podman.annotations.privileged\":\"TRUE\"}}",
+        "{\"annotations\":{\"io.kubernetes.cri-o.Privileged\":\"true\"}}",
+        NULL,  /* the shape: below */
+    };
+    static const char *const plain[] = {
+        "{}",
+        "{\"annotations\":{\"io.podman.annotations.privileged\":\"FALSE\"}}",
+        "{\"annotations\":{\"io.podman.annotations.privileged\":true}}",
+        "{\"process\":{\"capabilities\":{\"bounding\":[\"CAP_SYS_ADMIN\"]}},\"linux\":{}}",
+    };
+    json_t *caps = json_array(), *spec;
+
+    for (int i = 0; i < CONTAINERS_ALL_CAPS; i++)
+        json_array_append_new(caps, json_string(i ? "CAP_X" : "CAP_SYS_ADMIN"));
+    for (size_t i = 0; priv[i]; i++) {
+        spec = json_loads(priv[i], 0, NULL);
+        assert_true(containers_spec_privileged(spec));
+        json_decref(spec);
+    }
+    for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) {
+        spec = json_loads(plain[i], 0, NULL);
+        assert_non_null(spec);
+        assert_false(containers_spec_privileged(spec));
+        json_decref(spec);
+    }
+    /* every capability, no seccomp, nothing masked: privileged; a seccomp
+     * profile or masked paths make it not */
+    spec = json_pack("{s:{s:{s:O}},s:{}}", "process", "capabilities", "bounding", caps, "linux");
+    assert_true(containers_spec_privileged(spec));
+    json_object_set_new(json_object_get(spec, "linux"), "maskedPaths", json_pack("[s]", "/proc/kcore"));
+    assert_false(containers_spec_privileged(spec));
+    json_object_del(json_object_get(spec, "linux"), "maskedPaths");
+    json_object_set_new(json_object_get(spec, "linux"), "seccomp", json_object());
+    assert_false(containers_spec_privileged(spec));
+    json_decref(spec);
+    json_decref(caps);
 }
 
 static void test_host_without_containers(void **state)
@@ -261,6 +321,7 @@ int main(void)
         cmocka_unit_test(test_enrich_containerd_k8s),
         cmocka_unit_test(test_enrich_crio),
         cmocka_unit_test(test_enrich_podman),
+        cmocka_unit_test(test_spec_privileged),
         cmocka_unit_test(test_host_without_containers),
         cmocka_unit_test(test_lru_and_dup),
     };

@@ -246,6 +246,40 @@ static void test_absent_fields(void **state)
     assert_false(matches("user.uid = 0", EXEC_CHAIN));
 }
 
+/* What the eBPF sensor adds for Falco's container rules: fd.num of an
+ * open, container.privileged on any event, evt.type socket. */
+static void test_sensor_container_fields(void **state)
+{
+    static const char *const RA =
+        "{\"kind\":\"file\",\"time_ns\":1000,\"container\":{\"id\":\"c1\"},"
+        "\"process\":{\"uid\":0,\"cap_effective\":2097152},"
+        "\"file\":{\"op\":\"write\",\"path\":\"/tmp/cg/release_agent\",\"fd\":3}}";
+    static const char *const RA_NO_FD =
+        "{\"kind\":\"file\",\"time_ns\":1000,\"container\":{\"id\":\"c1\"},"
+        "\"file\":{\"op\":\"write\",\"path\":\"/tmp/cg/release_agent\"}}";
+    static const char *const PRIV =
+        "{\"kind\":\"exec\",\"time_ns\":1000,\"container\":{\"id\":\"c1\",\"privileged\":true},"
+        "\"process\":{\"name\":\"debugfs\"},\"exec\":{}}";
+    static const char *const PACKET =
+        "{\"kind\":\"syscall\",\"time_ns\":1000,\"container\":{\"id\":\"c1\"},"
+        "\"syscall\":{\"type\":\"socket\",\"res\":3,\"args\":{\"domain\":\"AF_PACKET\"}}}";
+    const char *open_write = "evt.type in (open,openat,openat2) and evt.is_open_write=true and "
+                             "fd.typechar=f and fd.num>=0 and fd.name endswith release_agent and "
+                             "thread.cap_effective contains CAP_SYS_ADMIN";
+
+    (void)state;
+    assert_true(matches(open_write, RA));
+    assert_false(matches(open_write, RA_NO_FD));
+    assert_true(matches("fd.num = 3", RA));
+    assert_true(matches("container.privileged = true and proc.name = debugfs", PRIV));
+    assert_false(matches("container.privileged = true", EXEC));   /* absent: unknown */
+    assert_true(matches("not container.privileged = true", EXEC));
+    assert_true(matches("container.privileged = true", CFG));     /* a config event's own */
+    assert_true(matches("evt.type = socket and evt.arg.domain contains AF_PACKET", PACKET));
+    assert_false(matches("evt.type = socket", EXEC));
+    assert_false(matches("evt.type = dup2", PACKET));
+}
+
 /* The exec-time lineage fields (procref_build fills them). */
 static void test_lineage_fields(void **state)
 {
@@ -811,6 +845,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_operators),
         cmocka_unit_test(test_absent_fields),
+        cmocka_unit_test(test_sensor_container_fields),
         cmocka_unit_test(test_lineage_fields),
         cmocka_unit_test(test_lists_macros_override_append),
         cmocka_unit_test(test_syntax_errors),

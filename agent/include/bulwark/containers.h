@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "bulwark/v1/bulwark.pb-c.h"
 
 /* Where the container runtimes keep their state, below the host root: the
@@ -56,6 +58,18 @@ int containers_parse_cgroup(const char *text, char *runtime, size_t rlen, char *
 const Bulwark__V1__ContainerRef *containers_lookup_pid(struct containers *c, int pid);
 const Bulwark__V1__ContainerRef *containers_lookup_id(struct containers *c, const char *runtime,
                                                       const char *id);
+/* Whether an OCI runtime spec (a config.json) describes a privileged
+ * container: its runtime says so (CRI-O's io.kubernetes.cri-o.Privileged
+ * "true", Podman's io.podman.annotations.privileged "TRUE"), or its shape
+ * does: CAP_SYS_ADMIN among at least CONTAINERS_ALL_CAPS bounding
+ * capabilities, no seccomp, and no masked paths or every device allowed.
+ * Docker's flag lives in its hostconfig.json, not in the spec (below). Pure. */
+#define CONTAINERS_ALL_CAPS 37
+bool containers_spec_privileged(const json_t *spec);
+/* Docker's flag: 1 when <root>/var/lib/docker/containers/<id>/hostconfig.json
+ * says Privileged, 0 when it does not, BW_ENOTFOUND without that file. */
+int containers_docker_privileged(const char *root, const char *id);
+
 /* A malloc'd deep copy (freed with the event by evjson_event_free). */
 Bulwark__V1__ContainerRef *containers_ref_dup(const Bulwark__V1__ContainerRef *ref);
 
