@@ -7,11 +7,15 @@
  *     with the remote name from the DNS answers seen in the process's
  *     network namespace (dnswatch.c, as the connection collector does)
  *   - open / openat / openat2, read-only, below sensor_read_paths (but
- *     /etc/ld.so.cache)              -> FileAccess(OPEN)
+ *     /etc/ld.so.cache)              -> FileAccess(OPEN), with its fd and flags
+ *   - the same, truncating a file opened for writing, any path
+ *                                    -> FileAccess(WRITE), with its fd and flags
+ *   - symlink, symlinkat, link, linkat -> Syscall (Falco's target/linkpath,
+ *     oldpath/newpath)
  *   - ptrace, mount, umount2, unshare, setns, init_module, finit_module,
  *     memfd_create, the setuid/setgid families, and dup/dup2/dup3 of a
  *     socket (fd redirection)       -> Syscall, with Falco's argument names
- * Writes, renames, deletes and chmods stay with the file collector.
+ * Other writes, renames, deletes and chmods stay with the file collector.
  *
  * A bounded pid table (exe, command line, parent) fills the process of the
  * syscall events: an exec sets a pid's entry, a fork copies its parent's,
@@ -220,6 +224,17 @@ static const struct wanted {
     {SYS_setgid, SENSOR_WANT_ENTER, W_SYSCALL, "setgid"},
     {SYS_setregid, SENSOR_WANT_ENTER, W_SYSCALL, "setregid"},
     {SYS_setresgid, SENSOR_WANT_ENTER, W_SYSCALL, "setresgid"},
+    /* links (Falco's "Create Symlink/Hardlink Over Sensitive Files") */
+#ifdef SYS_symlink
+    {SYS_symlink, SENSOR_WANT_ENTER | SENSOR_WANT_PATH0 | SENSOR_WANT_PATH1_S1, W_SYSCALL,
+     "symlink"},
+#endif
+    {SYS_symlinkat, SENSOR_WANT_ENTER | SENSOR_WANT_PATH0 | SENSOR_WANT_PATH2, W_SYSCALL,
+     "symlinkat"},
+#ifdef SYS_link
+    {SYS_link, SENSOR_WANT_ENTER | SENSOR_WANT_PATH0 | SENSOR_WANT_PATH1_S1, W_SYSCALL, "link"},
+#endif
+    {SYS_linkat, SENSOR_WANT_ENTER | SENSOR_WANT_PATH1 | SENSOR_WANT_PATH3, W_SYSCALL, "linkat"},
 };
 
 static const struct wanted *wanted_of(int nr)
@@ -360,6 +375,44 @@ static void ebpf_emit(struct ebpf_col *e, Bulwark__V1__Event *ev)
         e->base.events++;
 }
 
+/* The ancestors of the record's process from the pid table (parent
+ * first), for an exec whose process was gone before /proc could give them:
+ * a process that lives for microseconds keeps its lineage (proc.aname,
+ * proc.pcmdline). 0 or BW_ENOMEM. */
+static int pid_lineage(struct ebpf_col *e, const struct sensor_rec *r,
+                       Bulwark__V1__ProcessRef *p)
+{
+    uint32_t pid = r->ppid;
+
+    if (p->n_ancestors)
+        return 0;
+    p->ancestors = calloc(PROCFS_ANCESTORS_MAX, sizeof *p->ancestors);
+    if (!p->ancestors)
+        return BW_ENOMEM;
+    for (int i = 0; i < PROCFS_ANCESTORS_MAX && pid; i++) {
+        const struct pid_entry *pe = pid_find(e, pid);
+        Bulwark__V1__ProcessAncestor *a;
+        char comm[SENSOR_COMM + 1];
+
+        if (!pe)
+            break;
+        a = procfs_msg_new(&bulwark__v1__process_ancestor__descriptor);
+        if (!a)
+            return BW_ENOMEM;
+        p->ancestors[p->n_ancestors++] = a;
+        memcpy(comm, pe->comm, SENSOR_COMM);
+        comm[SENSOR_COMM] = '\0';
+        a->pid = (int32_t)pid;
+        if (procfs_set_str(&a->name, comm, PROCFS_STR_MAX) < 0 ||
+            (pe->exe && procfs_set_str(&a->exe, pe->exe, PROCFS_STR_MAX) < 0) ||
+            (i == 0 && pe->cmdline &&
+             procfs_set_str(&p->parent_cmdline, pe->cmdline, PROCFS_CMDLINE_MAX) < 0))
+            return BW_ENOMEM;
+        pid = pe->ppid != pid ? pe->ppid : 0;
+    }
+    return 0;
+}
+
 /* Records the new image in the pid table, and reports it when asked. */
 static void on_exec(struct ebpf_col *e, const struct sensor_rec *r, const char *s[], size_t n[],
                     bool report)
@@ -413,7 +466,8 @@ static void on_exec(struct ebpf_col *e, const struct sensor_rec *r, const char *
      * keeps what the kernel record said) */
     if (!e->btime && procfs_btime(cfg->host_root, &e->btime) < 0)
         e->btime = 0;
-    if (execattr_enrich(cfg->host_root, (int)r->pid, e->btime, &e->lineage, ev) == BW_ENOMEM)
+    if (execattr_enrich(cfg->host_root, (int)r->pid, e->btime, &e->lineage, ev) == BW_ENOMEM ||
+        pid_lineage(e, r, ev->process) < 0)
         goto out;
     ebpf_emit(e, ev);
     ev = NULL;
@@ -483,11 +537,44 @@ static int abs_path(const struct ebpf_col *e, const struct sensor_rec *r, const 
     return 0;
 }
 
+struct flag_name {
+    uint64_t bit;
+    const char *name;
+};
+
+/* An open's flags as Falco renders them ("O_TRUNC|O_CREAT|O_WRONLY"), in
+ * its order. */
+static void open_flags_str(char *out, size_t cap, uint64_t flags)
+{
+    static const struct flag_name names[] = {
+        {O_DIRECTORY, "O_DIRECTORY"}, {O_DIRECT, "O_DIRECT"}, {O_TRUNC, "O_TRUNC"},
+        {O_SYNC, "O_SYNC"},           {O_NONBLOCK, "O_NONBLOCK"}, {O_EXCL, "O_EXCL"},
+        {O_DSYNC, "O_DSYNC"},         {O_APPEND, "O_APPEND"},   {O_CREAT, "O_CREAT"},
+        {0, NULL},
+    };
+    static const struct flag_name after[] = {
+        {O_CLOEXEC, "O_CLOEXEC"}, {O_NOFOLLOW, "O_NOFOLLOW"}, {O_NOATIME, "O_NOATIME"},
+        {O_NOCTTY, "O_NOCTTY"},   {O_PATH, "O_PATH"},         {0, NULL},
+    };
+    static const char *const acc[] = {"O_RDONLY", "O_WRONLY", "O_RDWR", "O_RDWR"};
+    size_t used = 0;
+
+    out[0] = '\0';
+    for (const struct flag_name *t = names; t->name; t++)
+        if ((flags & t->bit) == t->bit && !(t->bit == O_DSYNC && (flags & O_SYNC) == O_SYNC))
+            used += (size_t)snprintf(out + used, used < cap ? cap - used : 0, "%s|", t->name);
+    used += (size_t)snprintf(out + used, used < cap ? cap - used : 0, "%s", acc[flags & O_ACCMODE]);
+    for (const struct flag_name *t = after; t->name; t++)
+        if ((flags & t->bit) == t->bit)
+            used += (size_t)snprintf(out + used, used < cap ? cap - used : 0, "|%s", t->name);
+}
+
 static void on_open(struct ebpf_col *e, const struct sensor_rec *r, const char *s[], size_t n[])
 {
-    char path[PROCFS_PATH_MAX];
+    char path[PROCFS_PATH_MAX], flagbuf[192];
     uint64_t flags;
     long dirfd;
+    bool trunc;
     Bulwark__V1__Event *ev;
 
 #ifdef SYS_open
@@ -500,19 +587,27 @@ static void on_open(struct ebpf_col *e, const struct sensor_rec *r, const char *
         flags = r->args[2];
         dirfd = (long)(int)r->args[0];
     }
-    /* Reads only: writes, creations and the rest come from the file collector. */
-    if (r->res < 0 || (flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC)))
+    /* Reads, and truncations of a file opened for writing (any path, as the
+     * kernel reports them); the other writes, creations and the rest come
+     * from the file collector. */
+    trunc = (flags & O_ACCMODE) != O_RDONLY && (flags & O_TRUNC);
+    if (r->res < 0 ||
+        (!trunc && ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC)))))
         return;
     /* The dynamic loader reads its cache at every exec: an event per exec
      * that no rule asks for. */
-    if (abs_path(e, r, s[0], n[0], dirfd, path, sizeof path) < 0 || !watched(e, path) ||
-        !strcmp(path, "/etc/ld.so.cache"))
+    if (abs_path(e, r, s[0], n[0], dirfd, path, sizeof path) < 0 ||
+        (!trunc && (!watched(e, path) || !strcmp(path, "/etc/ld.so.cache"))))
         return;
     ev = rec_event_body(e, r, BULWARK__V1__EVENT__BODY_FILE, &bulwark__v1__file_access__descriptor);
     if (!ev)
         return;
-    ev->file->op = BULWARK__V1__FILE_ACCESS__OP__OPEN;
-    if (procfs_set_str(&ev->file->path, path, PROCFS_STR_MAX) < 0) {
+    ev->file->op = trunc ? BULWARK__V1__FILE_ACCESS__OP__WRITE : BULWARK__V1__FILE_ACCESS__OP__OPEN;
+    ev->file->fd_opt_case = BULWARK__V1__FILE_ACCESS__FD_OPT_FD;
+    ev->file->fd = r->res;
+    open_flags_str(flagbuf, sizeof flagbuf, flags);
+    if (procfs_set_str(&ev->file->path, path, PROCFS_STR_MAX) < 0 ||
+        procfs_set_str(&ev->file->open_flags, flagbuf, sizeof flagbuf) < 0) {
         procfs_msg_free(&ev->base);
         return;
     }
@@ -588,6 +683,8 @@ static void on_conn(struct ebpf_col *e, const struct sensor_rec *r, bool inbound
                                           : BULWARK__V1__NET_CONNECTION__PROTOCOL__TCP;
     c->local_port = t->sport;
     c->remote_port = t->dport;
+    c->res_opt_case = BULWARK__V1__NET_CONNECTION__RES_OPT_RES;
+    c->res = r->res;
     if (addr_str(t, t->saddr, &c->local_addr) < 0 || addr_str(t, t->daddr, &c->remote_addr) < 0 ||
         conn_name(e, r, c) < 0) {
         procfs_msg_free(&ev->base);
@@ -597,11 +694,6 @@ static void on_conn(struct ebpf_col *e, const struct sensor_rec *r, bool inbound
 }
 
 /* ------------------------------------------------- other syscalls */
-
-struct flag_name {
-    uint64_t bit;
-    const char *name;
-};
 
 static const struct flag_name clone_ns[] = {
     {0x00020000, "CLONE_NEWNS"},   {0x02000000, "CLONE_NEWCGROUP"}, {0x04000000, "CLONE_NEWUTS"},
@@ -683,6 +775,35 @@ static int arg_str(Bulwark__V1__Syscall *x, const char *key, const char *s, size
     return n ? arg_add(x, key, s, n) : 0;
 }
 
+static bool link_syscall(const char *name)
+{
+    return !strcmp(name, "symlink") || !strcmp(name, "symlinkat") || !strcmp(name, "link") ||
+           !strcmp(name, "linkat");
+}
+
+/* symlink(target, linkpath), symlinkat(target, linkdirfd, linkpath),
+ * link(oldpath, newpath), linkat(olddir, oldpath, newdir, newpath, flags):
+ * the paths as the process gave them (s0 and s1), as Falco's exit events
+ * carry them. */
+static int link_args(Bulwark__V1__Syscall *x, const char *name, const __u64 *a, const char *s[],
+                     size_t n[])
+{
+    bool sym = name[0] == 's', at = name[strlen(name) - 1] == 't';
+    int rc = arg_str(x, sym ? "target" : "oldpath", s[0], n[0]);
+
+    if (!rc && at && sym)
+        rc = arg_num(x, "linkdirfd", (int32_t)a[1]);
+    if (!rc && at && !sym)
+        rc = arg_num(x, "olddir", (int32_t)a[0]);
+    if (!rc && at && !sym)
+        rc = arg_num(x, "newdir", (int32_t)a[2]);
+    if (!rc)
+        rc = arg_str(x, sym ? "linkpath" : "newpath", s[1], n[1]);
+    if (!rc && at && !sym)
+        rc = arg_num(x, "flags", (int32_t)a[4]);
+    return rc;
+}
+
 /* The arguments of syscall `name` as Falco names them. */
 static int syscall_args(Bulwark__V1__Syscall *x, const char *name, const struct sensor_rec *r,
                         const char *s[], size_t n[])
@@ -731,6 +852,8 @@ static int syscall_args(Bulwark__V1__Syscall *x, const char *name, const struct 
             rc = arg_num(x, "newfd", (int32_t)a[1]);
         if (!rc && name[3] == '3')
             rc = arg_num(x, "flags", (int32_t)a[2]);
+    } else if (link_syscall(name)) {
+        rc = link_args(x, name, a, s, n);
     } else {  /* the setuid and setgid families: their ids in order */
         static const char *const uid_names[] = {"uid", "ruid", "euid", "suid"};
         static const char *const gid_names[] = {"gid", "rgid", "egid", "sgid"};

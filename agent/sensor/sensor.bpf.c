@@ -222,6 +222,14 @@ static __always_inline bool read_open(__u64 flags, __s64 res)
     return res >= 0 && (flags & 03) == 0 && !(flags & (0100 | 01000));
 }
 
+/* Whether an open with these flags and result truncated a file it opened
+ * for writing (Falco's "Clear Log Activities": evt.arg.flags contains
+ * O_TRUNC): reported whatever its path, as it is rare. */
+static __always_inline bool trunc_open(__u64 flags, __s64 res)
+{
+    return res >= 0 && (flags & 03) != 0 && (flags & 01000);
+}
+
 /* Whether the absolute path at data (n bytes with its NUL) is below a
  * prefix; a relative path is left to user space (it knows the cwd), and so
  * is one with a "/." in its first SENSOR_SCAN_MAX bytes or a longer one
@@ -307,6 +315,7 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
     struct scratch *s;
     struct pending p;
     __s64 res = ctx->args[1];
+    bool trunc = false;
 
     if (!pp)
         return 0;
@@ -320,9 +329,13 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
             p.args[3] = how.mode;
         }
     }
-    if ((p.want & SENSOR_WANT_READ) &&
-        !read_open((p.want & SENSOR_WANT_PATH0) ? p.args[1] : p.args[2], res))
-        return 0;
+    if (p.want & SENSOR_WANT_READ) {
+        __u64 flags = (p.want & SENSOR_WANT_PATH0) ? p.args[1] : p.args[2];
+
+        trunc = trunc_open(flags, res);
+        if (!trunc && !read_open(flags, res))
+            return 0;
+    }
     s = scratch_get();
     if (!s)
         return 0;
@@ -339,7 +352,9 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
         put_str(s, 1, &off, (const void *)p.args[2], true);
     else if (p.want & SENSOR_WANT_PATH3)
         put_str(s, 1, &off, (const void *)p.args[3], true);
-    if ((p.want & SENSOR_WANT_READ) && !path_wanted(s->data, s->rec.lens[0]))
+    else if (p.want & SENSOR_WANT_PATH1_S1)
+        put_str(s, 1, &off, (const void *)p.args[1], true);
+    if ((p.want & SENSOR_WANT_READ) && !trunc && !path_wanted(s->data, s->rec.lens[0]))
         return 0;
     if (p.want & SENSOR_WANT_SOCK)
         fill_tuple(&s->rec.tuple, sock_of_fd((long)p.args[0]));

@@ -8,6 +8,7 @@
  * and args[] hold depends on the kind and the syscall:
  *   SENSOR_EXEC     s0 exe path (bprm->filename), s1 argv (NUL-separated)
  *   SENSOR_SYSCALL  open/openat/openat2: s0 path, args[1] flags, [2] mode
+ *                   (openat: args[2] flags, [3] mode)
  *                   connect/accept/accept4: tuple filled from the socket
  *                   other syscalls: args[] as the syscall got them, s0 the
  *                   first path argument when the syscall has one
@@ -53,7 +54,10 @@ enum sensor_want {
     SENSOR_WANT_PATH2 = 1 << 6,    /* s1 = the string at args[2] (rename's new path) */
     SENSOR_WANT_PATH3 = 1 << 7,    /* s1 = the string at args[3] (renameat's new path) */
     SENSOR_WANT_READ = 1 << 8,     /* an open: report successful read-only opens only, of
-                                    * paths below the prefixes (or relative ones) */
+                                    * paths below the prefixes (or relative ones), and
+                                    * successful truncating write opens of any path */
+    SENSOR_WANT_PATH1_S1 = 1 << 9, /* s1 = the string at args[1] (symlink's and link's
+                                    * new path) */
 };
 
 /* struct sensor_rec.flags */

@@ -28,8 +28,8 @@ static const struct field_def table[] = {
     {"evt.num", F_EVT_NUM, VT_INT, K_ALL, false, "event sequence number (per agent epoch)"},
     {"evt.is_open_write", F_EVT_IS_OPEN_WRITE, VT_BOOL, K_FILE, false, "file write or create"},
     {"evt.is_open_read", F_EVT_IS_OPEN_READ, VT_BOOL, K_FILE, false, "file open"},
-    {"evt.res", F_EVT_RES, VT_STR, K_SYS, false, "SUCCESS, or the error's name: ENOENT, EPERM... (syscall events)"},
-    {"evt.rawres", F_EVT_RAWRES, VT_INT, K_SYS, false, "the syscall's return value (syscall events)"},
+    {"evt.res", F_EVT_RES, VT_STR, K_SYS | K_NET, false, "SUCCESS, or the error's name: ENOENT, EPERM, EINPROGRESS... (syscall events; the eBPF sensor's connects and accepts)"},
+    {"evt.rawres", F_EVT_RAWRES, VT_INT, K_SYS | K_NET, false, "the syscall's return value (syscall events; the eBPF sensor's connects and accepts)"},
     {"evt.arg", F_EVT_ARG, VT_STR, K_SYS | K_FILE, true, "evt.arg[NAME] or evt.arg.NAME: an argument (syscall events; flags and name of the eBPF sensor's opens)"},
     {"bulwark.kind", F_KIND, VT_STR, K_ALL, false, "exec, net, file, resource, config, vuln, external, syscall, misconfig, secret"},
     {"bulwark.severity", F_SEVERITY, VT_STR, K_ALL, false, "event severity: debug ... emergency"},
@@ -707,6 +707,11 @@ NOINLINE static int body_field(struct evctx *c, enum field_id id, const char *ar
     case BULWARK__V1__EVENT__BODY_NET:
         if (id == F_FD_CONNECTED || id == F_FD_NAME_CHANGED)
             return vbool(v, id == F_FD_CONNECTED);
+        if (id == F_EVT_RES || id == F_EVT_RAWRES) {
+            if (!ev->net->res_opt_case)
+                return -1;
+            return id == F_EVT_RES ? vstr(v, syscall_res(ev->net->res)) : vint(v, ev->net->res);
+        }
         return net_field(c, ev->net, id, v);
     case BULWARK__V1__EVENT__BODY_SYSCALL: return syscall_field(c, id, arg, v);
     case BULWARK__V1__EVENT__BODY_FILE: return file_field(c, id, arg, v);

@@ -289,7 +289,7 @@ static void test_sensor_fields(void **state)
         "((evt.type = connect or (evt.type in (sendto,sendmsg) and fd.l4proto != tcp and "
         "fd.connected=false and fd.name_changed=true)) and (fd.typechar = 4 or fd.typechar = 6) and "
         "(fd.ip != \"0.0.0.0\" and fd.net != \"127.0.0.0/8\" and not fd.snet in (rfc_1918)) and "
-        "fd.sport in (443, 22))";
+        "(evt.rawres >= 0 or evt.res = EINPROGRESS) and fd.sport in (443, 22))";
     char text[1024];
     struct ruleset *rs;
     struct rules_engine *e;
@@ -297,7 +297,7 @@ static void test_sensor_fields(void **state)
     const char *out_public =
         "{\"kind\":\"net\",\"time_ns\":1000,\"process\":{\"name\":\"ssh\"},\"net\":{\"direction\":"
         "\"outbound\",\"local_addr\":\"192.0.2.2\",\"local_port\":40000,\"remote_addr\":\"203.0.113.7\","
-        "\"remote_port\":443}}";
+        "\"remote_port\":443,\"res\":-115}}";
 
     (void)state;
     /* proc.duration: event time minus the process's start */
@@ -317,6 +317,8 @@ static void test_sensor_fields(void **state)
     assert_false(matches("fd.lnet != \"10.0.0.0/8\"", NET));
     assert_true(matches("fd.snet = \"1.2.3.4/31\" and not fd.snet = \"1.2.3.6/31\"", NET));
     assert_true(matches("fd.connected = true and fd.name_changed = false", NET));
+    assert_false(matches("evt.rawres exists or evt.res exists", NET));
+    assert_true(matches("evt.res = EINPROGRESS and evt.rawres = -115", out_public));
     assert_false(matches("fd.snet exists", EXEC));
     /* Falco's outbound macro, its list items quoted as in the stable file */
     snprintf(text, sizeof text,
@@ -328,7 +330,9 @@ static void test_sensor_fields(void **state)
     eval_json(e, out_public, 1, &g);
     assert_int_equal(g.n, 1);
     g.n = 0;
-    eval_json(e, NET, 2, &g);  /* port 3333 */
+    eval_json(e, NET, 2, &g);  /* port 3333; no result known */
+    eval_json(e, "{\"kind\":\"net\",\"net\":{\"direction\":\"outbound\",\"local_addr\":\"192.0.2.2\","
+              "\"local_port\":1,\"remote_addr\":\"203.0.113.7\",\"remote_port\":443,\"res\":-111}}", 5, &g);
     eval_json(e, "{\"kind\":\"net\",\"net\":{\"direction\":\"outbound\",\"local_addr\":\"127.0.0.1\","
               "\"local_port\":1,\"remote_addr\":\"127.0.0.1\",\"remote_port\":443}}", 3, &g);
     eval_json(e, "{\"kind\":\"net\",\"net\":{\"direction\":\"outbound\",\"local_addr\":\"192.168.1.2\","
