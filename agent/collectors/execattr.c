@@ -328,24 +328,35 @@ static int user_name(const char *root, int pid, uint32_t uid, char *out, size_t 
     return rc;
 }
 
+/* user.name of the event's process, when it has a uid and no name: from
+ * its own root, or, a host process gone already (or a zombie, whose root
+ * is no longer readable), the host's. 0 or BW_ENOMEM. */
+static int set_user(const char *root, int pid, Bulwark__V1__Event *ev)
+{
+    Bulwark__V1__ProcessRef *p = ev->process;
+    char user[64];
+
+    if (!p->uid_opt_case || (p->user && *p->user))
+        return 0;
+    if (user_name(root, pid, p->uid, user, sizeof user) < 0 &&
+        (ev->container || user_name(root, 0, p->uid, user, sizeof user) < 0))
+        return 0;
+    return procfs_set_str(&p->user, user, PROCFS_STR_MAX) < 0 ? BW_ENOMEM : 0;
+}
+
 int execattr_enrich(const char *root, int pid, int64_t btime_s, struct procfs_lineage *cache,
                     Bulwark__V1__Event *ev)
 {
-    char user[64];
     Bulwark__V1__ProcessRef *p = ev->process, *full = NULL;
     int rc;
 
     if (!p || ev->body_case != BULWARK__V1__EVENT__BODY_EXEC)
         return BW_EINVAL;
+    if (set_user(root, pid, ev) < 0)
+        return BW_ENOMEM;
     rc = procfs_process_ref(root, pid, 0, btime_s, cache, &full, NULL);
-    if (rc < 0) {
-        /* gone already: a host process's user is the host's */
-        if (rc != BW_ENOMEM && !ev->container && p->uid_opt_case && (!p->user || !*p->user) &&
-            user_name(root, 0, p->uid, user, sizeof user) == 0 &&
-            procfs_set_str(&p->user, user, PROCFS_STR_MAX) < 0)
-            return BW_ENOMEM;
+    if (rc < 0)
         return rc == BW_ENOMEM ? rc : BW_ENOTFOUND;
-    }
     if (p->n_ancestors == 0) {
         p->n_ancestors = full->n_ancestors;
         p->ancestors = full->ancestors;
@@ -373,9 +384,5 @@ int execattr_enrich(const char *root, int pid, int64_t btime_s, struct procfs_li
     TAKE(cap_permitted, CAP_PERMITTED_OPT_CAP_PERMITTED)
 #undef TAKE
     procfs_msg_free(&full->base);
-    if (p->uid_opt_case && (!p->user || !*p->user) &&
-        user_name(root, pid, p->uid, user, sizeof user) == 0 &&
-        procfs_set_str(&p->user, user, PROCFS_STR_MAX) < 0)
-        return BW_ENOMEM;
     return execattr_signs(root, pid, ev->exec, ev->container != NULL);
 }

@@ -49,15 +49,6 @@ if req == 16:  # PTRACE_ATTACH: wait for the stop, then let go
     libc.ptrace(17, pid, None, None)
 """
 
-# A binary copied into a memfd and executed from there (fileless).
-MEMFD_EXEC = """
-import os, sys
-fd = os.memfd_create("bw-payload", 0)
-with open("/bin/true", "rb") as f:
-    os.write(fd, f.read())
-os.execv(f"/proc/self/fd/{fd}", ["memfd-true", sys.argv[1]])
-"""
-
 # Reads a file once this process is older than argv[2] seconds.
 READ_WHEN_OLD = """
 import os, sys, time
@@ -73,18 +64,6 @@ while True:
 with open(sys.argv[1], "rb") as f:
     f.read(1)
 """
-
-
-def bpf_unavailable():
-    """Why BPF cannot run here, or None."""
-    if os.geteuid() != 0:
-        return "not root: the sensor needs CAP_BPF and CAP_PERFMON"
-    if not os.path.exists("/sys/kernel/btf/vmlinux"):
-        return "the kernel exposes no BTF (/sys/kernel/btf/vmlinux)"
-    skel = os.path.join(os.environ.get("BW_BINARY_DIR", ""), "gen", "sensor", "sensor.skel.h")
-    if not os.path.exists(skel):
-        return "the agent was built without the eBPF sensor (no clang/bpftool/libbpf at build)"
-    return None
 
 
 def message(data):
@@ -127,7 +106,7 @@ class Stored:
 class FalcoLiveHostTest(harness.BulwarkTest):
     @classmethod
     def setUpClass(cls):
-        why = bpf_unavailable()
+        why = harness.bpf_unavailable()
         if why:
             raise unittest.SkipTest(why)
         cls.ctmp = tempfile.mkdtemp(prefix="bulwark-falco-live-host-")
@@ -319,21 +298,20 @@ class FalcoLiveHostTest(harness.BulwarkTest):
         self.assertEqual((aev.name, aev.user), ("login", "nobody"))
         self.assert_raises_rule("System user interactive", aev, nev)
 
-    def test_search_private_keys_or_passwords(self):
+    def grep_raises(self, rule, benign, secret):
+        """grep -r for secret raises rule; grep -r for benign does not."""
         d = self.tmpdir()
-        n = self.sh("grep", "-r", "BEGIN PUBLIC KEY", d, check=False)
-        nev = self.exec_of(n, d, "grep for a public key")
-        a = self.sh("grep", "-r", "BEGIN PRIVATE KEY", d, check=False)
-        aev = self.exec_of(a, d, "grep for a private key")
-        self.assert_raises_rule("Search Private Keys or Passwords", aev, nev)
+        n = self.sh("grep", "-r", benign, d, check=False)
+        nev = self.exec_of(n, d, f"grep for {benign}")
+        a = self.sh("grep", "-r", secret, d, check=False)
+        aev = self.exec_of(a, d, f"grep for {secret}")
+        self.assert_raises_rule(rule, aev, nev)
+
+    def test_search_private_keys_or_passwords(self):
+        self.grep_raises("Search Private Keys or Passwords", "BEGIN PUBLIC KEY", "BEGIN PRIVATE KEY")
 
     def test_find_aws_credentials(self):
-        d = self.tmpdir()
-        n = self.sh("grep", "-r", "aws_region", d, check=False)
-        nev = self.exec_of(n, d, "grep for a region")
-        a = self.sh("grep", "-r", "aws_secret_access_key", d, check=False)
-        aev = self.exec_of(a, d, "grep for an AWS secret key")
-        self.assert_raises_rule("Find AWS Credentials", aev, nev)
+        self.grep_raises("Find AWS Credentials", "aws_region", "aws_secret_access_key")
 
     def test_clear_log_activities(self):
         """A log file (named syslog, in the test's dir) truncated by an open
@@ -435,7 +413,7 @@ class FalcoLiveHostTest(harness.BulwarkTest):
     def test_fileless_execution_via_memfd_create(self):
         n = self.sh("/bin/true", self.marker)
         nev = self.exec_of(n, self.marker, "/bin/true from disk")
-        a = self.sh(PYTHON, "-c", MEMFD_EXEC, self.marker)
+        a = self.sh(PYTHON, "-c", harness.MEMFD_EXEC, self.marker)
         aev = self.wait_event(KIND_EXEC, self.marker,
                               lambda e: e.pid == a and e.cmdline.startswith("memfd-true"),
                               "the exec from a memfd")
