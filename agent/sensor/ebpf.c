@@ -291,6 +291,10 @@ static Bulwark__V1__ProcessRef *rec_process(struct ebpf_col *e, const struct sen
     p->gid = r->gid;
     p->cgroup_id = r->cgroup_id;
     p->start_time_ns = e->boot_to_unix_ns + (int64_t)r->start_ns;
+    p->cap_effective_opt_case = BULWARK__V1__PROCESS_REF__CAP_EFFECTIVE_OPT_CAP_EFFECTIVE;
+    p->cap_effective = r->cap_eff;  /* the kernel's, at the event */
+    p->cap_permitted_opt_case = BULWARK__V1__PROCESS_REF__CAP_PERMITTED_OPT_CAP_PERMITTED;
+    p->cap_permitted = r->cap_prm;
     if (procfs_set_str(&p->name, comm, PROCFS_STR_MAX) < 0 ||
         procfs_set_str(&p->parent_name, pcomm, PROCFS_STR_MAX) < 0 ||
         (pe && pe->exe && procfs_set_str(&p->exe, pe->exe, PROCFS_STR_MAX) < 0) ||

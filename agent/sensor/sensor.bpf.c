@@ -101,6 +101,20 @@ static __always_inline struct scratch *scratch_get(void)
     return bpf_map_lookup_elem(&scratch, &zero);
 }
 
+/* The task's capability masks (thread.cap_effective, thread.cap_permitted
+ * at the event, as Falco's): kernel_cap_t is one u64 since 6.3 and two
+ * u32 before, the same 8 bytes on a little-endian machine. */
+static __always_inline void fill_caps(struct sensor_rec *r, struct task_struct *t)
+{
+    const struct cred *cred = BPF_CORE_READ(t, cred);
+
+    r->cap_eff = r->cap_prm = 0;
+    if (!cred)
+        return;
+    bpf_probe_read_kernel(&r->cap_eff, sizeof r->cap_eff, &cred->cap_effective);
+    bpf_probe_read_kernel(&r->cap_prm, sizeof r->cap_prm, &cred->cap_permitted);
+}
+
 /* The process fields of every record, from task t (current, or a fork's child). */
 static __always_inline void fill_task(struct sensor_rec *r, struct task_struct *t)
 {
@@ -125,6 +139,7 @@ static __always_inline void fill_task(struct sensor_rec *r, struct task_struct *
         r->tty = ((__u32)major << 20) | ((__u32)minor & 0xfffff);
     }
     r->start_ns = BPF_CORE_READ(t, group_leader, start_boottime);
+    fill_caps(r, t);
     bpf_probe_read_kernel_str(r->comm, sizeof r->comm, &t->comm);
     bpf_probe_read_kernel_str(r->pcomm, sizeof r->pcomm, &parent->comm);
     r->ts_ns = bpf_ktime_get_boot_ns();

@@ -84,6 +84,7 @@ struct sensor_rec {
     __u32 tty;                     /* dev_t of the controlling terminal, 0 = none */
     __u32 flags;                   /* SENSOR_F_* */
     __u64 start_ns;                /* task start (boot ns): tells a reused pid apart */
+    __u64 cap_eff, cap_prm;        /* the task's effective and permitted capability masks */
     char comm[SENSOR_COMM];
     char pcomm[SENSOR_COMM];       /* parent's comm */
     struct sensor_tuple tuple;

@@ -18,6 +18,7 @@ of the host is changed: the sensitive files are only read or linked to.
 Skipped, with the reason, only where BPF cannot run (not root, no kernel
 BTF, an agent built without the sensor)."""
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -48,6 +49,14 @@ if req == 16:  # PTRACE_ATTACH: wait for the stop, then let go
     os.waitpid(pid, 0)
     libc.ptrace(17, pid, None, None)
 """
+
+# A module load attempt with an invalid fd: EBADF, nothing is loaded.
+FINIT_MODULE = """
+import ctypes, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall(int(sys.argv[1]), -1, b"", 0)
+"""
+SYS_FINIT_MODULE = {"x86_64": 313, "aarch64": 273}.get(platform.machine())
 
 # Reads a file once this process is older than argv[2] seconds.
 READ_WHEN_OLD = """
@@ -89,6 +98,7 @@ class Stored:
         self.ppid = p.get(2, [0])[0]
         self.exe, self.name, self.cmdline = text(p, 5), text(p, 6), text(p, 7)
         self.user = text(p, 10)
+        self.process = p
         self.body = {}
         for kind in (KIND_EXEC, KIND_NET, KIND_FILE, KIND_SYSCALL):
             if kind in m:
@@ -418,6 +428,26 @@ class FalcoLiveHostTest(harness.BulwarkTest):
                               lambda e: e.pid == a and e.cmdline.startswith("memfd-true"),
                               "the exec from a memfd")
         self.assert_raises_rule("Fileless execution via memfd_create", aev, nev)
+
+    def test_kernel_module_load_on_the_host(self):
+        """Falco's "Linux Kernel Module Injection Detected" needs a container
+        (tests/integration/test_containers_live.py has those): a
+        finit_module attempt on the host (an invalid fd: nothing is loaded)
+        is stored with the caller's capabilities at the call
+        (thread.cap_effective has CAP_SYS_MODULE) and does not raise it. A
+        PTRACE_TRACEME after it, whose alert is waited for, shows the
+        attempt was evaluated."""
+        self.assertIsNotNone(SYS_FINIT_MODULE, f"finit_module's number on {platform.machine()}")
+        n = self.sh(PYTHON, "-c", FINIT_MODULE, str(SYS_FINIT_MODULE), self.marker + "-n")
+        nev = self.syscall_of(n, self.marker + "-n", "finit_module", "the finit_module attempt")
+        self.assertEqual(nev.args.get("fd"), "-1")
+        caps = nev.process.get(20, [0])[0]
+        self.assertTrue(caps >> 16 & 1, f"CAP_SYS_MODULE not in {caps:#x}")
+        a = self.sh(PYTHON, "-c", PTRACE, "0", "0", self.marker + "-a")
+        aev = self.syscall_of(a, self.marker + "-a", "ptrace", "the PTRACE_TRACEME")
+        harness.wait_until(lambda: self.is_evidence("PTRACE anti-debug attempt", aev), WAIT,
+                           interval=0.2, what="the alert of the PTRACE_TRACEME after it")
+        self.assertFalse(self.is_evidence("Linux Kernel Module Injection Detected", nev))
 
     def test_disallowed_ssh_connection_non_standard_port(self):
         """ssh to a public address (TEST-NET-3, never answers) on port 443;
