@@ -9,7 +9,8 @@ pkgs=(build-essential cmake ninja-build pkg-config git ca-certificates openssl
       libssl-dev libjansson-dev libmicrohttpd-dev libyaml-dev libcmocka-dev python3
       nodejs prometheus clang libclang-rt-14-dev rsyslog rsyslog-gnutls chromium
       podman runc busybox-static libbpf-dev bpftool
-      dnsmasq-base)  # dnsmasq-base: the DNS server of the live remote-name test
+      dnsmasq-base   # dnsmasq-base: the DNS server of the live remote-name test
+      openssh-client)  # ssh: Falco's "Disallowed SSH Connection Non Standard Port", live
 # libbpf-dev and bpftool (with clang) build the agent's eBPF sensor.
 # npm runs the tests' pinned JavaScript tools (the OpenAPI linter, the
 # dashboard's browser driver). Debian's npm only when there is none: a Node

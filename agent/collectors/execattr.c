@@ -294,6 +294,58 @@ static int take_str(char **dst, const char *src, size_t max)
     return 0;
 }
 
+/* ------------------------------------------------------------ user name */
+
+#define EXECATTR_PASSWD_LINES 4096  /* lines of a passwd file read at most */
+
+/* The name of uid in the passwd file the process sees (its own root:
+ * the host's for a host process, the image's in a container, as Falco's
+ * user.name; pid 0: the host's), into out; BW_ENOTFOUND when the file or
+ * the uid is not there. */
+static int user_name(const char *root, int pid, uint32_t uid, char *out, size_t cap)
+{
+    char path[PROCFS_PATH_MAX], line[512];
+    int rc = BW_ENOTFOUND;
+    FILE *f;
+
+    if ((pid ? procfs_path(path, sizeof path, root, "/proc/%d/root/etc/passwd", pid)
+             : procfs_path(path, sizeof path, root, "/etc/passwd")) < 0 ||
+        !(f = fopen(path, "re")))
+        return BW_ENOTFOUND;
+    for (int i = 0; i < EXECATTR_PASSWD_LINES && fgets(line, sizeof line, f); i++) {
+        char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL, *end;
+        unsigned long v;
+
+        if (!c2 || c2[1] < '0' || c2[1] > '9')
+            continue;
+        v = strtoul(c2 + 1, &end, 10);
+        if (*end != ':' || v != uid || (size_t)(c1 - line) >= cap || c1 == line)
+            continue;
+        memcpy(out, line, (size_t)(c1 - line));
+        out[c1 - line] = '\0';
+        rc = 0;
+        break;
+    }
+    fclose(f);
+    return rc;
+}
+
+/* user.name of the event's process, when it has a uid and no name: from
+ * its own root, or, a host process gone already (or a zombie, whose root
+ * is no longer readable), the host's. 0 or BW_ENOMEM. */
+static int set_user(const char *root, int pid, Bulwark__V1__Event *ev)
+{
+    Bulwark__V1__ProcessRef *p = ev->process;
+    char user[64];
+
+    if (!p->uid_opt_case || (p->user && *p->user))
+        return 0;
+    if (user_name(root, pid, p->uid, user, sizeof user) < 0 &&
+        (ev->container || user_name(root, 0, p->uid, user, sizeof user) < 0))
+        return 0;
+    return evb_set_str(&p->user, user, EVB_STR_MAX) < 0 ? BW_ENOMEM : 0;
+}
+
 int execattr_enrich(const char *root, int pid, int64_t btime_s, struct procref_lineage *cache,
                     Bulwark__V1__Event *ev)
 {
@@ -302,6 +354,8 @@ int execattr_enrich(const char *root, int pid, int64_t btime_s, struct procref_l
 
     if (!p || ev->body_case != BULWARK__V1__EVENT__BODY_EXEC)
         return BW_EINVAL;
+    if (set_user(root, pid, ev) < 0)
+        return BW_ENOMEM;
     rc = procref_build(root, pid, 0, btime_s, cache, &full, NULL);
     if (rc < 0)
         return rc == BW_ENOMEM ? rc : BW_ENOTFOUND;

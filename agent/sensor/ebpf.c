@@ -7,19 +7,23 @@
  *     with the remote name from the DNS answers seen in the process's
  *     network namespace (dnswatch.c, as the connection collector does)
  *   - open / openat / openat2, read-only, below sensor_read_paths (but
- *     /etc/ld.so.cache)              -> FileAccess(OPEN), with the fd
+ *     /etc/ld.so.cache)              -> FileAccess(OPEN), with its fd and flags
+ *   - the same, truncating a file opened for writing, any path
+ *                                    -> FileAccess(WRITE), with its fd and flags
  *   - open / openat / openat2 for writing of a file named one of
  *     write_names (a cgroup's release_agent: the file collector does not
  *     watch the cgroup hierarchy a container mounts) -> FileAccess(WRITE)
  *   - socket of a family other than AF_UNIX, AF_INET, AF_INET6 and
  *     AF_NETLINK (AF_PACKET: raw frames) -> Syscall
+ *   - symlink, symlinkat, link, linkat -> Syscall (Falco's target/linkpath,
+ *     oldpath/newpath)
  *   - ptrace, mount, umount2, unshare, setns, init_module, finit_module,
  *     memfd_create, the setuid/setgid families, and dup/dup2/dup3 of a
  *     socket (fd redirection)       -> Syscall, with Falco's argument names
  * Other writes, renames, deletes and chmods stay with the file collector.
- * Every event's process carries the task's effective capabilities, and an
- * exec whether its executable is in an overlay's upper layer (from the
- * kernel: a process gone before /proc is read keeps both).
+ * Every event's process carries the task's effective and permitted
+ * capabilities, and an exec whether its executable is in an overlay's upper
+ * layer (from the kernel: a process gone before /proc is read keeps both).
  *
  * A bounded pid table (exe, command line, parent) fills the process of the
  * syscall events: an exec sets a pid's entry, a fork copies its parent's,
@@ -234,6 +238,17 @@ static const struct wanted {
     {SYS_setregid, SENSOR_WANT_ENTER, W_SYSCALL, "setregid"},
     {SYS_setresgid, SENSOR_WANT_ENTER, W_SYSCALL, "setresgid"},
     {SYS_socket, SENSOR_WANT_ENTER | SENSOR_WANT_FAMILY, W_SYSCALL, "socket"},
+    /* links (Falco's "Create Symlink/Hardlink Over Sensitive Files") */
+#ifdef SYS_symlink
+    {SYS_symlink, SENSOR_WANT_ENTER | SENSOR_WANT_PATH0 | SENSOR_WANT_PATH1_S1, W_SYSCALL,
+     "symlink"},
+#endif
+    {SYS_symlinkat, SENSOR_WANT_ENTER | SENSOR_WANT_PATH0 | SENSOR_WANT_PATH2, W_SYSCALL,
+     "symlinkat"},
+#ifdef SYS_link
+    {SYS_link, SENSOR_WANT_ENTER | SENSOR_WANT_PATH0 | SENSOR_WANT_PATH1_S1, W_SYSCALL, "link"},
+#endif
+    {SYS_linkat, SENSOR_WANT_ENTER | SENSOR_WANT_PATH1 | SENSOR_WANT_PATH3, W_SYSCALL, "linkat"},
 };
 
 /* Files whose opens for writing the kernel reports (by their last path
@@ -297,9 +312,11 @@ static Bulwark__V1__ProcessRef *rec_process(struct ebpf_col *e, const struct sen
     p->gid_opt_case = BULWARK__V1__PROCESS_REF__GID_OPT_GID;
     p->gid = r->gid;
     p->cgroup_id = r->cgroup_id;
-    p->cap_effective_opt_case = BULWARK__V1__PROCESS_REF__CAP_EFFECTIVE_OPT_CAP_EFFECTIVE;
-    p->cap_effective = r->cap_effective;
     p->start_time_ns = e->boot_to_unix_ns + (int64_t)r->start_ns;
+    p->cap_effective_opt_case = BULWARK__V1__PROCESS_REF__CAP_EFFECTIVE_OPT_CAP_EFFECTIVE;
+    p->cap_effective = r->cap_eff;  /* the kernel's, at the event */
+    p->cap_permitted_opt_case = BULWARK__V1__PROCESS_REF__CAP_PERMITTED_OPT_CAP_PERMITTED;
+    p->cap_permitted = r->cap_prm;
     if (evb_set_str(&p->name, comm, EVB_STR_MAX) < 0 ||
         evb_set_str(&p->parent_name, pcomm, EVB_STR_MAX) < 0 ||
         (pe && pe->exe && evb_set_str(&p->exe, pe->exe, EVB_STR_MAX) < 0) ||
@@ -384,6 +401,44 @@ static void ebpf_emit(struct ebpf_col *e, Bulwark__V1__Event *ev)
         e->base.events++;
 }
 
+/* The ancestors of the record's process from the pid table (parent
+ * first), for an exec whose process was gone before /proc could give them:
+ * a process that lives for microseconds keeps its lineage (proc.aname,
+ * proc.pcmdline). 0 or BW_ENOMEM. */
+static int pid_lineage(struct ebpf_col *e, const struct sensor_rec *r,
+                       Bulwark__V1__ProcessRef *p)
+{
+    uint32_t pid = r->ppid;
+
+    if (p->n_ancestors)
+        return 0;
+    p->ancestors = calloc(PROCREF_ANCESTORS_MAX, sizeof *p->ancestors);
+    if (!p->ancestors)
+        return BW_ENOMEM;
+    for (int i = 0; i < PROCREF_ANCESTORS_MAX && pid; i++) {
+        const struct pid_entry *pe = pid_find(e, pid);
+        Bulwark__V1__ProcessAncestor *a;
+        char comm[SENSOR_COMM + 1];
+
+        if (!pe)
+            break;
+        a = evb_msg_new(&bulwark__v1__process_ancestor__descriptor);
+        if (!a)
+            return BW_ENOMEM;
+        p->ancestors[p->n_ancestors++] = a;
+        memcpy(comm, pe->comm, SENSOR_COMM);
+        comm[SENSOR_COMM] = '\0';
+        a->pid = (int32_t)pid;
+        if (evb_set_str(&a->name, comm, EVB_STR_MAX) < 0 ||
+            (pe->exe && evb_set_str(&a->exe, pe->exe, EVB_STR_MAX) < 0) ||
+            (i == 0 && pe->cmdline &&
+             evb_set_str(&p->parent_cmdline, pe->cmdline, EVB_CMDLINE_MAX) < 0))
+            return BW_ENOMEM;
+        pid = pe->ppid != pid ? pe->ppid : 0;
+    }
+    return 0;
+}
+
 /* Records the new image in the pid table, and reports it when asked. */
 static void on_exec(struct ebpf_col *e, const struct sensor_rec *r, const char *s[], size_t n[],
                     bool report)
@@ -437,7 +492,8 @@ static void on_exec(struct ebpf_col *e, const struct sensor_rec *r, const char *
      * keeps what the kernel record said) */
     if (!e->btime && procfs_btime(cfg->host_root, &e->btime) < 0)
         e->btime = 0;
-    if (execattr_enrich(cfg->host_root, (int)r->pid, e->btime, &e->lineage, ev) == BW_ENOMEM)
+    if (execattr_enrich(cfg->host_root, (int)r->pid, e->btime, &e->lineage, ev) == BW_ENOMEM ||
+        pid_lineage(e, r, ev->process) < 0)
         goto out;
     /* the kernel saw the executable itself, also of a process gone by now */
     ev->exec->exe_upper_layer = (r->flags & SENSOR_F_EXE_UPPER) != 0;
@@ -521,12 +577,44 @@ static bool write_named(const char *p, size_t n)
     return false;
 }
 
+struct flag_name {
+    uint64_t bit;
+    const char *name;
+};
+
+/* An open's flags as Falco renders them ("O_TRUNC|O_CREAT|O_WRONLY"), in
+ * its order. */
+static void open_flags_str(char *out, size_t cap, uint64_t flags)
+{
+    static const struct flag_name names[] = {
+        {O_DIRECTORY, "O_DIRECTORY"}, {O_DIRECT, "O_DIRECT"}, {O_TRUNC, "O_TRUNC"},
+        {O_SYNC, "O_SYNC"},           {O_NONBLOCK, "O_NONBLOCK"}, {O_EXCL, "O_EXCL"},
+        {O_DSYNC, "O_DSYNC"},         {O_APPEND, "O_APPEND"},   {O_CREAT, "O_CREAT"},
+        {0, NULL},
+    };
+    static const struct flag_name after[] = {
+        {O_CLOEXEC, "O_CLOEXEC"}, {O_NOFOLLOW, "O_NOFOLLOW"}, {O_NOATIME, "O_NOATIME"},
+        {O_NOCTTY, "O_NOCTTY"},   {O_PATH, "O_PATH"},         {0, NULL},
+    };
+    static const char *const acc[] = {"O_RDONLY", "O_WRONLY", "O_RDWR", "O_RDWR"};
+    size_t used = 0;
+
+    out[0] = '\0';
+    for (const struct flag_name *t = names; t->name; t++)
+        if ((flags & t->bit) == t->bit && !(t->bit == O_DSYNC && (flags & O_SYNC) == O_SYNC))
+            used += (size_t)snprintf(out + used, used < cap ? cap - used : 0, "%s|", t->name);
+    used += (size_t)snprintf(out + used, used < cap ? cap - used : 0, "%s", acc[flags & O_ACCMODE]);
+    for (const struct flag_name *t = after; t->name; t++)
+        if ((flags & t->bit) == t->bit)
+            used += (size_t)snprintf(out + used, used < cap ? cap - used : 0, "|%s", t->name);
+}
+
 static void on_open(struct ebpf_col *e, const struct sensor_rec *r, const char *s[], size_t n[])
 {
-    char path[PROCFS_PATH_MAX];
+    char path[PROCFS_PATH_MAX], flagbuf[192];
     uint64_t flags;
     long dirfd;
-    bool write;
+    bool write, trunc;
     Bulwark__V1__Event *ev;
 
 #ifdef SYS_open
@@ -539,10 +627,12 @@ static void on_open(struct ebpf_col *e, const struct sensor_rec *r, const char *
         flags = r->args[2];
         dirfd = (long)(int)r->args[0];
     }
-    /* Reads, and writes of the write names: other writes, creations and the
-     * rest come from the file collector. */
+    /* Reads, truncations of a file opened for writing (any path, as the
+     * kernel reports them) and writes of the write names; the other writes,
+     * creations and the rest come from the file collector. */
+    trunc = (flags & O_ACCMODE) != O_RDONLY && (flags & O_TRUNC);
     write = (flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC));
-    if (r->res < 0 || (write && !write_named(s[0], n[0])))
+    if (r->res < 0 || (write && !trunc && !write_named(s[0], n[0])))
         return;
     /* The dynamic loader reads its cache at every exec: an event per exec
      * that no rule asks for. */
@@ -554,8 +644,10 @@ static void on_open(struct ebpf_col *e, const struct sensor_rec *r, const char *
         return;
     ev->file->op = write ? BULWARK__V1__FILE_ACCESS__OP__WRITE : BULWARK__V1__FILE_ACCESS__OP__OPEN;
     ev->file->fd_opt_case = BULWARK__V1__FILE_ACCESS__FD_OPT_FD;
-    ev->file->fd = (int32_t)r->res;
-    if (evb_set_str(&ev->file->path, path, EVB_STR_MAX) < 0) {
+    ev->file->fd = r->res;
+    open_flags_str(flagbuf, sizeof flagbuf, flags);
+    if (evb_set_str(&ev->file->path, path, EVB_STR_MAX) < 0 ||
+        evb_set_str(&ev->file->open_flags, flagbuf, sizeof flagbuf) < 0) {
         evb_msg_free(&ev->base);
         return;
     }
@@ -631,6 +723,8 @@ static void on_conn(struct ebpf_col *e, const struct sensor_rec *r, bool inbound
                                           : BULWARK__V1__NET_CONNECTION__PROTOCOL__TCP;
     c->local_port = t->sport;
     c->remote_port = t->dport;
+    c->res_opt_case = BULWARK__V1__NET_CONNECTION__RES_OPT_RES;
+    c->res = r->res;
     if (addr_str(t, t->saddr, &c->local_addr) < 0 || addr_str(t, t->daddr, &c->remote_addr) < 0 ||
         conn_name(e, r, c) < 0) {
         evb_msg_free(&ev->base);
@@ -640,11 +734,6 @@ static void on_conn(struct ebpf_col *e, const struct sensor_rec *r, bool inbound
 }
 
 /* ------------------------------------------------- other syscalls */
-
-struct flag_name {
-    uint64_t bit;
-    const char *name;
-};
 
 static const struct flag_name clone_ns[] = {
     {0x00020000, "CLONE_NEWNS"},   {0x02000000, "CLONE_NEWCGROUP"}, {0x04000000, "CLONE_NEWUTS"},
@@ -738,6 +827,35 @@ static int arg_str(Bulwark__V1__Syscall *x, const char *key, const char *s, size
     return n ? arg_add(x, key, s, n) : 0;
 }
 
+static bool link_syscall(const char *name)
+{
+    return !strcmp(name, "symlink") || !strcmp(name, "symlinkat") || !strcmp(name, "link") ||
+           !strcmp(name, "linkat");
+}
+
+/* symlink(target, linkpath), symlinkat(target, linkdirfd, linkpath),
+ * link(oldpath, newpath), linkat(olddir, oldpath, newdir, newpath, flags):
+ * the paths as the process gave them (s0 and s1), as Falco's exit events
+ * carry them. */
+static int link_args(Bulwark__V1__Syscall *x, const char *name, const __u64 *a, const char *s[],
+                     size_t n[])
+{
+    bool sym = name[0] == 's', at = name[strlen(name) - 1] == 't';
+    int rc = arg_str(x, sym ? "target" : "oldpath", s[0], n[0]);
+
+    if (!rc && at && sym)
+        rc = arg_num(x, "linkdirfd", (int32_t)a[1]);
+    if (!rc && at && !sym)
+        rc = arg_num(x, "olddir", (int32_t)a[0]);
+    if (!rc && at && !sym)
+        rc = arg_num(x, "newdir", (int32_t)a[2]);
+    if (!rc)
+        rc = arg_str(x, sym ? "linkpath" : "newpath", s[1], n[1]);
+    if (!rc && at && !sym)
+        rc = arg_num(x, "flags", (int32_t)a[4]);
+    return rc;
+}
+
 /* The arguments of syscall `name` as Falco names them. */
 static int syscall_args(Bulwark__V1__Syscall *x, const char *name, const struct sensor_rec *r,
                         const char *s[], size_t n[])
@@ -794,6 +912,8 @@ static int syscall_args(Bulwark__V1__Syscall *x, const char *name, const struct 
             rc = arg_num(x, "newfd", (int32_t)a[1]);
         if (!rc && name[3] == '3')
             rc = arg_num(x, "flags", (int32_t)a[2]);
+    } else if (link_syscall(name)) {
+        rc = link_args(x, name, a, s, n);
     } else {  /* the setuid and setgid families: their ids in order */
         static const char *const uid_names[] = {"uid", "ruid", "euid", "suid"};
         static const char *const gid_names[] = {"gid", "rgid", "egid", "sgid"};

@@ -107,6 +107,20 @@ static __always_inline struct scratch *scratch_get(void)
     return bpf_map_lookup_elem(&scratch, &zero);
 }
 
+/* The task's capability masks (thread.cap_effective, thread.cap_permitted
+ * at the event, as Falco's): kernel_cap_t is one u64 since 6.3 and two
+ * u32 before, the same 8 bytes on a little-endian machine. */
+static __always_inline void fill_caps(struct sensor_rec *r, struct task_struct *t)
+{
+    const struct cred *cred = BPF_CORE_READ(t, cred);
+
+    r->cap_eff = r->cap_prm = 0;
+    if (!cred)
+        return;
+    bpf_probe_read_kernel(&r->cap_eff, sizeof r->cap_eff, &cred->cap_effective);
+    bpf_probe_read_kernel(&r->cap_prm, sizeof r->cap_prm, &cred->cap_permitted);
+}
+
 /* The process fields of every record, from task t (current, or a fork's child). */
 static __always_inline void fill_task(struct sensor_rec *r, struct task_struct *t)
 {
@@ -131,10 +145,7 @@ static __always_inline void fill_task(struct sensor_rec *r, struct task_struct *
         r->tty = ((__u32)major << 20) | ((__u32)minor & 0xfffff);
     }
     r->start_ns = BPF_CORE_READ(t, group_leader, start_boottime);
-    /* kernel_cap_t: one u64, or two u32 (before 6.3): the same 8 bytes */
-    r->cap_effective = 0;
-    bpf_probe_read_kernel(&r->cap_effective, sizeof r->cap_effective,
-                          &BPF_CORE_READ(t, cred)->cap_effective);
+    fill_caps(r, t);
     bpf_probe_read_kernel_str(r->comm, sizeof r->comm, &t->comm);
     bpf_probe_read_kernel_str(r->pcomm, sizeof r->pcomm, &parent->comm);
     r->ts_ns = bpf_ktime_get_boot_ns();
@@ -230,6 +241,14 @@ static __always_inline void fill_tuple(struct sensor_tuple *tp, struct sock *sk)
 static __always_inline bool read_open(__u64 flags, __s64 res)
 {
     return res >= 0 && (flags & 03) == 0 && !(flags & (0100 | 01000));
+}
+
+/* Whether an open with these flags and result truncated a file it opened
+ * for writing (Falco's "Clear Log Activities": evt.arg.flags contains
+ * O_TRUNC): reported whatever its path, as it is rare. */
+static __always_inline bool trunc_open(__u64 flags, __s64 res)
+{
+    return res >= 0 && (flags & 03) != 0 && (flags & 01000);
 }
 
 /* Whether the absolute path at data (n bytes with its NUL) is below a
@@ -393,6 +412,7 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
     struct scratch *s;
     struct pending p;
     __s64 res = ctx->args[1];
+    bool trunc = false;
 
     if (!pp)
         return 0;
@@ -406,13 +426,15 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
             p.args[3] = how.mode;
         }
     }
-    if ((p.want & SENSOR_WANT_READ) &&
-        !read_open((p.want & SENSOR_WANT_PATH0) ? p.args[1] : p.args[2], res)) {
-        if (!(p.want & SENSOR_WANT_WNAME) ||
-            !write_open((p.want & SENSOR_WANT_PATH0) ? p.args[1] : p.args[2], res) ||
-            !wname_open(&p))
-            return 0;
-        p.want &= ~SENSOR_WANT_READ;  /* a write open of a write name */
+    if (p.want & SENSOR_WANT_READ) {
+        __u64 flags = (p.want & SENSOR_WANT_PATH0) ? p.args[1] : p.args[2];
+
+        trunc = trunc_open(flags, res);
+        if (!trunc && !read_open(flags, res)) {
+            if (!(p.want & SENSOR_WANT_WNAME) || !write_open(flags, res) || !wname_open(&p))
+                return 0;
+            p.want &= ~SENSOR_WANT_READ;  /* a write open of a write name */
+        }
     }
     if ((p.want & SENSOR_WANT_FAMILY) && (res < 0 || !family_wanted(p.args[0])))
         return 0;
@@ -432,7 +454,9 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
         put_str(s, 1, &off, (const void *)p.args[2], true);
     else if (p.want & SENSOR_WANT_PATH3)
         put_str(s, 1, &off, (const void *)p.args[3], true);
-    if ((p.want & SENSOR_WANT_READ) && !path_wanted(s->data, s->rec.lens[0]))
+    else if (p.want & SENSOR_WANT_PATH1_S1)
+        put_str(s, 1, &off, (const void *)p.args[1], true);
+    if ((p.want & SENSOR_WANT_READ) && !trunc && !path_wanted(s->data, s->rec.lens[0]))
         return 0;
     if (p.want & SENSOR_WANT_SOCK)
         fill_tuple(&s->rec.tuple, sock_of_fd((long)p.args[0]));

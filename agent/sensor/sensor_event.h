@@ -8,6 +8,7 @@
  * and args[] hold depends on the kind and the syscall:
  *   SENSOR_EXEC     s0 exe path (bprm->filename), s1 argv (NUL-separated)
  *   SENSOR_SYSCALL  open/openat/openat2: s0 path, args[1] flags, [2] mode
+ *                   (openat: args[2] flags, [3] mode)
  *                   connect/accept/accept4: tuple filled from the socket
  *                   other syscalls: args[] as the syscall got them, s0 the
  *                   first path argument when the syscall has one
@@ -55,11 +56,14 @@ enum sensor_want {
     SENSOR_WANT_PATH2 = 1 << 6,    /* s1 = the string at args[2] (rename's new path) */
     SENSOR_WANT_PATH3 = 1 << 7,    /* s1 = the string at args[3] (renameat's new path) */
     SENSOR_WANT_READ = 1 << 8,     /* an open: report successful read-only opens only, of
-                                    * paths below the prefixes (or relative ones) */
+                                    * paths below the prefixes (or relative ones), and
+                                    * successful truncating write opens of any path */
     SENSOR_WANT_WNAME = 1 << 9,    /* ... and successful write opens of files named one of
                                     * the write names (a cgroup's release_agent) */
     SENSOR_WANT_FAMILY = 1 << 10,  /* socket: only of families other than AF_UNIX, AF_INET,
                                     * AF_INET6 and AF_NETLINK (connects report those) */
+    SENSOR_WANT_PATH1_S1 = 1 << 11, /* s1 = the string at args[1] (symlink's and link's
+                                     * new path) */
 };
 
 /* struct sensor_rec.flags */
@@ -87,12 +91,12 @@ struct sensor_rec {
     __u32 tty;                     /* dev_t of the controlling terminal, 0 = none */
     __u32 flags;                   /* SENSOR_F_* */
     __u64 start_ns;                /* task start (boot ns): tells a reused pid apart */
+    __u64 cap_eff, cap_prm;        /* the task's effective and permitted capability masks */
     char comm[SENSOR_COMM];
     char pcomm[SENSOR_COMM];       /* parent's comm */
     struct sensor_tuple tuple;
     __u16 lens[SENSOR_NSTR];
     __u16 pad2;
-    __u64 cap_effective;           /* the task's effective capabilities (bit n: cap n) */
 };
 
 #endif

@@ -67,6 +67,7 @@ static void cnode_free_operands(struct cnode *n)
     free(n->s);
     strset_free(n->set);
     free(n->ints);
+    free(n->nets);
     free(n->dbls);
     for (size_t i = 0; n->prefixes && i < n->nvals; i++)
         free(n->prefixes[i]);
@@ -212,7 +213,7 @@ static rules_kinds type_kinds(uint32_t tmask)
         k |= RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_MISCONFIG);
     if (tmask & 0x1000)
         k |= RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_SECRET);
-    if (tmask & 0xffe000)  /* ptrace ... socket (fields.c) */
+    if (tmask & 0x3ffe000)  /* ptrace ... link (fields.c) */
         k |= RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_SYSCALL);
     return k;
 }
@@ -260,6 +261,18 @@ static int compile_operand(struct cctx *cx, struct cnode *n, const char *opname,
         for (size_t i = 0; i < vals->n; i++)
             n->tmask |= fields_type_bits(vals->v[i]);
         n->kinds = type_kinds(n->tmask);
+        return 0;
+    }
+    if (vt == VT_NET) {  /* addresses and networks: =, != and in */
+        if (n->op != OP_EQ && n->op != OP_NE && n->op != OP_IN)
+            return refuse(cx, "unsupported operator '%s' on an address field", opname);
+        n->nets = calloc(vals->n ? vals->n : 1, sizeof *n->nets);
+        if (!n->nets)
+            return BW_ENOMEM;
+        for (size_t i = 0; i < vals->n; i++)
+            if (ipnet_parse(vals->v[i], &n->nets[i]) < 0)
+                return refuse(cx, "invalid address or network '%.100s'", vals->v[i]);
+        n->nvals = vals->n;
         return 0;
     }
     if (vt == VT_INT || vt == VT_DBL || vt == VT_BOOL) {

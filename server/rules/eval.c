@@ -1,8 +1,10 @@
 /* eval.c - evaluating compiled conditions against one event, the string
  * hash set behind `in`/`intersects`, and output templates. Nothing here
  * allocates per event. */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <fnmatch.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -239,6 +241,76 @@ static bool num_match(const struct cnode *n, const struct fval *v)
     }
 }
 
+/* ------------------------------------------------------ IP networks */
+
+int ipnet_parse(const char *s, struct ipnet *out)
+{
+    const char *slash = strchr(s, '/');
+    char addr[INET6_ADDRSTRLEN];
+    size_t n = slash ? (size_t)(slash - s) : strlen(s);
+    struct ipnet net = {0};
+    unsigned bits = 0;
+
+    if (n == 0 || n >= sizeof addr)
+        return -1;
+    memcpy(addr, s, n);
+    addr[n] = '\0';
+    if (inet_pton(AF_INET, addr, net.addr) == 1)
+        net.family = AF_INET;
+    else if (inet_pton(AF_INET6, addr, net.addr) == 1)
+        net.family = AF_INET6;
+    else
+        return -1;
+    net.bits = net.family == AF_INET ? 32 : 128;
+    if (slash) {
+        const char *d = slash + 1;
+
+        if (!*d || strlen(d) > 3)
+            return -1;
+        for (; *d; d++) {
+            if (*d < '0' || *d > '9')
+                return -1;
+            bits = bits * 10 + (unsigned)(*d - '0');
+        }
+        if (bits > net.bits)
+            return -1;
+        net.bits = bits;
+    }
+    *out = net;
+    return 0;
+}
+
+/* Whether address a (of family fam) lies in net. */
+static bool ipnet_has(const struct ipnet *net, unsigned fam, const unsigned char *a)
+{
+    unsigned whole = net->bits / 8, rest = net->bits % 8;
+
+    if (fam != net->family || memcmp(a, net->addr, whole) != 0)
+        return false;
+    return rest == 0 || ((a[whole] ^ net->addr[whole]) & (0xffu << (8 - rest)) & 0xffu) == 0;
+}
+
+/* A VT_NET test, as Falco tests an address field: true when one of the
+ * value's addresses (a connection's two ends for fd.ip and fd.net)
+ * satisfies it; = and `in`: lies in a network of the operand, !=: lies
+ * outside it. */
+static bool net_match(const struct cnode *n, const struct fval *v)
+{
+    for (size_t i = 0; i < v->n; i++) {
+        unsigned char a[16];
+        unsigned fam = strchr(v->list[i], ':') ? AF_INET6 : AF_INET;
+        bool in = false;
+
+        if (inet_pton((int)fam, v->list[i], a) != 1)
+            continue;
+        for (size_t k = 0; k < n->nvals && !in; k++)
+            in = ipnet_has(&n->nets[k], fam, a);
+        if (n->op == OP_NE ? !in : in)
+            return true;
+    }
+    return false;
+}
+
 bool cnode_cmp_eval(const struct cnode *n, struct evctx *c)
 {
     struct fval v;
@@ -263,6 +335,8 @@ bool cnode_cmp_eval(const struct cnode *n, struct evctx *c)
             any = str_match(n, v.list[i]);
         return n->op == OP_NE ? !any : any;
     }
+    case VT_NET:
+        return n->op == OP_EXISTS ? v.n > 0 : net_match(n, &v);
     default:
         return num_match(n, &v);
     }

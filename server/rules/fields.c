@@ -28,9 +28,9 @@ static const struct field_def table[] = {
     {"evt.num", F_EVT_NUM, VT_INT, K_ALL, false, "event sequence number (per agent epoch)"},
     {"evt.is_open_write", F_EVT_IS_OPEN_WRITE, VT_BOOL, K_FILE, false, "file write or create"},
     {"evt.is_open_read", F_EVT_IS_OPEN_READ, VT_BOOL, K_FILE, false, "file open"},
-    {"evt.res", F_EVT_RES, VT_STR, K_SYS, false, "SUCCESS, or the error's name: ENOENT, EPERM... (syscall events)"},
-    {"evt.rawres", F_EVT_RAWRES, VT_INT, K_SYS, false, "the syscall's return value (syscall events)"},
-    {"evt.arg", F_EVT_ARG, VT_STR, K_SYS, true, "evt.arg[NAME] or evt.arg.NAME: an argument (syscall events)"},
+    {"evt.res", F_EVT_RES, VT_STR, K_SYS | K_NET, false, "SUCCESS, or the error's name: ENOENT, EPERM, EINPROGRESS... (syscall events; the eBPF sensor's connects and accepts)"},
+    {"evt.rawres", F_EVT_RAWRES, VT_INT, K_SYS | K_NET, false, "the syscall's return value (syscall events; the eBPF sensor's connects and accepts)"},
+    {"evt.arg", F_EVT_ARG, VT_STR, K_SYS | K_FILE, true, "evt.arg[NAME] or evt.arg.NAME: an argument (syscall events; flags and name of the eBPF sensor's opens)"},
     {"bulwark.kind", F_KIND, VT_STR, K_ALL, false, "exec, net, file, resource, config, vuln, external, syscall, misconfig, secret"},
     {"bulwark.severity", F_SEVERITY, VT_STR, K_ALL, false, "event severity: debug ... emergency"},
     {"agent.id", F_AGENT_ID, VT_STR, K_ALL, false, "agent that sent the event"},
@@ -80,10 +80,10 @@ static const struct field_def table[] = {
     {"proc.is_vpgid_leader", F_PROC_IS_VPGID_LEADER, VT_BOOL, K_ALL, false, "the process leads its process group"},
     {"proc.is_sid_leader", F_PROC_IS_SID_LEADER, VT_BOOL, K_ALL, false, "the process leads its session"},
     {"proc.is_exe_from_memfd", F_PROC_IS_EXE_FROM_MEMFD, VT_BOOL, K_ALL, false, "the executable is a memfd (fileless)"},
-    {"thread.cap_effective", F_THREAD_CAP_EFFECTIVE, VT_STR, K_ALL, false, "effective capabilities at exec: CAP_... names separated by spaces"},
-    {"thread.cap_permitted", F_THREAD_CAP_PERMITTED, VT_STR, K_ALL, false, "permitted capabilities at exec, likewise"},
+    {"thread.cap_effective", F_THREAD_CAP_EFFECTIVE, VT_STR, K_ALL, false, "effective capabilities: CAP_... names separated by spaces (at the event with the eBPF sensor, else at exec)"},
+    {"thread.cap_permitted", F_THREAD_CAP_PERMITTED, VT_STR, K_ALL, false, "permitted capabilities, likewise"},
     {"fd.name", F_FD_NAME, VT_STR, K_NET | K_FILE | K_SYS, false, "file path, or lip:lport->rip:rport"},
-    {"fd.num", F_FD_NUM, VT_INT, K_FILE | K_SYS, false, "the fd a syscall event acts on, or an open returned (eBPF sensor)"},
+    {"fd.num", F_FD_NUM, VT_INT, K_SYS | K_FILE, false, "the fd a syscall event acts on, or the fd an open returned (eBPF sensor)"},
     {"fd.directory", F_FD_DIRECTORY, VT_STR, K_FILE, false, "directory of the file"},
     {"fd.filename", F_FD_FILENAME, VT_STR, K_FILE, false, "file name without directory"},
     {"fd.typechar", F_FD_TYPECHAR, VT_STR, K_NET | K_FILE | K_SYS, false, "f (file), 4 or 6 (ip)"},
@@ -97,6 +97,14 @@ static const struct field_def table[] = {
     {"fd.cport", F_FD_CPORT, VT_INT, K_NET | K_SYS, false, "client port"},
     {"fd.rport", F_FD_RPORT, VT_INT, K_NET | K_SYS, false, "remote port"},
     {"fd.lport", F_FD_LPORT, VT_INT, K_NET | K_SYS, false, "local port"},
+    {"fd.ip", F_FD_IP, VT_NET, K_NET | K_SYS, false, "either end's address: =, != and in hold when they hold for one end"},
+    {"fd.net", F_FD_NET, VT_NET, K_NET | K_SYS, false, "either end's address against networks (fd.net = \"10.0.0.0/8\"), likewise"},
+    {"fd.snet", F_FD_SNET, VT_NET, K_NET | K_SYS, false, "server address against networks"},
+    {"fd.cnet", F_FD_CNET, VT_NET, K_NET | K_SYS, false, "client address against networks"},
+    {"fd.lnet", F_FD_LNET, VT_NET, K_NET | K_SYS, false, "local address against networks"},
+    {"fd.rnet", F_FD_RNET, VT_NET, K_NET | K_SYS, false, "remote address against networks"},
+    {"fd.connected", F_FD_CONNECTED, VT_BOOL, K_NET, false, "the socket is connected: true (connects are reported when they succeeded or are in progress, accepts when they succeeded)"},
+    {"fd.name_changed", F_FD_NAME_CHANGED, VT_BOOL, K_NET, false, "the event renamed its fd: false (Falco sets it on sendto/sendmsg of an unconnected socket, which no source reports)"},
     {"fd.sip.name", F_FD_SIP_NAME, VT_STR, K_NET, false, "server host name when known"},
     {"fd.rip.name", F_FD_RIP_NAME, VT_STR, K_NET, false, "remote host name when known"},
     {"net.direction", F_NET_DIRECTION, VT_STR, K_NET, false, "outbound, inbound"},
@@ -165,6 +173,7 @@ static const struct field_def table[] = {
     {"proc.stdio_rport", F_PROC_STDIO_RPORT, VT_INT, K_EXEC, false, "its remote port (exec events)"},
     {"proc.is_exe_upper_layer", F_PROC_EXE_UPPER_LAYER, VT_BOOL, K_EXEC, false, "executable in the container's overlay upper layer (exec events)"},
     {"proc.exe_written_after_start", F_PROC_EXE_AFTER_START, VT_BOOL, K_EXEC, false, "executable changed after the container started (exec events)"},
+    {"proc.duration", F_PROC_DURATION, VT_INT, K_ALL, false, "ns since the process started: the event's time minus the process's start (absent when the source gave no start)"},
     {"anomaly.mean", F_ANOMALY_MEAN, VT_DBL, 0, false, "output only: baseline mean"},
     {"anomaly.sigma", F_ANOMALY_SIGMA, VT_DBL, 0, false, "output only: baseline sigma"},
     {"anomaly.value", F_ANOMALY_VALUE, VT_DBL, 0, false, "output only: the sample"},
@@ -178,7 +187,8 @@ const struct field_def *fields_table(size_t *n)
 
 bool rules_field_at(size_t i, const char **name, const char **type, const char **doc)
 {
-    static const char *const types[] = {"string", "int", "number", "bool", "list", "type"};
+    static const char *const types[] = {"string", "int", "number", "bool", "list", "type",
+                                        "ipnet"};
 
     if (i >= sizeof table / sizeof *table)
         return false;
@@ -236,11 +246,13 @@ enum {
     /* syscall events (the eBPF sensor); compile.c's type_kinds() knows the range */
     T_PTRACE = 1u << 13, T_MOUNT = 1u << 14, T_UMOUNT = 1u << 15, T_UNSHARE = 1u << 16,
     T_SETNS = 1u << 17, T_MODULE = 1u << 18, T_MEMFD = 1u << 19, T_DUP = 1u << 20,
-    T_SETUID = 1u << 21, T_SETGID = 1u << 22, T_SOCKET = 1u << 23,
+    T_SETUID = 1u << 21, T_SETGID = 1u << 22, T_SOCKET = 1u << 23, T_SYMLINK = 1u << 24,
+    T_LINK = 1u << 25,
 };
-#define T_SYSCALLS 0xffe000u
+#define T_SYSCALLS 0x3ffe000u
 _Static_assert(T_SYSCALLS == (T_PTRACE | T_MOUNT | T_UMOUNT | T_UNSHARE | T_SETNS | T_MODULE |
-                              T_MEMFD | T_DUP | T_SETUID | T_SETGID | T_SOCKET),
+                              T_MEMFD | T_DUP | T_SETUID | T_SETGID | T_SOCKET | T_SYMLINK |
+                              T_LINK),
                "syscall type bits");
 
 static const struct { const char *name; uint32_t bits; } type_names[] = {
@@ -259,6 +271,7 @@ static const struct { const char *name; uint32_t bits; } type_names[] = {
     {"finit_module", T_MODULE}, {"memfd_create", T_MEMFD}, {"dup", T_DUP}, {"dup2", T_DUP},
     {"dup3", T_DUP}, {"setuid", T_SETUID}, {"setreuid", T_SETUID}, {"setresuid", T_SETUID},
     {"setgid", T_SETGID}, {"setregid", T_SETGID}, {"setresgid", T_SETGID}, {"socket", T_SOCKET},
+    {"symlink", T_SYMLINK}, {"symlinkat", T_SYMLINK}, {"link", T_LINK}, {"linkat", T_LINK},
     {"syscall", T_SYSCALLS},
 };
 
@@ -379,6 +392,20 @@ static int vlist(struct fval *v, const char *const *list, size_t n)
     return 0;
 }
 
+static int vnet(struct fval *v, const char *const *list, size_t n)
+{
+    v->type = VT_NET;
+    v->list = list;
+    v->n = n;
+    return 0;
+}
+
+static int vnet1(struct evctx *c, struct fval *v, const char *addr)
+{
+    c->list[0] = addr;
+    return vnet(v, c->list, 1);
+}
+
 /* Decimal digits of v into dst (NUL-terminated, at least 21 bytes); returns the length. */
 static size_t fmt_u64(char *dst, uint64_t v)
 {
@@ -489,6 +516,15 @@ static int net_field(struct evctx *c, const Bulwark__V1__NetConnection *n, enum 
     case F_FD_RIP_NAME:
     case F_NET_REMOTE_NAME: return nonempty(v, name);
     case F_NET_DIRECTION: return vstr(v, out ? "outbound" : "inbound");
+    case F_FD_IP:
+    case F_FD_NET:
+        c->list[0] = n->local_addr;
+        c->list[1] = n->remote_addr;
+        return vnet(v, c->list, 2);
+    case F_FD_SNET: return vnet1(c, v, out ? n->remote_addr : n->local_addr);
+    case F_FD_CNET: return vnet1(c, v, out ? n->local_addr : n->remote_addr);
+    case F_FD_LNET: return vnet1(c, v, n->local_addr);
+    case F_FD_RNET: return vnet1(c, v, n->remote_addr);
     case F_NET_DEST: return net_dest(c, n, name, v);
     default: return -1;
     }
@@ -509,7 +545,7 @@ NOINLINE static int file_directory(struct evctx *c, const char *path, struct fva
     return vstr(v, c->scratch[0]);
 }
 
-static int file_field(struct evctx *c, enum field_id id, struct fval *v)
+static int file_field(struct evctx *c, enum field_id id, const char *arg, struct fval *v)
 {
     static const char *const ops[] = {"write", "create", "rename", "delete", "chmod", "open"};
     const Bulwark__V1__FileAccess *f = c->ev->file;
@@ -530,6 +566,12 @@ static int file_field(struct evctx *c, enum field_id id, struct fval *v)
     case F_EVT_IS_OPEN_WRITE:
         return vbool(v, f->op == BULWARK__V1__FILE_ACCESS__OP__WRITE || f->op == BULWARK__V1__FILE_ACCESS__OP__CREATE);
     case F_EVT_IS_OPEN_READ: return vbool(v, f->op == BULWARK__V1__FILE_ACCESS__OP__OPEN);
+    case F_EVT_ARG:  /* an open's arguments as Falco names them (eBPF sensor) */
+        if (!f->fd_opt_case || !arg)
+            return -1;
+        if (!strcmp(arg, "flags"))
+            return nonempty(v, f->open_flags);
+        return !strcmp(arg, "name") ? vstr(v, f->path) : -1;
     default: return -1;
     }
 }
@@ -664,9 +706,17 @@ NOINLINE static int body_field(struct evctx *c, enum field_id id, const char *ar
         if (id == F_PROC_CWD)
             return nonempty(v, ev->exec->cwd);
         return exec_sign_field(ev->exec, id, v);
-    case BULWARK__V1__EVENT__BODY_NET: return net_field(c, ev->net, id, v);
+    case BULWARK__V1__EVENT__BODY_NET:
+        if (id == F_FD_CONNECTED || id == F_FD_NAME_CHANGED)
+            return vbool(v, id == F_FD_CONNECTED);
+        if (id == F_EVT_RES || id == F_EVT_RAWRES) {
+            if (!ev->net->res_opt_case)
+                return -1;
+            return id == F_EVT_RES ? vstr(v, syscall_res(ev->net->res)) : vint(v, ev->net->res);
+        }
+        return net_field(c, ev->net, id, v);
     case BULWARK__V1__EVENT__BODY_SYSCALL: return syscall_field(c, id, arg, v);
-    case BULWARK__V1__EVENT__BODY_FILE: return file_field(c, id, v);
+    case BULWARK__V1__EVENT__BODY_FILE: return file_field(c, id, arg, v);
     case BULWARK__V1__EVENT__BODY_RESOURCE: {
         const Bulwark__V1__ResourceSample *r = ev->resource;
 
@@ -899,6 +949,10 @@ int fields_get(struct evctx *c, enum field_id id, const char *arg, struct fval *
         return p && p->cap_effective_opt_case ? cap_names(c, p->cap_effective, v) : -1;
     case F_THREAD_CAP_PERMITTED:
         return p && p->cap_permitted_opt_case ? cap_names(c, p->cap_permitted, v) : -1;
+    case F_PROC_DURATION:  /* Falco's: from the process's start to this event */
+        if (!p || p->start_time_ns <= 0)
+            return -1;
+        return vint(v, ev->time_ns > p->start_time_ns ? ev->time_ns - p->start_time_ns : 0);
     case F_ANOMALY_MEAN: return c->has_anomaly ? vdbl(v, c->anomaly_mean) : -1;
     case F_ANOMALY_SIGMA: return c->has_anomaly ? vdbl(v, c->anomaly_sigma) : -1;
     case F_ANOMALY_VALUE: return c->has_anomaly ? vdbl(v, c->anomaly_value) : -1;
@@ -938,6 +992,7 @@ const char *fields_format(const struct fval *v, char *dst, size_t n)
     case VT_BOOL: return v->i ? "true" : "false";
     case VT_DBL: snprintf(dst, n, "%.3g", v->d); return dst;
     case VT_LIST:  /* items joined by ',', cut at n - 1 bytes */
+    case VT_NET:
         for (size_t i = 0; i < v->n && used + 1 < n; i++) {
             const char *it = v->list[i];
 

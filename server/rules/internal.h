@@ -94,7 +94,9 @@ void cond_free(struct anode *n);
 
 /* --------------------------------------------------------------- fields */
 
-enum vtype { VT_STR, VT_INT, VT_DBL, VT_BOOL, VT_LIST, VT_TYPE };
+/* VT_NET: IP addresses (fd.ip, fd.net, ...), the value one or two address
+ * strings in list/n (a connection's two ends), the operands networks. */
+enum vtype { VT_STR, VT_INT, VT_DBL, VT_BOOL, VT_LIST, VT_TYPE, VT_NET };
 
 /* Field ids; fields.c holds the table (name, type, kinds, doc). */
 enum field_id {
@@ -131,6 +133,8 @@ enum field_id {
     F_ANOMALY_MEAN, F_ANOMALY_SIGMA, F_ANOMALY_VALUE,  /* output only, anomaly rules */
     F_PROC_STDIN_SOCKET, F_PROC_STDOUT_SOCKET, F_PROC_STDERR_SOCKET, F_PROC_STDIO_RIP,
     F_PROC_STDIO_RPORT, F_PROC_EXE_UPPER_LAYER, F_PROC_EXE_AFTER_START,  /* exec attack signs */
+    F_PROC_DURATION, F_FD_CONNECTED, F_FD_NAME_CHANGED,
+    F_FD_IP, F_FD_NET, F_FD_SNET, F_FD_CNET, F_FD_LNET, F_FD_RNET,  /* VT_NET */
     F__COUNT
 };
 
@@ -202,6 +206,16 @@ enum cop {
 
 struct strset;  /* hash set of strings (eval.c) */
 
+/* An IP network operand ("10.0.0.0/8"; an address alone is /32 or /128). */
+struct ipnet {
+    unsigned char addr[16];    /* network order; IPv4 in the first 4 bytes */
+    unsigned family;           /* AF_INET, AF_INET6 */
+    unsigned bits;             /* prefix length */
+};
+
+/* Parses "ADDR" or "ADDR/BITS" into *out: 0, or -1 when it is neither. */
+int ipnet_parse(const char *s, struct ipnet *out);
+
 struct cnode {                 /* the fields evaluation reads first come first */
     enum cnode_type type;
     int cost;                  /* AND/OR/NOT: cost class, set by cnode_simplify */
@@ -221,6 +235,7 @@ struct cnode {                 /* the fields evaluation reads first come first *
     int64_t i;
     double d;
     int64_t *ints;             /* in on numbers */
+    struct ipnet *nets;        /* VT_NET: the operands (nvals) */
     double *dbls;
     char **prefixes;           /* pmatch */
     size_t *plens;             /* pmatch: prefix lengths */

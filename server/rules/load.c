@@ -272,6 +272,7 @@ static int load_list(struct loader *l, const struct ynode *item, const char *nam
 {
     const struct ynode *items = ynode_get(item, "items");
     struct list_def *d = list_find(l, name);
+    size_t first;
     int rc;
 
     if (!items)
@@ -297,7 +298,21 @@ static int load_list(struct loader *l, const struct ynode *item, const char *nam
         d->items = NULL;
         d->n = 0;
     }
-    return strs_add_seq(l, &d->items, &d->n, items, false);
+    first = d->n;
+    rc = strs_add_seq(l, &d->items, &d->n, items, false);
+    /* Falco pastes a list's items into the condition, so an item written
+     * in quotes ('"10.0.0.0/8"', '"puma reactor"') is one quoted value:
+     * the quotes are not part of it. */
+    for (size_t i = first; rc == 0 && i < d->n; i++) {
+        char *it = d->items[i];
+        size_t len = strlen(it);
+
+        if (len >= 2 && (it[0] == '"' || it[0] == '\'') && it[len - 1] == it[0]) {
+            memmove(it, it + 1, len - 2);
+            it[len - 2] = '\0';
+        }
+    }
+    return rc;
 }
 
 /* --------------------------------------------------------------- macros */

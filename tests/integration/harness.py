@@ -70,6 +70,30 @@ def wait_until(cond, timeout, interval=0.05, what="condition"):
         time.sleep(interval)
 
 
+# ------------------------------------------------------------------ eBPF sensor
+
+def bpf_unavailable():
+    """Why the agent's eBPF sensor cannot run here, or None."""
+    if os.geteuid() != 0:
+        return "not root: the sensor needs CAP_BPF and CAP_PERFMON"
+    if not os.path.exists("/sys/kernel/btf/vmlinux"):
+        return "the kernel exposes no BTF (/sys/kernel/btf/vmlinux)"
+    if not os.path.exists(os.path.join(BINARY_DIR, "gen", "sensor", "sensor.skel.h")):
+        return "the agent was built without the eBPF sensor (no clang/bpftool/libbpf at build)"
+    return None
+
+
+# /bin/true copied into a memfd and executed from there (fileless
+# execution); argv[1] becomes its argument.
+MEMFD_EXEC = """
+import os, sys
+fd = os.memfd_create("bw-payload", 0)
+with open("/bin/true", "rb") as f:
+    os.write(fd, f.read())
+os.execv(f"/proc/self/fd/{fd}", ["memfd-true", sys.argv[1]])
+"""
+
+
 # ------------------------------------------------------------------ certificates
 
 def gen_certs(directory, *ids):

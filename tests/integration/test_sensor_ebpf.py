@@ -104,15 +104,6 @@ RULES += """
   group_by: proc.pid   # as above: others' fileless execs have their own alerts
 """
 
-# /bin/true copied into a memfd and executed from there.
-MEMFD_EXEC = """
-import os, sys
-fd = os.memfd_create("bw-payload", 0)
-with open("/bin/true", "rb") as f:
-    os.write(fd, f.read())
-os.execv(f"/proc/self/fd/{fd}", ["memfd-true", sys.argv[1]])
-"""
-
 # A reverse shell's first step, then its benign neighbour (the same
 # socket duplicated onto fd 7, not onto stdio).
 REDIRECT = """
@@ -126,21 +117,9 @@ os.dup2(s.fileno(), 1)
 fields = harness.pb_fields
 
 
-def bpf_unavailable():
-    """Why BPF cannot run here, or None."""
-    if os.geteuid() != 0:
-        return "not root: the sensor needs CAP_BPF and CAP_PERFMON"
-    if not os.path.exists("/sys/kernel/btf/vmlinux"):
-        return "the kernel exposes no BTF (/sys/kernel/btf/vmlinux)"
-    skel = os.path.join(os.environ.get("BW_BINARY_DIR", ""), "gen", "sensor", "sensor.skel.h")
-    if not os.path.exists(skel):
-        return "the agent was built without the eBPF sensor (no clang/bpftool/libbpf at build)"
-    return None
-
-
 class SensorEbpfTest(harness.BulwarkTest):
     def setUp(self):
-        why = bpf_unavailable()
+        why = harness.bpf_unavailable()
         if why:
             self.skipTest(why)
         super().setUp()
@@ -223,7 +202,7 @@ class SensorEbpfTest(harness.BulwarkTest):
         self.assertIn(f"->127.0.0.1:{port2}", rows[0][1])
 
         # fileless execution: the exec event says its image is a memfd
-        subprocess.run(["python3", "-c", MEMFD_EXEC, marker + "-memfd"], check=True)
+        subprocess.run(["python3", "-c", harness.MEMFD_EXEC, marker + "-memfd"], check=True)
         rows = harness.wait_until(
             lambda: [r for r in alerts() if r[0] == "Fileless execution via memfd_create"
                      and f"{marker}-memfd" in r[1]]

@@ -2,7 +2,8 @@
  * the standard streams of a real child process set to a TCP connection, a
  * pipe and a unix socketpair, read through the real /proc; and the upper
  * layer path found in mountinfo texts (the mount holding a path, overlays,
- * escapes, bind mounts of a subtree, over-mounts). */
+ * escapes, bind mounts of a subtree, over-mounts); user.name from the
+ * passwd file under the process's root, or the host's when it is gone. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <setjmp.h>
@@ -14,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <pwd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -208,6 +211,75 @@ static void test_upper_path_submount_and_overmount(void **state)
     check_upper(info, cases, sizeof cases / sizeof cases[0]);
 }
 
+/* An exec event of pid with uid (uid < 0: none), in a container or not. */
+static Bulwark__V1__Event *exec_event(int pid, long uid, bool container)
+{
+    Bulwark__V1__Event *ev = evb_msg_new(&bulwark__v1__event__descriptor);
+
+    assert_non_null(ev);
+    ev->process = evb_msg_new(&bulwark__v1__process_ref__descriptor);
+    ev->exec = evb_msg_new(&bulwark__v1__process_exec__descriptor);
+    assert_true(ev->process && ev->exec);
+    ev->body_case = BULWARK__V1__EVENT__BODY_EXEC;
+    ev->process->pid = pid;
+    if (uid >= 0) {
+        ev->process->uid_opt_case = BULWARK__V1__PROCESS_REF__UID_OPT_UID;
+        ev->process->uid = (uint32_t)uid;
+    }
+    if (container) {
+        ev->container = evb_msg_new(&bulwark__v1__container_ref__descriptor);
+        assert_non_null(ev->container);
+    }
+    return ev;
+}
+
+/* The user's name of an exec: "" when none was found. */
+static void assert_user(const char *root, int pid, long uid, bool container, const char *want)
+{
+    struct procref_lineage cache;
+    Bulwark__V1__Event *ev = exec_event(pid, uid, container);
+
+    memset(&cache, 0, sizeof cache);
+    execattr_enrich(root, pid, 0, &cache, ev);
+    assert_string_equal(ev->process->user ? ev->process->user : "", want);
+    procref_lineage_release(&cache);
+    evb_msg_free(&ev->base);
+}
+
+static void test_user_name(void **state)
+{
+    char root[] = "/tmp/bw-execattr-XXXXXX", path[256];
+    struct passwd *me = getpwuid(getuid());
+    FILE *f;
+
+    (void)state;
+    assert_non_null(mkdtemp(root));
+    snprintf(path, sizeof path, "%s/etc", root);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(path, sizeof path, "%s/etc/passwd", root);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("root:x:0:0:root:/root:/bin/sh\n# a comment\nbroken-line\n"
+          "odd:x:12ab:1::/:/bin/false\n:x:7:7::/:/bin/false\n"
+          "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n", f);
+    fclose(f);
+    /* no such process under this root: a host process's user is the host's */
+    assert_user(root, 999999, 65534, false, "nobody");
+    assert_user(root, 999999, 0, false, "root");
+    assert_user(root, 999999, 7, false, "");       /* an empty name is no name */
+    assert_user(root, 999999, 12, false, "");      /* "12ab" is not 12 */
+    assert_user(root, 999999, 4242, false, "");    /* not in the file */
+    assert_user(root, 999999, -1, false, "");      /* no uid: nothing to name */
+    assert_user(root, 999999, 65534, true, "");    /* a container's is not the host's */
+    /* a live process: the passwd file under its own root */
+    if (me)
+        assert_user("/", (int)getpid(), (long)getuid(), false, me->pw_name);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/etc", root);
+    rmdir(path);
+    rmdir(root);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -216,6 +288,7 @@ int main(void)
         cmocka_unit_test(test_stdio_gone),
         cmocka_unit_test(test_upper_path),
         cmocka_unit_test(test_upper_path_submount_and_overmount),
+        cmocka_unit_test(test_user_name),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -314,6 +314,93 @@ static void test_lineage_fields(void **state)
                         "{\"kind\":\"exec\",\"process\":{\"pid\":5,\"loginuid\":4294967295},\"exec\":{}}"));
 }
 
+/* Fields of the eBPF sensor's events that Falco's stable rules ask for:
+ * proc.duration, the address fields and fd.connected of "outbound", an
+ * open's fd.num and evt.arg.flags, and the link syscalls' types. */
+static void test_sensor_fields(void **state)
+{
+    static const char *const OUTBOUND =
+        "((evt.type = connect or (evt.type in (sendto,sendmsg) and fd.l4proto != tcp and "
+        "fd.connected=false and fd.name_changed=true)) and (fd.typechar = 4 or fd.typechar = 6) and "
+        "(fd.ip != \"0.0.0.0\" and fd.net != \"127.0.0.0/8\" and not fd.snet in (rfc_1918)) and "
+        "(evt.rawres >= 0 or evt.res = EINPROGRESS) and fd.sport in (443, 22))";
+    char text[1024];
+    struct ruleset *rs;
+    struct rules_engine *e;
+    struct got g = {0};
+    const char *out_public =
+        "{\"kind\":\"net\",\"time_ns\":1000,\"process\":{\"name\":\"ssh\"},\"net\":{\"direction\":"
+        "\"outbound\",\"local_addr\":\"192.0.2.2\",\"local_port\":40000,\"remote_addr\":\"203.0.113.7\","
+        "\"remote_port\":443,\"res\":-115}}";
+
+    (void)state;
+    /* proc.duration: event time minus the process's start */
+    assert_true(matches("proc.duration = 6000000000",
+                        "{\"kind\":\"exec\",\"time_ns\":7000000000,\"process\":{\"pid\":5,"
+                        "\"start_time_ns\":1000000000},\"exec\":{}}"));
+    assert_false(matches("proc.duration exists", EXEC_BARE));
+    assert_true(matches("not proc.duration <= 5000000000",
+                        "{\"kind\":\"file\",\"time_ns\":9000000000,\"process\":{\"pid\":5,"
+                        "\"start_time_ns\":1000000000},\"file\":{\"op\":\"open\",\"path\":\"/etc/shadow\"}}"));
+    /* addresses: either end for fd.ip and fd.net, one end for the others */
+    assert_true(matches("fd.net = \"1.2.0.0/16\" and fd.net = \"10.0.0.0/8\" and fd.ip = 1.2.3.4", NET));
+    assert_true(matches("fd.snet = \"1.2.3.0/24\" and fd.cnet = \"10.0.0.0/8\" and "
+                        "fd.rnet = 1.2.3.4 and fd.lnet != \"1.0.0.0/8\"", NET));
+    assert_false(matches("fd.snet in (\"10.0.0.0/8\", \"172.16.0.0/12\")", NET));
+    assert_true(matches("fd.net != \"10.0.0.0/8\"", NET));  /* the remote end is outside */
+    assert_false(matches("fd.lnet != \"10.0.0.0/8\"", NET));
+    assert_true(matches("fd.snet = \"1.2.3.4/31\" and not fd.snet = \"1.2.3.6/31\"", NET));
+    assert_true(matches("fd.connected = true and fd.name_changed = false", NET));
+    assert_false(matches("evt.rawres exists or evt.res exists", NET));
+    assert_true(matches("evt.res = EINPROGRESS and evt.rawres = -115", out_public));
+    assert_false(matches("fd.snet exists", EXEC));
+    /* Falco's outbound macro, its list items quoted as in the stable file */
+    snprintf(text, sizeof text,
+             "- list: rfc_1918\n  items: ['\"10.0.0.0/8\"', '\"172.16.0.0/12\"', '\"192.168.0.0/16\"']\n"
+             "- rule: r\n  condition: '%s'\n  output: x\n  priority: INFO\n", OUTBOUND);
+    rs = load_ok(text);
+    e = rules_engine_new(rs);
+    assert_non_null(e);
+    eval_json(e, out_public, 1, &g);
+    assert_int_equal(g.n, 1);
+    g.n = 0;
+    eval_json(e, NET, 2, &g);  /* port 3333; no result known */
+    eval_json(e, "{\"kind\":\"net\",\"net\":{\"direction\":\"outbound\",\"local_addr\":\"192.0.2.2\","
+              "\"local_port\":1,\"remote_addr\":\"203.0.113.7\",\"remote_port\":443,\"res\":-111}}", 5, &g);
+    eval_json(e, "{\"kind\":\"net\",\"net\":{\"direction\":\"outbound\",\"local_addr\":\"127.0.0.1\","
+              "\"local_port\":1,\"remote_addr\":\"127.0.0.1\",\"remote_port\":443}}", 3, &g);
+    eval_json(e, "{\"kind\":\"net\",\"net\":{\"direction\":\"outbound\",\"local_addr\":\"192.168.1.2\","
+              "\"local_port\":1,\"remote_addr\":\"192.168.1.9\",\"remote_port\":443}}", 4, &g);
+    assert_int_equal(g.n, 0);
+    rules_engine_free(e);
+    ruleset_free(rs);
+    { /* a bad network is refused at load */
+        struct diags d;
+
+        assert_int_equal(load_text("- rule: r\n  condition: fd.net = \"10.0.0.0/33\"\n  output: x\n"
+                                   "  priority: INFO\n", &rs, &d), 0);
+        assert_non_null(strstr(d.text, "10.0.0.0/33"));
+        ruleset_free(rs);
+    }
+    /* an open the sensor saw: its fd and flags */
+    assert_true(matches("evt.type = openat and evt.is_open_write = true and fd.num >= 0 and "
+                        "evt.arg.flags contains O_TRUNC and evt.arg.name = /var/log/syslog and "
+                        "fd.filename = syslog",
+                        "{\"kind\":\"file\",\"process\":{\"pid\":5},\"file\":{\"op\":\"write\","
+                        "\"path\":\"/var/log/syslog\",\"fd\":3,\"open_flags\":\"O_TRUNC|O_WRONLY\"}}"));
+    assert_false(matches("fd.num >= 0 or evt.arg.flags exists",
+                         "{\"kind\":\"file\",\"file\":{\"op\":\"write\",\"path\":\"/var/log/syslog\"}}"));
+    /* the link syscalls */
+    assert_true(matches("evt.type in (symlink, symlinkat) and evt.arg.target = /etc/shadow",
+                        "{\"kind\":\"syscall\",\"syscall\":{\"type\":\"symlinkat\",\"args\":"
+                        "{\"target\":\"/etc/shadow\",\"linkpath\":\"/tmp/x\"}}}"));
+    assert_true(matches("evt.type in (link, linkat) and evt.arg.oldpath = /etc/shadow",
+                        "{\"kind\":\"syscall\",\"syscall\":{\"type\":\"linkat\",\"args\":"
+                        "{\"oldpath\":\"/etc/shadow\",\"newpath\":\"/tmp/x\"}}}"));
+    assert_false(matches("evt.type = link",
+                         "{\"kind\":\"syscall\",\"syscall\":{\"type\":\"symlink\"}}"));
+}
+
 static void test_lists_macros_override_append(void **state)
 {
     struct ruleset *rs;
@@ -847,6 +934,7 @@ int main(void)
         cmocka_unit_test(test_absent_fields),
         cmocka_unit_test(test_sensor_container_fields),
         cmocka_unit_test(test_lineage_fields),
+        cmocka_unit_test(test_sensor_fields),
         cmocka_unit_test(test_lists_macros_override_append),
         cmocka_unit_test(test_syntax_errors),
         cmocka_unit_test(test_unsupported_disabled),

@@ -49,7 +49,8 @@ struct procref_lineage;
  * eBPF sensor): what /proc adds, as the proc collector reads it
  * (procref_build): the ancestors, parent command line, login uid,
  * namespace pids, session and group ids, session leader's name and
- * capability masks, then the attack signs (execattr_signs, in a container
+ * capability masks, the user's name (user.name, from the passwd file under the
+ * process's own root), then the attack signs (execattr_signs, in a container
  * when ev->container is set). What the event already holds (pid, uid, gid,
  * exe, command line, parent name) is kept. 0, BW_ENOTFOUND (the process is
  * gone: the event stays as it was) or BW_ENOMEM. */
