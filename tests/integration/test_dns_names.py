@@ -21,7 +21,7 @@ import struct
 import sys
 
 import harness
-from test_sensor_ebpf import bpf_unavailable
+from harness import bpf_unavailable
 
 KIND_NET = 11
 POOL = "xmr-eu9.nanopool.org"          # matched by the rules' .nanopool.org suffix

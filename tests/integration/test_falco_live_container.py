@@ -48,7 +48,7 @@ import uuid
 import harness
 import podman
 from test_containers_live import message
-from test_sensor_ebpf import bpf_unavailable
+from harness import bpf_unavailable
 
 STABLE = os.path.join(harness.SOURCE_DIR, "tests", "fixtures", "falco-rules", "falco_rules.yaml")
 KIND_EXEC, KIND_NET, KIND_FILE, KIND_SYSCALL = 10, 11, 12, 17
