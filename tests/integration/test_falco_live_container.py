@@ -32,6 +32,11 @@ performs the action Falco's event-generator would, and a benign neighbour:
   CAP_SYS_ADMIN) does not fire.
 - Drop and execute new binary in container: busybox copied into the
   container's upper layer and run; the image's own busybox does not.
+- Linux Kernel Module Injection Detected: insmod of a file that is no
+  module in a --privileged container (CAP_SYS_MODULE: the kernel refuses
+  the file, nothing is loaded); the same in an unprivileged container
+  without seccomp's filter (so that the call reaches the kernel, where it
+  fails for want of CAP_SYS_MODULE) does not fire.
 
 Each neighbour check first waits until the neighbour's own event is
 stored, then asserts that no alert of the rule has it as evidence and that
@@ -309,6 +314,28 @@ class FalcoLiveContainerTest(unittest.TestCase):
         quiet = self.wait_event(KIND_NET, conn(OTHER_NAME, 5432), "the named connection to db")
         loud = self.wait_event(KIND_NET, conn(K8S_NAME, 443), "the named connection to the API")
         self.assert_pair(rule, loud, quiet, f"{K8S_ADDR}:443")
+
+    def test_kernel_module_injection(self):
+        rule = "Linux Kernel Module Injection Detected"
+        # podman's seccomp profile would stop the unprivileged call before
+        # the tracepoint: without it the call is made, and refused
+        quiet_name, quiet_cid = self.container("kmodq",
+                                               extra=("--security-opt", "seccomp=unconfined"))
+        loud_name, loud_cid = self.container("kmodl", privileged=True)
+        for name in (quiet_name, loud_name):  # no ELF, no module: refused by the kernel
+            self.pm.exec(name, "sh", "-c", "echo bulwark-not-a-module > /tmp/m.ko")
+
+        def attempt(cid):
+            return lambda e: (e["container"].get("id") == cid
+                              and e["body"].get("type") in ("init_module", "finit_module"))
+        self.pm.exec(quiet_name, "insmod", "/tmp/m.ko", check=False)
+        quiet = self.wait_event(KIND_SYSCALL, attempt(quiet_cid),
+                                "the unprivileged container's module load attempt")
+        self.pm.exec(loud_name, "insmod", "/tmp/m.ko", check=False)
+        loud = self.wait_event(KIND_SYSCALL, attempt(loud_cid),
+                               "the privileged container's module load attempt")
+        self.assertNotEqual(loud["body"].get("res"), "0", loud)  # nothing was loaded
+        self.assert_pair(rule, loud, quiet, "process=insmod")
 
     def test_packet_socket(self):
         rule = "Packet socket created in container"
