@@ -5,7 +5,10 @@
  *   bench_syscalls open N PATH   N x (open PATH read-only, fstat, close)
  *   bench_syscalls stat N PATH   N x stat PATH (a syscall the sensor does not trace)
  *   bench_syscalls exec N        N x (fork, exec /bin/true, wait)
- *   bench_syscalls tcp N         N x (connect to a loopback listener, accept, close both) */
+ *   bench_syscalls tcp N         N x (connect to a loopback listener, accept, close both)
+ *   bench_syscalls rate R S PATH opens PATH read-only (open, close) at R a second for S
+ *                                seconds, paced every millisecond; prints the count it
+ *                                reached and the time it took (behind when it is longer) */
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -38,6 +41,32 @@ static int run_open(long n, const char *path)
             return 1;
         }
         close(fd);
+    }
+    return 0;
+}
+
+/* open-close of path at rate r a second for secs seconds: each turn
+ * catches up with where the clock says the count should be, then sleeps
+ * for a millisecond, so a slow stretch is made up at once. */
+static int run_rate(long r, double secs, const char *path, long *done)
+{
+    double t0 = now(), t;
+    struct timespec ms = {.tv_nsec = 1000000};
+
+    *done = 0;
+    while ((t = now() - t0) < secs) {
+        long due = (long)(t * (double)r);
+
+        for (; *done < due; (*done)++) {
+            int fd = open(path, O_RDONLY);
+
+            if (fd < 0) {
+                perror(path);
+                return 1;
+            }
+            close(fd);
+        }
+        nanosleep(&ms, NULL);
     }
     return 0;
 }
@@ -104,7 +133,8 @@ int main(int argc, char **argv)
     int rc;
 
     if (argc < 3 || n <= 0) {
-        fprintf(stderr, "usage: %s open|stat N PATH | exec N | tcp N\n", argv[0]);
+        fprintf(stderr, "usage: %s open|stat N PATH | exec N | tcp N | rate R SECONDS PATH\n",
+                argv[0]);
         return 2;
     }
     t0 = now();
@@ -116,6 +146,13 @@ int main(int argc, char **argv)
         rc = run_exec(n);
     else if (!strcmp(argv[1], "tcp"))
         rc = run_tcp(n);
+    else if (!strcmp(argv[1], "rate") && argc > 4) {
+        double secs = strtod(argv[3], NULL);
+
+        if (secs <= 0 || secs > 3600)
+            return 2;
+        rc = run_rate(n, secs, argv[4], &n);
+    }
     else
         rc = 2;
     if (rc == 0)
