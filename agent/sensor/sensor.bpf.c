@@ -4,11 +4,14 @@
  * from it is linked into bulwark-agent).
  *
  *  - raw_tracepoint/sys_enter: when the filter map asks for the syscall,
- *    keeps its arguments in `pending` (one entry per thread);
+ *    keeps its arguments in `pending` (one entry per thread); an open that
+ *    cannot be reported (a read of a path outside the watched prefixes, a
+ *    write that neither truncates nor may open a write name) is dropped
+ *    here and keeps nothing;
  *  - raw_tracepoint/sys_exit: pairs them with the result and writes one
  *    record (struct sensor_rec plus its strings) to the ring buffer; opens
- *    are filtered here (successful reads below the watched prefixes only),
- *    so a busy host's other opens never cross into user space;
+ *    are filtered again here (successful reads below the watched prefixes
+ *    only), so a busy host's other opens never cross into user space;
  *  - sched_process_exec: one record per successful exec, with the exe path
  *    and argv read from the new image, and whether the executable is in an
  *    overlay's upper layer (written into a container: "drop and execute");
@@ -85,6 +88,19 @@ struct {
     __type(value, struct scratch);
 } scratch SEC(".maps");
 
+/* sys_enter's copy of an open's path, for the read filter (its own map:
+ * scratch may be in use by a sys_exit or sched_exec on this CPU). */
+struct enter_buf {
+    char path[2 * SENSOR_SCAN_MAX];
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct enter_buf);
+} enter_buf SEC(".maps");
+
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
     __uint(max_entries, SENSOR_DROP_N);
@@ -154,13 +170,25 @@ static __always_inline void fill_task(struct sensor_rec *r, struct task_struct *
     r->lens[0] = r->lens[1] = r->lens[2] = 0;
 }
 
-/* Whether to wake the reader: only once SENSOR_WAKEUP_BYTES wait in the
- * ring. A wake-up per record costs the traced process more than the record
- * itself; the agent also reads on a short timer, so a quiet trickle still
- * arrives within SENSOR_READ_MS. */
-static __always_inline __u64 wakeup_flag(bool urgent)
+/* Whether to wake the reader about a record of size bytes: only when
+ * the bytes waiting in the ring cross SENSOR_WAKEUP_BYTES with it. A
+ * wake-up costs the traced process more than the record itself (an
+ * irq_work: an inter-processor interrupt, a trap to the hypervisor on a
+ * VM, ~10 us here), so it must not be paid per record: once the mark is
+ * passed, the records after it ask for none (the reader drains all that
+ * waits when it wakes; BPF_RB_FORCE_WAKEUP on every record above the mark
+ * made every record pay while the reader was being scheduled). Two CPUs
+ * crossing together may both miss the mark; the agent also reads on a
+ * short timer (SENSOR_READ_MS), so a quiet trickle or a missed mark still
+ * arrives within it. An urgent record always wakes. */
+static __always_inline __u64 wakeup_flag(bool urgent, __u64 size)
 {
-    return urgent || bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= SENSOR_WAKEUP_BYTES
+    __u64 avail;
+
+    if (urgent)
+        return BPF_RB_FORCE_WAKEUP;
+    avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+    return avail < SENSOR_WAKEUP_BYTES && avail + size >= SENSOR_WAKEUP_BYTES
                ? BPF_RB_FORCE_WAKEUP
                : BPF_RB_NO_WAKEUP;
 }
@@ -175,7 +203,7 @@ static __always_inline void submit(struct scratch *s, __u32 off, bool urgent)
 
     if (size > sizeof *s)
         return;
-    if (bpf_ringbuf_output(&events, s, size, wakeup_flag(urgent)) < 0)
+    if (bpf_ringbuf_output(&events, s, size, wakeup_flag(urgent, size)) < 0)
         count_drop(SENSOR_DROP_RINGBUF);
 }
 
@@ -236,11 +264,12 @@ static __always_inline void fill_tuple(struct sensor_tuple *tp, struct sock *sk)
     }
 }
 
-/* Whether an open with these flags and result is reported: success,
- * read-only, no O_CREAT or O_TRUNC (writes come from the file collector). */
-static __always_inline bool read_open(__u64 flags, __s64 res)
+/* Whether an open with these flags can be reported: read-only, no
+ * O_CREAT or O_TRUNC (writes come from the file collector); at exit it
+ * must also have succeeded. */
+static __always_inline bool read_flags(__u64 flags)
 {
-    return res >= 0 && (flags & 03) == 0 && !(flags & (0100 | 01000));
+    return (flags & 03) == 0 && !(flags & (0100 | 01000));
 }
 
 /* Whether an open with these flags and result truncated a file it opened
@@ -375,29 +404,122 @@ static __always_inline bool compat_syscall(void)
 #endif
 }
 
+/* ---------------------------------------------------------------- hot path
+ * sys_enter and sys_exit run for every syscall of the machine, so each
+ * returns as early as it can (measured in tests/bench/sensor.sh, figures in
+ * docs/performance.md):
+ *  - a syscall the filter map does not ask for costs one array lookup at
+ *    each end and nothing else: at enter its number comes with the
+ *    tracepoint, at exit from the saved registers (SYSCALL_NR_AT_EXIT), so
+ *    the `pending` hash is never touched for it (side by side in bpf_stats,
+ *    ns a run with the old code -> this: enter 95-102 -> 62-65, exit
+ *    126-149 -> 109-112; a hash miss costs more than the register read);
+ *  - a traced syscall's six arguments are copied in one read of the
+ *    registers (x86-64) instead of six;
+ *  - an open is decided at enter as far as its flags and path allow
+ *    (open_kept): one that can produce no record keeps no pending state,
+ *    and its exit costs one hash lookup that misses.
+ * A new syscall handler needs nothing here: an entry in ebpf.c's wanted[]
+ * (the filter map) and, if its exit needs more than the arguments, a
+ * SENSOR_WANT_* bit handled in sys_exit. */
+
+/* The syscall number at sys_exit, read from the registers the syscall
+ * saved; undefined where we do not know the register (then sys_exit looks
+ * up `pending` for every syscall, as it once did everywhere). */
+#if defined(__TARGET_ARCH_x86)
+#define SYSCALL_NR_AT_EXIT(regs) ((long)BPF_CORE_READ((regs), orig_ax))
+#elif defined(__TARGET_ARCH_arm64)
+#define SYSCALL_NR_AT_EXIT(regs) ((long)BPF_CORE_READ((regs), syscallno))
+#endif
+
+/* Whether the filter map asks for syscall nr at enter. */
+static __always_inline __u32 traced(__u64 nr)
+{
+    __u32 k = (__u32)nr, *want;
+
+    if (nr >= SENSOR_SYSCALLS)
+        return 0;
+    want = bpf_map_lookup_elem(&filter, &k);
+    return want && (*want & SENSOR_WANT_ENTER) ? *want : 0;
+}
+
+/* The syscall's six arguments from its saved user registers. */
+static __always_inline void read_args(__u64 args[6], struct pt_regs *regs)
+{
+#ifdef __TARGET_ARCH_x86
+    struct pt_regs r;
+
+    /* one copy of the registers instead of a probe read per argument */
+    if (bpf_probe_read_kernel(&r, sizeof r, regs) < 0)
+        return;
+    args[0] = PT_REGS_PARM1_SYSCALL(&r);
+    args[1] = PT_REGS_PARM2_SYSCALL(&r);
+    args[2] = PT_REGS_PARM3_SYSCALL(&r);
+    args[3] = PT_REGS_PARM4_SYSCALL(&r);
+    args[4] = PT_REGS_PARM5_SYSCALL(&r);
+    args[5] = r.r9;
+#else  /* libbpf 1.1 has no PARM6 macro; none of ours needs it elsewhere */
+    args[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
+    args[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
+    args[2] = PT_REGS_PARM3_CORE_SYSCALL(regs);
+    args[3] = PT_REGS_PARM4_CORE_SYSCALL(regs);
+    args[4] = PT_REGS_PARM5_CORE_SYSCALL(regs);
+#endif
+}
+
+/* At enter: whether open p may produce a record at exit. Not when it is
+ * a read whose absolute path is outside the read prefixes (path_wanted,
+ * the same test sys_exit makes again on what it reports), nor a write that
+ * neither truncates nor may open a file of the write names. When a user read fails here (memory not yet paged in: the
+ * kernel's own copy would fault it in) the open is kept and sys_exit
+ * decides, as it did before. openat2's open_how is read here too, so its
+ * flags and mode travel in args[2] and args[3]. */
+static __always_inline bool open_kept(struct pending *p)
+{
+    const void *path = (const void *)((p->want & SENSOR_WANT_PATH0) ? p->args[0] : p->args[1]);
+    struct enter_buf *b;
+    __u32 zero = 0;
+    __u64 flags;
+    long n;
+
+    if (p->want & SENSOR_WANT_HOW2) {
+        struct open_how how = {};
+
+        if (bpf_probe_read_user(&how, sizeof how, (const void *)p->args[2]) < 0)
+            return true;  /* sys_exit reads it */
+        p->args[2] = how.flags;
+        p->args[3] = how.mode;
+        p->want &= ~SENSOR_WANT_HOW2;
+    }
+    flags = (p->want & SENSOR_WANT_PATH0) ? p->args[1] : p->args[2];
+    if (!read_flags(flags))
+        /* a write: kept when it truncates (reported whatever its path) or
+         * may open a file of the write names (sys_exit reads its name) */
+        return ((flags & 03) != 0 && (flags & 01000)) || (p->want & SENSOR_WANT_WNAME);
+    b = bpf_map_lookup_elem(&enter_buf, &zero);
+    if (!b)
+        return true;
+    n = bpf_probe_read_user_str(b->path, SENSOR_SCAN_MAX + 1, path);
+    return n <= 0 || path_wanted(b->path, (__u32)n);
+}
+
 SEC("raw_tracepoint/sys_enter")
 int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 {
-    struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
-    __u32 nr = ctx->args[1], *want, tid;
-    __u64 id = bpf_get_current_pid_tgid();
+    __u32 want = traced(ctx->args[1]), tid;
     struct pending p = {};
+    __u64 id;
 
-    if (nr >= SENSOR_SYSCALLS || (id >> 32) == self_tgid)
+    if (!want)
+        return 0;  /* the common case: one array lookup */
+    id = bpf_get_current_pid_tgid();
+    if ((id >> 32) == self_tgid || compat_syscall())
         return 0;
-    want = bpf_map_lookup_elem(&filter, &nr);
-    if (!want || !(*want & SENSOR_WANT_ENTER) || compat_syscall())
+    p.nr = ctx->args[1];
+    p.want = want;
+    read_args(p.args, (struct pt_regs *)ctx->args[0]);
+    if ((want & SENSOR_WANT_READ) && !open_kept(&p))
         return 0;
-    p.nr = nr;
-    p.want = *want;
-    p.args[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
-    p.args[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
-    p.args[2] = PT_REGS_PARM3_CORE_SYSCALL(regs);
-    p.args[3] = PT_REGS_PARM4_CORE_SYSCALL(regs);
-    p.args[4] = PT_REGS_PARM5_CORE_SYSCALL(regs);
-#ifdef __TARGET_ARCH_x86  /* libbpf 1.1 has no PARM6 macro; none of ours needs it elsewhere */
-    p.args[5] = BPF_CORE_READ(regs, r9);
-#endif
     tid = (__u32)id;
     if (bpf_map_update_elem(&pending, &tid, &p, BPF_ANY) < 0)
         count_drop(SENSOR_DROP_PENDING);
@@ -407,17 +529,28 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 SEC("raw_tracepoint/sys_exit")
 int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 {
-    __u32 tid = (__u32)bpf_get_current_pid_tgid(), off = 0;
-    struct pending *pp = bpf_map_lookup_elem(&pending, &tid);
+    __u32 tid, off = 0;
+    struct pending *pp, p;
     struct scratch *s;
-    struct pending p;
     __s64 res = ctx->args[1];
     bool trunc = false;
 
+#ifdef SYSCALL_NR_AT_EXIT
+    long nr = SYSCALL_NR_AT_EXIT((struct pt_regs *)ctx->args[0]);
+
+    if (!traced(nr))
+        return 0;  /* the common case: no hash lookup */
+#endif
+    tid = (__u32)bpf_get_current_pid_tgid();
+    pp = bpf_map_lookup_elem(&pending, &tid);
     if (!pp)
         return 0;
     p = *pp;
     bpf_map_delete_elem(&pending, &tid);
+#ifdef SYSCALL_NR_AT_EXIT
+    if (p.nr != nr)
+        return 0;  /* left by a syscall whose exit was not seen: stale */
+#endif
     if (p.want & SENSOR_WANT_HOW2) {
         struct open_how how = {};
 
@@ -430,7 +563,7 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
         __u64 flags = (p.want & SENSOR_WANT_PATH0) ? p.args[1] : p.args[2];
 
         trunc = trunc_open(flags, res);
-        if (!trunc && !read_open(flags, res)) {
+        if (!trunc && (res < 0 || !read_flags(flags))) {
             if (!(p.want & SENSOR_WANT_WNAME) || !write_open(flags, res) || !wname_open(&p))
                 return 0;
             p.want &= ~SENSOR_WANT_READ;  /* a write open of a write name */
@@ -516,6 +649,7 @@ int sched_exec(struct bpf_raw_tracepoint_args *ctx)
 /* A small record (no strings) about task t: reserved straight in the ring. */
 static __always_inline void task_event(struct task_struct *t, __u32 kind)
 {
+    __u64 wake = wakeup_flag(false, sizeof(struct sensor_rec));
     struct sensor_rec *r = bpf_ringbuf_reserve(&events, sizeof *r, 0);
 
     if (!r) {
@@ -526,7 +660,7 @@ static __always_inline void task_event(struct task_struct *t, __u32 kind)
     r->kind = kind;
     r->nr = -1;
     r->res = 0;
-    bpf_ringbuf_submit(r, wakeup_flag(false));
+    bpf_ringbuf_submit(r, wake);
 }
 
 SEC("raw_tracepoint/sched_process_fork")

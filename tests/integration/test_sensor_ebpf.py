@@ -16,6 +16,10 @@
   Syscall event: evt.type, evt.rawres, fd.type, fd.sport); dup2 of the same
   socket onto fd 7 raises nothing.
 - The heartbeat says which sensor runs (stored agent health: "ebpf").
+- Opens are decided in the kernel at sys_enter where they can be (the hot
+  path, docs/performance.md): the reads it must keep still reach the store
+  (a path relative to the cwd, one through "/tmp/..", openat2), and an
+  open of /etc/shadow for writing, their benign neighbour, does not.
 Skipped, with the reason, only where BPF cannot run at all: not root, no
 kernel BTF, or an agent built without the sensor."""
 import json
@@ -25,7 +29,8 @@ import uuid
 
 import harness
 
-KIND_EXEC = 10
+KIND_EXEC, KIND_FILE = 10, 12
+FILE_OPEN = 5  # FileAccess.Op
 
 RULES = """
 - list: sensitive_file_names
@@ -113,6 +118,17 @@ os.dup2(s.fileno(), 7)
 os.dup2(s.fileno(), 1)
 """
 
+# openat2 (437 on every architecture) of /etc/shadow, read-only.
+OPENAT2 = """
+import ctypes, os, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+how = ctypes.create_string_buffer(struct.pack("QQQ", os.O_RDONLY, 0, 0), 24)
+fd = libc.syscall(ctypes.c_long(437), ctypes.c_int(-100), b"/etc/shadow", how,
+                  ctypes.c_size_t(24))
+if fd < 0:
+    sys.exit("openat2: errno %d" % ctypes.get_errno())
+os.close(fd)
+"""
 
 fields = harness.pb_fields
 
@@ -141,13 +157,18 @@ class SensorEbpfTest(harness.BulwarkTest):
             f.write(RULES)
         return d
 
-    def test_exec_open_and_connect(self):
-        certs = self.certs("ebpf-agent")
+    def start_sensor(self, agent_id):
+        """bulwarkd with the rules and an agent with --sensor ebpf, connected."""
+        certs = self.certs(agent_id)
         server = self.start_server(certs, rules=self.rules())
-        agent = self.start_agent(certs, server, "ebpf-agent", source="host", sensor="ebpf",
+        agent = self.start_agent(certs, server, agent_id, source="host", sensor="ebpf",
                                  collect_config="false", collect_resource="false")
         agent.proc.wait_for(r"sensor ebpf \(asked for", timeout=60)
         agent.proc.wait_for(harness.CONNECTED_RE, timeout=60)
+        return server, agent
+
+    def test_exec_open_and_connect(self):
+        server, agent = self.start_sensor("ebpf-agent")
 
         marker = "ebpf-" + uuid.uuid4().hex
         argv = ["/bin/true", marker, "second arg", "--third=3"]
@@ -228,6 +249,52 @@ class SensorEbpfTest(harness.BulwarkTest):
         agent.proc.terminate()
         self.assertEqual(agent.proc.wait(30), 0)
         self.assert_clean(agent.proc)
+
+    def test_reads_decided_at_enter(self):
+        """The reads sys_enter cannot rule out reach the store; an open for
+        writing, ruled out there, does not."""
+        server, agent = self.start_sensor("enter-agent")
+        marker = "enter-" + uuid.uuid4().hex
+
+        # the benign neighbour first: read-write, not a read (nothing written)
+        subprocess.run(["python3", "-c", "import sys; open('/etc/shadow', 'r+b').close()",
+                        marker + "-rw"], check=True)
+        # a relative path is resolved by user space against /proc/PID/cwd, so
+        # this reader lives until its read is stored
+        rel = subprocess.Popen(["python3", "-c", "import sys; open('shadow', 'rb').close(); "
+                                "sys.stdin.read()", marker + "-rel"], cwd="/etc",
+                               stdin=subprocess.PIPE)
+        subprocess.run(["cat", "/tmp/../etc/shadow"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(["python3", "-c", OPENAT2, marker + "-openat2"], check=True)
+
+        def reads():
+            """(path, command line) of the stored reads (FileAccess OPEN;
+            the file collector may report the read-write open as a write)."""
+            out = []
+            for (body,) in harness.db_query(server.db, "SELECT body FROM events WHERE kind = ?",
+                                            (KIND_FILE,)):
+                ev = fields(body)
+                fa = fields(ev[12][0]) if 12 in ev else {}
+                if fa.get(1, [0])[0] == FILE_OPEN and 5 in ev:
+                    out.append((fa.get(2, [b""])[0].decode(),
+                                fields(ev[5][0]).get(7, [b""])[0].decode()))
+            return out
+
+        try:
+            for what in (marker + "-rel", "cat /tmp/../etc/shadow", marker + "-openat2"):
+                harness.wait_until(lambda: [r for r in reads()
+                                            if what in r[1] and r[0] == "/etc/shadow"] or None,
+                                   60, interval=0.2, what=f"the read of /etc/shadow by '{what}'")
+        finally:
+            rel.stdin.close()
+            rel.wait(30)
+        # the ring is read in order: the neighbour's record would be stored by now
+        self.assertEqual([r for r in reads() if marker + "-rw" in r[1] and r[0] == "/etc/shadow"],
+                         [])
+        agent.proc.terminate()
+        self.assertEqual(agent.proc.wait(30), 0)
+        self.assert_clean(agent.proc)
+        self.stop_server(server)
 
     def test_auto_picks_ebpf_and_says_why(self):
         """--sensor auto (the default) runs the eBPF sensor where it can run,
