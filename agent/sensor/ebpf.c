@@ -611,7 +611,7 @@ static void open_flags_str(char *out, size_t cap, uint64_t flags)
 
 static void on_open(struct ebpf_col *e, const struct sensor_rec *r, const char *s[], size_t n[])
 {
-    char path[PROCFS_PATH_MAX], flagbuf[192];
+    char path[PROCFS_PATH_MAX], raw[PROCFS_PATH_MAX], flagbuf[192];
     uint64_t flags;
     long dirfd;
     bool write, trunc;
@@ -646,8 +646,11 @@ static void on_open(struct ebpf_col *e, const struct sensor_rec *r, const char *
     ev->file->fd_opt_case = BULWARK__V1__FILE_ACCESS__FD_OPT_FD;
     ev->file->fd = r->res;
     open_flags_str(flagbuf, sizeof flagbuf, flags);
+    /* the path as given, when it is not the normalized one (fd.nameraw) */
+    snprintf(raw, sizeof raw, "%.*s", (int)strnlen(s[0], n[0]), s[0]);
     if (evb_set_str(&ev->file->path, path, EVB_STR_MAX) < 0 ||
-        evb_set_str(&ev->file->open_flags, flagbuf, sizeof flagbuf) < 0) {
+        evb_set_str(&ev->file->open_flags, flagbuf, sizeof flagbuf) < 0 ||
+        (strcmp(raw, path) != 0 && evb_set_str(&ev->file->path_raw, raw, EVB_STR_MAX) < 0)) {
         evb_msg_free(&ev->base);
         return;
     }

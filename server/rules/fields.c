@@ -83,6 +83,7 @@ static const struct field_def table[] = {
     {"thread.cap_effective", F_THREAD_CAP_EFFECTIVE, VT_STR, K_ALL, false, "effective capabilities: CAP_... names separated by spaces (at the event with the eBPF sensor, else at exec)"},
     {"thread.cap_permitted", F_THREAD_CAP_PERMITTED, VT_STR, K_ALL, false, "permitted capabilities, likewise"},
     {"fd.name", F_FD_NAME, VT_STR, K_NET | K_FILE | K_SYS, false, "file path, or lip:lport->rip:rport"},
+    {"fd.nameraw", F_FD_NAMERAW, VT_STR, K_FILE, false, "the file path as the process gave it (eBPF sensor: relative, or with . and ..), else fd.name"},
     {"fd.num", F_FD_NUM, VT_INT, K_SYS | K_FILE, false, "the fd a syscall event acts on, or the fd an open returned (eBPF sensor)"},
     {"fd.directory", F_FD_DIRECTORY, VT_STR, K_FILE, false, "directory of the file"},
     {"fd.filename", F_FD_FILENAME, VT_STR, K_FILE, false, "file name without directory"},
@@ -554,6 +555,7 @@ static int file_field(struct evctx *c, enum field_id id, const char *arg, struct
     switch (id) {
     case F_FD_NAME:
     case F_FILE_PATH: return vstr(v, f->path);
+    case F_FD_NAMERAW: return vstr(v, *f->path_raw ? f->path_raw : f->path);
     case F_FD_DIRECTORY: return file_directory(c, f->path, v);
     case F_FD_FILENAME:
         slash = strrchr(f->path, '/');

@@ -136,7 +136,7 @@ class FalcoLiveHostTest(harness.BulwarkTest):
         try:
             cls.server.wait_for(harness.READY_RE, timeout=60)
             # Falco's file unchanged: 24 of its 25 rules run (docs/rules.md)
-            cls.server.wait_for(r"rules: loaded 1 rule files: 25 rules, 24 enabled", timeout=30)
+            cls.server.wait_for(r"rules: loaded 1 rule files: 25 rules, 25 enabled", timeout=30)
             cls.agent = harness.Proc("agent", [
                 harness.BULWARK_AGENT, f"--server=127.0.0.1:{port}", f"--tls_ca={certs}/ca.pem",
                 f"--tls_cert={certs}/agent-live-agent.pem",
@@ -260,6 +260,19 @@ class FalcoLiveHostTest(harness.BulwarkTest):
         aev = self.file_of(a, m, "/etc/shadow", "the read of /etc/shadow")
         self.assertTrue(aev.body.get(4), "the open's fd (fd.num) is carried")
         self.assert_raises_rule("Read sensitive file untrusted", aev, nev)
+
+    def test_directory_traversal_monitored_file_read(self):
+        """A monitored file (/etc/hostname) read through "../" twice, as an
+        arbitrary-file-read bug in a web application would; the neighbour
+        reads it by its plain path. Neither runs under a shell."""
+        m = self.marker
+        n = self.sh(PYTHON, "-c", READ, "/etc/hostname", m)
+        nev = self.file_of(n, m, "/etc/hostname", "the plain read of /etc/hostname")
+        self.assertEqual(text(nev.body, 6), "", "a plain path has no raw form of its own")
+        a = self.sh(PYTHON, "-c", READ, "/tmp/../../etc/hostname", m)
+        aev = self.file_of(a, m, "/etc/hostname", "the read through ../../")
+        self.assertEqual(text(aev.body, 6), "/tmp/../../etc/hostname", "fd.nameraw as given")
+        self.assert_raises_rule("Directory traversal monitored file read", aev, nev)
 
     def test_read_sensitive_file_trusted_after_startup(self):
         """A server process (nginx) reading /etc/shadow once it is more than
