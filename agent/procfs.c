@@ -12,6 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "bulwark/err.h"
@@ -92,6 +95,38 @@ out:
     buf[rc == 0 ? got : 0] = '\0';
     if (rc == 0 && len)
         *len = got;
+    return rc;
+}
+
+int procfs_read_in_root(const char *root, int pid, const char *path, char *buf, size_t cap,
+                        size_t *len)
+{
+    struct open_how how = {.flags = O_PATH | O_CLOEXEC,
+                           .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+    char dir[PROCFS_PATH_MAX], self[64];
+    int dfd = -1, fd = -1, rc;
+    struct stat st;
+
+    if (cap == 0 || pid <= 0 || !path)
+        return BW_EINVAL;
+    if ((rc = procfs_path(dir, sizeof dir, root, "/proc/%d/root", pid)) < 0)
+        return rc;
+    dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return err_of_errno(errno);
+    fd = (int)syscall(SYS_openat2, dfd, path, &how, sizeof how);
+    rc = fd < 0 ? err_of_errno(errno) : 0;
+    close(dfd);
+    if (rc == 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)))
+        rc = BW_EINVAL;
+    if (rc == 0)
+        snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+    if (rc == 0)
+        rc = procfs_read(self, buf, cap, len);
+    if (fd >= 0)
+        close(fd);
+    if (rc < 0)
+        buf[0] = '\0';
     return rc;
 }
 

@@ -20,8 +20,8 @@
  * Written after start: the exe's ctime (a copy, a download, a chmod all set
  * it; a file of the image keeps its extraction time) against the start of
  * the container's init, pid 1 of the process's pid namespace, whose stat is
- * read through the process's root (/proc/PID/root/proc/1/stat: the
- * container's own /proc). Its start in clock ticks after boot becomes wall
+ * read within the process's root (its /proc/1/stat: the container's own
+ * /proc, resolved inside the container as procfs_read_in_root does). Its start in clock ticks after boot becomes wall
  * time with the boot instant taken from CLOCK_REALTIME - CLOCK_BOOTTIME
  * (the btime line of /proc/stat is whole seconds). */
 #include <arpa/inet.h>
@@ -252,7 +252,7 @@ static int64_t ts_ns(const struct timespec *t)
 
 int execattr_written_after_start(const char *root, int pid, bool *after)
 {
-    char path[PROCFS_PATH_MAX], croot[PROCFS_PATH_MAX], ns[64], hostns[64];
+    char path[PROCFS_PATH_MAX], text[1024], ns[64], hostns[64];
     struct timespec rt, bt;
     struct procfs_stat init;
     struct stat st;
@@ -263,8 +263,8 @@ int execattr_written_after_start(const char *root, int pid, bool *after)
         procfs_path(path, sizeof path, root, "/proc/self/ns/pid") < 0 ||
         procfs_readlink(path, hostns, sizeof hostns) < 0 || strcmp(ns, hostns) == 0)
         return 0;  /* the agent's (the host's) pid namespace: its pid 1 started no container */
-    if (procfs_path(croot, sizeof croot, root, "/proc/%d/root", pid) < 0 ||
-        procfs_read_stat(croot, 1, &init) < 0 ||
+    if (procfs_read_in_root(root, pid, "/proc/1/stat", text, sizeof text, NULL) < 0 ||
+        procfs_parse_stat(text, &init) < 0 ||
         procfs_path(path, sizeof path, root, "/proc/%d/exe", pid) < 0 || stat(path, &st) < 0 ||
         clock_gettime(CLOCK_REALTIME, &rt) < 0 || clock_gettime(CLOCK_BOOTTIME, &bt) < 0)
         return 0;
@@ -296,26 +296,33 @@ static int take_str(char **dst, const char *src, size_t max)
 
 /* ------------------------------------------------------------ user name */
 
-#define EXECATTR_PASSWD_LINES 4096  /* lines of a passwd file read at most */
+#define EXECATTR_PASSWD_MAX 65536  /* bytes of a passwd file read at most */
 
 /* The name of uid in the passwd file the process sees (its own root:
  * the host's for a host process, the image's in a container, as Falco's
  * user.name; pid 0: the host's), into out; BW_ENOTFOUND when the file or
- * the uid is not there. */
+ * the uid is not there. A container's file is read within its root
+ * (procfs_read_in_root: it may be a symlink or a device node). */
 static int user_name(const char *root, int pid, uint32_t uid, char *out, size_t cap)
 {
-    char path[PROCFS_PATH_MAX], line[512];
+    char *text = malloc(EXECATTR_PASSWD_MAX), *line, *next;
     int rc = BW_ENOTFOUND;
-    FILE *f;
 
-    if ((pid ? procfs_path(path, sizeof path, root, "/proc/%d/root/etc/passwd", pid)
-             : procfs_path(path, sizeof path, root, "/etc/passwd")) < 0 ||
-        !(f = fopen(path, "re")))
+    if (!text)
+        return BW_ENOMEM;
+    if ((pid ? procfs_read_in_root(root, pid, "/etc/passwd", text, EXECATTR_PASSWD_MAX, NULL)
+             : procfs_read_at(root, text, EXECATTR_PASSWD_MAX, NULL, "/etc/passwd")) < 0) {
+        free(text);
         return BW_ENOTFOUND;
-    for (int i = 0; i < EXECATTR_PASSWD_LINES && fgets(line, sizeof line, f); i++) {
-        char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL, *end;
+    }
+    for (line = text; line && *line && rc != 0; line = next) {
+        char *c1, *c2, *end;
         unsigned long v;
 
+        if ((next = strchr(line, '\n')))
+            *next++ = '\0';
+        c1 = strchr(line, ':');
+        c2 = c1 ? strchr(c1 + 1, ':') : NULL;
         if (!c2 || c2[1] < '0' || c2[1] > '9')
             continue;
         v = strtoul(c2 + 1, &end, 10);
@@ -324,9 +331,8 @@ static int user_name(const char *root, int pid, uint32_t uid, char *out, size_t 
         memcpy(out, line, (size_t)(c1 - line));
         out[c1 - line] = '\0';
         rc = 0;
-        break;
     }
-    fclose(f);
+    free(text);
     return rc;
 }
 

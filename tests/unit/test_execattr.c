@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <pwd.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -280,6 +281,95 @@ static void test_user_name(void **state)
     rmdir(root);
 }
 
+static void put_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* A container's own files are read within its root: an absolute symlink
+ * resolves inside it (not to the host's file of that name, where
+ * /proc/PID/root/... would lead), and what is no regular file (a FIFO, a
+ * device node: a watchdog opened is a reboot) is refused before it is
+ * opened. */
+static void test_read_in_root(void **state)
+{
+    char root[] = "/tmp/bw-inroot-XXXXXX", host[] = "/tmp/bw-host-XXXXXX", p[512], buf[64];
+    int ready[2], done[2];
+    pid_t child;
+    char c;
+
+    (void)state;
+    if (geteuid() != 0)
+        skip();  /* chroot needs root (the README's test command runs as root) */
+    assert_non_null(mkdtemp(root));
+    assert_non_null(mkdtemp(host));
+    snprintf(p, sizeof p, "%s/secret", host);
+    put_file(p, "outside\n");
+    snprintf(p, sizeof p, "%s/tmp", root);
+    assert_int_equal(mkdir(p, 0700), 0);
+    snprintf(p, sizeof p, "%s%s", root, host);
+    assert_int_equal(mkdir(p, 0700), 0);
+    snprintf(p, sizeof p, "%s%s/secret", root, host);
+    put_file(p, "inside\n");
+    snprintf(p, sizeof p, "%s/etc", root);
+    assert_int_equal(mkdir(p, 0700), 0);
+    snprintf(buf, sizeof buf, "%s/secret", host);
+    snprintf(p, sizeof p, "%s/etc/passwd", root);
+    assert_int_equal(symlink(buf, p), 0);
+    snprintf(p, sizeof p, "%s/fifo", root);
+    assert_int_equal(mkfifo(p, 0600), 0);
+    snprintf(p, sizeof p, "%s/null", root);
+    assert_int_equal(mknod(p, S_IFCHR | 0600, makedev(1, 3)), 0);
+    assert_int_equal(pipe(ready), 0);
+    assert_int_equal(pipe(done), 0);
+    child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        if (chroot(root) != 0 || write(ready[1], "r", 1) != 1)
+            _exit(1);
+        _exit(read(done[0], &c, 1) == 1 ? 0 : 0);
+    }
+    assert_int_equal(read(ready[0], &c, 1), 1);  /* chrooted */
+
+    assert_int_equal(procfs_read_in_root("/", child, "/etc/passwd", buf, sizeof buf, NULL), 0);
+    assert_string_equal(buf, "inside\n");
+    snprintf(p, sizeof p, "/proc/%d/root/etc/passwd", (int)child);
+    assert_int_equal(procfs_read(p, buf, sizeof buf, NULL), 0);
+    assert_string_equal(buf, "outside\n");  /* the hazard the helper avoids */
+    assert_int_equal(procfs_read_in_root("/", child, "/fifo", buf, sizeof buf, NULL), BW_EINVAL);
+    assert_int_equal(procfs_read_in_root("/", child, "/null", buf, sizeof buf, NULL), BW_EINVAL);
+    assert_int_equal(procfs_read_in_root("/", child, "/etc", buf, sizeof buf, NULL), BW_EINVAL);
+    assert_true(procfs_read_in_root("/", child, "/nope", buf, sizeof buf, NULL) < 0);
+
+    assert_int_equal(write(done[1], "d", 1), 1);
+    assert_int_equal(waitpid(child, NULL, 0), child);
+    close(ready[0]);
+    close(ready[1]);
+    close(done[0]);
+    close(done[1]);
+    for (const char *const *n = (const char *const[]){"/etc/passwd", "/fifo", "/null", NULL}; *n;
+         n++) {
+        snprintf(p, sizeof p, "%s%s", root, *n);
+        unlink(p);
+    }
+    snprintf(p, sizeof p, "%s%s/secret", root, host);
+    unlink(p);
+    snprintf(p, sizeof p, "%s%s", root, host);
+    rmdir(p);
+    snprintf(p, sizeof p, "%s/tmp", root);
+    rmdir(p);
+    snprintf(p, sizeof p, "%s/etc", root);
+    rmdir(p);
+    rmdir(root);
+    snprintf(p, sizeof p, "%s/secret", host);
+    unlink(p);
+    rmdir(host);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -289,6 +379,7 @@ int main(void)
         cmocka_unit_test(test_upper_path),
         cmocka_unit_test(test_upper_path_submount_and_overmount),
         cmocka_unit_test(test_user_name),
+        cmocka_unit_test(test_read_in_root),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

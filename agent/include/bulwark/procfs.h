@@ -27,6 +27,15 @@ int procfs_path(char *dst, size_t n, const char *root, const char *fmt, ...)
  * NUL-terminates it; *len (may be NULL) gets the byte count. Never reads past
  * the cap, whatever the file's size. 0, BW_ENOTFOUND or BW_EIO. */
 int procfs_read(const char *path, char *buf, size_t cap, size_t *len);
+/* The same for a file inside process pid's root (a container's own files:
+ * "/etc/passwd", "/proc/1/stat"), which that container controls: symlinks
+ * resolve within that root (openat2 RESOLVE_IN_ROOT, not against the
+ * agent's, the host's), and the file must be a regular file before it is
+ * opened for reading (opened O_PATH first), so a container can point the
+ * agent neither at the host's files nor at a device node (a watchdog opened
+ * by root is a reboot). BW_EINVAL for anything but a regular file. */
+int procfs_read_in_root(const char *root, int pid, const char *path, char *buf, size_t cap,
+                        size_t *len);
 /* Same, for root + formatted rel. */
 int procfs_read_at(const char *root, char *buf, size_t cap, size_t *len, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
