@@ -56,22 +56,24 @@ static void on_check_done(uv_work_t *w, int status)
     struct integrity *ic = w->data;
 
     ic->res.done_ns = clock_wall_ns();
-    if (status < 0 || ic->rc < 0) {
+    if (status < 0 || ic->rc < 0)
         ic->res.state = INTEGRITY_FAILED;
+    else
+        ic->res.state = ic->res.problems ? INTEGRITY_CORRUPT : INTEGRITY_OK;
+    /* The outcome is published before it is logged: whoever reads the log
+     * line finds the same state in /readyz and /metrics. */
+    ic->done(&ic->res, ic->ctx);
+    if (ic->res.state == INTEGRITY_FAILED)
         log_msg(ic->rc == BW_EAGAIN || status < 0 ? LOG_INFO : LOG_ERROR, "integrity", "%s",
                 status < 0 ? "integrity check cancelled" : ic->err);
-    } else if (ic->res.problems) {
-        ic->res.state = INTEGRITY_CORRUPT;
+    else if (ic->res.state == INTEGRITY_CORRUPT)
         log_msg(LOG_ERROR, "integrity",
                 "check of '%s' found %llu problem(s), the first: %s; the damaged "
                 "pages' rows cannot be read (restore from a backup, see docs/storage.md)",
                 ic->path, (unsigned long long)ic->res.problems, ic->res.first);
-    } else {
-        ic->res.state = INTEGRITY_OK;
+    else
         log_msg(LOG_INFO, "integrity", "check of '%s' ok (%.3f s)", ic->path,
                 (double)ic->res.took_ns / 1e9);
-    }
-    ic->done(&ic->res, ic->ctx);
     free(ic->path);
     free(ic);
 }

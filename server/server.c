@@ -712,16 +712,19 @@ int server_run(const struct server_config *cfg)
     }
     srv->ready = true;
     /* Ingest does not wait for it: the check reads on a pool thread. */
-    if (!cfg->integrity_check) {
+    if (!cfg->integrity_check)
         srv->integrity.state = INTEGRITY_SKIPPED;
+    else if ((rc = integrity_start(&srv->integrity_check, &loop, cfg->db, on_integrity_done,
+                                   srv)) < 0)
+        srv->integrity.state = INTEGRITY_FAILED;
+    /* Published before the lines below: a reader of the log finds /readyz
+     * ready and the check's state in it. */
+    server_publish(srv);
+    if (srv->integrity.state == INTEGRITY_SKIPPED)
         log_msg(LOG_INFO, "integrity", "check of '%s' skipped (integrity_check = false)",
                 cfg->db);
-    } else if (integrity_start(&srv->integrity_check, &loop, cfg->db, on_integrity_done,
-                               srv) < 0) {
-        srv->integrity.state = INTEGRITY_FAILED;
-        log_msg(LOG_ERROR, "integrity", "check not started: out of memory");
-    }
-    server_publish(srv);
+    else if (srv->integrity.state == INTEGRITY_FAILED)
+        log_msg(LOG_ERROR, "integrity", "check not started: %s", bw_strerror(rc));
     uv_run(&loop, UV_RUN_DEFAULT);
     writer_free(srv->writer);
     rc = srv->exit_code;
