@@ -238,6 +238,12 @@ static const struct wanted {
     {SYS_setregid, SENSOR_WANT_ENTER, W_SYSCALL, "setregid"},
     {SYS_setresgid, SENSOR_WANT_ENTER, W_SYSCALL, "setresgid"},
     {SYS_socket, SENSOR_WANT_ENTER | SENSOR_WANT_FAMILY, W_SYSCALL, "socket"},
+    /* a socket made to take connections: its local address at exit (IPv4
+     * and IPv6 sockets are reported, see other_reported) */
+    {SYS_bind, SENSOR_WANT_ENTER | SENSOR_WANT_SOCK, W_SYSCALL, "bind"},
+    {SYS_listen, SENSOR_WANT_ENTER | SENSOR_WANT_SOCK, W_SYSCALL, "listen"},
+    /* BPF program loads (Falco's "BPF Program Not Profiled") */
+    {SYS_bpf, SENSOR_WANT_ENTER, W_SYSCALL, "bpf"},
     /* links (Falco's "Create Symlink/Hardlink Over Sensitive Files") */
 #ifdef SYS_symlink
     {SYS_symlink, SENSOR_WANT_ENTER | SENSOR_WANT_PATH0 | SENSOR_WANT_PATH1_S1, W_SYSCALL,
@@ -763,6 +769,14 @@ static const struct flag_name socket_type[] = {
     {5, "SOCK_SEQPACKET"}, {6, "SOCK_DCCP"}, {10, "SOCK_PACKET"}, {0, NULL},
 };
 
+static const struct flag_name bpf_cmd[] = {
+    {0, "BPF_MAP_CREATE"},       {1, "BPF_MAP_LOOKUP_ELEM"}, {2, "BPF_MAP_UPDATE_ELEM"},
+    {3, "BPF_MAP_DELETE_ELEM"},  {4, "BPF_MAP_GET_NEXT_KEY"}, {5, "BPF_PROG_LOAD"},
+    {6, "BPF_OBJ_PIN"},          {7, "BPF_OBJ_GET"},         {8, "BPF_PROG_ATTACH"},
+    {9, "BPF_PROG_DETACH"},      {17, "BPF_RAW_TRACEPOINT_OPEN"}, {28, "BPF_LINK_CREATE"},
+    {0, NULL},
+};
+
 static bool ptrace_reported(uint64_t req)
 {
     static const uint64_t reported[] = {0, 4, 5, 6, 13, 16, 0x4206};  /* TRACEME .. SEIZE */
@@ -771,6 +785,26 @@ static bool ptrace_reported(uint64_t req)
         if (req == reported[i])
             return true;
     return false;
+}
+
+/* Whether a syscall record becomes an event. fd redirection is reported
+ * for sockets only (a shell's stdio pointed at a connection), not for
+ * every dup of a file; bind and listen for IPv4 and IPv6 sockets (a
+ * program's own UNIX sockets are not the network); ptrace for the requests
+ * that take hold of or change another process only (a debugger's reads
+ * and steps would be thousands of events); bpf for program loads only
+ * (BPF agents look maps up all the time). */
+static bool other_reported(const char *name, const struct sensor_rec *r, bool inet)
+{
+    if (!strncmp(name, "dup", 3))
+        return inet && r->res >= 0;
+    if (!strcmp(name, "bind") || !strcmp(name, "listen"))
+        return inet;
+    if (!strcmp(name, "ptrace"))
+        return ptrace_reported(r->args[0]);
+    if (!strcmp(name, "bpf"))
+        return r->args[0] == 5;  /* BPF_PROG_LOAD */
+    return true;
 }
 
 /* "CLONE_NEWNS|CLONE_NEWUSER" (Falco's rendering of a flag set), or the
@@ -915,6 +949,22 @@ static int syscall_args(Bulwark__V1__Syscall *x, const char *name, const struct 
             rc = arg_num(x, "newfd", (int32_t)a[1]);
         if (!rc && name[3] == '3')
             rc = arg_num(x, "flags", (int32_t)a[2]);
+    } else if (!strcmp(name, "bind")) {
+        rc = arg_num(x, "fd", (int32_t)a[0]);
+        if (!rc && (r->tuple.family == AF_INET || r->tuple.family == AF_INET6) &&
+            inet_ntop(r->tuple.family, r->tuple.saddr, buf, INET6_ADDRSTRLEN)) {
+            size_t l = strlen(buf);
+
+            snprintf(buf + l, sizeof buf - l, ":%u", r->tuple.sport);
+            rc = arg_add(x, "addr", buf, strlen(buf));
+        }
+    } else if (!strcmp(name, "listen")) {
+        rc = arg_num(x, "fd", (int32_t)a[0]);
+        if (!rc)
+            rc = arg_num(x, "backlog", (int32_t)a[1]);
+    } else if (!strcmp(name, "bpf")) {
+        enum_str(buf, sizeof buf, a[0], bpf_cmd);
+        rc = arg_add(x, "cmd", buf, strlen(buf));
     } else if (link_syscall(name)) {
         rc = link_args(x, name, a, s, n);
     } else {  /* the setuid and setgid families: their ids in order */
@@ -957,13 +1007,7 @@ static void on_other(struct ebpf_col *e, const struct sensor_rec *r, const char 
     Bulwark__V1__Event *ev;
     char fdname[160];
 
-    /* fd redirection is reported for sockets only (a shell's stdio
-     * pointed at a connection), not for every dup of a file; ptrace for
-     * the requests that take hold of or change another process only (a
-     * debugger's reads and steps would be thousands of events). */
-    if (!strncmp(name, "dup", 3) && (!inet || r->res < 0))
-        return;
-    if (!strcmp(name, "ptrace") && !ptrace_reported(r->args[0]))
+    if (!other_reported(name, r, inet))
         return;
     ev = rec_event_body(e, r, BULWARK__V1__EVENT__BODY_SYSCALL, &bulwark__v1__syscall__descriptor);
     if (!ev)
@@ -977,6 +1021,8 @@ static void on_other(struct ebpf_col *e, const struct sensor_rec *r, const char 
         x->fd = (int32_t)r->args[0];
         if (!(x->conn = tuple_conn(t)))
             goto fail;
+        if (!strcmp(name, "bind") || !strcmp(name, "listen"))  /* this end is the server */
+            x->conn->direction = BULWARK__V1__NET_CONNECTION__DIRECTION__INBOUND;
         snprintf(fdname, sizeof fdname, "%s:%u->%s:%u", x->conn->local_addr, t->sport,
                  x->conn->remote_addr, t->dport);
         if (evb_set_str(&x->fd_name, fdname, EVB_STR_MAX) < 0 ||

@@ -191,30 +191,14 @@ static int cmp_dbl(const void *a, const void *b)  /* finite values only */
     return (x > y) - (x < y);
 }
 
+/* The kinds an event with one of the evt.type bits in tmask can be. */
 static rules_kinds type_kinds(uint32_t tmask)
 {
     rules_kinds k = 0;
 
-    if (tmask & 0x1)
-        k |= RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_EXEC);
-    if (tmask & 0x6)
-        k |= RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_NET);
-    if (tmask & 0x78)
-        k |= RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_FILE);
-    if (tmask & 0x80)
-        k |= RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_RESOURCE);
-    if (tmask & 0x100)
-        k |= RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_CONFIG);
-    if (tmask & 0x200)
-        k |= RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_VULN);
-    if (tmask & 0x400)
-        k |= RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_EXTERNAL);
-    if (tmask & 0x800)
-        k |= RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_MISCONFIG);
-    if (tmask & 0x1000)
-        k |= RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_SECRET);
-    if (tmask & 0x3ffe000)  /* ptrace ... link (fields.c) */
-        k |= RULES_KIND_BIT(BULWARK__V1__EVENT__BODY_SYSCALL);
+    for (unsigned i = 0; i < RULES_KINDS; i++)
+        if (tmask & fields_kind_types((rules_kinds)1 << i))
+            k |= (rules_kinds)1 << i;
     return k;
 }
 

@@ -244,16 +244,16 @@ enum {
     T_RENAME = 1u << 4, T_UNLINK = 1u << 5, T_CHMOD = 1u << 6, T_RESOURCE = 1u << 7,
     T_CONFIG = 1u << 8, T_VULN = 1u << 9, T_EXTERNAL = 1u << 10, T_MISCONFIG = 1u << 11,
     T_SECRET = 1u << 12,
-    /* syscall events (the eBPF sensor); compile.c's type_kinds() knows the range */
+    /* syscall events (the eBPF sensor) */
     T_PTRACE = 1u << 13, T_MOUNT = 1u << 14, T_UMOUNT = 1u << 15, T_UNSHARE = 1u << 16,
     T_SETNS = 1u << 17, T_MODULE = 1u << 18, T_MEMFD = 1u << 19, T_DUP = 1u << 20,
     T_SETUID = 1u << 21, T_SETGID = 1u << 22, T_SOCKET = 1u << 23, T_SYMLINK = 1u << 24,
-    T_LINK = 1u << 25,
+    T_LINK = 1u << 25, T_BIND = 1u << 26, T_LISTEN = 1u << 27, T_BPF = 1u << 28,
 };
-#define T_SYSCALLS 0x3ffe000u
+#define T_SYSCALLS 0x1fffe000u
 _Static_assert(T_SYSCALLS == (T_PTRACE | T_MOUNT | T_UMOUNT | T_UNSHARE | T_SETNS | T_MODULE |
                               T_MEMFD | T_DUP | T_SETUID | T_SETGID | T_SOCKET | T_SYMLINK |
-                              T_LINK),
+                              T_LINK | T_BIND | T_LISTEN | T_BPF),
                "syscall type bits");
 
 static const struct { const char *name; uint32_t bits; } type_names[] = {
@@ -273,6 +273,7 @@ static const struct { const char *name; uint32_t bits; } type_names[] = {
     {"dup3", T_DUP}, {"setuid", T_SETUID}, {"setreuid", T_SETUID}, {"setresuid", T_SETUID},
     {"setgid", T_SETGID}, {"setregid", T_SETGID}, {"setresgid", T_SETGID}, {"socket", T_SOCKET},
     {"symlink", T_SYMLINK}, {"symlinkat", T_SYMLINK}, {"link", T_LINK}, {"linkat", T_LINK},
+    {"bind", T_BIND}, {"listen", T_LISTEN}, {"bpf", T_BPF},
     {"syscall", T_SYSCALLS},
 };
 

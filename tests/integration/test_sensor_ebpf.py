@@ -15,6 +15,9 @@
 - dup2 of a socket onto stdout raises Falco's stdio-redirection rule (a
   Syscall event: evt.type, evt.rawres, fd.type, fd.sport); dup2 of the same
   socket onto fd 7 raises nothing.
+- bind and listen of a TCP socket raise a rule with the address and
+  backlog (a UNIX socket's do not); a BPF program load raises Falco's "BPF
+  Program Not Profiled", a BPF map creation does not.
 - The heartbeat says which sensor runs (stored agent health: "ebpf").
 - Opens are decided in the kernel at sys_enter where they can be (the hot
   path, docs/performance.md): the reads it must keep still reach the store
@@ -107,6 +110,75 @@ RULES += """
   priority: CRITICAL
   tags: [host, container, process, mitre_defense_evasion, T1620]
   group_by: proc.pid   # as above: others' fileless execs have their own alerts
+"""
+
+# Falco's incubating rule as it is (output trimmed to our fields), and a
+# rule of ours on bind and listen by the test's listener.
+RULES += """
+- list: bpf_profiled_binaries
+  items: [falco, bpftool, systemd]
+
+- macro: bpf_profiled_procs
+  condition: (proc.name in (bpf_profiled_binaries))
+
+- rule: BPF Program Not Profiled
+  desc: an unprofiled process loads a BPF program
+  condition: >
+    evt.type=bpf
+    and (evt.arg.cmd=5 or evt.arg.cmd=BPF_PROG_LOAD)
+    and not bpf_profiled_procs
+  output: >
+    BPF Program Not Profiled | bpf_cmd=%evt.arg.cmd evt_type=%evt.type user=%user.name
+    process=%proc.name command=%proc.cmdline
+  priority: NOTICE
+  tags: [maturity_incubating, host, container, mitre_persistence, TA0003]
+
+- rule: Test bind
+  desc: the test's listener binds
+  condition: evt.type=bind and proc.cmdline contains bulwark-listen-test
+  output: >
+    bind res=%evt.res addr=%evt.arg.addr sport=%fd.sport fd=%fd.num command=%proc.cmdline
+  priority: NOTICE
+  tags: [network]
+
+- rule: Test listen
+  desc: the test's listener listens
+  condition: evt.type=listen and proc.cmdline contains bulwark-listen-test
+  output: >
+    listen res=%evt.res backlog=%evt.arg.backlog sport=%fd.sport fd=%fd.num
+    command=%proc.cmdline
+  priority: NOTICE
+  tags: [network]
+"""
+
+# bpf(BPF_PROG_LOAD) of a socket filter that returns 0 (r0 = 0; exit), then
+# its benign neighbour, bpf(BPF_MAP_CREATE) of a one-entry array.
+BPF_LOAD = """
+import ctypes, os, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+SYS_bpf = 321 if os.uname().machine == "x86_64" else 280
+def bpf(cmd, attr):
+    buf = ctypes.create_string_buffer(attr + bytes(128 - len(attr)), 128)
+    fd = libc.syscall(ctypes.c_long(SYS_bpf), ctypes.c_int(cmd), buf, ctypes.c_uint(128))
+    if fd < 0:
+        sys.exit("bpf(%d): errno %d" % (cmd, ctypes.get_errno()))
+    os.close(fd)
+bpf(0, struct.pack("IIII", 2, 4, 4, 1))
+insns = ctypes.create_string_buffer(struct.pack("<BBhiBBhi", 0xb7, 0, 0, 0, 0x95, 0, 0, 0), 16)
+lic = ctypes.create_string_buffer(b"GPL")
+bpf(5, struct.pack("IIQQ", 1, 2, ctypes.addressof(insns), ctypes.addressof(lic)))
+"""
+
+# A TCP listener on loopback (reported), then a UNIX one (not: not the network).
+LISTEN = """
+import os, socket, sys, tempfile
+s = socket.socket(socket.AF_UNIX)
+s.bind(os.path.join(tempfile.mkdtemp(), "sock"))
+s.listen(3)
+t = socket.socket()
+t.bind(("127.0.0.1", 0))
+t.listen(5)
+print(t.getsockname()[1], flush=True)
 """
 
 # A reverse shell's first step, then its benign neighbour (the same
@@ -246,6 +318,41 @@ class SensorEbpfTest(harness.BulwarkTest):
         self.assertEqual(harness.db_query(
             server.db, "SELECT count FROM alerts WHERE rule = ? AND output LIKE ?",
             ("Fileless execution via memfd_create", f"%{marker}-memfd %"))[0][0], 1)
+        agent.proc.terminate()
+        self.assertEqual(agent.proc.wait(30), 0)
+        self.assert_clean(agent.proc)
+
+    def test_listen_and_bpf_load(self):
+        """bind and listen of a TCP socket reach the rules with the address
+        and backlog, a UNIX socket's do not; a BPF program load raises
+        Falco's "BPF Program Not Profiled", a map creation does not."""
+        server, agent = self.start_sensor("listen-agent")
+        marker = "bpf-" + uuid.uuid4().hex
+        out = subprocess.run(["python3", "-c", LISTEN, "bulwark-listen-test", marker], check=True,
+                             stdout=subprocess.PIPE).stdout
+        port = int(out)
+        subprocess.run(["python3", "-c", BPF_LOAD, marker], check=True)
+
+        def alerts(rule):
+            return [o for (o,) in harness.db_query(server.db, "SELECT output FROM alerts "
+                                                   "WHERE rule = ? AND output LIKE ?",
+                                                   (rule, f"%{marker}%"))] or None
+
+        for rule in ("BPF Program Not Profiled", "Test bind", "Test listen"):
+            harness.wait_until(lambda: alerts(rule), 60, interval=0.2,
+                               what=f"the alert of '{rule}'")
+        self.stop_server(server)
+        bpf = alerts("BPF Program Not Profiled")
+        self.assertEqual(len(bpf), 1, bpf)
+        self.assertIn("bpf_cmd=BPF_PROG_LOAD evt_type=bpf", bpf[0])
+        self.assertIn("process=python3", bpf[0])
+        # one of each, the UNIX socket's bind and listen left out
+        rows = harness.db_query(server.db, "SELECT rule, count, output FROM alerts WHERE rule "
+                                "LIKE 'Test %' AND output LIKE ?", (f"%{marker}%",))
+        self.assertEqual(sorted((r[0], r[1]) for r in rows), [("Test bind", 1), ("Test listen", 1)])
+        out = dict((r[0], r[2]) for r in rows)
+        self.assertIn(f"bind res=SUCCESS addr=127.0.0.1:{port} sport={port}", out["Test bind"])
+        self.assertIn(f"listen res=SUCCESS backlog=5 sport={port}", out["Test listen"])
         agent.proc.terminate()
         self.assertEqual(agent.proc.wait(30), 0)
         self.assert_clean(agent.proc)
