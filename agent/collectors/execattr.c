@@ -336,19 +336,29 @@ static int user_name(const char *root, int pid, uint32_t uid, char *out, size_t 
     return rc;
 }
 
-/* user.name of the event's process, when it has a uid and no name: from
- * its own root, or, a host process gone already (or a zombie, whose root
- * is no longer readable), the host's. 0 or BW_ENOMEM. */
+int execattr_user(const char *root, int pid, uint32_t uid, bool in_container, char *out,
+                  size_t cap)
+{
+    int rc = user_name(root, pid, uid, out, cap);
+
+    if (rc == BW_ENOTFOUND && !in_container)
+        rc = user_name(root, 0, uid, out, cap);
+    return rc;
+}
+
+/* user.name of the event's process, when it has a uid and no name (the
+ * eBPF sensor's events have it from its pid table). 0 or BW_ENOMEM. */
 static int set_user(const char *root, int pid, Bulwark__V1__Event *ev)
 {
     Bulwark__V1__ProcessRef *p = ev->process;
     char user[64];
+    int rc;
 
     if (!p->uid_opt_case || (p->user && *p->user))
         return 0;
-    if (user_name(root, pid, p->uid, user, sizeof user) < 0 &&
-        (ev->container || user_name(root, 0, p->uid, user, sizeof user) < 0))
-        return 0;
+    rc = execattr_user(root, pid, p->uid, ev->container != NULL, user, sizeof user);
+    if (rc < 0)
+        return rc == BW_ENOMEM ? rc : 0;
     return evb_set_str(&p->user, user, EVB_STR_MAX) < 0 ? BW_ENOMEM : 0;
 }
 

@@ -65,6 +65,7 @@
 #define PIDS_CAP 16384u          /* pid table slots (a power of two) */
 #define PIDS_MAX (PIDS_CAP / 4 * 3)
 #define PID_STR_MAX 1024u        /* exe and command line kept per pid */
+#define PID_USER_MAX 33u         /* user name kept per pid, NUL included */
 #define PATHS_MAX 32             /* watched path prefixes */
 #define EBPF_TURN 4096u          /* records read per loop turn */
 #define CGROUPS_CAP 1024u        /* cgroup id -> container cache (direct-mapped) */
@@ -74,6 +75,9 @@ struct pid_entry {
     uint32_t ppid;
     char *exe, *cmdline;
     char comm[SENSOR_COMM];
+    bool user_known;             /* user holds user_uid's name ("": none) */
+    uint32_t user_uid;
+    char user[PID_USER_MAX];
 };
 
 /* What a cgroup id was found to be: a container's runtime and id, or the
@@ -297,12 +301,34 @@ static int rec_strings(const struct sensor_rec *r, size_t len, const char *s[SEN
     return 0;
 }
 
+/* The pid table's entry of the record's process. One the agent did not
+ * see exec or fork (it started before the agent) is entered at its first
+ * record with its exe and command line from /proc, once (a process gone
+ * by then keeps its comm only). NULL when the table is full. */
+static struct pid_entry *rec_pid(struct ebpf_col *e, const struct sensor_rec *r)
+{
+    struct pid_entry *pe = pid_find(e, r->pid);
+    char path[PROCFS_PATH_MAX], buf[PID_STR_MAX + 1];
+    const char *root = e->env->cfg->host_root;
+
+    if (pe || !(pe = pid_upsert(e, r->pid)))
+        return pe;
+    pe->ppid = r->ppid;
+    memcpy(pe->comm, r->comm, SENSOR_COMM);
+    if (procfs_read_cmdline(root, (int)r->pid, buf, PID_STR_MAX) == 0 && buf[0])
+        pe->cmdline = evb_strdup(buf, PID_STR_MAX);
+    if (procfs_path(path, sizeof path, root, "/proc/%u/exe", r->pid) == 0 &&
+        procfs_readlink(path, buf, sizeof buf) == 0)
+        pe->exe = evb_strdup(buf, PID_STR_MAX);
+    return pe;
+}
+
 /* A ProcessRef of the record's process: the kernel's ids, and exe and
  * command line from the pid table. NULL on ENOMEM. */
 static Bulwark__V1__ProcessRef *rec_process(struct ebpf_col *e, const struct sensor_rec *r)
 {
     Bulwark__V1__ProcessRef *p = evb_msg_new(&bulwark__v1__process_ref__descriptor);
-    const struct pid_entry *pe = pid_find(e, r->pid);
+    const struct pid_entry *pe = rec_pid(e, r);
     char comm[SENSOR_COMM + 1], pcomm[SENSOR_COMM + 1];
 
     if (!p)
@@ -363,12 +389,33 @@ static const Bulwark__V1__ContainerRef *rec_container(struct ebpf_col *e,
     return ref;
 }
 
+/* user.name of the record's process: its uid's name in the passwd file
+ * under its root, looked up once per process and uid (at exec, or at its
+ * first record when it started before the agent) and kept in the pid
+ * table, which forks copy. NULL when the name is not known. */
+static const char *rec_user(struct ebpf_col *e, const struct sensor_rec *r, bool in_container)
+{
+    struct pid_entry *pe = rec_pid(e, r);
+
+    if (!pe)
+        return NULL;
+    if (!pe->user_known || pe->user_uid != r->uid) {
+        pe->user_known = true;
+        pe->user_uid = r->uid;
+        if (execattr_user(e->env->cfg->host_root, (int)r->pid, r->uid, in_container, pe->user,
+                          sizeof pe->user) < 0)
+            pe->user[0] = '\0';
+    }
+    return pe->user[0] ? pe->user : NULL;
+}
+
 /* A new event of the record's time and process, with its container. */
 static Bulwark__V1__Event *rec_event(struct ebpf_col *e, const struct sensor_rec *r)
 {
     Bulwark__V1__Event *ev = evb_event_new(e->boot_to_unix_ns + (int64_t)r->ts_ns,
                                            BULWARK__V1__SEVERITY__SEVERITY_INFO);
     const Bulwark__V1__ContainerRef *cref;
+    const char *user;
 
     if (!ev)
         return NULL;
@@ -377,6 +424,9 @@ static Bulwark__V1__Event *rec_event(struct ebpf_col *e, const struct sensor_rec
         goto fail;
     cref = rec_container(e, r);
     if (cref && !(ev->container = containers_ref_dup(cref)))
+        goto fail;
+    user = rec_user(e, r, cref != NULL);
+    if (user && evb_set_str(&ev->process->user, user, EVB_STR_MAX) < 0)
         goto fail;
     return ev;
 fail:
@@ -513,10 +563,18 @@ out:
 static void on_fork(struct ebpf_col *e, const struct sensor_rec *r)
 {
     const struct pid_entry *parent = pid_find(e, r->ppid);
-    char *exe = parent && parent->exe ? strdup(parent->exe) : NULL;
-    char *cmd = parent && parent->cmdline ? strdup(parent->cmdline) : NULL;
-    struct pid_entry *pe = pid_upsert(e, r->pid);  /* may move nothing: parent stays valid */
+    char *exe, *cmd;
+    struct pid_entry *pe;
 
+    /* A child of a process the table does not hold is entered from /proc
+     * at its first record (rec_pid), as its parent would be. */
+    if (!parent) {
+        pid_remove(e, r->pid);
+        return;
+    }
+    exe = parent->exe ? strdup(parent->exe) : NULL;
+    cmd = parent->cmdline ? strdup(parent->cmdline) : NULL;
+    pe = pid_upsert(e, r->pid);  /* may move nothing: parent stays valid */
     if (!pe) {
         free(exe);
         free(cmd);
@@ -526,6 +584,11 @@ static void on_fork(struct ebpf_col *e, const struct sensor_rec *r)
     memcpy(pe->comm, r->comm, SENSOR_COMM);
     pe->exe = exe;
     pe->cmdline = cmd;
+    if (parent->user_known) {  /* the same uid and root, until it changes them */
+        pe->user_known = true;
+        pe->user_uid = parent->user_uid;
+        memcpy(pe->user, parent->user, sizeof pe->user);
+    }
 }
 
 static bool watched(const struct ebpf_col *e, const char *path)

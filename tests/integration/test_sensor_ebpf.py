@@ -17,7 +17,8 @@
   socket onto fd 7 raises nothing.
 - bind and listen of a TCP socket raise a rule with the address and
   backlog (a UNIX socket's do not); a BPF program load raises Falco's "BPF
-  Program Not Profiled", a BPF map creation does not.
+  Program Not Profiled", a BPF map creation does not; both name the user,
+  also for the loader, which started before the agent.
 - The heartbeat says which sensor runs (stored agent health: "ebpf").
 - Opens are decided in the kernel at sys_enter where they can be (the hot
   path, docs/performance.md): the reads it must keep still reach the store
@@ -137,7 +138,8 @@ RULES += """
   desc: the test's listener binds
   condition: evt.type=bind and proc.cmdline contains bulwark-listen-test
   output: >
-    bind res=%evt.res addr=%evt.arg.addr sport=%fd.sport fd=%fd.num command=%proc.cmdline
+    bind res=%evt.res addr=%evt.arg.addr sport=%fd.sport fd=%fd.num user=%user.name
+    command=%proc.cmdline
   priority: NOTICE
   tags: [network]
 
@@ -163,10 +165,12 @@ def bpf(cmd, attr):
     if fd < 0:
         sys.exit("bpf(%d): errno %d" % (cmd, ctypes.get_errno()))
     os.close(fd)
+sys.stdin.readline()  # started before the agent: loads once it runs
 bpf(0, struct.pack("IIII", 2, 4, 4, 1))
 insns = ctypes.create_string_buffer(struct.pack("<BBhiBBhi", 0xb7, 0, 0, 0, 0x95, 0, 0, 0), 16)
 lic = ctypes.create_string_buffer(b"GPL")
 bpf(5, struct.pack("IIQQ", 1, 2, ctypes.addressof(insns), ctypes.addressof(lic)))
+sys.stdin.readline()  # lives on until its load is stored: /proc names it
 """
 
 # A TCP listener on loopback (reported), then a UNIX one (not: not the network).
@@ -326,32 +330,42 @@ class SensorEbpfTest(harness.BulwarkTest):
         """bind and listen of a TCP socket reach the rules with the address
         and backlog, a UNIX socket's do not; a BPF program load raises
         Falco's "BPF Program Not Profiled", a map creation does not."""
-        server, agent = self.start_sensor("listen-agent")
         marker = "bpf-" + uuid.uuid4().hex
-        out = subprocess.run(["python3", "-c", LISTEN, "bulwark-listen-test", marker], check=True,
-                             stdout=subprocess.PIPE).stdout
-        port = int(out)
-        subprocess.run(["python3", "-c", BPF_LOAD, marker], check=True)
+        # a process the agent never saw exec: its command line and user name
+        # are read from /proc at its first record
+        loader = subprocess.Popen(["python3", "-c", BPF_LOAD, marker], stdin=subprocess.PIPE)
 
         def alerts(rule):
             return [o for (o,) in harness.db_query(server.db, "SELECT output FROM alerts "
                                                    "WHERE rule = ? AND output LIKE ?",
                                                    (rule, f"%{marker}%"))] or None
 
-        for rule in ("BPF Program Not Profiled", "Test bind", "Test listen"):
-            harness.wait_until(lambda: alerts(rule), 60, interval=0.2,
-                               what=f"the alert of '{rule}'")
+        try:
+            server, agent = self.start_sensor("listen-agent")
+            out = subprocess.run(["python3", "-c", LISTEN, "bulwark-listen-test", marker],
+                                 check=True, stdout=subprocess.PIPE).stdout
+            port = int(out)
+            loader.stdin.write(b"go\n")
+            loader.stdin.flush()
+            for rule in ("BPF Program Not Profiled", "Test bind", "Test listen"):
+                harness.wait_until(lambda: alerts(rule), 60, interval=0.2,
+                                   what=f"the alert of '{rule}'")
+            loader.stdin.close()
+            self.assertEqual(loader.wait(30), 0)
+        finally:
+            loader.kill()
+            loader.wait()
         self.stop_server(server)
         bpf = alerts("BPF Program Not Profiled")
         self.assertEqual(len(bpf), 1, bpf)
-        self.assertIn("bpf_cmd=BPF_PROG_LOAD evt_type=bpf", bpf[0])
-        self.assertIn("process=python3", bpf[0])
+        self.assertIn("bpf_cmd=BPF_PROG_LOAD evt_type=bpf user=root process=python3", bpf[0])
         # one of each, the UNIX socket's bind and listen left out
         rows = harness.db_query(server.db, "SELECT rule, count, output FROM alerts WHERE rule "
                                 "LIKE 'Test %' AND output LIKE ?", (f"%{marker}%",))
         self.assertEqual(sorted((r[0], r[1]) for r in rows), [("Test bind", 1), ("Test listen", 1)])
         out = dict((r[0], r[2]) for r in rows)
-        self.assertIn(f"bind res=SUCCESS addr=127.0.0.1:{port} sport={port}", out["Test bind"])
+        self.assertRegex(out["Test bind"], f"bind res=SUCCESS addr=127.0.0.1:{port} sport={port} "
+                                           r"fd=\d+ user=root ")
         self.assertIn(f"listen res=SUCCESS backlog=5 sport={port}", out["Test listen"])
         agent.proc.terminate()
         self.assertEqual(agent.proc.wait(30), 0)

@@ -57,6 +57,14 @@ struct procref_lineage;
 int execattr_enrich(const char *root, int pid, int64_t btime_s, struct procref_lineage *cache,
                     Bulwark__V1__Event *ev);
 
+/* user.name: the name of uid in the passwd file process pid sees (its own
+ * root: the host's for a host process, the image's in a container, as
+ * Falco's), or, for a host process gone already (or a zombie, whose root is
+ * no longer readable), the host's; into out (cap bytes). 0, BW_ENOTFOUND
+ * (no file, or uid not in it) or BW_ENOMEM. */
+int execattr_user(const char *root, int pid, uint32_t uid, bool in_container, char *out,
+                  size_t cap);
+
 /* Pure part of execattr_upper_layer: in mountinfo text, the mount holding path (the
  * longest mount point that is a prefix of it, the last one listed when
  * several mounts share it). When that mount is an overlay with an
