@@ -304,17 +304,25 @@ static int rec_strings(const struct sensor_rec *r, size_t len, const char *s[SEN
 /* The pid table's entry of the record's process. One the agent did not
  * see exec or fork (it started before the agent) is entered at its first
  * record with its exe and command line from /proc, once (a process gone
- * by then keeps its comm only). NULL when the table is full. */
+ * by then, its pid maybe another's, keeps its comm only). NULL when the
+ * table is full. */
 static struct pid_entry *rec_pid(struct ebpf_col *e, const struct sensor_rec *r)
 {
     struct pid_entry *pe = pid_find(e, r->pid);
     char path[PROCFS_PATH_MAX], buf[PID_STR_MAX + 1];
     const char *root = e->env->cfg->host_root;
+    struct procfs_stat st;
+    long hz = sysconf(_SC_CLK_TCK);
 
     if (pe || !(pe = pid_upsert(e, r->pid)))
         return pe;
     pe->ppid = r->ppid;
     memcpy(pe->comm, r->comm, SENSOR_COMM);
+    /* the record's process, not one that took its pid since: the same
+     * start (the kernel's start_boottime, /proc's in clock ticks) */
+    if (hz <= 0 || procfs_read_stat(root, (int)r->pid, &st) < 0 ||
+        st.starttime != r->start_ns / (1000000000u / (uint64_t)hz))
+        return pe;
     if (procfs_read_cmdline(root, (int)r->pid, buf, PID_STR_MAX) == 0 && buf[0])
         pe->cmdline = evb_strdup(buf, PID_STR_MAX);
     if (procfs_path(path, sizeof path, root, "/proc/%u/exe", r->pid) == 0 &&
