@@ -709,7 +709,9 @@ static void on_open(struct ebpf_col *e, const struct sensor_rec *r, const char *
      * creations and the rest come from the file collector. */
     trunc = (flags & O_ACCMODE) != O_RDONLY && (flags & O_TRUNC);
     write = (flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC));
-    if (r->res < 0 || (write && !trunc && !write_named(s[0], n[0])))
+    /* a failed read is reported when its path climbs (the kernel's
+     * path_climbs): a directory traversal probe */
+    if ((r->res < 0 && write) || (write && !trunc && !write_named(s[0], n[0])))
         return;
     /* The dynamic loader reads its cache at every exec: an event per exec
      * that no rule asks for. */
@@ -721,7 +723,9 @@ static void on_open(struct ebpf_col *e, const struct sensor_rec *r, const char *
         return;
     ev->file->op = write ? BULWARK__V1__FILE_ACCESS__OP__WRITE : BULWARK__V1__FILE_ACCESS__OP__OPEN;
     ev->file->fd_opt_case = BULWARK__V1__FILE_ACCESS__FD_OPT_FD;
-    ev->file->fd = r->res;
+    ev->file->fd = r->res < 0 ? -1 : r->res;  /* Falco's fd.num of a failed open */
+    ev->file->res_opt_case = BULWARK__V1__FILE_ACCESS__RES_OPT_RES;
+    ev->file->res = r->res;
     open_flags_str(flagbuf, sizeof flagbuf, flags);
     /* the path as given, when it is not the normalized one (fd.nameraw) */
     snprintf(raw, sizeof raw, "%.*s", (int)strnlen(s[0], n[0]), s[0]);

@@ -314,6 +314,23 @@ static __always_inline bool path_wanted(const char *data, __u32 n)
     return false;
 }
 
+/* Whether the path at data (n bytes with its NUL) climbs: it has a ".."
+ * component in its first SENSOR_SCAN_MAX bytes ("../etc/x", "/tmp/../x").
+ * A failed read of such a path is reported (Falco's directory traversal
+ * probes: "Directory traversal monitored file read" counts failed opens);
+ * the host's other failed opens are not. */
+static __always_inline bool path_climbs(const char *data, __u32 n)
+{
+    for (__u32 k = 0; k + 2 < SENSOR_SCAN_MAX; k++) {
+        if (k + 2 >= n)
+            break;
+        if (data[k] == '.' && data[k + 1] == '.' && (k == 0 || data[k - 1] == '/') &&
+            (data[k + 2] == '/' || data[k + 2] == '\0'))
+            return true;
+    }
+    return false;
+}
+
 /* Whether an open with these flags and result is a successful write open
  * (for writing, or creating or truncating). */
 static __always_inline bool write_open(__u64 flags, __s64 res)
@@ -533,7 +550,7 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
     struct pending *pp, p;
     struct scratch *s;
     __s64 res = ctx->args[1];
-    bool trunc = false;
+    bool trunc = false, failed = false;
 
 #ifdef SYSCALL_NR_AT_EXIT
     long nr = SYSCALL_NR_AT_EXIT((struct pt_regs *)ctx->args[0]);
@@ -563,7 +580,8 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
         __u64 flags = (p.want & SENSOR_WANT_PATH0) ? p.args[1] : p.args[2];
 
         trunc = trunc_open(flags, res);
-        if (!trunc && (res < 0 || !read_flags(flags))) {
+        failed = res < 0 && read_flags(flags);  /* kept if its path climbs (below) */
+        if (!trunc && !failed && (res < 0 || !read_flags(flags))) {
             if (!(p.want & SENSOR_WANT_WNAME) || !write_open(flags, res) || !wname_open(&p))
                 return 0;
             p.want &= ~SENSOR_WANT_READ;  /* a write open of a write name */
@@ -590,6 +608,8 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
     else if (p.want & SENSOR_WANT_PATH1_S1)
         put_str(s, 1, &off, (const void *)p.args[1], true);
     if ((p.want & SENSOR_WANT_READ) && !trunc && !path_wanted(s->data, s->rec.lens[0]))
+        return 0;
+    if (failed && !path_climbs(s->data, s->rec.lens[0]))
         return 0;
     if (p.want & SENSOR_WANT_SOCK)
         fill_tuple(&s->rec.tuple, sock_of_fd((long)p.args[0]));

@@ -162,6 +162,8 @@ static void S_file(json_t *o, const Bulwark__V1__FileAccess *f)
     const char *path = f->path, *slash;
 
     S_event(o, "event", "file", type[op], NULL, action[op]);
+    if (f->res_opt_case)  /* an open the eBPF sensor saw, failed ones included */
+        api_jset(o, "event.outcome", json_string(f->res < 0 ? "failure" : "success"));
     if (f->op == BULWARK__V1__FILE_ACCESS__OP__RENAME && f->new_path && *f->new_path) {
         /* ECS describes the file as it is now; where it came from is a label. */
         S_label(o, "file_renamed_from", f->path);

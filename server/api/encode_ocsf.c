@@ -220,6 +220,10 @@ static json_t *S_file(const struct store_row *row, const Bulwark__V1__Event *ev)
     api_jset(o, "file.name", api_str(slash ? slash + 1 : path));
     api_jset(o, "file.path", api_str(path));
     api_jset(o, "file.type_id", json_integer(1));
+    if (f->res_opt_case) {  /* an open the eBPF sensor saw, failed ones included */
+        api_jset(o, "status_id", json_integer(f->res < 0 ? 2 : 1));  /* Failure, Success */
+        api_jset(o, "status", json_string(f->res < 0 ? "Failure" : "Success"));
+    }
     if (f->op == BULWARK__V1__FILE_ACCESS__OP__RENAME && f->new_path && *f->new_path) {
         slash = strrchr(f->new_path, '/');
         api_jset(o, "file_result.name", api_str(slash ? slash + 1 : f->new_path));

@@ -28,8 +28,8 @@ static const struct field_def table[] = {
     {"evt.num", F_EVT_NUM, VT_INT, K_ALL, false, "event sequence number (per agent epoch)"},
     {"evt.is_open_write", F_EVT_IS_OPEN_WRITE, VT_BOOL, K_FILE, false, "file write or create"},
     {"evt.is_open_read", F_EVT_IS_OPEN_READ, VT_BOOL, K_FILE, false, "file open"},
-    {"evt.res", F_EVT_RES, VT_STR, K_SYS | K_NET, false, "SUCCESS, or the error's name: ENOENT, EPERM, EINPROGRESS... (syscall events; the eBPF sensor's connects and accepts)"},
-    {"evt.rawres", F_EVT_RAWRES, VT_INT, K_SYS | K_NET, false, "the syscall's return value (syscall events; the eBPF sensor's connects and accepts)"},
+    {"evt.res", F_EVT_RES, VT_STR, K_SYS | K_NET | K_FILE, false, "SUCCESS, or the error's name: ENOENT, EPERM, EINPROGRESS... (syscall events; the eBPF sensor's connects, accepts and opens)"},
+    {"evt.rawres", F_EVT_RAWRES, VT_INT, K_SYS | K_NET | K_FILE, false, "the syscall's return value (syscall events; the eBPF sensor's connects, accepts and opens)"},
     {"evt.arg", F_EVT_ARG, VT_STR, K_SYS | K_FILE, true, "evt.arg[NAME] or evt.arg.NAME: an argument (syscall events; flags and name of the eBPF sensor's opens)"},
     {"bulwark.kind", F_KIND, VT_STR, K_ALL, false, "exec, net, file, resource, config, vuln, external, syscall, misconfig, secret"},
     {"bulwark.severity", F_SEVERITY, VT_STR, K_ALL, false, "event severity: debug ... emergency"},
@@ -547,6 +547,8 @@ NOINLINE static int file_directory(struct evctx *c, const char *path, struct fva
     return vstr(v, c->scratch[0]);
 }
 
+static const char *syscall_res(int64_t res);
+
 static int file_field(struct evctx *c, enum field_id id, const char *arg, struct fval *v)
 {
     static const char *const ops[] = {"write", "create", "rename", "delete", "chmod", "open"};
@@ -564,6 +566,8 @@ static int file_field(struct evctx *c, enum field_id id, const char *arg, struct
     case F_FD_TYPECHAR: return vstr(v, "f");
     case F_FD_TYPE: return vstr(v, "file");
     case F_FD_NUM: return f->fd_opt_case ? vint(v, f->fd) : -1;
+    case F_EVT_RES: return f->res_opt_case ? vstr(v, syscall_res(f->res)) : -1;
+    case F_EVT_RAWRES: return f->res_opt_case ? vint(v, f->res) : -1;
     case F_FILE_OP: return (unsigned)f->op < 6 ? vstr(v, ops[f->op]) : -1;
     case F_FILE_NEW_PATH: return nonempty(v, f->new_path);
     case F_EVT_IS_OPEN_WRITE:

@@ -392,14 +392,6 @@ FRAME_FIELDS = {1: "hello", 2: "welcome", 3: "batch", 4: "ack", 5: "heartbeat", 
 ERROR_AUTH = 2
 
 
-def pb_fields(data):
-    """{field number: [values]} of one protobuf message."""
-    out = {}
-    for f, _, v in pb_decode(data):
-        out.setdefault(f, []).append(v)
-    return out
-
-
 def hello_payload(agent_id, hostname="raw-client", epoch=0x1234567, protocol_version=1,
                   max_frame=1 << 20):
     """A serialized bulwark.v1.Frame{hello: Hello{...}}."""

@@ -274,6 +274,29 @@ class FalcoLiveHostTest(harness.BulwarkTest):
         self.assertEqual(text(aev.body, 6), "/tmp/../../etc/hostname", "fd.nameraw as given")
         self.assert_raises_rule("Directory traversal monitored file read", aev, nev)
 
+    def test_directory_traversal_failed_probe(self):
+        """The rule counts failed opens too ("open_file_failed": fd.num=-1,
+        evt.res ENOENT): a probe through "../" for a file that is not there.
+        The neighbour, a plain failed open of a missing file below /etc, is
+        not reported at all (failed opens are, when their path climbs)."""
+        m = self.marker
+        missing = f"/etc/bulwark-missing-{m}"
+        n = self.sh(PYTHON, "-c", READ, missing + "-plain", m, check=False)
+        nev = self.file_of(self.sh(PYTHON, "-c", READ, "/etc/hostname", m), m, "/etc/hostname",
+                           "the plain read of /etc/hostname")
+        a = self.sh(PYTHON, "-c", READ, "/tmp/../.." + missing, m, check=False)
+        aev = self.file_of(a, m, missing, "the failed read through ../..")
+        int64 = lambda v: v - (1 << 64) if v >= 1 << 63 else v  # noqa: E731 (varints)
+        self.assertEqual([int64(v) for v in aev.body.get(4, [])], [-1], "fd.num of a failed open")
+        self.assertEqual([int64(v) for v in aev.body.get(7, [])], [-2], "evt.rawres: -ENOENT")
+        self.assertEqual(text(aev.body, 6), "/tmp/../.." + missing, "fd.nameraw as given")
+        self.assert_raises_rule("Directory traversal monitored file read", aev, nev)
+        # the ring is read in order: the plain failed open came before
+        self.assertEqual([i for i, b in harness.db_query(
+            self.db, "SELECT id, body FROM events WHERE kind = ? AND id > ? AND instr(body, ?) > 0",
+            (KIND_FILE, self.since, (missing + "-plain").encode()))
+            if text(Stored(i, b).body, 2) == missing + "-plain"], [], f"pid {n}'s failed open")
+
     def test_read_sensitive_file_trusted_after_startup(self):
         """A server process (nginx) reading /etc/shadow once it is more than
         5 s old; the neighbour, a new nginx, reads it at once."""
