@@ -226,25 +226,40 @@ static __always_inline void put_str(struct scratch *s, int i, __u32 *off, const 
     *off = o + n;
 }
 
-/* The socket behind fd of the current process, or NULL. */
-static __always_inline struct sock *sock_of_fd(long fd)
+/* The file behind fd of the current process, or NULL. */
+static __always_inline struct file *file_of_fd(long fd)
 {
     struct task_struct *t = (struct task_struct *)bpf_get_current_task();
     struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
     struct file **fds, *f = NULL;
-    struct socket *sock;
-    umode_t mode;
 
     if (fd < 0 || !fdt || fd >= BPF_CORE_READ(fdt, max_fds))
         return NULL;
     fds = BPF_CORE_READ(fdt, fd);
-    if (bpf_probe_read_kernel(&f, sizeof f, &fds[fd]) < 0 || !f)
+    if (bpf_probe_read_kernel(&f, sizeof f, &fds[fd]) < 0)
         return NULL;
-    mode = BPF_CORE_READ(f, f_inode, i_mode);
-    if ((mode & 00170000) != 0140000)  /* S_IFSOCK */
+    return f;
+}
+
+/* The socket behind fd of the current process, or NULL. */
+static __always_inline struct sock *sock_of_fd(long fd)
+{
+    struct file *f = file_of_fd(fd);
+    struct socket *sock;
+
+    if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & 00170000) != 0140000)  /* S_IFSOCK */
         return NULL;
     sock = BPF_CORE_READ(f, private_data);
     return sock ? BPF_CORE_READ(sock, sk) : NULL;
+}
+
+/* Whether fd of the current process is a regular file: a truncating open
+ * of /dev/null (every shell's "> /dev/null") clears no log. */
+static __always_inline bool regular_fd(long fd)
+{
+    struct file *f = file_of_fd(fd);
+
+    return f && (BPF_CORE_READ(f, f_inode, i_mode) & 00170000) == 0100000;  /* S_IFREG */
 }
 
 static __always_inline void fill_tuple(struct sensor_tuple *tp, struct sock *sk)
@@ -274,7 +289,8 @@ static __always_inline bool read_flags(__u64 flags)
 
 /* Whether an open with these flags and result truncated a file it opened
  * for writing (Falco's "Clear Log Activities": evt.arg.flags contains
- * O_TRUNC): reported whatever its path, as it is rare. */
+ * O_TRUNC): reported whatever its path (of a regular file: regular_fd),
+ * as it is rare. */
 static __always_inline bool trunc_open(__u64 flags, __s64 res)
 {
     return res >= 0 && (flags & 03) != 0 && (flags & 01000);
@@ -579,7 +595,7 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
     if (p.want & SENSOR_WANT_READ) {
         __u64 flags = (p.want & SENSOR_WANT_PATH0) ? p.args[1] : p.args[2];
 
-        trunc = trunc_open(flags, res);
+        trunc = trunc_open(flags, res) && regular_fd(res);
         failed = res < 0 && read_flags(flags);  /* kept if its path climbs (below) */
         if (!trunc && !failed && (res < 0 || !read_flags(flags))) {
             if (!(p.want & SENSOR_WANT_WNAME) || !write_open(flags, res) || !wname_open(&p))

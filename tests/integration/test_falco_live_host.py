@@ -368,6 +368,8 @@ class FalcoLiveHostTest(harness.BulwarkTest):
             with open(path, "x") as f:
                 f.write("line\n")
         trunc = "import sys; open(sys.argv[1], 'w').close()"
+        # a shell's "> /dev/null" truncates nothing: not reported
+        dn = self.sh(PYTHON, "-c", trunc, "/dev/null", notes)
         n = self.sh(PYTHON, "-c", trunc, notes)
         nev = self.file_of(n, notes, notes, "the truncation of notes.txt")
         a = self.sh(PYTHON, "-c", trunc, log)
@@ -375,6 +377,11 @@ class FalcoLiveHostTest(harness.BulwarkTest):
         self.assertIn(b"O_TRUNC", aev.body.get(5, [b""])[0])
         self.assertEqual(os.path.getsize(log), 0)
         self.assert_raises_rule("Clear Log Activities", aev, nev)
+        # the ring is read in order: the /dev/null open came before
+        self.assertEqual([i for i, b in harness.db_query(
+            self.db, "SELECT id, body FROM events WHERE kind = ? AND id > ? AND instr(body, ?) > 0",
+            (KIND_FILE, self.since, notes.encode())) if Stored(i, b).pid == dn
+            and text(Stored(i, b).body, 2) == "/dev/null"], [], "the truncation of /dev/null")
 
     def test_remove_bulk_data_from_disk(self):
         d = self.tmpdir()
