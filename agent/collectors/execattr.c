@@ -32,6 +32,7 @@
 #include <sys/xattr.h>
 #include <time.h>
 
+#include "bulwark/clock.h"
 #include "bulwark/err.h"
 #include "bulwark/evbuild.h"
 #include "bulwark/execattr.h"
@@ -344,6 +345,60 @@ int execattr_user(const char *root, int pid, uint32_t uid, bool in_container, ch
     if (rc == BW_ENOTFOUND && !in_container)
         rc = user_name(root, 0, uid, out, cap);
     return rc;
+}
+
+struct user_entry {
+    struct lru_node node;
+    int64_t expires_ns;
+    bool found;
+    char name[64];
+};
+
+void execattr_users_release(struct execattr_users *c)
+{
+    lru_release(&c->map, NULL);
+}
+
+int execattr_name_user(struct execattr_users *c, const char *root, int pid,
+                       Bulwark__V1__Event *ev)
+{
+    Bulwark__V1__ProcessRef *p = ev->process;
+    struct { uint64_t mntns; uint32_t uid, pad; } key = {0};
+    char path[PROCFS_PATH_MAX], link[64];
+    struct lru_node *n;
+    struct user_entry *u;
+    int64_t now = clock_mono_ns();
+    bool created;
+    int rc;
+
+    if (!p || !p->uid_opt_case || (p->user && *p->user))
+        return 0;
+    /* the file a process sees is its mount namespace's: the key; a process
+     * gone (no namespace to read) only has the host's, if any */
+    if (procfs_path(path, sizeof path, root, "/proc/%d/ns/mnt", pid) == 0 &&
+        procfs_readlink(path, link, sizeof link) == 0)
+        key.mntns = procfs_link_inode(link, "mnt");
+    if (!key.mntns && ev->container)
+        return 0;
+    key.uid = p->uid;
+    if (!c->map.bucket && lru_init(&c->map, EXECATTR_USERS_MAX) < 0)
+        return BW_ENOMEM;
+    if (lru_get(&c->map, (const char *)&key, sizeof key, sizeof *u, NULL, &n, &created) < 0)
+        return BW_ENOMEM;
+    u = (struct user_entry *)n;
+    if (created || now >= u->expires_ns) {
+        rc = key.mntns ? execattr_user(root, pid, p->uid, ev->container != NULL, u->name,
+                                       sizeof u->name)
+                       : user_name(root, 0, p->uid, u->name, sizeof u->name);
+        if (rc == BW_ENOMEM) {
+            lru_remove(&c->map, n);
+            free(n);
+            return rc;
+        }
+        u->found = rc == 0;
+        u->expires_ns = now + (int64_t)EXECATTR_USERS_TTL_S * 1000000000;
+    }
+    return u->found && evb_set_str(&p->user, u->name, EVB_STR_MAX) < 0 ? BW_ENOMEM : 0;
 }
 
 /* user.name of the event's process, when it has a uid and no name (the

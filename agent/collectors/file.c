@@ -73,6 +73,7 @@
 #include "bulwark/containers.h"
 #include "bulwark/err.h"
 #include "bulwark/evbuild.h"
+#include "bulwark/execattr.h"
 #include "bulwark/evjson.h"
 #include "bulwark/hash.h"
 #include "bulwark/log.h"
@@ -154,6 +155,7 @@ struct file_col {
     int mode;
     int64_t btime_s;   /* boot time, for process start times (0: not read yet) */
     struct procref_lineage lineage;  /* ancestor chains of the processes seen */
+    struct execattr_users users;     /* user names by mount namespace and uid */
     char *paths[FILE_PATHS_MAX];
     size_t npaths;
     char *host_root;   /* without trailing '/'; "" for "/" */
@@ -769,6 +771,10 @@ static void file_emit(struct file_col *f, Bulwark__V1__FileAccess__Op op, uint16
     if (pid > 0)
         file_process(f, ev, pid);
     file_container(f, ev, root, pid);
+    if (pid > 0 && execattr_name_user(&f->users, *f->host_root ? f->host_root : "/", pid, ev) < 0) {
+        evjson_event_free(ev);
+        return;
+    }
     if (f->env->emit(f->env->emit_ctx, ev) == 0)
         f->base.events++;
 }
@@ -1210,6 +1216,7 @@ static void file_destroy(struct collector *c)
     for (size_t i = 0; i < f->npaths; i++)
         free(f->paths[i]);
     procref_lineage_release(&f->lineage);
+    execattr_users_release(&f->users);
     if (f->ifd >= 0)
         close(f->ifd);
     if (f->ffd >= 0)

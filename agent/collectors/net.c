@@ -36,6 +36,7 @@
 #include "bulwark/dnswatch.h"
 #include "bulwark/err.h"
 #include "bulwark/evbuild.h"
+#include "bulwark/execattr.h"
 #include "bulwark/log.h"
 #include "bulwark/procfs.h"
 #include "bulwark/procref.h"
@@ -77,6 +78,7 @@ struct net_col {
     size_t cache_next;
     int64_t btime;
     struct procref_lineage lineage;  /* ancestor chains of the owners seen */
+    struct execattr_users users;     /* user names by mount namespace and uid */
     bool logged_full;
     struct dns_watch *dns;     /* NULL in one-shot mode */
     int stopping;              /* ticker and DNS sockets still closing */
@@ -277,6 +279,8 @@ static int emit_conn(struct net_col *nc, const struct conn *c)
         cref = nc->env->containers ? containers_lookup_pid(nc->env->containers, c->pid) : NULL;
         if (cref && !(ev->container = containers_ref_dup(cref)))
             goto out;
+        if (execattr_name_user(&nc->users, cfg->host_root, c->pid, ev) < 0)
+            goto out;
     }
     rc = nc->env->emit(nc->env->emit_ctx, ev);
     ev = NULL;
@@ -429,6 +433,7 @@ static void net_destroy(struct collector *c)
     dns_watch_free(nc->dns);
     free(nc->known);
     procref_lineage_release(&nc->lineage);
+    execattr_users_release(&nc->users);
     free(nc);
 }
 

@@ -53,6 +53,8 @@ class CollectorsTest(harness.BulwarkTest):
         proc = fields(ev[5][0]) if 5 in ev else {}
         self.assertEqual(proc.get(1, [0])[0], __import__("os").getpid(),
                          "the connection is attributed to this test's process")
+        me = __import__("pwd").getpwuid(__import__("os").getuid()).pw_name
+        self.assertEqual(proc.get(10, [b""])[0].decode(), me, "user.name of the connection")
 
         self.stop_server(server)
         agent.proc.terminate()

@@ -290,6 +290,61 @@ static void put_file(const char *path, const char *text)
     fclose(f);
 }
 
+/* user.name of a file or connection event through the cache: the file is
+ * read once per (mount namespace, uid), so a name changed in it meanwhile
+ * is seen only after the entry's time; a name already set is kept; a
+ * container's process gone already has none (not the host's). */
+static void test_user_cache(void **state)
+{
+    char root[] = "/tmp/bw-execattr-XXXXXX", path[256];
+    struct passwd *me = getpwuid(getuid());
+    struct execattr_users users;
+    Bulwark__V1__Event *ev;
+
+    (void)state;
+    memset(&users, 0, sizeof users);
+    assert_non_null(mkdtemp(root));
+    snprintf(path, sizeof path, "%s/etc", root);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(path, sizeof path, "%s/etc/passwd", root);
+    put_file(path, "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n");
+
+    ev = exec_event(999999, 65534, false);
+    assert_int_equal(execattr_name_user(&users, root, 999999, ev), 0);
+    assert_string_equal(ev->process->user, "nobody");
+    evb_msg_free(&ev->base);
+    put_file(path, "renamed:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n");
+    ev = exec_event(999999, 65534, false);
+    assert_int_equal(execattr_name_user(&users, root, 999999, ev), 0);
+    assert_string_equal(ev->process->user, "nobody");  /* from the cache */
+    evb_msg_free(&ev->base);
+
+    ev = exec_event(999999, 65534, true);  /* a container's, gone */
+    assert_int_equal(execattr_name_user(&users, root, 999999, ev), 0);
+    assert_string_equal(ev->process->user ? ev->process->user : "", "");
+    evb_msg_free(&ev->base);
+    ev = exec_event(999999, -1, false);  /* no uid */
+    assert_int_equal(execattr_name_user(&users, root, 999999, ev), 0);
+    assert_string_equal(ev->process->user ? ev->process->user : "", "");
+    evb_msg_free(&ev->base);
+    ev = exec_event(999999, 65534, false);  /* named already */
+    ev->process->user = strdup("kept");
+    assert_int_equal(execattr_name_user(&users, root, 999999, ev), 0);
+    assert_string_equal(ev->process->user, "kept");
+    evb_msg_free(&ev->base);
+    if (me) {  /* a live process: its own mount namespace's file */
+        ev = exec_event((int)getpid(), (long)getuid(), false);
+        assert_int_equal(execattr_name_user(&users, "/", (int)getpid(), ev), 0);
+        assert_string_equal(ev->process->user, me->pw_name);
+        evb_msg_free(&ev->base);
+    }
+    execattr_users_release(&users);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/etc", root);
+    rmdir(path);
+    rmdir(root);
+}
+
 /* A container's own files are read within its root: an absolute symlink
  * resolves inside it (not to the host's file of that name, where
  * /proc/PID/root/... would lead), and what is no regular file (a FIFO, a
@@ -379,6 +434,7 @@ int main(void)
         cmocka_unit_test(test_upper_path),
         cmocka_unit_test(test_upper_path_submount_and_overmount),
         cmocka_unit_test(test_user_name),
+        cmocka_unit_test(test_user_cache),
         cmocka_unit_test(test_read_in_root),
     };
 

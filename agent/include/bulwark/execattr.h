@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bulwark/lru.h"
 #include "bulwark/procref.h"
 #include "bulwark/v1/bulwark.pb-c.h"
 
@@ -64,6 +65,24 @@ int execattr_enrich(const char *root, int pid, int64_t btime_s, struct procref_l
  * (no file, or uid not in it) or BW_ENOMEM. */
 int execattr_user(const char *root, int pid, uint32_t uid, bool in_container, char *out,
                   size_t cap);
+
+/* A bounded cache of user names by (mount namespace, uid), so that the file
+ * and connection collectors name the user of every event without reading a
+ * passwd file each time. An entry (a name, or "no name") lives
+ * EXECATTR_USERS_TTL_S seconds: a user added since is found then. Zeroed
+ * is empty; one user, one thread. */
+#define EXECATTR_USERS_MAX 256u
+#define EXECATTR_USERS_TTL_S 60
+struct execattr_users {
+    struct lru map;
+};
+void execattr_users_release(struct execattr_users *c);
+/* Sets ev->process->user (user.name) when the process has a uid and no
+ * name: as execattr_user, through the cache (a process gone already is
+ * looked up in the host's file unless ev->container is set). 0 or
+ * BW_ENOMEM. */
+int execattr_name_user(struct execattr_users *c, const char *root, int pid,
+                       Bulwark__V1__Event *ev);
 
 /* Pure part of execattr_upper_layer: in mountinfo text, the mount holding path (the
  * longest mount point that is a prefix of it, the last one listed when
