@@ -312,10 +312,11 @@ static struct pid_entry *rec_pid(struct ebpf_col *e, const struct sensor_rec *r)
     char path[PROCFS_PATH_MAX], buf[PID_STR_MAX + 1];
     const char *root = e->env->cfg->host_root;
     struct procfs_stat st;
-    long hz = sysconf(_SC_CLK_TCK);
+    long hz;
 
     if (pe || !(pe = pid_upsert(e, r->pid)))
         return pe;
+    hz = sysconf(_SC_CLK_TCK);
     pe->ppid = r->ppid;
     memcpy(pe->comm, r->comm, SENSOR_COMM);
     /* the record's process, not one that took its pid since: the same
@@ -332,11 +333,11 @@ static struct pid_entry *rec_pid(struct ebpf_col *e, const struct sensor_rec *r)
 }
 
 /* A ProcessRef of the record's process: the kernel's ids, and exe and
- * command line from the pid table. NULL on ENOMEM. */
-static Bulwark__V1__ProcessRef *rec_process(struct ebpf_col *e, const struct sensor_rec *r)
+ * command line from its pid table entry pe (may be NULL). NULL on ENOMEM. */
+static Bulwark__V1__ProcessRef *rec_process(struct ebpf_col *e, const struct sensor_rec *r,
+                                            const struct pid_entry *pe)
 {
     Bulwark__V1__ProcessRef *p = evb_msg_new(&bulwark__v1__process_ref__descriptor);
-    const struct pid_entry *pe = rec_pid(e, r);
     char comm[SENSOR_COMM + 1], pcomm[SENSOR_COMM + 1];
 
     if (!p)
@@ -401,10 +402,9 @@ static const Bulwark__V1__ContainerRef *rec_container(struct ebpf_col *e,
  * under its root, looked up once per process and uid (at exec, or at its
  * first record when it started before the agent) and kept in the pid
  * table, which forks copy. NULL when the name is not known. */
-static const char *rec_user(struct ebpf_col *e, const struct sensor_rec *r, bool in_container)
+static const char *rec_user(struct ebpf_col *e, const struct sensor_rec *r,
+                            struct pid_entry *pe, bool in_container)
 {
-    struct pid_entry *pe = rec_pid(e, r);
-
     if (!pe)
         return NULL;
     if (!pe->user_known || pe->user_uid != r->uid) {
@@ -423,17 +423,20 @@ static Bulwark__V1__Event *rec_event(struct ebpf_col *e, const struct sensor_rec
     Bulwark__V1__Event *ev = evb_event_new(e->boot_to_unix_ns + (int64_t)r->ts_ns,
                                            BULWARK__V1__SEVERITY__SEVERITY_INFO);
     const Bulwark__V1__ContainerRef *cref;
+    struct pid_entry *pe;
     const char *user;
 
     if (!ev)
         return NULL;
-    ev->process = rec_process(e, r);
+    /* rec_container leaves the pid table as it is: pe stays valid */
+    pe = rec_pid(e, r);
+    ev->process = rec_process(e, r, pe);
     if (!ev->process)
         goto fail;
     cref = rec_container(e, r);
     if (cref && !(ev->container = containers_ref_dup(cref)))
         goto fail;
-    user = rec_user(e, r, cref != NULL);
+    user = rec_user(e, r, pe, cref != NULL);
     if (user && evb_set_str(&ev->process->user, user, EVB_STR_MAX) < 0)
         goto fail;
     return ev;
